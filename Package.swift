@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mergegraph",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mergegraph", targets: ["mergegraph"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(name: "IR"),
+        .target(name: "Parser", dependencies: ["IR", "CYAML"]),
+        .target(name: "Planner", dependencies: ["IR", "Parser"]),
+        .target(
+            name: "Executor",
+            dependencies: ["IR", "Planner"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "mergegraph",
+            dependencies: [
+                "IR", "Parser", "Planner", "Executor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "IRTests", dependencies: ["IR"]),
+        .testTarget(name: "ParserTests", dependencies: ["Parser", "IR"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "IR"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Planner", "IR"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Planner", "Parser", "IR"]),
+    ]
+)

@@ -1,0 +1,65 @@
+import Dispatch
+
+/// Runs work over fixed-size blocks of elements on up to `threads` threads. Block boundaries depend only on
+/// the element count, never on the thread count, so per-block reductions combine to the same bits.
+public struct Parallel: Sendable {
+    /// Elements per block.
+    public static let blockSize = 1 << 16
+    public var threads: Int
+
+    public init(threads: Int) { self.threads = max(1, threads) }
+
+    /// Calls `body` once per block with the block's element range.
+    public func forEachBlock(count: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let blocks = (count + Parallel.blockSize - 1) / Parallel.blockSize
+        guard blocks > 1, threads > 1 else {
+            for b in 0..<blocks { body(Parallel.range(of: b, count: count)) }
+            return
+        }
+        let workers = min(threads, blocks)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            var b = w
+            while b < blocks {
+                body(Parallel.range(of: b, count: count))
+                b += workers
+            }
+        }
+    }
+
+    /// Sums `term(range)` over blocks in f64, combining block partials in block order.
+    public func sum(count: Int, _ term: @Sendable (Range<Int>) -> Double) -> Double {
+        let blocks = (count + Parallel.blockSize - 1) / Parallel.blockSize
+        let partials = PartialSums(count: blocks)
+        forEachBlock(count: count) { range in
+            partials.set(range.lowerBound / Parallel.blockSize, term(range))
+        }
+        return partials.total()
+    }
+
+    static func range(of block: Int, count: Int) -> Range<Int> {
+        let start = block * blockSize
+        return start..<min(count, start + blockSize)
+    }
+}
+
+/// One f64 slot per block, written by exactly one worker each.
+final class PartialSums: @unchecked Sendable {
+    private let values: UnsafeMutablePointer<Double>
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+        values = .allocate(capacity: max(count, 1))
+        values.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { values.deallocate() }
+
+    func set(_ i: Int, _ v: Double) { values[i] = v }
+
+    func total() -> Double {
+        var s = 0.0
+        for i in 0..<count { s += values[i] }
+        return s
+    }
+}

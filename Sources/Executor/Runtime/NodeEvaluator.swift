@@ -1,0 +1,44 @@
+import IR
+
+/// Computes one IR node from its operands' buffers; loads read from the opened checkpoints.
+struct NodeEvaluator {
+    var graph: Graph
+    var models: [SafetensorsModel]
+    var parallel: Parallel
+
+    func evaluate(_ id: ValueID, operands: [TensorBuffer]) throws(ExecutionError) -> TensorBuffer {
+        let node = graph[id]
+        let dtype = node.type.dtype
+        switch node.op {
+        case .load(let m, let name):
+            let model = models[m]
+            guard let stored = model.tensor(name) else {
+                throw .safetensors(.tensorNotInCheckpoint(directory: model.directory, tensor: name))
+            }
+            let out = TensorBuffer(count: stored.elementCount)
+            do {
+                try model.readFloats(stored, elementOffset: 0, count: stored.elementCount, into: out.pointer)
+            } catch {
+                throw .safetensors(error)
+            }
+            model.releasePages(stored)
+            return out
+        case .cast(let target):
+            return ElementwiseKernels.cast(operands[0], to: target, parallel: parallel)
+        case .scale(let s):
+            return ElementwiseKernels.scale(operands[0], by: s, dtype: dtype, parallel: parallel)
+        case .sub:
+            return ElementwiseKernels.sub(operands[0], operands[1], dtype: dtype, parallel: parallel)
+        case .add:
+            return ElementwiseKernels.add(operands[0], operands[1], dtype: dtype, parallel: parallel)
+        case .weightedSum(let c):
+            return ElementwiseKernels.weightedSum(operands, coefficients: c, dtype: dtype, parallel: parallel)
+        case .slerp(let t):
+            return SlerpKernel.slerp(t: t, operands[0], operands[1], dtype: dtype, parallel: parallel)
+        case .modelStock(let filterWise):
+            let shape = node.type.shape
+            let rowLength = filterWise ? (shape.last ?? 1) : node.type.elementCount
+            return ModelStockKernel.merge(operands, rowLength: rowLength, dtype: dtype, parallel: parallel)
+        }
+    }
+}

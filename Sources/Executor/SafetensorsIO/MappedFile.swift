@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory; unmapped when released.
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let base: UnsafeRawPointer
+    let size: Int
+
+    /// Maps `path`; files shorter than the 8-byte header length are rejected.
+    init(path: String) throws(SafetensorsError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { throw .fileNotFound(path: path) }
+            throw .cannotOpen(path: path, reason: errnoDescription(code))
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw .cannotOpen(path: path, reason: errnoDescription(errno))
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw .cannotOpen(path: path, reason: "not a regular file")
+        }
+        let size = Int(status.st_size)
+        guard size >= 8 else { throw .fileTooShort(path: path, fileSize: size) }
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+            throw .cannotOpen(path: path, reason: "mmap failed: \(errnoDescription(errno))")
+        }
+        self.path = path
+        self.base = UnsafeRawPointer(mapping)
+        self.size = size
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: base), size)
+    }
+
+    /// Tells the kernel the pages covering `[offset, offset + byteCount)` are no longer needed, so they leave resident memory.
+    func releasePages(offset: Int, byteCount: Int) {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / pageSize * pageSize
+        let end = min((offset + byteCount + pageSize - 1) / pageSize * pageSize, (size + pageSize - 1) / pageSize * pageSize)
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+}
+
+/// The C library's text for an `errno` value.
+func errnoDescription(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

@@ -1,0 +1,76 @@
+import IR
+
+/// A checkpoint directory opened for reading: every header validated, every file memory-mapped once.
+public final class SafetensorsModel: @unchecked Sendable {
+    public let directory: String
+    /// Paths of the opened files; `StoredTensor.fileIndex` indexes this array.
+    public let filePaths: [String]
+    /// The `__metadata__` of each opened file, in `filePaths` order.
+    public let fileMetadata: [[String: String]]
+    /// All tensor names, sorted.
+    public let tensorNames: [String]
+    private let files: [MappedFile]
+    private let tensorsByName: [String: StoredTensor]
+
+    /// Opens the index's shards, else `model.safetensors`, else every `*.safetensors` file in `directory`.
+    public init(directory: String) throws(SafetensorsError) {
+        let (fileNames, index) = try CheckpointFiles.locate(in: directory)
+        var files: [MappedFile] = []
+        var metadata: [[String: String]] = []
+        var tensorsByName: [String: StoredTensor] = [:]
+        for (fileIndex, name) in fileNames.enumerated() {
+            let file = try MappedFile(path: CheckpointFiles.join(directory, name))
+            let header = try SafetensorsHeader(file: file, fileIndex: fileIndex)
+            for tensor in header.tensors {
+                if let earlier = tensorsByName[tensor.name] {
+                    throw .duplicateTensor(tensor: tensor.name, firstPath: files[earlier.fileIndex].path, secondPath: file.path)
+                }
+                tensorsByName[tensor.name] = tensor
+            }
+            files.append(file)
+            metadata.append(header.metadata)
+        }
+        let tensorNames = tensorsByName.keys.sorted()
+        try index?.verify(tensors: tensorNames.compactMap { tensorsByName[$0] }, shardNames: fileNames)
+
+        self.directory = directory
+        self.filePaths = files.map(\.path)
+        self.fileMetadata = metadata
+        self.tensorNames = tensorNames
+        self.files = files
+        self.tensorsByName = tensorsByName
+    }
+
+    /// Parses and validates the header of one safetensors file (tensors sorted by name, `fileIndex` 0).
+    public static func readHeader(path: String) throws(SafetensorsError) -> [StoredTensor] {
+        try SafetensorsHeader(file: MappedFile(path: path), fileIndex: 0).tensors
+    }
+
+    /// Number of files opened.
+    public var fileCount: Int { files.count }
+
+    /// The tensor called `name`, if the checkpoint has one.
+    public func tensor(_ name: String) -> StoredTensor? {
+        tensorsByName[name]
+    }
+
+    /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` as f32.
+    public func readFloats(
+        _ t: StoredTensor, elementOffset: Int, count: Int, into dst: UnsafeMutablePointer<Float>
+    ) throws(SafetensorsError) {
+        guard tensorsByName[t.name] == t else { throw .tensorNotInCheckpoint(directory: directory, tensor: t.name) }
+        guard elementOffset >= 0, count >= 0, elementOffset <= t.elementCount - count else {
+            throw .readOutOfRange(
+                path: files[t.fileIndex].path, tensor: t.name,
+                elementOffset: elementOffset, count: count, elementCount: t.elementCount)
+        }
+        let source = files[t.fileIndex].base + t.fileOffset + elementOffset * t.dtype.byteSize
+        DTypeConversion.decode(source, dtype: t.dtype, count: count, into: dst)
+    }
+
+    /// Drops the resident pages holding `t` (`madvise(MADV_DONTNEED)`); later reads fault them back in from the page cache.
+    public func releasePages(_ t: StoredTensor) {
+        guard tensorsByName[t.name] == t else { return }
+        files[t.fileIndex].releasePages(offset: t.fileOffset, byteCount: t.byteCount)
+    }
+}

@@ -1,0 +1,112 @@
+import IR
+
+/// Streams tensors into one safetensors file whose layout (names, dtypes, shapes, order) is fixed when it is created.
+public final class SafetensorsWriter {
+    /// One tensor's place in the file being written.
+    private struct Slot {
+        let name: String
+        let dtype: DType
+        let elementCount: Int
+        /// Bytes from the start of the data buffer.
+        let dataOffset: Int
+    }
+
+    public let path: String
+    private let output: OutputFile
+    private let slots: [Slot]
+    private let slotIndexByName: [String: Int]
+    private let dataStart: Int
+    private var written: [Bool]
+    private let scratch: UnsafeMutableRawPointer
+
+    /// Bytes converted per `pwrite`, bounding the writer's memory.
+    private static let scratchByteCount = 1 << 20
+
+    /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned).
+    public init(
+        path: String,
+        tensors: [(name: String, dtype: DType, shape: [Int])],
+        metadata: [String: String] = ["format": "pt"]
+    ) throws(SafetensorsError) {
+        var slots: [Slot] = []
+        var slotIndexByName: [String: Int] = [:]
+        var entries: [String] = []
+        var dataOffset = 0
+        for tensor in tensors {
+            guard slotIndexByName[tensor.name] == nil else {
+                throw .duplicateTensorInLayout(path: path, tensor: tensor.name)
+            }
+            guard let byteCount = tensor.dtype.storageByteCount(shape: tensor.shape) else {
+                throw .invalidShape(path: path, tensor: tensor.name, shape: tensor.shape)
+            }
+            let shapeText = tensor.shape.map(String.init).joined(separator: ",")
+            entries.append(
+                "\(JSONText.quoted(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shapeText)],"
+                    + "\"data_offsets\":[\(dataOffset),\(dataOffset + byteCount)]}")
+            slotIndexByName[tensor.name] = slots.count
+            slots.append(Slot(
+                name: tensor.name, dtype: tensor.dtype,
+                elementCount: byteCount / tensor.dtype.byteSize, dataOffset: dataOffset))
+            dataOffset += byteCount
+        }
+        if !metadata.isEmpty {
+            let pairs = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }
+            entries.insert("\"__metadata__\":{\(pairs.joined(separator: ","))}", at: 0)
+        }
+        var header = Array("{\(entries.joined(separator: ","))}".utf8)
+        while (8 + header.count) % 8 != 0 { header.append(UInt8(ascii: " ")) }
+
+        let output = try OutputFile(creating: path)
+        let lengthBytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
+        try output.write(lengthBytes + header, at: 0)
+
+        self.path = path
+        self.output = output
+        self.slots = slots
+        self.slotIndexByName = slotIndexByName
+        self.dataStart = 8 + header.count
+        self.written = Array(repeating: false, count: slots.count)
+        self.scratch = .allocate(byteCount: Self.scratchByteCount, alignment: 16)
+    }
+
+    deinit {
+        scratch.deallocate()
+    }
+
+    /// Converts `floats` to the tensor's dtype and writes them at its place in the file; each tensor exactly once, in any order.
+    public func write(_ name: String, floats: UnsafeBufferPointer<Float>) throws(SafetensorsError) {
+        guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
+        guard !written[index] else { throw .tensorAlreadyWritten(path: path, tensor: name) }
+        let slot = slots[index]
+        guard floats.count == slot.elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount, actual: floats.count)
+        }
+        if let source = floats.baseAddress {
+            try writeConverted(source, count: floats.count, dtype: slot.dtype, at: dataStart + slot.dataOffset)
+        }
+        written[index] = true
+    }
+
+    /// Checks every tensor was written, then closes the file.
+    public func finish() throws(SafetensorsError) {
+        if let missing = written.firstIndex(of: false) {
+            throw .tensorNotWritten(path: path, tensor: slots[missing].name)
+        }
+        try output.finish()
+    }
+
+    private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(SafetensorsError) {
+        if dtype == .f32 {
+            try output.write(source, count: count * 4, at: fileOffset)
+            return
+        }
+        let chunkElements = Self.scratchByteCount / dtype.byteSize
+        var done = 0
+        while done < count {
+            let chunk = min(chunkElements, count - done)
+            DTypeConversion.encode(source + done, count: chunk, as: dtype, into: scratch)
+            try output.write(scratch, count: chunk * dtype.byteSize, at: fileOffset + done * dtype.byteSize)
+            done += chunk
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// One IR node: an op applied to earlier values, with its result type.
+public struct Node: Hashable, Sendable {
+    public var op: Op
+    public var operands: [ValueID]
+    public var type: TensorType
+    /// Stages (multi-document configs) whose lowering asked for this node, in first-use order.
+    public var stages: [String]
+    /// What the node means in config terms (method and resolved parameters), for `--dump-ir`.
+    public var note: String?
+
+    public init(op: Op, operands: [ValueID], type: TensorType, stages: [String] = [], note: String? = nil) {
+        self.op = op
+        self.operands = operands
+        self.type = type
+        self.stages = stages
+        self.note = note
+    }
+}
+
+/// An input checkpoint of the graph.
+public struct ModelInput: Hashable, Sendable {
+    /// The reference as written in the config.
+    public var name: String
+    /// The resolved directory that holds its files.
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+/// A tensor of the merged model: its name, the value it takes, and the stage that produced it.
+public struct GraphOutput: Hashable, Sendable {
+    public var name: String
+    public var value: ValueID
+    public var stage: String?
+
+    public init(name: String, value: ValueID, stage: String? = nil) {
+        self.name = name
+        self.value = value
+        self.stage = stage
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Renders a scheduled graph as text for `--dump-ir`: per output tensor, its nodes in SSA form, then a summary.
+public struct Printer {
+    public var graph: Graph
+    public var schedule: Schedule
+    /// Comment lines printed first (file, inputs, stages).
+    public var header: [String]
+
+    public init(graph: Graph, schedule: Schedule, header: [String] = []) {
+        self.graph = graph
+        self.schedule = schedule
+        self.header = header
+    }
+
+    public func render() -> String {
+        var out: [String] = header.map { "// \($0)" }
+        for (i, model) in graph.models.enumerated() {
+            out.append("// @m\(i) = \(model.name)\(model.name == model.path ? "" : "  (\(model.path))")")
+        }
+        let shardOf = schedule.shardOfOutput
+        let multiStage = Set(graph.nodes.flatMap(\.stages)).count > 1
+        var pending: [String] = []
+        for step in schedule.steps {
+            pending.append(line(for: step.value, multiStage: multiStage))
+            guard !step.writes.isEmpty else { continue }
+            let first = graph.outputs[step.writes[0]]
+            out.append("")
+            out.append("tensor \"\(first.name)\" : \(graph[first.value].type)")
+            out.append(contentsOf: pending)
+            pending.removeAll()
+            for o in step.writes {
+                let output = graph.outputs[o]
+                out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)")
+            }
+            if !step.frees.isEmpty {
+                out.append("  free " + step.frees.map(\.description).joined(separator: " "))
+            }
+        }
+        out.append("")
+        out.append(contentsOf: summary())
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    func line(for id: ValueID, multiStage: Bool) -> String {
+        let node = graph[id]
+        var text = "  \(id) = \(node.op.mnemonic)\(node.op.attributes)"
+        if case .load(let model, let tensor) = node.op {
+            text += " @m\(model) \"\(tensor)\""
+        } else {
+            text += " " + node.operands.map(\.description).joined(separator: ", ")
+        }
+        text += " : \(node.type)"
+        var comments: [String] = []
+        if let note = node.note { comments.append(note) }
+        if multiStage, !node.stages.isEmpty {
+            comments.append((node.stages.count > 1 ? "used by " : "stage ") + node.stages.joined(separator: ", "))
+        }
+        if !comments.isEmpty { text = text.padding(to: 72) + "  // " + comments.joined(separator: "; ") }
+        return text
+    }
+
+    func summary() -> [String] {
+        let loads = graph.nodes.filter { if case .load = $0.op { return true } else { return false } }
+        let readBytes = loads.reduce(0) { $0 + $1.type.byteCount }
+        let writeBytes = schedule.shards.reduce(0) { $0 + $1.byteCount }
+        return [
+            "// summary: \(graph.nodes.count) nodes; \(graph.loadRequests) loads requested, \(loads.count) unique; "
+                + "\(formatBytes(readBytes)) to read",
+            "// output: \(graph.outputs.count) tensors, \(formatBytes(writeBytes)) in \(schedule.shards.count) shard(s): "
+                + schedule.shards.map(\.fileName).joined(separator: ", "),
+            "// schedule: \(schedule.steps.count) steps; predicted peak \(formatBytes(schedule.predictedPeakBytes)) of live buffers",
+        ]
+    }
+}
+
+/// Formats a byte count for people (`1.5 MiB`).
+public func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

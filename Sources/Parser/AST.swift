@@ -1,0 +1,224 @@
+import IR
+
+/// A position in a config file (1-based line and column).
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A value together with where it was written.
+public struct Located<Value: Hashable & Sendable>: Hashable, Sendable {
+    public var value: Value
+    public var location: SourceLocation
+
+    public init(_ value: Value, at location: SourceLocation) {
+        self.value = value
+        self.location = location
+    }
+}
+
+/// A scalar parameter value as written in YAML (plain numbers become `.number`, plain booleans `.bool`).
+public enum ScalarValue: Hashable, Sendable, CustomStringConvertible {
+    case number(Double)
+    case bool(Bool)
+    case string(String)
+
+    public var description: String {
+        switch self {
+        case .number(let x): return formatNumber(x)
+        case .bool(let b): return b ? "true" : "false"
+        case .string(let s): return "\"\(s)\""
+        }
+    }
+}
+
+/// Formats a number the way a person wrote it: integers without a fraction, others shortest round-trip.
+public func formatNumber(_ x: Double) -> String {
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+    return "\(x)"
+}
+
+/// A parameter setting: a scalar, a gradient (a list of scalars interpolated over layers), or filtered conditions.
+public indirect enum ParameterValue: Hashable, Sendable {
+    case scalar(ScalarValue)
+    case gradient([ScalarValue])
+    case conditional([ConditionalValue])
+}
+
+/// One `- filter: X` / `value: V` entry of a conditional parameter; a missing filter matches every tensor.
+public struct ConditionalValue: Hashable, Sendable {
+    public var filter: String?
+    /// A `.scalar` or `.gradient`.
+    public var value: ParameterValue
+    public var location: SourceLocation
+
+    public init(filter: String?, value: ParameterValue, location: SourceLocation) {
+        self.filter = filter
+        self.value = value
+        self.location = location
+    }
+}
+
+/// One `name: value` entry of a `parameters:` block.
+public struct ParameterEntry: Hashable, Sendable {
+    public var name: String
+    public var value: ParameterValue
+    /// Where the value starts.
+    public var location: SourceLocation
+
+    public init(name: String, value: ParameterValue, location: SourceLocation) {
+        self.name = name
+        self.value = value
+        self.location = location
+    }
+}
+
+/// A `parameters:` block in file order (empty when absent).
+public struct ParameterMap: Hashable, Sendable {
+    public var entries: [ParameterEntry]
+
+    public init(_ entries: [ParameterEntry] = []) { self.entries = entries }
+
+    public subscript(name: String) -> ParameterEntry? { entries.first { $0.name == name } }
+
+    public var isEmpty: Bool { entries.isEmpty }
+}
+
+/// A reference to a model (a local directory path, or the `name` of another stage). Equality ignores the location.
+public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var location: SourceLocation
+
+    public init(path: String, location: SourceLocation) {
+        self.path = path
+        self.location = location
+    }
+
+    public static func == (a: ModelReference, b: ModelReference) -> Bool { a.path == b.path }
+    public func hash(into hasher: inout Hasher) { hasher.combine(path) }
+    public var description: String { path }
+}
+
+/// An entry of `models:`.
+public struct InputModel: Hashable, Sendable {
+    public var model: ModelReference
+    public var parameters: ParameterMap
+    public var location: SourceLocation
+
+    public init(model: ModelReference, parameters: ParameterMap, location: SourceLocation) {
+        self.model = model
+        self.parameters = parameters
+        self.location = location
+    }
+}
+
+/// A `layer_range: [start, end]` (end exclusive).
+public struct LayerRange: Hashable, Sendable {
+    public var start: Int
+    public var end: Int
+    public var location: SourceLocation
+
+    public init(start: Int, end: Int, location: SourceLocation) {
+        self.start = start
+        self.end = end
+        self.location = location
+    }
+
+    public var count: Int { end - start }
+}
+
+/// An entry of a slice's `sources:`.
+public struct InputSlice: Hashable, Sendable {
+    public var model: ModelReference
+    public var layerRange: LayerRange
+    public var parameters: ParameterMap
+    public var location: SourceLocation
+
+    public init(model: ModelReference, layerRange: LayerRange, parameters: ParameterMap, location: SourceLocation) {
+        self.model = model
+        self.layerRange = layerRange
+        self.parameters = parameters
+        self.location = location
+    }
+}
+
+/// An entry of `slices:`.
+public struct OutputSlice: Hashable, Sendable {
+    public var sources: [InputSlice]
+    public var baseModel: ModelReference?
+    public var residualWeight: Located<Double>?
+    public var parameters: ParameterMap
+    public var location: SourceLocation
+
+    public init(sources: [InputSlice], baseModel: ModelReference?, residualWeight: Located<Double>?,
+                parameters: ParameterMap, location: SourceLocation) {
+        self.sources = sources
+        self.baseModel = baseModel
+        self.residualWeight = residualWeight
+        self.parameters = parameters
+        self.location = location
+    }
+}
+
+/// What a config merges: whole models or layer slices.
+public enum MergeInputs: Hashable, Sendable {
+    case models([InputModel])
+    case slices([OutputSlice])
+}
+
+/// One merge configuration (one YAML document).
+public struct MergeConfig: Hashable, Sendable {
+    /// The file the document came from.
+    public var file: String
+    /// `name:` of a stage in a multi-document config.
+    public var name: Located<String>?
+    public var inputs: MergeInputs
+    /// Where `models:` / `slices:` was written.
+    public var inputsLocation: SourceLocation
+    public var mergeMethod: Located<String>
+    public var baseModel: ModelReference?
+    public var dtype: Located<DType>?
+    public var outDtype: Located<DType>?
+    public var parameters: ParameterMap
+    /// Keys mergekit knows that mergegraph does not implement yet (`tokenizer`, `tokenizer_source`, `chat_template`, `modules`).
+    public var unsupportedKeys: [Located<String>]
+    /// Where the document starts.
+    public var location: SourceLocation
+
+    public init(file: String, name: Located<String>?, inputs: MergeInputs, inputsLocation: SourceLocation,
+                mergeMethod: Located<String>, baseModel: ModelReference?, dtype: Located<DType>?,
+                outDtype: Located<DType>?, parameters: ParameterMap, unsupportedKeys: [Located<String>],
+                location: SourceLocation) {
+        self.file = file
+        self.name = name
+        self.inputs = inputs
+        self.inputsLocation = inputsLocation
+        self.mergeMethod = mergeMethod
+        self.baseModel = baseModel
+        self.dtype = dtype
+        self.outDtype = outDtype
+        self.parameters = parameters
+        self.unsupportedKeys = unsupportedKeys
+        self.location = location
+    }
+}
+
+/// A parsed config file: one document, or several `---`-separated stages.
+public struct ConfigFile: Hashable, Sendable {
+    public var path: String
+    public var documents: [MergeConfig]
+
+    public init(path: String, documents: [MergeConfig]) {
+        self.path = path
+        self.documents = documents
+    }
+}

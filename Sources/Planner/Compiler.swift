@@ -1,0 +1,136 @@
+import Foundation
+import IR
+import Parser
+
+/// Compiles a parsed config (one or more stages) into a scheduled IR graph. Touches no tensor data.
+public enum Planner {
+    public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog,
+                               options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
+        let resolver = try StageResolver(file: file, catalog: catalog)
+        let final = try resolver.finalStage(named: options.stage)
+        let builder = resolver.builder
+        for name in final.tensorNames() {
+            let value = try final.value(of: name, stage: final.label, in: builder)
+            builder.graph.addOutput(GraphOutput(name: name, value: value, stage: final.label))
+        }
+        do {
+            try Verifier.verify(builder.graph)
+        } catch {
+            throw .stage(nil, error.description)
+        }
+        let schedule = Scheduler.schedule(builder.graph, maxShardBytes: options.outShardSize)
+        let stages = resolver.compiledStages
+        let header = [
+            "mergegraph plan — \(file.path)",
+            "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
+            "output: stage \(final.label), \(builder.graph.outputs.count) tensors",
+        ]
+        return Plan(graph: builder.graph, schedule: schedule, outputConfig: try final.configJSON(),
+                    tokenizerDonor: try final.donorDirectory(), header: header,
+                    warnings: stages.flatMap(\.warnings))
+    }
+}
+
+/// Maps model references to checkpoints or stages, compiling each stage once and detecting cycles.
+final class StageResolver {
+    static let finalLabel = "<final>"
+    private let file: ConfigFile
+    private let catalog: CheckpointCatalog
+    private var documents: [String: MergeConfig] = [:]
+    private var stages: [String: Stage] = [:]
+    private var compiling: [String] = []
+    private var checkpoints: [String: CheckpointSource] = [:]
+    private var checkpointsByPath: [String: CheckpointSource] = [:]
+    /// The graph under construction; checkpoints register as its models when first referenced.
+    let builder = GraphBuilder()
+    private(set) var compiledStages: [Stage] = []
+
+    init(file: ConfigFile, catalog: CheckpointCatalog) throws(PlanError) {
+        self.file = file
+        self.catalog = catalog
+        for doc in file.documents {
+            let label = doc.name?.value ?? StageResolver.finalLabel
+            if let first = documents[label] {
+                let what = doc.name == nil ? "more than one document has no name (the final output)"
+                    : "stage name '\(label)' is used twice"
+                throw .stage(doc.name?.location ?? doc.location, "\(what); the first is at \(first.name?.location ?? first.location)")
+            }
+            documents[label] = doc
+        }
+        guard !documents.isEmpty else { throw .stage(nil, "\(file.path): the config has no documents") }
+    }
+
+    func finalStage(named name: String?) throws(PlanError) -> Stage {
+        let label: String
+        if let name {
+            guard documents[name] != nil else {
+                let known = documents.keys.filter { $0 != StageResolver.finalLabel }.sorted()
+                throw .stage(nil, "\(file.path): no stage named '\(name)' (stages: \(known.joined(separator: ", ")))")
+            }
+            label = name
+        } else if documents[StageResolver.finalLabel] != nil {
+            label = StageResolver.finalLabel
+        } else {
+            throw .stage(nil, "\(file.path): every document has a name, so there is no final stage; choose one with --stage NAME")
+        }
+        return try stage(label, referencedAt: nil)
+    }
+
+    private func stage(_ label: String, referencedAt location: SourceLocation?) throws(PlanError) -> Stage {
+        if let done = stages[label] { return done }
+        if let start = compiling.firstIndex(of: label) {
+            let cycle = (compiling[start...] + [label]).joined(separator: " → ")
+            throw .stage(location, "reference cycle between stages: \(cycle)")
+        }
+        guard let doc = documents[label] else { throw .stage(location, "no stage named '\(label)'") }
+        compiling.append(label)
+        let compiled = try Stage(config: doc, label: label) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
+            try self.provider(for: ref)
+        }
+        compiling.removeLast()
+        stages[label] = compiled
+        compiledStages.append(compiled)
+        return compiled
+    }
+
+    private func provider(for ref: ModelReference) throws(PlanError) -> TensorProvider {
+        let isDirectory = FileManager.default.fileExists(atPath: ref.path)
+        if documents[ref.path] != nil, ref.path != StageResolver.finalLabel {
+            if isDirectory {
+                throw .stage(ref.location, "'\(ref.path)' names both a stage and an existing model directory; "
+                             + "the stage would be used — rename the stage, or write the directory as './\(ref.path)' to use it")
+            }
+            return try stage(ref.path, referencedAt: ref.location)
+        }
+        if let known = checkpoints[ref.path] { return known }
+        guard isDirectory else {
+            if ref.path.contains("+") { throw .notImplemented(ref.location, "LoRA model references ('\(ref.path)')") }
+            throw .model(ref.location, path: ref.path, "no such directory (mergegraph reads local checkpoints; "
+                         + "paths are relative to the working directory)")
+        }
+        let info: CheckpointInfo
+        do {
+            info = try catalog.checkpoint(at: ref.path)
+        } catch {
+            throw .model(ref.location, path: ref.path, String(describing: error))
+        }
+        if let same = checkpointsByPath[info.resolvedPath] {
+            checkpoints[ref.path] = same
+            return same
+        }
+        var config: JSONValue?
+        if let bytes = info.configJSON {
+            do {
+                config = try JSONParser.parse(bytes)
+            } catch {
+                throw .model(ref.location, path: ref.path, "config.json: \(error)")
+            }
+        }
+        let source = CheckpointSource(displayName: ref.path, info: info,
+                                      modelIndex: builder.graph.addModel(ModelInput(name: ref.path, path: info.resolvedPath)),
+                                      config: config)
+        checkpoints[ref.path] = source
+        checkpointsByPath[info.resolvedPath] = source
+        return source
+    }
+}

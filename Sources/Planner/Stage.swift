@@ -1,0 +1,249 @@
+import IR
+import Parser
+
+/// One merge config (one YAML document) compiled to per-tensor recipes; lowered to IR on demand,
+/// so a stage used by another stage contributes only the tensors that are asked for.
+final class Stage: TensorProvider {
+    let config: MergeConfig
+    let label: String
+    let spec: MethodSpec
+    private(set) var recipes: [TensorRecipe] = []
+    private(set) var warnings: [String] = []
+    private var recipeIndex: [String: Int] = [:]
+    private var memo: [String: ValueID] = [:]
+    private var outputTypes: [String: TensorType] = [:]
+    private let slices: [NormalizedSlice]
+    private let donor: TensorProvider
+
+    var displayName: String { label }
+
+    init(config: MergeConfig, label: String,
+         resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) {
+        self.config = config
+        self.label = label
+        if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
+        guard let spec = MethodRegistry.spec(named: config.mergeMethod.value) else {
+            throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
+        }
+        self.spec = spec
+        let slices = try Stage.normalize(config, spec: spec, resolve: resolve)
+        self.slices = slices
+        donor = config.baseModel.flatMap { ref in slices.flatMap(\.sources).first { $0.ref == ref }?.provider }
+            ?? slices[0].sources[0].provider
+        try buildRecipes()
+        warnings = unusedParameterWarnings()
+    }
+
+    // MARK: normalization and validation
+
+    private static func normalize(_ config: MergeConfig, spec: MethodSpec,
+                                  resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) -> [NormalizedSlice] {
+        var slices: [NormalizedSlice] = []
+        switch config.inputs {
+        case .models(let models):
+            guard !models.isEmpty else { throw .invalidConfig(config.inputsLocation, "no models to merge") }
+            var sources: [SliceSource] = []
+            for m in models {
+                let provider = try resolve(m.model)
+                let n = try provider.layout().layerCount
+                sources.append(SliceSource(ref: m.model, provider: provider, start: 0, end: n,
+                                           parameters: m.parameters, location: m.location))
+            }
+            if let base = config.baseModel, !models.contains(where: { $0.model == base }) {
+                let provider = try resolve(base)
+                sources.append(SliceSource(ref: base, provider: provider, start: 0, end: try provider.layout().layerCount,
+                                           parameters: ParameterMap(), location: base.location))
+            }
+            slices.append(NormalizedSlice(sources: sources, baseIndex: nil, parameters: ParameterMap(),
+                                          location: config.inputsLocation))
+        case .slices(let outputSlices):
+            guard !outputSlices.isEmpty else { throw .invalidConfig(config.inputsLocation, "no slices to merge") }
+            for s in outputSlices {
+                var sources: [SliceSource] = []
+                for src in s.sources {
+                    let provider = try resolve(src.model)
+                    let n = try provider.layout().layerCount
+                    let r = src.layerRange
+                    guard r.end <= n else {
+                        throw .invalidConfig(r.location, "layer_range [\(r.start), \(r.end)] is out of bounds: model '\(src.model.path)' has \(n) layers")
+                    }
+                    sources.append(SliceSource(ref: src.model, provider: provider, start: r.start, end: r.end,
+                                               parameters: src.parameters, location: src.location))
+                }
+                slices.append(NormalizedSlice(sources: sources, baseIndex: nil, parameters: s.parameters,
+                                              location: s.location))
+                if let base = s.baseModel { slices[slices.count - 1].baseIndex = sources.firstIndex { $0.ref == base } }
+            }
+        }
+        for i in slices.indices {
+            try validate(&slices[i], config: config, spec: spec,
+                         sliceBase: { if case .slices(let s) = config.inputs { return s[i].baseModel } else { return nil } }())
+        }
+        return slices
+    }
+
+    private static func validate(_ slice: inout NormalizedSlice, config: MergeConfig, spec: MethodSpec,
+                                 sliceBase: ModelReference?) throws(PlanError) {
+        var seen: [ModelReference] = []
+        for s in slice.sources {
+            if seen.contains(s.ref) {
+                throw .invalidConfig(s.location, "model '\(s.ref.path)' is listed twice as an input of the same merge")
+            }
+            seen.append(s.ref)
+            if s.end - s.start != slice.layerCount {
+                throw .invalidConfig(s.location, "all sources of a slice must have the same number of layers "
+                                     + "(\(slice.layerCount) in the first, \(s.end - s.start) here)")
+            }
+        }
+        if spec.base == .required {
+            guard let base = sliceBase ?? config.baseModel else {
+                throw .invalidConfig(config.mergeMethod.location, "merge method '\(spec.name)' requires base_model")
+            }
+            guard let index = slice.sources.firstIndex(where: { $0.ref == base }) else {
+                throw .invalidConfig(base.location, "base_model '\(base.path)' is not one of this slice's sources")
+            }
+            slice.baseIndex = index
+        } else {
+            slice.baseIndex = nil
+        }
+        let count = slice.sources.count
+        if count < spec.minInputs || count > (spec.maxInputs ?? Int.max) {
+            let expected = spec.minInputs == spec.maxInputs ? "exactly \(spec.minInputs)"
+                : spec.maxInputs.map { "at most \($0)" } ?? "at least \(spec.minInputs)"
+            throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes \(expected) input models "
+                                 + "(base included), found \(count)")
+        }
+    }
+
+    // MARK: recipes
+
+    private func buildRecipes() throws(PlanError) {
+        let first = slices[0]
+        let firstLayout = try first.sources[0].provider.layout()
+        for name in firstLayout.preTensors {
+            try addRecipe(output: name, slice: first, inputNames: first.sources.map { _ in name }, t: 0, position: nil)
+        }
+        var outLayer = 0
+        for slice in slices {
+            let layout = try slice.sources[0].provider.layout()
+            let n = slice.layerCount
+            for offset in 0..<n {
+                let t = n > 1 ? Double(offset) / Double(n - 1) : 1
+                for name in layout.layers[slice.sources[0].start + offset] {
+                    guard let split = LayerTensorName(name) else { continue }
+                    let inputs = slice.sources.map { split.name(atLayer: $0.start + offset) }
+                    try addRecipe(output: split.name(atLayer: outLayer), slice: slice, inputNames: inputs, t: t,
+                                  position: "layer \(offset + 1) of \(n) in slice, t=\(formatAttribute(t))")
+                }
+                outLayer += 1
+            }
+        }
+        let last = slices[slices.count - 1]
+        for name in try last.sources[0].provider.layout().postTensors {
+            try addRecipe(output: name, slice: last, inputNames: last.sources.map { _ in name }, t: 0, position: nil)
+        }
+        layerTotal = outLayer
+    }
+
+    private var layerTotal = 0
+
+    private func addRecipe(output: String, slice: NormalizedSlice, inputNames: [String], t: Double,
+                           position: String?) throws(PlanError) {
+        var inputs: [RecipeInput] = []
+        var shapes: [(model: String, shape: [Int])] = []
+        var dtypes: [DType] = []
+        for (source, name) in zip(slice.sources, inputNames) {
+            guard let type = try source.provider.type(of: name) else {
+                throw .missingTensor(tensor: name, model: source.ref.path, source.location)
+            }
+            shapes.append((source.ref.path, type.shape))
+            dtypes.append(type.dtype)
+            inputs.append(RecipeInput(provider: source.provider, tensor: name, parameters: [:], location: source.location))
+        }
+        if shapes.contains(where: { $0.shape != shapes[0].shape }) {
+            throw .shapeMismatch(tensor: output, shapes: shapes)
+        }
+        let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
+        var sharedValues: [String: ResolvedValue] = [:]
+        for p in spec.parameters where p.scope == .shared {
+            sharedValues[p.name] = try resolve(p, resolver: shared, tensor: output, at: config.mergeMethod.location)
+        }
+        for (i, source) in slice.sources.enumerated() {
+            let resolver = ParameterResolver(scopes: [source.parameters, slice.parameters, config.parameters], t: t)
+            for p in spec.parameters where p.scope == .input || (p.scope == .nonBase && i != slice.baseIndex) {
+                inputs[i].parameters[p.name] = try resolve(p, resolver: resolver, tensor: inputNames[i],
+                                                           at: source.location, model: source.ref.path)
+            }
+        }
+        guard recipeIndex[output] == nil else {
+            throw .invalidConfig(slice.location, "tensor '\(output)' would be written twice")
+        }
+        let compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
+        outputTypes[output] = TensorType(dtype: config.outDtype?.value ?? compute, shape: shapes[0].shape)
+        recipeIndex[output] = recipes.count
+        recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex,
+                                    shared: sharedValues, position: position))
+    }
+
+    private func resolve(_ p: ParameterSpec, resolver: ParameterResolver, tensor: String, at location: SourceLocation,
+                         model: String? = nil) throws(PlanError) -> ResolvedValue? {
+        if let value = try resolver.resolve(p.name, tensor: tensor, kind: p.kind) {
+            switch p.kind {
+            case .float: _ = try ParameterResolver.number(value.scalar, location: value.location, name: p.name)
+            case .bool: _ = try ParameterResolver.bool(value.scalar, location: value.location, name: p.name)
+            }
+            return value
+        }
+        if let d = p.defaultValue { return ResolvedValue(scalar: d, location: nil) }
+        if p.optional { return nil }
+        let whose = model.map { " for model '\($0)'" } ?? ""
+        throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')")
+    }
+
+    private func unusedParameterWarnings() -> [String] {
+        let known = Set(spec.parameters.map(\.name))
+        var blocks = [config.parameters]
+        switch config.inputs {
+        case .models(let models): blocks += models.map(\.parameters)
+        case .slices(let s): blocks += s.flatMap { [$0.parameters] + $0.sources.map(\.parameters) }
+        }
+        return blocks.flatMap(\.entries).filter { !known.contains($0.name) }.map {
+            "\($0.location): warning: parameter '\($0.name)' is not used by merge method '\(spec.name)'"
+        }
+    }
+
+    // MARK: TensorProvider
+
+    func tensorNames() -> [String] { recipes.map(\.output) }
+
+    func type(of tensor: String) -> TensorType? { outputTypes[tensor] }
+
+    func value(of tensor: String, stage _: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {
+        if let v = memo[tensor] { return v }
+        guard let i = recipeIndex[tensor], let outType = outputTypes[tensor] else {
+            throw .stage(config.location, "stage '\(label)' has no tensor '\(tensor)'")
+        }
+        let recipe = recipes[i]
+        let compute = config.dtype?.value
+        var values: [ValueID] = []
+        for input in recipe.inputs {
+            values.append(try input.provider.value(of: input.tensor, stage: label, in: builder))
+        }
+        let computeType = compute ?? values.dropFirst().reduce(builder.graph[values[0]].type.dtype) {
+            DType.promoted($0, builder.graph[$1].type.dtype)
+        }
+        values = values.map { builder.graph.cast($0, to: computeType, stage: label) }
+        let lowering = MethodLowering(spec: spec, recipe: recipe, stage: label, location: config.mergeMethod.location)
+        let merged = try lowering.lower(values, type: TensorType(dtype: computeType, shape: outType.shape), in: builder)
+        let result = builder.graph.cast(merged, to: outType.dtype, stage: label)
+        memo[tensor] = result
+        return result
+    }
+
+    func configJSON() throws(PlanError) -> JSONValue? {
+        OutputConfig.make(donor: try donor.configJSON(), layerCount: layerTotal,
+                          dtype: config.outDtype?.value ?? config.dtype?.value)
+    }
+
+    func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }
+}

@@ -1,0 +1,51 @@
+import IR
+import Parser
+
+/// One source of an output slice after `models:` has been normalized into a slice.
+struct SliceSource {
+    var ref: ModelReference
+    var provider: TensorProvider
+    var start: Int
+    var end: Int
+    var parameters: ParameterMap
+    var location: SourceLocation
+}
+
+/// An output slice after normalization: its sources, base (index into `sources`) and parameters.
+struct NormalizedSlice {
+    var sources: [SliceSource]
+    var baseIndex: Int?
+    var parameters: ParameterMap
+    var location: SourceLocation
+    var layerCount: Int { sources[0].end - sources[0].start }
+}
+
+/// One input of a per-tensor merge, with its resolved per-input parameters.
+struct RecipeInput {
+    var provider: TensorProvider
+    var tensor: String
+    var parameters: [String: ResolvedValue]
+    var location: SourceLocation
+}
+
+/// Everything needed to lower one output tensor of a stage.
+struct TensorRecipe {
+    var output: String
+    var inputs: [RecipeInput]
+    var baseIndex: Int?
+    var shared: [String: ResolvedValue]
+    /// Where the tensor sits in its slice, for `--dump-ir` notes ("layer 2 of 4, t=0.667").
+    var position: String?
+}
+
+extension Dictionary where Key == String, Value == ResolvedValue {
+    func number(_ name: String) throws(PlanError) -> Double? {
+        guard let v = self[name] else { return nil }
+        return try ParameterResolver.number(v.scalar, location: v.location, name: name)
+    }
+
+    func bool(_ name: String) throws(PlanError) -> Bool? {
+        guard let v = self[name] else { return nil }
+        return try ParameterResolver.bool(v.scalar, location: v.location, name: name)
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Executor
+import Parser
+import Planner
+
+/// Options shared by `run` and `plan`: the config and how it is compiled.
+struct CompileOptions: ParsableArguments {
+    @Argument(help: "A mergekit YAML config (multi-document configs are merge chains).")
+    var config: String
+
+    @Option(name: .customLong("out-shard-size"), help: "Largest output shard in bytes, mergekit style (K, M, B = thousand, million, billion).")
+    var outShardSize: String = "5B"
+
+    @Option(help: "Output this named stage of a multi-document config.")
+    var stage: String?
+
+    /// Parses the config and compiles it, printing warnings to standard error.
+    func compile(catalog: SafetensorsCatalog) throws -> Plan {
+        guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
+            throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
+        }
+        let file = try ConfigParser.parse(file: config)
+        let plan = try Planner.compile(file, catalog: catalog,
+                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage))
+        for warning in plan.warnings { Console.error(warning) }
+        return plan
+    }
+}

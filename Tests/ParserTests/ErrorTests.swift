@@ -1,0 +1,160 @@
+import XCTest
+@testable import Parser
+
+/// Every `ConfigError` case, its location and its message (rules R0, R1, R5–R13).
+final class ErrorTests: XCTestCase {
+    func testSyntaxErrorHasLibyamlPosition() {
+        let error = assertConfigError("merge_method: linear\nmodels:\n  - model: a\n  bad\n", "t.yml:5:1:",
+                                      "could not find expected ':' (while scanning a simple key at line 4, column 3)")
+        guard case .syntax? = error else { return XCTFail("expected .syntax, got \(String(describing: error))") }
+    }
+
+    func testUnclosedFlowSequence() {
+        assertConfigError("merge_method: linear\nmodels: [{model: a}\n", "t.yml:3:1:", "did not find expected")
+    }
+
+    func testControlCharacterIsASyntaxError() {
+        assertConfigError("merge_method: linear\nmodels: [{model: a\u{1}}]\n", "t.yml:2:19:", "control characters are not allowed")
+    }
+
+    func testUnknownKeyWithSuggestion() {
+        let error = assertConfigError("merge_mehtod: linear\nmodels: [{model: a}]\n",
+                                      "t.yml:1:1:", "unknown key 'merge_mehtod' (did you mean 'merge_method'?)")
+        XCTAssertEqual(error?.location, loc(1, 1))
+    }
+
+    func testUnknownKeyWithoutSuggestion() {
+        assertConfigError("merge_method: linear\nmodels: [{model: a}]\nfrobnicate: 1\n",
+                          "t.yml:3:1:", "unknown key 'frobnicate' (expected one of 'merge_method', 'name',")
+    }
+
+    func testUnknownModelEntryKey() {
+        assertConfigError("merge_method: linear\nmodels:\n  - model: a\n    parameter:\n      weight: 1\n",
+                          "t.yml:4:5:", "unknown key 'parameter' (did you mean 'parameters'?)")
+    }
+
+    func testDuplicateKey() {
+        let error = assertConfigError("merge_method: linear\nmodels: [{model: a}]\nmerge_method: ties\n",
+                                      "t.yml:3:1:", "duplicate key 'merge_method' (first written at line 1, column 1)")
+        XCTAssertEqual(error, .duplicateKey(loc(3, 1), key: "merge_method", first: loc(1, 1)))
+    }
+
+    func testDuplicateParameter() {
+        assertConfigError("merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1, weight: 2}\n",
+                          "t.yml:4:29:", "duplicate key 'weight'")
+    }
+
+    func testModelsMustBeAList() {
+        let error = assertConfigError("merge_method: linear\nmodels: models/a\n",
+                                      "t.yml:2:9:", "expected a list of model entries, found a string")
+        XCTAssertEqual(error, .wrongType(loc(2, 9), expected: "a list of model entries", found: "a string"))
+    }
+
+    func testModelEntryMustBeAMapping() {
+        assertConfigError("merge_method: linear\nmodels:\n  - models/a\n",
+                          "t.yml:3:5:", "expected a model entry (a mapping with 'model'), found a string")
+    }
+
+    func testModelReferenceMustBeAPath() {
+        assertConfigError("merge_method: linear\nmodels:\n  - model: {path: a}\n",
+                          "t.yml:3:12:", "expected a model path, found a mapping")
+        assertConfigError("merge_method: linear\nmodels:\n  - model:\n",
+                          "t.yml:3:11:", "expected a model path, found null")
+        assertConfigError("merge_method: linear\nmodels:\n  - model: \"\"\n",
+                          "t.yml:3:12:", "a model path must not be empty")
+    }
+
+    func testMergeMethodMustBeAScalar() {
+        assertConfigError("merge_method: [linear]\nmodels: [{model: a}]\n",
+                          "t.yml:1:15:", "expected a merge method name, found a list")
+    }
+
+    func testNameMustBeAScalar() {
+        assertConfigError("name: {a: 1}\nmerge_method: linear\nmodels: [{model: a}]\n",
+                          "t.yml:1:7:", "expected a stage name, found a mapping")
+    }
+
+    func testMissingMergeMethod() {
+        let error = assertConfigError("\nmodels:\n  - model: a\n", "t.yml:2:1:", "missing required key 'merge_method'")
+        XCTAssertEqual(error, .missingKey(loc(2, 1), key: "merge_method"))
+    }
+
+    func testMissingModelInEntry() {
+        assertConfigError("merge_method: linear\nmodels:\n  - parameters: {weight: 1}\n",
+                          "t.yml:3:5:", "missing required key 'model'")
+    }
+
+    func testBothModelsAndSlices() {
+        let error = assertConfigError("""
+            merge_method: linear
+            models: [{model: a}]
+            slices:
+              - sources: [{model: a, layer_range: [0, 1]}]
+            """, "t.yml:3:1:", "exactly one of 'models' or 'slices' must be present")
+        XCTAssertEqual(error, .exclusiveKeys(loc(3, 1), keys: ["models", "slices"]))
+    }
+
+    func testModelsAndModules() {
+        assertConfigError("merge_method: linear\nmodules: {a: 1}\nmodels: [{model: a}]\n",
+                          "t.yml:3:1:", "exactly one of 'models' or 'slices' must be present")
+    }
+
+    func testNeitherModelsNorSlices() {
+        assertConfigError("merge_method: linear\ndtype: float32\n", "t.yml:1:1:",
+                          "exactly one of 'models' or 'slices' must be present")
+    }
+
+    func testEmptyModelsOnly() {
+        assertConfigError("merge_method: linear\nmodels: []\n", "t.yml:2:1:",
+                          "exactly one of 'models' or 'slices' must be present")
+    }
+
+    func testBadDtype() {
+        let error = assertConfigError("merge_method: linear\nmodels: [{model: a}]\ndtype: float8\n",
+                                      "t.yml:3:8:", "unknown dtype 'float8' (expected float32, float16 or bfloat16)")
+        XCTAssertEqual(error?.location, loc(3, 8))
+        assertConfigError("merge_method: linear\nmodels: [{model: a}]\nout_dtype: [bf16]\n",
+                          "t.yml:3:12:", "expected a dtype name, found a list")
+    }
+
+    func testEmptyFile() {
+        assertConfigError("", "t.yml:1:1:", "expected a mapping of config keys, found an empty file")
+        assertConfigError("# only a comment\n---\n", "t.yml:1:1:", "expected a mapping of config keys, found an empty file")
+    }
+
+    func testDocumentMustBeAMapping() {
+        assertConfigError("- merge_method: linear\n", "t.yml:1:1:", "expected a mapping of config keys, found a list")
+        assertConfigError("merge_method: linear\nmodels: [{model: a}]\n---\nlinear\n",
+                          "t.yml:4:1:", "expected a mapping of config keys, found a string")
+    }
+
+    func testMissingFile() {
+        let path = "/nonexistent/mergegraph/config.yml"
+        XCTAssertThrowsError(try ConfigParser.parse(file: path)) { error in
+            XCTAssertEqual(String(describing: error), "\(path): No such file or directory")
+            XCTAssertNil((error as? ConfigError)?.location)
+        }
+    }
+
+    func testDirectoryIsAnIOError() {
+        XCTAssertThrowsError(try ConfigParser.parse(file: NSTemporaryDirectory())) { error in
+            guard case .io? = error as? ConfigError else { return XCTFail("expected .io, got \(error)") }
+        }
+    }
+
+    func testNonUTF8File() throws {
+        let path = NSTemporaryDirectory() + "mergegraph-parser-latin1-\(UInt32.random(in: 0...UInt32.max)).yml"
+        try Data([0x6D, 0x3A, 0x20, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try ConfigParser.parse(file: path)) { error in
+            XCTAssertEqual(String(describing: error), "\(path): not valid UTF-8 text")
+        }
+    }
+
+    func testKeySuggestionDistance() {
+        XCTAssertEqual(KeySuggestion.distance("kitten", "sitting"), 3)
+        XCTAssertEqual(KeySuggestion.distance("", "abc"), 3)
+        XCTAssertEqual(KeySuggestion.closest(to: "dtpye", among: DocumentDecoder.keys), "dtype")
+        XCTAssertNil(KeySuggestion.closest(to: "zzzzzzzz", among: DocumentDecoder.keys))
+    }
+}
