@@ -31,6 +31,6 @@ let package = Package(
         .testTarget(name: "ParserTests", dependencies: ["Parser", "IR"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "IR"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Planner", "IR"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Planner", "Parser", "IR"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Planner", "Parser", "IR", "mergegraph"]),
     ]
 )

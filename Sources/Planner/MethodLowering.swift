@@ -77,7 +77,7 @@ struct MethodLowering {
                                  "t must be between 0 and 1, found \(formatAttribute(t)) for tensor '\(recipe.output)'")
         }
         return b.graph.add(.slerp(t: t), [inputs[baseIndex], inputs[1 - baseIndex]], type: type, stage: stage,
-                           note: recipe.position.map { "t=\(formatAttribute(t)); \($0)" })
+                           note: recipe.position)
     }
 
     private func modelStock(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {

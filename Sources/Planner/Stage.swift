@@ -133,7 +133,7 @@ final class Stage: TensorProvider {
                     guard let split = LayerTensorName(name) else { continue }
                     let inputs = slice.sources.map { split.name(atLayer: $0.start + offset) }
                     try addRecipe(output: split.name(atLayer: outLayer), slice: slice, inputNames: inputs, t: t,
-                                  position: "layer \(offset + 1) of \(n) in slice, t=\(formatAttribute(t))")
+                                  position: "slice layer \(offset + 1)/\(n), gradient position \(formatAttribute(t))")
                 }
                 outLayer += 1
             }
@@ -202,14 +202,23 @@ final class Stage: TensorProvider {
 
     private func unusedParameterWarnings() -> [String] {
         let known = Set(spec.parameters.map(\.name))
-        var blocks = [config.parameters]
+        let shared = Set(spec.parameters.filter { $0.scope == .shared }.map(\.name))
+        var mergeLevel = [config.parameters]
+        var modelLevel: [ParameterMap] = []
         switch config.inputs {
-        case .models(let models): blocks += models.map(\.parameters)
-        case .slices(let s): blocks += s.flatMap { [$0.parameters] + $0.sources.map(\.parameters) }
+        case .models(let models): modelLevel = models.map(\.parameters)
+        case .slices(let s):
+            mergeLevel += s.map(\.parameters)
+            modelLevel = s.flatMap { $0.sources.map(\.parameters) }
         }
-        return blocks.flatMap(\.entries).filter { !known.contains($0.name) }.map {
+        let unknown = (mergeLevel + modelLevel).flatMap(\.entries).filter { !known.contains($0.name) }.map {
             "\($0.location): warning: parameter '\($0.name)' is not used by merge method '\(spec.name)'"
         }
+        let misplaced = modelLevel.flatMap(\.entries).filter { shared.contains($0.name) }.map {
+            "\($0.location): warning: parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
+                + "(move it to the global or slice parameters)"
+        }
+        return unknown + misplaced
     }
 
     // MARK: TensorProvider

@@ -1,0 +1,166 @@
+import Foundation
+import XCTest
+
+/// Runs the built `mergegraph` binary as a user would: exit codes, messages, and what is left on disk.
+final class CommandLineTests: XCTestCase {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `mergegraph` executable built beside the test bundle.
+    static var binary: URL {
+        let runner = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [runner.deletingLastPathComponent()]
+            + Bundle.allBundles.map(\.bundleURL).flatMap { [$0, $0.deletingLastPathComponent()] }
+        return candidates.map { $0.appendingPathComponent("mergegraph") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? URL(fileURLWithPath: "mergegraph")
+    }
+
+    func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Writes `text` as a config in a scratch folder that links the conformance models.
+    func scratchConfig(_ text: String) throws -> (directory: String, config: String) {
+        let dir = Fixtures.temporaryDirectory("cli")
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try text.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        return (dir, "c.yml")
+    }
+
+    func assertFails(_ config: String, containing phrases: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let (dir, name) = try scratchConfig(config)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try run(["run", name, "out"], in: dir)
+        XCTAssertNotEqual(result.status, 0, file: file, line: line)
+        for phrase in phrases {
+            XCTAssertTrue(result.stderr.contains(phrase), "expected '\(phrase)' in: \(result.stderr)", file: file, line: line)
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(left, ["c.yml", "models"], "a failed run must leave no output", file: file, line: line)
+    }
+
+    func testRunWritesModelConfigAndPrintsIR() throws {
+        let out = Fixtures.temporaryDirectory("cli-run")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try run(["run", Fixtures.caseConfig("linear"), out, "--dump-ir", "--overwrite"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("= weighted_sum(0.6, 0.4) %0, %1 : f32[128,32]"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("// summary: 117 nodes; 78 loads requested, 78 unique"), result.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        XCTAssertEqual(files, ["config.json", "model.safetensors"])
+    }
+
+    func testPlanPrintsWithoutWriting() throws {
+        let result = try run(["plan", Fixtures.caseConfig("passthrough_frankenmerge")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("load @m1 \"model.layers.3.mlp.up_proj.weight\""), result.stdout)
+        XCTAssertTrue(result.stdout.contains("out \"model.layers.5.mlp.up_proj.weight\" shard 1"), result.stdout)
+    }
+
+    func testSmallShardSizeWritesShardsAndIndex() throws {
+        let out = Fixtures.temporaryDirectory("cli-shards")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try run(["run", Fixtures.caseConfig("linear"), out, "--out-shard-size", "60K", "--overwrite"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        XCTAssertEqual(files, ["config.json"] + (1...4).map { "model-0000\($0)-of-00004.safetensors" }
+                       + ["model.safetensors.index.json"])
+        XCTAssertEqual(try CheckpointComparison.problems(actual: out, expected: Fixtures.expected("linear")), [])
+    }
+
+    func testTokenizerFilesAreCopiedUnlessDisabled() throws {
+        let source = Fixtures.temporaryDirectory("tok-src")
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        for file in ["model.safetensors", "config.json"] {
+            try FileManager.default.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-a/\(file)", toPath: "\(source)/\(file)")
+        }
+        try "{}".write(toFile: "\(source)/tokenizer.json", atomically: true, encoding: .utf8)
+        try "{}".write(toFile: "\(source)/tokenizer_config.json", atomically: true, encoding: .utf8)
+        let (dir, name) = try scratchConfig("""
+            models:
+              - model: \(source)
+                parameters: {weight: 1}
+            merge_method: linear
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try run(["run", name, "a"], in: dir).status, 0)
+        XCTAssertEqual(try run(["run", name, "b", "--no-copy-tokenizer"], in: dir).status, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/a").sorted(),
+                       ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/b").sorted(),
+                       ["config.json", "model.safetensors"])
+    }
+
+    func testYAMLSyntaxErrorNamesPosition() throws {
+        try assertFails("models:\n  - model: [unclosed\nmerge_method: linear\n", containing: ["c.yml:", "error:"])
+    }
+
+    func testMissingModelPath() throws {
+        try assertFails("""
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: models/no-such-model
+                parameters: {weight: 1}
+            merge_method: linear
+            """, containing: ["c.yml:4:12:", "models/no-such-model", "no such directory"])
+    }
+
+    func testUnknownMethodIsNotImplemented() throws {
+        try assertFails("models:\n  - model: models/llama-ft-a\nmerge_method: frobnicate\n",
+                        containing: ["c.yml:3:15: not implemented: frobnicate"])
+    }
+
+    func testShapeMismatchNamesBothModelsAndTensor() throws {
+        try assertFails("""
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: models/gpt2-a
+                parameters: {weight: 1}
+            merge_method: linear
+            """, containing: ["missing from model 'models/gpt2-a'"])
+    }
+
+    func testTruncatedSafetensorsIsAClearError() throws {
+        let broken = Fixtures.temporaryDirectory("broken")
+        defer { try? FileManager.default.removeItem(atPath: broken) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(Fixtures.conformance)/models/llama-ft-b/model.safetensors"))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: "\(broken)/model.safetensors"))
+        try assertFails("""
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: \(broken)
+                parameters: {weight: 1}
+            merge_method: linear
+            """, containing: ["c.yml:4:12:", "model.safetensors"])
+    }
+
+    func testExistingOutputIsNotClobberedWithoutOverwrite() throws {
+        let (dir, name) = try scratchConfig("models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: "\(dir)/out", withIntermediateDirectories: true)
+        try "keep".write(toFile: "\(dir)/out/notes.txt", atomically: true, encoding: .utf8)
+        let result = try run(["run", name, "out"], in: dir)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--overwrite"), result.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out"), ["notes.txt"])
+    }
+}

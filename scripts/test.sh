@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command: unit and end-to-end tests, then mergekit's own judge (compare.py)
+# on every implemented conformance case, run through the command-line tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build
+swift test
+fixtures=Tests/Fixtures/conformance
+bin="$(swift build --show-bin-path)/mergegraph"
+cases=$(sed -n '/static let implemented = \[/,/\]/p' Tests/EndToEndTests/ConformanceTests.swift | grep -o '"[a-z0-9_]*"' | tr -d '"')
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+passed=0; failed=0
+for c in $cases; do
+  if (cd "$fixtures" && "$bin" run "cases/$c/config.yml" "$out/$c" >/dev/null && python3 compare.py "$out/$c" "cases/$c/expected" >"$out/$c.log"); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "compare.py: case $c failed"; cat "$out/$c.log" 2>/dev/null || true
+  fi
+done
+echo "compare.py: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
