@@ -21,8 +21,10 @@ public struct Printer {
         let shardOf = schedule.shardOfOutput
         let multiStage = Set(graph.nodes.flatMap(\.stages)).count > 1
         var pending: [String] = []
+        var frees: [ValueID] = []
         for step in schedule.steps {
             pending.append(line(for: step.value, multiStage: multiStage))
+            frees += step.frees
             guard !step.writes.isEmpty else { continue }
             let first = graph.outputs[step.writes[0]]
             out.append("")
@@ -33,8 +35,9 @@ public struct Printer {
                 let output = graph.outputs[o]
                 out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)")
             }
-            if !step.frees.isEmpty {
-                out.append("  free " + step.frees.map(\.description).joined(separator: " "))
+            if !frees.isEmpty {
+                out.append("  free " + frees.sorted().map(\.description).joined(separator: " "))
+                frees.removeAll()
             }
         }
         out.append("")
