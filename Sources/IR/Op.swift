@@ -19,6 +19,14 @@ public enum Op: Hashable, Sendable {
     case slerp(t: Double)
     /// Model Stock: `operands[0]` is the base, the rest are fine-tunes.
     case modelStock(filterWise: Bool)
+    /// Keeps the elements whose magnitude rank (ascending, ties by index) is in `keep`, zeroes the rest;
+    /// with `rescale`, scales the kept part back to the operand's L1 norm (TIES, breadcrumbs).
+    case magnitudePrune(keep: Range<Int>, rescale: Bool)
+    /// The elected sign (+1 or −1) of `Σ weights[i] · operands[i]` (TIES sign consensus; ≥ 0 elects +1).
+    case signElect(weights: [Double])
+    /// `operands[0]` is the elected sign; sums `weights[i] · operands[i+1]` over the inputs that agree with it,
+    /// divides by the agreeing weights when `normalize`, and multiplies by `lambda` (TIES disjoint merge).
+    case disjointMerge(weights: [Double], normalize: Bool, lambda: Double)
 
     /// The op's mnemonic in `--dump-ir`.
     public var mnemonic: String {
@@ -31,6 +39,9 @@ public enum Op: Hashable, Sendable {
         case .weightedSum: return "weighted_sum"
         case .slerp: return "slerp"
         case .modelStock: return "model_stock"
+        case .magnitudePrune: return "magnitude_prune"
+        case .signElect: return "sign_elect"
+        case .disjointMerge: return "disjoint_merge"
         }
     }
 
@@ -40,7 +51,8 @@ public enum Op: Hashable, Sendable {
         case .load: return 0
         case .cast, .scale: return 1
         case .sub, .add, .slerp: return 2
-        case .weightedSum, .modelStock: return nil
+        case .magnitudePrune: return 1
+        case .weightedSum, .modelStock, .signElect, .disjointMerge: return nil
         }
     }
 
@@ -53,6 +65,12 @@ public enum Op: Hashable, Sendable {
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
         case .slerp(let t): return "(t=\(formatAttribute(t)))"
         case .modelStock(let f): return f ? "(filter_wise)" : ""
+        case .magnitudePrune(let keep, let rescale):
+            return "(keep ranks \(keep.lowerBound)..<\(keep.upperBound)\(rescale ? ", rescale" : ""))"
+        case .signElect(let w): return "(\(w.map(formatAttribute).joined(separator: ", ")))"
+        case .disjointMerge(let w, let normalize, let lambda):
+            return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : "")"
+                + (lambda == 1 ? ")" : ", lambda: \(formatAttribute(lambda)))")
         }
     }
 }
@@ -62,4 +80,20 @@ public func formatAttribute(_ x: Double) -> String {
     if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
     let short = String(format: "%.6g", x)
     return Double(short) == x ? short : "\(x)"
+}
+
+extension Op {
+    /// For ops with one weight per input: how many weights they carry.
+    var weightCount: Int? {
+        switch self {
+        case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _): return w.count
+        default: return nil
+        }
+    }
+
+    /// Operands before the weighted inputs (the elected sign of `disjoint_merge`).
+    var leadingOperands: Int {
+        if case .disjointMerge = self { return 1 }
+        return 0
+    }
 }

@@ -39,8 +39,8 @@ public enum Verifier {
             if node.operands.contains(where: { graph[$0].type.shape != node.type.shape }) {
                 throw .shapeMismatch(id, op: node.op.mnemonic)
             }
-            if case .weightedSum(let c) = node.op, c.count != node.operands.count {
-                throw .wrongArity(id, op: node.op.mnemonic, expected: c.count, found: node.operands.count)
+            if let expected = node.op.weightCount.map({ $0 + node.op.leadingOperands }), expected != node.operands.count {
+                throw .wrongArity(id, op: node.op.mnemonic, expected: expected, found: node.operands.count)
             }
         }
         var seen = Set<String>()

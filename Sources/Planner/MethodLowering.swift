@@ -11,7 +11,10 @@ struct MethodLowering {
     func lower(_ inputs: [ValueID], type: TensorType, in builder: GraphBuilder) throws(PlanError) -> ValueID {
         switch spec.name {
         case "linear": return try linear(inputs, type: type, builder)
-        case "task_arithmetic": return try taskArithmetic(inputs, type: type, builder)
+        case "task_arithmetic": return try taskVectors(inputs, type: type, builder, prune: nil, consensus: false)
+        case "ties": return try taskVectors(inputs, type: type, builder, prune: .magnitude, consensus: true)
+        case "breadcrumbs": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: false)
+        case "breadcrumbs_ties": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: true)
         case "slerp": return try slerp(inputs, type: type, builder)
         case "model_stock": return try modelStock(inputs, type: type, builder)
         case "passthrough": return try passthrough(inputs, type: type, builder)
@@ -50,23 +53,75 @@ struct MethodLowering {
                            note: note("weight=\(list(w)) normalize=\(normalize)"))
     }
 
-    private func taskArithmetic(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {
-        guard let baseIndex = recipe.baseIndex else { throw .invalidConfig(location, "task_arithmetic needs base_model") }
+    /// How task vectors are sparsified before mixing.
+    enum Pruning {
+        /// Keep the `density` largest magnitudes (at least one).
+        case magnitude
+        /// Drop the `gamma` largest magnitudes, then the smallest, keeping `density` (breadcrumbs).
+        case outliers
+    }
+
+    /// mergekit's generalized task arithmetic: deltas from the base, optional pruning, optional TIES sign
+    /// consensus, weighted mixing (normalized by the weights when asked), times lambda, added to the base.
+    private func taskVectors(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder,
+                             prune: Pruning?, consensus: Bool) throws(PlanError) -> ValueID {
+        guard let baseIndex = recipe.baseIndex else { throw .invalidConfig(location, "\(spec.name) needs base_model") }
         let base = inputs[baseIndex]
         let others = inputs.indices.filter { $0 != baseIndex }
         if others.isEmpty { return base }
         let w = try weights(of: others)
         let normalize = try recipe.shared.bool("normalize") ?? false
+        let rescale = try recipe.shared.bool("rescale") ?? false
         let lambda = try recipe.shared.number("lambda") ?? 1
-        var divisor = 1.0
-        if normalize {
-            divisor = w.reduce(0, +)
-            if abs(divisor) < 1e-8 { divisor = 1 }
+        var deltas: [ValueID] = []
+        var densities: [String] = []
+        for i in others {
+            var delta = b.graph.add(.sub, [inputs[i], base], type: type, stage: stage)
+            if let prune {
+                let density = try recipe.inputs[i].parameters.number("density") ?? 1
+                let gamma = try recipe.inputs[i].parameters.number("gamma") ?? 0
+                densities.append(formatAttribute(density))
+                if let keep = keptRanks(prune, density: density, gamma: gamma, count: type.elementCount) {
+                    delta = b.graph.add(.magnitudePrune(keep: keep, rescale: rescale), [delta], type: type, stage: stage,
+                                        note: "density=\(formatAttribute(density))"
+                                            + (prune == .outliers ? " gamma=\(formatAttribute(gamma))" : ""))
+                }
+            }
+            deltas.append(delta)
         }
-        let deltas = others.map { b.graph.add(.sub, [inputs[$0], base], type: type, stage: stage) }
-        let mix = b.graph.add(.weightedSum(w.map { lambda * $0 / divisor }), deltas, type: type, stage: stage,
-                              note: note("weight=\(list(w)) lambda=\(formatAttribute(lambda)) normalize=\(normalize)"))
+        let summary = "weight=\(list(w))" + (densities.isEmpty ? "" : " density=[\(densities.joined(separator: ", "))]")
+            + " lambda=\(formatAttribute(lambda)) normalize=\(normalize)"
+        let mix: ValueID
+        if consensus {
+            let sign = b.graph.add(.signElect(weights: w), deltas, type: type, stage: stage)
+            mix = b.graph.add(.disjointMerge(weights: w, normalize: normalize, lambda: lambda), [sign] + deltas,
+                              type: type, stage: stage, note: note(summary))
+        } else {
+            var divisor = 1.0
+            if normalize {
+                divisor = w.reduce(0, +)
+                if abs(divisor) < 1e-8 { divisor = 1 }
+            }
+            mix = b.graph.add(.weightedSum(w.map { lambda * $0 / divisor }), deltas, type: type, stage: stage,
+                              note: note(summary))
+        }
         return b.graph.add(.add, [base, mix], type: type, stage: stage)
+    }
+
+    /// The magnitude ranks (ascending) a pruning keeps, or nil when it keeps everything (density ≥ 1).
+    private func keptRanks(_ prune: Pruning, density: Double, gamma: Double, count n: Int) -> Range<Int>? {
+        guard density < 1 else { return nil }
+        switch prune {
+        case .magnitude:
+            guard density > 0, n > 0 else { return 0..<0 }
+            let k = max(1, Int(density * Double(n)))
+            return (n - k)..<n
+        case .outliers:
+            let target = Int(density * Double(n))
+            let top = Int(gamma * Double(n))
+            let bottom = max(0, n - target - top)
+            return bottom..<min(n, bottom + target)
+        }
     }
 
     private func slerp(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {

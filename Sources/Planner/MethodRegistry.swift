@@ -11,6 +11,18 @@ public enum MethodRegistry {
                    summary: "base + lambda · Σ weight · (model − base)",
                    parameters: taskVectorParameters(normalize: false),
                    base: .required),
+        MethodSpec(name: "ties",
+                   summary: "TIES: prune each task vector to its largest `density`, elect signs, average the agreeing ones",
+                   parameters: taskVectorParameters(normalize: true),
+                   base: .required),
+        MethodSpec(name: "breadcrumbs",
+                   summary: "task arithmetic on task vectors without their largest `gamma` and smallest entries",
+                   parameters: taskVectorParameters(normalize: false) + [ParameterSpec("gamma", .float, .nonBase, default: .number(0.01))],
+                   base: .required),
+        MethodSpec(name: "breadcrumbs_ties",
+                   summary: "breadcrumbs pruning followed by TIES sign consensus",
+                   parameters: taskVectorParameters(normalize: false) + [ParameterSpec("gamma", .float, .nonBase, default: .number(0.01))],
+                   base: .required),
         MethodSpec(name: "slerp", summary: "spherical interpolation from the base (t = 0) to the other model (t = 1)",
                    parameters: [ParameterSpec("t", .float, .shared)],
                    base: .required, minInputs: 2, maxInputs: 2),
@@ -24,8 +36,7 @@ public enum MethodRegistry {
 
     /// Methods of mergekit 0.1.5 that later work will add; asking for one is "not implemented: NAME".
     public static let pending: [String] = [
-        "ties", "dare_ties", "dare_linear", "della", "della_linear", "breadcrumbs", "breadcrumbs_ties",
-        "sce", "ram", "ramplus_tl", "nuslerp", "multislerp", "karcher", "nearswap", "arcee_fusion",
+        "dare_ties", "dare_linear", "della", "della_linear", "sce", "ram", "ramplus_tl", "nuslerp", "multislerp", "karcher", "nearswap", "arcee_fusion",
     ]
 
     public static func spec(named name: String) -> MethodSpec? {

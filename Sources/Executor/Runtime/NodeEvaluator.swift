@@ -39,6 +39,13 @@ struct NodeEvaluator {
             let shape = node.type.shape
             let rowLength = filterWise ? (shape.last ?? 1) : node.type.elementCount
             return ModelStockKernel.merge(operands, rowLength: rowLength, dtype: dtype, parallel: parallel)
+        case .magnitudePrune(let keep, let rescale):
+            return MagnitudePruneKernel.prune(operands[0], keep: keep, rescale: rescale, dtype: dtype, parallel: parallel)
+        case .signElect(let w):
+            return SignConsensusKernels.elect(operands, weights: w, parallel: parallel)
+        case .disjointMerge(let w, let normalize, let lambda):
+            return SignConsensusKernels.merge(operands, weights: w, normalize: normalize, lambda: lambda,
+                                              dtype: dtype, parallel: parallel)
         }
     }
 }
