@@ -30,15 +30,21 @@ public struct ModelInput: Hashable, Sendable {
     }
 }
 
-/// A tensor of the merged model: its name, the value it takes, and the stage that produced it.
+/// A tensor of a merged model: its name, the value it takes, the stage that produced it, and the
+/// output directory (relative to OUT_DIR; empty for OUT_DIR itself) it is written to.
 public struct GraphOutput: Hashable, Sendable {
     public var name: String
     public var value: ValueID
     public var stage: String?
+    public var directory: String
 
-    public init(name: String, value: ValueID, stage: String? = nil) {
+    public init(name: String, value: ValueID, stage: String? = nil, directory: String = "") {
         self.name = name
         self.value = value
         self.stage = stage
+        self.directory = directory
     }
+
+    /// Where the tensor lands: `directory/name`.
+    public var path: String { directory.isEmpty ? name : "\(directory)/\(name)" }
 }

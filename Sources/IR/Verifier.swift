@@ -46,7 +46,7 @@ public enum Verifier {
         var seen = Set<String>()
         for output in graph.outputs {
             if output.value.index >= graph.nodes.count { throw .badOutput(output.name, output.value) }
-            if !seen.insert(output.name).inserted { throw .duplicateOutput(output.name) }
+            if !seen.insert(output.path).inserted { throw .duplicateOutput(output.path) }
         }
     }
 }

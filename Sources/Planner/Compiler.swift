@@ -7,11 +7,22 @@ public enum Planner {
     public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog,
                                options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
         let resolver = try StageResolver(file: file, catalog: catalog)
-        let final = try resolver.finalStage(named: options.stage)
+        var outputs: [(stage: Stage, directory: String)] = []
+        if options.allStages {
+            outputs = try resolver.namedStages().map { ($0, $0.label) }
+            if let final = try? resolver.finalStage(named: nil) { outputs.append((final, "")) }
+        } else {
+            outputs = [(try resolver.finalStage(named: options.stage), "")]
+        }
         let builder = resolver.builder
-        for name in final.tensorNames() {
-            let value = try final.value(of: name, stage: final.label, in: builder)
-            builder.graph.addOutput(GraphOutput(name: name, value: value, stage: final.label))
+        var targets: [OutputTarget] = []
+        for (stage, directory) in outputs {
+            for name in stage.tensorNames() {
+                let value = try stage.value(of: name, stage: stage.label, in: builder)
+                builder.graph.addOutput(GraphOutput(name: name, value: value, stage: stage.label, directory: directory))
+            }
+            targets.append(OutputTarget(directory: directory, stage: stage.label, config: try stage.configJSON(),
+                                        tokenizerDonor: try stage.donorDirectory()))
         }
         do {
             try Verifier.verify(builder.graph)
@@ -23,10 +34,8 @@ public enum Planner {
         let header = [
             "mergegraph plan — \(file.path)",
             "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
-            "output: stage \(final.label), \(builder.graph.outputs.count) tensors",
-        ]
-        return Plan(graph: builder.graph, schedule: schedule, outputConfig: try final.configJSON(),
-                    tokenizerDonor: try final.donorDirectory(), header: header,
+        ] + targets.map { "output: stage \($0.stage) → OUT_DIR/\($0.directory)" }
+        return Plan(graph: builder.graph, schedule: schedule, targets: targets, header: header,
                     warnings: stages.flatMap(\.warnings))
     }
 }
@@ -74,6 +83,17 @@ final class StageResolver {
             throw .stage(nil, "\(file.path): every document has a name, so there is no final stage; choose one with --stage NAME")
         }
         return try stage(label, referencedAt: nil)
+    }
+
+    /// Every named stage, compiled, in document order.
+    func namedStages() throws(PlanError) -> [Stage] {
+        var result: [Stage] = []
+        for doc in file.documents {
+            guard let name = doc.name?.value else { continue }
+            result.append(try stage(name, referencedAt: nil))
+        }
+        if result.isEmpty { throw .stage(nil, "\(file.path): --all-stages needs named stages (`name:`), and no document has one") }
+        return result
     }
 
     private func stage(_ label: String, referencedAt location: SourceLocation?) throws(PlanError) -> Stage {

@@ -1,13 +1,22 @@
 import IR
 
-/// A compiled merge: the graph, its schedule, and what goes beside the tensors in the output directory.
+/// One model directory a plan writes: where (relative to OUT_DIR), its `config.json` and tokenizer donor.
+public struct OutputTarget: Sendable {
+    /// Relative to OUT_DIR; empty for OUT_DIR itself.
+    public var directory: String
+    /// The stage whose result goes there.
+    public var stage: String
+    /// The merged model's `config.json`.
+    public var config: JSONValue?
+    /// The checkpoint directory tokenizer files are copied from.
+    public var tokenizerDonor: String?
+}
+
+/// A compiled merge: the graph, its schedule, and what goes beside the tensors in each output directory.
 public struct Plan: Sendable {
     public var graph: Graph
     public var schedule: Schedule
-    /// The merged model's `config.json`.
-    public var outputConfig: JSONValue?
-    /// The checkpoint directory tokenizer files are copied from.
-    public var tokenizerDonor: String?
+    public var targets: [OutputTarget]
     /// Comment lines for `--dump-ir`.
     public var header: [String]
     /// Non-fatal findings (unused parameters), each "file:line:col: warning: …".
@@ -25,9 +34,12 @@ public struct PlannerOptions: Sendable {
     public var outShardSize: Int
     /// Which named stage to output when every document is named.
     public var stage: String?
+    /// Write every named stage to OUT_DIR/NAME (and the final stage, if any, to OUT_DIR) from one graph.
+    public var allStages: Bool
 
-    public init(outShardSize: Int = 5_000_000_000, stage: String? = nil) {
+    public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false) {
         self.outShardSize = outShardSize
         self.stage = stage
+        self.allStages = allStages
     }
 }

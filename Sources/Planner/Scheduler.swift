@@ -50,11 +50,24 @@ public enum Scheduler {
         }
     }
 
-    /// mergekit's rule: start a new shard when adding the next tensor would pass the limit.
+    /// mergekit's rule, per output directory: start a new shard when adding the next tensor would pass the limit.
     static func assignShards(_ graph: Graph, maxShardBytes: Int) -> [Shard] {
+        var directories: [String] = []
+        for output in graph.outputs where !directories.contains(output.directory) { directories.append(output.directory) }
+        return directories.flatMap { directory in
+            let members = graph.outputs.indices.filter { graph.outputs[$0].directory == directory }
+            return assignShards(graph, outputs: members, maxShardBytes: maxShardBytes).map { shard in
+                var shard = shard
+                if !directory.isEmpty { shard.fileName = "\(directory)/\(shard.fileName)" }
+                return shard
+            }
+        }
+    }
+
+    private static func assignShards(_ graph: Graph, outputs: [Int], maxShardBytes: Int) -> [Shard] {
         var groups: [(outputs: [Int], bytes: Int)] = []
-        for (i, output) in graph.outputs.enumerated() {
-            let size = graph[output.value].type.byteCount
+        for i in outputs {
+            let size = graph[graph.outputs[i].value].type.byteCount
             if let last = groups.last, !last.outputs.isEmpty, maxShardBytes > 0, last.bytes + size > maxShardBytes {
                 groups.append(([], 0))
             }

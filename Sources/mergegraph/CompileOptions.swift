@@ -14,6 +14,9 @@ struct CompileOptions: ParsableArguments {
     @Option(help: "Output this named stage of a multi-document config.")
     var stage: String?
 
+    @Flag(name: .customLong("all-stages"), help: "Write every named stage to OUT_DIR/NAME (the final stage to OUT_DIR) from one graph.")
+    var allStages = false
+
     /// Parses the config and compiles it, printing warnings to standard error.
     func compile(catalog: SafetensorsCatalog) throws -> Plan {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
@@ -21,7 +24,7 @@ struct CompileOptions: ParsableArguments {
         }
         let file = try ConfigParser.parse(file: config)
         let plan = try Planner.compile(file, catalog: catalog,
-                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage))
+                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages))
         for warning in plan.warnings { Console.error(warning) }
         return plan
     }

@@ -43,3 +43,12 @@ enum Fixtures {
         return try body()
     }
 }
+
+extension Fixtures {
+    /// Compiles config text with the conformance folder as working directory.
+    static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions()) throws -> Plan {
+        try inConformanceFolder {
+            try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog(), options: options)
+        }
+    }
+}

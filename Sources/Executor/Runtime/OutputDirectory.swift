@@ -28,6 +28,16 @@ final class OutputDirectory {
 
     func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
 
+    /// Creates the folder that will hold `name` (a path relative to the output directory).
+    func makeDirectory(for name: String) throws(ExecutionError) {
+        let folder = (path(name) as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: folder, "cannot create: \(error.localizedDescription)")
+        }
+    }
+
     func write(_ name: String, _ text: String) throws(ExecutionError) {
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path(name)))

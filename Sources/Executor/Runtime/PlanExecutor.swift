@@ -90,6 +90,7 @@ public struct PlanExecutor {
             let type = plan.graph[output.value].type
             return (output.name, type.dtype, type.shape)
         }
+        try out.makeDirectory(for: shard.fileName)
         do {
             return try SafetensorsWriter(path: out.path(shard.fileName), tensors: layout)
         } catch {
@@ -98,26 +99,33 @@ public struct PlanExecutor {
     }
 
     private func writeSideFiles(into out: OutputDirectory) throws(ExecutionError) {
-        let shards = plan.schedule.shards
-        if shards.count > 1 {
-            var weightMap: [String: String] = [:]
-            for shard in shards {
-                for o in shard.outputs { weightMap[plan.graph.outputs[o].name] = shard.fileName }
+        for target in plan.targets {
+            let prefix = target.directory.isEmpty ? "" : target.directory + "/"
+            let shards = plan.schedule.shards.filter { shard in
+                shard.outputs.contains { plan.graph.outputs[$0].directory == target.directory }
             }
-            do {
-                try SafetensorsWriter.writeIndex(directory: out.staging, weightMap: weightMap,
-                                                 totalSize: shards.reduce(0) { $0 + $1.byteCount })
-            } catch {
-                throw .safetensors(error)
+            if shards.count > 1 {
+                var weightMap: [String: String] = [:]
+                for shard in shards {
+                    for o in shard.outputs {
+                        weightMap[plan.graph.outputs[o].name] = String(shard.fileName.dropFirst(prefix.count))
+                    }
+                }
+                do {
+                    try SafetensorsWriter.writeIndex(directory: out.path(target.directory), weightMap: weightMap,
+                                                     totalSize: shards.reduce(0) { $0 + $1.byteCount })
+                } catch {
+                    throw .safetensors(error)
+                }
             }
-        }
-        if let config = plan.outputConfig {
-            try out.write("config.json", config.serialized() + "\n")
-        }
-        if options.copyTokenizer, let donor = plan.tokenizerDonor {
-            for name in PlanExecutor.tokenizerFiles {
-                let source = (donor as NSString).appendingPathComponent(name)
-                if FileManager.default.fileExists(atPath: source) { try out.copy(from: source, name: name) }
+            if let config = target.config {
+                try out.write(prefix + "config.json", config.serialized() + "\n")
+            }
+            if options.copyTokenizer, let donor = target.tokenizerDonor {
+                for name in PlanExecutor.tokenizerFiles {
+                    let source = (donor as NSString).appendingPathComponent(name)
+                    if FileManager.default.fileExists(atPath: source) { try out.copy(from: source, name: prefix + name) }
+                }
             }
         }
     }
