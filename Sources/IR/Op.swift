@@ -27,6 +27,25 @@ public enum Op: Hashable, Sendable {
     /// `operands[0]` is the elected sign; sums `weights[i] · operands[i+1]` over the inputs that agree with it,
     /// divides by the agreeing weights when `normalize`, and multiplies by `lambda` (TIES disjoint merge).
     case disjointMerge(weights: [Double], normalize: Bool, lambda: Double)
+    /// `operands[0] · operands[1]`, element by element (applies a 0/1 mask).
+    case mul
+    /// NearSwap from `operands[0]` (the base) toward `operands[1]`: weight `clamp(t / max(|a − b|, 1e-6), 0, 1)`.
+    case nearSwap(t: Double)
+    /// A 0/1 mask of the `fraction` of elements whose variance across the operands is largest (among those
+    /// with nonzero variance; SCE's `select_topk`).
+    case varianceTopK(fraction: Double)
+    /// SCE merge: `operands[0]` is the elected sign, the rest task vectors; each weighted by its mean square
+    /// (normalized over inputs), summed where it agrees with the sign, divided by the agreeing weights.
+    case sceMerge
+    /// Spherical interpolation from `operands[0]` (t = 0) to `operands[1]` (t = 1) over vectors along `axis`.
+    case nuslerp(t: Double, axis: SlerpAxis)
+    /// Barycentric interpolation on the hypersphere of all operands (whole tensors) with `weights`.
+    case multislerp(weights: [Double], eps: Double)
+    /// The equally weighted Karcher mean of the operands' directions, scaled by their mean norm.
+    case karcher(maxIter: Int, tol: Double)
+    /// Arcee Fusion: takes `operands[1]`'s elements whose KL-weighted change from `operands[0]` reaches
+    /// the upper-whisker threshold (median + 1.5 · IQR), keeps `operands[0]` elsewhere.
+    case arceeFusion
 
     /// The op's mnemonic in `--dump-ir`.
     public var mnemonic: String {
@@ -42,6 +61,14 @@ public enum Op: Hashable, Sendable {
         case .magnitudePrune: return "magnitude_prune"
         case .signElect: return "sign_elect"
         case .disjointMerge: return "disjoint_merge"
+        case .mul: return "mul"
+        case .nearSwap: return "nearswap"
+        case .varianceTopK: return "variance_topk"
+        case .sceMerge: return "sce_merge"
+        case .nuslerp: return "nuslerp"
+        case .multislerp: return "multislerp"
+        case .karcher: return "karcher"
+        case .arceeFusion: return "arcee_fusion"
         }
     }
 
@@ -50,16 +77,17 @@ public enum Op: Hashable, Sendable {
         switch self {
         case .load: return 0
         case .cast, .scale: return 1
-        case .sub, .add, .slerp: return 2
+        case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune: return 1
-        case .weightedSum, .modelStock, .signElect, .disjointMerge: return nil
+        case .weightedSum, .modelStock, .signElect, .disjointMerge, .varianceTopK, .sceMerge, .multislerp, .karcher:
+            return nil
         }
     }
 
     /// The op's attributes as written in `--dump-ir` (empty when it has none).
     public var attributes: String {
         switch self {
-        case .load, .sub, .add: return ""
+        case .load, .sub, .add, .mul, .sceMerge, .arceeFusion: return ""
         case .cast(let d): return "(\(d.shortName))"
         case .scale(let s): return "(\(formatAttribute(s)))"
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
@@ -71,6 +99,12 @@ public enum Op: Hashable, Sendable {
         case .disjointMerge(let w, let normalize, let lambda):
             return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : "")"
                 + (lambda == 1 ? ")" : ", lambda: \(formatAttribute(lambda)))")
+        case .nearSwap(let t): return "(t=\(formatAttribute(t)))"
+        case .varianceTopK(let f): return "(fraction=\(formatAttribute(f)))"
+        case .nuslerp(let t, let axis): return "(t=\(formatAttribute(t)), \(axis.description))"
+        case .multislerp(let w, let eps):
+            return "(weights: \(w.map(formatAttribute).joined(separator: ", ")), eps=\(formatAttribute(eps)))"
+        case .karcher(let maxIter, let tol): return "(max_iter=\(maxIter), tol=\(formatAttribute(tol)))"
         }
     }
 }
@@ -86,7 +120,7 @@ extension Op {
     /// For ops with one weight per input: how many weights they carry.
     var weightCount: Int? {
         switch self {
-        case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _): return w.count
+        case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _), .multislerp(let w, _): return w.count
         default: return nil
         }
     }
@@ -95,5 +129,24 @@ extension Op {
     var leadingOperands: Int {
         if case .disjointMerge = self { return 1 }
         return 0
+    }
+}
+
+/// Which vectors a spherical interpolation treats as points on the sphere.
+public enum SlerpAxis: Hashable, Sendable, CustomStringConvertible {
+    /// The whole tensor, flattened, is one vector.
+    case flattened
+    /// Every run along the last dimension (each row of a matrix) is a vector.
+    case lastDim
+    /// Every run along the first dimension (each column of a matrix) is a vector.
+    case firstDim
+
+    /// How `--dump-ir` names the axis.
+    public var description: String {
+        switch self {
+        case .flattened: return "flatten"
+        case .lastDim: return "rows"
+        case .firstDim: return "columns"
+        }
     }
 }

@@ -18,15 +18,21 @@ struct MethodLowering {
         case "slerp": return try slerp(inputs, type: type, builder)
         case "model_stock": return try modelStock(inputs, type: type, builder)
         case "passthrough": return try passthrough(inputs, type: type, builder)
+        case "nearswap": return try nearSwap(inputs, type: type, builder)
+        case "sce": return try sce(inputs, type: type, builder)
+        case "nuslerp": return try nuslerp(inputs, type: type, builder)
+        case "multislerp": return try multislerp(inputs, type: type, builder)
+        case "karcher": return try karcher(inputs, type: type, builder)
+        case "arcee_fusion": return try arceeFusion(inputs, type: type, builder)
         default: throw .notImplemented(location, spec.name)
         }
     }
 
-    private func note(_ text: String) -> String {
+    func note(_ text: String) -> String {
         [spec.name + " " + text, recipe.position].compactMap { $0 }.joined(separator: "; ")
     }
 
-    private func weights(of indices: [Int]) throws(PlanError) -> [Double] {
+    func weights(of indices: [Int]) throws(PlanError) -> [Double] {
         var result: [Double] = []
         for i in indices {
             guard let w = try recipe.inputs[i].parameters.number("weight") else {
@@ -148,5 +154,5 @@ struct MethodLowering {
         return b.graph.add(.scale(scale), [inputs[0]], type: type, stage: stage)
     }
 
-    private func list(_ values: [Double]) -> String { "[" + values.map(formatAttribute).joined(separator: ", ") + "]" }
+    func list(_ values: [Double]) -> String { "[" + values.map(formatAttribute).joined(separator: ", ") + "]" }
 }

@@ -32,13 +32,41 @@ public enum MethodRegistry {
         MethodSpec(name: "passthrough", summary: "copies one model's tensors (layer stacking with slices), optionally scaled",
                    parameters: [ParameterSpec("scale", .float, .input, optional: true)],
                    base: .ignored, maxInputs: 1),
+        MethodSpec(name: "nearswap", summary: "moves the base toward the other model where they differ by less than about t",
+                   parameters: [ParameterSpec("t", .float, .shared)],
+                   base: .required, minInputs: 2, maxInputs: 2),
+        MethodSpec(name: "sce", summary: "SCE: keep the highest-variance task-vector elements, elect signs, mix by energy",
+                   parameters: [
+                       ParameterSpec("int8_mask", .bool, .shared, default: .bool(false)),
+                       ParameterSpec("select_topk", .float, .shared, default: .number(1)),
+                   ], base: .required),
+        MethodSpec(name: "nuslerp", summary: "spherical interpolation of two models (or their task vectors), per row or flattened",
+                   parameters: [
+                       ParameterSpec("weight", .float, .nonBase),
+                       ParameterSpec("nuslerp_row_wise", .bool, .shared, default: .bool(false)),
+                       ParameterSpec("nuslerp_flatten", .bool, .shared, default: .bool(true)),
+                   ], base: .optional, minNonBase: 2, maxNonBase: 2),
+        MethodSpec(name: "multislerp", summary: "barycentric interpolation of any number of models on the hypersphere",
+                   parameters: [
+                       ParameterSpec("weight", .float, .nonBase),
+                       ParameterSpec("normalize_weights", .bool, .shared, default: .bool(true)),
+                       ParameterSpec("eps", .float, .shared, default: .number(1e-8)),
+                   ], base: .optional, minNonBase: 1),
+        MethodSpec(name: "karcher", summary: "Riemannian (Karcher) mean of the models' directions, scaled by their mean norm",
+                   parameters: [
+                       ParameterSpec("max_iter", .float, .shared, default: .number(10)),
+                       ParameterSpec("tol", .float, .shared, default: .number(1e-5)),
+                   ], base: .ignored),
+        MethodSpec(name: "arcee_fusion", summary: "takes the other model's elements whose KL-weighted change stands out",
+                   parameters: [], base: .required, minInputs: 2, maxInputs: 2),
     ]
 
     /// Methods of mergekit 0.1.5 that later work will add; asking for one is "not implemented: NAME".
     public static let pending: [String] = [
-        "dare_ties", "dare_linear", "della", "della_linear", "sce", "ram", "ramplus_tl", "nuslerp", "multislerp", "karcher", "nearswap", "arcee_fusion",
+        "dare_ties", "dare_linear", "della", "della_linear", "ram", "ramplus_tl",
     ]
 
+    /// The spec of an implemented method.
     public static func spec(named name: String) -> MethodSpec? {
         implemented.first { $0.name == name }
     }

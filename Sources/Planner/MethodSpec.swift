@@ -41,6 +41,8 @@ public enum BasePolicy: Sendable {
     case ignored
     /// The method needs a base model among its inputs.
     case required
+    /// The method uses a base model when one is given and also works without one.
+    case optional
 }
 
 /// What a merge method accepts: its parameters and input counts.
@@ -51,14 +53,19 @@ public struct MethodSpec: Sendable {
     public var base: BasePolicy
     public var minInputs: Int
     public var maxInputs: Int?
+    /// Bounds on the inputs other than the base (mergekit's `min_non_base` / `max_non_base`).
+    public var minNonBase: Int?
+    public var maxNonBase: Int?
 
     public init(name: String, summary: String, parameters: [ParameterSpec], base: BasePolicy,
-                minInputs: Int = 1, maxInputs: Int? = nil) {
+                minInputs: Int = 1, maxInputs: Int? = nil, minNonBase: Int? = nil, maxNonBase: Int? = nil) {
         self.name = name
         self.summary = summary
         self.parameters = parameters
         self.base = base
         self.minInputs = minInputs
         self.maxInputs = maxInputs
+        self.minNonBase = minNonBase
+        self.maxNonBase = maxNonBase
     }
 }

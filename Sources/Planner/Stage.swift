@@ -95,24 +95,36 @@ final class Stage: TensorProvider {
                                      + "(\(slice.layerCount) in the first, \(s.end - s.start) here)")
             }
         }
-        if spec.base == .required {
-            guard let base = sliceBase ?? config.baseModel else {
-                throw .invalidConfig(config.mergeMethod.location, "merge method '\(spec.name)' requires base_model")
-            }
+        let base = spec.base == .ignored ? nil : sliceBase ?? config.baseModel
+        if let base {
             guard let index = slice.sources.firstIndex(where: { $0.ref == base }) else {
                 throw .invalidConfig(base.location, "base_model '\(base.path)' is not one of this slice's sources")
             }
             slice.baseIndex = index
+        } else if spec.base == .required {
+            throw .invalidConfig(config.mergeMethod.location, "merge method '\(spec.name)' requires base_model")
         } else {
             slice.baseIndex = nil
         }
         let count = slice.sources.count
         if count < spec.minInputs || count > (spec.maxInputs ?? Int.max) {
-            let expected = spec.minInputs == spec.maxInputs ? "exactly \(spec.minInputs)"
-                : spec.maxInputs.map { "at most \($0)" } ?? "at least \(spec.minInputs)"
-            throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes \(expected) input models "
-                                 + "(base included), found \(count)")
+            throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes "
+                                 + expectedCount(spec.minInputs, spec.maxInputs) + " input models (base included), found \(count)")
         }
+        let nonBase = count - (slice.baseIndex == nil ? 0 : 1)
+        if spec.minNonBase != nil || spec.maxNonBase != nil,
+           nonBase < (spec.minNonBase ?? 0) || nonBase > (spec.maxNonBase ?? Int.max) {
+            throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes "
+                                 + expectedCount(spec.minNonBase ?? 0, spec.maxNonBase)
+                                 + " input models besides the base, found \(nonBase)")
+        }
+    }
+
+    /// "exactly 2", "at most 1", "at least 3", "between 2 and 4".
+    private static func expectedCount(_ low: Int, _ high: Int?) -> String {
+        guard let high else { return "at least \(low)" }
+        if low == high { return "exactly \(low)" }
+        return low <= 1 ? "at most \(high)" : "between \(low) and \(high)"
     }
 
     // MARK: recipes

@@ -57,6 +57,8 @@ final class PartialSums: @unchecked Sendable {
 
     func set(_ i: Int, _ v: Double) { values[i] = v }
 
+    func value(_ i: Int) -> Double { values[i] }
+
     func total() -> Double {
         var s = 0.0
         for i in 0..<count { s += values[i] }

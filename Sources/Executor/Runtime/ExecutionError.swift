@@ -3,6 +3,8 @@ public enum ExecutionError: Error, CustomStringConvertible {
     case safetensors(SafetensorsError)
     case io(path: String, String)
     case outputExists(path: String)
+    /// A merge op has no defined result for these inputs (value, op, reason).
+    case undefinedMerge(value: String, op: String, String)
 
     public var description: String {
         switch self {
@@ -10,6 +12,7 @@ public enum ExecutionError: Error, CustomStringConvertible {
         case .io(let path, let message): return "\(path): \(message)"
         case .outputExists(let path):
             return "\(path): output directory exists and is not empty (use --overwrite to replace it)"
+        case .undefinedMerge(let value, let op, let reason): return "\(op) (\(value)): \(reason)"
         }
     }
 }

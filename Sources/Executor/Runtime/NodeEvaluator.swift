@@ -46,6 +46,30 @@ struct NodeEvaluator {
         case .disjointMerge(let w, let normalize, let lambda):
             return SignConsensusKernels.merge(operands, weights: w, normalize: normalize, lambda: lambda,
                                               dtype: dtype, parallel: parallel)
+        case .mul:
+            return MaskKernels.mul(operands[0], operands[1], dtype: dtype, parallel: parallel)
+        case .nearSwap(let t):
+            return NearSwapKernel.merge(t: t, base: operands[0], other: operands[1], dtype: dtype, parallel: parallel)
+        case .varianceTopK(let fraction):
+            return MaskKernels.varianceTopK(operands, fraction: fraction, parallel: parallel)
+        case .sceMerge:
+            return SCEMergeKernel.merge(operands, dtype: dtype, parallel: parallel)
+        case .nuslerp(let t, let axis):
+            return NuslerpKernel.nuslerp(t: t, operands[0], operands[1], shape: node.type.shape, axis: axis,
+                                         dtype: dtype, parallel: parallel)
+        case .multislerp(let w, let eps):
+            do {
+                return try MultislerpKernel.merge(operands, weights: w, eps: eps, dtype: dtype, parallel: parallel)
+            } catch {
+                throw .undefinedMerge(value: "\(id)" + (node.note.map { ", \($0)" } ?? ""), op: node.op.mnemonic,
+                                      "the weighted sum of the input tensors is zero (antipodal inputs whose weights "
+                                          + "balance out); use different weights")
+            }
+        case .karcher(let maxIter, let tol):
+            return KarcherKernel.merge(operands, maxIter: maxIter, tol: tol, dtype: dtype, parallel: parallel)
+        case .arceeFusion:
+            return ArceeFusionKernel.merge(base: operands[0], other: operands[1], rowLength: node.type.shape.last ?? 1,
+                                           dtype: dtype, parallel: parallel)
         }
     }
 }

@@ -1,0 +1,121 @@
+/// Float32 arithmetic in the order PyTorch's AVX2 CPU kernels use (8-lane vectors), for results that
+/// decide a threshold and so must round exactly as mergekit's do: `vec::reduce_all`, the cascade sum of
+/// `torch.sum` over a contiguous last dimension, and SLEEF's `expf` (`Sleef_expf8_u10`).
+enum TorchFloat32 {
+    /// Lanes of `Vectorized<float>` under AVX2.
+    static let lanes = 8
+
+    /// `vec::reduce_all(op, x, n)`: fewer than 8 values fold left; otherwise 8 lane accumulators take the
+    /// chunks (a partial tail only in its lanes), then fold lane i with i^4, i^2, i^1.
+    static func reduceAll(_ x: UnsafeBufferPointer<Float>, _ op: (Float, Float) -> Float) -> Float {
+        let n = x.count
+        guard n >= lanes else {
+            guard var acc = x.first else { return 0 }
+            for i in 1..<n { acc = op(acc, x[i]) }
+            return acc
+        }
+        var acc = (0..<lanes).map { x[$0] }
+        var d = lanes
+        while d < n - n % lanes {
+            for l in 0..<lanes { acc[l] = op(acc[l], x[d + l]) }
+            d += lanes
+        }
+        for l in 0..<(n - d) { acc[l] = op(acc[l], x[d + l]) }
+        for stride in [4, 2, 1] {
+            acc = (0..<lanes).map { op(acc[$0], acc[$0 ^ stride]) }
+        }
+        return acc[0]
+    }
+
+    /// `vec::maximum` on one lane: NaN if either is NaN, else the larger (the second on ties).
+    static func maximum(_ a: Float, _ b: Float) -> Float {
+        if a.isNaN || b.isNaN { return .nan }
+        return a > b ? a : b
+    }
+
+    /// `torch.sum` of one contiguous row of `n` float32 values (`vectorized_inner_sum` for n ≥ 8, else
+    /// `scalar_inner_sum`), accumulated in float32.
+    static func rowSum(_ x: UnsafeBufferPointer<Float>) -> Float {
+        let n = x.count
+        guard n >= lanes else { return cascade(x, count: n, width: 1)[0] }
+        let vectors = n / lanes
+        let partial = cascade(x, count: vectors, width: lanes)
+        var total: Float = 0
+        for k in (vectors * lanes)..<n { total += x[k] }
+        for l in 0..<lanes { total += partial[l] }
+        return total
+    }
+
+    /// ATen's `row_sum` over `count` items of `width` lanes each: four interleaved accumulators fed by
+    /// `multi_row_sum`'s four-level cascade, the leftover items added to the first, then the four combined.
+    static func cascade(_ x: UnsafeBufferPointer<Float>, count: Int, width: Int) -> [Float] {
+        let ilp = 4
+        let levels = 4
+        let size = count / ilp
+        let levelPower = max(4, ceilLog2(size) / levels)
+        let levelStep = 1 << levelPower
+        let levelMask = levelStep - 1
+        // acc[level][row][lane]
+        var acc = [[[Float]]](repeating: [[Float]](repeating: [Float](repeating: 0, count: width), count: ilp),
+                              count: levels)
+        func addItem(_ item: Int, into row: Int) {
+            for l in 0..<width { acc[0][row][l] += x[item * width + l] }
+        }
+        var i = 0
+        while i + levelStep <= size {
+            for _ in 0..<levelStep {
+                for k in 0..<ilp { addItem(i * ilp + k, into: k) }
+                i += 1
+            }
+            for j in 1..<levels {
+                for k in 0..<ilp {
+                    for l in 0..<width {
+                        acc[j][k][l] += acc[j - 1][k][l]
+                        acc[j - 1][k][l] = 0
+                    }
+                }
+                if i & (levelMask << (j * levelPower)) != 0 { break }
+            }
+        }
+        while i < size {
+            for k in 0..<ilp { addItem(i * ilp + k, into: k) }
+            i += 1
+        }
+        for j in 1..<levels {
+            for k in 0..<ilp { for l in 0..<width { acc[0][k][l] += acc[j][k][l] } }
+        }
+        var sums = acc[0]
+        for item in (size * ilp)..<count { for l in 0..<width { sums[0][l] += x[item * width + l] } }
+        for k in 1..<ilp { for l in 0..<width { sums[0][l] += sums[k][l] } }
+        return sums[0]
+    }
+
+    /// `utils::CeilLog2`: 1 up to 2, else ⌈log2 x⌉.
+    static func ceilLog2(_ x: Int) -> Int {
+        x <= 2 ? 1 : (Int.bitWidth - (x - 1).leadingZeroBitCount)
+    }
+
+    /// SLEEF's `xexpf` with FMA, one lane: `q = rint(d/ln2)`, `s = d − q·ln2` (split), a degree-5
+    /// polynomial, then `2^q` applied in two halves. 0 below −104, +∞ above 100.
+    static func exp(_ d: Float) -> Float {
+        if d.isNaN { return d }
+        if d < -104 { return 0 }
+        if d > 100 { return .infinity }
+        let q = Int32((d * 1.442695040888963407359924681001892137426645954152985934135449).rounded(.toNearestOrEven))
+        let qf = Float(q)
+        var s = d.addingProduct(qf, -0.693145751953125)
+        s = s.addingProduct(qf, -1.428606765330187045e-06)
+        var u: Float = Float(0.00139304355252534151077271).addingProduct(0.000198527617612853646278381, s)
+        u = Float(0.00833336077630519866943359).addingProduct(u, s)
+        u = Float(0.0416664853692054748535156).addingProduct(u, s)
+        u = Float(0.166666671633720397949219).addingProduct(u, s)
+        u = Float(0.5).addingProduct(u, s)
+        u = 1 + s.addingProduct(s * s, u)
+        let h = q >> 1
+        u = u * pow2(h)
+        return u * pow2(q - h)
+    }
+
+    /// 2^q from the exponent bits (q in the normal range).
+    static func pow2(_ q: Int32) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: q + 127) << 23) }
+}
