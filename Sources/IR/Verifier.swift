@@ -24,7 +24,7 @@ public enum Verifier {
     public static func verify(_ graph: Graph) throws(VerifierError) {
         for id in graph.values {
             let node = graph[id]
-            for operand in node.operands where operand >= id {
+            for operand in node.operands where operand >= id || operand.index < 0 {
                 throw .forwardReference(id, operand: operand)
             }
             if let arity = node.op.arity, arity != node.operands.count {
@@ -45,7 +45,7 @@ public enum Verifier {
         }
         var seen = Set<String>()
         for output in graph.outputs {
-            if output.value.index >= graph.nodes.count { throw .badOutput(output.name, output.value) }
+            if !graph.nodes.indices.contains(output.value.index) { throw .badOutput(output.name, output.value) }
             if !seen.insert(output.path).inserted { throw .duplicateOutput(output.path) }
         }
     }

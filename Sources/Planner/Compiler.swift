@@ -10,7 +10,9 @@ public enum Planner {
         var outputs: [(stage: Stage, directory: String)] = []
         if options.allStages {
             outputs = try resolver.namedStages().map { ($0, $0.label) }
-            if let final = try? resolver.finalStage(named: nil) { outputs.append((final, "")) }
+            if file.documents.contains(where: { $0.name == nil }) {
+                outputs.append((try resolver.finalStage(named: nil), ""))
+            }
         } else {
             outputs = [(try resolver.finalStage(named: options.stage), "")]
         }
@@ -89,8 +91,12 @@ final class StageResolver {
     func namedStages() throws(PlanError) -> [Stage] {
         var result: [Stage] = []
         for doc in file.documents {
-            guard let name = doc.name?.value else { continue }
-            result.append(try stage(name, referencedAt: nil))
+            guard let name = doc.name else { continue }
+            if name.value.isEmpty || name.value.hasPrefix(".") || name.value.contains("/") {
+                throw .stage(name.location, "stage name '\(name.value)' cannot be a folder name for --all-stages "
+                             + "(it must be non-empty, without '/' and not start with '.')")
+            }
+            result.append(try stage(name.value, referencedAt: nil))
         }
         if result.isEmpty { throw .stage(nil, "\(file.path): --all-stages needs named stages (`name:`), and no document has one") }
         return result
@@ -114,7 +120,8 @@ final class StageResolver {
     }
 
     private func provider(for ref: ModelReference) throws(PlanError) -> TensorProvider {
-        let isDirectory = FileManager.default.fileExists(atPath: ref.path)
+        var isFolder: ObjCBool = false
+        let isDirectory = FileManager.default.fileExists(atPath: ref.path, isDirectory: &isFolder) && isFolder.boolValue
         if documents[ref.path] != nil, ref.path != StageResolver.finalLabel {
             if isDirectory {
                 throw .stage(ref.location, "'\(ref.path)' names both a stage and an existing model directory; "

@@ -11,7 +11,7 @@ public enum PlanError: Error, CustomStringConvertible {
     /// A tensor missing from one input model.
     case missingTensor(tensor: String, model: String, SourceLocation)
     /// Inputs of one merge whose shapes differ.
-    case shapeMismatch(tensor: String, shapes: [(model: String, shape: [Int])])
+    case shapeMismatch(SourceLocation, tensor: String, inputs: [(model: String, tensor: String, shape: [Int])])
     /// A stage graph problem in a multi-document config.
     case stage(SourceLocation?, String)
 
@@ -22,9 +22,11 @@ public enum PlanError: Error, CustomStringConvertible {
         case .model(let loc, let path, let message): return "\(loc): model '\(path)': \(message)"
         case .missingTensor(let tensor, let model, let loc):
             return "\(loc): tensor '\(tensor)' is missing from model '\(model)'"
-        case .shapeMismatch(let tensor, let shapes):
-            let list = shapes.map { "\($0.model) has [\($0.shape.map(String.init).joined(separator: ", "))]" }
-            return "shape mismatch for tensor '\(tensor)': " + list.joined(separator: ", ")
+        case .shapeMismatch(let loc, let tensor, let inputs):
+            let list = inputs.map {
+                "'\($0.tensor)' of model '\($0.model)' is [\($0.shape.map(String.init).joined(separator: ", "))]"
+            }
+            return "\(loc): shape mismatch for output tensor '\(tensor)': " + list.joined(separator: ", ")
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
         }
     }

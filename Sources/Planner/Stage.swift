@@ -162,18 +162,18 @@ final class Stage: TensorProvider {
     private func addRecipe(output: String, slice: NormalizedSlice, inputNames: [String], t: Double,
                            position: String?) throws(PlanError) {
         var inputs: [RecipeInput] = []
-        var shapes: [(model: String, shape: [Int])] = []
+        var shapes: [(model: String, tensor: String, shape: [Int])] = []
         var dtypes: [DType] = []
         for (source, name) in zip(slice.sources, inputNames) {
             guard let type = try source.provider.type(of: name) else {
                 throw .missingTensor(tensor: name, model: source.ref.path, source.location)
             }
-            shapes.append((source.ref.path, type.shape))
+            shapes.append((source.ref.path, name, type.shape))
             dtypes.append(type.dtype)
             inputs.append(RecipeInput(provider: source.provider, tensor: name, parameters: [:], location: source.location))
         }
         if shapes.contains(where: { $0.shape != shapes[0].shape }) {
-            throw .shapeMismatch(tensor: output, shapes: shapes)
+            throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
         }
         let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
         var sharedValues: [String: ResolvedValue] = [:]

@@ -1,0 +1,285 @@
+import Foundation
+import XCTest
+import IR
+import Parser
+@testable import Planner
+
+/// The file name every in-memory test config is parsed under.
+let testFile = "t.yml"
+
+/// A location in `t.yml`.
+func loc(_ line: Int, _ column: Int) -> SourceLocation {
+    SourceLocation(file: testFile, line: line, column: column)
+}
+
+struct FakeCatalogError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// An in-memory `CheckpointCatalog`: each registered path answers with a made-up checkpoint.
+final class FakeCatalog: CheckpointCatalog {
+    var checkpoints: [String: CheckpointInfo] = [:]
+    /// Every path the planner asked about, in order.
+    private(set) var requests: [String] = []
+
+    func checkpoint(at path: String) throws -> CheckpointInfo {
+        requests.append(path)
+        guard let info = checkpoints[path] else { throw FakeCatalogError(description: "fake catalog has no checkpoint at \(path)") }
+        return info
+    }
+}
+
+/// A made-up Llama-like model: sizes are tiny so byte counts are easy to compute by hand.
+struct FakeModel {
+    var layers: Int
+    var hidden = 4
+    var vocab = 8
+    var dtype: DType = .f32
+    /// Tensors left out of the checkpoint.
+    var drop: Set<String> = []
+    /// Shapes that differ from the default.
+    var shapes: [String: [Int]] = [:]
+    /// Dtypes that differ from `dtype`.
+    var dtypes: [String: DType] = [:]
+    var configJSON: String?
+
+    init(layers: Int, dtype: DType = .f32) {
+        self.layers = layers
+        self.dtype = dtype
+    }
+
+    /// Tensor names in file order with default shapes.
+    var defaultTensors: [(String, [Int])] {
+        var result: [(String, [Int])] = [("model.embed_tokens.weight", [vocab, hidden])]
+        for i in 0..<layers {
+            result.append(("model.layers.\(i).self_attn.q_proj.weight", [hidden, hidden]))
+            result.append(("model.layers.\(i).mlp.up_proj.weight", [2 * hidden, hidden]))
+            result.append(("model.layers.\(i).input_layernorm.weight", [hidden]))
+        }
+        result.append(("model.norm.weight", [hidden]))
+        result.append(("lm_head.weight", [vocab, hidden]))
+        return result
+    }
+
+    func info(resolvedPath: String) -> CheckpointInfo {
+        var names: [String] = []
+        var tensors: [String: TensorInfo] = [:]
+        for (name, shape) in defaultTensors where !drop.contains(name) {
+            names.append(name)
+            tensors[name] = TensorInfo(name: name, type: TensorType(dtype: dtypes[name] ?? dtype, shape: shapes[name] ?? shape))
+        }
+        let config = configJSON ?? """
+            {
+              "architectures": ["LlamaForCausalLM"],
+              "hidden_size": \(hidden),
+              "num_attention_heads": 2,
+              "num_hidden_layers": \(layers),
+              "torch_dtype": "\(dtype.torchName)",
+              "vocab_size": \(vocab)
+            }
+            """
+        return CheckpointInfo(resolvedPath: resolvedPath, tensorNames: names, tensors: tensors,
+                              configJSON: Array(config.utf8))
+    }
+}
+
+/// Real (empty) model directories in a temporary folder, a fake catalog describing them, and helpers
+/// to compile configs that name them as `$A`, `$B`, ….
+final class PlannerFixture {
+    let root: URL
+    let catalog = FakeCatalog()
+    private var paths: [String: String] = [:]
+
+    init() {
+        root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mergegraph-planner-tests-\(UUID().uuidString)", isDirectory: true)
+        try! FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    /// Removes the temporary directories.
+    func cleanUp() {
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// Creates directory `key` (lower-cased) and registers `model` for it; returns its absolute path.
+    @discardableResult
+    func add(_ key: String, _ model: FakeModel, resolvedPath: String? = nil) -> String {
+        let dir = root.appendingPathComponent(key.lowercased(), isDirectory: true)
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.path
+        paths[key] = path
+        catalog.checkpoints[path] = model.info(resolvedPath: resolvedPath ?? path)
+        return path
+    }
+
+    func path(_ key: String) -> String { paths[key]! }
+
+    /// Replaces `$KEY` with the absolute path of model KEY (longest keys first).
+    func expand(_ yaml: String) -> String {
+        var text = yaml
+        for key in paths.keys.sorted(by: { $0.count > $1.count }) {
+            text = text.replacingOccurrences(of: "$" + key, with: paths[key]!)
+        }
+        return text
+    }
+
+    func parse(_ yaml: String) throws -> ConfigFile {
+        try ConfigParser.parse(text: expand(yaml), file: testFile)
+    }
+
+    func compile(_ yaml: String, stage: String? = nil, shardSize: Int = 5_000_000_000) throws -> Plan {
+        try Planner.compile(parse(yaml), catalog: catalog, options: PlannerOptions(outShardSize: shardSize, stage: stage))
+    }
+
+    /// Compiles `yaml`, expecting a planner error; returns its message ("" after recording a failure).
+    func compileError(_ yaml: String, stage: String? = nil,
+                      file: StaticString = #filePath, line: UInt = #line) -> String {
+        let config: ConfigFile
+        do {
+            config = try parse(yaml)
+        } catch {
+            XCTFail("config does not parse: \(error)", file: file, line: line)
+            return ""
+        }
+        do {
+            let plan = try Planner.compile(config, catalog: catalog, options: PlannerOptions(stage: stage))
+            XCTFail("expected a planner error, compiled \(plan.graph.outputs.count) outputs", file: file, line: line)
+            return ""
+        } catch {
+            return error.description
+        }
+    }
+
+    /// Asserts that compiling fails with a message starting with `prefix` and containing every phrase.
+    func assertError(_ yaml: String, prefix: String, contains phrases: [String], stage: String? = nil,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        let message = compileError(yaml, stage: stage, file: file, line: line)
+        guard !message.isEmpty else { return }
+        XCTAssertTrue(message.hasPrefix(prefix), "'\(message)' does not start with '\(prefix)'", file: file, line: line)
+        for phrase in phrases {
+            XCTAssertTrue(message.contains(expand(phrase)), "'\(message)' does not contain '\(expand(phrase))'",
+                          file: file, line: line)
+        }
+    }
+}
+
+extension Plan {
+    /// The value written for output `name`.
+    func value(of name: String, file: StaticString = #filePath, line: UInt = #line) throws -> ValueID {
+        try XCTUnwrap(graph.outputs.first { $0.name == name }?.value, "no output '\(name)'", file: file, line: line)
+    }
+
+    /// The node written for output `name`.
+    func node(of name: String, file: StaticString = #filePath, line: UInt = #line) throws -> Node {
+        graph[try value(of: name, file: file, line: line)]
+    }
+
+    var outputNames: [String] { graph.outputs.map(\.name) }
+
+    /// The output written to OUT_DIR itself.
+    var mainTarget: OutputTarget? { targets.first { $0.directory.isEmpty } }
+
+    /// The (model index, tensor) a value loads, or nil when it is not a load.
+    func load(_ v: ValueID) -> (model: Int, tensor: String)? {
+        if case .load(let m, let t) = graph[v].op { return (m, t) }
+        return nil
+    }
+
+    /// How many load nodes the graph has.
+    var loadCount: Int {
+        graph.nodes.filter { if case .load = $0.op { return true } else { return false } }.count
+    }
+}
+
+/// A test case with a fresh `PlannerFixture` per test.
+class PlannerTestCase: XCTestCase {
+    var fx: PlannerFixture!
+
+    override func setUp() {
+        super.setUp()
+        fx = PlannerFixture()
+    }
+
+    override func tearDown() {
+        fx.cleanUp()
+        fx = nil
+        super.tearDown()
+    }
+}
+
+/// The layer tensors of a fake model, in file order.
+func layerTensors(_ i: Int) -> [String] {
+    ["model.layers.\(i).self_attn.q_proj.weight", "model.layers.\(i).mlp.up_proj.weight",
+     "model.layers.\(i).input_layernorm.weight"]
+}
+
+/// The output names of a fake model with `layers` layers.
+func llamaNames(layers: Int) -> [String] {
+    ["model.embed_tokens.weight"] + (0..<layers).flatMap(layerTensors) + ["model.norm.weight", "lm_head.weight"]
+}
+
+/// Checks every invariant the executor relies on: each reachable value computed once with its operands first,
+/// freed once at its last use, outputs written once in shard order after their value.
+func assertValidSchedule(_ graph: Graph, _ schedule: Schedule, file: StaticString = #filePath, line: UInt = #line) {
+    var stepOf: [ValueID: Int] = [:]
+    for (i, step) in schedule.steps.enumerated() {
+        XCTAssertNil(stepOf[step.value], "\(step.value) computed twice", file: file, line: line)
+        stepOf[step.value] = i
+        for operand in graph[step.value].operands {
+            guard let j = stepOf[operand] else {
+                XCTFail("\(step.value) uses \(operand) before it is computed", file: file, line: line)
+                continue
+            }
+            XCTAssertLessThan(j, i, file: file, line: line)
+        }
+    }
+    // Reachable values: exactly the computed ones.
+    var reachable = Set<ValueID>()
+    var stack = graph.outputs.map(\.value)
+    while let v = stack.popLast() {
+        if reachable.insert(v).inserted { stack += graph[v].operands }
+    }
+    XCTAssertEqual(Set(stepOf.keys), reachable, "computed values differ from values reachable from outputs",
+                   file: file, line: line)
+
+    // Writes: each output exactly once, after its value, in shard order.
+    var writeOrder: [Int] = []
+    var lastUse: [ValueID: Int] = [:]
+    for (i, step) in schedule.steps.enumerated() {
+        lastUse[step.value] = max(lastUse[step.value] ?? i, i)
+        for operand in graph[step.value].operands { lastUse[operand] = i }
+        for o in step.writes {
+            writeOrder.append(o)
+            let v = graph.outputs[o].value
+            if let computed = stepOf[v] {
+                XCTAssertLessThanOrEqual(computed, i, "output \(o) written before its value", file: file, line: line)
+            }
+            lastUse[v] = i
+        }
+    }
+    XCTAssertEqual(writeOrder, schedule.shards.flatMap(\.outputs), "writes are not in shard order", file: file, line: line)
+    XCTAssertEqual(writeOrder.sorted(), Array(graph.outputs.indices), "every output must be written once",
+                   file: file, line: line)
+
+    // Frees: each computed value exactly once, at its last use.
+    var freedAt: [ValueID: Int] = [:]
+    for (i, step) in schedule.steps.enumerated() {
+        for v in step.frees {
+            XCTAssertNil(freedAt[v], "\(v) freed twice", file: file, line: line)
+            freedAt[v] = i
+        }
+    }
+    XCTAssertEqual(freedAt, lastUse, "values must be freed exactly at their last use", file: file, line: line)
+}
+
+/// The peak of live f32 buffers recomputed from the steps alone (value allocated at its step, released after its free).
+func recomputedPeak(_ graph: Graph, _ schedule: Schedule) -> Int {
+    var live: [ValueID: Int] = [:]
+    var peak = 0
+    for step in schedule.steps {
+        live[step.value] = graph[step.value].type.elementCount * 4
+        peak = max(peak, live.values.reduce(0, +))
+        for v in step.frees { live[v] = nil }
+    }
+    return peak
+}

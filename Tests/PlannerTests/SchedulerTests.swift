@@ -1,0 +1,224 @@
+import XCTest
+import IR
+@testable import Planner
+
+/// Step order, buffer lifetimes, shard assignment and the predicted peak of `Scheduler`.
+final class SchedulerTests: PlannerTestCase {
+    private func f32(_ n: Int) -> TensorType { TensorType(dtype: .f32, shape: [n]) }
+
+    /// A graph whose outputs are plain loads of the given f32 element counts.
+    private func loads(_ sizes: [Int]) -> Graph {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        for (i, n) in sizes.enumerated() {
+            let v = g.add(.load(model: m, tensor: "t\(i)"), type: f32(n))
+            g.addOutput(GraphOutput(name: "t\(i)", value: v))
+        }
+        return g
+    }
+
+    // MARK: steps
+
+    func testSmallGraphSchedule() {
+        var g = Graph()
+        let a = g.addModel(ModelInput(name: "a", path: "/a"))
+        let b = g.addModel(ModelInput(name: "b", path: "/b"))
+        let x = g.add(.load(model: a, tensor: "x"), type: f32(10))
+        let y = g.add(.load(model: b, tensor: "x"), type: f32(10))
+        let mix = g.add(.weightedSum([0.5, 0.5]), [x, y], type: f32(10))
+        let small = g.add(.load(model: a, tensor: "y"), type: TensorType(dtype: .f16, shape: [5]))
+        let wide = g.cast(small, to: .f32)
+        _ = g.add(.load(model: b, tensor: "unused"), type: f32(1000))
+        g.addOutput(GraphOutput(name: "x", value: mix))
+        g.addOutput(GraphOutput(name: "y", value: wide))
+        let s = Scheduler.schedule(g, maxShardBytes: 1000)
+        XCTAssertEqual(s.steps, [
+            ScheduleStep(value: x, writes: [], frees: []),
+            ScheduleStep(value: y, writes: [], frees: []),
+            ScheduleStep(value: mix, writes: [0], frees: [x, y, mix]),
+            ScheduleStep(value: small, writes: [], frees: []),
+            ScheduleStep(value: wide, writes: [1], frees: [small, wide]),
+        ])
+        // Live f32 bytes: 40, 80, 120 (then all freed), 20, 40.
+        XCTAssertEqual(s.predictedPeakBytes, 120)
+        XCTAssertEqual(s.predictedPeakBytes, recomputedPeak(g, s))
+        XCTAssertEqual(s.shards, [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 60)])
+        assertValidSchedule(g, s)
+    }
+
+    func testValueUsedByLaterOutputStaysLive() {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let base = g.add(.load(model: m, tensor: "base"), type: f32(10))
+        let p = g.add(.load(model: m, tensor: "p"), type: f32(10))
+        let q = g.add(.load(model: m, tensor: "q"), type: f32(10))
+        let bp = g.add(.add, [base, p], type: f32(10))
+        let bq = g.add(.add, [base, q], type: f32(10))
+        g.addOutput(GraphOutput(name: "p", value: bp))
+        g.addOutput(GraphOutput(name: "q", value: bq))
+        let s = Scheduler.schedule(g, maxShardBytes: 0)
+        XCTAssertEqual(s.steps, [
+            ScheduleStep(value: base, writes: [], frees: []),
+            ScheduleStep(value: p, writes: [], frees: []),
+            ScheduleStep(value: bp, writes: [0], frees: [p, bp]),
+            ScheduleStep(value: q, writes: [], frees: []),
+            ScheduleStep(value: bq, writes: [1], frees: [base, q, bq]),
+        ])
+        // Live: 40, 80, 120 → 40 (base), 80, 120.
+        XCTAssertEqual(s.predictedPeakBytes, 120)
+        XCTAssertEqual(recomputedPeak(g, s), 120)
+        assertValidSchedule(g, s)
+    }
+
+    func testOutputsSharingAValue() {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let x = g.add(.load(model: m, tensor: "x"), type: f32(4))
+        let y = g.add(.load(model: m, tensor: "y"), type: f32(4))
+        let sum = g.add(.add, [x, y], type: f32(4))
+        g.addOutput(GraphOutput(name: "emb", value: x))
+        g.addOutput(GraphOutput(name: "sum", value: sum))
+        g.addOutput(GraphOutput(name: "head", value: x))
+        let s = Scheduler.schedule(g, maxShardBytes: 0)
+        assertValidSchedule(g, s)
+        XCTAssertEqual(s.steps.count, 3, "x is computed once")
+        XCTAssertEqual(s.steps.flatMap(\.writes), [0, 1, 2])
+        XCTAssertEqual(s.steps[0].writes, [0])
+        let freeOfX = s.steps.firstIndex { $0.frees.contains(x) }
+        let writeOfHead = s.steps.firstIndex { $0.writes.contains(2) }
+        XCTAssertNotNil(writeOfHead)
+        XCTAssertEqual(freeOfX, writeOfHead, "x lives until its last write")
+        XCTAssertEqual(s.predictedPeakBytes, recomputedPeak(g, s))
+    }
+
+    func testDiamondComputesSharedOperandOnce() {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let x = g.add(.load(model: m, tensor: "x"), type: f32(3))
+        let s1 = g.add(.scale(2), [x], type: f32(3))
+        let s2 = g.add(.scale(3), [x], type: f32(3))
+        let top = g.add(.add, [s1, s2], type: f32(3))
+        g.addOutput(GraphOutput(name: "top", value: top))
+        let s = Scheduler.schedule(g, maxShardBytes: 0)
+        XCTAssertEqual(s.steps.map(\.value), [x, s1, s2, top])
+        XCTAssertEqual(s.steps[2].frees, [x], "s2 is still needed by top")
+        XCTAssertEqual(s.steps[3].frees, [s1, s2, top])
+        assertValidSchedule(g, s)
+        // Live: 12, 24, 36 (x freed after s2) → 24, 36.
+        XCTAssertEqual(s.predictedPeakBytes, 36)
+        XCTAssertEqual(recomputedPeak(g, s), 36)
+    }
+
+    func testPeakCountsF32BytesWhateverTheDType() {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let h = g.add(.load(model: m, tensor: "h"), type: TensorType(dtype: .bf16, shape: [8]))
+        g.addOutput(GraphOutput(name: "h", value: h))
+        let s = Scheduler.schedule(g, maxShardBytes: 0)
+        XCTAssertEqual(s.predictedPeakBytes, 32)
+        XCTAssertEqual(s.shards.first?.byteCount, 16, "shards hold the stored dtype")
+    }
+
+    func testEmptyGraph() {
+        let s = Scheduler.schedule(Graph(), maxShardBytes: 100)
+        XCTAssertEqual(s.steps, [])
+        XCTAssertEqual(s.predictedPeakBytes, 0)
+    }
+
+    // MARK: shards
+
+    func testShardSplitLikeMergekit() {
+        // 40 + 40 fit in 100; 100 would pass it; 30 + 30 fit.
+        let g = loads([10, 10, 25, 8, 7])
+        let shards = Scheduler.assignShards(g, maxShardBytes: 100)
+        XCTAssertEqual(shards, [
+            Shard(fileName: "model-00001-of-00003.safetensors", outputs: [0, 1], byteCount: 80),
+            Shard(fileName: "model-00002-of-00003.safetensors", outputs: [2], byteCount: 100),
+            Shard(fileName: "model-00003-of-00003.safetensors", outputs: [3, 4], byteCount: 60),
+        ])
+    }
+
+    func testExactFitStaysInShard() {
+        let g = loads([15, 10, 1])
+        let shards = Scheduler.assignShards(g, maxShardBytes: 100)
+        XCTAssertEqual(shards.map(\.outputs), [[0, 1], [2]])
+        XCTAssertEqual(shards.map(\.byteCount), [100, 4])
+    }
+
+    func testTensorLargerThanLimitGetsItsOwnShard() {
+        let g = loads([10, 50, 10])
+        let shards = Scheduler.assignShards(g, maxShardBytes: 100)
+        XCTAssertEqual(shards.map(\.outputs), [[0], [1], [2]])
+        XCTAssertEqual(shards.map(\.byteCount), [40, 200, 40])
+        XCTAssertEqual(shards.map(\.fileName), ["model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                                                "model-00003-of-00003.safetensors"])
+        let first = Scheduler.assignShards(loads([50, 1]), maxShardBytes: 100)
+        XCTAssertEqual(first.map(\.outputs), [[0], [1]], "an oversized first tensor is alone too")
+    }
+
+    func testSingleShardIsModelSafetensors() {
+        let shards = Scheduler.assignShards(loads([10, 10]), maxShardBytes: 1000)
+        XCTAssertEqual(shards, [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 80)])
+    }
+
+    func testZeroLimitMeansOneShard() {
+        XCTAssertEqual(Scheduler.assignShards(loads([10, 50, 10]), maxShardBytes: 0).map(\.outputs), [[0, 1, 2]])
+    }
+
+    func testTenOrMoreShardsArePaddedToFiveDigits() {
+        let shards = Scheduler.assignShards(loads(Array(repeating: 25, count: 12)), maxShardBytes: 100)
+        XCTAssertEqual(shards.count, 12)
+        XCTAssertEqual(shards[0].fileName, "model-00001-of-00012.safetensors")
+        XCTAssertEqual(shards[11].fileName, "model-00012-of-00012.safetensors")
+    }
+
+    func testStepsFollowShardOrder() {
+        let s = Scheduler.schedule(loads([10, 10, 25, 8, 7]), maxShardBytes: 100)
+        XCTAssertEqual(s.steps.flatMap(\.writes), [0, 1, 2, 3, 4])
+        XCTAssertEqual(s.shardOfOutput, [0: 1, 1: 1, 2: 2, 3: 3, 4: 3])
+    }
+
+    // MARK: compiled plans
+
+    func testCompiledPlanShardsAndSchedule() throws {
+        fx.add("A", FakeModel(layers: 1))
+        // Sizes: embed 128, q_proj 64, up_proj 128, layernorm 16, norm 16, lm_head 128.
+        let plan = try fx.compile("merge_method: passthrough\nmodels:\n  - model: $A\n", shardSize: 200)
+        XCTAssertEqual(plan.schedule.shards, [
+            Shard(fileName: "model-00001-of-00003.safetensors", outputs: [0, 1], byteCount: 192),
+            Shard(fileName: "model-00002-of-00003.safetensors", outputs: [2, 3, 4], byteCount: 160),
+            Shard(fileName: "model-00003-of-00003.safetensors", outputs: [5], byteCount: 128),
+        ])
+        assertValidSchedule(plan.graph, plan.schedule)
+        // Each load is written and freed at once: the peak is the largest tensor.
+        XCTAssertEqual(plan.schedule.predictedPeakBytes, 128)
+        let dump = plan.dump()
+        XCTAssertTrue(dump.contains("out \"lm_head.weight\" shard 3 = %5"), dump)
+        XCTAssertTrue(dump.contains("// summary: 6 nodes; 6 loads requested, 6 unique; 480 B to read"), dump)
+    }
+
+    func testCompiledMergeScheduleIsValid() throws {
+        fx.add("A", FakeModel(layers: 3))
+        fx.add("B", FakeModel(layers: 3))
+        fx.add("C", FakeModel(layers: 3))
+        let plan = try fx.compile("""
+            merge_method: task_arithmetic
+            base_model: $A
+            dtype: bfloat16
+            out_dtype: float16
+            models:
+              - model: $B
+                parameters: {weight: 0.5}
+              - model: $C
+                parameters: {weight: 0.5}
+            """, shardSize: 300)
+        assertValidSchedule(plan.graph, plan.schedule)
+        XCTAssertEqual(plan.schedule.predictedPeakBytes, recomputedPeak(plan.graph, plan.schedule))
+        XCTAssertGreaterThan(plan.schedule.shards.count, 1)
+        XCTAssertEqual(plan.schedule.steps.count, plan.graph.nodes.count, "every node is needed")
+        // Each tensor's merge needs 3 loads, 3 casts, 2 subs, a weighted sum, an add and a cast alive at
+        // some point; the peak is that of the largest tensor's computation, never the whole model.
+        let total = plan.graph.nodes.reduce(0) { $0 + $1.type.elementCount * 4 }
+        XCTAssertLessThan(plan.schedule.predictedPeakBytes, total)
+    }
+}
