@@ -35,7 +35,7 @@ measure() {
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   echo "$wall $rss"
 }
-bytes() { du -sb "$@" | awk '{s+=$1} END {print s}'; }
+bytes() { du -sb "$@" | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 
 # Fused: one graph, only the final model written.
 read -r fused_wall fused_rss < <(measure "$bin" run "$config" "$work/fused" --overwrite)
