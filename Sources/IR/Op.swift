@@ -46,6 +46,17 @@ public enum Op: Hashable, Sendable {
     /// Arcee Fusion: takes `operands[1]`'s elements whose KL-weighted change from `operands[0]` reaches
     /// the upper-whisker threshold (median + 1.5 · IQR), keeps `operands[0]` elsewhere.
     case arceeFusion
+    /// DARE: keeps each element with probability `density` (a counter-based draw keyed by `seed`, the stream
+    /// `key` and the element index), zeroes the rest; with `rescale`, scales the kept part to the operand's L1 norm.
+    case randomPrune(density: Double, rescale: Bool, seed: UInt64, key: UInt64)
+    /// DELLA MAGPRUNE: like `randomPrune`, but the keep probability of an element grows linearly with its
+    /// magnitude rank along dimension 1, from `density − epsilon` (smallest) to `density + epsilon` (largest).
+    case dellaPrune(density: Double, epsilon: Double, rescale: Bool, seed: UInt64, key: UInt64)
+    /// RAM over task vectors: elements above `epsilon` in one operand are kept, shared ones are averaged.
+    case ramMerge(epsilon: Double)
+    /// RAM+ (tensor-local): like `ramMerge`, but each operand's unique elements are scaled by
+    /// `1 + r · clamp(shared / unique, 0, alpha)` from that operand's counts of shared and unique elements.
+    case ramPlusMerge(r: Double, alpha: Double, epsilon: Double)
 
     /// The op's mnemonic in `--dump-ir`.
     public var mnemonic: String {
@@ -69,6 +80,10 @@ public enum Op: Hashable, Sendable {
         case .multislerp: return "multislerp"
         case .karcher: return "karcher"
         case .arceeFusion: return "arcee_fusion"
+        case .randomPrune: return "random_prune"
+        case .dellaPrune: return "della_prune"
+        case .ramMerge: return "ram_merge"
+        case .ramPlusMerge: return "ramplus_merge"
         }
     }
 
@@ -78,8 +93,9 @@ public enum Op: Hashable, Sendable {
         case .load: return 0
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
-        case .magnitudePrune: return 1
-        case .weightedSum, .modelStock, .signElect, .disjointMerge, .varianceTopK, .sceMerge, .multislerp, .karcher:
+        case .magnitudePrune, .randomPrune, .dellaPrune: return 1
+        case .weightedSum, .modelStock, .signElect, .disjointMerge, .varianceTopK, .sceMerge, .multislerp, .karcher,
+             .ramMerge, .ramPlusMerge:
             return nil
         }
     }
@@ -105,8 +121,22 @@ public enum Op: Hashable, Sendable {
         case .multislerp(let w, let eps):
             return "(weights: \(w.map(formatAttribute).joined(separator: ", ")), eps=\(formatAttribute(eps)))"
         case .karcher(let maxIter, let tol): return "(max_iter=\(maxIter), tol=\(formatAttribute(tol)))"
+        case .randomPrune(let density, let rescale, let seed, let key):
+            return "(density=\(formatAttribute(density))\(rescale ? ", rescale" : ""), seed=\(seed), key=\(hexKey(key)))"
+        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
+            return "(density=\(formatAttribute(density)), epsilon=\(formatAttribute(epsilon))"
+                + "\(rescale ? ", rescale" : ""), seed=\(seed), key=\(hexKey(key)))"
+        case .ramMerge(let epsilon): return "(epsilon=\(formatAttribute(epsilon)))"
+        case .ramPlusMerge(let r, let alpha, let epsilon):
+            return "(r=\(formatAttribute(r)), alpha=\(formatAttribute(alpha)), epsilon=\(formatAttribute(epsilon)))"
         }
     }
+}
+
+/// A random stream key as 16 hex digits.
+func hexKey(_ key: UInt64) -> String {
+    let digits = String(key, radix: 16)
+    return "0x" + String(repeating: "0", count: 16 - digits.count) + digits
 }
 
 /// Formats an attribute value compactly: shortest form that round-trips, integers without a fraction.

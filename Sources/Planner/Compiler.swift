@@ -6,7 +6,7 @@ import Parser
 public enum Planner {
     public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog,
                                options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
-        let resolver = try StageResolver(file: file, catalog: catalog)
+        let resolver = try StageResolver(file: file, catalog: catalog, randomSeed: options.randomSeed)
         var outputs: [(stage: Stage, directory: String)] = []
         if options.allStages {
             outputs = try resolver.namedStages().map { ($0, $0.label) }
@@ -47,6 +47,7 @@ final class StageResolver {
     static let finalLabel = "<final>"
     private let file: ConfigFile
     private let catalog: CheckpointCatalog
+    private let randomSeed: UInt64
     private var documents: [String: MergeConfig] = [:]
     private var stages: [String: Stage] = [:]
     private var compiling: [String] = []
@@ -56,9 +57,10 @@ final class StageResolver {
     let builder = GraphBuilder()
     private(set) var compiledStages: [Stage] = []
 
-    init(file: ConfigFile, catalog: CheckpointCatalog) throws(PlanError) {
+    init(file: ConfigFile, catalog: CheckpointCatalog, randomSeed: UInt64 = 0) throws(PlanError) {
         self.file = file
         self.catalog = catalog
+        self.randomSeed = randomSeed
         for doc in file.documents {
             let label = doc.name?.value ?? StageResolver.finalLabel
             if let first = documents[label] {
@@ -110,7 +112,7 @@ final class StageResolver {
         }
         guard let doc = documents[label] else { throw .stage(location, "no stage named '\(label)'") }
         compiling.append(label)
-        let compiled = try Stage(config: doc, label: label) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
+        let compiled = try Stage(config: doc, label: label, randomSeed: randomSeed) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
             try self.provider(for: ref)
         }
         compiling.removeLast()

@@ -7,6 +7,8 @@ struct MethodLowering {
     var recipe: TensorRecipe
     var stage: String
     var location: SourceLocation
+    /// `--random-seed`, put on the randomized pruning ops.
+    var randomSeed: UInt64 = 0
 
     func lower(_ inputs: [ValueID], type: TensorType, in builder: GraphBuilder) throws(PlanError) -> ValueID {
         switch spec.name {
@@ -15,6 +17,11 @@ struct MethodLowering {
         case "ties": return try taskVectors(inputs, type: type, builder, prune: .magnitude, consensus: true)
         case "breadcrumbs": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: false)
         case "breadcrumbs_ties": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: true)
+        case "dare_ties": return try taskVectors(inputs, type: type, builder, prune: .random, consensus: true)
+        case "dare_linear": return try taskVectors(inputs, type: type, builder, prune: .random, consensus: false)
+        case "della": return try taskVectors(inputs, type: type, builder, prune: .della, consensus: true)
+        case "della_linear": return try taskVectors(inputs, type: type, builder, prune: .della, consensus: false)
+        case "ram", "ramplus_tl": return try ram(inputs, type: type, builder)
         case "slerp": return try slerp(inputs, type: type, builder)
         case "model_stock": return try modelStock(inputs, type: type, builder)
         case "passthrough": return try passthrough(inputs, type: type, builder)
@@ -65,6 +72,11 @@ struct MethodLowering {
         case magnitude
         /// Drop the `gamma` largest magnitudes, then the smallest, keeping `density` (breadcrumbs).
         case outliers
+        /// Keep each element with probability `density` (DARE).
+        case random
+        /// Keep each element with a probability from `density − epsilon` to `density + epsilon` by its
+        /// magnitude rank in its row (DELLA).
+        case della
     }
 
     /// mergekit's generalized task arithmetic: deltas from the base, optional pruning, optional TIES sign
@@ -85,13 +97,8 @@ struct MethodLowering {
             var delta = b.graph.add(.sub, [inputs[i], base], type: type, stage: stage)
             if let prune {
                 let density = try recipe.inputs[i].parameters.number("density") ?? 1
-                let gamma = try recipe.inputs[i].parameters.number("gamma") ?? 0
                 densities.append(formatAttribute(density))
-                if let keep = keptRanks(prune, density: density, gamma: gamma, count: type.elementCount) {
-                    delta = b.graph.add(.magnitudePrune(keep: keep, rescale: rescale), [delta], type: type, stage: stage,
-                                        note: "density=\(formatAttribute(density))"
-                                            + (prune == .outliers ? " gamma=\(formatAttribute(gamma))" : ""))
-                }
+                delta = try sparsify(delta, input: i, prune, density: density, rescale: rescale, type: type, b)
             }
             deltas.append(delta)
         }
@@ -112,22 +119,6 @@ struct MethodLowering {
                               note: note(summary))
         }
         return b.graph.add(.add, [base, mix], type: type, stage: stage)
-    }
-
-    /// The magnitude ranks (ascending) a pruning keeps, or nil when it keeps everything (density ≥ 1).
-    private func keptRanks(_ prune: Pruning, density: Double, gamma: Double, count n: Int) -> Range<Int>? {
-        guard density < 1 else { return nil }
-        switch prune {
-        case .magnitude:
-            guard density > 0, n > 0 else { return 0..<0 }
-            let k = max(1, Int(density * Double(n)))
-            return (n - k)..<n
-        case .outliers:
-            let target = Int(density * Double(n))
-            let top = Int(gamma * Double(n))
-            let bottom = max(0, n - target - top)
-            return bottom..<min(n, bottom + target)
-        }
     }
 
     private func slerp(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {

@@ -23,6 +23,32 @@ public enum MethodRegistry {
                    summary: "breadcrumbs pruning followed by TIES sign consensus",
                    parameters: taskVectorParameters(normalize: false) + [ParameterSpec("gamma", .float, .nonBase, default: .number(0.01))],
                    base: .required),
+        MethodSpec(name: "dare_ties",
+                   summary: "DARE: drop task-vector elements at random (keep `density`), rescale, then TIES sign consensus",
+                   parameters: taskVectorParameters(normalize: false, rescale: true),
+                   base: .required),
+        MethodSpec(name: "dare_linear",
+                   summary: "DARE: drop task-vector elements at random (keep `density`), rescale, then task arithmetic",
+                   parameters: taskVectorParameters(normalize: false, rescale: true),
+                   base: .required),
+        MethodSpec(name: "della",
+                   summary: "DELLA: drop task-vector elements at random, larger ones less often, then TIES sign consensus",
+                   parameters: taskVectorParameters(normalize: true, rescale: true) + [dellaEpsilon],
+                   base: .required),
+        MethodSpec(name: "della_linear",
+                   summary: "DELLA: drop task-vector elements at random, larger ones less often, then task arithmetic",
+                   parameters: taskVectorParameters(normalize: false, rescale: true) + [dellaEpsilon],
+                   base: .required),
+        MethodSpec(name: "ram", summary: "RAM: keep elements one task vector changes, average those several change",
+                   parameters: [ParameterSpec("epsilon", .float, .shared, default: .number(1e-5))],
+                   base: .required),
+        MethodSpec(name: "ramplus_tl",
+                   summary: "RAM+ (tensor-local): RAM with each model's unique changes scaled up by its share of overlap",
+                   parameters: [
+                       ParameterSpec("r", .float, .shared, default: .number(0.1)),
+                       ParameterSpec("alpha", .float, .shared, default: .number(0.2)),
+                       ParameterSpec("epsilon", .float, .shared, default: .number(1e-5)),
+                   ], base: .required),
         MethodSpec(name: "slerp", summary: "spherical interpolation from the base (t = 0) to the other model (t = 1)",
                    parameters: [ParameterSpec("t", .float, .shared)],
                    base: .required, minInputs: 2, maxInputs: 2),
@@ -62,21 +88,23 @@ public enum MethodRegistry {
     ]
 
     /// Methods of mergekit 0.1.5 that later work will add; asking for one is "not implemented: NAME".
-    public static let pending: [String] = [
-        "dare_ties", "dare_linear", "della", "della_linear", "ram", "ramplus_tl",
-    ]
+    /// Empty: every merge method of mergekit 0.1.5 compiles.
+    public static let pending: [String] = []
 
     /// The spec of an implemented method.
     public static func spec(named name: String) -> MethodSpec? {
         implemented.first { $0.name == name }
     }
 
-    static func taskVectorParameters(normalize: Bool) -> [ParameterSpec] {
+    /// DELLA's per-model half-width of keep probabilities around `density`.
+    static let dellaEpsilon = ParameterSpec("epsilon", .float, .nonBase, default: .number(0.15))
+
+    static func taskVectorParameters(normalize: Bool, rescale: Bool = false) -> [ParameterSpec] {
         [
             ParameterSpec("weight", .float, .nonBase),
             ParameterSpec("density", .float, .nonBase, default: .number(1)),
             ParameterSpec("normalize", .bool, .shared, default: .bool(normalize)),
-            ParameterSpec("rescale", .bool, .shared, default: .bool(false)),
+            ParameterSpec("rescale", .bool, .shared, default: .bool(rescale)),
             ParameterSpec("lambda", .float, .shared, default: .number(1)),
             ParameterSpec("int8_mask", .bool, .shared, default: .bool(false)),
         ]

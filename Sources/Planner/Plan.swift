@@ -36,10 +36,15 @@ public struct PlannerOptions: Sendable {
     public var stage: String?
     /// Write every named stage to OUT_DIR/NAME (and the final stage, if any, to OUT_DIR) from one graph.
     public var allStages: Bool
+    /// Seed of the randomized methods (dare_*, della*; `--random-seed`, 0 when not given). Every random op
+    /// carries it with its own stream key, so the same seed gives the same bytes for any thread count.
+    public var randomSeed: UInt64
 
-    public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false) {
+    public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false,
+                randomSeed: UInt64 = 0) {
         self.outShardSize = outShardSize
         self.stage = stage
         self.allStages = allStages
+        self.randomSeed = randomSeed
     }
 }

@@ -7,6 +7,8 @@ final class Stage: TensorProvider {
     let config: MergeConfig
     let label: String
     let spec: MethodSpec
+    /// The seed randomized methods put on their ops.
+    let randomSeed: UInt64
     private(set) var recipes: [TensorRecipe] = []
     private(set) var warnings: [String] = []
     private var recipeIndex: [String: Int] = [:]
@@ -17,10 +19,11 @@ final class Stage: TensorProvider {
 
     var displayName: String { label }
 
-    init(config: MergeConfig, label: String,
+    init(config: MergeConfig, label: String, randomSeed: UInt64 = 0,
          resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) {
         self.config = config
         self.label = label
+        self.randomSeed = randomSeed
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
         guard let spec = MethodRegistry.spec(named: config.mergeMethod.value) else {
             throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
@@ -254,7 +257,8 @@ final class Stage: TensorProvider {
             DType.promoted($0, builder.graph[$1].type.dtype)
         }
         values = values.map { builder.graph.cast($0, to: computeType, stage: label) }
-        let lowering = MethodLowering(spec: spec, recipe: recipe, stage: label, location: config.mergeMethod.location)
+        let lowering = MethodLowering(spec: spec, recipe: recipe, stage: label, location: config.mergeMethod.location,
+                                      randomSeed: randomSeed)
         let merged = try lowering.lower(values, type: TensorType(dtype: computeType, shape: outType.shape), in: builder)
         let result = builder.graph.cast(merged, to: outType.dtype, stage: label)
         memo[tensor] = result

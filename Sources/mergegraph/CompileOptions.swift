@@ -17,6 +17,10 @@ struct CompileOptions: ParsableArguments {
     @Flag(name: .customLong("all-stages"), help: "Write every named stage to OUT_DIR/NAME (the final stage to OUT_DIR) from one graph.")
     var allStages = false
 
+    @Option(name: .customLong("random-seed"),
+            help: "Seed for the randomized merge methods dare_ties, dare_linear, della and della_linear (default: 0). The same seed gives the same output for any --threads.")
+    var randomSeed: Int = 0
+
     /// Parses the config and compiles it, printing warnings to standard error.
     func compile(catalog: SafetensorsCatalog) throws -> Plan {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
@@ -24,7 +28,8 @@ struct CompileOptions: ParsableArguments {
         }
         let file = try ConfigParser.parse(file: config)
         let plan = try Planner.compile(file, catalog: catalog,
-                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages))
+                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
+                                                              randomSeed: UInt64(bitPattern: Int64(randomSeed))))
         for warning in plan.warnings { Console.error(warning) }
         return plan
     }

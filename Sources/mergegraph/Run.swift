@@ -17,9 +17,6 @@ struct Run: ParsableCommand {
     @Option(help: "Worker threads for kernels (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .customLong("random-seed"), help: "Seed for randomized merge methods.")
-    var randomSeed: Int?
-
     @Flag(name: .customLong("copy-tokenizer"), inversion: .prefixedNo, help: "Copy tokenizer files from the base (or first) model.")
     var copyTokenizer = true
 

@@ -20,9 +20,11 @@ enum Fixtures {
     }
 
     /// Compiles and runs config text (model paths relative to the conformance folder) into `output`.
-    static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2) throws {
+    static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2,
+                      seed: UInt64 = 0) throws {
         try inConformanceFolder {
-            let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog())
+            let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog(),
+                                           options: PlannerOptions(randomSeed: seed))
             var executor = PlanExecutor(plan: plan, catalog: SafetensorsCatalog(),
                                         options: ExecutionOptions(threads: threads, overwrite: true))
             try executor.run(outputDirectory: output)

@@ -20,12 +20,12 @@ final class PlannerErrorTests: PlannerTestCase {
             """, prefix: "t.yml:1:15: ", contains: ["not implemented: foo"])
     }
 
-    func testPendingMethodIsNotImplemented() {
+    func testDareTiesRequiresBaseModel() {
         fx.assertError("""
             models:
               - model: $A
             merge_method: dare_ties
-            """, prefix: "t.yml:3:15: ", contains: ["not implemented: dare_ties"])
+            """, prefix: "t.yml:3:15: ", contains: ["merge method 'dare_ties' requires base_model"])
     }
 
     func testSlerpWithoutBaseModel() {

@@ -70,6 +70,16 @@ struct NodeEvaluator {
         case .arceeFusion:
             return ArceeFusionKernel.merge(base: operands[0], other: operands[1], rowLength: node.type.shape.last ?? 1,
                                            dtype: dtype, parallel: parallel)
+        case .randomPrune(let density, let rescale, let seed, let key):
+            return RandomPruneKernel.prune(operands[0], density: density, rescale: rescale, seed: seed, key: key,
+                                           dtype: dtype, parallel: parallel)
+        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
+            return DellaPruneKernel.prune(operands[0], shape: node.type.shape, density: density, epsilon: epsilon,
+                                          rescale: rescale, seed: seed, key: key, dtype: dtype, parallel: parallel)
+        case .ramMerge(let epsilon):
+            return RamKernel.merge(operands, epsilon: epsilon, dtype: dtype, parallel: parallel)
+        case .ramPlusMerge(let r, let alpha, let epsilon):
+            return RamKernel.mergePlus(operands, r: r, alpha: alpha, epsilon: epsilon, dtype: dtype, parallel: parallel)
         }
     }
 }
