@@ -65,7 +65,8 @@ public indirect enum JSONValue: Hashable, Sendable {
         }
     }
 
-    static func quote(_ s: String) -> String {
+    /// `s` as a quoted JSON string literal.
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

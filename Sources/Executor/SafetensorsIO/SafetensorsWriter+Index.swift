@@ -1,7 +1,8 @@
+import Planner
 extension SafetensorsWriter {
     /// Writes `directory/model.safetensors.index.json` (`metadata.total_size` and `weight_map`, keys sorted, 2-space indent).
     public static func writeIndex(directory: String, weightMap: [String: String], totalSize: Int) throws(SafetensorsError) {
-        let entries = weightMap.sorted { $0.key < $1.key }.map { "    \(JSONText.quoted($0.key)): \(JSONText.quoted($0.value))" }
+        let entries = weightMap.sorted { $0.key < $1.key }.map { "    \(JSONValue.quote($0.key)): \(JSONValue.quote($0.value))" }
         let weightMapText = entries.isEmpty ? "{}" : "{\n\(entries.joined(separator: ",\n"))\n  }"
         let text = """
             {

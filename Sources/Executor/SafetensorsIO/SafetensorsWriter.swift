@@ -1,4 +1,5 @@
 import IR
+import Planner
 
 /// Streams tensors into one safetensors file whose layout (names, dtypes, shapes, order) is fixed when it is created.
 public final class SafetensorsWriter {
@@ -41,7 +42,7 @@ public final class SafetensorsWriter {
             }
             let shapeText = tensor.shape.map(String.init).joined(separator: ",")
             entries.append(
-                "\(JSONText.quoted(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shapeText)],"
+                "\(JSONValue.quote(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shapeText)],"
                     + "\"data_offsets\":[\(dataOffset),\(dataOffset + byteCount)]}")
             slotIndexByName[tensor.name] = slots.count
             slots.append(Slot(
@@ -50,7 +51,7 @@ public final class SafetensorsWriter {
             dataOffset += byteCount
         }
         if !metadata.isEmpty {
-            let pairs = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }
+            let pairs = metadata.sorted { $0.key < $1.key }.map { "\(JSONValue.quote($0.key)):\(JSONValue.quote($0.value))" }
             entries.insert("\"__metadata__\":{\(pairs.joined(separator: ","))}", at: 0)
         }
         var header = Array("{\(entries.joined(separator: ","))}".utf8)
