@@ -1,4 +1,5 @@
 import Planner
+
 extension SafetensorsWriter {
     /// Writes `directory/model.safetensors.index.json` (`metadata.total_size` and `weight_map`, keys sorted, 2-space indent).
     public static func writeIndex(directory: String, weightMap: [String: String], totalSize: Int) throws(SafetensorsError) {
