@@ -31,7 +31,7 @@ printf '%-15s %9s %9s %10s %12s %12s %12s %7s\n' config "wall (s)" "cpu (s)" "RS
 for name in "${configs[@]}"; do
   config="$shared/configs/$name.yml"
   # Inputs: every model directory the config names (stages are not directories).
-  inputs=$(cd "$models" && grep -oE '(model|base_model): *[^ ]+' "$config" | awk '{print $2}' | sort -u | while read -r m; do [ -d "$m" ] && echo "$m"; done)
+  inputs=$(cd "$models" && grep -oE '(model|base_model): *[^ ]+' "$config" | awk '{print $2}' | sort -u | while read -r m; do if [ -d "$m" ]; then echo "$m"; fi; done)
   read_bytes=$(cd "$models" && cat $(for m in $inputs; do ls "$m"/*.safetensors; done) | wc -c)
   log="$work/$name.time"
   (cd "$models" && /usr/bin/time -v "$bin" run "$config" "$work/out" --overwrite --no-copy-tokenizer ${MERGEGRAPH_FLAGS:-} >/dev/null 2>"$log") || { cat "$log"; exit 1; }
