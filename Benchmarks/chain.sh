@@ -11,18 +11,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="$root/../shared/bench"
 models="${1:-$root/.build-bench/models}"
 config="${2:-$shared/configs/slerp_of_ties.yml}"
-shape="${SHAPE:-1b}"
-
-mkdir -p "$models"
-for m in base ft1 ft2 ft3; do
-  if [ ! -f "$models/$m/config.json" ]; then
-    if [ "$m" = base ]; then python3 "$shared/make_model.py" "$models/base" --shape "$shape" --seed 0
-    else python3 "$shared/make_model.py" "$models/$m" --shape "$shape" --seed "${m#ft}" --base "$models/base"; fi
-  fi
-done
-
-(cd "$root" && swift build -c release >/dev/null)
-bin="$(cd "$root" && swift build -c release --show-bin-path)/mergegraph"
+source "$root/Benchmarks/setup.sh"
 work="$(mktemp -d "$models/../chain-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -13,15 +13,7 @@ shift || true
 configs=("${@:-linear3 ties3 slerp2 slerp_of_ties}")
 configs=(${configs[*]})
 
-mkdir -p "$models"
-for m in base ft1 ft2 ft3; do
-  if [ ! -f "$models/$m/config.json" ]; then
-    if [ "$m" = base ]; then python3 "$shared/make_model.py" "$models/base" --shape "${SHAPE:-1b}" --seed 0
-    else python3 "$shared/make_model.py" "$models/$m" --shape "${SHAPE:-1b}" --seed "${m#ft}" --base "$models/base"; fi
-  fi
-done
-(cd "$root" && swift build -c release >/dev/null)
-bin="$(cd "$root" && swift build -c release --show-bin-path)/mergegraph"
+source "$root/Benchmarks/setup.sh"
 work="$(mktemp -d "$models/../merge-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
