@@ -196,8 +196,8 @@ final class Stage: TensorProvider {
         let compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
         outputTypes[output] = TensorType(dtype: config.outDtype?.value ?? compute, shape: shapes[0].shape)
         recipeIndex[output] = recipes.count
-        recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex,
-                                    shared: sharedValues, position: position))
+        recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex, shared: sharedValues,
+                                    computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position))
     }
 
     private func resolve(_ p: ParameterSpec, resolver: ParameterResolver, tensor: String, at location: SourceLocation,
@@ -248,18 +248,14 @@ final class Stage: TensorProvider {
             throw .stage(config.location, "stage '\(label)' has no tensor '\(tensor)'")
         }
         let recipe = recipes[i]
-        let compute = config.dtype?.value
         var values: [ValueID] = []
         for input in recipe.inputs {
-            values.append(try input.provider.value(of: input.tensor, stage: label, in: builder))
+            let value = try input.provider.value(of: input.tensor, stage: label, in: builder)
+            values.append(builder.graph.cast(value, to: recipe.computeType.dtype, stage: label))
         }
-        let computeType = compute ?? values.dropFirst().reduce(builder.graph[values[0]].type.dtype) {
-            DType.promoted($0, builder.graph[$1].type.dtype)
-        }
-        values = values.map { builder.graph.cast($0, to: computeType, stage: label) }
         let lowering = MethodLowering(spec: spec, recipe: recipe, stage: label, location: config.mergeMethod.location,
                                       randomSeed: randomSeed)
-        let merged = try lowering.lower(values, type: TensorType(dtype: computeType, shape: outType.shape), in: builder)
+        let merged = try lowering.lower(values, type: recipe.computeType, in: builder)
         let result = builder.graph.cast(merged, to: outType.dtype, stage: label)
         memo[tensor] = result
         return result

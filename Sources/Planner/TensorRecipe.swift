@@ -34,6 +34,8 @@ struct TensorRecipe {
     var inputs: [RecipeInput]
     var baseIndex: Int?
     var shared: [String: ResolvedValue]
+    /// The type the inputs are cast to and the merge computes in (`dtype`, else the inputs' promoted type).
+    var computeType: TensorType
     /// Where the tensor sits in its slice, for `--dump-ir` notes ("layer 2 of 4, t=0.667").
     var position: String?
 }

@@ -18,4 +18,19 @@ extension Parallel {
         }
         return total
     }
+
+    /// `Σ x²` of each input, deterministic for any thread count.
+    func squaredNorms(_ p: SharedPointers, count: Int) -> [Double] {
+        let m = p.inputs.count
+        return sums(count: count, width: m) { range, acc in
+            for k in 0..<m {
+                var s = 0.0
+                for i in range {
+                    let x = Double(p.inputs[k][i])
+                    s += x * x
+                }
+                acc[k] += s
+            }
+        }
+    }
 }

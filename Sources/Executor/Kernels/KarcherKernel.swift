@@ -12,13 +12,7 @@ public enum KarcherKernel {
         let alphas = [Double](repeating: 1 / Double(count), count: count)
         let p = SharedPointers(inputs: xs.map { UnsafePointer($0.pointer) }, output: xs[0].pointer)
         defer { withExtendedLifetime(xs) {} }
-        let norms = parallel.sums(count: n, width: count) { range, acc in
-            for k in 0..<count {
-                var s = 0.0
-                for i in range { s += Double(p.inputs[k][i]) * Double(p.inputs[k][i]) }
-                acc[k] += s
-            }
-        }.map { $0.squareRoot() }
+        let norms = parallel.squaredNorms(p, count: n).map { $0.squareRoot() }
         let valid = norms.indices.filter { norms[$0] > tol }
         guard !valid.isEmpty else {
             return ElementwiseKernels.map(xs, dtype: dtype, parallel: parallel) { _, _ in 0 }

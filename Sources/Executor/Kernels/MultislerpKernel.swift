@@ -14,13 +14,7 @@ public enum MultislerpKernel {
         let m = xs.count
         let p = SharedPointers(inputs: xs.map { UnsafePointer($0.pointer) }, output: xs[0].pointer)
         defer { withExtendedLifetime(xs) {} }
-        let norms = parallel.sums(count: n, width: m) { range, acc in
-            for k in 0..<m {
-                var s = 0.0
-                for i in range { s += Double(p.inputs[k][i]) * Double(p.inputs[k][i]) }
-                acc[k] += s
-            }
-        }.map { $0.squareRoot() }
+        let norms = parallel.squaredNorms(p, count: n).map { $0.squareRoot() }
         // Unit vectors scaled by their weights: u_k · w_k = x_k · scale[k].
         let inverse = norms.map { 1 / ($0 + eps) }
         let scale = zip(inverse, w).map { $0 * $1 }

@@ -8,16 +8,7 @@ public enum SCEMergeKernel {
         let n = tvs[0].count
         let p = SharedPointers(inputs: tvs.map { UnsafePointer($0.pointer) }, output: tvs[0].pointer)
         let m = tvs.count
-        let squares = parallel.sums(count: n, width: m) { range, acc in
-            for k in 0..<m {
-                var s = 0.0
-                for i in range {
-                    let x = Double(p.inputs[k][i])
-                    s += x * x
-                }
-                acc[k] += s
-            }
-        }
+        let squares = parallel.squaredNorms(p, count: n)
         withExtendedLifetime(tvs) {}
         let means = squares.map { n > 0 ? $0 / Double(n) : 0 }
         let total = means.reduce(0, +)
