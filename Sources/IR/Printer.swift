@@ -20,24 +20,31 @@ public struct Printer {
         }
         let shardOf = schedule.shardOfOutput
         let multiStage = Set(graph.nodes.flatMap(\.stages)).count > 1
-        var pending: [String] = []
-        var frees: [ValueID] = []
-        for step in schedule.steps {
-            pending.append(line(for: step.value, multiStage: multiStage))
-            frees += step.frees
-            guard !step.writes.isEmpty else { continue }
-            let first = graph.outputs[step.writes[0]]
-            out.append("")
-            out.append("tensor \"\(first.name)\" : \(graph[first.value].type)")
-            out.append(contentsOf: pending)
-            pending.removeAll()
-            for o in step.writes {
-                let output = graph.outputs[o]
-                out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)")
-            }
-            if !frees.isEmpty {
-                out.append("  free " + frees.sorted().map(\.description).joined(separator: " "))
-                frees.removeAll()
+        for group in schedule.groups {
+            var pending: [String] = []
+            var frees: [ValueID] = []
+            var first = true
+            for step in group.steps {
+                pending.append(line(for: step.value, multiStage: multiStage))
+                frees += step.frees
+                guard !step.writes.isEmpty else { continue }
+                let output = graph.outputs[step.writes[0]]
+                out.append("")
+                out.append("tensor \"\(output.name)\" : \(graph[output.value].type)")
+                if first {
+                    out.append("  // " + chunking(group))
+                    first = false
+                }
+                out.append(contentsOf: pending)
+                pending.removeAll()
+                for o in step.writes {
+                    let output = graph.outputs[o]
+                    out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)")
+                }
+                if !frees.isEmpty {
+                    out.append("  free " + frees.sorted().map(\.description).joined(separator: " "))
+                    frees.removeAll()
+                }
             }
         }
         out.append("")
@@ -72,8 +79,26 @@ public struct Printer {
                 + "\(formatBytes(readBytes)) to read",
             "// output: \(graph.outputs.count) tensors, \(formatBytes(writeBytes)) in \(schedule.shards.count) shard(s): "
                 + schedule.shards.map(\.fileName).joined(separator: ", "),
-            "// schedule: \(schedule.steps.count) steps; predicted peak \(formatBytes(schedule.predictedPeakBytes)) of live buffers",
+            "// schedule: \(schedule.groups.count) chunked groups, \(schedule.steps.count) steps per chunk pass",
+            "// memory: budget \(schedule.budgetBytes >= Int.max / 8 ? "unlimited" : formatBytes(schedule.budgetBytes)); "
+                + "predicted peak \(formatBytes(schedule.predictedPeakBytes))" + largest(),
         ]
+    }
+
+    /// Where the predicted peak is reached.
+    private func largest() -> String {
+        guard let group = schedule.groups.max(by: { $0.peakBytes < $1.peakBytes }),
+              let first = group.steps.first(where: { !$0.writes.isEmpty }) else { return "" }
+        return " at tensor \"\(graph.outputs[first.writes[0]].name)\""
+    }
+
+    /// How a group runs: chunk size, live buffers, kernel state.
+    func chunking(_ group: ChunkGroup) -> String {
+        let rows = group.shape.count >= 2 ? group.shape[0] : 1
+        let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(rows) rows" : "whole tensor"
+        return "chunks: \(size) (\(group.chunkCount) per pass); \(group.liveBuffers) live buffers of "
+            + "\(formatBytes(group.chunkElements * 4)); kernel state \(formatBytes(group.stateBytes)); "
+            + "peak \(formatBytes(group.peakBytes))"
     }
 }
 

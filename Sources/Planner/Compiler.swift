@@ -31,7 +31,7 @@ public enum Planner {
         } catch {
             throw .stage(nil, error.description)
         }
-        let schedule = Scheduler.schedule(builder.graph, maxShardBytes: options.outShardSize)
+        let schedule = try Scheduler.schedule(builder.graph, maxShardBytes: options.outShardSize, limits: options.limits)
         let stages = resolver.compiledStages
         let header = [
             "mergegraph plan — \(file.path)",

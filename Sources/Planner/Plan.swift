@@ -39,12 +39,15 @@ public struct PlannerOptions: Sendable {
     /// Seed of the randomized methods (dare_*, della*; `--random-seed`, 0 when not given). Every random op
     /// carries it with its own stream key, so the same seed gives the same bytes for any thread count.
     public var randomSeed: UInt64
+    /// Memory budget, chunk size cap and threads the schedule is sized for.
+    public var limits: Scheduler.Limits
 
     public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false,
-                randomSeed: UInt64 = 0) {
+                randomSeed: UInt64 = 0, limits: Scheduler.Limits = Scheduler.Limits()) {
         self.outShardSize = outShardSize
         self.stage = stage
         self.allStages = allStages
         self.randomSeed = randomSeed
+        self.limits = limits
     }
 }

@@ -1,3 +1,4 @@
+import IR
 import Parser
 
 /// An error found while compiling a config: always names the config position, model or tensor at fault.
@@ -14,6 +15,8 @@ public enum PlanError: Error, CustomStringConvertible {
     case shapeMismatch(SourceLocation, tensor: String, inputs: [(model: String, tensor: String, shape: [Int])])
     /// A stage graph problem in a multi-document config.
     case stage(SourceLocation?, String)
+    /// The memory budget cannot hold even one row of a tensor's computation.
+    case budgetTooSmall(budget: Int, smallest: Int, tensor: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,10 @@ public enum PlanError: Error, CustomStringConvertible {
             }
             return "\(loc): shape mismatch for output tensor '\(tensor)': " + list.joined(separator: ", ")
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
+        case .budgetTooSmall(let budget, let smallest, let tensor):
+            return "--max-memory \(formatBytes(budget)) (\(budget) bytes) is too small: tensor \"\(tensor)\" needs "
+                + "\(formatBytes(smallest)) (\(smallest) bytes) to run one row at a time; the smallest workable budget "
+                + "is \(smallest) bytes"
         }
     }
 }

@@ -1,39 +1,125 @@
 import IR
 
-/// Orders a graph output by output (so shards complete one after another), frees every buffer after its
-/// last use, splits outputs into shards as mergekit does, and predicts the peak of live buffers.
+/// Orders a graph for chunked execution: splits outputs into shards as mergekit does, groups the outputs that
+/// share work, orders each group's values so few chunk buffers are alive at once, frees every buffer after its
+/// last use, and picks each group's chunk size so that the run fits the memory budget.
 public enum Scheduler {
-    /// Bytes the executor holds per element of a live value (it computes in f32).
-    public static let bytesPerLiveElement = 4
+    /// Bytes of one f32 chunk element.
+    public static let bytesPerBufferElement = 4
+    /// Conversion buffer of each open output writer.
+    public static let writerBytes = 1 << 20
 
-    public static func schedule(_ graph: Graph, maxShardBytes: Int) -> Schedule {
+    /// How the scheduler sizes chunks.
+    public struct Limits: Sendable {
+        /// Bytes the executor may hold (chunk buffers, kernel state, mapped input pages, writer buffers).
+        public var budgetBytes: Int
+        /// Largest chunk in elements (at least one row is always taken); bigger chunks do not run faster.
+        public var maxChunkElements: Int
+        /// Worker threads (per-thread kernel state grows with them).
+        public var threads: Int
+
+        public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 20, threads: Int = 1) {
+            self.budgetBytes = budgetBytes
+            self.maxChunkElements = maxChunkElements
+            self.threads = threads
+        }
+    }
+
+    public static func schedule(_ graph: Graph, maxShardBytes: Int,
+                                limits: Limits = Limits()) throws(PlanError) -> Schedule {
         let shards = assignShards(graph, maxShardBytes: maxShardBytes)
+        let directories = Set(graph.outputs.map(\.directory)).count
+        let fixed = min(directories, shards.count) * writerBytes
+        var groups: [ChunkGroup] = []
+        for members in outputGroups(graph, order: shards.flatMap(\.outputs)) {
+            var group = plan(members, graph: graph, threads: limits.threads)
+            let rows = group.shape.count >= 2 ? group.shape[0] : 1
+            let room = limits.budgetBytes - fixed
+            let smallest = group.bytes(rows: 1)
+            guard smallest <= room else {
+                throw .budgetTooSmall(budget: limits.budgetBytes, smallest: smallest + fixed,
+                                      tensor: graph.outputs[members[0]].name)
+            }
+            let perRow = max(1, group.bytes(rows: 1) - group.stateBytes)
+            let fit = (room - group.stateBytes) / perRow
+            let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
+            group.chunkRows = max(1, min(rows, fit, cap))
+            groups.append(group)
+        }
+        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
+    }
+
+    /// Outputs in write order, grouped (by first appearance) when they share a node and a shape.
+    static func outputGroups(_ graph: Graph, order: [Int]) -> [[Int]] {
+        var groupOf: [Int: Int] = [:]
+        var groups: [[Int]] = []
+        var ownerOfNode: [ValueID: Int] = [:]
+        for o in order {
+            let output = graph.outputs[o]
+            let shape = graph[output.value].type.shape
+            let cone = self.cone(of: output.value, graph: graph)
+            let shared = cone.compactMap { ownerOfNode[$0] }.map { find($0, groupOf) }
+            let target = shared.first { graph[graph.outputs[groups[$0][0]].value].type.shape == shape }
+            let g: Int
+            if let target {
+                g = target
+                groups[g].append(o)
+            } else {
+                g = groups.count
+                groups.append([o])
+            }
+            groupOf[o] = g
+            for v in cone where ownerOfNode[v] == nil { ownerOfNode[v] = o }
+        }
+        return groups
+    }
+
+    private static func find(_ output: Int, _ groupOf: [Int: Int]) -> Int { groupOf[output]! }
+
+    private static func cone(of root: ValueID, graph: Graph) -> Set<ValueID> {
+        var seen = Set<ValueID>()
+        var stack = [root]
+        while let v = stack.popLast() {
+            if seen.insert(v).inserted { stack.append(contentsOf: graph[v].operands) }
+        }
+        return seen
+    }
+
+    /// Steps, frees and memory of one group (chunk rows still 1).
+    static func plan(_ outputs: [Int], graph: Graph, threads: Int) -> ChunkGroup {
         var steps: [ScheduleStep] = []
         var stepOf: [ValueID: Int] = [:]
-        for shard in shards {
-            for o in shard.outputs {
-                visit(graph.outputs[o].value, graph: graph, steps: &steps, stepOf: &stepOf)
-                steps[steps.count - 1].writes.append(o)
-            }
+        for o in outputs {
+            visit(graph.outputs[o].value, graph: graph, steps: &steps, stepOf: &stepOf)
+            steps[stepOf[graph.outputs[o].value]!].writes.append(o)
         }
         var lastUse: [ValueID: Int] = [:]
         for (i, step) in steps.enumerated() {
-            lastUse[step.value] = i
+            lastUse[step.value] = max(lastUse[step.value] ?? i, i)
             for operand in graph[step.value].operands { lastUse[operand] = i }
-            for o in step.writes { lastUse[graph.outputs[o].value] = i }
         }
+        for (v, i) in lastUse.sorted(by: { $0.key < $1.key }) { steps[i].frees.append(v) }
         var live = 0
         var peak = 0
-        for (v, i) in lastUse.sorted(by: { $0.key < $1.key }) { steps[i].frees.append(v) }
+        var state = 0
+        var inputBytes = 0
         for i in steps.indices {
             steps[i].frees.sort()
-            live += graph[steps[i].value].type.elementCount * bytesPerLiveElement
+            live += 1
             peak = max(peak, live)
-            for v in steps[i].frees { live -= graph[v].type.elementCount * bytesPerLiveElement }
+            live -= steps[i].frees.count
+            let node = graph[steps[i].value]
+            if case .load = node.op { inputBytes = max(inputBytes, node.type.dtype.byteSize) }
+            state += node.op.streamingStateBytes(shape: node.type.shape, operands: node.operands.count, threads: threads)
         }
-        return Schedule(steps: steps, shards: shards, predictedPeakBytes: peak)
+        let shape = graph[graph.outputs[outputs[0]].value].type.shape
+        let count = shape.reduce(1, *)
+        let rowElements = shape.count >= 2 ? count / max(1, shape[0]) : count
+        return ChunkGroup(steps: steps, shape: shape, rowElements: rowElements, chunkRows: 1, liveBuffers: peak,
+                          stateBytes: state, inputBytesPerElement: inputBytes)
     }
 
+    /// Depth-first from `root`, operands in order, so each value is computed right before it is needed.
     private static func visit(_ root: ValueID, graph: Graph, steps: inout [ScheduleStep], stepOf: inout [ValueID: Int]) {
         var stack: [(ValueID, Bool)] = [(root, false)]
         while let (v, expanded) = stack.popLast() {

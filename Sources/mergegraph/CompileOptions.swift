@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Executor
 import Parser
 import Planner
@@ -21,6 +22,25 @@ struct CompileOptions: ParsableArguments {
             help: "Seed for the randomized merge methods dare_ties, dare_linear, della and della_linear (default: 0). The same seed gives the same output for any --threads.")
     var randomSeed: Int = 0
 
+    @Option(name: .customLong("max-memory"),
+            help: "Memory budget for tensors, kernel state and mapped input pages, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
+    var maxMemory: String?
+
+    @Option(help: "Worker threads for kernels (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let maxMemory, ByteCount.parseMemory(maxMemory) == nil {
+            throw ValidationError("--max-memory: '\(maxMemory)' is not a size like 512MiB, 2GiB, 1.5G or 1000000")
+        }
+    }
+
+    /// The memory budget in bytes: `--max-memory`, else half of physical memory.
+    var budgetBytes: Int {
+        maxMemory.flatMap(ByteCount.parseMemory) ?? Int(ProcessInfo.processInfo.physicalMemory / 2)
+    }
+
     /// Parses the config and compiles it, printing warnings to standard error.
     func compile(catalog: SafetensorsCatalog) throws -> Plan {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
@@ -29,7 +49,8 @@ struct CompileOptions: ParsableArguments {
         let file = try ConfigParser.parse(file: config)
         let plan = try Planner.compile(file, catalog: catalog,
                                        options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
-                                                              randomSeed: UInt64(bitPattern: Int64(randomSeed))))
+                                                              randomSeed: UInt64(bitPattern: Int64(randomSeed)),
+                                                              limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads)))
         for warning in plan.warnings { Console.error(warning) }
         return plan
     }

@@ -14,9 +14,6 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("dump-ir"), help: "Print the compiled graph before running it.")
     var dumpIR = false
 
-    @Option(help: "Worker threads for kernels (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
     @Flag(name: .customLong("copy-tokenizer"), inversion: .prefixedNo, help: "Copy tokenizer files from the base (or first) model.")
     var copyTokenizer = true
 
@@ -26,18 +23,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Report each shard as it is written.")
     var verbose = false
 
-    func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-    }
-
     func run() throws {
         let catalog = SafetensorsCatalog()
         try reportingErrors {
             let plan = try compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }
             let verbose = self.verbose
-            var executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
-                threads: threads, copyTokenizer: copyTokenizer, overwrite: overwrite,
+            let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
+                threads: compile.threads, copyTokenizer: copyTokenizer, overwrite: overwrite,
                 onShardDone: { name, count in if verbose { Console.error("wrote \(name) (\(count) tensors)") } }))
             try executor.run(outputDirectory: outDir)
         }

@@ -28,7 +28,6 @@ final class KernelDeterminismTests: XCTestCase {
     func testKernelsAreThreadCountIndependent() throws {
         let a = random(1), b = random(2), c = random(3)
         let rows = [1601, 123]
-        assertSameForAnyThreadCount("nearswap") { NearSwapKernel.merge(t: 0.1, base: a, other: b, dtype: .bf16, parallel: $0) }
         assertSameForAnyThreadCount("variance_topk") { MaskKernels.varianceTopK([a, b, c], fraction: 0.3, parallel: $0) }
         assertSameForAnyThreadCount("sce_merge") { SCEMergeKernel.merge([a, b, c], dtype: .f32, parallel: $0) }
         for axis in [SlerpAxis.flattened, .lastDim, .firstDim] {

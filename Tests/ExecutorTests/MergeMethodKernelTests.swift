@@ -21,11 +21,10 @@ final class MergeMethodKernelTests: XCTestCase {
         }
     }
 
-    func testNearSwapWeighsByCloseness() {
-        let out = NearSwapKernel.merge(t: 0.01, base: buffer([0, 0, 1]), other: buffer([0.5, 0.001, 1]),
-                                       dtype: .f32, parallel: serial)
+    func testNearSwapWeighsByCloseness() throws {
+        let out = try runChunked(.nearSwap(t: 0.01), [[0, 0, 1], [0.5, 0.001, 1]], shape: [3])
         // weights 0.01/0.5 = 0.02; 0.01/0.001 clamped to 1; 0.01/1e-6 clamped to 1.
-        assertClose(out, [0.01, 0.001, 1])
+        assertClose(buffer(out), [0.01, 0.001, 1])
     }
 
     func testVarianceTopKKeepsTheLargestNonzeroVariances() {

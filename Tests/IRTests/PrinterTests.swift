@@ -16,8 +16,7 @@ final class PrinterTests: XCTestCase {
         let n = g.add(.load(model: a, tensor: "n"), type: TensorType(dtype: .f32, shape: [3]))
         g.addOutput(GraphOutput(name: "w", value: mix))
         g.addOutput(GraphOutput(name: "n", value: n))
-        let schedule = Schedule(
-            steps: [
+        let schedule = testSchedule(g, steps: [
                 ScheduleStep(value: x, writes: [], frees: []),
                 ScheduleStep(value: y, writes: [], frees: []),
                 ScheduleStep(value: mix, writes: [0], frees: [x, y, mix]),
@@ -26,8 +25,7 @@ final class PrinterTests: XCTestCase {
             shards: [
                 Shard(fileName: "model-00001-of-00002.safetensors", outputs: [0], byteCount: 24),
                 Shard(fileName: "model-00002-of-00002.safetensors", outputs: [1], byteCount: 12),
-            ],
-            predictedPeakBytes: 72)
+            ])
         return (g, schedule)
     }
 
@@ -40,6 +38,7 @@ final class PrinterTests: XCTestCase {
             // @m1 = /abs/b
 
             tensor "w" : f32[2,3]
+              // chunks: 2 of 2 rows (1 per pass); 2 live buffers of 24 B; kernel state 0 B; peak 60 B
               %0 = load @m0 "w" : f32[2,3]
               %1 = load @m1 "w" : f32[2,3]
               %2 = weighted_sum(0.6, 0.4) %0, %1 : f32[2,3]
@@ -47,13 +46,15 @@ final class PrinterTests: XCTestCase {
               free %0 %1 %2
 
             tensor "n" : f32[3]
+              // chunks: whole tensor (1 per pass); 2 live buffers of 12 B; kernel state 0 B; peak 30 B
               %3 = load @m0 "n" : f32[3]
               out "n" shard 2 = %3
               free %3
 
             // summary: 4 nodes; 4 loads requested, 3 unique; 60 B to read
             // output: 2 tensors, 36 B in 2 shard(s): model-00001-of-00002.safetensors, model-00002-of-00002.safetensors
-            // schedule: 4 steps; predicted peak 72 B of live buffers
+            // schedule: 2 chunked groups, 4 steps per chunk pass
+            // memory: budget 1.0 MiB; predicted peak 60 B at tensor "w"
 
             """
         XCTAssertEqual(text, expected)
@@ -82,16 +83,14 @@ final class PrinterTests: XCTestCase {
         let half = g.cast(sum, to: .f16, stage: "<final>")
         let sc = g.add(.scale(0.5), [half], type: TensorType(dtype: .f16, shape: [2]), stage: "<final>")
         g.addOutput(GraphOutput(name: "x", value: sc))
-        let schedule = Schedule(
-            steps: [
+        let schedule = testSchedule(g, steps: [
                 ScheduleStep(value: x, writes: [], frees: []),
                 ScheduleStep(value: y, writes: [], frees: []),
                 ScheduleStep(value: sum, writes: [], frees: [x, y]),
                 ScheduleStep(value: half, writes: [], frees: [sum]),
                 ScheduleStep(value: sc, writes: [0], frees: [half, sc]),
             ],
-            shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 4)],
-            predictedPeakBytes: 24)
+            shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 4)])
         let text = Printer(graph: g, schedule: schedule).render()
         func padded(_ s: String, _ comment: String) -> String {
             s + String(repeating: " ", count: 72 - s.count) + "  // " + comment
@@ -100,6 +99,7 @@ final class PrinterTests: XCTestCase {
             "// @m0 = a",
             "",
             "tensor \"x\" : f16[2]",
+            "  // chunks: whole tensor (1 per pass); 2 live buffers of 8 B; kernel state 0 B; peak 20 B",
             padded("  %0 = load @m0 \"x\" : bf16[2]", "used by ab, <final>"),
             padded("  %1 = load @m0 \"y\" : bf16[2]", "stage ab"),
             padded("  %2 = add %0, %1 : bf16[2]", "task_arithmetic base; stage <final>"),
@@ -110,7 +110,8 @@ final class PrinterTests: XCTestCase {
             "",
             "// summary: 5 nodes; 3 loads requested, 2 unique; 8 B to read",
             "// output: 1 tensors, 4 B in 1 shard(s): model.safetensors",
-            "// schedule: 5 steps; predicted peak 24 B of live buffers",
+            "// schedule: 1 chunked groups, 5 steps per chunk pass",
+            "// memory: budget 1.0 MiB; predicted peak 20 B at tensor \"x\"",
             "",
         ].joined(separator: "\n")
         XCTAssertEqual(text, expected)
@@ -121,9 +122,8 @@ final class PrinterTests: XCTestCase {
         let a = g.addModel(ModelInput(name: "a", path: "a"))
         let x = g.add(.load(model: a, tensor: "x"), type: TensorType(dtype: .f32, shape: [1]), stage: "only")
         g.addOutput(GraphOutput(name: "x", value: x))
-        let schedule = Schedule(steps: [ScheduleStep(value: x, writes: [0], frees: [x])],
-                                shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 4)],
-                                predictedPeakBytes: 4)
+        let schedule = testSchedule(g, steps: [ScheduleStep(value: x, writes: [0], frees: [x])],
+                                shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 4)])
         let text = Printer(graph: g, schedule: schedule).render()
         XCTAssertTrue(text.contains("\n  %0 = load @m0 \"x\" : f32[1]\n"), text)
         XCTAssertFalse(text.contains("//  "), text)
@@ -136,13 +136,13 @@ final class PrinterTests: XCTestCase {
         let x = g.add(.load(model: a, tensor: "emb"), type: TensorType(dtype: .f32, shape: [2]))
         g.addOutput(GraphOutput(name: "emb", value: x))
         g.addOutput(GraphOutput(name: "head", value: x))
-        let schedule = Schedule(steps: [ScheduleStep(value: x, writes: [0, 1], frees: [x])],
-                                shards: [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 16)],
-                                predictedPeakBytes: 8)
+        let schedule = testSchedule(g, steps: [ScheduleStep(value: x, writes: [0, 1], frees: [x])],
+                                shards: [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 16)])
         let text = Printer(graph: g, schedule: schedule).render()
         XCTAssertTrue(text.contains("""
 
             tensor "emb" : f32[2]
+              // chunks: whole tensor (1 per pass); 2 live buffers of 8 B; kernel state 0 B; peak 20 B
               %0 = load @m0 "emb" : f32[2]
               out "emb" shard 1 = %0
               out "head" shard 1 = %0
@@ -162,21 +162,20 @@ final class PrinterTests: XCTestCase {
         let sum = g.add(.add, [x, scaled], type: t)
         g.addOutput(GraphOutput(name: "s", value: sum))
         // y dies one step before the write, the others at it.
-        let schedule = Schedule(
-            steps: [
+        let schedule = testSchedule(g, steps: [
                 ScheduleStep(value: y, writes: [], frees: []),
                 ScheduleStep(value: scaled, writes: [], frees: [y]),
                 ScheduleStep(value: x, writes: [], frees: []),
                 ScheduleStep(value: sum, writes: [0], frees: [x, scaled, sum]),
             ],
-            shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 8)],
-            predictedPeakBytes: 24)
+            shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 8)])
         let lines = Printer(graph: g, schedule: schedule).render().split(separator: "\n", omittingEmptySubsequences: false)
             .map(String.init)
         XCTAssertEqual(lines.filter { $0.hasPrefix("  free") }, ["  free %0 %1 %2 %3"])
         let body = lines.drop { !$0.hasPrefix("tensor") }.prefix { !$0.isEmpty }
         XCTAssertEqual(Array(body), [
             "tensor \"s\" : f32[2]",
+            "  // chunks: whole tensor (1 per pass); 2 live buffers of 8 B; kernel state 0 B; peak 20 B",
             "  %1 = load @m0 \"y\" : f32[2]",
             "  %2 = scale(2) %1 : f32[2]",
             "  %0 = load @m0 \"x\" : f32[2]",
@@ -191,9 +190,8 @@ final class PrinterTests: XCTestCase {
         let a = g.addModel(ModelInput(name: "a", path: "a"))
         let x = g.add(.load(model: a, tensor: "x"), type: TensorType(dtype: .f32, shape: [2]))
         g.addOutput(GraphOutput(name: "x", value: x))
-        let schedule = Schedule(steps: [ScheduleStep(value: x, writes: [0], frees: [])],
-                                shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 8)],
-                                predictedPeakBytes: 8)
+        let schedule = testSchedule(g, steps: [ScheduleStep(value: x, writes: [0], frees: [])],
+                                shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 8)])
         XCTAssertFalse(Printer(graph: g, schedule: schedule).render().contains("free"))
     }
 
@@ -207,10 +205,26 @@ final class PrinterTests: XCTestCase {
     }
 
     func testShardOfOutputIsOneBased() {
-        let schedule = Schedule(steps: [], shards: [
+        let schedule = testSchedule(Graph(), steps: [], shards: [
             Shard(fileName: "1", outputs: [0, 1], byteCount: 0),
             Shard(fileName: "2", outputs: [2], byteCount: 0),
-        ], predictedPeakBytes: 0)
+        ])
         XCTAssertEqual(schedule.shardOfOutput, [0: 1, 1: 1, 2: 2])
     }
+}
+
+/// A schedule of `steps`, one chunk group per written output, whole tensors per chunk, two live buffers.
+func testSchedule(_ g: Graph, steps: [ScheduleStep], shards: [Shard]) -> Schedule {
+    var groups: [ChunkGroup] = []
+    var pending: [ScheduleStep] = []
+    for step in steps {
+        pending.append(step)
+        guard let o = step.writes.first else { continue }
+        let shape = g[g.outputs[o].value].type.shape
+        let count = shape.reduce(1, *)
+        groups.append(ChunkGroup(steps: pending, shape: shape, rowElements: shape.count >= 2 ? count / shape[0] : count,
+                                 chunkRows: shape.first ?? 1, liveBuffers: 2, stateBytes: 0, inputBytesPerElement: 2))
+        pending = []
+    }
+    return Schedule(groups: groups, shards: shards, budgetBytes: 1 << 20, fixedBytes: 0)
 }

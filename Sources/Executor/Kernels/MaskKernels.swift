@@ -1,12 +1,7 @@
 import IR
 
-/// Masks: element-wise products and SCE's variance top-k selection.
+/// Masks: SCE's variance top-k selection.
 public enum MaskKernels {
-    /// `a · b` element by element.
-    public static func mul(_ a: TensorBuffer, _ b: TensorBuffer, dtype: DType, parallel: Parallel) -> TensorBuffer {
-        ElementwiseKernels.map([a, b], dtype: dtype, parallel: parallel) { p, i in p.inputs[0][i] * p.inputs[1][i] }
-    }
-
     /// 1 for the `k = ⌊nonzero · fraction⌋` elements with the largest population variance across `xs`
     /// (ties broken by lower index), 0 elsewhere; all ones when `fraction ≥ 1`, all zeros when `≤ 0`.
     public static func varianceTopK(_ xs: [TensorBuffer], fraction: Double, parallel: Parallel) -> TensorBuffer {

@@ -6,12 +6,29 @@ public struct ExecutionOptions: Sendable {
     public var overwrite: Bool
     /// Called after each shard is complete (file name, tensors in it).
     public var onShardDone: (@Sendable (String, Int) -> Void)?
+    /// Called after every chunk written and every tensor finished.
+    public var onProgress: (@Sendable (Progress) -> Void)?
 
     public init(threads: Int, copyTokenizer: Bool = true, overwrite: Bool = false,
-                onShardDone: (@Sendable (String, Int) -> Void)? = nil) {
+                onShardDone: (@Sendable (String, Int) -> Void)? = nil,
+                onProgress: (@Sendable (Progress) -> Void)? = nil) {
         self.threads = threads
         self.copyTokenizer = copyTokenizer
         self.overwrite = overwrite
         self.onShardDone = onShardDone
+        self.onProgress = onProgress
+    }
+}
+
+/// How far a run has come: output tensors finished and output bytes written, of their totals.
+public struct Progress: Sendable {
+    public var tensorsDone = 0
+    public var tensorCount: Int
+    public var bytesWritten = 0
+    public var byteCount: Int
+
+    public init(tensorCount: Int, byteCount: Int) {
+        self.tensorCount = tensorCount
+        self.byteCount = byteCount
     }
 }

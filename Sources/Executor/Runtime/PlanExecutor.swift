@@ -21,10 +21,10 @@ public struct PlanExecutor {
         self.options = options
     }
 
-    /// The largest number of bytes held in live buffers at once during the last `run` (for tests).
-    public private(set) var observedPeakBytes = 0
+    /// Counts the memory the run holds (chunk buffers, kernel state, mapped input pages, writer buffers).
+    public let memory = MemoryAccount()
 
-    public mutating func run(outputDirectory: String) throws(ExecutionError) {
+    public func run(outputDirectory: String) throws(ExecutionError) {
         let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite)
         do {
             try writeModel(into: out)
@@ -35,53 +35,82 @@ public struct PlanExecutor {
         }
     }
 
-    private mutating func writeModel(into out: OutputDirectory) throws(ExecutionError) {
+    private func writeModel(into out: OutputDirectory) throws(ExecutionError) {
         var models: [SafetensorsModel] = []
         for input in plan.graph.models {
             do { models.append(try catalog.model(at: input.path)) } catch { throw .safetensors(error) }
         }
         let graph = plan.graph
-        let evaluator = NodeEvaluator(graph: graph, models: models, parallel: Parallel(threads: options.threads))
+        let parallel = Parallel(threads: options.threads)
         let shardOf = plan.schedule.shardOfOutput
         var remaining = plan.schedule.shards.map(\.outputs.count)
         var writers: [Int: SafetensorsWriter] = [:]
-        var live: [ValueID: TensorBuffer] = [:]
-        var liveBytes = 0
-        observedPeakBytes = 0
-        for step in plan.schedule.steps {
-            let operands = graph[step.value].operands.compactMap { live[$0] }
-            let buffer = try evaluator.evaluate(step.value, operands: operands)
-            live[step.value] = buffer
-            liveBytes += buffer.count * Scheduler.bytesPerLiveElement
-            observedPeakBytes = max(observedPeakBytes, liveBytes)
-            for o in step.writes {
-                let output = graph.outputs[o]
-                guard let shardNumber = shardOf[o], let data = live[output.value] else { continue }
-                let shard = plan.schedule.shards[shardNumber - 1]
-                let writer: SafetensorsWriter
-                if let open = writers[shardNumber] {
-                    writer = open
+        var progress = Progress(tensorCount: graph.outputs.count,
+                                byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
+        for group in plan.schedule.groups {
+            var entries: [ChunkRunner.Entry] = []
+            var entryOf: [ValueID: Int] = [:]
+            var outputs: [Int] = []
+            var outputEntries: [Int] = []
+            for step in group.steps {
+                let node = graph[step.value]
+                let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
+                                            memory: memory)
+                let kernel: ChunkKernel
+                if case .load(let m, let name) = node.op {
+                    kernel = try LoadChunkKernel(model: models[m], tensor: name, context: context)
                 } else {
-                    writer = try openWriter(shard, out: out)
-                    writers[shardNumber] = writer
+                    kernel = KernelFactory.kernel(for: node.op, operandCount: node.operands.count, context: context)
                 }
-                do {
-                    try writer.write(output.name, floats: data.buffer)
-                    remaining[shardNumber - 1] -= 1
-                    if remaining[shardNumber - 1] == 0 {
-                        try writer.finish()
-                        writers[shardNumber] = nil
-                        options.onShardDone?(shard.fileName, shard.outputs.count)
+                entryOf[step.value] = entries.count
+                entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }))
+                for o in step.writes {
+                    outputs.append(o)
+                    outputEntries.append(entries.count - 1)
+                }
+            }
+            let runner = ChunkRunner(entries: entries, elementCount: group.elementCount,
+                                     chunkElements: group.chunkElements, memory: memory)
+            do {
+                try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
+                    let o = outputs[k]
+                    guard let shardNumber = shardOf[o] else { return }
+                    let writer: SafetensorsWriter
+                    if let open = writers[shardNumber] {
+                        writer = open
+                    } else {
+                        writer = try openWriter(plan.schedule.shards[shardNumber - 1], out: out)
+                        writers[shardNumber] = writer
                     }
-                } catch {
-                    throw .safetensors(error)
+                    let output = graph.outputs[o]
+                    try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
+                    progress.bytesWritten += range.count * graph[output.value].type.dtype.byteSize
+                    options.onProgress?(progress)
+                }
+            } catch {
+                guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
+                throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
+            }
+            for o in outputs {
+                guard let shardNumber = shardOf[o], let writer = writers[shardNumber] else { continue }
+                progress.tensorsDone += 1
+                remaining[shardNumber - 1] -= 1
+                if remaining[shardNumber - 1] == 0 {
+                    do { try writer.finish() } catch { throw .safetensors(error) }
+                    writers[shardNumber] = nil
+                    memory.release(Scheduler.writerBytes)
+                    let shard = plan.schedule.shards[shardNumber - 1]
+                    options.onShardDone?(shard.fileName, shard.outputs.count)
                 }
             }
-            for v in step.frees {
-                if let b = live.removeValue(forKey: v) { liveBytes -= b.count * Scheduler.bytesPerLiveElement }
-            }
+            options.onProgress?(progress)
         }
         try writeSideFiles(into: out)
+    }
+
+    private static func write(_ writer: SafetensorsWriter, _ name: String, _ offset: Int,
+                              _ values: UnsafeBufferPointer<Float>) throws(ExecutionError) {
+        do { try writer.write(name, elementOffset: offset, floats: values) } catch { throw .safetensors(error) }
     }
 
     private func openWriter(_ shard: Shard, out: OutputDirectory) throws(ExecutionError) -> SafetensorsWriter {
@@ -91,6 +120,7 @@ public struct PlanExecutor {
             return (output.name, type.dtype, type.shape)
         }
         try out.makeDirectory(for: shard.fileName)
+        memory.charge(Scheduler.writerBytes)
         do {
             return try SafetensorsWriter(path: out.path(shard.fileName), tensors: layout)
         } catch {

@@ -73,4 +73,12 @@ public final class SafetensorsModel: @unchecked Sendable {
         guard tensorsByName[t.name] == t else { return }
         files[t.fileIndex].releasePages(offset: t.fileOffset, byteCount: t.byteCount)
     }
+
+    /// Drops the resident pages holding elements `elements` of `t` (rounded out to whole pages).
+    public func releasePages(_ t: StoredTensor, elements: Range<Int>) {
+        guard tensorsByName[t.name] == t, !elements.isEmpty else { return }
+        let size = t.dtype.byteSize
+        files[t.fileIndex].releasePages(offset: t.fileOffset + elements.lowerBound * size,
+                                        byteCount: elements.count * size)
+    }
 }

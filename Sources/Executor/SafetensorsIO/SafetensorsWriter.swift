@@ -17,7 +17,10 @@ public final class SafetensorsWriter {
     private let slots: [Slot]
     private let slotIndexByName: [String: Int]
     private let dataStart: Int
-    private var written: [Bool]
+    /// Elements written so far per tensor (tensors are written front to back).
+    private var written: [Int]
+    /// Tensors whose every element is written.
+    private var complete: [Bool]
     private let scratch: UnsafeMutableRawPointer
 
     /// Bytes converted per `pwrite`, bounding the writer's memory.
@@ -66,7 +69,8 @@ public final class SafetensorsWriter {
         self.slots = slots
         self.slotIndexByName = slotIndexByName
         self.dataStart = 8 + header.count
-        self.written = Array(repeating: false, count: slots.count)
+        self.written = Array(repeating: 0, count: slots.count)
+        self.complete = Array(repeating: false, count: slots.count)
         self.scratch = .allocate(byteCount: Self.scratchByteCount, alignment: 16)
     }
 
@@ -74,23 +78,39 @@ public final class SafetensorsWriter {
         scratch.deallocate()
     }
 
-    /// Converts `floats` to the tensor's dtype and writes them at its place in the file; each tensor exactly once, in any order.
+    /// Converts `floats` to the tensor's dtype and writes them as the whole tensor; each tensor exactly once, in any order.
     public func write(_ name: String, floats: UnsafeBufferPointer<Float>) throws(SafetensorsError) {
         guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
-        guard !written[index] else { throw .tensorAlreadyWritten(path: path, tensor: name) }
+        guard floats.count == slots[index].elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slots[index].elementCount, actual: floats.count)
+        }
+        try write(name, elementOffset: 0, floats: floats)
+    }
+
+    /// Converts `floats` to the tensor's dtype and writes them as elements `elementOffset…` of the tensor; the
+    /// pieces of one tensor come front to back, each element exactly once.
+    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(SafetensorsError) {
+        guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
         let slot = slots[index]
-        guard floats.count == slot.elementCount else {
-            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount, actual: floats.count)
+        guard !complete[index], elementOffset == written[index] else {
+            throw .tensorAlreadyWritten(path: path, tensor: name)
+        }
+        guard elementOffset + floats.count <= slot.elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount,
+                                        actual: elementOffset + floats.count)
         }
         if let source = floats.baseAddress {
-            try writeConverted(source, count: floats.count, dtype: slot.dtype, at: dataStart + slot.dataOffset)
+            let size = slot.dtype.byteSize
+            try writeConverted(source, count: floats.count, dtype: slot.dtype,
+                               at: dataStart + slot.dataOffset + elementOffset * size)
         }
-        written[index] = true
+        written[index] += floats.count
+        complete[index] = written[index] == slot.elementCount
     }
 
     /// Checks every tensor was written, then closes the file.
     public func finish() throws(SafetensorsError) {
-        if let missing = written.firstIndex(of: false) {
+        if let missing = complete.firstIndex(of: false) {
             throw .tensorNotWritten(path: path, tensor: slots[missing].name)
         }
         try output.finish()

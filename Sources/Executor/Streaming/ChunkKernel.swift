@@ -1,0 +1,64 @@
+import IR
+
+/// One chunk of every operand of a kernel: elements `range` of the tensor, operand `k` at `pointers[k]`.
+public struct ChunkOperands: @unchecked Sendable {
+    public var pointers: [UnsafePointer<Float>]
+    /// Flat element indices of the tensor this chunk holds.
+    public var range: Range<Int>
+
+    public init(pointers: [UnsafePointer<Float>], range: Range<Int>) {
+        self.pointers = pointers
+        self.range = range
+    }
+
+    public var count: Int { pointers.count }
+
+    /// Operand `k` indexed by global element index (valid for indices in `range`).
+    @inline(__always)
+    public func global(_ k: Int) -> UnsafePointer<Float> { pointers[k] - range.lowerBound }
+}
+
+/// An op in streaming form: zero or more statistics passes over its operands, chunk by chunk, then its output
+/// chunk by chunk. Every call happens on one thread at a time; kernels parallelize inside a call.
+public protocol ChunkKernel: AnyObject {
+    /// Starts another statistics pass if the kernel needs one before it can produce output.
+    func beginPass() -> Bool
+    /// Adds one chunk of the operands to the current pass; chunks come in increasing order and cover the tensor.
+    func observe(_ operands: ChunkOperands) throws(ExecutionError)
+    /// Finishes the current pass.
+    func endPass() throws(ExecutionError)
+    /// Starts a sweep of `produce` calls (chunks in increasing order from the first).
+    func beginSweep()
+    /// Writes output elements `operands.range`, rounded to the node's dtype, to `out` (`out[0]` is the first).
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError)
+}
+
+extension ChunkKernel {
+    public func beginPass() -> Bool { false }
+    public func observe(_ operands: ChunkOperands) throws(ExecutionError) {}
+    public func endPass() throws(ExecutionError) {}
+    public func beginSweep() {}
+}
+
+/// What a kernel knows about the node it computes.
+public struct KernelContext: Sendable {
+    /// The node's tensor shape (every operand has the same element count).
+    public var shape: [Int]
+    /// The node's dtype: outputs are rounded to it.
+    public var dtype: DType
+    public var parallel: Parallel
+    /// Where kernels take their state memory from, so that it is counted.
+    public var memory: MemoryAccount
+
+    public init(shape: [Int], dtype: DType, parallel: Parallel, memory: MemoryAccount) {
+        self.shape = shape
+        self.dtype = dtype
+        self.parallel = parallel
+        self.memory = memory
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Length of the last dimension (the whole tensor for 0-D and 1-D tensors).
+    public var rowLength: Int { shape.count < 2 ? elementCount : shape[shape.count - 1] }
+}

@@ -1,0 +1,39 @@
+import IR
+
+/// A kernel whose output element `i` depends only on element `i` of its operands.
+final class ElementwiseChunkKernel: ChunkKernel {
+    /// Computes element `i` from operands indexed by global element index.
+    typealias Element = @Sendable (SharedPointers, Int) -> Float
+
+    private let context: KernelContext
+    private let element: Element
+
+    init(_ context: KernelContext, _ element: @escaping Element) {
+        self.context = context
+        self.element = element
+    }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        let p = operands.shared(output: out)
+        let dtype = context.dtype
+        let element = self.element
+        context.parallel.forEachBlock(in: operands.range) { range in
+            for i in range { p.output[i] = ElementwiseKernels.rounded(element(p, i), dtype) }
+        }
+    }
+}
+
+extension ChunkOperands {
+    /// The operands and `out` (which holds this chunk) as pointers indexed by global element index.
+    func shared(output out: UnsafeMutablePointer<Float>) -> SharedPointers {
+        SharedPointers(inputs: pointers.indices.map { global($0) }, output: out - range.lowerBound)
+    }
+}
+
+extension Parallel {
+    /// Calls `body` with sub-ranges of `range` (global indices), one per block of `blockSize` elements from its start.
+    public func forEachBlock(in range: Range<Int>, _ body: @Sendable (Range<Int>) -> Void) {
+        let start = range.lowerBound
+        forEachBlock(count: range.count) { r in body((start + r.lowerBound)..<(start + r.upperBound)) }
+    }
+}

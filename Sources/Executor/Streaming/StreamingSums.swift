@@ -1,0 +1,68 @@
+import Dispatch
+
+/// f64 sums over a tensor fed chunk by chunk that come out bit for bit the same for any chunking and thread
+/// count: each fixed block of `Parallel.blockSize` elements (by global index) folds its elements in index order,
+/// carrying its partial across chunk boundaries, and the block partials are added in block order at the end.
+public final class StreamingSums: @unchecked Sendable {
+    public let width: Int
+    private let blocks: Int
+    private let partials: AccountedBuffer<Double>
+
+    /// Sums of `width` quantities over `elementCount` elements.
+    public init(elementCount: Int, width: Int, memory: MemoryAccount) {
+        self.width = width
+        blocks = max(1, (elementCount + Parallel.blockSize - 1) / Parallel.blockSize)
+        partials = memory.allocate(Double.self, count: blocks * width)
+    }
+
+    /// Folds the elements of `range` (global indices) into the block partials: `term(subrange, acc)` must add
+    /// each element's terms into `acc[0..<width]` one element at a time, in index order.
+    public func add(_ range: Range<Int>, parallel: Parallel,
+                    _ term: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+        guard !range.isEmpty else { return }
+        let first = range.lowerBound / Parallel.blockSize
+        let last = (range.upperBound - 1) / Parallel.blockSize
+        let storage = partials.pointer
+        let width = self.width
+        let shared = SendablePointer(storage)
+        @Sendable func run(_ b: Int) {
+            let lo = max(range.lowerBound, b * Parallel.blockSize)
+            let hi = min(range.upperBound, (b + 1) * Parallel.blockSize)
+            term(lo..<hi, shared.pointer + b * width)
+        }
+        let count = last - first + 1
+        if count == 1 || parallel.threads == 1 {
+            for b in first...last { run(b) }
+        } else {
+            let workers = min(parallel.threads, count)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var b = first + w
+                while b <= last {
+                    run(b)
+                    b += workers
+                }
+            }
+        }
+        withExtendedLifetime(storage) {}
+    }
+
+    /// The sums: block partials added in block order.
+    public func totals() -> [Double] {
+        var total = [Double](repeating: 0, count: width)
+        for b in 0..<blocks {
+            for j in 0..<width { total[j] += partials[b * width + j] }
+        }
+        return total
+    }
+
+    /// Starts over from zero.
+    public func reset() {
+        partials.pointer.initialize(repeating: 0, count: blocks * width)
+    }
+}
+
+/// A mutable pointer handed to parallel workers that touch disjoint parts of it.
+struct SendablePointer<Element>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
+    init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
+}

@@ -1,0 +1,57 @@
+@testable import Executor
+import IR
+import XCTest
+
+/// Hands out the chunks of an array, as a load would.
+final class ArrayChunkKernel: ChunkKernel {
+    let values: [Float]
+
+    init(_ values: [Float]) { self.values = values }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        values.withUnsafeBufferPointer { v in
+            out.update(from: v.baseAddress! + operands.range.lowerBound, count: operands.range.count)
+        }
+    }
+}
+
+/// Runs `op`'s streaming kernel on array operands of `shape`, `chunkRows` slices along dimension 0 at a time
+/// (nil: the whole tensor in one chunk), as the executor does.
+func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, threads: Int = 1,
+                chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount()) throws -> [Float] {
+    let count = shape.reduce(1, *)
+    let rowElements = shape.count >= 2 ? count / shape[0] : count
+    let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory)
+    var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: []) }
+    entries.append(ChunkRunner.Entry(kernel: KernelFactory.kernel(for: op, operandCount: operands.count, context: context),
+                                     operands: Array(operands.indices)))
+    let runner = ChunkRunner(entries: entries, elementCount: count,
+                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory)
+    var result = [Float](repeating: .nan, count: count)
+    try runner.run(outputs: [entries.count - 1]) { _, range, values throws(ExecutionError) in
+        for i in range { result[i] = values[i - range.lowerBound] }
+    }
+    return result
+}
+
+/// Asserts `op` gives the same bits for one row per chunk, a few rows, the whole tensor, and 1, 2 or 3 threads.
+func assertChunkInvariant(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32,
+                          file: StaticString = #filePath, line: UInt = #line) throws {
+    let reference = try runChunked(op, operands, shape: shape, dtype: dtype).map(\.bitPattern)
+    let rows = shape.count >= 2 ? shape[0] : 1
+    for (chunkRows, threads) in [(1, 1), (3, 2), (max(1, rows / 2), 3), (rows, 2)] {
+        let bits = try runChunked(op, operands, shape: shape, dtype: dtype, threads: threads, chunkRows: chunkRows)
+            .map(\.bitPattern)
+        XCTAssertTrue(bits == reference, "\(op.mnemonic): \(chunkRows) rows per chunk, \(threads) threads differ",
+                      file: file, line: line)
+    }
+}
+
+/// Deterministic pseudo-random values in [-1, 1] with exact ties (multiples of 1/1000).
+func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+    }
+}
