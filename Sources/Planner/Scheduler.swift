@@ -6,8 +6,8 @@ import IR
 public enum Scheduler {
     /// Bytes of one f32 chunk element.
     public static let bytesPerBufferElement = 4
-    /// Conversion buffer of each open output writer.
-    public static let writerBytes = 1 << 20
+    /// Conversion buffers of each open output writer (`SafetensorsWriter.byteCount`).
+    public static let writerBytes = 3 << 20
 
     /// How the scheduler sizes chunks.
     public struct Limits: Sendable {

@@ -26,7 +26,7 @@ func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f
     entries.append(ChunkRunner.Entry(kernel: KernelFactory.kernel(for: op, operandCount: operands.count, context: context),
                                      operands: Array(operands.indices)))
     let runner = ChunkRunner(entries: entries, elementCount: count,
-                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory)
+                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, pool: BufferPool(memory: memory))
     var result = [Float](repeating: .nan, count: count)
     try runner.run(outputs: [entries.count - 1]) { _, range, values throws(ExecutionError) in
         for i in range { result[i] = values[i - range.lowerBound] }

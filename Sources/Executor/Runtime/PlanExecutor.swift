@@ -47,18 +47,20 @@ public struct PlanExecutor {
         var writers: [Int: SafetensorsWriter] = [:]
         var progress = Progress(tensorCount: graph.outputs.count,
                                 byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
+        let pool = BufferPool(memory: memory)
         for group in plan.schedule.groups {
             var entries: [ChunkRunner.Entry] = []
             var entryOf: [ValueID: Int] = [:]
             var outputs: [Int] = []
             var outputEntries: [Int] = []
+            let staging = InputStaging(memory: memory)
             for step in group.steps {
                 let node = graph[step.value]
                 let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
                                             memory: memory)
                 let kernel: ChunkKernel
                 if case .load(let m, let name) = node.op {
-                    kernel = try LoadChunkKernel(model: models[m], tensor: name, context: context)
+                    kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)
                 } else {
                     kernel = KernelFactory.kernel(for: node.op, operandCount: node.operands.count, context: context)
                 }
@@ -70,7 +72,7 @@ public struct PlanExecutor {
                 }
             }
             let runner = ChunkRunner(entries: entries, elementCount: group.elementCount,
-                                     chunkElements: group.chunkElements, memory: memory)
+                                     chunkElements: group.chunkElements, pool: pool)
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
                     let o = outputs[k]

@@ -1,4 +1,5 @@
 import IR
+import Synchronization
 
 /// A checkpoint directory opened for reading: every header validated, every file memory-mapped once.
 public final class SafetensorsModel: @unchecked Sendable {
@@ -72,6 +73,38 @@ public final class SafetensorsModel: @unchecked Sendable {
     public func releasePages(_ t: StoredTensor) {
         guard tensorsByName[t.name] == t else { return }
         files[t.fileIndex].releasePages(offset: t.fileOffset, byteCount: t.byteCount)
+    }
+
+    /// Reads the stored bytes of elements `[elementOffset, elementOffset + count)` of `t` into `staging` (at least
+    /// `count · t.dtype.byteSize` bytes) and decodes them into `dst` as f32, `parallel` blocks at a time.
+    public func readFloats(
+        _ t: StoredTensor, elementOffset: Int, count: Int, staging: UnsafeMutableRawPointer,
+        into dst: UnsafeMutablePointer<Float>, parallel: Parallel
+    ) throws(SafetensorsError) {
+        guard tensorsByName[t.name] == t else { throw .tensorNotInCheckpoint(directory: directory, tensor: t.name) }
+        guard elementOffset >= 0, count >= 0, elementOffset <= t.elementCount - count else {
+            throw .readOutOfRange(
+                path: files[t.fileIndex].path, tensor: t.name,
+                elementOffset: elementOffset, count: count, elementCount: t.elementCount)
+        }
+        let size = t.dtype.byteSize
+        let file = files[t.fileIndex]
+        let start = t.fileOffset + elementOffset * size
+        let source = SendablePointer(staging.assumingMemoryBound(to: UInt8.self))
+        let target = SendablePointer(dst)
+        let dtype = t.dtype
+        let failure = Mutex<SafetensorsError?>(nil)
+        parallel.forEachBlock(count: count) { r in
+            let bytes = source.pointer + r.lowerBound * size
+            do throws(SafetensorsError) {
+                try file.read(offset: start + r.lowerBound * size, count: r.count * size, into: bytes)
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+                return
+            }
+            DTypeConversion.decode(bytes, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Drops the resident pages holding elements `elements` of `t` (rounded out to whole pages).

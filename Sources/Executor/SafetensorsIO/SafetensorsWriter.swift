@@ -1,5 +1,7 @@
+import Dispatch
 import IR
 import Planner
+import Synchronization
 
 /// Streams tensors into one safetensors file whose layout (names, dtypes, shapes, order) is fixed when it is created.
 public final class SafetensorsWriter {
@@ -21,10 +23,19 @@ public final class SafetensorsWriter {
     private var written: [Int]
     /// Tensors whose every element is written.
     private var complete: [Bool]
-    private let scratch: UnsafeMutableRawPointer
+    /// Conversion buffers, used in turn: the bytes of one are written in the background while the next fills.
+    private let scratch: [UnsafeMutableRawPointer]
+    private var nextScratch = 0
+    private let queue = DispatchQueue(label: "mergegraph.safetensors-writer")
+    private let freeScratch: DispatchSemaphore
+    private let failure = FirstFailure()
 
-    /// Bytes converted per `pwrite`, bounding the writer's memory.
+    /// Bytes converted per `pwrite`.
     private static let scratchByteCount = 1 << 20
+    /// Conversion buffers per writer; their total bounds the writer's memory.
+    public static let scratchCount = 3
+    /// The memory a writer holds.
+    public static let byteCount = scratchCount * scratchByteCount
 
     /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned).
     public init(
@@ -71,11 +82,13 @@ public final class SafetensorsWriter {
         self.dataStart = 8 + header.count
         self.written = Array(repeating: 0, count: slots.count)
         self.complete = Array(repeating: false, count: slots.count)
-        self.scratch = .allocate(byteCount: Self.scratchByteCount, alignment: 16)
+        self.scratch = (0..<Self.scratchCount).map { _ in .allocate(byteCount: Self.scratchByteCount, alignment: 16) }
+        self.freeScratch = DispatchSemaphore(value: Self.scratchCount)
     }
 
     deinit {
-        scratch.deallocate()
+        queue.sync {}
+        for buffer in scratch { buffer.deallocate() }
     }
 
     /// Converts `floats` to the tensor's dtype and writes them as the whole tensor; each tensor exactly once, in any order.
@@ -110,24 +123,51 @@ public final class SafetensorsWriter {
 
     /// Checks every tensor was written, then closes the file.
     public func finish() throws(SafetensorsError) {
+        queue.sync {}
+        if let error = failure.error { throw error }
         if let missing = complete.firstIndex(of: false) {
             throw .tensorNotWritten(path: path, tensor: slots[missing].name)
         }
         try output.finish()
     }
 
+    /// Converts into the next free buffer and hands its bytes to the background queue, one buffer at a time.
     private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(SafetensorsError) {
-        if dtype == .f32 {
-            try output.write(source, count: count * 4, at: fileOffset)
-            return
-        }
         let chunkElements = Self.scratchByteCount / dtype.byteSize
         var done = 0
         while done < count {
+            if let error = failure.error { throw error }
             let chunk = min(chunkElements, count - done)
-            DTypeConversion.encode(source + done, count: chunk, as: dtype, into: scratch)
-            try output.write(scratch, count: chunk * dtype.byteSize, at: fileOffset + done * dtype.byteSize)
+            freeScratch.wait()
+            let buffer = scratch[nextScratch]
+            nextScratch = (nextScratch + 1) % scratch.count
+            DTypeConversion.encode(source + done, count: chunk, as: dtype, into: buffer)
+            let job = WriteJob(file: output, bytes: buffer, count: chunk * dtype.byteSize,
+                               offset: fileOffset + done * dtype.byteSize)
+            queue.async { [failure, freeScratch] in
+                do throws(SafetensorsError) { try job.run() } catch { failure.record(error) }
+                freeScratch.signal()
+            }
             done += chunk
         }
     }
+}
+
+/// The first error of the background writes.
+private final class FirstFailure: Sendable {
+    private let value = Mutex<SafetensorsError?>(nil)
+
+    var error: SafetensorsError? { value.withLock { $0 } }
+
+    func record(_ error: SafetensorsError) { value.withLock { if $0 == nil { $0 = error } } }
+}
+
+/// One background `pwrite` of a filled conversion buffer.
+private struct WriteJob: @unchecked Sendable {
+    let file: OutputFile
+    let bytes: UnsafeMutableRawPointer
+    let count: Int
+    let offset: Int
+
+    func run() throws(SafetensorsError) { try file.write(bytes, count: count, at: offset) }
 }

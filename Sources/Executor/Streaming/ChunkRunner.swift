@@ -14,11 +14,12 @@ final class ChunkRunner {
     let chunkElements: Int
     private let pool: BufferPool
 
-    init(entries: [Entry], elementCount: Int, chunkElements: Int, memory: MemoryAccount) {
+    init(entries: [Entry], elementCount: Int, chunkElements: Int, pool: BufferPool) {
         self.entries = entries
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
-        pool = BufferPool(capacity: self.chunkElements, memory: memory)
+        self.pool = pool
+        pool.resize(capacity: self.chunkElements)
     }
 
     /// Runs every round, then calls `sink(k, range, values)` for output entry `outputs[k]` on each chunk in order.
@@ -88,19 +89,23 @@ final class ChunkRunner {
     }
 }
 
-/// Chunk buffers of one capacity, reused across chunks so that no chunk pays for fresh pages.
+/// Chunk buffers of one capacity, reused across chunks and tensors so that no chunk pays for fresh pages.
 final class BufferPool {
-    let capacity: Int
+    private(set) var capacity = 0
     private let memory: MemoryAccount
     private var free: [AccountedBuffer<Float>] = []
 
-    init(capacity: Int, memory: MemoryAccount) {
+    init(memory: MemoryAccount) { self.memory = memory }
+
+    /// Switches to buffers of `capacity` elements, dropping free buffers of another size.
+    func resize(capacity: Int) {
+        guard capacity != self.capacity else { return }
+        free.removeAll()
         self.capacity = capacity
-        self.memory = memory
     }
 
     func take() -> AccountedBuffer<Float> {
-        free.popLast() ?? memory.allocate(Float.self, count: capacity)
+        free.popLast() ?? memory.allocate(Float.self, count: capacity, zeroed: false)
     }
 
     func give(_ buffer: AccountedBuffer<Float>) { free.append(buffer) }

@@ -18,7 +18,8 @@ final class ElementwiseChunkKernel: ChunkKernel {
         let dtype = context.dtype
         let element = self.element
         context.parallel.forEachBlock(in: operands.range) { range in
-            for i in range { p.output[i] = ElementwiseKernels.rounded(element(p, i), dtype) }
+            for i in range { p.output[i] = element(p, i) }
+            DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
         }
     }
 }

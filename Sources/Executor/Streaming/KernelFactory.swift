@@ -8,22 +8,17 @@ enum KernelFactory {
         case .load:
             preconditionFailure("loads read checkpoints: LoadChunkKernel")
         case .cast:
-            return ElementwiseChunkKernel(context) { p, i in p.inputs[0][i] }
+            return ArithmeticChunkKernel(.copy, context: context)
         case .scale(let s):
-            let f = Float(s)
-            return ElementwiseChunkKernel(context) { p, i in p.inputs[0][i] * f }
+            return ArithmeticChunkKernel(.scale(Float(s)), context: context)
         case .sub:
-            return ElementwiseChunkKernel(context) { p, i in p.inputs[0][i] - p.inputs[1][i] }
+            return ArithmeticChunkKernel(.sub, context: context)
         case .add:
-            return ElementwiseChunkKernel(context) { p, i in p.inputs[0][i] + p.inputs[1][i] }
+            return ArithmeticChunkKernel(.add, context: context)
         case .mul:
-            return ElementwiseChunkKernel(context) { p, i in p.inputs[0][i] * p.inputs[1][i] }
+            return ArithmeticChunkKernel(.mul, context: context)
         case .weightedSum(let c):
-            return ElementwiseChunkKernel(context) { p, i in
-                var acc = 0.0
-                for k in 0..<c.count { acc += c[k] * Double(p.inputs[k][i]) }
-                return Float(acc)
-            }
+            return ArithmeticChunkKernel(.weightedSum(c), context: context)
         case .signElect(let w):
             return ElementwiseChunkKernel(context) { p, i in SignConsensusKernels.elect(p, weights: w, i) }
         case .disjointMerge(let w, let normalize, let lambda):

@@ -24,24 +24,27 @@ public final class MemoryAccount: Sendable {
         live.subtract(bytes, ordering: .relaxed)
     }
 
-    /// A zero-filled buffer of `count` elements, counted until it is freed.
-    public func allocate<Element: BitwiseCopyable>(_ type: Element.Type, count: Int) -> AccountedBuffer<Element> {
-        AccountedBuffer(count: count, account: self)
+    /// A buffer of `count` elements (zero-filled unless `zeroed` is false), counted until it is freed.
+    public func allocate<Element: BitwiseCopyable>(_ type: Element.Type, count: Int,
+                                                   zeroed: Bool = true) -> AccountedBuffer<Element> {
+        AccountedBuffer(count: count, zeroed: zeroed, account: self)
     }
 }
 
-/// Memory taken from a `MemoryAccount` (zero-filled), given back when the buffer is freed.
+/// Memory taken from a `MemoryAccount`, given back when the buffer is freed.
 public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Element>
     private let account: MemoryAccount
 
-    init(count: Int, account: MemoryAccount) {
+    init(count: Int, zeroed: Bool, account: MemoryAccount) {
         self.count = count
         self.account = account
         pointer = .allocate(capacity: max(count, 1))
-        let bytes = UnsafeMutableRawPointer(pointer)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<Element>.stride)
+        if zeroed {
+            let bytes = UnsafeMutableRawPointer(pointer)
+            bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<Element>.stride)
+        }
         account.charge(count * MemoryLayout<Element>.stride)
     }
 

@@ -1,0 +1,91 @@
+import IR
+
+/// The hot elementwise ops (loads' casts, task-vector differences and sums, scaling, masks, linear mixes)
+/// as tight loops over raw pointers, so the compiler can vectorize them; results are rounded to the node's dtype.
+final class ArithmeticChunkKernel: ChunkKernel {
+    /// What the kernel computes per element.
+    enum Formula {
+        case copy
+        case scale(Float)
+        case sub
+        case add
+        case mul
+        /// `Σ c[k]·x[k]`, accumulated in f64 from 0 in operand order.
+        case weightedSum([Double])
+    }
+
+    private let formula: Formula
+    private let context: KernelContext
+
+    init(_ formula: Formula, context: KernelContext) {
+        self.formula = formula
+        self.context = context
+    }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        let p = operands.shared(output: out)
+        let formula = self.formula
+        let dtype = context.dtype
+        context.parallel.forEachBlock(in: operands.range) { range in
+            let o = p.output
+            switch formula {
+            case .copy:
+                let x = p.inputs[0]
+                for i in range { o[i] = x[i] }
+            case .scale(let s):
+                let x = p.inputs[0]
+                for i in range { o[i] = x[i] * s }
+            case .sub:
+                let x = p.inputs[0], y = p.inputs[1]
+                for i in range { o[i] = x[i] - y[i] }
+            case .add:
+                let x = p.inputs[0], y = p.inputs[1]
+                for i in range { o[i] = x[i] + y[i] }
+            case .mul:
+                let x = p.inputs[0], y = p.inputs[1]
+                for i in range { o[i] = x[i] * y[i] }
+            case .weightedSum(let c):
+                ArithmeticChunkKernel.weightedSum(p.inputs, c, into: o, range)
+            }
+            DTypeConversion.roundInPlace(o + range.lowerBound, count: range.count, to: dtype)
+        }
+    }
+
+    /// `Σ c[k]·x[k]` over `range`: operands in runs of up to three per sweep over a block-sized f64 accumulator,
+    /// which adds the terms of each element in operand order, as one f64 sum from 0 would.
+    private static func weightedSum(_ x: [UnsafePointer<Float>], _ c: [Double], into o: UnsafeMutablePointer<Float>,
+                                    _ range: Range<Int>) {
+        let tile = 4096
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: tile) { acc in
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + tile)
+                let n = end - start
+                for j in 0..<n { acc[j] = 0 }
+                var k = 0
+                while k < c.count {
+                    switch c.count - k {
+                    case 1:
+                        let x0 = x[k] + start, c0 = c[k]
+                        for j in 0..<n { acc[j] += c0 * Double(x0[j]) }
+                        k += 1
+                    case 2:
+                        let x0 = x[k] + start, x1 = x[k + 1] + start, c0 = c[k], c1 = c[k + 1]
+                        for j in 0..<n { acc[j] = (acc[j] + c0 * Double(x0[j])) + c1 * Double(x1[j]) }
+                        k += 2
+                    default:
+                        let x0 = x[k] + start, x1 = x[k + 1] + start, x2 = x[k + 2] + start
+                        let c0 = c[k], c1 = c[k + 1], c2 = c[k + 2]
+                        for j in 0..<n {
+                            acc[j] = ((acc[j] + c0 * Double(x0[j])) + c1 * Double(x1[j])) + c2 * Double(x2[j])
+                        }
+                        k += 3
+                    }
+                }
+                let out = o + start
+                for j in 0..<n { out[j] = Float(acc[j]) }
+                start = end
+            }
+        }
+    }
+}
