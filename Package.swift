@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "mergegraph",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mergegraph", targets: ["mergegraph"]),
     ],

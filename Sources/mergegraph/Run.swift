@@ -1,5 +1,6 @@
 import ArgumentParser
 import Executor
+import IR
 import Foundation
 
 /// `mergegraph run CONFIG OUT_DIR`: compile, then write the merged checkpoint.
@@ -23,16 +24,34 @@ struct Run: ParsableCommand {
     @Flag(help: "Report each shard as it is written.")
     var verbose = false
 
+    @Flag(help: "Show no progress (by default a bar on a terminal, a line every 10 seconds otherwise).")
+    var quiet = false
+
     func run() throws {
         let catalog = SafetensorsCatalog()
         try reportingErrors {
             let plan = try compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }
             let verbose = self.verbose
+            let progress = ProgressReporter(quiet: quiet)
             let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
                 threads: compile.threads, copyTokenizer: copyTokenizer, overwrite: overwrite,
-                onShardDone: { name, count in if verbose { Console.error("wrote \(name) (\(count) tensors)") } }))
-            try executor.run(outputDirectory: outDir)
+                onShardDone: { name, count in
+                    guard verbose else { return }
+                    progress.interrupt()
+                    Console.error("wrote \(name) (\(count) tensors)")
+                },
+                onProgress: { progress.update($0) }))
+            do {
+                try executor.run(outputDirectory: outDir)
+            } catch {
+                progress.interrupt()
+                throw error
+            }
+            if verbose {
+                Console.error("peak memory held: \(formatBytes(executor.memory.peakBytes)) "
+                              + "(predicted \(formatBytes(plan.schedule.predictedPeakBytes)))")
+            }
         }
     }
 }

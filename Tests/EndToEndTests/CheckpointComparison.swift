@@ -66,3 +66,14 @@ enum CheckpointComparison {
         return a == b
     }
 }
+
+extension SafetensorsModel {
+    /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` through a temporary staging buffer.
+    func readFloats(_ t: StoredTensor, elementOffset: Int, count: Int,
+                    into dst: UnsafeMutablePointer<Float>) throws(SafetensorsError) {
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: max(1, count * t.dtype.byteSize), alignment: 16)
+        defer { staging.deallocate() }
+        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst,
+                       parallel: Parallel(threads: 2))
+    }
+}

@@ -163,4 +163,43 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("--overwrite"), result.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out"), ["notes.txt"])
     }
+
+    func testMaxMemoryAcceptsUnitsAndRejectsNonsense() throws {
+        for size in ["512MiB", "2GiB", "1.5G", "1000000000", "64mb"] {
+            let result = try run(["plan", Fixtures.caseConfig("linear"), "--max-memory", size])
+            XCTAssertEqual(result.status, 0, "\(size): \(result.stderr)")
+            XCTAssertTrue(result.stdout.contains("// memory: budget "), result.stdout)
+        }
+        let twoGiB = try run(["plan", Fixtures.caseConfig("linear"), "--max-memory", "2GiB"])
+        XCTAssertTrue(twoGiB.stdout.contains("// memory: budget 2.0 GiB; predicted peak "), twoGiB.stdout)
+        for bad in ["lots", "12XB", "-5MiB", ""] {
+            let result = try run(["plan", Fixtures.caseConfig("linear"), "--max-memory", bad])
+            XCTAssertNotEqual(result.status, 0, bad)
+            XCTAssertTrue(result.stderr.contains("--max-memory"), result.stderr)
+        }
+    }
+
+    func testTooSmallABudgetFailsBeforeWritingAnything() throws {
+        let out = Fixtures.temporaryDirectory("cli-budget") + "/out"
+        let result = try run(["run", Fixtures.caseConfig("ties"), out, "--max-memory", "1KiB"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("error: --max-memory 1.0 KiB (1024 bytes) is too small"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("the smallest workable budget is "), result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    func testProgressLinesUnlessQuiet() throws {
+        let out = Fixtures.temporaryDirectory("cli-progress")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let shown = try run(["run", Fixtures.caseConfig("linear"), out + "/a"])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertTrue(shown.stderr.contains("100%  39/39 tensors"), shown.stderr)
+        XCTAssertFalse(shown.stderr.contains("\u{1B}["), "no terminal control codes when not on a terminal")
+        let quiet = try run(["run", Fixtures.caseConfig("linear"), out + "/b", "--quiet"])
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertEqual(quiet.stderr, "")
+        let verbose = try run(["run", Fixtures.caseConfig("linear"), out + "/c", "--quiet", "--verbose"])
+        XCTAssertTrue(verbose.stderr.contains("wrote model.safetensors (39 tensors)"), verbose.stderr)
+        XCTAssertTrue(verbose.stderr.contains("peak memory held: "), verbose.stderr)
+    }
 }

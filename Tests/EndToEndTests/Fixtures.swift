@@ -20,21 +20,32 @@ enum Fixtures {
     }
 
     /// Compiles and runs config text (model paths relative to the conformance folder) into `output`.
+    /// Returns the plan and the most memory the executor held.
+    @discardableResult
     static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2,
-                      seed: UInt64 = 0) throws {
+                      seed: UInt64 = 0, limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
         try inConformanceFolder {
             let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog(),
-                                           options: PlannerOptions(randomSeed: seed))
-            var executor = PlanExecutor(plan: plan, catalog: SafetensorsCatalog(),
+                                           options: PlannerOptions(randomSeed: seed,
+                                                                   limits: limits ?? Scheduler.Limits(threads: threads)))
+            let executor = PlanExecutor(plan: plan, catalog: SafetensorsCatalog(),
                                         options: ExecutionOptions(threads: threads, overwrite: true))
             try executor.run(outputDirectory: output)
+            return (plan, executor.memory.peakBytes)
         }
     }
 
     /// Compiles and runs a conformance case into `output`.
-    static func merge(case name: String, into output: String, threads: Int = 2) throws {
+    @discardableResult
+    static func merge(case name: String, into output: String, threads: Int = 2,
+                      limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
         let text = try String(contentsOfFile: "\(conformance)/\(caseConfig(name))", encoding: .utf8)
-        try merge(configText: text, file: caseConfig(name), into: output, threads: threads)
+        return try merge(configText: text, file: caseConfig(name), into: output, threads: threads, limits: limits)
+    }
+
+    /// Every conformance case, by folder name.
+    static var caseNames: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(conformance)/cases")) ?? []).sorted()
     }
 
     static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T {

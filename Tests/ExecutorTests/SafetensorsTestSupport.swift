@@ -89,3 +89,14 @@ func sampleFloats(count: Int, seed: UInt64) -> [Float] {
         return unit * Float(1 << Int(state % 9))
     }
 }
+
+extension SafetensorsModel {
+    /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` through a temporary staging buffer.
+    func readFloats(_ t: StoredTensor, elementOffset: Int, count: Int,
+                    into dst: UnsafeMutablePointer<Float>) throws(SafetensorsError) {
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: max(1, count * t.dtype.byteSize), alignment: 16)
+        defer { staging.deallocate() }
+        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst,
+                       parallel: Parallel(threads: 2))
+    }
+}

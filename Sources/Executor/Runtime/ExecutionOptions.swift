@@ -7,11 +7,11 @@ public struct ExecutionOptions: Sendable {
     /// Called after each shard is complete (file name, tensors in it).
     public var onShardDone: (@Sendable (String, Int) -> Void)?
     /// Called after every chunk written and every tensor finished.
-    public var onProgress: (@Sendable (Progress) -> Void)?
+    public var onProgress: (@Sendable (RunProgress) -> Void)?
 
     public init(threads: Int, copyTokenizer: Bool = true, overwrite: Bool = false,
                 onShardDone: (@Sendable (String, Int) -> Void)? = nil,
-                onProgress: (@Sendable (Progress) -> Void)? = nil) {
+                onProgress: (@Sendable (RunProgress) -> Void)? = nil) {
         self.threads = threads
         self.copyTokenizer = copyTokenizer
         self.overwrite = overwrite
@@ -21,7 +21,7 @@ public struct ExecutionOptions: Sendable {
 }
 
 /// How far a run has come: output tensors finished and output bytes written, of their totals.
-public struct Progress: Sendable {
+public struct RunProgress: Sendable {
     public var tensorsDone = 0
     public var tensorCount: Int
     public var bytesWritten = 0

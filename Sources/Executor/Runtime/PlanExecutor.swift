@@ -45,7 +45,7 @@ public struct PlanExecutor {
         let shardOf = plan.schedule.shardOfOutput
         var remaining = plan.schedule.shards.map(\.outputs.count)
         var writers: [Int: SafetensorsWriter] = [:]
-        var progress = Progress(tensorCount: graph.outputs.count,
+        var progress = RunProgress(tensorCount: graph.outputs.count,
                                 byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
         let pool = BufferPool(memory: memory)
         for group in plan.schedule.groups {

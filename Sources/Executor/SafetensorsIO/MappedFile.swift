@@ -65,15 +65,6 @@ final class MappedFile: @unchecked Sendable {
             done += result
         }
     }
-
-    /// Tells the kernel the pages covering `[offset, offset + byteCount)` are no longer needed, so they leave resident memory.
-    func releasePages(offset: Int, byteCount: Int) {
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / pageSize * pageSize
-        let end = min((offset + byteCount + pageSize - 1) / pageSize * pageSize, (size + pageSize - 1) / pageSize * pageSize)
-        guard end > start else { return }
-        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
-    }
 }
 
 /// The C library's text for an `errno` value.

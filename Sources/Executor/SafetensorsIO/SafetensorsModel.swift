@@ -1,7 +1,7 @@
 import IR
 import Synchronization
 
-/// A checkpoint directory opened for reading: every header validated, every file memory-mapped once.
+/// A checkpoint directory opened for reading: every header validated, every file memory-mapped once (for headers) and read with `pread`.
 public final class SafetensorsModel: @unchecked Sendable {
     public let directory: String
     /// Paths of the opened files; `StoredTensor.fileIndex` indexes this array.
@@ -55,26 +55,6 @@ public final class SafetensorsModel: @unchecked Sendable {
         tensorsByName[name]
     }
 
-    /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` as f32.
-    public func readFloats(
-        _ t: StoredTensor, elementOffset: Int, count: Int, into dst: UnsafeMutablePointer<Float>
-    ) throws(SafetensorsError) {
-        guard tensorsByName[t.name] == t else { throw .tensorNotInCheckpoint(directory: directory, tensor: t.name) }
-        guard elementOffset >= 0, count >= 0, elementOffset <= t.elementCount - count else {
-            throw .readOutOfRange(
-                path: files[t.fileIndex].path, tensor: t.name,
-                elementOffset: elementOffset, count: count, elementCount: t.elementCount)
-        }
-        let source = files[t.fileIndex].base + t.fileOffset + elementOffset * t.dtype.byteSize
-        DTypeConversion.decode(source, dtype: t.dtype, count: count, into: dst)
-    }
-
-    /// Drops the resident pages holding `t` (`madvise(MADV_DONTNEED)`); later reads fault them back in from the page cache.
-    public func releasePages(_ t: StoredTensor) {
-        guard tensorsByName[t.name] == t else { return }
-        files[t.fileIndex].releasePages(offset: t.fileOffset, byteCount: t.byteCount)
-    }
-
     /// Reads the stored bytes of elements `[elementOffset, elementOffset + count)` of `t` into `staging` (at least
     /// `count · t.dtype.byteSize` bytes) and decodes them into `dst` as f32, `parallel` blocks at a time.
     public func readFloats(
@@ -105,13 +85,5 @@ public final class SafetensorsModel: @unchecked Sendable {
             DTypeConversion.decode(bytes, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
         }
         if let error = failure.withLock({ $0 }) { throw error }
-    }
-
-    /// Drops the resident pages holding elements `elements` of `t` (rounded out to whole pages).
-    public func releasePages(_ t: StoredTensor, elements: Range<Int>) {
-        guard tensorsByName[t.name] == t, !elements.isEmpty else { return }
-        let size = t.dtype.byteSize
-        files[t.fileIndex].releasePages(offset: t.fileOffset + elements.lowerBound * size,
-                                        byteCount: elements.count * size)
     }
 }

@@ -1,0 +1,72 @@
+import Executor
+import Foundation
+import Synchronization
+
+/// Shows a run's progress on standard error: a redrawn bar on a terminal, a plain line every few seconds
+/// otherwise (logs, CI), nothing when quiet.
+final class ProgressReporter: Sendable {
+    /// How progress is shown.
+    enum Style {
+        case bar
+        case lines
+        case silent
+    }
+
+    private let style: Style
+    private let start = Date()
+    private let last = Mutex<(shown: Date, text: String)>((.distantPast, ""))
+
+    init(quiet: Bool) {
+        style = quiet ? .silent : (isatty(STDERR_FILENO) != 0 ? .bar : .lines)
+    }
+
+    /// Reports `progress`, at most 10 times a second on a terminal and every 10 seconds otherwise.
+    func update(_ progress: RunProgress) {
+        guard style != .silent else { return }
+        let now = Date()
+        let done = progress.tensorsDone == progress.tensorCount
+        let interval: TimeInterval = style == .bar ? 0.1 : 10
+        let due = last.withLock { state -> Bool in
+            guard done || now.timeIntervalSince(state.shown) >= interval else { return false }
+            state.shown = now
+            return true
+        }
+        guard due else { return }
+        let text = line(progress, elapsed: now.timeIntervalSince(start))
+        if style == .bar {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (done ? "\n" : "")).utf8))
+        } else if last.withLock({ state in
+            defer { state.text = text }
+            return state.text != text
+        }) {
+            Console.error(text)
+        }
+    }
+
+    /// Clears an unfinished bar before other output (an error or a shard message).
+    func interrupt() {
+        if style == .bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+
+    func line(_ p: RunProgress, elapsed: TimeInterval) -> String {
+        let fraction = p.byteCount > 0 ? Double(p.bytesWritten) / Double(p.byteCount) : 1
+        let width = 24
+        let filled = Int((fraction * Double(width)).rounded(.down))
+        let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        let rate = elapsed > 0 ? Double(p.bytesWritten) / elapsed : 0
+        let eta = rate > 0 ? Double(p.byteCount - p.bytesWritten) / rate : 0
+        return String(format: "%@ %3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
+                      p.tensorsDone, p.tensorCount, mebibytes(p.bytesWritten), mebibytes(p.byteCount),
+                      mebibytes(Int(rate)), clock(eta))
+    }
+
+    private func mebibytes(_ bytes: Int) -> String {
+        bytes >= 1 << 30 ? String(format: "%.2f GiB", Double(bytes) / Double(1 << 30))
+            : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+    }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+}

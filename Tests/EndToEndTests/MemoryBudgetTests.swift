@@ -1,0 +1,84 @@
+import Executor
+import Foundation
+import IR
+import Planner
+import XCTest
+
+/// Chunked execution: the same bytes for any chunk size, never more memory than the planner predicted,
+/// and a budget too small to run is a compile-time error naming the smallest workable one.
+final class MemoryBudgetTests: XCTestCase {
+    /// The bytes of every file in an output directory, by relative path.
+    private func files(_ directory: String) throws -> [String: Data] {
+        var result: [String: Data] = [:]
+        let fm = FileManager.default
+        for path in fm.enumerator(atPath: directory)?.compactMap({ $0 as? String }) ?? [] {
+            var isDirectory: ObjCBool = false
+            let full = "\(directory)/\(path)"
+            if fm.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
+                result[path] = try Data(contentsOf: URL(fileURLWithPath: full))
+            }
+        }
+        return result
+    }
+
+    /// One row per chunk, a few rows, whole tensors: every conformance case writes identical files, and the
+    /// executor never holds more than the planner predicted.
+    func testEveryCaseGivesIdenticalBytesForAnyChunkSizeWithinThePrediction() throws {
+        XCTAssertEqual(Fixtures.caseNames.count, 17)
+        for name in Fixtures.caseNames {
+            var outputs: [[String: Data]] = []
+            for (maxChunk, threads) in [(Int.max / 8, 2), (1, 1), (100, 2), (1000, 3)] {
+                let out = Fixtures.temporaryDirectory("chunks-\(name)")
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                let (plan, peak) = try Fixtures.merge(
+                    case: name, into: out, threads: threads,
+                    limits: Scheduler.Limits(maxChunkElements: maxChunk, threads: threads))
+                XCTAssertLessThanOrEqual(peak, plan.schedule.predictedPeakBytes,
+                                         "\(name): held more than predicted with chunks of ≤ \(maxChunk) elements")
+                XCTAssertGreaterThan(peak, 0)
+                if maxChunk == 1 {
+                    XCTAssertTrue(plan.schedule.groups.allSatisfy { $0.chunkRows == 1 }, name)
+                }
+                outputs.append(try files(out))
+            }
+            XCTAssertFalse(outputs[0].isEmpty, name)
+            for (i, other) in outputs.enumerated().dropFirst() {
+                XCTAssertEqual(Set(other.keys), Set(outputs[0].keys), "\(name) run \(i)")
+                for (path, data) in outputs[0] {
+                    XCTAssertTrue(other[path] == data, "\(name): \(path) differs in run \(i)")
+                }
+            }
+        }
+    }
+
+    /// The budget sets the chunk size: the predicted peak stays within it, and the executor within that.
+    func testBudgetBoundsThePredictionAndTheRun() throws {
+        let unbounded = try Fixtures.compile(try String(contentsOfFile: "\(Fixtures.conformance)/cases/ties/config.yml",
+                                                        encoding: .utf8))
+        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()! + unbounded.schedule.fixedBytes
+        for budget in [smallest, smallest + 3000, 4 * smallest] {
+            let out = Fixtures.temporaryDirectory("budget")
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let (plan, peak) = try Fixtures.merge(case: "ties", into: out,
+                                                  limits: Scheduler.Limits(budgetBytes: budget, threads: 2))
+            XCTAssertLessThanOrEqual(plan.schedule.predictedPeakBytes, budget)
+            XCTAssertLessThanOrEqual(peak, plan.schedule.predictedPeakBytes)
+            XCTAssertTrue(plan.dump().contains("// memory: budget \(formatBytes(budget)); predicted peak "))
+        }
+    }
+
+    /// One byte less than the smallest workable budget is an error that names it; the budget itself works.
+    func testTooSmallABudgetNamesTheSmallestWorkableOne() throws {
+        let text = try String(contentsOfFile: "\(Fixtures.conformance)/cases/linear/config.yml", encoding: .utf8)
+        let unbounded = try Fixtures.compile(text)
+        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()! + unbounded.schedule.fixedBytes
+        XCTAssertThrowsError(try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: smallest - 1)))) {
+            let message = "\($0)"
+            XCTAssertTrue(message.contains("too small"), message)
+            XCTAssertTrue(message.contains("the smallest workable budget is \(smallest) bytes"), message)
+            XCTAssertTrue(message.contains("tensor \""), message)
+        }
+        let plan = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: smallest)))
+        XCTAssertLessThanOrEqual(plan.schedule.predictedPeakBytes, smallest)
+    }
+}
