@@ -119,8 +119,10 @@ public enum Scheduler {
                           stateBytes: state, inputBytesPerElement: inputBytes)
     }
 
-    /// Depth-first from `root`, operands in order, so each value is computed right before it is needed.
+    /// Depth-first from `root`; among a node's operands, the one that needs the most buffers to compute goes
+    /// first (Sethi–Ullman order), so fewer finished operands wait while another is computed.
     private static func visit(_ root: ValueID, graph: Graph, steps: inout [ScheduleStep], stepOf: inout [ValueID: Int]) {
+        var need: [ValueID: Int] = [:]
         var stack: [(ValueID, Bool)] = [(root, false)]
         while let (v, expanded) = stack.popLast() {
             if stepOf[v] != nil { continue }
@@ -129,11 +131,34 @@ public enum Scheduler {
                 steps.append(ScheduleStep(value: v, writes: [], frees: []))
             } else {
                 stack.append((v, true))
-                for operand in graph[v].operands.reversed() where stepOf[operand] == nil {
-                    stack.append((operand, false))
-                }
+                let pending = graph[v].operands.filter { stepOf[$0] == nil }
+                let ordered = pending.enumerated().sorted { a, b in
+                    let (na, nb) = (buffersNeeded(a.element, graph, stepOf, &need), buffersNeeded(b.element, graph, stepOf, &need))
+                    return na != nb ? na > nb : a.offset < b.offset
+                }.map(\.element)
+                for operand in ordered.reversed() { stack.append((operand, false)) }
             }
         }
+    }
+
+    /// Buffers alive at once while `v` is computed from scratch, its operands in Sethi–Ullman order
+    /// (values already computed cost nothing more).
+    private static func buffersNeeded(_ v: ValueID, _ graph: Graph, _ stepOf: [ValueID: Int],
+                                      _ memo: inout [ValueID: Int]) -> Int {
+        if let known = memo[v] { return known }
+        var order: [(ValueID, Bool)] = [(v, false)]
+        while let (x, expanded) = order.popLast() {
+            if memo[x] != nil { continue }
+            let operands = graph[x].operands.filter { stepOf[$0] == nil }
+            if expanded {
+                let needs = operands.map { memo[$0] ?? 1 }.sorted(by: >)
+                memo[x] = max(needs.enumerated().map { $0.element + $0.offset }.max() ?? 0, operands.count + 1)
+            } else {
+                order.append((x, true))
+                for o in operands where memo[o] == nil { order.append((o, false)) }
+            }
+        }
+        return memo[v] ?? 1
     }
 
     /// mergekit's rule, per output directory: start a new shard when adding the next tensor would pass the limit.

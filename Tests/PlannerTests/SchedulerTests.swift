@@ -108,6 +108,25 @@ final class SchedulerTests: PlannerTestCase {
         XCTAssertEqual(s.groups[0].liveBuffers, 3)
     }
 
+    /// The operand that needs more buffers is computed first, so the cheap one does not wait alive meanwhile.
+    func testHeavierOperandGoesFirst() throws {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let a = g.add(.load(model: m, tensor: "a"), type: f32(8))
+        let b = g.add(.load(model: m, tensor: "b"), type: f32(8))
+        let c = g.add(.load(model: m, tensor: "c"), type: f32(8))
+        let d = g.add(.load(model: m, tensor: "d"), type: f32(8))
+        let bc = g.add(.add, [b, c], type: f32(8))
+        let bcd = g.add(.add, [bc, d], type: f32(8))
+        let top = g.add(.sub, [a, bcd], type: f32(8))
+        g.addOutput(GraphOutput(name: "top", value: top))
+        let s = try Scheduler.schedule(g, maxShardBytes: 0)
+        XCTAssertEqual(s.steps.map(\.value), [b, c, bc, d, bcd, a, top])
+        // In operand order (a first) four buffers would be alive when bc is computed.
+        XCTAssertEqual(s.groups[0].liveBuffers, 3)
+        assertValidSchedule(g, s)
+    }
+
     func testBuffersAreF32WhateverTheDType() throws {
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))
