@@ -20,11 +20,9 @@ enum KernelFactory {
         case .weightedSum(let c):
             return ArithmeticChunkKernel(.weightedSum(c), context: context)
         case .signElect(let w):
-            return ElementwiseChunkKernel(context) { p, i in SignConsensusKernels.elect(p, weights: w, i) }
+            return SignConsensusChunkKernel(.elect(w), context: context)
         case .disjointMerge(let w, let normalize, let lambda):
-            return ElementwiseChunkKernel(context) { p, i in
-                SignConsensusKernels.merge(p, weights: w, normalize: normalize, lambda: lambda, i)
-            }
+            return SignConsensusChunkKernel(.merge(weights: w, normalize: normalize, lambda: lambda), context: context)
         case .nearSwap(let t):
             return ElementwiseChunkKernel(context) { p, i in NearSwapKernel.merge(t: t, p, i) }
         case .ramMerge(let epsilon):

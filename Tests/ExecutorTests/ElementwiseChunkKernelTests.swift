@@ -1,0 +1,47 @@
+@testable import Executor
+import IR
+import XCTest
+
+/// The per-element kernels: hand-computed values, dtype rounding, and the same bits for any chunking.
+final class ElementwiseChunkKernelTests: XCTestCase {
+    func testArithmetic() throws {
+        let a: [Float] = [1, -2, 0.5, 3], b: [Float] = [0.25, 2, -0.5, 1]
+        XCTAssertEqual(try runChunked(.sub, [a, b], shape: [4]), [0.75, -4, 1, 2])
+        XCTAssertEqual(try runChunked(.add, [a, b], shape: [4]), [1.25, 0, 0, 4])
+        XCTAssertEqual(try runChunked(.mul, [a, b], shape: [4]), [0.25, -4, -0.25, 3])
+        XCTAssertEqual(try runChunked(.scale(2), [a], shape: [4]), [2, -4, 1, 6])
+        XCTAssertEqual(try runChunked(.weightedSum([0.5, 2]), [a, b], shape: [4]), [1, 3, -0.75, 3.5])
+        // Four operands take the one-and-three path of the f64 accumulator.
+        XCTAssertEqual(try runChunked(.weightedSum([1, 1, 1, 1]), [a, b, a, b], shape: [2, 2]), [2.5, 0, 0, 8])
+    }
+
+    func testResultsAreRoundedToTheNodeDType() throws {
+        let x: [Float] = [1 + 0x1p-9, 1 + 0x1p-7, 1 + 3 * 0x1p-9, .nan]
+        let bf16 = try runChunked(.cast(.bf16), [x], shape: [4], dtype: .bf16)
+        XCTAssertEqual(Array(bf16.prefix(3)), [1, 1 + 0x1p-7, 1 + 0x1p-7], "ties to even")
+        XCTAssertTrue(bf16[3].isNaN)
+        XCTAssertEqual(try runChunked(.cast(.f16), [[65520, 1e-8]], shape: [2], dtype: .f16), [.infinity, 0])
+    }
+
+    func testSignConsensus() throws {
+        let t1: [Float] = [1, -1, 0.5, 0], t2: [Float] = [-2, -1, 1, 0]
+        let sign = try runChunked(.signElect(weights: [1, 1]), [t1, t2], shape: [4])
+        XCTAssertEqual(sign, [-1, -1, 1, 1], "a zero sum elects +1")
+        let merged = try runChunked(.disjointMerge(weights: [1, 1], normalize: true, lambda: 2), [sign, t1, t2], shape: [4])
+        XCTAssertEqual(merged, [-4, -2, 1.5, 0], "only agreeing entries, divided by their weights, times lambda")
+        let unnormalized = try runChunked(.disjointMerge(weights: [0.5, 1], normalize: false, lambda: 1),
+                                          [sign, t1, t2], shape: [4])
+        XCTAssertEqual(unnormalized, [-2, -1.5, 1.25, 0])
+    }
+
+    func testElementwiseKernelsAreChunkInvariant() throws {
+        let xs = (1...4).map { pseudoRandom(1601 * 123, seed: UInt64($0)) }
+        let shape = [1601, 123]
+        try assertChunkInvariant(.weightedSum([0.4, 0.3, 0.2, 0.1]), xs, shape: shape, dtype: .bf16)
+        try assertChunkInvariant(.sub, Array(xs.prefix(2)), shape: shape, dtype: .f16)
+        try assertChunkInvariant(.signElect(weights: [0.5, 0.3, 0.2]), Array(xs.prefix(3)), shape: shape)
+        try assertChunkInvariant(.disjointMerge(weights: [0.5, 0.3, 0.2], normalize: true, lambda: 1), xs,
+                                 shape: shape, dtype: .bf16)
+        try assertChunkInvariant(.nearSwap(t: 0.1), Array(xs.prefix(2)), shape: shape, dtype: .bf16)
+    }
+}
