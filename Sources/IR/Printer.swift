@@ -98,6 +98,8 @@ public struct Printer {
         let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(rows) rows" : "whole tensor"
         return "chunks: \(size) (\(group.chunkCount) per pass); \(group.liveBuffers) live buffers of "
             + "\(formatBytes(group.chunkElements * 4)); kernel state \(formatBytes(group.stateBytes)); "
+            + (group.retained.isEmpty ? ""
+                : "kept whole across passes: \(group.retained.map(\.description).joined(separator: " ")); ")
             + "peak \(formatBytes(group.peakBytes))"
     }
 }

@@ -40,11 +40,14 @@ public struct ChunkGroup: Hashable, Sendable {
     public var liveBuffers: Int
     /// Bytes of kernel state held for the whole tensor (selection histograms, block sums, row scratch).
     public var stateBytes: Int
-    /// Mapped input bytes per chunk element (one load's pages are resident at a time).
+    /// Stored input bytes per chunk element (one load reads at a time, through a staging buffer).
     public var inputBytesPerElement: Int
+    /// Values kept whole (f32) from their first computation to the end of the group, so that statistics
+    /// passes do not recompute them.
+    public var retained: [ValueID]
 
     public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, liveBuffers: Int,
-                stateBytes: Int, inputBytesPerElement: Int) {
+                stateBytes: Int, inputBytesPerElement: Int, retained: [ValueID] = []) {
         self.steps = steps
         self.shape = shape
         self.rowElements = rowElements
@@ -52,6 +55,7 @@ public struct ChunkGroup: Hashable, Sendable {
         self.liveBuffers = liveBuffers
         self.stateBytes = stateBytes
         self.inputBytesPerElement = inputBytesPerElement
+        self.retained = retained
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
@@ -65,6 +69,7 @@ public struct ChunkGroup: Hashable, Sendable {
     /// Bytes held while the group runs with `rows` rows per chunk.
     public func bytes(rows: Int) -> Int {
         min(elementCount, rowElements * rows) * (4 * liveBuffers + inputBytesPerElement) + stateBytes
+            + retained.count * elementCount * 4
     }
 
     /// Bytes held while the group runs.

@@ -17,11 +17,15 @@ public enum Scheduler {
         public var maxChunkElements: Int
         /// Worker threads (per-thread kernel state grows with them).
         public var threads: Int
+        /// Keep the operands of statistics passes whole when the budget allows, instead of recomputing them.
+        public var retainAcrossPasses: Bool
 
-        public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 20, threads: Int = 1) {
+        public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 20, threads: Int = 1,
+                    retainAcrossPasses: Bool = true) {
             self.budgetBytes = budgetBytes
             self.maxChunkElements = maxChunkElements
             self.threads = threads
+            self.retainAcrossPasses = retainAcrossPasses
         }
     }
 
@@ -40,13 +44,26 @@ public enum Scheduler {
                 throw .budgetTooSmall(budget: limits.budgetBytes, smallest: smallest + fixed,
                                       tensor: graph.outputs[members[0]].name)
             }
-            let perRow = max(1, group.bytes(rows: 1) - group.stateBytes)
-            let fit = (room - group.stateBytes) / perRow
+            group.retained = limits.retainAcrossPasses ? retainable(group, graph: graph) : []
+            if group.retained.isEmpty || group.bytes(rows: 1) > room { group.retained = [] }
+            let whole = group.stateBytes + group.retained.count * group.elementCount * 4
+            let perRow = max(1, group.bytes(rows: 1) - whole)
+            let fit = (room - whole) / perRow
             let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
             group.chunkRows = max(1, min(rows, fit, cap))
             groups.append(group)
         }
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
+    }
+
+    /// The values statistics passes read, so they are computed once and kept whole rather than recomputed
+    /// from the inputs on every pass.
+    static func retainable(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
+        var values = Set<ValueID>()
+        for step in group.steps where graph[step.value].op.takesStatisticsPasses {
+            values.formUnion(graph[step.value].operands)
+        }
+        return values.sorted()
     }
 
     /// Outputs in write order, grouped (by first appearance) when they share a node and a shape.

@@ -21,18 +21,19 @@ final class MemoryBudgetTests: XCTestCase {
         return result
     }
 
-    /// One row per chunk, a few rows, whole tensors: every conformance case writes identical files, and the
-    /// executor never holds more than the planner predicted.
+    /// One row per chunk, a few rows, whole tensors, with and without keeping statistics operands whole: every
+    /// conformance case writes identical files, and the executor never holds more than the planner predicted.
     func testEveryCaseGivesIdenticalBytesForAnyChunkSizeWithinThePrediction() throws {
         XCTAssertEqual(Fixtures.caseNames.count, 17)
         for name in Fixtures.caseNames {
             var outputs: [[String: Data]] = []
-            for (maxChunk, threads) in [(Int.max / 8, 2), (1, 1), (100, 2), (1000, 3)] {
+            for (maxChunk, threads, retain) in [(Int.max / 8, 2, false), (1, 1, false), (100, 2, true), (1000, 3, false),
+                                                (1, 2, true)] {
                 let out = Fixtures.temporaryDirectory("chunks-\(name)")
                 defer { try? FileManager.default.removeItem(atPath: out) }
                 let (plan, peak) = try Fixtures.merge(
                     case: name, into: out, threads: threads,
-                    limits: Scheduler.Limits(maxChunkElements: maxChunk, threads: threads))
+                    limits: Scheduler.Limits(maxChunkElements: maxChunk, threads: threads, retainAcrossPasses: retain))
                 XCTAssertLessThanOrEqual(peak, plan.schedule.predictedPeakBytes,
                                          "\(name): held more than predicted with chunks of ≤ \(maxChunk) elements")
                 XCTAssertGreaterThan(peak, 0)

@@ -127,6 +127,31 @@ final class SchedulerTests: PlannerTestCase {
         assertValidSchedule(g, s)
     }
 
+    /// The operands of an op with statistics passes are kept whole when the budget allows, else recomputed.
+    func testStatisticsOperandsAreKeptWholeWhenTheBudgetAllows() throws {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .f32, shape: [100, 10])
+        let x = g.add(.load(model: m, tensor: "x"), type: t)
+        let y = g.add(.load(model: m, tensor: "y"), type: t)
+        let d = g.add(.sub, [x, y], type: t)
+        let s = g.add(.slerp(t: 0.5), [x, d], type: t)
+        g.addOutput(GraphOutput(name: "s", value: s))
+        let roomy = try Scheduler.schedule(g, maxShardBytes: 0)
+        XCTAssertEqual(roomy.groups[0].retained, [x, d])
+        XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 2 * 1000 * 4, "the kept values are counted")
+        XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %0 %2"))
+        // Just enough for one row without keeping anything.
+        var bare = roomy.groups[0]
+        bare.retained = []
+        let tight = try Scheduler.schedule(
+            g, maxShardBytes: 0, limits: Scheduler.Limits(budgetBytes: bare.bytes(rows: 1) + Scheduler.writerBytes))
+        XCTAssertEqual(tight.groups[0].retained, [])
+        XCTAssertEqual(tight.groups[0].chunkRows, 1)
+        let off = try Scheduler.schedule(g, maxShardBytes: 0, limits: Scheduler.Limits(retainAcrossPasses: false))
+        XCTAssertEqual(off.groups[0].retained, [])
+    }
+
     func testBuffersAreF32WhateverTheDType() throws {
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))

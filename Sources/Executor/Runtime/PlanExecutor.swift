@@ -72,7 +72,8 @@ public struct PlanExecutor {
                 }
             }
             let runner = ChunkRunner(entries: entries, elementCount: group.elementCount,
-                                     chunkElements: group.chunkElements, pool: pool)
+                                     chunkElements: group.chunkElements, pool: pool,
+                                     retain: Set(group.retained.compactMap { entryOf[$0] }))
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
                     let o = outputs[k]

@@ -1,6 +1,7 @@
 /// Runs a group of kernels (in evaluation order, operands before users) over a tensor chunk by chunk: as many
 /// statistics rounds as the kernels ask for, each a sweep computing only what the observing kernels read, then
 /// one sweep producing the outputs. Chunk buffers come from a pool that is counted in the memory account.
+/// Retained entries are computed once, into whole-tensor buffers, and read from there in later sweeps.
 final class ChunkRunner {
     /// One kernel and the entries (earlier in the list) whose outputs are its operands.
     struct Entry {
@@ -13,12 +14,17 @@ final class ChunkRunner {
     /// Elements per chunk (a whole number of rows).
     let chunkElements: Int
     private let pool: BufferPool
+    /// Entries kept whole across sweeps instead of being recomputed.
+    private let retain: Set<Int>
+    private var kept: [Int: AccountedBuffer<Float>] = [:]
+    private var complete = Set<Int>()
 
-    init(entries: [Entry], elementCount: Int, chunkElements: Int, pool: BufferPool) {
+    init(entries: [Entry], elementCount: Int, chunkElements: Int, pool: BufferPool, retain: Set<Int> = []) {
         self.entries = entries
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.pool = pool
+        self.retain = retain
         pool.resize(capacity: self.chunkElements)
     }
 
@@ -39,12 +45,12 @@ final class ChunkRunner {
         try sweep(produce: cone(of: outputs), observers: [], outputs: outputs, sink: sink)
     }
 
-    /// The entries `roots` depend on, themselves included.
+    /// The entries `roots` depend on, themselves included (a retained entry already computed needs nothing).
     private func cone(of roots: [Int]) -> Set<Int> {
         var seen = Set<Int>()
         var stack = roots
         while let e = stack.popLast() {
-            if seen.insert(e).inserted { stack.append(contentsOf: entries[e].operands) }
+            if seen.insert(e).inserted, !complete.contains(e) { stack.append(contentsOf: entries[e].operands) }
         }
         return seen
     }
@@ -63,29 +69,45 @@ final class ChunkRunner {
         for e in entries.indices where produce.contains(e) { entries[e].kernel.beginSweep() }
 
         var buffers = [AccountedBuffer<Float>?](repeating: nil, count: entries.count)
+        var values = [UnsafeMutablePointer<Float>?](repeating: nil, count: entries.count)
         var start = 0
         while start < elementCount {
             let range = start..<min(elementCount, start + chunkElements)
             for e in entries.indices {
                 if observers.contains(e) || produce.contains(e) {
-                    let operands = ChunkOperands(
-                        pointers: entries[e].operands.map { UnsafePointer(buffers[$0]!.pointer) }, range: range)
-                    if observers.contains(e) {
-                        try entries[e].kernel.observe(operands)
+                    if complete.contains(e) {
+                        values[e] = kept[e]!.pointer + range.lowerBound
                     } else {
-                        let out = pool.take()
-                        try entries[e].kernel.produce(operands, into: out.pointer)
-                        buffers[e] = out
-                        for k in sinksAt[e] ?? [] { try sink(k, range, out.pointer) }
+                        let operands = ChunkOperands(
+                            pointers: entries[e].operands.map { UnsafePointer(values[$0]!) }, range: range)
+                        if observers.contains(e) {
+                            try entries[e].kernel.observe(operands)
+                        } else {
+                            let out: UnsafeMutablePointer<Float>
+                            if retain.contains(e) {
+                                let whole = kept[e] ?? pool.allocateWhole(count: elementCount)
+                                kept[e] = whole
+                                out = whole.pointer + range.lowerBound
+                            } else {
+                                let buffer = pool.take()
+                                buffers[e] = buffer
+                                out = buffer.pointer
+                            }
+                            try entries[e].kernel.produce(operands, into: out)
+                            values[e] = out
+                        }
                     }
+                    if let out = values[e] { for k in sinksAt[e] ?? [] { try sink(k, range, out) } }
                 }
                 for dead in freesAt[e] {
                     if let b = buffers[dead] { pool.give(b) }
                     buffers[dead] = nil
+                    values[dead] = nil
                 }
             }
             start = range.upperBound
         }
+        for e in produce where retain.contains(e) { complete.insert(e) }
     }
 }
 
@@ -109,4 +131,9 @@ final class BufferPool {
     }
 
     func give(_ buffer: AccountedBuffer<Float>) { free.append(buffer) }
+
+    /// A whole-tensor buffer outside the pool, counted like the pooled ones.
+    func allocateWhole(count: Int) -> AccountedBuffer<Float> {
+        memory.allocate(Float.self, count: count, zeroed: false)
+    }
 }
