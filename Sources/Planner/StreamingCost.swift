@@ -15,8 +15,21 @@ extension Op {
             return 0
         case .ramPlusMerge:
             return sums(2 * operands)
-        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .sceMerge, .nuslerp, .multislerp, .karcher,
-             .arceeFusion, .randomPrune, .dellaPrune:
+        case .slerp:
+            return sums(3)
+        case .nuslerp(_, let axis):
+            // One vector: Σa², Σb², Σab; rows: none; columns: those three per column.
+            let length = max(1, axis == .firstDim ? shape.first ?? n : shape.last ?? n)
+            if axis == .flattened || n / length <= 1 { return sums(3) }
+            return axis == .lastDim ? 0 : 3 * (n / length) * 8
+        case .modelStock(let filterWise):
+            // The fine-tunes' offset dot products, unless every row is done in its chunk.
+            let fineTunes = operands - 1
+            return filterWise ? 0 : sums(fineTunes * (fineTunes + 1) / 2)
+        case .multislerp, .karcher:
+            // The Gram matrix of the operands.
+            return sums(operands * (operands + 1) / 2)
+        case .magnitudePrune, .varianceTopK, .sceMerge, .arceeFusion, .randomPrune, .dellaPrune:
             _ = (histogram, rowLength)
             return wholeTensors
         }

@@ -50,60 +50,58 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(out.array, [0, 0], "no agreeing input: 0 / max(0, 1e-6)")
     }
 
-    func testNuslerpFlattenedRowsAndColumns() {
-        let flat = NuslerpKernel.nuslerp(t: 0.5, buffer([1, 0]), buffer([0, 1]), shape: [2], axis: .flattened,
-                                         dtype: .f32, parallel: serial)
-        assertClose(flat, [r, r])
+    func testNuslerpFlattenedRowsAndColumns() throws {
+        let flat = try runChunked(.nuslerp(t: 0.5, axis: .flattened), [[1, 0], [0, 1]], shape: [2])
+        assertClose(buffer(flat), [r, r])
         // Row 0 is orthogonal (slerp), row 1 colinear (lerp).
-        let rows = NuslerpKernel.nuslerp(t: 0.5, buffer([1, 0, 1, 0]), buffer([0, 1, 2, 0]), shape: [2, 2],
-                                         axis: .lastDim, dtype: .f32, parallel: serial)
-        assertClose(rows, [r, r, 1.5, 0])
+        let rows = try runChunked(.nuslerp(t: 0.5, axis: .lastDim), [[1, 0, 1, 0], [0, 1, 2, 0]], shape: [2, 2])
+        assertClose(buffer(rows), [r, r, 1.5, 0])
         // The same vectors stored as columns.
-        let columns = NuslerpKernel.nuslerp(t: 0.5, buffer([1, 1, 0, 0]), buffer([0, 2, 1, 0]), shape: [2, 2],
-                                            axis: .firstDim, dtype: .f32, parallel: serial)
-        assertClose(columns, [r, 1.5, r, 0])
+        let columns = try runChunked(.nuslerp(t: 0.5, axis: .firstDim), [[1, 1, 0, 0], [0, 2, 1, 0]], shape: [2, 2],
+                                     chunkRows: 1)
+        assertClose(buffer(columns), [r, 1.5, r, 0])
     }
 
-    func testNuslerpOfAZeroVectorIsFinite() {
-        let out = NuslerpKernel.nuslerp(t: 0.25, buffer([0, 0]), buffer([3, 4]), shape: [2], axis: .flattened,
-                                        dtype: .f32, parallel: serial)
+    func testNuslerpOfAZeroVectorIsFinite() throws {
+        let out = try runChunked(.nuslerp(t: 0.25, axis: .flattened), [[0, 0], [3, 4]], shape: [2])
         // cos = 0 with a zero vector: θ = π/2, so the result is sin(π/8)·b.
         let s = Float(0.3826834323650898)
-        assertClose(out, [3 * s, 4 * s])
+        assertClose(buffer(out), [3 * s, 4 * s])
     }
 
     func testMultislerpOfOrthogonalVectors() throws {
-        let out = try MultislerpKernel.merge([buffer([2, 0]), buffer([0, 2])], weights: [0.5, 0.5], eps: 1e-8,
-                                             dtype: .f32, parallel: serial)
-        assertClose(out, [2 * r, 2 * r])
+        let out = try runChunked(.multislerp(weights: [0.5, 0.5], eps: 1e-8), [[2, 0], [0, 2]], shape: [2])
+        assertClose(buffer(out), [2 * r, 2 * r])
     }
 
     func testMultislerpFallsBackToLinearForTwoAntipodalInputs() throws {
-        let out = try MultislerpKernel.merge([buffer([1, 0]), buffer([-1, 0])], weights: [0.5, 0.5], eps: 1e-8,
-                                             dtype: .f32, parallel: serial)
-        XCTAssertEqual(out.array, [0, 0])
+        let out = try runChunked(.multislerp(weights: [0.5, 0.5], eps: 1e-8), [[1, 0], [-1, 0]], shape: [2])
+        XCTAssertEqual(out, [0, 0])
     }
 
     func testMultislerpRejectsAVanishingMeanOfMoreThanTwo() {
-        XCTAssertThrowsError(try MultislerpKernel.merge([buffer([1, 0]), buffer([-1, 0]), buffer([0, 0])],
-                                                        weights: [1.0 / 3, 1.0 / 3, 1.0 / 3], eps: 1e-8,
-                                                        dtype: .f32, parallel: serial))
+        XCTAssertThrowsError(try runChunked(.multislerp(weights: [1.0 / 3, 1.0 / 3, 1.0 / 3], eps: 1e-8),
+                                            [[1, 0], [-1, 0], [0, 0]], shape: [2])) { error in
+            guard case ExecutionError.undefinedMerge(let value, let op, let reason) = error else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(value, "")
+            XCTAssertEqual(op, "multislerp")
+            XCTAssertTrue(reason.contains("weighted sum of the input tensors is zero"), reason)
+        }
     }
 
-    func testKarcherMeanOfOrthogonalVectors() {
-        let out = KarcherKernel.merge([buffer([2, 0]), buffer([0, 2])], maxIter: 10, tol: 1e-5, dtype: .f32,
-                                      parallel: serial)
-        assertClose(out, [2 * r, 2 * r])
+    func testKarcherMeanOfOrthogonalVectors() throws {
+        let out = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[2, 0], [0, 2]], shape: [2])
+        assertClose(buffer(out), [2 * r, 2 * r])
     }
 
-    func testKarcherSkipsZeroInputsButCountsThemInTheScale() {
-        let out = KarcherKernel.merge([buffer([1, 0]), buffer([0, 1]), buffer([0, 0])], maxIter: 10, tol: 1e-5,
-                                      dtype: .f32, parallel: serial)
+    func testKarcherSkipsZeroInputsButCountsThemInTheScale() throws {
+        let out = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[1, 0], [0, 1], [0, 0]], shape: [2])
         // Direction from the two valid inputs; scale (1 + 1 + 0) / 3.
-        assertClose(out, [2 * r / 3, 2 * r / 3])
-        let zeros = KarcherKernel.merge([buffer([0, 0]), buffer([0, 0])], maxIter: 10, tol: 1e-5, dtype: .f32,
-                                        parallel: serial)
-        XCTAssertEqual(zeros.array, [0, 0])
+        assertClose(buffer(out), [2 * r / 3, 2 * r / 3])
+        let zeros = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[0, 0], [0, 0]], shape: [2])
+        XCTAssertEqual(zeros, [0, 0])
     }
 
     func testArceeFusionTakesOnlyTheOutlyingChange() {

@@ -1,6 +1,6 @@
 import IR
 
-/// Element-by-element kernels: casts, scaling, differences, sums and weighted sums.
+/// Element-by-element kernels: casts, scaling, differences and sums.
 public enum ElementwiseKernels {
     /// Rounds `x` to `dtype` (identity for f32).
     @inline(__always)
@@ -23,16 +23,6 @@ public enum ElementwiseKernels {
 
     public static func add(_ a: TensorBuffer, _ b: TensorBuffer, dtype: DType, parallel: Parallel) -> TensorBuffer {
         map([a, b], dtype: dtype, parallel: parallel) { p, i in p.inputs[0][i] + p.inputs[1][i] }
-    }
-
-    /// `Σ c[k] · x[k]` accumulated in f64.
-    public static func weightedSum(_ xs: [TensorBuffer], coefficients c: [Double], dtype: DType,
-                                   parallel: Parallel) -> TensorBuffer {
-        map(xs, dtype: dtype, parallel: parallel) { p, i in
-            var acc = 0.0
-            for k in 0..<c.count { acc += c[k] * Double(p.inputs[k][i]) }
-            return Float(acc)
-        }
     }
 
     /// Applies `f` to every element index and rounds to `dtype`.

@@ -30,9 +30,39 @@ enum KernelFactory {
             return ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: nil, i) }
         case .ramPlusMerge(let r, let alpha, let epsilon):
             return RamPlusChunkKernel(r: r, alpha: alpha, epsilon: epsilon, operands: operandCount, context: context)
-        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .sceMerge, .nuslerp, .multislerp, .karcher,
-             .arceeFusion, .randomPrune, .dellaPrune:
+        case .slerp(let t):
+            return InterpolationChunkKernel(context: context) {
+                InterpolationCoefficients.slerp(t: t, aa: $0, bb: $1, ab: $2)
+            }
+        case .nuslerp(let t, let axis):
+            return nuslerp(t: t, axis: axis, context: context)
+        case .modelStock(let filterWise):
+            return ModelStockChunkKernel(filterWise: filterWise, operands: operandCount, context: context)
+        case .multislerp(let w, let eps):
+            return GramChunkKernel(operands: operandCount, context: context) { g throws(ExecutionError) in
+                try Multislerp.coefficients(gram: g, weights: w, eps: eps).enumerated().map { ($0, $1) }
+            }
+        case .karcher(let maxIter, let tol):
+            return GramChunkKernel(operands: operandCount, context: context) { g in
+                Karcher.terms(gram: g, maxIter: maxIter, tol: tol)
+            }
+        case .magnitudePrune, .varianceTopK, .sceMerge, .arceeFusion, .randomPrune, .dellaPrune:
             return WholeTensorKernel(op: op, context: context)
         }
+    }
+
+    /// NuSLERP's kernel for `axis`: a tensor that is a single vector (flattened, 0-D or 1-D, or one row or column
+    /// along the axis) takes whole-tensor sums; otherwise rows are chunk-local and columns take a pass.
+    private static func nuslerp(t: Double, axis: SlerpAxis, context: KernelContext) -> ChunkKernel {
+        let n = context.elementCount
+        let shape = context.shape
+        let length = max(1, axis == .firstDim ? shape.first ?? n : shape.last ?? n)
+        if axis == .flattened || n / length <= 1 {
+            return InterpolationChunkKernel(context: context) {
+                InterpolationCoefficients.nuslerp(t: t, aa: $0, bb: $1, ab: $2)
+            }
+        }
+        if axis == .lastDim { return NuslerpRowsChunkKernel(t: t, rowLength: length, context: context) }
+        return NuslerpColumnsChunkKernel(t: t, columns: n / length, context: context)
     }
 }

@@ -1,0 +1,110 @@
+import IR
+
+/// Model Stock (arXiv:2403.19522) as mergekit 0.1.5 computes it: the mean pairwise cosine of the fine-tunes'
+/// offsets from the base (operand 0) sets how far their average is pulled from the base. Filter-wise, every row
+/// (run along the last dimension) gets its own factor from sums over the row, and chunks hold whole rows;
+/// otherwise one pass sums the offsets' dot products over the whole tensor.
+final class ModelStockChunkKernel: ChunkKernel {
+    private let context: KernelContext
+    private let filterWise: Bool
+    private let fineTunes: Int
+    /// The fine-tunes' offset dot products `⟨x_i − base, x_j − base⟩`, pairs `i ≤ j` as `PairProducts.gram`.
+    private let products: PairProducts
+    private var sums: StreamingSums?
+    private var t: Double?
+
+    init(filterWise: Bool, operands: Int, context: KernelContext) {
+        self.context = context
+        self.filterWise = filterWise
+        let n = operands - 1
+        fineTunes = n
+        products = PairProducts(PairProducts.gram(n).pairs.map { ($0.0 + 1, $0.1 + 1) })
+        if !filterWise {
+            sums = StreamingSums(elementCount: context.elementCount, width: products.pairs.count,
+                                 memory: context.memory)
+        }
+    }
+
+    func beginPass() -> Bool { !filterWise && t == nil }
+
+    func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
+        let products = self.products
+        sums?.add(operands.range, parallel: context.parallel) { range, acc in
+            products.fold(p.inputs, origin: p.inputs[0], range, into: acc)
+        }
+    }
+
+    func endPass() throws(ExecutionError) {
+        guard let totals = sums?.totals() else { return }
+        t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
+        sums = nil
+    }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        let p = operands.shared(output: out)
+        let dtype = context.dtype
+        if let t {
+            context.parallel.forEachBlock(in: operands.range) { range in Self.write(p, t: t, range, dtype) }
+            return
+        }
+        let (length, products, fineTunes) = (context.rowLength, self.products, self.fineTunes)
+        let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
+        context.parallel.forEachPart(of: rows) { part in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * products.pairs.count) { buffer in
+                let total = buffer.baseAddress!, block = total + products.pairs.count
+                for r in part {
+                    let row = (r * length)..<((r + 1) * length)
+                    Self.rowSums(products, p, row, total: total, block: block)
+                    Self.write(p, t: Self.interpolation(fineTunes: fineTunes) { total[$0] }, row, dtype)
+                }
+            }
+        }
+    }
+
+    /// A row's sums as one whole-tensor sum over it: blocks of `Parallel.blockSize` from the row's start, each
+    /// folded from 0, added in order.
+    private static func rowSums(_ products: PairProducts, _ p: SharedPointers, _ row: Range<Int>,
+                                total: UnsafeMutablePointer<Double>, block: UnsafeMutablePointer<Double>) {
+        let width = products.pairs.count
+        total.initialize(repeating: 0, count: width)
+        var start = row.lowerBound
+        while start < row.upperBound {
+            let end = min(row.upperBound, start + Parallel.blockSize)
+            block.initialize(repeating: 0, count: width)
+            products.fold(p.inputs, origin: p.inputs[0], start..<end, into: block)
+            for q in 0..<width { total[q] += block[q] }
+            start = end
+        }
+    }
+
+    /// The interpolation factor from the offsets' dot products (`sum(q)`: sum `q` of `products`):
+    /// `n·cos / (1 + (n − 1)·cos)`, 0 where the denominator vanishes (mergekit keeps the base there).
+    static func interpolation(fineTunes n: Int, _ sum: (Int) -> Double) -> Double {
+        func dot(_ i: Int, _ j: Int) -> Double { sum(PairProducts.gramIndex(i - 1, j - 1, count: n)) }
+        var cosSum = 0.0
+        var pairs = 0
+        for i in 1...n {
+            for j in (i + 1)..<(n + 1) {
+                let c = dot(i, j) / max(dot(i, i).squareRoot() * dot(j, j).squareRoot(), 1e-6)
+                cosSum += min(1, max(-1, c))
+                pairs += 1
+            }
+        }
+        let cos = cosSum / Double(pairs)
+        let denominator = 1 + Double(n - 1) * cos
+        return abs(denominator) < 1e-6 ? 0 : Double(n) * cos / denominator
+    }
+
+    /// `t·mean(fine-tunes) + (1 − t)·base` over `range`, rounded to `dtype`.
+    @inline(__always)
+    private static func write(_ p: SharedPointers, t: Double, _ range: Range<Int>, _ dtype: DType) {
+        let n = p.inputs.count - 1
+        for i in range {
+            var sum = 0.0
+            for k in 1...n { sum += Double(p.inputs[k][i]) }
+            p.output[i] = ElementwiseKernels.rounded(Float(t * (sum / Double(n)) + (1 - t) * Double(p.inputs[0][i])),
+                                                     dtype)
+        }
+    }
+}
