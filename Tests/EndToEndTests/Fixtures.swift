@@ -51,8 +51,8 @@ enum Fixtures {
     static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T {
         let fm = FileManager.default
         let previous = fm.currentDirectoryPath
-        fm.changeCurrentDirectoryPath(conformance)
-        defer { fm.changeCurrentDirectoryPath(previous) }
+        _ = fm.changeCurrentDirectoryPath(conformance)
+        defer { _ = fm.changeCurrentDirectoryPath(previous) }
         return try body()
     }
 }
