@@ -7,7 +7,8 @@ enum Interpolation {
     @inline(__always)
     static func write(_ p: SharedPointers, _ ca: Double, _ cb: Double, _ range: Range<Int>, _ dtype: DType) {
         let a = p.inputs[0], b = p.inputs[1], o = p.output
-        for i in range { o[i] = ElementwiseKernels.rounded(Float(ca * Double(a[i]) + cb * Double(b[i])), dtype) }
+        for i in range { o[i] = Float(ca * Double(a[i]) + cb * Double(b[i])) }
+        DTypeConversion.roundInPlace(o + range.lowerBound, count: range.count, to: dtype)
     }
 }
 
