@@ -56,12 +56,19 @@ public enum Scheduler {
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
     }
 
-    /// The values statistics passes read, so they are computed once and kept whole rather than recomputed
-    /// from the inputs on every pass.
+    /// The computed values statistics passes read, so they are computed once and kept whole rather than
+    /// recomputed from the inputs on every pass (loads and casts of loads are cheaper to read again).
     static func retainable(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
+        func isRead(_ v: ValueID) -> Bool {
+            switch graph[v].op {
+            case .load: return true
+            case .cast: return isRead(graph[v].operands[0])
+            default: return false
+            }
+        }
         var values = Set<ValueID>()
         for step in group.steps where graph[step.value].op.takesStatisticsPasses {
-            values.formUnion(graph[step.value].operands)
+            values.formUnion(graph[step.value].operands.filter { !isRead($0) })
         }
         return values.sorted()
     }

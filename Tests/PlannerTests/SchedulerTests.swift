@@ -138,9 +138,9 @@ final class SchedulerTests: PlannerTestCase {
         let s = g.add(.slerp(t: 0.5), [x, d], type: t)
         g.addOutput(GraphOutput(name: "s", value: s))
         let roomy = try Scheduler.schedule(g, maxShardBytes: 0)
-        XCTAssertEqual(roomy.groups[0].retained, [x, d])
-        XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 2 * 1000 * 4, "the kept values are counted")
-        XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %0 %2"))
+        XCTAssertEqual(roomy.groups[0].retained, [d], "x is read again rather than kept")
+        XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 1000 * 4, "the kept value is counted")
+        XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %2;"))
         // Just enough for one row without keeping anything.
         var bare = roomy.groups[0]
         bare.retained = []
