@@ -5,6 +5,14 @@
 #
 #   Benchmarks/merge.sh [MODELS_DIR] [CONFIG_NAMES...]     (default: linear3 ties3 slerp2 slerp_of_ties)
 #   MERGEGRAPH_FLAGS="--max-memory 512MiB" Benchmarks/merge.sh ...   extra flags for every run
+#
+# Side by side with mergekit (see Benchmarks/mergekit.md for installing 0.1.5 in a virtualenv):
+#   MERGEKIT=/path/to/venv/bin Benchmarks/merge.sh ...    (default: /work/mk-venv/bin when it exists)
+#   MERGEKIT= Benchmarks/merge.sh ...                     (set but empty: our tool only)
+#   MERGEKIT_FLAGS="--async-write" ...                    extra flags for every mergekit run
+# When $MERGEKIT/mergekit-yaml runs, each config is also merged by mergekit (same models, CPU, its default
+# options; mergekit-multi with its intermediate directory in the work dir for a multi-document config) and
+# four columns are added: mergekit wall (s), mergekit peak RSS (MiB), and mergekit / ours for both.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="$root/../shared/bench"
@@ -15,11 +23,26 @@ configs=(${configs[*]})
 
 source "$root/Benchmarks/setup.sh"
 work="$(mktemp -d "$models/../merge-bench.XXXXXX")"
+work="$(cd "$work" && pwd)"   # absolute: the runs below cd into $models
 trap 'rm -rf "$work"' EXIT
 
-seconds() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
+# mergekit: used only when its CLI answers --help (the first run imports torch and takes a few seconds).
+mergekit="${MERGEKIT-}"
+if [ -z "${MERGEKIT+set}" ] && [ -d /work/mk-venv/bin ]; then mergekit=/work/mk-venv/bin; fi
+if [ -n "$mergekit" ]; then
+  if ! "$mergekit/mergekit-yaml" --help >/dev/null 2>&1; then
+    echo "merge.sh: $mergekit/mergekit-yaml does not run; mergekit columns left out" >&2
+    mergekit=""
+  fi
+fi
 
-printf '%-15s %9s %9s %10s %12s %12s %12s %7s\n' config "wall (s)" "cpu (s)" "RSS (MiB)" "read (MB)" "written (MB)" "floor (s)" "×floor"
+seconds() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }'; }
+rss_mib() { awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+printf '%-15s %9s %9s %10s %12s %12s %12s %7s' config "wall (s)" "cpu (s)" "RSS (MiB)" "read (MB)" "written (MB)" "floor (s)" "×floor"
+if [ -n "$mergekit" ]; then printf ' %11s %12s %11s %10s' "mk wall (s)" "mk RSS (MiB)" "mk/our wall" "mk/our RSS"; fi
+printf '\n'
 for name in "${configs[@]}"; do
   config="$shared/configs/$name.yml"
   # Inputs: every model directory the config names (stages are not directories).
@@ -29,7 +52,7 @@ for name in "${configs[@]}"; do
   (cd "$models" && /usr/bin/time -v "$bin" run "$config" "$work/out" --overwrite --no-copy-tokenizer ${MERGEGRAPH_FLAGS:-} >/dev/null 2>"$log") || { cat "$log"; exit 1; }
   wall=$(seconds "$log")
   cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$log")
-  rss=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$log")
+  rss=$(rss_mib "$log")
   written=$(du -sb "$work/out" | awk '{printf "%.0f", $1}')
   # I/O floor: read the same inputs, write the same number of bytes.
   start=$(date +%s.%N)
@@ -37,5 +60,25 @@ for name in "${configs[@]}"; do
   head -c "$written" /dev/zero > "$work/floor.bin"
   floor=$(echo "$(date +%s.%N) - $start" | bc)
   rm -f "$work/floor.bin"; rm -rf "$work/out"
-  printf '%-15s %9.1f %9.1f %10d %12d %12d %12.1f %7.1f\n' "$name" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
+  printf '%-15s %9.1f %9.1f %10d %12d %12d %12.1f %7.1f' "$name" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
+  if [ -n "$mergekit" ]; then
+    # Same config and models, run from the models dir so that relative model paths resolve the same way.
+    # --no-copy-tokenizer as for our run; --no-write-model-card because the card looks every model name up
+    # on the Hugging Face hub (HF_HUB_OFFLINE keeps mergekit off the network altogether).
+    mklog="$work/$name.mergekit.time"
+    if grep -qE '^---' "$config"; then
+      mkcmd=("$mergekit/mergekit-multi" "$config" --out-path "$work/mk-out" --intermediate-dir "$work/mk-stages")
+    else
+      mkcmd=("$mergekit/mergekit-yaml" "$config" "$work/mk-out")
+    fi
+    if (cd "$models" && HF_HUB_OFFLINE=1 /usr/bin/time -v "${mkcmd[@]}" --no-copy-tokenizer --no-write-model-card --quiet ${MERGEKIT_FLAGS:-} >/dev/null 2>"$mklog"); then
+      mkwall=$(seconds "$mklog"); mkrss=$(rss_mib "$mklog")
+      printf ' %11.1f %12d %11s %10s' "$mkwall" "$mkrss" "$(ratio "$mkwall" "$wall")" "$(ratio "$mkrss" "$rss")"
+    else
+      printf ' %11s %12s %11s %10s' failed - - -
+      echo >&2; echo "merge.sh: mergekit failed on $name:" >&2; sed '/Command being timed/,$d' "$mklog" | tail -n 20 >&2
+    fi
+    rm -rf "$work/mk-out" "$work/mk-stages"
+  fi
+  printf '\n'
 done
