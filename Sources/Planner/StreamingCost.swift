@@ -7,8 +7,10 @@ extension Op {
         let n = shape.reduce(1, *)
         let rowLength = shape.count < 2 ? n : shape[shape.count - 1]
         let blocks = max(1, (n + (1 << 16) - 1) >> 16)
-        let histogram = (threads + 1) * (1 << 16) * 8
+        // A `StreamingSelect` of `ranks` ranks: per-worker tables of 65536 counts for each distinct high bucket.
+        let histogram = { (ranks: Int) in (threads + 1) * ranks * (1 << 16) * 8 }
         let sums = { (width: Int) in blocks * width * 8 }
+        let ties = blocks * 2 * 8
         let wholeTensors = (operands + 1) * n * 4
         switch self {
         case .load, .cast, .scale, .sub, .add, .mul, .weightedSum, .signElect, .disjointMerge, .nearSwap, .ramMerge:
@@ -29,8 +31,19 @@ extension Op {
         case .multislerp, .karcher:
             // The Gram matrix of the operands.
             return sums(operands * (operands + 1) / 2)
-        case .magnitudePrune, .varianceTopK, .sceMerge, .arceeFusion, .randomPrune, .dellaPrune:
-            _ = (histogram, rowLength)
+        case .magnitudePrune(let keep, let rescale):
+            // Two selected ranks (none when everything is kept), boundary-tie positions, the L1 norms.
+            let kept = max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+            guard !kept.isEmpty else { return 0 }
+            let select = kept.count == n ? 0 : histogram(2)
+            return select + ties + (rescale ? sums(2) : 0)
+        case .varianceTopK(let fraction):
+            return fraction > 0 && fraction < 1 ? histogram(1) + ties : 0
+        case .arceeFusion:
+            // Three quartiles, each row's KL divergence, one row's softmaxes and KL terms per worker.
+            let rows = n / max(1, rowLength)
+            return histogram(3) + rows * 4 + min(threads, max(1, rows)) * 3 * rowLength * 4
+        case .sceMerge, .randomPrune, .dellaPrune:
             return wholeTensors
         }
     }

@@ -27,11 +27,15 @@ final class KernelDeterminismTests: XCTestCase {
 
     func testKernelsAreThreadCountIndependent() {
         let a = random(1), b = random(2), c = random(3)
-        assertSameForAnyThreadCount("variance_topk") { MaskKernels.varianceTopK([a, b, c], fraction: 0.3, parallel: $0) }
         assertSameForAnyThreadCount("sce_merge") { SCEMergeKernel.merge([a, b, c], dtype: .f32, parallel: $0) }
-        assertSameForAnyThreadCount("arcee_fusion") {
-            ArceeFusionKernel.merge(base: a, other: b, rowLength: 123, dtype: .f32, parallel: $0)
-        }
+    }
+
+    /// The selection kernels give the same bytes for any chunking and thread count.
+    func testSelectionKernelsAreChunkInvariant() throws {
+        let shape = [1601, 123]
+        let xs = (1...3).map { pseudoRandom(Self.count, seed: UInt64($0)) }
+        try assertChunkInvariant(.varianceTopK(fraction: 0.3), xs, shape: shape)
+        try assertChunkInvariant(.arceeFusion, [xs[0], xs[1]], shape: shape)
     }
 
     /// The spherical and Gram-based kernels give the same bytes for any chunking and thread count.

@@ -27,14 +27,14 @@ final class MergeMethodKernelTests: XCTestCase {
         assertClose(buffer(out), [0.01, 0.001, 1])
     }
 
-    func testVarianceTopKKeepsTheLargestNonzeroVariances() {
-        let xs = [buffer([1, 0, 2, 0]), buffer([-1, 0, 2, 0.5])]
+    func testVarianceTopKKeepsTheLargestNonzeroVariances() throws {
+        let xs: [[Float]] = [[1, 0, 2, 0], [-1, 0, 2, 0.5]]
+        func topK(_ fraction: Double) throws -> [Float] { try runChunked(.varianceTopK(fraction: fraction), xs, shape: [4]) }
         // variances 1, 0, 0, 0.0625: two nonzero, half of them kept.
-        XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 0.5, parallel: serial).array, [1, 0, 0, 0])
-        XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 1, parallel: serial).array, [1, 1, 1, 1])
-        XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 0, parallel: serial).array, [0, 0, 0, 0])
-        XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 0.4, parallel: serial).array, [0, 0, 0, 0],
-                       "⌊2 · 0.4⌋ = 0 elements")
+        XCTAssertEqual(try topK(0.5), [1, 0, 0, 0])
+        XCTAssertEqual(try topK(1), [1, 1, 1, 1])
+        XCTAssertEqual(try topK(0), [0, 0, 0, 0])
+        XCTAssertEqual(try topK(0.4), [0, 0, 0, 0], "⌊2 · 0.4⌋ = 0 elements")
     }
 
     func testSCEMergeWeighsByMeanSquareAmongAgreeingSigns() {
@@ -104,13 +104,12 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(zeros, [0, 0])
     }
 
-    func testArceeFusionTakesOnlyTheOutlyingChange() {
-        let base = buffer([Float](repeating: 0, count: 8))
-        let other = buffer([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 2.0])
+    func testArceeFusionTakesOnlyTheOutlyingChange() throws {
+        let base = [Float](repeating: 0, count: 8)
+        let other: [Float] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 2.0]
         // One row: importance ∝ |other|; q1, median, q3 = 0.2, 0.4, 0.6 (indices 1, 3, 5) give a threshold
         // of 1.0 (times the KL), reached only by 2.0.
-        let out = ArceeFusionKernel.merge(base: base, other: other, rowLength: 8, dtype: .f32, parallel: serial)
-        XCTAssertEqual(out.array, [0, 0, 0, 0, 0, 0, 0, 2])
+        XCTAssertEqual(try runChunked(.arceeFusion, [base, other], shape: [8]), [0, 0, 0, 0, 0, 0, 0, 2])
     }
 
     func testTorchFloat32Primitives() {

@@ -1,83 +1,189 @@
+import Dispatch
 import Foundation
 import IR
 
-/// Arcee Fusion (mergekit 0.1.5 `arcee_fusion`): each element's importance is `|b − a|` times the KL
-/// divergence between the softmaxes (over the last dimension, plus 1e-8) of its row in `b` and in `a`;
+/// Arcee Fusion (mergekit 0.1.5 `arcee_fusion`) in streaming form: each element's importance is `|b − a|` times
+/// the KL divergence between the softmaxes (over the last dimension, plus 1e-8) of its row in `b` and in `a`;
 /// `b` is taken where importance ≥ median + 1.5·(q3 − q1) of all importances, `a` (the base) elsewhere.
+/// Passes: the two of a `StreamingSelect` finding the three quartiles (the first also computes every row's KL
+/// divergence, kept for the later passes); chunks are whole rows.
 ///
 /// Elements near the threshold decide between two models, so the importances are computed in float32 in
 /// PyTorch's order (see `TorchFloat32`); a KL divergence of ~1e-4 computed in f64 instead differs by up to
 /// ~1e-3 relative and flips a few elements per model. (Not reproduced: PyTorch on AVX-512 hardware, and
 /// PyTorch splitting one sum over threads, which it does only for a 1-D tensor of more than 32,768 values.)
 ///
-/// Quantiles are exact: the sorted importances indexed at `⌊q·(n − 1)⌋`. mergekit does the same for up to
-/// 1,000,000 elements but above that sorts a random sample of 1,000,000 drawn with replacement, so its
-/// threshold for larger tensors is an estimate that varies run to run; ours is the exact value it estimates.
-public enum ArceeFusionKernel {
-    public static func merge(base a: TensorBuffer, other b: TensorBuffer, rowLength: Int, dtype: DType,
-                             parallel: Parallel) -> TensorBuffer {
-        let n = a.count
-        let length = max(rowLength, 1)
-        let rows = n / length
-        let importance = TensorBuffer(count: n)
-        let p = SharedPointers(inputs: [UnsafePointer(a.pointer), UnsafePointer(b.pointer)],
-                               output: importance.pointer)
-        parallel.forEachBlock(count: rows) { range in
-            var scratch = Scratch(length: length)
-            for r in range {
-                let start = r * length
-                let kl = scratch.divergence(p.inputs[1] + start, p.inputs[0] + start, count: length)
-                for i in start..<(start + length) { p.output[i] = abs(p.inputs[1][i] - p.inputs[0][i]) * kl }
-            }
-        }
-        let threshold = upperWhisker(importance)
-        let mask = SharedPointers(inputs: [UnsafePointer(importance.pointer)], output: importance.pointer)
-        let out = ElementwiseKernels.map([a, b], dtype: dtype, parallel: parallel) { p, i in
-            let x = p.inputs[0][i]
-            return mask.inputs[0][i] >= threshold ? x + (p.inputs[1][i] - x) : x
-        }
-        withExtendedLifetime((a, b, importance)) {}
-        return out
+/// Quantiles are exact: the importances in ascending order (NaN last) indexed at `⌊q·(n − 1)⌋` (in float32).
+/// mergekit does the same for up to 1,000,000 elements but above that sorts a random sample of 1,000,000 drawn
+/// with replacement, so its threshold for larger tensors is an estimate that varies run to run; ours is the
+/// exact value it estimates.
+final class ArceeFusionChunkKernel: ChunkKernel {
+    /// What the next statistics pass computes.
+    private enum Stage {
+        case selectHigh, selectLow, done
     }
 
-    /// `median + 1.5·(q3 − q1)` of the values, computed in f32 as mergekit does.
-    static func upperWhisker(_ values: TensorBuffer) -> Float {
-        guard values.count > 0 else { return 0 }
-        let sorted = values.array.sorted { $0 < $1 || (!$0.isNaN && $1.isNaN) }
-        func quantile(_ q: Float) -> Float { sorted[Int(q * Float(sorted.count - 1))] }
-        return quantile(0.5) + 1.5 * (quantile(0.75) - quantile(0.25))
+    private let context: KernelContext
+    private let rowLength: Int
+    private var stage: Stage
+    private var select: StreamingSelect?
+    /// Every row's KL divergence, from the first pass on.
+    private var divergences: AccountedBuffer<Float>?
+    /// Per-worker row buffers of the first pass.
+    private var scratch: AccountedBuffer<Float>?
+    private var threshold: Float = 0
+
+    init(context: KernelContext) {
+        self.context = context
+        rowLength = max(1, context.rowLength)
+        let n = context.elementCount
+        if n > 0 {
+            select = StreamingSelect(elementCount: n, threads: context.parallel.threads, memory: context.memory)
+            stage = .selectHigh
+        } else {
+            stage = .done
+        }
+    }
+
+    /// Rows of the tensor.
+    private var rows: Int { context.elementCount / rowLength }
+
+    /// Workers computing divergences (one row buffer each).
+    private var rowWorkers: Int { max(1, min(context.parallel.threads, rows)) }
+
+    func beginPass() -> Bool { stage != .done }
+
+    func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        if stage == .selectHigh { computeDivergences(operands) }
+        guard let divergences else { return }
+        select?.count(operands.range, importances(operands, divergences), parallel: context.parallel)
+    }
+
+    /// The KL divergence of each row of the chunk.
+    private func computeDivergences(_ operands: ChunkOperands) {
+        let length = rowLength
+        if divergences == nil { divergences = context.memory.allocate(Float.self, count: rows) }
+        if scratch == nil { scratch = context.memory.allocate(Float.self, count: rowWorkers * 3 * length) }
+        guard let divergences, let scratch else { return }
+        let first = operands.range.lowerBound / length
+        let count = operands.range.count / length
+        let workers = min(rowWorkers, max(1, count))
+        let p = SharedPointers(inputs: [operands.global(0), operands.global(1)], output: divergences.pointer)
+        let buffers = SendablePointer(scratch.pointer)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let rowBuffers = RowDivergence(buffers.pointer + w * 3 * length, length: length)
+            var r = first + w
+            while r < first + count {
+                let start = r * length
+                p.output[r] = rowBuffers.divergence(p.inputs[1] + start, p.inputs[0] + start, count: length)
+                r += workers
+            }
+        }
+    }
+
+    func endPass() throws(ExecutionError) {
+        switch stage {
+        case .selectHigh:
+            scratch = nil
+            select?.finishFirstPass()
+            let last = Float(context.elementCount - 1)
+            select?.beginSecondPass(ranks: [0.25, 0.5, 0.75].map { (q: Float) in
+                min(context.elementCount - 1, Int(q * last))
+            })
+            stage = .selectLow
+        case .selectLow:
+            let q = (select?.finishSecondPass() ?? []).map { OrderKey.value(ofTotal: $0.key) }
+            select = nil
+            // mergekit's `median + 1.5 * (q3 - q1)`, in float32.
+            if q.count == 3 { threshold = q[1] + 1.5 * (q[2] - q[0]) }
+            stage = .done
+        case .done:
+            return
+        }
+    }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        guard let divergences else { return }
+        let importances = importances(operands, divergences)
+        let o = SendablePointer(out - operands.range.lowerBound)
+        let dtype = context.dtype, threshold = self.threshold
+        context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
+            let a = importances.base, b = importances.other
+            importances.forEachImportance(range) { i, importance in
+                let x = a[i]
+                o.pointer[i] = importance >= threshold ? x + (b[i] - x) : x
+            }
+            DTypeConversion.roundInPlace(o.pointer + range.lowerBound, count: range.count, to: dtype)
+        }
+    }
+
+    private func importances(_ operands: ChunkOperands, _ divergences: AccountedBuffer<Float>) -> ArceeImportances {
+        ArceeImportances(base: operands.global(0), other: operands.global(1), divergences: divergences.pointer,
+                         rowLength: rowLength)
     }
 }
 
-/// Per-row buffers for the float32 softmaxes and KL terms.
-private struct Scratch {
-    var p: [Float]
-    var q: [Float]
-    var terms: [Float]
+/// Arcee importances `|other − base| · KL(row)` as total-order keys (NaN last).
+struct ArceeImportances: OrderKeys, @unchecked Sendable {
+    /// The operands, indexed by global element index.
+    let base: UnsafePointer<Float>
+    let other: UnsafePointer<Float>
+    /// Each row's KL divergence.
+    let divergences: UnsafePointer<Float>
+    let rowLength: Int
 
-    init(length: Int) {
-        p = [Float](repeating: 0, count: length)
-        q = p
-        terms = p
+    /// Calls `body(i, importance)` for each element `i` of `range` (global indices), in increasing order.
+    @inline(__always)
+    func forEachImportance(_ range: Range<Int>, _ body: (Int, Float) -> Void) {
+        var i = range.lowerBound
+        var row = i / rowLength
+        while i < range.upperBound {
+            let end = min(range.upperBound, (row + 1) * rowLength)
+            let kl = divergences[row]
+            while i < end {
+                body(i, abs(other[i] - base[i]) * kl)
+                i += 1
+            }
+            row += 1
+        }
+    }
+
+    @inline(__always)
+    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
+    }
+}
+
+/// One worker's float32 buffers for a row's softmaxes and KL terms.
+struct RowDivergence {
+    let p: UnsafeMutablePointer<Float>
+    let q: UnsafeMutablePointer<Float>
+    let terms: UnsafeMutablePointer<Float>
+
+    /// Buffers at `storage`, which holds `3 · length` values.
+    init(_ storage: UnsafeMutablePointer<Float>, length: Int) {
+        p = storage
+        q = storage + length
+        terms = storage + 2 * length
     }
 
     /// `torch.sum(p·log(p/q))` with `p = softmax(x) + 1e-8`, `q = softmax(y) + 1e-8`, all float32.
-    mutating func divergence(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
-        Scratch.softmax(x, count: count, into: &p)
-        Scratch.softmax(y, count: count, into: &q)
+    func divergence(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        RowDivergence.softmax(x, count: count, into: p)
+        RowDivergence.softmax(y, count: count, into: q)
         for i in 0..<count {
             let pi = p[i] + 1e-8
             let qi = q[i] + 1e-8
             terms[i] = pi * logf(pi / qi)
         }
-        return terms.withUnsafeBufferPointer { TorchFloat32.rowSum(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        return TorchFloat32.rowSum(UnsafeBufferPointer(start: terms, count: count))
     }
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.
-    static func softmax(_ x: UnsafePointer<Float>, count: Int, into out: inout [Float]) {
+    static func softmax(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
         let top = TorchFloat32.reduceAll(UnsafeBufferPointer(start: x, count: count), TorchFloat32.maximum)
         for i in 0..<count { out[i] = TorchFloat32.exp(x[i] - top) }
-        let sum = out.withUnsafeBufferPointer { TorchFloat32.reduceAll(UnsafeBufferPointer(rebasing: $0[0..<count]), +) }
+        let sum = TorchFloat32.reduceAll(UnsafeBufferPointer(start: out, count: count), +)
         let inverse = 1 / sum
         for i in 0..<count { out[i] *= inverse }
     }

@@ -5,15 +5,8 @@ enum NodeEvaluator {
     static func evaluate(_ op: Op, shape: [Int], dtype: DType, operands: [TensorBuffer],
                          parallel: Parallel) throws(ExecutionError) -> TensorBuffer {
         switch op {
-        case .magnitudePrune(let keep, let rescale):
-            return MagnitudePruneKernel.prune(operands[0], keep: keep, rescale: rescale, dtype: dtype, parallel: parallel)
-        case .varianceTopK(let fraction):
-            return MaskKernels.varianceTopK(operands, fraction: fraction, parallel: parallel)
         case .sceMerge:
             return SCEMergeKernel.merge(operands, dtype: dtype, parallel: parallel)
-        case .arceeFusion:
-            return ArceeFusionKernel.merge(base: operands[0], other: operands[1], rowLength: shape.last ?? 1,
-                                           dtype: dtype, parallel: parallel)
         case .randomPrune(let density, let rescale, let seed, let key):
             return RandomPruneKernel.prune(operands[0], density: density, rescale: rescale, seed: seed, key: key,
                                            dtype: dtype, parallel: parallel)

@@ -46,7 +46,13 @@ enum KernelFactory {
             return GramChunkKernel(operands: operandCount, context: context) { g in
                 Karcher.terms(gram: g, maxIter: maxIter, tol: tol)
             }
-        case .magnitudePrune, .varianceTopK, .sceMerge, .arceeFusion, .randomPrune, .dellaPrune:
+        case .magnitudePrune(let keep, let rescale):
+            return MagnitudePruneChunkKernel(keep: keep, rescale: rescale, context: context)
+        case .varianceTopK(let fraction):
+            return VarianceTopKChunkKernel(fraction: fraction, context: context)
+        case .arceeFusion:
+            return ArceeFusionChunkKernel(context: context)
+        case .sceMerge, .randomPrune, .dellaPrune:
             return WholeTensorKernel(op: op, context: context)
         }
     }

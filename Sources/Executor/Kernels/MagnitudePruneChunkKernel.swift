@@ -1,0 +1,147 @@
+import IR
+
+/// Magnitude pruning in streaming form (TIES, breadcrumbs): keeps the elements whose ascending rank by |x| (equal
+/// magnitudes ranked by index) lies in `keep` and zeroes the rest; with `rescale`, scales the kept part to the
+/// operand's L1 norm unless either norm is below 1e-7 (mergekit's rule). Passes: the two of a `StreamingSelect`
+/// finding the magnitudes at the first and last kept rank (none when everything is kept), then, with `rescale`,
+/// one for the L1 norms of the operand and of its kept part.
+final class MagnitudePruneChunkKernel: ChunkKernel {
+    /// What the next statistics pass computes.
+    private enum Stage {
+        case selectHigh, selectLow, norms, done
+    }
+
+    private let context: KernelContext
+    private let keep: Range<Int>
+    private let rescale: Bool
+    private var stage: Stage
+    private var select: StreamingSelect?
+    /// The kept elements, once known (nil: none).
+    private var selection: OrderedKeep?
+    private var norms: StreamingSums?
+    /// The rescaling factor, when one applies.
+    private var factor: Float?
+
+    init(keep: Range<Int>, rescale: Bool, context: KernelContext) {
+        self.context = context
+        self.rescale = rescale
+        let n = context.elementCount
+        self.keep = max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+        if self.keep.isEmpty {
+            stage = .done
+        } else if self.keep.count == n {
+            selection = OrderedKeep(rule: .all, elementCount: n, memory: context.memory)
+            stage = rescale ? .norms : .done
+        } else {
+            select = StreamingSelect(elementCount: n, threads: context.parallel.threads, memory: context.memory)
+            stage = .selectHigh
+        }
+    }
+
+    func beginPass() -> Bool {
+        switch stage {
+        case .selectHigh, .selectLow:
+            return true
+        case .norms:
+            selection?.restart()
+            norms = StreamingSums(elementCount: context.elementCount, width: 2, memory: context.memory)
+            return true
+        case .done:
+            return false
+        }
+    }
+
+    func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        let keys = MagnitudeKeys(x: operands.global(0))
+        switch stage {
+        case .selectHigh, .selectLow:
+            select?.count(operands.range, keys, parallel: context.parallel)
+        case .norms:
+            guard let selection, let norms else { return }
+            selection.scan(operands.range, keys, parallel: context.parallel)
+            norms.add(operands.range, parallel: context.parallel) { range, acc in
+                let x = keys.x
+                var cursor = selection.cursor(at: range.lowerBound)
+                var all = acc[0], kept = acc[1]
+                for i in range {
+                    let magnitude = abs(x[i])
+                    all += Double(magnitude)
+                    // Adds +0 for the elements not kept, without a branch.
+                    kept += Double(Float(bitPattern: magnitude.bitPattern & cursor.mask(MagnitudeRank.key(x[i]))))
+                }
+                acc[0] = all
+                acc[1] = kept
+            }
+        case .done:
+            return
+        }
+    }
+
+    func endPass() throws(ExecutionError) {
+        switch stage {
+        case .selectHigh:
+            select?.finishFirstPass()
+            select?.beginSecondPass(ranks: [keep.lowerBound, keep.upperBound - 1])
+            stage = .selectLow
+        case .selectLow:
+            let stats = select?.finishSecondPass() ?? []
+            select = nil
+            if stats.count == 2 {
+                selection = OrderedKeep(rule: rule(first: stats[0], last: stats[1]), elementCount: context.elementCount,
+                                        memory: context.memory)
+            }
+            stage = rescale ? .norms : .done
+        case .norms:
+            let totals = norms?.totals() ?? []
+            norms = nil
+            if totals.count == 2, totals[0] >= 1e-7, totals[1] >= 1e-7 { factor = Float(totals[0] / totals[1]) }
+            stage = .done
+        case .done:
+            return
+        }
+    }
+
+    /// Keys between the boundary magnitudes, and of those equal to one, in index order: all but the first
+    /// `keep.lowerBound − first.countLess` equal to the lower; the first `keep.upperBound − last.countLess` equal
+    /// to the upper.
+    private func rule(first: StreamingSelect.Statistic, last: StreamingSelect.Statistic) -> KeepRule {
+        let skip = keep.lowerBound - first.countLess
+        let take = keep.upperBound - last.countLess
+        return KeepRule(low: first.key, lowWindow: skip == 0 ? KeepRule.everything : skip..<Int.max,
+                        high: last.key, highWindow: take >= last.countEqual ? KeepRule.everything : 0..<take)
+    }
+
+    func beginSweep() { selection?.restart() }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        guard let selection else {
+            out.initialize(repeating: 0, count: operands.range.count)
+            return
+        }
+        let keys = MagnitudeKeys(x: operands.global(0))
+        selection.scan(operands.range, keys, parallel: context.parallel)
+        let o = SendablePointer(out - operands.range.lowerBound)
+        let dtype = context.dtype, factor = self.factor
+        context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
+            let x = keys.x
+            var cursor = selection.cursor(at: range.lowerBound)
+            for i in range {
+                // x where kept, +0 elsewhere, without a branch.
+                let kept = Float(bitPattern: x[i].bitPattern & cursor.mask(MagnitudeRank.key(x[i])))
+                o.pointer[i] = factor.map { kept * $0 } ?? kept
+            }
+            DTypeConversion.roundInPlace(o.pointer + range.lowerBound, count: range.count, to: dtype)
+        }
+    }
+}
+
+/// Magnitude order keys: |x|'s bits.
+struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
+    /// The operand, indexed by global element index.
+    let x: UnsafePointer<Float>
+
+    @inline(__always)
+    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        for i in range { body(i, MagnitudeRank.key(x[i])) }
+    }
+}

@@ -1,0 +1,144 @@
+import IR
+
+/// SCE's variance top-k mask (mergekit's `sce_mask`) in streaming form: 1 for the `k = min(nonzero, ⌊nonzero ·
+/// fraction⌋)` elements (the product in float32, as mergekit) of largest population variance across the operands,
+/// equal variances taken from the lower index first, 0 elsewhere; all ones when `fraction ≥ 1`, all zeros when
+/// `fraction ≤ 0`. `nonzero` counts the elements of nonzero variance. Passes: the two of a `StreamingSelect` (the
+/// first also counts the zero variances) finding the variance at descending rank `k`.
+final class VarianceTopKChunkKernel: ChunkKernel {
+    /// What the next statistics pass computes.
+    private enum Stage {
+        case selectHigh, selectLow, done
+    }
+
+    private let context: KernelContext
+    private let fraction: Double
+    /// Whether the mask is all ones (`fraction ≥ 1`).
+    private let keepsAll: Bool
+    private var stage: Stage
+    private var select: StreamingSelect?
+    /// How many elements the mask keeps, once known.
+    private var k = 0
+    /// The kept elements, once known (nil: none, or all with `keepsAll`).
+    private var selection: OrderedKeep?
+
+    init(fraction: Double, context: KernelContext) {
+        self.context = context
+        self.fraction = fraction
+        let n = context.elementCount
+        keepsAll = fraction >= 1
+        if keepsAll {
+            stage = .done
+        } else if fraction > 0, n > 0 {
+            select = StreamingSelect(elementCount: n, threads: context.parallel.threads, memory: context.memory)
+            stage = .selectHigh
+        } else {
+            stage = .done
+        }
+    }
+
+    func beginPass() -> Bool { stage != .done }
+
+    func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        select?.count(operands.range, VarianceKeys(operands), parallel: context.parallel)
+    }
+
+    func endPass() throws(ExecutionError) {
+        let n = context.elementCount
+        switch stage {
+        case .selectHigh:
+            select?.finishFirstPass()
+            let nonzero = n - (select?.countBelow(bucket: 1) ?? n)
+            k = min(nonzero, Int(Float(nonzero) * Float(fraction)))
+            if k > 0 {
+                select?.beginSecondPass(ranks: [n - k])
+                stage = .selectLow
+            } else {
+                select = nil
+                stage = .done
+            }
+        case .selectLow:
+            if let t = select?.finishSecondPass().first {
+                // Of the variances equal to the k-th largest, the lowest indices first.
+                let take = k - (n - t.countLess - t.countEqual)
+                let rule = KeepRule(low: t.key, lowWindow: take >= t.countEqual ? KeepRule.everything : 0..<take,
+                                    high: .max, highWindow: KeepRule.everything)
+                selection = OrderedKeep(rule: rule, elementCount: n, memory: context.memory)
+            }
+            select = nil
+            stage = .done
+        case .done:
+            return
+        }
+    }
+
+    func beginSweep() { selection?.restart() }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        guard let selection else {
+            out.initialize(repeating: keepsAll ? 1 : 0, count: operands.range.count)
+            return
+        }
+        let keys = VarianceKeys(operands)
+        selection.scan(operands.range, keys, parallel: context.parallel)
+        let o = SendablePointer(out - operands.range.lowerBound)
+        context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
+            var cursor = selection.cursor(at: range.lowerBound)
+            // 1.0's bits where kept, +0 elsewhere, without a branch.
+            keys.forEach(range) { i, key in o.pointer[i] = Float(bitPattern: Float(1).bitPattern & cursor.mask(key)) }
+        }
+    }
+}
+
+/// Variance order keys: 0 for a zero variance, alone in high bucket 0; otherwise the float32 variance's bits
+/// (variances are ≥ 0) plus 2¹⁶; NaN last.
+struct VarianceKeys: OrderKeys, @unchecked Sendable {
+    /// The operands, indexed by global element index.
+    let inputs: [UnsafePointer<Float>]
+    /// Elements whose variances are computed together (operand by operand, so that the loops vectorize).
+    static let tile = 256
+
+    init(_ operands: ChunkOperands) {
+        inputs = operands.pointers.indices.map { operands.global($0) }
+    }
+
+    @inline(__always)
+    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * VarianceKeys.tile) { buffer in
+            let mean = buffer.baseAddress!, variance = mean + VarianceKeys.tile
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let count = min(VarianceKeys.tile, range.upperBound - start)
+                variances(from: start, count: count, mean: mean, into: variance)
+                for j in 0..<count {
+                    let v = Float(variance[j])
+                    body(start + j, v.isNaN ? .max : v == 0 ? 0 : v.bitPattern &+ 0x1_0000)
+                }
+                start += count
+            }
+        }
+    }
+
+    /// The population variances across the operands of `count` elements from `start`, in f64: the mean and the
+    /// sum of squared deviations each folded over the operands in order, then divided by their count.
+    @inline(__always)
+    private func variances(from start: Int, count: Int, mean: UnsafeMutablePointer<Double>,
+                           into sum: UnsafeMutablePointer<Double>) {
+        let m = Double(inputs.count)
+        mean.initialize(repeating: 0, count: count)
+        sum.initialize(repeating: 0, count: count)
+        for x in inputs {
+            let x = x + start
+            for j in 0..<count { mean[j] += Double(x[j]) }
+        }
+        for j in 0..<count { mean[j] /= m }
+        for x in inputs {
+            let x = x + start
+            for j in 0..<count {
+                let d = Double(x[j]) - mean[j]
+                sum[j] += d * d
+            }
+        }
+        for j in 0..<count { sum[j] /= m }
+    }
+}

@@ -1,0 +1,119 @@
+/// The elements a selection keeps, by order key: every key strictly between `low` and `high`, and, of the
+/// elements whose key equals a boundary key, those whose position among them (0-based, in index order) lies in
+/// that boundary's window. When `low == high` both windows apply to the same elements.
+struct KeepRule: Sendable {
+    let low: UInt32
+    let lowWindow: Range<Int>
+    let high: UInt32
+    let highWindow: Range<Int>
+    /// How many keys lie strictly between the boundaries.
+    private let span: UInt32
+
+    init(low: UInt32, lowWindow: Range<Int>, high: UInt32, highWindow: Range<Int>) {
+        self.low = low
+        self.lowWindow = lowWindow
+        self.high = high
+        self.highWindow = highWindow
+        span = high > low ? high - low - 1 : 0
+    }
+
+    /// A window keeping every boundary-equal element.
+    static let everything = 0..<Int.max
+
+    /// Every element.
+    static let all = KeepRule(low: 0, lowWindow: everything, high: .max, highWindow: everything)
+
+    /// Whether some boundary keeps only part of its equal elements, so that positions must be counted.
+    var countsPositions: Bool { lowWindow != KeepRule.everything || highWindow != KeepRule.everything }
+
+    /// Whether `low < key < high`, without a branch.
+    @inline(__always)
+    func isBetween(_ key: UInt32) -> Bool { key &- (low &+ 1) < span }
+}
+
+/// Decides element after element (in index order) from the positions reached so far among the boundary-equal ones.
+struct KeepCursor {
+    let rule: KeepRule
+    var lowSeen: Int
+    var highSeen: Int
+
+    /// Whether the next element, of key `key`, is kept.
+    @inline(__always)
+    mutating func keeps(_ key: UInt32) -> Bool {
+        if key == rule.low || key == rule.high { return keepsBoundary(key) }
+        return rule.isBetween(key)
+    }
+
+    /// All ones when the next element, of key `key`, is kept, else zero: a mask for choosing without a branch.
+    @inline(__always)
+    mutating func mask(_ key: UInt32) -> UInt32 { 0 &- (keeps(key) ? 1 : 0) }
+
+    /// Whether the next element, whose key is a boundary key, is kept.
+    private mutating func keepsBoundary(_ key: UInt32) -> Bool {
+        var kept = true
+        if key == rule.low {
+            kept = rule.lowWindow.contains(lowSeen)
+            lowSeen += 1
+        }
+        if key == rule.high {
+            kept = kept && rule.highWindow.contains(highSeen)
+            highSeen += 1
+        }
+        return kept
+    }
+}
+
+/// Applies a `KeepRule` to a tensor fed chunk by chunk in index order, in parallel: `scan` counts the
+/// boundary-equal elements of each fixed block of the chunk and prefix-sums them onto the counts of earlier
+/// chunks, so that `cursor(at:)` can start any block of the chunk on its own.
+final class OrderedKeep: @unchecked Sendable {
+    let rule: KeepRule
+    /// Positions among the boundary-equal elements reached by the chunks scanned so far.
+    private var lowSeen = 0
+    private var highSeen = 0
+    /// Per block of the tensor: low and high positions at the first element the current chunk has in it.
+    private let starts: AccountedBuffer<Int>?
+
+    init(rule: KeepRule, elementCount: Int, memory: MemoryAccount) {
+        self.rule = rule
+        let blocks = (elementCount + Parallel.blockSize - 1) / Parallel.blockSize
+        starts = rule.countsPositions ? memory.allocate(Int.self, count: 2 * max(1, blocks)) : nil
+    }
+
+    /// Starts again from the first chunk.
+    func restart() {
+        lowSeen = 0
+        highSeen = 0
+    }
+
+    /// Counts the boundary-equal elements of chunk `range` (the next one in index order) per block.
+    func scan<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
+        guard let starts, !range.isEmpty else { return }
+        let counts = SendablePointer(starts.pointer)
+        let low = rule.low, high = rule.high
+        parallel.forEachAlignedBlock(in: range) { _, part in
+            var l = 0, h = 0
+            keys.forEach(part) { _, key in
+                if key == low { l += 1 }
+                if key == high { h += 1 }
+            }
+            let b = part.lowerBound / Parallel.blockSize
+            counts.pointer[2 * b] = l
+            counts.pointer[2 * b + 1] = h
+        }
+        for b in (range.lowerBound / Parallel.blockSize)...((range.upperBound - 1) / Parallel.blockSize) {
+            let (l, h) = (starts[2 * b], starts[2 * b + 1])
+            starts[2 * b] = lowSeen
+            starts[2 * b + 1] = highSeen
+            lowSeen += l
+            highSeen += h
+        }
+    }
+
+    /// A cursor at `index`, the first element of the scanned chunk in its block.
+    func cursor(at index: Int) -> KeepCursor {
+        guard let starts else { return KeepCursor(rule: rule, lowSeen: 0, highSeen: 0) }
+        let b = index / Parallel.blockSize
+        return KeepCursor(rule: rule, lowSeen: starts[2 * b], highSeen: starts[2 * b + 1])
+    }
+}

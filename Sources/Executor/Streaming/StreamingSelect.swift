@@ -1,0 +1,126 @@
+/// Exact order statistics of 32-bit keys over a tensor fed chunk by chunk, in O(n) and without sorting: a first
+/// pass counts the keys' high 16 bits (65536 buckets, one table per worker), a second counts the low 16 bits of
+/// the keys in the high buckets that hold the wanted ranks. Counts are integers, so the statistics are the same
+/// for any chunking and thread count.
+///
+/// Use: `count` every chunk, `finishFirstPass`, `beginSecondPass(ranks:)`, `count` every chunk again, then
+/// `finishSecondPass`. Tables are allocated by the first `count` of a pass and freed when the pass ends.
+final class StreamingSelect {
+    /// The key at an ascending rank, how many keys are smaller and how many equal it.
+    struct Statistic: Equatable, Sendable {
+        var key: UInt32
+        var countLess: Int
+        var countEqual: Int
+    }
+
+    static let buckets = 1 << 16
+    /// Most ranks one second pass selects.
+    static let maxRanks = 3
+
+    private let memory: MemoryAccount
+    private let workers: Int
+    /// Per-worker tables of the current pass: `workers · slots` tables of 65536 counts.
+    private var tables: AccountedBuffer<Int>?
+    /// The first pass's tables between the passes, merged into the first.
+    private var high: AccountedBuffer<Int>?
+    /// The high buckets the second pass counts (nil: the first pass).
+    private var slots: [UInt32]?
+    /// The wanted ranks, the slot of the high bucket holding each and the count of keys in lower buckets.
+    private var wanted: [(rank: Int, slot: Int, below: Int)] = []
+
+    /// A selection over a tensor of `elementCount` elements counted on up to `threads` workers.
+    init(elementCount: Int, threads: Int, memory: MemoryAccount) {
+        self.memory = memory
+        let blocks = (elementCount + Parallel.blockSize - 1) / Parallel.blockSize
+        workers = max(1, min(threads, blocks))
+    }
+
+    /// Counts the keys of `range` (global indices) in the current pass.
+    func count<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
+        let slots = self.slots ?? []
+        let width = max(1, slots.count) * StreamingSelect.buckets
+        if tables == nil { tables = memory.allocate(Int.self, count: workers * width) }
+        guard let tables else { return }
+        let base = SendablePointer(tables.pointer)
+        guard self.slots != nil else {
+            parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
+                let table = base.pointer + w * width
+                keys.forEach(part) { _, key in table[Int(key >> 16)] += 1 }
+            }
+            return
+        }
+        // Unused slots hold a bucket no key has (high halves are below 65536).
+        let b0 = slots[0], b1 = slots.count > 1 ? slots[1] : .max, b2 = slots.count > 2 ? slots[2] : .max
+        parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
+            let t0 = base.pointer + w * width
+            let t1 = t0 + StreamingSelect.buckets, t2 = t1 + StreamingSelect.buckets
+            keys.forEach(part) { _, key in
+                let h = key >> 16
+                let low = Int(key & 0xFFFF)
+                if h == b0 { t0[low] += 1 } else if h == b1 { t1[low] += 1 } else if h == b2 { t2[low] += 1 }
+            }
+        }
+    }
+
+    /// Ends the first pass: merges its tables.
+    func finishFirstPass() {
+        high = tables ?? memory.allocate(Int.self, count: workers * StreamingSelect.buckets)
+        tables = nil
+        if let high { StreamingSelect.merge(high.pointer, workers: workers, width: StreamingSelect.buckets) }
+    }
+
+    /// How many keys the first pass counted in high buckets below `bucket` (keys below `bucket << 16`).
+    func countBelow(bucket: Int) -> Int {
+        guard let high else { return 0 }
+        var total = 0
+        for b in 0..<min(bucket, StreamingSelect.buckets) { total += high[b] }
+        return total
+    }
+
+    /// Starts the second pass for up to `maxRanks` ascending ranks, each below the element count.
+    func beginSecondPass(ranks: [Int]) {
+        precondition(ranks.count <= StreamingSelect.maxRanks, "at most \(StreamingSelect.maxRanks) ranks")
+        var slots: [UInt32] = []
+        wanted = ranks.map { rank in
+            let (bucket, below) = high.map { StreamingSelect.bin(containing: rank, in: $0.pointer) } ?? (0, 0)
+            let slot = slots.firstIndex(of: UInt32(bucket)) ?? slots.count
+            if slot == slots.count { slots.append(UInt32(bucket)) }
+            return (rank, slot, below)
+        }
+        self.slots = slots
+        high = nil
+    }
+
+    /// Ends the second pass: the statistic of each rank passed to `beginSecondPass`, in the same order.
+    func finishSecondPass() -> [Statistic] {
+        let slots = self.slots ?? []
+        let width = max(1, slots.count) * StreamingSelect.buckets
+        let merged = tables ?? memory.allocate(Int.self, count: workers * width)
+        tables = nil
+        StreamingSelect.merge(merged.pointer, workers: workers, width: width)
+        return wanted.map { w in
+            let table = merged.pointer + w.slot * StreamingSelect.buckets
+            let (low, belowLow) = StreamingSelect.bin(containing: w.rank - w.below, in: table)
+            return Statistic(key: slots[w.slot] << 16 | UInt32(low), countLess: w.below + belowLow,
+                             countEqual: table[low])
+        }
+    }
+
+    /// Adds the workers' tables of `width` counts into the first one's.
+    private static func merge(_ tables: UnsafeMutablePointer<Int>, workers: Int, width: Int) {
+        for w in 1..<max(1, workers) {
+            let table = tables + w * width
+            for b in 0..<width { tables[b] += table[b] }
+        }
+    }
+
+    /// The bucket of `counts` (65536 of them) holding ascending rank `rank`, and the count in lower buckets.
+    private static func bin(containing rank: Int, in counts: UnsafePointer<Int>) -> (Int, Int) {
+        var below = 0
+        for b in 0..<buckets {
+            if rank < below + counts[b] { return (b, below) }
+            below += counts[b]
+        }
+        return (buckets - 1, below - counts[buckets - 1])
+    }
+}
