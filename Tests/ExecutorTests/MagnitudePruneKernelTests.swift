@@ -82,6 +82,17 @@ final class MagnitudePruneKernelTests: XCTestCase {
         try assertChunkInvariant(.magnitudePrune(keep: 13..<27, rescale: true), [x], shape: [8, 5], dtype: .bf16)
     }
 
+    /// Equal magnitudes over four blocks: the blocks holding the window's edges decide element by element, the
+    /// others drop all their equal elements, for any chunking.
+    func testEqualMagnitudesAcrossBlocks() throws {
+        let x = (0..<200_000).map { Float($0 % 3 == 0 ? -0.5 : 0.5) }
+        let keep = 70_000..<140_000
+        let expected = x.indices.map { keep.contains($0) ? x[$0] : 0 }
+        for (chunkRows, threads) in [(2000, 1), (7, 2), (640, 3)] {
+            XCTAssertEqual(try prune(x, keep, shape: [2000, 100], threads: threads, chunkRows: chunkRows), expected)
+        }
+    }
+
     /// 1601 × 123 values on a grid of 2001 (about a hundred elements per magnitude, so ties straddle chunk and
     /// block boundaries); more than three blocks with a ragged last one.
     func testChunkInvariant() throws {

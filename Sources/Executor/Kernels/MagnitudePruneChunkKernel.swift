@@ -123,14 +123,47 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         let o = SendablePointer(out - operands.range.lowerBound)
         let dtype = context.dtype, factor = self.factor
         context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
-            let x = keys.x
-            var cursor = selection.cursor(at: range.lowerBound)
+            let x = keys.x, out = o.pointer, rule = selection.rule
+            // x from the lower boundary key to the upper, both included, +0 elsewhere (a loop without branches)...
+            var lows: UInt32 = 0, highs: UInt32 = 0
             for i in range {
-                // x where kept, +0 elsewhere, without a branch.
-                let kept = Float(bitPattern: x[i].bitPattern & cursor.mask(MagnitudeRank.key(x[i])))
-                o.pointer[i] = factor.map { kept * $0 } ?? kept
+                let key = MagnitudeRank.key(x[i])
+                lows &+= key == rule.low ? 1 : 0
+                highs &+= key == rule.high ? 1 : 0
+                out[i] = Float(bitPattern: x[i].bitPattern & rule.inclusiveMask(key))
             }
-            DTypeConversion.roundInPlace(o.pointer + range.lowerBound, count: range.count, to: dtype)
+            // ...then +0 for the boundary-equal elements outside their boundary's window.
+            if rule.countsPositions {
+                MagnitudePruneChunkKernel.dropTies(x, out, range, selection.cursor(at: range.lowerBound),
+                                                   lowCount: Int(lows), highCount: Int(highs))
+            }
+            if let factor { for i in range { out[i] *= factor } }
+            DTypeConversion.roundInPlace(out + range.lowerBound, count: range.count, to: dtype)
+        }
+    }
+}
+
+extension MagnitudePruneChunkKernel {
+    /// Sets to +0 the elements of `range` whose magnitude equals a boundary key but whose position among those
+    /// (from `cursor` on, in index order) lies outside that boundary's window. Only the block holding a window's
+    /// edge goes element by element; elsewhere a boundary's equal elements are all kept or all dropped.
+    static func dropTies(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                         _ cursor: KeepCursor, lowCount: Int, highCount: Int) {
+        let rule = cursor.rule
+        switch cursor.fate(lowCount: lowCount, highCount: highCount) {
+        case .kept:
+            return
+        case .dropped(let low, let high):
+            for i in range {
+                let key = MagnitudeRank.key(x[i])
+                let drop = (low && key == rule.low) || (high && key == rule.high)
+                out[i] = Float(bitPattern: out[i].bitPattern & (drop ? 0 : .max))
+            }
+        case .mixed:
+            var cursor = cursor
+            for i in range where rule.isBoundary(MagnitudeRank.key(x[i])) {
+                if !cursor.keeps(MagnitudeRank.key(x[i])) { out[i] = 0 }
+            }
         }
     }
 }

@@ -29,6 +29,14 @@ struct KeepRule: Sendable {
     /// Whether `low < key < high`, without a branch.
     @inline(__always)
     func isBetween(_ key: UInt32) -> Bool { key &- (low &+ 1) < span }
+
+    /// Whether `key` is a boundary key.
+    @inline(__always)
+    func isBoundary(_ key: UInt32) -> Bool { key == low || key == high }
+
+    /// All ones when `low ≤ key ≤ high` (as if every boundary-equal element were kept), else zero, without a branch.
+    @inline(__always)
+    func inclusiveMask(_ key: UInt32) -> UInt32 { 0 &- (key &- low <= high &- low ? 1 : 0) }
 }
 
 /// Decides element after element (in index order) from the positions reached so far among the boundary-equal ones.
@@ -48,6 +56,34 @@ struct KeepCursor {
     @inline(__always)
     mutating func mask(_ key: UInt32) -> UInt32 { 0 &- (keeps(key) ? 1 : 0) }
 
+    /// How the next `lowCount` elements equal to the low boundary key and `highCount` equal to the high one fare.
+    func fate(lowCount: Int, highCount: Int) -> TieFate {
+        if rule.low == rule.high {
+            let from = max(rule.lowWindow.lowerBound, rule.highWindow.lowerBound)
+            let window = from..<max(from, min(rule.lowWindow.upperBound, rule.highWindow.upperBound))
+            switch KeepCursor.overlap(lowSeen, lowCount, window) {
+            case .all: return .kept
+            case .none: return .dropped(low: true, high: true)
+            case .some: return .mixed
+            }
+        }
+        let low = KeepCursor.overlap(lowSeen, lowCount, rule.lowWindow)
+        let high = KeepCursor.overlap(highSeen, highCount, rule.highWindow)
+        if low == .some || high == .some { return .mixed }
+        return low == .all && high == .all ? .kept : .dropped(low: low == .none, high: high == .none)
+    }
+
+    /// How much of positions `seen..<seen + count` a window holds (all when there are none).
+    private static func overlap(_ seen: Int, _ count: Int, _ window: Range<Int>) -> Overlap {
+        if count == 0 || (window.lowerBound <= seen && seen + count <= window.upperBound) { return .all }
+        return (seen..<(seen + count)).overlaps(window) ? .some : .none
+    }
+
+    /// How much of a run of positions a window holds.
+    private enum Overlap {
+        case all, some, none
+    }
+
     /// Whether the next element, whose key is a boundary key, is kept.
     private mutating func keepsBoundary(_ key: UInt32) -> Bool {
         var kept = true
@@ -61,6 +97,14 @@ struct KeepCursor {
         }
         return kept
     }
+}
+
+/// How a run of boundary-equal elements fares: all kept, those equal to one or both boundary keys all dropped,
+/// or a mix that must be decided element by element.
+enum TieFate: Equatable {
+    case kept
+    case dropped(low: Bool, high: Bool)
+    case mixed
 }
 
 /// Applies a `KeepRule` to a tensor fed chunk by chunk in index order, in parallel: `scan` counts the
