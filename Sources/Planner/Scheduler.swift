@@ -56,19 +56,21 @@ public enum Scheduler {
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
     }
 
-    /// The computed values statistics passes read, so they are computed once and kept whole rather than
-    /// recomputed from the inputs on every pass (loads and casts of loads are cheaper to read again).
+    /// The operands of statistics passes that are themselves computed through statistics passes (a stage's
+    /// result read by the next stage's slerp, say): kept whole rather than recomputed on every pass. Cheaper
+    /// operands (inputs, task vectors) are recomputed chunk by chunk, which costs less than writing and
+    /// reading back whole tensors.
     static func retainable(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
-        func isRead(_ v: ValueID) -> Bool {
-            switch graph[v].op {
-            case .load: return true
-            case .cast: return isRead(graph[v].operands[0])
-            default: return false
-            }
+        var passesInCone: [ValueID: Bool] = [:]
+        func hasPasses(_ v: ValueID) -> Bool {
+            if let known = passesInCone[v] { return known }
+            let result = graph[v].op.takesStatisticsPasses || graph[v].operands.contains(where: hasPasses)
+            passesInCone[v] = result
+            return result
         }
         var values = Set<ValueID>()
         for step in group.steps where graph[step.value].op.takesStatisticsPasses {
-            values.formUnion(graph[step.value].operands.filter { !isRead($0) })
+            values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
         return values.sorted()
     }

@@ -24,37 +24,55 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let step = self.step
         let dtype = context.dtype
         context.parallel.forEachBlock(in: operands.range) { range in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * range.count) { scratch in
-                let sum = scratch.baseAddress!, divisor = sum + range.count
-                let start = range.lowerBound
-                for j in 0..<(2 * range.count) { scratch[j] = 0 }
+            p.inputs.withUnsafeBufferPointer { xs in
                 switch step {
                 case .elect(let w):
-                    for k in 0..<w.count {
-                        let x = p.inputs[k] + start, c = w[k]
-                        for j in 0..<range.count { sum[j] += c * Double(x[j]) }
+                    Self.tiles(range) { start, n, sum, _ in
+                        for k in 0..<w.count {
+                            let x = xs[k] + start, c = w[k]
+                            for j in 0..<n { sum[j] += c * Double(x[j]) }
+                        }
+                        let o = p.output + start
+                        for j in 0..<n { o[j] = sum[j] >= 0 ? 1 : -1 }
                     }
-                    let o = p.output + start
-                    for j in 0..<range.count { o[j] = sum[j] >= 0 ? 1 : -1 }
                 case .merge(let w, let normalize, let lambda):
-                    let sign = p.inputs[0] + start
-                    for k in 0..<w.count {
-                        let x = p.inputs[k + 1] + start, c = w[k]
-                        for j in 0..<range.count {
-                            let weighted = c * Double(x[j])
-                            let agrees = weighted != 0 && (weighted > 0) == (sign[j] > 0)
-                            sum[j] += agrees ? weighted : 0
-                            divisor[j] += agrees ? c : 0
+                    Self.tiles(range) { start, n, sum, divisor in
+                        let sign = xs[0] + start
+                        for k in 0..<w.count {
+                            let x = xs[k + 1] + start, c = w[k]
+                            for j in 0..<n {
+                                // Agrees: nonzero with the elected sign's direction (the sign is ±1).
+                                let weighted = c * Double(x[j])
+                                let agrees = weighted * Double(sign[j]) > 0
+                                sum[j] += agrees ? weighted : 0
+                                divisor[j] += agrees ? c : 0
+                            }
+                        }
+                        let o = p.output + start
+                        for j in 0..<n {
+                            let d = normalize ? (divisor[j] == 0 ? 1 : divisor[j]) : 1
+                            o[j] = Float(sum[j] / d * lambda)
                         }
                     }
-                    let o = p.output + start
-                    for j in 0..<range.count {
-                        var s = sum[j]
-                        if normalize { s /= divisor[j] == 0 ? 1 : divisor[j] }
-                        o[j] = Float(s * lambda)
-                    }
                 }
-                DTypeConversion.roundInPlace(p.output + start, count: range.count, to: dtype)
+                DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
+            }
+        }
+    }
+
+    /// Runs `body(start, count, sum, divisor)` over tiles of `range` with zeroed f64 accumulators small enough
+    /// for the stack and the L1 cache, so the loops over elements are branch-free and vectorizable.
+    private static func tiles(_ range: Range<Int>,
+                              _ body: (Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
+        let tile = 1024
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * tile) { scratch in
+            let sum = scratch.baseAddress!, divisor = sum + tile
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let n = min(tile, range.upperBound - start)
+                for j in 0..<(2 * tile) { scratch[j] = 0 }
+                body(start, n, sum, divisor)
+                start += n
             }
         }
     }
