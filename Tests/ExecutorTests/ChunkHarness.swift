@@ -18,10 +18,12 @@ final class ArrayChunkKernel: ChunkKernel {
 /// Runs `op`'s streaming kernel on array operands of `shape`, `chunkRows` slices along dimension 0 at a time
 /// (nil: the whole tensor in one chunk), as the executor does.
 func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, threads: Int = 1,
-                chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount()) throws -> [Float] {
+                chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount(),
+                operandDType: DType = .f32) throws -> [Float] {
     let count = shape.reduce(1, *)
     let rowElements = shape.count >= 2 ? count / shape[0] : count
-    let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory)
+    let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory,
+                                operandDTypes: operands.map { _ in operandDType })
     var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: []) }
     entries.append(ChunkRunner.Entry(kernel: KernelFactory.kernel(for: op, operandCount: operands.count, context: context),
                                      operands: Array(operands.indices)))

@@ -104,4 +104,22 @@ final class MagnitudePruneKernelTests: XCTestCase {
         let out = try prune(x, (n - n / 5)..<n, shape: shape, threads: 2, chunkRows: 100)
         XCTAssertEqual(out, reference(x, keep: (n - n / 5)..<n, rescale: false))
     }
+
+    /// bf16 operands take one selection pass instead of two (their magnitudes' low 16 bits are zero); the result
+    /// is the same as with two passes and as the sort, ties at both boundaries included.
+    func testBF16OperandsSelectInOnePassWithTheSameResult() throws {
+        let shape = [1601, 123]
+        let n = shape[0] * shape[1]
+        let x = pseudoRandom(n, seed: 12).map { DTypeConversion.round($0 * 3, to: .bf16) }
+        for keep in [(n - n / 2)..<n, (n / 7)..<(n - n / 9), 0..<(n / 3)] {
+            let op = Op.magnitudePrune(keep: keep, rescale: true)
+            let onePass = try runChunked(op, [x], shape: shape, dtype: .bf16, threads: 2, chunkRows: 7, operandDType: .bf16)
+            let twoPasses = try runChunked(op, [x], shape: shape, dtype: .bf16, threads: 2, chunkRows: 7)
+            XCTAssertEqual(onePass.map(\.bitPattern), twoPasses.map(\.bitPattern), "\(keep)")
+            let sorted = reference(x, keep: keep, rescale: false)
+            let unscaled = try runChunked(.magnitudePrune(keep: keep, rescale: false), [x], shape: shape, dtype: .bf16,
+                                          chunkRows: 50, operandDType: .bf16)
+            XCTAssertEqual(unscaled, sorted, "\(keep)")
+        }
+    }
 }

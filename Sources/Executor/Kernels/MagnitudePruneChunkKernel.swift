@@ -3,8 +3,9 @@ import IR
 /// Magnitude pruning in streaming form (TIES, breadcrumbs): keeps the elements whose ascending rank by |x| (equal
 /// magnitudes ranked by index) lies in `keep` and zeroes the rest; with `rescale`, scales the kept part to the
 /// operand's L1 norm unless either norm is below 1e-7 (mergekit's rule). Passes: the two of a `StreamingSelect`
-/// finding the magnitudes at the first and last kept rank (none when everything is kept), then, with `rescale`,
-/// one for the L1 norms of the operand and of its kept part.
+/// finding the magnitudes at the first and last kept rank (none when everything is kept; one when the operand is
+/// bf16, whose magnitudes' low 16 bits are zero), then, with `rescale`, one for the L1 norms of the operand and
+/// of its kept part.
 final class MagnitudePruneChunkKernel: ChunkKernel {
     /// What the next statistics pass computes.
     private enum Stage {
@@ -81,16 +82,15 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         switch stage {
         case .selectHigh:
             select?.finishFirstPass()
-            select?.beginSecondPass(ranks: [keep.lowerBound, keep.upperBound - 1])
-            stage = .selectLow
-        case .selectLow:
-            let stats = select?.finishSecondPass() ?? []
-            select = nil
-            if stats.count == 2 {
-                selection = OrderedKeep(rule: rule(first: stats[0], last: stats[1]), elementCount: context.elementCount,
-                                        memory: context.memory)
+            let ranks = [keep.lowerBound, keep.upperBound - 1]
+            if context.operandDTypes.first == .bf16 {
+                select(select?.statisticsFromFirstPass(ranks: ranks) ?? [])
+            } else {
+                select?.beginSecondPass(ranks: ranks)
+                stage = .selectLow
             }
-            stage = rescale ? .norms : .done
+        case .selectLow:
+            select(select?.finishSecondPass() ?? [])
         case .norms:
             let totals = norms?.totals() ?? []
             norms = nil
@@ -99,6 +99,16 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         case .done:
             return
         }
+    }
+
+    /// Takes the boundary statistics: the selection is known, the norms pass comes next if rescaling.
+    private func select(_ stats: [StreamingSelect.Statistic]) {
+        select = nil
+        if stats.count == 2 {
+            selection = OrderedKeep(rule: rule(first: stats[0], last: stats[1]), elementCount: context.elementCount,
+                                    memory: context.memory)
+        }
+        stage = rescale ? .norms : .done
     }
 
     /// Keys between the boundary magnitudes, and of those equal to one, in index order: all but the first

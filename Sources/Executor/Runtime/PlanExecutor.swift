@@ -57,7 +57,7 @@ public struct PlanExecutor {
             for step in group.steps {
                 let node = graph[step.value]
                 let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
-                                            memory: memory)
+                                            memory: memory, operandDTypes: node.operands.map { graph[$0].type.dtype })
                 let kernel: ChunkKernel
                 if case .load(let m, let name) = node.op {
                     kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)

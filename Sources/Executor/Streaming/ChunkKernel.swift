@@ -49,12 +49,15 @@ public struct KernelContext: Sendable {
     public var parallel: Parallel
     /// Where kernels take their state memory from, so that it is counted.
     public var memory: MemoryAccount
+    /// The operands' dtypes: every operand value is representable in its dtype (f32 when not known).
+    public var operandDTypes: [DType]
 
-    public init(shape: [Int], dtype: DType, parallel: Parallel, memory: MemoryAccount) {
+    public init(shape: [Int], dtype: DType, parallel: Parallel, memory: MemoryAccount, operandDTypes: [DType] = []) {
         self.shape = shape
         self.dtype = dtype
         self.parallel = parallel
         self.memory = memory
+        self.operandDTypes = operandDTypes
     }
 
     public var elementCount: Int { shape.reduce(1, *) }

@@ -77,6 +77,17 @@ final class StreamingSelect {
         return total
     }
 
+    /// The statistic of each of `ranks` straight from the first pass, for keys whose low 16 bits are all zero
+    /// (magnitudes of bf16 values): what a second pass would find, without it.
+    func statisticsFromFirstPass(ranks: [Int]) -> [Statistic] {
+        defer { high = nil }
+        guard let high else { return [] }
+        return ranks.map { rank in
+            let (bucket, below) = StreamingSelect.bin(containing: rank, in: high.pointer)
+            return Statistic(key: UInt32(bucket) << 16, countLess: below, countEqual: high[bucket])
+        }
+    }
+
     /// Starts the second pass for up to `maxRanks` ascending ranks, each below the element count.
     func beginSecondPass(ranks: [Int]) {
         precondition(ranks.count <= StreamingSelect.maxRanks, "at most \(StreamingSelect.maxRanks) ranks")
