@@ -13,14 +13,15 @@ public enum Scheduler {
     public struct Limits: Sendable {
         /// Bytes the executor may hold (chunk buffers, kernel state, mapped input pages, writer buffers).
         public var budgetBytes: Int
-        /// Largest chunk in elements (at least one row is always taken); bigger chunks do not run faster.
+        /// Largest chunk in elements (at least one row is always taken): 2^18 f32 elements (1 MiB) keep a
+        /// chunk's working set in the caches; bigger chunks run slower.
         public var maxChunkElements: Int
         /// Worker threads (per-thread kernel state grows with them).
         public var threads: Int
         /// Keep the operands of statistics passes whole when the budget allows, instead of recomputing them.
         public var retainAcrossPasses: Bool
 
-        public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 20, threads: Int = 1,
+        public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
                     retainAcrossPasses: Bool = true) {
             self.budgetBytes = budgetBytes
             self.maxChunkElements = maxChunkElements
