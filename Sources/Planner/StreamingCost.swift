@@ -15,8 +15,13 @@ extension Op {
             return 0
         case .ramPlusMerge:
             return sums(2 * operands)
-        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .sceMerge, .nuslerp, .multislerp, .karcher,
-             .arceeFusion, .randomPrune, .dellaPrune:
+        case .randomPrune(_, let rescale, _, _):
+            return rescale ? sums(2) : 0
+        case .dellaPrune(_, _, let rescale, _, _):
+            return Op.dellaScratchBytes(shape: shape, threads: threads, rescale: rescale) + (rescale ? sums(2) : 0)
+        case .sceMerge:
+            return sums(max(0, operands - 1))
+        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .nuslerp, .multislerp, .karcher, .arceeFusion:
             _ = (histogram, rowLength)
             return wholeTensors
         }

@@ -29,7 +29,6 @@ final class KernelDeterminismTests: XCTestCase {
         let a = random(1), b = random(2), c = random(3)
         let rows = [1601, 123]
         assertSameForAnyThreadCount("variance_topk") { MaskKernels.varianceTopK([a, b, c], fraction: 0.3, parallel: $0) }
-        assertSameForAnyThreadCount("sce_merge") { SCEMergeKernel.merge([a, b, c], dtype: .f32, parallel: $0) }
         for axis in [SlerpAxis.flattened, .lastDim, .firstDim] {
             assertSameForAnyThreadCount("nuslerp \(axis)") {
                 NuslerpKernel.nuslerp(t: 0.3, a, b, shape: rows, axis: axis, dtype: .f32, parallel: $0)

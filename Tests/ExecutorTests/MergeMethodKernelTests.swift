@@ -2,7 +2,7 @@
 import IR
 import XCTest
 
-/// Hand-computed cases for the nearswap, sce, nuslerp, multislerp, karcher and arcee_fusion kernels.
+/// Hand-computed cases for the nearswap, nuslerp, multislerp, karcher and arcee_fusion kernels.
 final class MergeMethodKernelTests: XCTestCase {
     let serial = Parallel(threads: 1)
     let r = Float(0.5).squareRoot()
@@ -35,19 +35,6 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 0, parallel: serial).array, [0, 0, 0, 0])
         XCTAssertEqual(MaskKernels.varianceTopK(xs, fraction: 0.4, parallel: serial).array, [0, 0, 0, 0],
                        "⌊2 · 0.4⌋ = 0 elements")
-    }
-
-    func testSCEMergeWeighsByMeanSquareAmongAgreeingSigns() {
-        let tv1 = buffer([2, -1]), tv2 = buffer([1, 1])
-        XCTAssertEqual(SCEMergeKernel.weights([tv1, tv2], parallel: serial), [2.5 / 3.5, 1 / 3.5])
-        let out = SCEMergeKernel.merge([buffer([1, -1]), tv1, tv2], dtype: .f32, parallel: serial)
-        assertClose(out, [12.0 / 7, -1])
-    }
-
-    func testSCEWeightsAreEqualWhenTheTaskVectorsVanish() {
-        XCTAssertEqual(SCEMergeKernel.weights([buffer([0, 0]), buffer([1e-4, 0])], parallel: serial), [0.5, 0.5])
-        let out = SCEMergeKernel.merge([buffer([1, 1]), buffer([0, 0]), buffer([0, 0])], dtype: .f32, parallel: serial)
-        XCTAssertEqual(out.array, [0, 0], "no agreeing input: 0 / max(0, 1e-6)")
     }
 
     func testNuslerpFlattenedRowsAndColumns() {

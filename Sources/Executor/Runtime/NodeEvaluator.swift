@@ -16,8 +16,6 @@ enum NodeEvaluator {
             return MagnitudePruneKernel.prune(operands[0], keep: keep, rescale: rescale, dtype: dtype, parallel: parallel)
         case .varianceTopK(let fraction):
             return MaskKernels.varianceTopK(operands, fraction: fraction, parallel: parallel)
-        case .sceMerge:
-            return SCEMergeKernel.merge(operands, dtype: dtype, parallel: parallel)
         case .nuslerp(let t, let axis):
             return NuslerpKernel.nuslerp(t: t, operands[0], operands[1], shape: shape, axis: axis,
                                          dtype: dtype, parallel: parallel)
@@ -34,12 +32,6 @@ enum NodeEvaluator {
         case .arceeFusion:
             return ArceeFusionKernel.merge(base: operands[0], other: operands[1], rowLength: shape.last ?? 1,
                                            dtype: dtype, parallel: parallel)
-        case .randomPrune(let density, let rescale, let seed, let key):
-            return RandomPruneKernel.prune(operands[0], density: density, rescale: rescale, seed: seed, key: key,
-                                           dtype: dtype, parallel: parallel)
-        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
-            return DellaPruneKernel.prune(operands[0], shape: shape, density: density, epsilon: epsilon,
-                                          rescale: rescale, seed: seed, key: key, dtype: dtype, parallel: parallel)
         default:
             preconditionFailure("\(op.mnemonic) has a streaming kernel")
         }

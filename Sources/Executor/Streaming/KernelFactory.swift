@@ -37,8 +37,14 @@ enum KernelFactory {
             return ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: nil, i) }
         case .ramPlusMerge(let r, let alpha, let epsilon):
             return RamPlusChunkKernel(r: r, alpha: alpha, epsilon: epsilon, operands: operandCount, context: context)
-        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .sceMerge, .nuslerp, .multislerp, .karcher,
-             .arceeFusion, .randomPrune, .dellaPrune:
+        case .randomPrune(let density, let rescale, let seed, let key):
+            return RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: context)
+        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
+            return DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key,
+                                         context: context)
+        case .sceMerge:
+            return SCEMergeChunkKernel(operands: operandCount, context: context)
+        case .slerp, .modelStock, .magnitudePrune, .varianceTopK, .nuslerp, .multislerp, .karcher, .arceeFusion:
             return WholeTensorKernel(op: op, context: context)
         }
     }
