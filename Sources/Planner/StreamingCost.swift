@@ -11,7 +11,6 @@ extension Op {
         let histogram = { (ranks: Int) in (threads + 1) * ranks * (1 << 16) * 8 }
         let sums = { (width: Int) in blocks * width * 8 }
         let ties = blocks * 2 * 8
-        let wholeTensors = (operands + 1) * n * 4
         switch self {
         case .load, .cast, .scale, .sub, .add, .mul, .weightedSum, .signElect, .disjointMerge, .nearSwap, .ramMerge:
             return 0
@@ -43,8 +42,12 @@ extension Op {
             // Three quartiles, each row's KL divergence, one row's softmaxes and KL terms per worker.
             let rows = n / max(1, rowLength)
             return histogram(3) + rows * 4 + min(threads, max(1, rows)) * 3 * rowLength * 4
-        case .sceMerge, .randomPrune, .dellaPrune:
-            return wholeTensors
+        case .randomPrune(_, let rescale, _, _):
+            return rescale ? sums(2) : 0
+        case .dellaPrune(_, _, let rescale, _, _):
+            return Op.dellaScratchBytes(shape: shape, threads: threads, rescale: rescale) + (rescale ? sums(2) : 0)
+        case .sceMerge:
+            return sums(max(0, operands - 1))
         }
     }
 }

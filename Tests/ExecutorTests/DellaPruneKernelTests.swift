@@ -5,29 +5,28 @@ import XCTest
 /// Properties of DELLA's rank-based random pruning (`della_prune`).
 final class DellaPruneKernelTests: XCTestCase {
     /// Distinct magnitudes in random order (so ranks differ from positions), both signs.
-    static func values(count: Int, seed: UInt64 = 3) -> TensorBuffer {
+    static func values(count: Int, seed: UInt64 = 3) -> [Float] {
         var state = seed
-        let b = TensorBuffer(count: count)
-        for i in 0..<count {
+        return (0..<count).map { i in
             state = state &* 6364136223846793005 &+ 1442695040888963407
             let u = Float(Double(state >> 11) * 0x1p-53)
-            b.pointer[i] = (i % 2 == 0 ? 1 : -1) * (0.001 + u)
+            return (i % 2 == 0 ? 1 : -1) * (0.001 + u)
         }
-        return b
     }
 
-    func prune(_ x: TensorBuffer, shape: [Int], density: Double, epsilon: Double, rescale: Bool = false,
-               seed: UInt64 = 0, threads: Int = 2) -> TensorBuffer {
-        DellaPruneKernel.prune(x, shape: shape, density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: 11,
-                               dtype: .f32, parallel: Parallel(threads: threads))
+    /// Prunes `x` of `shape` a few slices per chunk on two threads.
+    func prune(_ x: [Float], shape: [Int], density: Double, epsilon: Double, rescale: Bool = false,
+               seed: UInt64 = 0) throws -> [Float] {
+        try runChunked(.dellaPrune(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: 11), [x],
+                       shape: shape, threads: 2, chunkRows: 7)
     }
 
     /// The ascending magnitude rank of every element within its row (ties by index), for a [rows, length] tensor.
-    func ranks(_ x: TensorBuffer, rows: Int, length: Int) -> [Int] {
+    func ranks(_ x: [Float], rows: Int, length: Int) -> [Int] {
         var result = [Int](repeating: 0, count: x.count)
         for r in 0..<rows {
             let order = (0..<length).sorted {
-                let a = abs(x.pointer[r * length + $0]), b = abs(x.pointer[r * length + $1])
+                let a = abs(x[r * length + $0]), b = abs(x[r * length + $1])
                 return a != b ? a < b : $0 < $1
             }
             for (rank, k) in order.enumerated() { result[r * length + k] = rank }
@@ -37,11 +36,11 @@ final class DellaPruneKernelTests: XCTestCase {
 
     /// Per row, the keep probability rises with magnitude rank: in each fifth of the ranks the kept fraction is
     /// within 3 standard deviations of the mean probability of those ranks, and the fractions increase.
-    func testKeepProbabilityIncreasesWithMagnitudeRank() {
+    func testKeepProbabilityIncreasesWithMagnitudeRank() throws {
         let rows = 2000, length = 500
         let x = Self.values(count: rows * length)
         let (density, epsilon) = (0.5, 0.3)
-        let out = prune(x, shape: [rows, length], density: density, epsilon: epsilon)
+        let out = try prune(x, shape: [rows, length], density: density, epsilon: epsilon)
         let rank = ranks(x, rows: rows, length: length)
         let buckets = 5
         var kept = [Double](repeating: 0, count: buckets)
@@ -51,7 +50,7 @@ final class DellaPruneKernelTests: XCTestCase {
         for i in 0..<x.count {
             let b = rank[i] * buckets / length
             let p = density - epsilon + 2 * epsilon * Double(rank[i]) / Double(length - 1)
-            if out.pointer[i] != 0 { kept[b] += 1 }
+            if out[i] != 0 { kept[b] += 1 }
             expected[b] += p
             variance[b] += p * (1 - p)
             total[b] += 1
@@ -65,48 +64,79 @@ final class DellaPruneKernelTests: XCTestCase {
 
     /// Equal magnitudes are ranked by index: with probabilities from ~0 to ~1, the first element of each
     /// constant row is (almost) never kept and the last (almost) always; a 1-D tensor is one row.
-    func testEqualMagnitudesAreRankedByIndex() {
+    func testEqualMagnitudesAreRankedByIndex() throws {
         let rows = 1000, length = 8
-        let x = TensorBuffer(count: rows * length)
-        for i in 0..<x.count { x.pointer[i] = i % 3 == 0 ? -2 : 2 }
-        let out = prune(x, shape: [rows, length], density: 0.5, epsilon: 0.5 - 1e-9)
+        let x = (0..<(rows * length)).map { i -> Float in i % 3 == 0 ? -2 : 2 }
+        let out = try prune(x, shape: [rows, length], density: 0.5, epsilon: 0.5 - 1e-9)
         for r in 0..<rows {
-            XCTAssertEqual(out.pointer[r * length], 0, "row \(r)")
-            XCTAssertNotEqual(out.pointer[r * length + length - 1], 0, "row \(r)")
+            XCTAssertEqual(out[r * length], 0, "row \(r)")
+            XCTAssertNotEqual(out[r * length + length - 1], 0, "row \(r)")
         }
-        let flat = prune(x, shape: [rows * length], density: 0.5, epsilon: 0.5 - 1e-9)
-        XCTAssertEqual(flat.pointer[0], 0)
-        XCTAssertNotEqual(flat.pointer[x.count - 1], 0)
+        let flat = try prune(x, shape: [rows * length], density: 0.5, epsilon: 0.5 - 1e-9)
+        XCTAssertEqual(flat[0], 0)
+        XCTAssertNotEqual(flat[x.count - 1], 0)
     }
 
     /// Rows of a 3-D tensor run along dimension 1 (stride = product of the later dimensions).
-    func testRowsOfHigherRankTensorsRunAlongDimensionOne() {
-        let layout = RowLayout(shape: [2, 3, 4], count: 24)
+    func testRowsOfHigherRankTensorsRunAlongDimensionOne() throws {
+        let layout = DellaRows(shape: [2, 3, 4])
         XCTAssertEqual(layout.count, 8)
         XCTAssertEqual(layout.length, 3)
-        XCTAssertEqual(layout.stride, 4)
+        XCTAssertEqual(layout.inner, 4)
         XCTAssertEqual((0..<8).map(layout.start(of:)), [0, 1, 2, 3, 12, 13, 14, 15])
-        XCTAssertEqual(DellaPruneKernel.probability(rank: 0, length: 1, density: 0.4, epsilon: 0.1), 0.4)
-        XCTAssertEqual(DellaPruneKernel.probability(rank: 4, length: 5, density: 0.4, epsilon: 0.1), 0.5, accuracy: 1e-15)
+        XCTAssertEqual(layout.rows(in: 12..<24), 4..<8, "the second slice along dimension 0")
+        XCTAssertEqual(DellaRows(shape: [5]).rows(in: 0..<5), 0..<1, "a 1-D tensor is one row")
+        XCTAssertEqual(DellaRule.probability(rank: 0, length: 1, density: 0.4, epsilon: 0.1), 0.4)
+        XCTAssertEqual(DellaRule.probability(rank: 4, length: 5, density: 0.4, epsilon: 0.1), 0.5, accuracy: 1e-15)
+        // Equal magnitudes ranked by index along dimension 1: position 0 is (almost) never kept, 7 (almost) always.
+        let (outer, length, inner) = (500, 8, 3)
+        let x = [Float](repeating: 2, count: outer * length * inner)
+        let out = try prune(x, shape: [outer, length, inner], density: 0.5, epsilon: 0.5 - 1e-9)
+        for o in 0..<outer {
+            for j in 0..<inner {
+                XCTAssertEqual(out[(o * length + 0) * inner + j], 0, "slice \(o), column \(j)")
+                XCTAssertNotEqual(out[(o * length + length - 1) * inner + j], 0, "slice \(o), column \(j)")
+            }
+        }
     }
 
-    func testRescalingKeepsTheL1Norm() {
+    func testRescalingKeepsTheL1Norm() throws {
         let x = Self.values(count: 100 * 64)
-        let out = prune(x, shape: [100, 64], density: 0.4, epsilon: 0.2, rescale: true)
-        let before = x.array.reduce(0.0) { $0 + Double(abs($1)) }
-        let after = out.array.reduce(0.0) { $0 + Double(abs($1)) }
+        let out = try prune(x, shape: [100, 64], density: 0.4, epsilon: 0.2, rescale: true)
+        let before = x.reduce(0.0) { $0 + Double(abs($1)) }
+        let after = out.reduce(0.0) { $0 + Double(abs($1)) }
         XCTAssertEqual(after, before, accuracy: 1e-4 * before)
     }
 
-    func testSameSeedGivesSameBytesForAnyThreadCount() {
-        let shape = [1601, 123]
-        let x = Self.values(count: 1601 * 123)
-        let reference = prune(x, shape: shape, density: 0.3, epsilon: 0.1, rescale: true, threads: 1).array.map(\.bitPattern)
-        for threads in [2, 3, 8] {
-            let bits = prune(x, shape: shape, density: 0.3, epsilon: 0.1, rescale: true, threads: threads).array.map(\.bitPattern)
-            XCTAssertTrue(bits == reference, "differs with \(threads) threads")
+    /// A zero tensor has vanishing norms: nothing is rescaled (no 0/0).
+    func testZeroTensorStaysZeroWithRescaling() throws {
+        let zero = [Float](repeating: 0, count: 30 * 40)
+        XCTAssertEqual(try prune(zero, shape: [30, 40], density: 0.5, epsilon: 0.1, rescale: true), zero)
+    }
+
+    /// The same seed gives the same bytes for any chunking and thread count, for 2-D and 3-D tensors spanning
+    /// several blocks, and 1-D tensors; another seed gives another mask.
+    func testDellaPruneIsChunkInvariant() throws {
+        for shape in [[1601, 123], [7, 64, 300], [5000]] {
+            let x = Self.values(count: shape.reduce(1, *))
+            for rescale in [false, true] {
+                let op = Op.dellaPrune(density: 0.3, epsilon: 0.1, rescale: rescale, seed: 0, key: 11)
+                try assertChunkInvariant(op, [x], shape: shape, dtype: shape.count == 2 && rescale ? .bf16 : .f32)
+            }
         }
-        let other = prune(x, shape: shape, density: 0.3, epsilon: 0.1, rescale: true, seed: 1).array.map(\.bitPattern)
-        XCTAssertNotEqual(other, reference, "another seed gives another mask")
+        let x = Self.values(count: 1601 * 123)
+        let reference = try prune(x, shape: [1601, 123], density: 0.3, epsilon: 0.1, rescale: true)
+        let other = try prune(x, shape: [1601, 123], density: 0.3, epsilon: 0.1, rescale: true, seed: 1)
+        XCTAssertNotEqual(other.map(\.bitPattern), reference.map(\.bitPattern), "another seed gives another mask")
+    }
+
+    /// The kernel's state stays within the planner's bound of it (row scratch along dimension 1, keep flags).
+    func testStateStaysWithinThePlannedBound() throws {
+        let op = Op.dellaPrune(density: 0.3, epsilon: 0.1, rescale: true, seed: 0, key: 11)
+        try assertStateWithinPlannedBound(op, operands: 1, shape: [1601, 123], chunkRows: 100)
+        try assertStateWithinPlannedBound(op, operands: 1, shape: [7, 64, 300], chunkRows: 2)
+        try assertStateWithinPlannedBound(op, operands: 1, shape: [5000], chunkRows: 1)
+        try assertStateWithinPlannedBound(.dellaPrune(density: 0.3, epsilon: 0.1, rescale: false, seed: 0, key: 11),
+                                          operands: 1, shape: [7, 64, 300], chunkRows: 2)
     }
 }

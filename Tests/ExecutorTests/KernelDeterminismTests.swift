@@ -2,33 +2,10 @@
 import IR
 import XCTest
 
-/// The new merge kernels give the same bytes for any thread count (tensors span several blocks).
+/// The whole-tensor kernels give the same bytes for any chunking and thread count (tensors span several blocks).
 final class KernelDeterminismTests: XCTestCase {
     /// 1601 rows of 123: more than three blocks, with a partial last block.
     static let count = 123 * 1601
-
-    func random(_ seed: UInt64) -> TensorBuffer {
-        var state = seed
-        let b = TensorBuffer(count: Self.count)
-        for i in 0..<Self.count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            b.pointer[i] = Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
-        }
-        return b
-    }
-
-    func assertSameForAnyThreadCount(_ name: String, _ run: (Parallel) throws -> TensorBuffer) rethrows {
-        let reference = try run(Parallel(threads: 1)).array.map(\.bitPattern)
-        for threads in [2, 3, 8] {
-            let bits = try run(Parallel(threads: threads)).array.map(\.bitPattern)
-            XCTAssertTrue(bits == reference, "\(name) differs with \(threads) threads")
-        }
-    }
-
-    func testKernelsAreThreadCountIndependent() {
-        let a = random(1), b = random(2), c = random(3)
-        assertSameForAnyThreadCount("sce_merge") { SCEMergeKernel.merge([a, b, c], dtype: .f32, parallel: $0) }
-    }
 
     /// The selection kernels give the same bytes for any chunking and thread count.
     func testSelectionKernelsAreChunkInvariant() throws {

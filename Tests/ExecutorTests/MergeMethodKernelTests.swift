@@ -2,29 +2,23 @@
 import IR
 import XCTest
 
-/// Hand-computed cases for the nearswap, sce, nuslerp, multislerp, karcher and arcee_fusion kernels.
+/// Hand-computed cases for the nearswap, nuslerp, multislerp, karcher and arcee_fusion kernels.
 final class MergeMethodKernelTests: XCTestCase {
     let serial = Parallel(threads: 1)
     let r = Float(0.5).squareRoot()
 
-    func buffer(_ values: [Float]) -> TensorBuffer {
-        let b = TensorBuffer(count: values.count)
-        for (i, v) in values.enumerated() { b.pointer[i] = v }
-        return b
-    }
-
-    func assertClose(_ actual: TensorBuffer, _ expected: [Float], accuracy: Float = 1e-6,
+    func assertClose(_ actual: [Float], _ expected: [Float], accuracy: Float = 1e-6,
                      file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(actual.count, expected.count, file: file, line: line)
-        for (a, e) in zip(actual.array, expected) {
-            XCTAssertEqual(a, e, accuracy: accuracy, "\(actual.array) vs \(expected)", file: file, line: line)
+        for (a, e) in zip(actual, expected) {
+            XCTAssertEqual(a, e, accuracy: accuracy, "\(actual) vs \(expected)", file: file, line: line)
         }
     }
 
     func testNearSwapWeighsByCloseness() throws {
         let out = try runChunked(.nearSwap(t: 0.01), [[0, 0, 1], [0.5, 0.001, 1]], shape: [3])
         // weights 0.01/0.5 = 0.02; 0.01/0.001 clamped to 1; 0.01/1e-6 clamped to 1.
-        assertClose(buffer(out), [0.01, 0.001, 1])
+        assertClose(out, [0.01, 0.001, 1])
     }
 
     func testVarianceTopKKeepsTheLargestNonzeroVariances() throws {
@@ -37,41 +31,28 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(try topK(0.4), [0, 0, 0, 0], "⌊2 · 0.4⌋ = 0 elements")
     }
 
-    func testSCEMergeWeighsByMeanSquareAmongAgreeingSigns() {
-        let tv1 = buffer([2, -1]), tv2 = buffer([1, 1])
-        XCTAssertEqual(SCEMergeKernel.weights([tv1, tv2], parallel: serial), [2.5 / 3.5, 1 / 3.5])
-        let out = SCEMergeKernel.merge([buffer([1, -1]), tv1, tv2], dtype: .f32, parallel: serial)
-        assertClose(out, [12.0 / 7, -1])
-    }
-
-    func testSCEWeightsAreEqualWhenTheTaskVectorsVanish() {
-        XCTAssertEqual(SCEMergeKernel.weights([buffer([0, 0]), buffer([1e-4, 0])], parallel: serial), [0.5, 0.5])
-        let out = SCEMergeKernel.merge([buffer([1, 1]), buffer([0, 0]), buffer([0, 0])], dtype: .f32, parallel: serial)
-        XCTAssertEqual(out.array, [0, 0], "no agreeing input: 0 / max(0, 1e-6)")
-    }
-
     func testNuslerpFlattenedRowsAndColumns() throws {
         let flat = try runChunked(.nuslerp(t: 0.5, axis: .flattened), [[1, 0], [0, 1]], shape: [2])
-        assertClose(buffer(flat), [r, r])
+        assertClose(flat, [r, r])
         // Row 0 is orthogonal (slerp), row 1 colinear (lerp).
         let rows = try runChunked(.nuslerp(t: 0.5, axis: .lastDim), [[1, 0, 1, 0], [0, 1, 2, 0]], shape: [2, 2])
-        assertClose(buffer(rows), [r, r, 1.5, 0])
+        assertClose(rows, [r, r, 1.5, 0])
         // The same vectors stored as columns.
         let columns = try runChunked(.nuslerp(t: 0.5, axis: .firstDim), [[1, 1, 0, 0], [0, 2, 1, 0]], shape: [2, 2],
                                      chunkRows: 1)
-        assertClose(buffer(columns), [r, 1.5, r, 0])
+        assertClose(columns, [r, 1.5, r, 0])
     }
 
     func testNuslerpOfAZeroVectorIsFinite() throws {
         let out = try runChunked(.nuslerp(t: 0.25, axis: .flattened), [[0, 0], [3, 4]], shape: [2])
         // cos = 0 with a zero vector: θ = π/2, so the result is sin(π/8)·b.
         let s = Float(0.3826834323650898)
-        assertClose(buffer(out), [3 * s, 4 * s])
+        assertClose(out, [3 * s, 4 * s])
     }
 
     func testMultislerpOfOrthogonalVectors() throws {
         let out = try runChunked(.multislerp(weights: [0.5, 0.5], eps: 1e-8), [[2, 0], [0, 2]], shape: [2])
-        assertClose(buffer(out), [2 * r, 2 * r])
+        assertClose(out, [2 * r, 2 * r])
     }
 
     func testMultislerpFallsBackToLinearForTwoAntipodalInputs() throws {
@@ -93,13 +74,13 @@ final class MergeMethodKernelTests: XCTestCase {
 
     func testKarcherMeanOfOrthogonalVectors() throws {
         let out = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[2, 0], [0, 2]], shape: [2])
-        assertClose(buffer(out), [2 * r, 2 * r])
+        assertClose(out, [2 * r, 2 * r])
     }
 
     func testKarcherSkipsZeroInputsButCountsThemInTheScale() throws {
         let out = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[1, 0], [0, 1], [0, 0]], shape: [2])
         // Direction from the two valid inputs; scale (1 + 1 + 0) / 3.
-        assertClose(buffer(out), [2 * r / 3, 2 * r / 3])
+        assertClose(out, [2 * r / 3, 2 * r / 3])
         let zeros = try runChunked(.karcher(maxIter: 10, tol: 1e-5), [[0, 0], [0, 0]], shape: [2])
         XCTAssertEqual(zeros, [0, 0])
     }

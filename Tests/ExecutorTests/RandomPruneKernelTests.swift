@@ -4,24 +4,24 @@ import XCTest
 
 /// Statistical and determinism properties of DARE's random pruning (`random_prune`) and the Philox generator.
 final class RandomPruneKernelTests: XCTestCase {
-    static let count = 1_000_000
+    /// 1000 rows of 1000.
+    static let shape = [1000, 1000]
 
     /// `1 + u` with u uniform in [−3, 3) from a fixed LCG: nonzero mean, both signs.
-    static func deltas(count: Int = count, seed: UInt64 = 7) -> TensorBuffer {
+    static func deltas(count: Int = 1_000_000, seed: UInt64 = 7) -> [Float] {
         var state = seed
-        let b = TensorBuffer(count: count)
-        for i in 0..<count {
+        return (0..<count).map { _ in
             state = state &* 6364136223846793005 &+ 1442695040888963407
             let u = Double(state >> 11) * 0x1p-53
-            b.pointer[i] = Float(1 + 6 * u - 3)
+            return Float(1 + 6 * u - 3)
         }
-        return b
     }
 
-    func prune(_ x: TensorBuffer, density: Double, rescale: Bool = false, seed: UInt64 = 0, key: UInt64 = 1,
-               threads: Int = 2) -> TensorBuffer {
-        RandomPruneKernel.prune(x, density: density, rescale: rescale, seed: seed, key: key, dtype: .f32,
-                                parallel: Parallel(threads: threads))
+    /// Prunes `x` as a [rows, 1000] tensor, 250 rows per chunk on two threads.
+    func prune(_ x: [Float], density: Double, rescale: Bool = false, seed: UInt64 = 0, key: UInt64 = 1,
+               dtype: DType = .f32) throws -> [Float] {
+        try runChunked(.randomPrune(density: density, rescale: rescale, seed: seed, key: key), [x],
+                       shape: [x.count / 1000, 1000], dtype: dtype, threads: 2, chunkRows: 250)
     }
 
     /// Random123's known-answer vectors for Philox4x32-10.
@@ -35,11 +35,11 @@ final class RandomPruneKernelTests: XCTestCase {
     }
 
     /// (c) The number of kept elements is Binomial(n, density): within 3 standard deviations.
-    func testKeptFractionIsWithinThreeSigmaOfDensity() {
+    func testKeptFractionIsWithinThreeSigmaOfDensity() throws {
         let x = Self.deltas()
         let n = Double(x.count)
         for (density, key) in [(0.1, 1), (0.5, 2), (0.9, 3)] as [(Double, UInt64)] {
-            let kept = Double(prune(x, density: density, key: key).array.filter { $0 != 0 }.count)
+            let kept = Double(try prune(x, density: density, key: key).filter { $0 != 0 }.count)
             let sd = (n * density * (1 - density)).squareRoot()
             XCTAssertLessThan(abs(kept - n * density), 3 * sd, "density \(density): kept \(kept) of \(n)")
         }
@@ -47,48 +47,72 @@ final class RandomPruneKernelTests: XCTestCase {
 
     /// (d) With L1 rescaling the mean of the pruned deltas stays the mean of the deltas (about 1); without it,
     /// it shrinks to about `density`.
-    func testRescalingKeepsTheExpectedValue() {
+    func testRescalingKeepsTheExpectedValue() throws {
         let x = Self.deltas()
-        let mean = x.array.reduce(0.0) { $0 + Double($1) } / Double(x.count)
+        let mean = x.reduce(0.0) { $0 + Double($1) } / Double(x.count)
         XCTAssertEqual(mean, 1, accuracy: 0.01)
         for density in [0.1, 0.3, 0.7] {
-            let rescaled = prune(x, density: density, rescale: true).array.reduce(0.0) { $0 + Double($1) } / Double(x.count)
+            let rescaled = try prune(x, density: density, rescale: true).reduce(0.0) { $0 + Double($1) } / Double(x.count)
             XCTAssertEqual(rescaled, mean, accuracy: 0.03 * mean, "density \(density)")
-            let plain = prune(x, density: density).array.reduce(0.0) { $0 + Double($1) } / Double(x.count)
+            let plain = try prune(x, density: density).reduce(0.0) { $0 + Double($1) } / Double(x.count)
             XCTAssertEqual(plain, density * mean, accuracy: 0.03 * mean, "density \(density) without rescale")
         }
     }
 
     /// (b) Different seeds (or stream keys) give different masks; the same seed and key the same mask.
-    func testDifferentSeedsGiveDifferentMasks() {
+    func testDifferentSeedsGiveDifferentMasks() throws {
         let x = Self.deltas(count: 100_000)
-        func mask(seed: UInt64, key: UInt64) -> [Bool] { prune(x, density: 0.5, seed: seed, key: key).array.map { $0 != 0 } }
-        let reference = mask(seed: 1, key: 1)
-        XCTAssertEqual(mask(seed: 1, key: 1), reference)
-        for other in [mask(seed: 2, key: 1), mask(seed: 1, key: 2)] {
+        func mask(seed: UInt64, key: UInt64) throws -> [Bool] {
+            try prune(x, density: 0.5, seed: seed, key: key).map { $0 != 0 }
+        }
+        let reference = try mask(seed: 1, key: 1)
+        XCTAssertEqual(try mask(seed: 1, key: 1), reference)
+        for other in [try mask(seed: 2, key: 1), try mask(seed: 1, key: 2)] {
             let differing = zip(reference, other).filter { $0 != $1 }.count
             // Independent masks of density 0.5 differ in about half the elements.
             XCTAssertEqual(Double(differing) / Double(x.count), 0.5, accuracy: 0.02)
         }
     }
 
-    /// The same seed gives the same bytes for any thread count (several blocks, a partial last one).
-    func testSameSeedGivesSameBytesForAnyThreadCount() {
-        let x = Self.deltas(count: 3 * Parallel.blockSize + 123)
-        for dtype in [DType.f32, .bf16] {
-            let reference = RandomPruneKernel.prune(x, density: 0.3, rescale: true, seed: 5, key: 9, dtype: dtype,
-                                                    parallel: Parallel(threads: 1)).array.map(\.bitPattern)
-            for threads in [2, 3, 8] {
-                let bits = RandomPruneKernel.prune(x, density: 0.3, rescale: true, seed: 5, key: 9, dtype: dtype,
-                                                   parallel: Parallel(threads: threads)).array.map(\.bitPattern)
-                XCTAssertTrue(bits == reference, "\(dtype) differs with \(threads) threads")
-            }
+    /// Element i is kept when Philox's draw for (seed, key, i) is below the density; with rescaling the kept f32
+    /// value is multiplied by the f32 factor `Float(‖x‖₁ / ‖kept‖₁)`, then rounded to the dtype.
+    func testKeepsByTheDrawAndRescalesInF32BeforeRounding() throws {
+        let x = Self.deltas(count: 60_000)
+        let rng = Philox4x32(seed: 4)
+        let kept = x.indices.map { rng.uniform(stream: 6, index: $0) < 0.4 ? x[$0] : 0 }
+        XCTAssertEqual(try prune(x, density: 0.4, seed: 4, key: 6).map(\.bitPattern), kept.map(\.bitPattern))
+        // One block: its sums are plain f64 sums in index order.
+        let whole = x.reduce(0.0) { $0 + Double(abs($1)) }, part = kept.reduce(0.0) { $0 + Double(abs($1)) }
+        let factor = Float(whole / part)
+        let expected = kept.map { DTypeConversion.round($0 * factor, to: .bf16).bitPattern }
+        XCTAssertEqual(try prune(x, density: 0.4, rescale: true, seed: 4, key: 6, dtype: .bf16).map(\.bitPattern), expected)
+    }
+
+    /// The same seed gives the same bytes for any chunking and thread count (several blocks, a partial last one).
+    func testRandomPruneIsChunkInvariant() throws {
+        let x = pseudoRandom(1601 * 123, seed: 5)
+        for rescale in [false, true] {
+            let op = Op.randomPrune(density: 0.3, rescale: rescale, seed: 5, key: 9)
+            try assertChunkInvariant(op, [x], shape: [1601, 123])
+            try assertChunkInvariant(op, [x], shape: [1601, 123], dtype: .bf16)
         }
     }
 
-    func testDensityZeroKeepsNothingAndDensityOneEverything() {
+    func testDensityZeroKeepsNothingAndDensityOneEverything() throws {
         let x = Self.deltas(count: 1000)
-        XCTAssertEqual(prune(x, density: 0, rescale: true).array, [Float](repeating: 0, count: 1000))
-        XCTAssertEqual(prune(x, density: 1, rescale: true).array.map(\.bitPattern), x.array.map(\.bitPattern))
+        XCTAssertEqual(try prune(x, density: 0, rescale: true), [Float](repeating: 0, count: 1000))
+        XCTAssertEqual(try prune(x, density: 1, rescale: true).map(\.bitPattern), x.map(\.bitPattern))
+    }
+
+    /// A zero tensor has vanishing norms: nothing is rescaled (no 0/0).
+    func testZeroTensorStaysZeroWithRescaling() throws {
+        let zero = [Float](repeating: 0, count: 3000)
+        XCTAssertEqual(try prune(zero, density: 0.5, rescale: true), zero)
+    }
+
+    /// The kernel's state stays within the planner's bound of it.
+    func testStateStaysWithinThePlannedBound() throws {
+        try assertStateWithinPlannedBound(.randomPrune(density: 0.3, rescale: true, seed: 1, key: 2), operands: 1,
+                                          shape: [1601, 123], chunkRows: 100)
     }
 }

@@ -47,7 +47,7 @@ final class GramChunkKernel: ChunkKernel {
             for i in range {
                 var acc = 0.0
                 for k in indices.indices { acc += coefficients[k] * Double(p.inputs[indices[k]][i]) }
-                p.output[i] = ElementwiseKernels.rounded(Float(acc), dtype)
+                p.output[i] = DTypeConversion.round(Float(acc), to: dtype)
             }
         }
     }

@@ -103,8 +103,8 @@ final class ModelStockChunkKernel: ChunkKernel {
         for i in range {
             var sum = 0.0
             for k in 1...n { sum += Double(p.inputs[k][i]) }
-            p.output[i] = ElementwiseKernels.rounded(Float(t * (sum / Double(n)) + (1 - t) * Double(p.inputs[0][i])),
-                                                     dtype)
+            p.output[i] = DTypeConversion.round(Float(t * (sum / Double(n)) + (1 - t) * Double(p.inputs[0][i])),
+                                                to: dtype)
         }
     }
 }

@@ -57,7 +57,7 @@ final class NuslerpColumnsChunkKernel: ChunkKernel {
                 for c in 0..<columns {
                     let ca = coefficients.pointer[3 * c], cb = coefficients.pointer[3 * c + 1]
                     let i = start + c
-                    p.output[i] = ElementwiseKernels.rounded(Float(ca * Double(a[i]) + cb * Double(b[i])), dtype)
+                    p.output[i] = DTypeConversion.round(Float(ca * Double(a[i]) + cb * Double(b[i])), to: dtype)
                 }
             }
         }

@@ -26,42 +26,8 @@ public struct Parallel: Sendable {
         }
     }
 
-    /// Sums `term(range)` over blocks in f64, combining block partials in block order.
-    public func sum(count: Int, _ term: @Sendable (Range<Int>) -> Double) -> Double {
-        let blocks = (count + Parallel.blockSize - 1) / Parallel.blockSize
-        let partials = PartialSums(count: blocks)
-        forEachBlock(count: count) { range in
-            partials.set(range.lowerBound / Parallel.blockSize, term(range))
-        }
-        return partials.total()
-    }
-
     static func range(of block: Int, count: Int) -> Range<Int> {
         let start = block * blockSize
         return start..<min(count, start + blockSize)
-    }
-}
-
-/// One f64 slot per block, written by exactly one worker each.
-final class PartialSums: @unchecked Sendable {
-    private let values: UnsafeMutablePointer<Double>
-    private let count: Int
-
-    init(count: Int) {
-        self.count = count
-        values = .allocate(capacity: max(count, 1))
-        values.initialize(repeating: 0, count: max(count, 1))
-    }
-
-    deinit { values.deallocate() }
-
-    func set(_ i: Int, _ v: Double) { values[i] = v }
-
-    func value(_ i: Int) -> Double { values[i] }
-
-    func total() -> Double {
-        var s = 0.0
-        for i in 0..<count { s += values[i] }
-        return s
     }
 }

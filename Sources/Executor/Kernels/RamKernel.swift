@@ -44,7 +44,7 @@ enum RamKernel {
 
     /// `epsilon` as torch compares it with a tensor of the compute dtype (rounded to that dtype).
     static func threshold(_ epsilon: Double, _ dtype: DType) -> Float {
-        ElementwiseKernels.rounded(Float(epsilon), dtype)
+        DTypeConversion.round(Float(epsilon), to: dtype)
     }
 }
 

@@ -52,8 +52,13 @@ enum KernelFactory {
             return VarianceTopKChunkKernel(fraction: fraction, context: context)
         case .arceeFusion:
             return ArceeFusionChunkKernel(context: context)
-        case .sceMerge, .randomPrune, .dellaPrune:
-            return WholeTensorKernel(op: op, context: context)
+        case .randomPrune(let density, let rescale, let seed, let key):
+            return RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: context)
+        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
+            return DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key,
+                                         context: context)
+        case .sceMerge:
+            return SCEMergeChunkKernel(operands: operandCount, context: context)
         }
     }
 
