@@ -20,13 +20,19 @@ final class ArrayChunkKernel: ChunkKernel {
 func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, threads: Int = 1,
                 chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount(),
                 operandDType: DType = .f32) throws -> [Float] {
-    let count = shape.reduce(1, *)
-    let rowElements = shape.count >= 2 ? count / shape[0] : count
     let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory,
                                 operandDTypes: operands.map { _ in operandDType })
+    return try runChunked(KernelFactory.kernel(for: op, operandCount: operands.count, context: context), operands,
+                          shape: shape, chunkRows: chunkRows, memory: memory)
+}
+
+/// Runs `kernel` on array operands of `shape`, `chunkRows` slices along dimension 0 at a time.
+func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], chunkRows: Int? = nil,
+                memory: MemoryAccount = MemoryAccount()) throws -> [Float] {
+    let count = shape.reduce(1, *)
+    let rowElements = shape.count >= 2 ? count / shape[0] : count
     var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: []) }
-    entries.append(ChunkRunner.Entry(kernel: KernelFactory.kernel(for: op, operandCount: operands.count, context: context),
-                                     operands: Array(operands.indices)))
+    entries.append(ChunkRunner.Entry(kernel: kernel, operands: Array(operands.indices)))
     let runner = ChunkRunner(entries: entries, elementCount: count,
                              chunkElements: chunkRows.map { $0 * rowElements } ?? count, pool: BufferPool(memory: memory))
     var result = [Float](repeating: .nan, count: count)

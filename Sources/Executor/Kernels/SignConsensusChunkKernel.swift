@@ -9,6 +9,9 @@ final class SignConsensusChunkKernel: ChunkKernel {
         /// `operands[0]` is the elected sign; sums `w[k]·x[k]` of the agreeing task vectors, divides by their
         /// weights when `normalize` (by 1 when none agree), multiplies by `lambda`.
         case merge(weights: [Double], normalize: Bool, lambda: Double)
+        /// Both at once over the task vectors alone (the election with `electWeights`): the same bytes as the
+        /// two steps, without writing and reading back the signs.
+        case electAndMerge(electWeights: [Double], weights: [Double], normalize: Bool, lambda: Double)
     }
 
     private let step: Step
@@ -37,26 +40,50 @@ final class SignConsensusChunkKernel: ChunkKernel {
                     }
                 case .merge(let w, let normalize, let lambda):
                     Self.tiles(range) { start, n, sum, divisor in
-                        let sign = xs[0] + start
-                        for k in 0..<w.count {
-                            let x = xs[k + 1] + start, c = w[k]
-                            for j in 0..<n {
-                                // Agrees: nonzero with the elected sign's direction (the sign is ±1).
-                                let weighted = c * Double(x[j])
-                                let agrees = weighted * Double(sign[j]) > 0
-                                sum[j] += agrees ? weighted : 0
-                                divisor[j] += agrees ? c : 0
-                            }
+                        Self.merge(xs, first: 1, w, normalize, lambda, start, n, sum, divisor, sign: xs[0] + start,
+                                   into: p.output + start)
+                    }
+                case .electAndMerge(let e, let w, let normalize, let lambda):
+                    Self.tiles(range) { start, n, sum, divisor in
+                        for k in 0..<e.count {
+                            let x = xs[k] + start, c = e[k]
+                            for j in 0..<n { sum[j] += c * Double(x[j]) }
                         }
-                        let o = p.output + start
-                        for j in 0..<n {
-                            let d = normalize ? (divisor[j] == 0 ? 1 : divisor[j]) : 1
-                            o[j] = Float(sum[j] / d * lambda)
+                        // The elected signs replace the election sums in place.
+                        for j in 0..<n { sum[j] = sum[j] >= 0 ? 1 : -1 }
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { signs in
+                            for j in 0..<n { signs[j] = Float(sum[j]) }
+                            for j in 0..<n { sum[j] = 0 }
+                            Self.merge(xs, first: 0, w, normalize, lambda, start, n, sum, divisor,
+                                       sign: UnsafePointer(signs.baseAddress!), into: p.output + start)
                         }
                     }
                 }
                 DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
             }
+        }
+    }
+
+    /// The disjoint merge of one tile over task vectors `xs[first...]`: `sum` and `divisor` start at zero,
+    /// `sign` holds the tile's elected signs.
+    @inline(__always)
+    private static func merge(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, first: Int, _ w: [Double],
+                              _ normalize: Bool, _ lambda: Double, _ start: Int, _ n: Int,
+                              _ sum: UnsafeMutablePointer<Double>, _ divisor: UnsafeMutablePointer<Double>,
+                              sign: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>) {
+        for k in 0..<w.count {
+            let x = xs[first + k] + start, c = w[k]
+            for j in 0..<n {
+                // Agrees: nonzero with the elected sign's direction (the sign is ±1).
+                let weighted = c * Double(x[j])
+                let agrees = weighted * Double(sign[j]) > 0
+                sum[j] += agrees ? weighted : 0
+                divisor[j] += agrees ? c : 0
+            }
+        }
+        for j in 0..<n {
+            let d = normalize ? (divisor[j] == 0 ? 1 : divisor[j]) : 1
+            o[j] = Float(sum[j] / d * lambda)
         }
     }
 

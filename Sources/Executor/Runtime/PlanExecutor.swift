@@ -54,18 +54,24 @@ public struct PlanExecutor {
             var outputs: [Int] = []
             var outputEntries: [Int] = []
             let staging = InputStaging(memory: memory)
+            let userCount = users(group)
             for step in group.steps {
                 let node = graph[step.value]
                 let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
                                             memory: memory, operandDTypes: node.operands.map { graph[$0].type.dtype })
                 let kernel: ChunkKernel
+                var operands = node.operands
                 if case .load(let m, let name) = node.op {
                     kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)
+                } else if let fused = KernelFactory.fusedSignConsensus(node, graph: graph, users: userCount,
+                                                                       context: context) {
+                    kernel = fused
+                    operands = Array(node.operands.dropFirst())
                 } else {
                     kernel = KernelFactory.kernel(for: node.op, operandCount: node.operands.count, context: context)
                 }
                 entryOf[step.value] = entries.count
-                entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }))
+                entries.append(ChunkRunner.Entry(kernel: kernel, operands: operands.map { entryOf[$0]! }))
                 for o in step.writes {
                     outputs.append(o)
                     outputEntries.append(entries.count - 1)
@@ -109,6 +115,16 @@ public struct PlanExecutor {
             options.onProgress?(progress)
         }
         try writeSideFiles(into: out)
+    }
+
+    /// How many steps of `group` read each value, outputs counted as readers.
+    private func users(_ group: ChunkGroup) -> [ValueID: Int] {
+        var count: [ValueID: Int] = [:]
+        for step in group.steps {
+            for operand in plan.graph[step.value].operands { count[operand, default: 0] += 1 }
+            if !step.writes.isEmpty { count[step.value, default: 0] += 1 }
+        }
+        return count
     }
 
     private static func write(_ writer: SafetensorsWriter, _ name: String, _ offset: Int,

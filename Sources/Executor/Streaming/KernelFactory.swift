@@ -76,4 +76,15 @@ enum KernelFactory {
         if axis == .lastDim { return NuslerpRowsChunkKernel(t: t, rowLength: length, context: context) }
         return NuslerpColumnsChunkKernel(t: t, columns: n / length, context: context)
     }
+
+    /// A TIES disjoint merge whose elected sign is read by nothing else and elected from the same task vectors
+    /// runs as one kernel over the task vectors (its operands without the sign); nil otherwise.
+    static func fusedSignConsensus(_ node: Node, graph: Graph, users: [ValueID: Int],
+                                   context: KernelContext) -> ChunkKernel? {
+        guard case .disjointMerge(let w, let normalize, let lambda) = node.op, let sign = node.operands.first,
+              case .signElect(let e) = graph[sign].op, graph[sign].operands == Array(node.operands.dropFirst()),
+              users[sign] == 1 else { return nil }
+        return SignConsensusChunkKernel(.electAndMerge(electWeights: e, weights: w, normalize: normalize, lambda: lambda),
+                                        context: context)
+    }
 }
