@@ -132,6 +132,8 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         selection.scan(operands.range, keys, parallel: context.parallel)
         let o = SendablePointer(out - operands.range.lowerBound)
         let dtype = context.dtype, factor = self.factor
+        // Kept values of an operand of the output's dtype need no rounding unless they are rescaled.
+        let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
         context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
             let x = keys.x, out = o.pointer, rule = selection.rule
             // x from the lower boundary key to the upper, both included, +0 elsewhere (a loop without branches)...
@@ -148,7 +150,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
                                                    lowCount: Int(lows), highCount: Int(highs))
             }
             if let factor { for i in range { out[i] *= factor } }
-            DTypeConversion.roundInPlace(out + range.lowerBound, count: range.count, to: dtype)
+            if !exact { DTypeConversion.roundInPlace(out + range.lowerBound, count: range.count, to: dtype) }
         }
     }
 }
