@@ -94,8 +94,7 @@ public struct Printer {
 
     /// How a group runs: chunk size, live buffers, kernel state.
     func chunking(_ group: ChunkGroup) -> String {
-        let rows = group.shape.count >= 2 ? group.shape[0] : 1
-        let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(rows) rows" : "whole tensor"
+        let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(group.rowCount) rows" : "whole tensor"
         return "chunks: \(size) (\(group.chunkCount) per pass); \(group.liveBuffers) live buffers of "
             + "\(formatBytes(group.chunkElements * 4)); kernel state \(formatBytes(group.stateBytes)); "
             + (group.retained.isEmpty ? ""

@@ -60,6 +60,9 @@ public struct ChunkGroup: Hashable, Sendable {
 
     public var elementCount: Int { shape.reduce(1, *) }
 
+    /// Rows to chunk: the length of dimension 0 (one row below 2-D).
+    public var rowCount: Int { shape.count >= 2 ? shape[0] : 1 }
+
     /// Elements per chunk.
     public var chunkElements: Int { min(elementCount, rowElements * chunkRows) }
 

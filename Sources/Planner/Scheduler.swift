@@ -38,7 +38,6 @@ public enum Scheduler {
         var groups: [ChunkGroup] = []
         for members in outputGroups(graph, order: shards.flatMap(\.outputs)) {
             var group = plan(members, graph: graph, threads: limits.threads)
-            let rows = group.shape.count >= 2 ? group.shape[0] : 1
             let room = limits.budgetBytes - fixed
             let smallest = group.bytes(rows: 1)
             guard smallest <= room else {
@@ -51,7 +50,7 @@ public enum Scheduler {
             let perRow = max(1, group.bytes(rows: 1) - whole)
             let fit = (room - whole) / perRow
             let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
-            group.chunkRows = max(1, min(rows, fit, cap))
+            group.chunkRows = max(1, min(group.rowCount, fit, cap))
             groups.append(group)
         }
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
@@ -78,15 +77,15 @@ public enum Scheduler {
 
     /// Outputs in write order, grouped (by first appearance) when they share a node and a shape.
     static func outputGroups(_ graph: Graph, order: [Int]) -> [[Int]] {
-        var groupOf: [Int: Int] = [:]
         var groups: [[Int]] = []
-        var ownerOfNode: [ValueID: Int] = [:]
+        var groupOfNode: [ValueID: Int] = [:]
         for o in order {
             let output = graph.outputs[o]
             let shape = graph[output.value].type.shape
             let cone = self.cone(of: output.value, graph: graph)
-            let shared = cone.compactMap { ownerOfNode[$0] }.map { find($0, groupOf) }
-            let target = shared.first { graph[graph.outputs[groups[$0][0]].value].type.shape == shape }
+            // The earliest group sharing a node (a Set's order is not stable) whose shape matches.
+            let target = cone.compactMap { groupOfNode[$0] }
+                .filter { graph[graph.outputs[groups[$0][0]].value].type.shape == shape }.min()
             let g: Int
             if let target {
                 g = target
@@ -95,13 +94,10 @@ public enum Scheduler {
                 g = groups.count
                 groups.append([o])
             }
-            groupOf[o] = g
-            for v in cone where ownerOfNode[v] == nil { ownerOfNode[v] = o }
+            for v in cone where groupOfNode[v] == nil { groupOfNode[v] = g }
         }
         return groups
     }
-
-    private static func find(_ output: Int, _ groupOf: [Int: Int]) -> Int { groupOf[output]! }
 
     private static func cone(of root: ValueID, graph: Graph) -> Set<ValueID> {
         var seen = Set<ValueID>()

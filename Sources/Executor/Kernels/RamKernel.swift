@@ -80,7 +80,8 @@ final class RamPlusChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let scales = self.scales, threshold = self.threshold
-        try ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: scales, i) }
-            .produce(operands, into: out)
+        context.forEachRoundedBlock(operands, into: out) { p, range in
+            for i in range { p.output[i] = RamKernel.merge(p, threshold: threshold, scales: scales, i) }
+        }
     }
 }

@@ -38,19 +38,21 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let w = weights
-        try ElementwiseChunkKernel(context) { p, i in
-            let sign = p.inputs[0][i]
-            var sum = 0.0
-            var divisor = 0.0
-            for k in 0..<w.count {
-                let x = p.inputs[k + 1][i]
-                if x != 0, (x > 0) == (sign > 0) {
-                    sum += w[k] * Double(x)
-                    divisor += w[k]
+        context.forEachRoundedBlock(operands, into: out) { p, range in
+            for i in range {
+                let sign = p.inputs[0][i]
+                var sum = 0.0
+                var divisor = 0.0
+                for k in 0..<w.count {
+                    let x = p.inputs[k + 1][i]
+                    if x != 0, (x > 0) == (sign > 0) {
+                        sum += w[k] * Double(x)
+                        divisor += w[k]
+                    }
                 }
+                p.output[i] = Float(sum / max(divisor, 1e-6))
             }
-            return Float(sum / max(divisor, 1e-6))
-        }.produce(operands, into: out)
+        }
     }
 
     /// Per task vector: the mean square (`squaredNorms[k] / count`), normalized to sum to 1; equal weights when

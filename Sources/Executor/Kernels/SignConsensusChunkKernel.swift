@@ -23,10 +23,8 @@ final class SignConsensusChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let p = operands.shared(output: out)
         let step = self.step
-        let dtype = context.dtype
-        context.parallel.forEachBlock(in: operands.range) { range in
+        context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
                 switch step {
                 case .elect(let w):
@@ -59,7 +57,6 @@ final class SignConsensusChunkKernel: ChunkKernel {
                         }
                     }
                 }
-                DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
             }
         }
     }

@@ -23,10 +23,8 @@ final class ArithmeticChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let p = operands.shared(output: out)
         let formula = self.formula
-        let dtype = context.dtype
-        context.parallel.forEachBlock(in: operands.range) { range in
+        context.forEachRoundedBlock(operands, into: out) { p, range in
             let o = p.output
             switch formula {
             case .copy:
@@ -47,7 +45,6 @@ final class ArithmeticChunkKernel: ChunkKernel {
             case .weightedSum(let c):
                 ArithmeticChunkKernel.weightedSum(p.inputs, c, into: o, range)
             }
-            DTypeConversion.roundInPlace(o + range.lowerBound, count: range.count, to: dtype)
         }
     }
 

@@ -14,11 +14,22 @@ final class ElementwiseChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let p = operands.shared(output: out)
-        let dtype = context.dtype
         let element = self.element
-        context.parallel.forEachBlock(in: operands.range) { range in
+        context.forEachRoundedBlock(operands, into: out) { p, range in
             for i in range { p.output[i] = element(p, i) }
+        }
+    }
+}
+
+extension KernelContext {
+    /// Runs `body(p, range)` over the chunk's blocks in parallel, `p` holding the operands and `out` by global
+    /// element index, then rounds each block `body` wrote to the node's dtype.
+    func forEachRoundedBlock(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>,
+                             _ body: @Sendable (SharedPointers, Range<Int>) -> Void) {
+        let p = operands.shared(output: out)
+        let dtype = self.dtype
+        parallel.forEachBlock(in: operands.range) { range in
+            body(p, range)
             DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
         }
     }
