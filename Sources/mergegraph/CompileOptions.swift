@@ -23,7 +23,7 @@ struct CompileOptions: ParsableArguments {
     var randomSeed: Int = 0
 
     @Option(name: .customLong("max-memory"),
-            help: "Memory budget for tensors, kernel state and mapped input pages, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
+            help: "Memory budget for chunk buffers, kernel state, input staging and output writers, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
     var maxMemory: String?
 
     @Option(help: "Worker threads for kernels (default: all cores).")

@@ -21,7 +21,7 @@ public struct PlanExecutor {
         self.options = options
     }
 
-    /// Counts the memory the run holds (chunk buffers, kernel state, mapped input pages, writer buffers).
+    /// Counts the memory the run holds (chunk buffers, kernel state, input staging, writer buffers).
     public let memory = MemoryAccount()
 
     public func run(outputDirectory: String) throws(ExecutionError) {

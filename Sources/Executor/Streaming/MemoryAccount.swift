@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Counts the bytes the executor holds in chunk buffers, kernel state and mapped input pages, and their peak.
+/// Counts the bytes the executor holds in chunk buffers, kernel state, input staging and writer buffers, and their peak.
 public final class MemoryAccount: Sendable {
     private let live = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
