@@ -22,10 +22,12 @@ public enum Op: Hashable, Sendable {
     /// Keeps the elements whose magnitude rank (ascending, ties by index) is in `keep`, zeroes the rest;
     /// with `rescale`, scales the kept part back to the operand's L1 norm (TIES, breadcrumbs).
     case magnitudePrune(keep: Range<Int>, rescale: Bool)
-    /// The elected sign (+1 or −1) of `Σ weights[i] · operands[i]` (TIES sign consensus; ≥ 0 elects +1).
+    /// The elected sign (+1 or −1) of `Σ weights[i] · operands[i]` (TIES sign consensus; ≥ 0 elects +1), summed in
+    /// f32 in operand order as mergekit does.
     case signElect(weights: [Double])
     /// `operands[0]` is the elected sign; sums `weights[i] · operands[i+1]` over the inputs that agree with it,
-    /// divides by the agreeing weights when `normalize`, and multiplies by `lambda` (TIES disjoint merge).
+    /// divides by the agreeing weights when `normalize`, and multiplies by `lambda` (TIES disjoint merge; f32 in
+    /// mergekit's order).
     case disjointMerge(weights: [Double], normalize: Bool, lambda: Double)
     /// `operands[0] · operands[1]`, element by element (applies a 0/1 mask).
     case mul

@@ -1,13 +1,14 @@
 import IR
 
-/// TIES sign consensus as tight loops: elect a sign per element, then merge only the task vectors that agree.
+/// TIES sign consensus as tight f32 loops in mergekit's operation order: weight the task vectors, elect a sign
+/// per element from their sum, then sum the weighted task vectors that agree with it.
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
-        /// +1 where `Σ w[k]·x[k] ≥ 0` (in f64, from 0, in operand order), else −1.
+        /// +1 where `Σ w[k]·x[k] ≥ 0` (f32, in operand order), else −1.
         case elect([Double])
         /// `operands[0]` is the elected sign; sums `w[k]·x[k]` of the agreeing task vectors, divides by their
-        /// weights when `normalize` (by 1 when none agree), multiplies by `lambda`.
+        /// weights when `normalize` (by 1 when they are below 1e-8), multiplies by `lambda`.
         case merge(weights: [Double], normalize: Bool, lambda: Double)
         /// Both at once over the task vectors alone (the election with `electWeights`): the same bytes as the
         /// two steps, without writing and reading back the signs.
@@ -28,74 +29,74 @@ final class SignConsensusChunkKernel: ChunkKernel {
             p.inputs.withUnsafeBufferPointer { xs in
                 switch step {
                 case .elect(let w):
-                    Self.tiles(range) { start, n, sum, _ in
-                        for k in 0..<w.count {
-                            let x = xs[k] + start, c = w[k]
-                            for j in 0..<n { sum[j] += c * Double(x[j]) }
-                        }
-                        let o = p.output + start
-                        for j in 0..<n { o[j] = sum[j] >= 0 ? 1 : -1 }
-                    }
+                    Self.elect(xs, w.map { Float($0) }, range.lowerBound, range.count, into: p.output + range.lowerBound)
                 case .merge(let w, let normalize, let lambda):
-                    Self.tiles(range) { start, n, sum, divisor in
-                        Self.merge(xs, first: 1, w, normalize, lambda, start, n, sum, divisor, sign: xs[0] + start,
-                                   into: p.output + start)
+                    Self.tiles(range) { start, n, scratch in
+                        Self.merge(xs, first: 1, w.map { Float($0) }, normalize, Float(lambda), start, n, scratch,
+                                   sign: xs[0] + start, into: p.output + start)
                     }
                 case .electAndMerge(let e, let w, let normalize, let lambda):
-                    Self.tiles(range) { start, n, sum, divisor in
-                        for k in 0..<e.count {
-                            let x = xs[k] + start, c = e[k]
-                            for j in 0..<n { sum[j] += c * Double(x[j]) }
-                        }
-                        // The elected signs replace the election sums in place.
-                        for j in 0..<n { sum[j] = sum[j] >= 0 ? 1 : -1 }
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { signs in
-                            for j in 0..<n { signs[j] = Float(sum[j]) }
-                            for j in 0..<n { sum[j] = 0 }
-                            Self.merge(xs, first: 0, w, normalize, lambda, start, n, sum, divisor,
-                                       sign: UnsafePointer(signs.baseAddress!), into: p.output + start)
-                        }
+                    let electWeights = e.map { Float($0) }, weights = w.map { Float($0) }
+                    Self.tiles(range) { start, n, scratch in
+                        let signs = scratch + 2 * Self.tile
+                        Self.elect(xs, electWeights, start, n, into: signs)
+                        Self.merge(xs, first: 0, weights, normalize, Float(lambda), start, n, scratch,
+                                   sign: UnsafePointer(signs), into: p.output + start)
                     }
                 }
             }
         }
     }
 
-    /// The disjoint merge of one tile over task vectors `xs[first...]`: `sum` and `divisor` start at zero,
+    /// Writes ±1 to `o[0..<n]`: the sign of `Σ w[k]·x[k][start + j]` summed in operand order, +1 for zero.
+    @inline(__always)
+    private static func elect(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ w: [Float], _ start: Int, _ n: Int,
+                              into o: UnsafeMutablePointer<Float>) {
+        for j in 0..<n { o[j] = 0 }
+        for k in 0..<w.count {
+            let x = xs[k] + start, c = w[k]
+            for j in 0..<n { o[j] += x[j] * c }
+        }
+        for j in 0..<n { o[j] = o[j] >= 0 ? 1 : -1 }
+    }
+
+    /// The disjoint merge of one tile over task vectors `xs[first...]`, with `scratch` for two tiles of sums;
     /// `sign` holds the tile's elected signs.
     @inline(__always)
-    private static func merge(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, first: Int, _ w: [Double],
-                              _ normalize: Bool, _ lambda: Double, _ start: Int, _ n: Int,
-                              _ sum: UnsafeMutablePointer<Double>, _ divisor: UnsafeMutablePointer<Double>,
+    private static func merge(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, first: Int, _ w: [Float],
+                              _ normalize: Bool, _ lambda: Float, _ start: Int, _ n: Int,
+                              _ scratch: UnsafeMutablePointer<Float>,
                               sign: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>) {
+        let sum = scratch, divisor = scratch + tile
+        for j in 0..<n { sum[j] = 0; divisor[j] = 0 }
         for k in 0..<w.count {
             let x = xs[first + k] + start, c = w[k]
             for j in 0..<n {
-                // Agrees: nonzero with the elected sign's direction (the sign is ±1).
-                let weighted = c * Double(x[j])
-                let agrees = weighted * Double(sign[j]) > 0
+                // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
+                let weighted = x[j] * c
+                let agrees = weighted * sign[j] > 0
                 sum[j] += agrees ? weighted : 0
                 divisor[j] += agrees ? c : 0
             }
         }
-        for j in 0..<n {
-            let d = normalize ? (divisor[j] == 0 ? 1 : divisor[j]) : 1
-            o[j] = Float(sum[j] / d * lambda)
+        if normalize {
+            for j in 0..<n { o[j] = sum[j] / (abs(divisor[j]) < 1e-8 ? 1 : divisor[j]) }
+        } else {
+            for j in 0..<n { o[j] = sum[j] }
         }
+        if lambda != 1 { for j in 0..<n { o[j] *= lambda } }
     }
 
-    /// Runs `body(start, count, sum, divisor)` over tiles of `range` with zeroed f64 accumulators small enough
-    /// for the stack and the L1 cache, so the loops over elements are branch-free and vectorizable.
-    private static func tiles(_ range: Range<Int>,
-                              _ body: (Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
-        let tile = 1024
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * tile) { scratch in
-            let sum = scratch.baseAddress!, divisor = sum + tile
+    /// Elements per tile: three tiles of f32 scratch stay in the L1 cache and on the stack.
+    private static let tile = 1024
+
+    /// Runs `body(start, count, scratch)` over tiles of `range` with room for three tiles of f32 in `scratch`.
+    private static func tiles(_ range: Range<Int>, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * tile) { scratch in
             var start = range.lowerBound
             while start < range.upperBound {
                 let n = min(tile, range.upperBound - start)
-                for j in 0..<(2 * tile) { scratch[j] = 0 }
-                body(start, n, sum, divisor)
+                body(start, n, scratch.baseAddress!)
                 start += n
             }
         }
