@@ -49,17 +49,19 @@ for name in "${configs[@]}"; do
   inputs=$(cd "$models" && grep -oE '(model|base_model): *[^ ]+' "$config" | awk '{print $2}' | sort -u | while read -r m; do if [ -d "$m" ]; then echo "$m"; fi; done)
   read_bytes=$(cd "$models" && cat $(for m in $inputs; do ls "$m"/*.safetensors; done) | wc -c)
   log="$work/$name.time"
+  sync   # start every timed step with no dirty pages of an earlier step still being written back
   (cd "$models" && /usr/bin/time -v "$bin" run "$config" "$work/out" --overwrite --no-copy-tokenizer ${MERGEGRAPH_FLAGS:-} >/dev/null 2>"$log") || { cat "$log"; exit 1; }
   wall=$(seconds "$log")
   cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$log")
   rss=$(rss_mib "$log")
   written=$(du -sb "$work/out" | awk '{printf "%.0f", $1}')
-  # I/O floor: read the same inputs, write the same number of bytes.
+  # I/O floor: read the same inputs, write the same number of bytes (1 MiB writes, as our writer does).
+  rm -rf "$work/out"; sync
   start=$(date +%s.%N)
   (cd "$models" && cat $(for m in $inputs; do ls "$m"/*.safetensors; done) >/dev/null)
-  head -c "$written" /dev/zero > "$work/floor.bin"
+  dd if=/dev/zero of="$work/floor.bin" bs=1M count=$(( (written + 1048575) / 1048576 )) status=none
   floor=$(echo "$(date +%s.%N) - $start" | bc)
-  rm -f "$work/floor.bin"; rm -rf "$work/out"
+  rm -f "$work/floor.bin"
   printf '%-15s %9.1f %9.1f %10d %12d %12d %12.1f %7.1f' "$name" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
   if [ -n "$mergekit" ]; then
     # Same config and models, run from the models dir so that relative model paths resolve the same way.
