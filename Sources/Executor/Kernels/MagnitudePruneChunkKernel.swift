@@ -128,29 +128,37 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
             out.initialize(repeating: 0, count: operands.range.count)
             return
         }
-        let keys = MagnitudeKeys(x: operands.global(0))
-        selection.scan(operands.range, keys, parallel: context.parallel)
-        let o = SendablePointer(out - operands.range.lowerBound)
+        let keys = MagnitudeKeys(x: operands.global(0)), range = operands.range
+        let o = SendablePointer(out - range.lowerBound)
         let dtype = context.dtype, factor = self.factor
         // Kept values of an operand of the output's dtype need no rounding unless they are rescaled.
         let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
-        context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
-            let x = keys.x, out = o.pointer, rule = selection.rule
-            // x from the lower boundary key to the upper, both included, +0 elsewhere (a loop without branches)...
+        @Sendable func finish(_ part: Range<Int>) {
+            if let factor { for i in part { o.pointer[i] *= factor } }
+            if !exact { DTypeConversion.roundInPlace(o.pointer + part.lowerBound, count: part.count, to: dtype) }
+        }
+        // x from the lower boundary key to the upper, both included, +0 elsewhere (a loop without branches),
+        // counting the boundary-equal elements of each block...
+        let rule = selection.rule, countsPositions = selection.countsPositions
+        context.parallel.forEachAlignedBlock(in: range) { _, part in
+            let x = keys.x, out = o.pointer
             var lows: UInt32 = 0, highs: UInt32 = 0
-            for i in range {
+            for i in part {
                 let key = MagnitudeRank.key(x[i])
                 lows &+= key == rule.low ? 1 : 0
                 highs &+= key == rule.high ? 1 : 0
                 out[i] = Float(bitPattern: x[i].bitPattern & rule.inclusiveMask(key))
             }
-            // ...then +0 for the boundary-equal elements outside their boundary's window.
-            if rule.countsPositions {
-                MagnitudePruneChunkKernel.dropTies(x, out, range, selection.cursor(at: range.lowerBound),
-                                                   lowCount: Int(lows), highCount: Int(highs))
-            }
-            if let factor { for i in range { out[i] *= factor } }
-            if !exact { DTypeConversion.roundInPlace(out + range.lowerBound, count: range.count, to: dtype) }
+            if countsPositions { selection.record(part, low: Int(lows), high: Int(highs)) } else { finish(part) }
+        }
+        guard countsPositions else { return }
+        // ...then, from their positions, +0 for the boundary-equal elements outside their boundary's window.
+        selection.advance(range)
+        context.parallel.forEachAlignedBlock(in: range) { _, part in
+            let (lows, highs) = selection.counts(of: part, in: range)
+            MagnitudePruneChunkKernel.dropTies(keys.x, o.pointer, part, selection.cursor(at: part.lowerBound),
+                                               lowCount: lows, highCount: highs)
+            finish(part)
         }
     }
 }

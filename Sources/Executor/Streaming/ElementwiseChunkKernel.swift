@@ -23,16 +23,27 @@ final class ElementwiseChunkKernel: ChunkKernel {
 
 extension KernelContext {
     /// Runs `body(p, range)` over the chunk's blocks in parallel, `p` holding the operands and `out` by global
-    /// element index, then rounds each block `body` wrote to the node's dtype.
+    /// element index. Unless the node is f32, each block goes in tiles of `roundingTile` elements, each rounded to
+    /// the node's dtype right after `body` wrote it, while it is still in the L1 cache.
     func forEachRoundedBlock(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>,
                              _ body: @Sendable (SharedPointers, Range<Int>) -> Void) {
         let p = operands.shared(output: out)
         let dtype = self.dtype
+        let tile = KernelContext.roundingTile
         parallel.forEachBlock(in: operands.range) { range in
-            body(p, range)
-            DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
+            guard dtype != .f32 else { return body(p, range) }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + tile)
+                body(p, start..<end)
+                DTypeConversion.roundInPlace(p.output + start, count: end - start, to: dtype)
+                start = end
+            }
         }
     }
+
+    /// Elements written and rounded at a time: 16 KiB of f32.
+    static let roundingTile = 4096
 }
 
 extension ChunkOperands {

@@ -132,8 +132,7 @@ final class OrderedKeep: @unchecked Sendable {
 
     /// Counts the boundary-equal elements of chunk `range` (the next one in index order) per block.
     func scan<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
-        guard let starts, !range.isEmpty else { return }
-        let counts = SendablePointer(starts.pointer)
+        guard countsPositions, !range.isEmpty else { return }
         let low = rule.low, high = rule.high
         parallel.forEachAlignedBlock(in: range) { _, part in
             var l = 0, h = 0
@@ -141,10 +140,26 @@ final class OrderedKeep: @unchecked Sendable {
                 if key == low { l += 1 }
                 if key == high { h += 1 }
             }
-            let b = part.lowerBound / Parallel.blockSize
-            counts.pointer[2 * b] = l
-            counts.pointer[2 * b + 1] = h
+            self.record(part, low: l, high: h)
         }
+        advance(range)
+    }
+
+    /// Whether positions among the boundary-equal elements are tracked (some boundary keeps only part of them).
+    var countsPositions: Bool { starts != nil }
+
+    /// Notes how many elements of `part` (within one block of the current chunk) equal the low and the high
+    /// boundary key; workers may record different blocks at once. `advance` follows once every part is recorded.
+    func record(_ part: Range<Int>, low: Int, high: Int) {
+        guard let starts else { return }
+        let b = part.lowerBound / Parallel.blockSize
+        starts.pointer[2 * b] = low
+        starts.pointer[2 * b + 1] = high
+    }
+
+    /// Turns the counts recorded for chunk `range` into the positions at the start of each of its blocks.
+    func advance(_ range: Range<Int>) {
+        guard let starts, !range.isEmpty else { return }
         for b in (range.lowerBound / Parallel.blockSize)...((range.upperBound - 1) / Parallel.blockSize) {
             let (l, h) = (starts[2 * b], starts[2 * b + 1])
             starts[2 * b] = lowSeen
@@ -152,6 +167,15 @@ final class OrderedKeep: @unchecked Sendable {
             lowSeen += l
             highSeen += h
         }
+    }
+
+    /// After `advance`: how many elements of `part` (within one block of chunk `range`) equal each boundary key.
+    func counts(of part: Range<Int>, in range: Range<Int>) -> (low: Int, high: Int) {
+        guard let starts else { return (0, 0) }
+        let b = part.lowerBound / Parallel.blockSize
+        let last = (range.upperBound - 1) / Parallel.blockSize
+        let (nextLow, nextHigh) = b == last ? (lowSeen, highSeen) : (starts[2 * b + 2], starts[2 * b + 3])
+        return (nextLow - starts[2 * b], nextHigh - starts[2 * b + 1])
     }
 
     /// A cursor at `index`, the first element of the scanned chunk in its block.
