@@ -5,6 +5,7 @@
 #
 #   Benchmarks/merge.sh [MODELS_DIR] [CONFIG_NAMES...]     (default: linear3 ties3 slerp2 slerp_of_ties)
 #   MERGEGRAPH_FLAGS="--max-memory 512MiB" Benchmarks/merge.sh ...   extra flags for every run
+#   CPU=portable Benchmarks/merge.sh ...   the plain release build instead of one for this processor (setup.sh)
 #
 # Side by side with mergekit (see Benchmarks/mergekit.md for installing 0.1.5 in a virtualenv):
 #   MERGEKIT=/path/to/venv/bin Benchmarks/merge.sh ...    (default: /work/mk-venv/bin when it exists)
@@ -40,6 +41,7 @@ seconds() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1" | awk -F: '{ i
 rss_mib() { awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 
+echo "build: CPU=${CPU:-native}; flags: ${MERGEGRAPH_FLAGS:-none}"
 printf '%-15s %9s %9s %10s %12s %12s %12s %7s' config "wall (s)" "cpu (s)" "RSS (MiB)" "read (MB)" "written (MB)" "floor (s)" "×floor"
 if [ -n "$mergekit" ]; then printf ' %11s %12s %11s %10s' "mk wall (s)" "mk RSS (MiB)" "mk/our wall" "mk/our RSS"; fi
 printf '\n'
