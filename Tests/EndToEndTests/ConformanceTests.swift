@@ -29,6 +29,21 @@ final class ConformanceTests: XCTestCase {
         }
     }
 
+    /// TIES follows mergekit's f32 operation order (weights rounded to f32, sums in model order), so on the f32
+    /// models of the `ties` case every element equals mergekit's, not just within compare.py's tolerance.
+    func testTiesIsBitIdenticalToMergekit() throws {
+        let out = Fixtures.temporaryDirectory("ties-bits")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try Fixtures.merge(case: "ties", into: out)
+        let actual = try CheckpointComparison.tensors(in: out)
+        let expected = try CheckpointComparison.tensors(in: Fixtures.expected("ties"))
+        XCTAssertEqual(Set(actual.keys), Set(expected.keys))
+        for (name, (type, values)) in expected {
+            XCTAssertEqual(type.dtype, .f32, name)
+            XCTAssertEqual(actual[name]?.1.map(\.bitPattern), values.map(\.bitPattern), name)
+        }
+    }
+
     func testPendingCasesSayNotImplemented() throws {
         for name in Self.pending {
             let out = Fixtures.temporaryDirectory(name)
