@@ -11,7 +11,7 @@ public enum Scheduler {
 
     /// How the scheduler sizes chunks.
     public struct Limits: Sendable {
-        /// Bytes the executor may hold (chunk buffers, kernel state, mapped input pages, writer buffers).
+        /// Bytes the executor may hold (chunk buffers, kernel state, input staging, writer buffers).
         public var budgetBytes: Int
         /// Largest chunk in elements (at least one row is always taken): 2^18 f32 elements (1 MiB) keep a
         /// chunk's working set in the caches; bigger chunks run slower.

@@ -6,14 +6,21 @@ struct SafetensorsHeader {
     let tensors: [StoredTensor]
     let metadata: [String: String]
 
-    /// Parses the header of a mapped file, checking every tensor's dtype, shape and byte range against the file.
-    init(file: MappedFile, fileIndex: Int) throws(SafetensorsError) {
+    /// Reads and parses the header of `file`, checking every tensor's dtype, shape and byte range against it.
+    init(file: InputFile, fileIndex: Int) throws(SafetensorsError) {
         let path = file.path
-        let headerLength = UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self))
+        var headerLength: UInt64 = 0
+        try withUnsafeMutableBytes(of: &headerLength) { bytes throws(SafetensorsError) in
+            try file.read(offset: 0, count: 8, into: bytes.baseAddress!)
+        }
+        headerLength = UInt64(littleEndian: headerLength)
         guard let length = Int(exactly: headerLength), length <= file.size - 8 else {
             throw .headerPastEndOfFile(path: path, headerLength: headerLength, fileSize: file.size)
         }
-        let json = Data(bytes: file.base + 8, count: length)
+        let text = UnsafeMutableRawPointer.allocate(byteCount: max(1, length), alignment: 1)
+        defer { text.deallocate() }
+        try file.read(offset: 8, count: length, into: text)
+        let json = Data(bytes: text, count: length)
         let root: Any
         do {
             root = try JSONSerialization.jsonObject(with: json)

@@ -1,7 +1,7 @@
 import IR
 import Synchronization
 
-/// A checkpoint directory opened for reading: every header validated, every file memory-mapped once (for headers) and read with `pread`.
+/// A checkpoint directory opened for reading: every header validated, every file kept open and read with `pread`.
 public final class SafetensorsModel: @unchecked Sendable {
     public let directory: String
     /// Paths of the opened files; `StoredTensor.fileIndex` indexes this array.
@@ -10,17 +10,17 @@ public final class SafetensorsModel: @unchecked Sendable {
     public let fileMetadata: [[String: String]]
     /// All tensor names, sorted.
     public let tensorNames: [String]
-    private let files: [MappedFile]
+    private let files: [InputFile]
     private let tensorsByName: [String: StoredTensor]
 
     /// Opens the index's shards, else `model.safetensors`, else every `*.safetensors` file in `directory`.
     public init(directory: String) throws(SafetensorsError) {
         let (fileNames, index) = try CheckpointFiles.locate(in: directory)
-        var files: [MappedFile] = []
+        var files: [InputFile] = []
         var metadata: [[String: String]] = []
         var tensorsByName: [String: StoredTensor] = [:]
         for (fileIndex, name) in fileNames.enumerated() {
-            let file = try MappedFile(path: CheckpointFiles.join(directory, name))
+            let file = try InputFile(path: CheckpointFiles.join(directory, name))
             let header = try SafetensorsHeader(file: file, fileIndex: fileIndex)
             for tensor in header.tensors {
                 if let earlier = tensorsByName[tensor.name] {
@@ -44,7 +44,7 @@ public final class SafetensorsModel: @unchecked Sendable {
 
     /// Parses and validates the header of one safetensors file (tensors sorted by name, `fileIndex` 0).
     public static func readHeader(path: String) throws(SafetensorsError) -> [StoredTensor] {
-        try SafetensorsHeader(file: MappedFile(path: path), fileIndex: 0).tensors
+        try SafetensorsHeader(file: InputFile(path: path), fileIndex: 0).tensors
     }
 
     /// Number of files opened.

@@ -4,15 +4,14 @@ import Glibc
 import Darwin
 #endif
 
-/// A whole file mapped read-only into memory; unmapped when released.
-final class MappedFile: @unchecked Sendable {
+/// A file opened read-only, read with `pread` (so its pages stay in the page cache, never in this process's
+/// resident memory); closed when released.
+final class InputFile: @unchecked Sendable {
     let path: String
-    let base: UnsafeRawPointer
     let size: Int
-    /// Kept open for `read`.
     private let descriptor: Int32
 
-    /// Maps `path`; files shorter than the 8-byte header length are rejected.
+    /// Opens `path`; files shorter than the 8-byte header length are rejected.
     init(path: String) throws(SafetensorsError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -35,24 +34,16 @@ final class MappedFile: @unchecked Sendable {
             close(fd)
             throw .fileTooShort(path: path, fileSize: size)
         }
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
-            let reason = errnoDescription(errno)
-            close(fd)
-            throw .cannotOpen(path: path, reason: "mmap failed: \(reason)")
-        }
         self.descriptor = fd
         self.path = path
-        self.base = UnsafeRawPointer(mapping)
         self.size = size
     }
 
     deinit {
-        munmap(UnsafeMutableRawPointer(mutating: base), size)
         close(descriptor)
     }
 
-    /// Copies `count` bytes at `offset` into `buffer` with `pread`, so the file's pages never enter this
-    /// process's resident memory (the page cache keeps them).
+    /// Copies `count` bytes at `offset` into `buffer`.
     func read(offset: Int, count: Int, into buffer: UnsafeMutableRawPointer) throws(SafetensorsError) {
         var done = 0
         while done < count {
