@@ -1,7 +1,8 @@
 import IR
 
-/// TIES sign consensus as tight f32 loops in mergekit's operation order: weight the task vectors, elect a sign
-/// per element from their sum, then sum the weighted task vectors that agree with it.
+/// TIES sign consensus in mergekit's f32 operation order: weight the task vectors, elect a sign per element from
+/// their sum, then sum the weighted task vectors that agree with it. Eight elements at a time, every model's
+/// term kept in registers.
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
@@ -24,81 +25,88 @@ final class SignConsensusChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let step = self.step
+        let rule: Rule
+        switch step {
+        case .elect(let e):
+            rule = Rule(elect: e, merge: nil, normalize: false, lambda: 1)
+        case .merge(let w, let normalize, let lambda):
+            rule = Rule(elect: nil, merge: w, normalize: normalize, lambda: lambda)
+        case .electAndMerge(let e, let w, let normalize, let lambda):
+            rule = Rule(elect: e, merge: w, normalize: normalize, lambda: lambda)
+        }
         context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
-                switch step {
-                case .elect(let w):
-                    Self.elect(xs, w.map { Float($0) }, range.lowerBound, range.count, into: p.output + range.lowerBound)
-                case .merge(let w, let normalize, let lambda):
-                    Self.tiles(range) { start, n, scratch in
-                        Self.merge(xs, first: 1, w.map { Float($0) }, normalize, Float(lambda), start, n, scratch,
-                                   sign: xs[0] + start, into: p.output + start)
-                    }
-                case .electAndMerge(let e, let w, let normalize, let lambda):
-                    let electWeights = e.map { Float($0) }, weights = w.map { Float($0) }
-                    Self.tiles(range) { start, n, scratch in
-                        let signs = scratch + 2 * Self.tile
-                        Self.elect(xs, electWeights, start, n, into: signs)
-                        Self.merge(xs, first: 0, weights, normalize, Float(lambda), start, n, scratch,
-                                   sign: UnsafePointer(signs), into: p.output + start)
-                    }
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    let lanes = min(8, range.upperBound - j)
+                    rule.apply(xs, j, lanes, into: p.output)
+                    j += lanes
                 }
             }
         }
     }
 
-    /// Writes ±1 to `o[0..<n]`: the sign of `Σ w[k]·x[k][start + j]` summed in operand order, +1 for zero.
-    @inline(__always)
-    private static func elect(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ w: [Float], _ start: Int, _ n: Int,
-                              into o: UnsafeMutablePointer<Float>) {
-        for j in 0..<n { o[j] = 0 }
-        for k in 0..<w.count {
-            let x = xs[k] + start, c = w[k]
-            for j in 0..<n { o[j] += x[j] * c }
-        }
-        for j in 0..<n { o[j] = o[j] >= 0 ? 1 : -1 }
-    }
+    /// The step's weights as f32 (as mergekit rounds them to the tensors' dtype) and what it computes.
+    private struct Rule: Sendable {
+        /// Weights electing the sign from the task vectors; nil: operand 0 holds the elected sign.
+        let elect: [Float]?
+        /// Weights of the merge; nil: the output is the elected sign.
+        let merge: [Float]?
+        let normalize: Bool
+        let lambda: Float
 
-    /// The disjoint merge of one tile over task vectors `xs[first...]`, with `scratch` for two tiles of sums;
-    /// `sign` holds the tile's elected signs.
-    @inline(__always)
-    private static func merge(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, first: Int, _ w: [Float],
-                              _ normalize: Bool, _ lambda: Float, _ start: Int, _ n: Int,
-                              _ scratch: UnsafeMutablePointer<Float>,
-                              sign: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>) {
-        let sum = scratch, divisor = scratch + tile
-        for j in 0..<n { sum[j] = 0; divisor[j] = 0 }
-        for k in 0..<w.count {
-            let x = xs[first + k] + start, c = w[k]
-            for j in 0..<n {
+        init(elect: [Double]?, merge: [Double]?, normalize: Bool, lambda: Double) {
+            self.elect = elect?.map { Float($0) }
+            self.merge = merge?.map { Float($0) }
+            self.normalize = normalize
+            self.lambda = Float(lambda)
+        }
+
+        /// Computes elements `j..<j + lanes` (at most 8) into `o`.
+        @inline(__always)
+        func apply(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
+                   into o: UnsafeMutablePointer<Float>) {
+            typealias Lanes = SIMD8<Float>
+            let first: Int
+            var sign: Lanes
+            if let elect {
+                var sum = Lanes()
+                for k in 0..<elect.count { sum += load(xs[k], j, lanes) * Lanes(repeating: elect[k]) }
+                sign = Lanes(repeating: -1).replacing(with: 1, where: sum .>= 0)
+                first = 0
+            } else {
+                sign = load(xs[0], j, lanes)
+                first = 1
+            }
+            guard let merge else { return store(sign, o, j, lanes) }
+            var sum = Lanes(), divisor = Lanes()
+            for k in 0..<merge.count {
+                let c = Lanes(repeating: merge[k])
+                let weighted = load(xs[first + k], j, lanes) * c
                 // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
-                let weighted = x[j] * c
-                let agrees = weighted * sign[j] > 0
-                sum[j] += agrees ? weighted : 0
-                divisor[j] += agrees ? c : 0
+                let agrees = weighted * sign .> 0
+                sum += Lanes().replacing(with: weighted, where: agrees)
+                divisor += Lanes().replacing(with: c, where: agrees)
             }
-        }
-        if normalize {
-            for j in 0..<n { o[j] = sum[j] / (abs(divisor[j]) < 1e-8 ? 1 : divisor[j]) }
-        } else {
-            for j in 0..<n { o[j] = sum[j] }
-        }
-        if lambda != 1 { for j in 0..<n { o[j] *= lambda } }
-    }
-
-    /// Elements per tile: three tiles of f32 scratch stay in the L1 cache and on the stack.
-    private static let tile = 1024
-
-    /// Runs `body(start, count, scratch)` over tiles of `range` with room for three tiles of f32 in `scratch`.
-    private static func tiles(_ range: Range<Int>, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * tile) { scratch in
-            var start = range.lowerBound
-            while start < range.upperBound {
-                let n = min(tile, range.upperBound - start)
-                body(start, n, scratch.baseAddress!)
-                start += n
+            if normalize {
+                sum /= divisor.replacing(with: 1, where: (divisor .< 1e-8) .& (divisor .> -1e-8))
             }
+            if lambda != 1 { sum *= Lanes(repeating: lambda) }
+            store(sum, o, j, lanes)
+        }
+
+        @inline(__always)
+        private func load(_ x: UnsafePointer<Float>, _ j: Int, _ lanes: Int) -> SIMD8<Float> {
+            if lanes == 8 { return UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) }
+            var v = SIMD8<Float>()
+            for l in 0..<lanes { v[l] = x[j + l] }
+            return v
+        }
+
+        @inline(__always)
+        private func store(_ v: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, _ j: Int, _ lanes: Int) {
+            if lanes == 8 { return UnsafeMutableRawPointer(o + j).storeBytes(of: v, as: SIMD8<Float>.self) }
+            for l in 0..<lanes { o[j + l] = v[l] }
         }
     }
 }
