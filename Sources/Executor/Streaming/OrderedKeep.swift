@@ -109,7 +109,8 @@ enum TieFate: Equatable {
 
 /// Applies a `KeepRule` to a tensor fed chunk by chunk in index order, in parallel: `scan` counts the
 /// boundary-equal elements of each fixed block of the chunk and prefix-sums them onto the counts of earlier
-/// chunks, so that `cursor(at:)` can start any block of the chunk on its own.
+/// chunks, so that `cursor(at:)` can start any block of the chunk on its own. A kernel that counts them in its
+/// own loop passes them to `record`, then calls `advance`, instead of scanning.
 final class OrderedKeep: @unchecked Sendable {
     let rule: KeepRule
     /// Positions among the boundary-equal elements reached by the chunks scanned so far.
