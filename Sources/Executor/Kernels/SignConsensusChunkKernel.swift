@@ -16,16 +16,10 @@ final class SignConsensusChunkKernel: ChunkKernel {
         case electAndMerge(electWeights: [Double], weights: [Double], normalize: Bool, lambda: Double)
     }
 
-    private let step: Step
+    private let rule: Rule
     private let context: KernelContext
 
     init(_ step: Step, context: KernelContext) {
-        self.step = step
-        self.context = context
-    }
-
-    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let rule: Rule
         switch step {
         case .elect(let e):
             rule = Rule(elect: e, merge: nil, normalize: false, lambda: 1)
@@ -34,6 +28,11 @@ final class SignConsensusChunkKernel: ChunkKernel {
         case .electAndMerge(let e, let w, let normalize, let lambda):
             rule = Rule(elect: e, merge: w, normalize: normalize, lambda: lambda)
         }
+        self.context = context
+    }
+
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        let rule = self.rule
         context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
                 var j = range.lowerBound
