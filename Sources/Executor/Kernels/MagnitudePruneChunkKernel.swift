@@ -20,7 +20,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     /// The kept elements, once known (nil: none).
     private var selection: OrderedKeep?
     private var norms: StreamingSums?
-    /// The rescaling factor, when one applies.
+    /// The rescaling factor (`L1Rescale`'s rule), once the norms are measured.
     private var factor: Float?
 
     init(keep: Range<Int>, rescale: Bool, context: KernelContext) {
@@ -94,7 +94,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         case .norms:
             let totals = norms?.totals() ?? []
             norms = nil
-            if totals.count == 2, totals[0] >= 1e-7, totals[1] >= 1e-7 { factor = Float(totals[0] / totals[1]) }
+            if totals.count == 2 { factor = L1Rescale.factor(norms: totals) }
             stage = .done
         case .done:
             return
