@@ -1,18 +1,57 @@
 import IR
 
-extension Op {
-    /// An upper bound of DELLA's scratch: it ranks rows along dimension 1 (`shape[1]` elements strided by the
-    /// later dimensions; a 0-D or 1-D tensor is one row), each worker (at most one per row) in a row of 8-byte
-    /// rank slots; its rescaling pass adds a byte of keep flags per element of a group of whole dim-0 slices of
-    /// about one block per thread (at least one slice, at most the tensor).
-    static func dellaScratchBytes(shape: [Int], threads: Int, rescale: Bool) -> Int {
-        let n = shape.reduce(1, *)
+/// DELLA's scratch for a tensor of `shape` on `threads` workers, as its kernel allocates it and the planner
+/// counts it: 8-byte rank slots for a row along dimension 1 per worker (at most one worker per row), and for
+/// the rescaling pass a byte of keep flags per element of a group of whole dim-0 slices of about one block per
+/// thread (at least one slice, at most the tensor).
+public struct DellaScratch: Sendable {
+    /// Rank slots: `rows.length` per worker.
+    public let orderEntries: Int
+    /// Elements per group of the rescaling pass.
+    public let groupElements: Int
+    /// Keep flags of one group.
+    public let maskBytes: Int
+
+    public init(shape: [Int], threads: Int) {
+        let rows = DellaRows(shape: shape)
         let threads = max(1, threads)
-        let rows = shape.count >= 2 ? shape[0] * shape.dropFirst(2).reduce(1, *) : 1
-        let length = shape.count >= 2 ? shape[1] : n
-        let ranks = min(threads, rows) * length * 8
-        guard rescale else { return ranks }
-        let slice = shape.count >= 2 ? n / max(1, shape[0]) : n
-        return ranks + min(n, max(slice, (1 << 16) * threads))
+        let slice = max(1, rows.sliceElements)
+        groupElements = max(1, (1 << 16) * threads / slice) * slice
+        orderEntries = min(threads, rows.count) * rows.length
+        maskBytes = min(shape.reduce(1, *), groupElements)
     }
+
+    /// Bytes held, with or without the rescaling pass's flags.
+    public func bytes(rescale: Bool) -> Int { orderEntries * 8 + (rescale ? maskBytes : 0) }
+}
+
+/// The rows along dimension 1 of a tensor (a 0-D or 1-D tensor is one row): each slice along dimension 0
+/// holds `inner` interleaved rows of `length` elements `inner` apart, so a chunk of whole slices holds whole rows.
+public struct DellaRows: Sendable {
+    public let length: Int
+    public let inner: Int
+    /// Rows in the tensor.
+    public let count: Int
+
+    public init(shape: [Int]) {
+        let n = shape.reduce(1, *)
+        if shape.count < 2 {
+            (length, inner, count) = (n, 1, 1)
+        } else {
+            (length, inner) = (shape[1], shape.dropFirst(2).reduce(1, *))
+            count = shape[0] * inner
+        }
+    }
+
+    /// Elements per slice along dimension 0.
+    public var sliceElements: Int { length * inner }
+
+    /// The rows of the elements `range`, a range of whole slices along dimension 0.
+    public func rows(in range: Range<Int>) -> Range<Int> {
+        guard sliceElements > 0 else { return 0..<0 }
+        return (range.lowerBound / sliceElements * inner)..<(range.upperBound / sliceElements * inner)
+    }
+
+    /// The flat index of element 0 of row `row` (rows ordered by slice, then by position in the slice).
+    public func start(of row: Int) -> Int { (row / inner) * sliceElements + row % inner }
 }

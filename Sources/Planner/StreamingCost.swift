@@ -45,7 +45,7 @@ extension Op {
         case .randomPrune(_, let rescale, _, _):
             return rescale ? sums(2) : 0
         case .dellaPrune(_, _, let rescale, _, _):
-            return Op.dellaScratchBytes(shape: shape, threads: threads, rescale: rescale) + (rescale ? sums(2) : 0)
+            return DellaScratch(shape: shape, threads: threads).bytes(rescale: rescale) + (rescale ? sums(2) : 0)
         case .sceMerge:
             return sums(max(0, operands - 1))
         }

@@ -1,5 +1,6 @@
 @testable import Executor
 import IR
+import Planner
 import XCTest
 
 /// Properties of DELLA's rank-based random pruning (`della_prune`).

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import IR
 
@@ -70,14 +69,10 @@ final class ArceeFusionChunkKernel: ChunkKernel {
         let workers = min(rowWorkers, max(1, count))
         let p = SharedPointers(inputs: [operands.global(0), operands.global(1)], output: divergences.pointer)
         let buffers = SendablePointer(scratch.pointer)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let rowBuffers = RowDivergence(buffers.pointer + w * 3 * length, length: length)
-            var r = first + w
-            while r < first + count {
-                let start = r * length
-                p.output[r] = rowBuffers.divergence(p.inputs[1] + start, p.inputs[0] + start, count: length)
-                r += workers
-            }
+        context.parallel.forEachRow(in: first..<(first + count), workers: workers) { w, r in
+            let start = r * length
+            p.output[r] = RowDivergence(buffers.pointer + w * 3 * length, length: length)
+                .divergence(p.inputs[1] + start, p.inputs[0] + start, count: length)
         }
     }
 

@@ -1,5 +1,5 @@
-import Dispatch
 import IR
+import Planner
 
 /// DELLA's MAGPRUNE in streaming form (`DellaRule`): every row lies inside one chunk (chunks are whole slices
 /// along dimension 0), so output is computed chunk by chunk, rows in parallel with per-thread rank scratch.
@@ -21,20 +21,10 @@ final class DellaPruneChunkKernel: ChunkKernel {
         let rows = DellaRows(shape: context.shape)
         rule = DellaRule(rows: rows, rng: Philox4x32(seed: seed), key: key, density: density, epsilon: epsilon)
         self.rescale = L1Rescale(enabled: rescale, context: context)
-        let layout = Self.scratchLayout(shape: context.shape, threads: context.parallel.threads)
-        order = context.memory.allocate(UInt64.self, count: layout.orderEntries)
-        groupElements = layout.groupElements
-        mask = rescale ? context.memory.allocate(UInt8.self, count: layout.maskBytes) : nil
-    }
-
-    /// Sizes of the kernel's scratch for `shape` (bounded for the planner by `Op.dellaScratchBytes`):
-    /// `orderEntries` rank slots (a row per worker), `groupElements` per pass group, `maskBytes` keep flags.
-    static func scratchLayout(shape: [Int], threads: Int) -> (orderEntries: Int, groupElements: Int, maskBytes: Int) {
-        let rows = DellaRows(shape: shape)
-        let n = shape.reduce(1, *)
-        let slice = max(1, rows.sliceElements)
-        let group = max(1, Parallel.blockSize * max(1, threads) / slice) * slice
-        return (min(max(1, threads), rows.count) * rows.length, group, min(n, group))
+        let scratch = DellaScratch(shape: context.shape, threads: context.parallel.threads)
+        order = context.memory.allocate(UInt64.self, count: scratch.orderEntries)
+        groupElements = scratch.groupElements
+        mask = rescale ? context.memory.allocate(UInt8.self, count: scratch.maskBytes) : nil
     }
 
     func beginPass() -> Bool { rescale.needsPass }
@@ -78,14 +68,6 @@ final class DellaPruneChunkKernel: ChunkKernel {
                             _ body: @Sendable (Int, UnsafeMutablePointer<UInt64>) -> Void) {
         let workers = max(1, min(context.parallel.threads, rows.count, elements / 4096 + 1))
         let scratch = SendablePointer(order.pointer), length = rule.rows.length
-        @Sendable func run(_ w: Int) {
-            var row = rows.lowerBound + w
-            while row < rows.upperBound {
-                body(row, scratch.pointer + w * length)
-                row += workers
-            }
-        }
-        if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers) { run($0) } }
-        withExtendedLifetime(order) {}
+        context.parallel.forEachRow(in: rows, workers: workers) { w, row in body(row, scratch.pointer + w * length) }
     }
 }

@@ -1,3 +1,5 @@
+import Planner
+
 /// DELLA's MAGPRUNE decision (mergekit's `della_magprune`): along dimension 1, the element of ascending
 /// magnitude rank r among L is kept with probability `density − epsilon + 2·epsilon·r/(L−1)` (equal magnitudes
 /// ranked by index); draws are Philox for (seed, stream key, element index), like DARE's. A row of one element
@@ -32,35 +34,4 @@ struct DellaRule: Sendable {
         let normalized = length > 1 ? Double(rank) / Double(length - 1) : 0.5
         return density - epsilon + normalized * 2 * epsilon
     }
-}
-
-/// The rows along dimension 1 of a tensor (a 0-D or 1-D tensor is one row): each slice along dimension 0
-/// holds `inner` interleaved rows of `length` elements `inner` apart, so a chunk of whole slices holds whole rows.
-struct DellaRows: Sendable {
-    let length: Int
-    let inner: Int
-    /// Rows in the tensor.
-    let count: Int
-
-    init(shape: [Int]) {
-        let n = shape.reduce(1, *)
-        if shape.count < 2 {
-            (length, inner, count) = (n, 1, 1)
-        } else {
-            (length, inner) = (shape[1], shape.dropFirst(2).reduce(1, *))
-            count = shape[0] * inner
-        }
-    }
-
-    /// Elements per slice along dimension 0.
-    var sliceElements: Int { length * inner }
-
-    /// The rows of the elements `range`, a range of whole slices along dimension 0.
-    func rows(in range: Range<Int>) -> Range<Int> {
-        guard sliceElements > 0 else { return 0..<0 }
-        return (range.lowerBound / sliceElements * inner)..<(range.upperBound / sliceElements * inner)
-    }
-
-    /// The flat index of element 0 of row `row` (rows ordered by slice, then by position in the slice).
-    func start(of row: Int) -> Int { (row / inner) * sliceElements + row % inner }
 }

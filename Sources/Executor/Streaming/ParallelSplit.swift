@@ -14,4 +14,17 @@ extension Parallel {
             body((start + w * count / workers)..<(start + (w + 1) * count / workers))
         }
     }
+
+    /// Calls `body(worker, row)` for every row of `rows` on `workers` workers: worker `w` takes rows
+    /// `rows.lowerBound + w`, `+ workers`, …, so each may use scratch of its own.
+    func forEachRow(in rows: Range<Int>, workers: Int, _ body: @Sendable (_ worker: Int, _ row: Int) -> Void) {
+        @Sendable func run(_ w: Int) {
+            var row = rows.lowerBound + w
+            while row < rows.upperBound {
+                body(w, row)
+                row += workers
+            }
+        }
+        if workers <= 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+    }
 }
