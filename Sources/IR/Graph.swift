@@ -37,6 +37,56 @@ public struct Graph: Sendable {
         return id
     }
 
+    /// Adds `node` as it is (its stages and note kept), or merges its stages into the existing node with the same
+    /// op, operands and type. Loads added this way do not count as load requests.
+    @discardableResult
+    public mutating func append(_ node: Node) -> ValueID {
+        let key = NodeKey(op: node.op, operands: node.operands, type: node.type)
+        if let existing = nodeIndex[key] {
+            for stage in node.stages where !nodes[existing.index].stages.contains(stage) {
+                nodes[existing.index].stages.append(stage)
+            }
+            return existing
+        }
+        let id = ValueID(nodes.count)
+        nodes.append(node)
+        nodeIndex[key] = id
+        return id
+    }
+
+    /// A new graph over the same models: each node in definition order is handed to `transform` with its
+    /// operands renamed into the new graph, and `transform` adds what replaces it (usually `append(node)`) and
+    /// returns its value, or nil to drop it (no kept node or output may read a dropped one). Outputs are
+    /// renamed; the count of load requests is kept, as it describes the lowering.
+    public func rewritten(_ transform: (ValueID, Node, inout Graph) -> ValueID?) -> Graph {
+        var result = Graph()
+        result.models = models
+        result.modelIndex = modelIndex
+        result.loadRequests = loadRequests
+        var renamed: [ValueID: ValueID] = [:]
+        for id in values {
+            var node = self[id]
+            let operands = node.operands.compactMap { renamed[$0] }
+            guard operands.count == node.operands.count else { continue }
+            node.operands = operands
+            if let new = transform(id, node, &result) { renamed[id] = new }
+        }
+        // An output whose value was dropped points nowhere, which the verifier reports.
+        result.outputs = outputs.map { output in
+            GraphOutput(name: output.name, value: renamed[output.value] ?? ValueID(-1), stage: output.stage,
+                        directory: output.directory)
+        }
+        return result
+    }
+
+    /// How many nodes read each value, outputs counted as readers.
+    public var readerCounts: [ValueID: Int] {
+        var count: [ValueID: Int] = [:]
+        for node in nodes { for operand in node.operands { count[operand, default: 0] += 1 } }
+        for output in outputs { count[output.value, default: 0] += 1 }
+        return count
+    }
+
     /// Rounds `value` to `dtype`, or returns it unchanged when it already has that dtype.
     public mutating func cast(_ value: ValueID, to dtype: DType, stage: String? = nil) -> ValueID {
         let type = self[value].type

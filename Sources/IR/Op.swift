@@ -29,6 +29,10 @@ public enum Op: Hashable, Sendable {
     /// divides by the agreeing weights when `normalize`, and multiplies by `lambda` (TIES disjoint merge; f32 in
     /// mergekit's order).
     case disjointMerge(weights: [Double], normalize: Bool, lambda: Double)
+    /// TIES sign consensus in one op over the task vectors `operands`: elects each element's sign from
+    /// `Σ electWeights[i] · operands[i]`, then merges as `disjointMerge` with `weights` (f32 in mergekit's order).
+    /// Not lowered directly: `SignConsensusFusion` rewrites a `sign_elect` read only by its `disjoint_merge` into it.
+    case tiesMerge(electWeights: [Double], weights: [Double], normalize: Bool, lambda: Double)
     /// `operands[0] · operands[1]`, element by element (applies a 0/1 mask).
     case mul
     /// NearSwap from `operands[0]` (the base) toward `operands[1]`: weight `clamp(t / max(|a − b|, 1e-6), 0, 1)`.
@@ -74,6 +78,7 @@ public enum Op: Hashable, Sendable {
         case .magnitudePrune: return "magnitude_prune"
         case .signElect: return "sign_elect"
         case .disjointMerge: return "disjoint_merge"
+        case .tiesMerge: return "ties_merge"
         case .mul: return "mul"
         case .nearSwap: return "nearswap"
         case .varianceTopK: return "variance_topk"
@@ -96,7 +101,7 @@ public enum Op: Hashable, Sendable {
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune: return 1
-        case .weightedSum, .modelStock, .signElect, .disjointMerge, .varianceTopK, .sceMerge, .multislerp, .karcher,
+        case .weightedSum, .modelStock, .signElect, .disjointMerge, .tiesMerge, .varianceTopK, .sceMerge, .multislerp, .karcher,
              .ramMerge, .ramPlusMerge:
             return nil
         }
@@ -117,6 +122,10 @@ public enum Op: Hashable, Sendable {
         case .disjointMerge(let w, let normalize, let lambda):
             return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : "")"
                 + (lambda == 1 ? ")" : ", lambda: \(formatAttribute(lambda)))")
+        case .tiesMerge(let e, let w, let normalize, let lambda):
+            return "(weights: \(w.map(formatAttribute).joined(separator: ", "))"
+                + (e == w ? "" : ", elect: \(e.map(formatAttribute).joined(separator: ", "))")
+                + "\(normalize ? ", normalize" : "")" + (lambda == 1 ? ")" : ", lambda: \(formatAttribute(lambda)))")
         case .nearSwap(let t): return "(t=\(formatAttribute(t)))"
         case .varianceTopK(let f): return "(fraction=\(formatAttribute(f)))"
         case .nuslerp(let t, let axis): return "(t=\(formatAttribute(t)), \(axis.description))"
@@ -153,6 +162,7 @@ extension Op {
     var weightCount: Int? {
         switch self {
         case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _), .multislerp(let w, _): return w.count
+        case .tiesMerge(let e, let w, _, _): return e.count == w.count ? w.count : nil
         default: return nil
         }
     }
@@ -179,6 +189,45 @@ public enum SlerpAxis: Hashable, Sendable, CustomStringConvertible {
         case .flattened: return "flatten"
         case .lastDim: return "rows"
         case .firstDim: return "columns"
+        }
+    }
+}
+
+extension Op {
+    /// What is wrong with the op's attributes for a result of `elementCount` elements, or nil when they are in
+    /// range: weights, `t`, `lambda` and thresholds finite; densities, fractions and `t` of the interpolations
+    /// in [0, 1]; kept ranks inside the tensor; as many election weights as merge weights.
+    public func attributeProblem(elementCount n: Int) -> String? {
+        func finite(_ name: String, _ values: [Double]) -> String? {
+            values.allSatisfy(\.isFinite) ? nil : "\(name) must be finite, found \(values.map(formatAttribute))"
+        }
+        func unit(_ name: String, _ x: Double) -> String? {
+            (0...1).contains(x) ? nil : "\(name) must be in [0, 1], found \(formatAttribute(x))"
+        }
+        switch self {
+        case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion:
+            return nil
+        case .scale(let s): return finite("scale", [s])
+        case .weightedSum(let w), .signElect(let w): return finite("weights", w)
+        case .disjointMerge(let w, _, let lambda): return finite("weights", w) ?? finite("lambda", [lambda])
+        case .tiesMerge(let e, let w, _, let lambda):
+            if e.count != w.count { return "\(e.count) election weights for \(w.count) merge weights" }
+            return finite("weights", e + w) ?? finite("lambda", [lambda])
+        case .slerp(let t): return unit("t", t)
+        case .nuslerp(let t, _): return finite("t", [t])
+        case .nearSwap(let t): return finite("t", [t])
+        case .modelStock: return nil
+        case .magnitudePrune(let keep, _):
+            return keep.lowerBound >= 0 && keep.upperBound <= n ? nil
+                : "kept ranks \(keep.lowerBound)..<\(keep.upperBound) are outside the tensor's \(n) elements"
+        case .varianceTopK(let fraction): return unit("fraction", fraction)
+        case .multislerp(let w, let eps): return finite("weights", w) ?? finite("eps", [eps])
+        case .karcher(let maxIter, let tol): return maxIter < 0 ? "max_iter must be ≥ 0" : finite("tol", [tol])
+        case .randomPrune(let density, _, _, _): return unit("density", density)
+        case .dellaPrune(let density, let epsilon, _, _, _):
+            return unit("density - epsilon", density - epsilon) ?? unit("density + epsilon", density + epsilon)
+        case .ramMerge(let epsilon): return finite("epsilon", [epsilon])
+        case .ramPlusMerge(let r, let alpha, let epsilon): return finite("r, alpha, epsilon", [r, alpha, epsilon])
         }
     }
 }

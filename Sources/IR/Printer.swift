@@ -95,8 +95,12 @@ public struct Printer {
     /// How a group runs: chunk size, live buffers, kernel state.
     func chunking(_ group: ChunkGroup) -> String {
         let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(group.rowCount) rows" : "whole tensor"
-        return "chunks: \(size) (\(group.chunkCount) per pass); \(group.liveBuffers) live buffers of "
+        let sweeps = group.sweeps.count
+        return "chunks: \(size) (\(group.chunkCount) per pass); "
+            + (sweeps == 0 ? "" : "\(sweeps) statistics sweep\(sweeps == 1 ? "" : "s"); ")
+            + "\(group.liveBuffers) live buffers of "
             + "\(formatBytes(group.chunkElements * 4)); kernel state \(formatBytes(group.stateBytes)); "
+            + (group.writerBytes == 0 ? "" : "writers \(formatBytes(group.writerBytes)); ")
             + (group.retained.isEmpty ? ""
                 : "kept whole across passes: \(group.retained.map(\.description).joined(separator: " ")); ")
             + "peak \(formatBytes(group.peakBytes))"

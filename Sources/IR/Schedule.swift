@@ -26,7 +26,41 @@ public struct Shard: Hashable, Sendable {
     }
 }
 
-/// Outputs of one shape computed together, chunk by chunk (the steps run once per chunk), and its memory.
+/// One statistics sweep of a group: the steps whose kernels observe their operands' chunks (one pass each) and
+/// the steps computed to feed them (indices into `ChunkGroup.steps`, in step order). Steps kept whole by an
+/// earlier sweep are read from there, not recomputed.
+public struct Sweep: Hashable, Sendable {
+    public var observers: [Int]
+    public var computes: [Int]
+
+    public init(observers: [Int], computes: [Int]) {
+        self.observers = observers
+        self.computes = computes
+    }
+}
+
+/// What a group holds during one of its sweeps, to be multiplied out by the chunk size.
+public struct PhaseMemory: Hashable, Sendable {
+    /// Chunk buffers (f32, one chunk each) allocated by the end of the sweep (the pool never shrinks in a group).
+    public var buffers: Int
+    /// Bytes per chunk element of the input staging buffer by the end of the sweep.
+    public var stagingBytesPerElement: Int
+    /// Kernel state held during the sweep (sum over the group's kernels of their phase's bytes).
+    public var stateBytes: Int
+    /// Values kept whole (f32 tensors) by the end of the sweep.
+    public var wholeValues: Int
+
+    public init(buffers: Int, stagingBytesPerElement: Int, stateBytes: Int, wholeValues: Int) {
+        self.buffers = buffers
+        self.stagingBytesPerElement = stagingBytesPerElement
+        self.stateBytes = stateBytes
+        self.wholeValues = wholeValues
+    }
+}
+
+/// Outputs of one shape computed together, chunk by chunk, and its memory: first the statistics `sweeps`, then
+/// an output sweep computing every step and writing the outputs; the steps' `frees` give every chunk buffer back
+/// after its last reader in every sweep.
 public struct ChunkGroup: Hashable, Sendable {
     /// The values computed for every chunk, in order, with the outputs written and the chunk buffers freed.
     public var steps: [ScheduleStep]
@@ -36,26 +70,33 @@ public struct ChunkGroup: Hashable, Sendable {
     public var rowElements: Int
     /// Rows per chunk.
     public var chunkRows: Int
-    /// The most chunk buffers (f32, one chunk each) alive at once.
-    public var liveBuffers: Int
-    /// Bytes of kernel state held for the whole tensor (selection histograms, block sums, row scratch).
-    public var stateBytes: Int
-    /// Stored input bytes per chunk element (one load reads at a time, through a staging buffer).
-    public var inputBytesPerElement: Int
+    /// The statistics sweeps, in order, before the output sweep.
+    public var sweeps: [Sweep]
+    /// Memory of each statistics sweep, then of the output sweep (`sweeps.count + 1` entries).
+    public var phases: [PhaseMemory]
     /// Values kept whole (f32) from their first computation to the end of the group, so that statistics
     /// passes do not recompute them.
     public var retained: [ValueID]
+    /// Shards (0-based) whose writer opens before the group runs.
+    public var opensShards: [Int]
+    /// Shards (0-based) finished after the group.
+    public var closesShards: [Int]
+    /// Bytes of the output writers open while the group runs.
+    public var writerBytes: Int
 
-    public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, liveBuffers: Int,
-                stateBytes: Int, inputBytesPerElement: Int, retained: [ValueID] = []) {
+    public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, sweeps: [Sweep] = [],
+                phases: [PhaseMemory], retained: [ValueID] = [], opensShards: [Int] = [], closesShards: [Int] = [],
+                writerBytes: Int = 0) {
         self.steps = steps
         self.shape = shape
         self.rowElements = rowElements
         self.chunkRows = chunkRows
-        self.liveBuffers = liveBuffers
-        self.stateBytes = stateBytes
-        self.inputBytesPerElement = inputBytesPerElement
+        self.sweeps = sweeps
+        self.phases = phases
         self.retained = retained
+        self.opensShards = opensShards
+        self.closesShards = closesShards
+        self.writerBytes = writerBytes
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
@@ -69,13 +110,24 @@ public struct ChunkGroup: Hashable, Sendable {
     /// Chunks per sweep over the tensor.
     public var chunkCount: Int { chunkElements == 0 ? 0 : (elementCount + chunkElements - 1) / chunkElements }
 
-    /// Bytes held while the group runs with `rows` rows per chunk.
-    public func bytes(rows: Int) -> Int {
-        min(elementCount, rowElements * rows) * (4 * liveBuffers + inputBytesPerElement) + stateBytes
-            + retained.count * elementCount * 4
+    /// The most chunk buffers allocated at once (those of the output sweep).
+    public var liveBuffers: Int { phases.map(\.buffers).max() ?? 0 }
+
+    /// The most kernel state held in any sweep.
+    public var stateBytes: Int { phases.map(\.stateBytes).max() ?? 0 }
+
+    /// Bytes held in `phase` with `rows` rows per chunk: chunk buffers, staging, kernel state, whole values and
+    /// open writers.
+    public func bytes(phase: PhaseMemory, rows: Int) -> Int {
+        let chunk = min(elementCount, rowElements * rows)
+        return chunk * (4 * phase.buffers + phase.stagingBytesPerElement) + phase.stateBytes
+            + phase.wholeValues * elementCount * 4 + writerBytes
     }
 
-    /// Bytes held while the group runs.
+    /// The most bytes held in any sweep with `rows` rows per chunk.
+    public func bytes(rows: Int) -> Int { phases.map { bytes(phase: $0, rows: rows) }.max() ?? writerBytes }
+
+    /// The most bytes held while the group runs.
     public var peakBytes: Int { bytes(rows: chunkRows) }
 }
 
@@ -86,21 +138,18 @@ public struct Schedule: Hashable, Sendable {
     public var shards: [Shard]
     /// The memory budget the chunk sizes were chosen for.
     public var budgetBytes: Int
-    /// Bytes held for the whole run besides the groups (output writers' conversion buffers).
-    public var fixedBytes: Int
 
-    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, fixedBytes: Int) {
+    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int) {
         self.groups = groups
         self.shards = shards
         self.budgetBytes = budgetBytes
-        self.fixedBytes = fixedBytes
     }
 
     /// Every step, group after group.
     public var steps: [ScheduleStep] { groups.flatMap(\.steps) }
 
-    /// The most bytes the executor holds at once: the largest group plus the fixed part.
-    public var predictedPeakBytes: Int { (groups.map(\.peakBytes).max() ?? 0) + fixedBytes }
+    /// The most bytes the executor holds at once: the largest group's peak (writers included).
+    public var predictedPeakBytes: Int { groups.map(\.peakBytes).max() ?? 0 }
 
     /// The shard number (1-based) of each output index.
     public var shardOfOutput: [Int: Int] {

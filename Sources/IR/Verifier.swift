@@ -6,6 +6,12 @@ public enum VerifierError: Error, CustomStringConvertible, Equatable {
     case unknownModel(ValueID, model: Int)
     case badOutput(String, ValueID)
     case duplicateOutput(String)
+    /// A cast whose attribute disagrees with its result type, or that casts to the dtype it already has.
+    case badCast(ValueID, String)
+    /// An attribute out of its range (see `Op.attributeProblem`).
+    case badAttribute(ValueID, op: String, String)
+    /// A schedule that does not describe a valid run of its graph.
+    case badSchedule(String)
 
     public var description: String {
         switch self {
@@ -15,11 +21,15 @@ public enum VerifierError: Error, CustomStringConvertible, Equatable {
         case .unknownModel(let v, let m): return "IR verifier: \(v) loads from unknown model @m\(m)"
         case .badOutput(let n, let v): return "IR verifier: output \"\(n)\" refers to undefined value \(v)"
         case .duplicateOutput(let n): return "IR verifier: output \"\(n)\" is defined twice"
+        case .badCast(let v, let m): return "IR verifier: \(v) = cast: \(m)"
+        case .badAttribute(let v, let op, let m): return "IR verifier: \(v) = \(op): \(m)"
+        case .badSchedule(let m): return "IR verifier: schedule: \(m)"
         }
     }
 }
 
-/// Checks the invariants every pass relies on: SSA order, arities, shapes, model and output references.
+/// Checks the invariants every pass relies on: SSA order, arities, shapes, cast types, attribute ranges, model
+/// and output references; and that a schedule runs its graph (`verify(_:_:)`).
 public enum Verifier {
     public static func verify(_ graph: Graph) throws(VerifierError) {
         for id in graph.values {
@@ -39,6 +49,17 @@ public enum Verifier {
             if node.operands.contains(where: { graph[$0].type.shape != node.type.shape }) {
                 throw .shapeMismatch(id, op: node.op.mnemonic)
             }
+            if case .cast(let dtype) = node.op {
+                if dtype != node.type.dtype {
+                    throw .badCast(id, "attribute \(dtype.shortName) but result type \(node.type)")
+                }
+                if let operand = node.operands.first, graph[operand].type.dtype == dtype {
+                    throw .badCast(id, "operand \(operand) is already \(dtype.shortName)")
+                }
+            }
+            if let problem = node.op.attributeProblem(elementCount: node.type.elementCount) {
+                throw .badAttribute(id, op: node.op.mnemonic, problem)
+            }
             if let expected = node.op.weightCount.map({ $0 + node.op.leadingOperands }), expected != node.operands.count {
                 throw .wrongArity(id, op: node.op.mnemonic, expected: expected, found: node.operands.count)
             }
@@ -47,6 +68,62 @@ public enum Verifier {
         for output in graph.outputs {
             if !graph.nodes.indices.contains(output.value.index) { throw .badOutput(output.name, output.value) }
             if !seen.insert(output.path).inserted { throw .duplicateOutput(output.path) }
+        }
+    }
+
+    /// Checks that `schedule` runs `graph`: every step's operands are computed earlier in its group, every value
+    /// is computed once per group and freed once after its last use, every output is written by one step and
+    /// lies in exactly one shard, statistics sweeps name steps of their group that come before their readers.
+    public static func verify(_ graph: Graph, _ schedule: Schedule) throws(VerifierError) {
+        var written = [Int](repeating: 0, count: graph.outputs.count)
+        for (g, group) in schedule.groups.enumerated() {
+            var position: [ValueID: Int] = [:]
+            var freed = Set<ValueID>()
+            for (i, step) in group.steps.enumerated() {
+                guard graph.nodes.indices.contains(step.value.index) else {
+                    throw .badSchedule("group \(g) computes undefined value \(step.value)")
+                }
+                if position[step.value] != nil { throw .badSchedule("group \(g) computes \(step.value) twice") }
+                for operand in graph[step.value].operands where position[operand] == nil || freed.contains(operand) {
+                    throw .badSchedule("group \(g): \(step.value) reads \(operand), which is not live before it")
+                }
+                if graph[step.value].type.shape != group.shape {
+                    throw .badSchedule("group \(g) of shape \(group.shape) computes \(step.value) : \(graph[step.value].type)")
+                }
+                position[step.value] = i
+                for o in step.writes {
+                    guard graph.outputs.indices.contains(o), graph.outputs[o].value == step.value else {
+                        throw .badSchedule("group \(g): \(step.value) writes output \(o), which is not its value")
+                    }
+                    written[o] += 1
+                }
+                for v in step.frees {
+                    guard position[v] != nil, freed.insert(v).inserted else {
+                        throw .badSchedule("group \(g) frees \(v) at \(step.value), before computing it or twice")
+                    }
+                }
+            }
+            if let leak = position.keys.first(where: { !freed.contains($0) }) {
+                throw .badSchedule("group \(g) never frees \(leak)")
+            }
+            for (r, sweep) in group.sweeps.enumerated() {
+                for s in sweep.observers + sweep.computes where !group.steps.indices.contains(s) {
+                    throw .badSchedule("group \(g) sweep \(r) names step \(s) of \(group.steps.count)")
+                }
+            }
+            for v in group.retained where position[v] == nil {
+                throw .badSchedule("group \(g) keeps \(v) whole but never computes it")
+            }
+        }
+        if let o = written.firstIndex(where: { $0 != 1 }) {
+            throw .badSchedule("output \"\(graph.outputs[o].path)\" is written \(written[o]) times")
+        }
+        var inShard = [Int](repeating: 0, count: graph.outputs.count)
+        for shard in schedule.shards {
+            for o in shard.outputs where graph.outputs.indices.contains(o) { inShard[o] += 1 }
+        }
+        if let o = inShard.firstIndex(where: { $0 != 1 }) {
+            throw .badSchedule("output \"\(graph.outputs[o].path)\" is in \(inShard[o]) shards")
         }
     }
 }

@@ -3,8 +3,16 @@ import IR
 import Parser
 
 /// Compiles a parsed config (one or more stages) into a scheduled IR graph. Touches no tensor data.
+///
+/// The pipeline: lower every stage's tensors (`Stage`, `MergeMethod` declarations) → verify → each of
+/// `passes` followed by verify → schedule with the kernels' declared costs → verify the schedule.
 public enum Planner {
-    public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog,
+    /// The rewrites run between lowering and scheduling, in order.
+    public static let passes: [any GraphPass] = [SignConsensusFusion(), DeadValueElimination()]
+
+    /// Compiles `file`, reading checkpoint metadata through `catalog` and kernel costs through `costs`.
+    /// - Throws: `PlanError` naming the config position, model or tensor at fault.
+    public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog, costs: any CostModel,
                                options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
         let resolver = try StageResolver(file: file, catalog: catalog, randomSeed: options.randomSeed)
         var outputs: [(stage: Stage, directory: String)] = []
@@ -26,19 +34,34 @@ public enum Planner {
             targets.append(OutputTarget(directory: directory, stage: stage.label, config: try stage.configJSON(),
                                         tokenizerDonor: try stage.donorDirectory()))
         }
-        do {
-            try Verifier.verify(builder.graph)
-        } catch {
-            throw .stage(nil, error.description)
+        var graph = builder.graph
+        try verify(graph, after: "lowering")
+        for pass in passes {
+            graph = pass.run(graph)
+            try verify(graph, after: pass.name)
         }
-        let schedule = try Scheduler.schedule(builder.graph, maxShardBytes: options.outShardSize, limits: options.limits)
+        let schedule = try Scheduler.schedule(graph, maxShardBytes: options.outShardSize, costs: costs,
+                                              limits: options.limits)
+        do {
+            try Verifier.verify(graph, schedule)
+        } catch {
+            throw .stage(nil, "after scheduling: \(error.description)")
+        }
         let stages = resolver.compiledStages
         let header = [
             "mergegraph plan — \(file.path)",
             "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
         ] + targets.map { "output: stage \($0.stage) → OUT_DIR/\($0.directory)" }
-        return Plan(graph: builder.graph, schedule: schedule, targets: targets, header: header,
+        return Plan(graph: graph, schedule: schedule, targets: targets, header: header,
                     warnings: stages.flatMap(\.warnings))
+    }
+
+    private static func verify(_ graph: Graph, after step: String) throws(PlanError) {
+        do {
+            try Verifier.verify(graph)
+        } catch {
+            throw .stage(nil, "after \(step): \(error.description)")
+        }
     }
 }
 

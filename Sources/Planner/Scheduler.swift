@@ -4,8 +4,6 @@ import IR
 /// share work, orders each group's values so few chunk buffers are alive at once, frees every buffer after its
 /// last use, and picks each group's chunk size so that the run fits the memory budget.
 public enum Scheduler {
-    /// Bytes of one f32 chunk element.
-    public static let bytesPerBufferElement = 4
     /// Conversion buffers of each open output writer (`SafetensorsWriter.byteCount`).
     public static let writerBytes = 3 << 20
 
@@ -30,46 +28,144 @@ public enum Scheduler {
         }
     }
 
-    public static func schedule(_ graph: Graph, maxShardBytes: Int,
+    /// Schedules `graph`: shards of at most `maxShardBytes` (0: one shard), groups, steps and frees, statistics
+    /// sweeps and chunk sizes from the kernels' declared costs (`costs`), within `limits.budgetBytes`.
+    /// - Throws: `PlanError.budgetTooSmall` when a group cannot run one row at a time within the budget.
+    public static func schedule(_ graph: Graph, maxShardBytes: Int, costs: CostModel,
                                 limits: Limits = Limits()) throws(PlanError) -> Schedule {
         let shards = assignShards(graph, maxShardBytes: maxShardBytes)
-        let directories = Set(graph.outputs.map(\.directory)).count
-        let fixed = min(directories, shards.count) * writerBytes
-        var groups: [ChunkGroup] = []
-        for members in outputGroups(graph, order: shards.flatMap(\.outputs)) {
-            var group = plan(members, graph: graph, threads: limits.threads)
-            let room = limits.budgetBytes - fixed
-            let smallest = group.bytes(rows: 1)
-            guard smallest <= room else {
-                throw .budgetTooSmall(budget: limits.budgetBytes, smallest: smallest + fixed,
-                                      tensor: graph.outputs[members[0]].name)
+        let members = outputGroups(graph, order: shards.flatMap(\.outputs))
+        // Each shard's writer is open from the start of the first group writing to it to the end of the last.
+        var shardOf: [Int: Int] = [:]
+        for (s, shard) in shards.enumerated() { for o in shard.outputs { shardOf[o] = s } }
+        var firstGroup = [Int](repeating: Int.max, count: shards.count)
+        var lastGroup = [Int](repeating: -1, count: shards.count)
+        for (g, outputs) in members.enumerated() {
+            for o in outputs {
+                guard let s = shardOf[o] else { continue }
+                firstGroup[s] = min(firstGroup[s], g)
+                lastGroup[s] = max(lastGroup[s], g)
             }
-            group.retained = limits.retainAcrossPasses ? retainable(group, graph: graph) : []
-            if group.retained.isEmpty || group.bytes(rows: 1) > room { group.retained = [] }
-            let whole = group.stateBytes + group.retained.count * group.elementCount * 4
-            let perRow = max(1, group.bytes(rows: 1) - whole)
-            let fit = (room - whole) / perRow
+        }
+        var groups: [ChunkGroup] = []
+        for (g, outputs) in members.enumerated() {
+            var group = plan(outputs, graph: graph)
+            group.opensShards = shards.indices.filter { firstGroup[$0] == g }
+            group.closesShards = shards.indices.filter { lastGroup[$0] == g }
+            group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] }.count * writerBytes
+            let stepCosts = group.steps.map { step -> KernelCost in
+                let node = graph[step.value]
+                return costs.cost(of: node.op, result: node.type, operands: node.operands.map { graph[$0].type },
+                                  threads: limits.threads)
+            }
+            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+            guard group.bytes(rows: 1) <= limits.budgetBytes else {
+                throw .budgetTooSmall(budget: limits.budgetBytes, smallest: group.bytes(rows: 1),
+                                      tensor: graph.outputs[outputs[0]].name)
+            }
+            let keep = limits.retainAcrossPasses ? retainable(group, graph: graph, costs: stepCosts) : []
+            if !keep.isEmpty {
+                var kept = group
+                kept.retained = keep
+                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
+                if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
+            }
             let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
-            group.chunkRows = max(1, min(group.rowCount, fit, cap))
+            var rows = min(group.rowCount, cap)
+            for phase in group.phases {
+                let fixed = group.bytes(phase: phase, rows: 0)
+                let perRow = max(1, group.bytes(phase: phase, rows: 1) - fixed)
+                rows = min(rows, (limits.budgetBytes - fixed) / perRow)
+            }
+            group.chunkRows = max(1, rows)
             groups.append(group)
         }
-        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, fixedBytes: fixed)
+        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes)
+    }
+
+    /// The statistics sweeps of `group` as the executor runs them, and the memory of each sweep and of the output
+    /// sweep. A node starts its passes in the first sweep after all its operands have finished theirs, and makes
+    /// one per sweep; a sweep computes what its observers read (values kept whole by an earlier sweep are read
+    /// from there); chunk buffers are freed at the steps' `frees`, and the pool keeps its largest size.
+    static func simulate(_ group: ChunkGroup, graph: Graph, costs: [KernelCost],
+                         retained: Set<ValueID>) -> ([Sweep], [PhaseMemory]) {
+        let steps = group.steps
+        var index: [ValueID: Int] = [:]
+        for (i, step) in steps.enumerated() { index[step.value] = i }
+        let operands = steps.map { graph[$0.value].operands.compactMap { index[$0] } }
+        var passesMade = [Int](repeating: 0, count: steps.count)
+        var started = [Bool](repeating: false, count: steps.count)
+        var done = [Bool](repeating: false, count: steps.count)
+        var complete = Set<Int>()
+        var pool = 0, staging = 0, whole = 0
+        var sweeps: [Sweep] = []
+        var phases: [PhaseMemory] = []
+
+        func run(computes: Set<Int>, observers: Set<Int>) -> PhaseMemory {
+            var live = 0
+            var buffered = Set<Int>()
+            for i in steps.indices {
+                if computes.contains(i), !complete.contains(i), !observers.contains(i) {
+                    if retained.contains(steps[i].value) {
+                        whole += 1
+                    } else {
+                        live += 1
+                        buffered.insert(i)
+                        pool = max(pool, live)
+                    }
+                    staging = max(staging, costs[i].stagingBytesPerElement)
+                }
+                for v in steps[i].frees {
+                    if let f = index[v], buffered.remove(f) != nil { live -= 1 }
+                }
+            }
+            let state = steps.indices.reduce(0) { total, i in
+                total + costs[i].bytes(pass: started[i] ? passesMade[i] : -1)
+            }
+            return PhaseMemory(buffers: pool, stagingBytesPerElement: staging, stateBytes: state, wholeValues: whole)
+        }
+
+        while true {
+            var observers: [Int] = []
+            for i in steps.indices where !done[i] && operands[i].allSatisfy({ done[$0] }) {
+                if passesMade[i] < costs[i].passes {
+                    observers.append(i)
+                    started[i] = true
+                } else {
+                    done[i] = true
+                }
+            }
+            if observers.isEmpty { break }
+            var cone = Set<Int>()
+            var stack = observers.flatMap { operands[$0] }
+            while let i = stack.popLast() {
+                if cone.insert(i).inserted, !complete.contains(i) { stack.append(contentsOf: operands[i]) }
+            }
+            phases.append(run(computes: cone, observers: Set(observers)))
+            sweeps.append(Sweep(observers: observers, computes: cone.sorted()))
+            for i in cone where retained.contains(steps[i].value) { complete.insert(i) }
+            for o in observers { passesMade[o] += 1 }
+        }
+        phases.append(run(computes: Set(steps.indices), observers: []))
+        return (sweeps, phases)
     }
 
     /// The operands of statistics passes that are themselves computed through statistics passes (a stage's
     /// result read by the next stage's slerp, say): kept whole rather than recomputed on every pass. Cheaper
     /// operands (inputs, task vectors) are recomputed chunk by chunk, which costs less than writing and
     /// reading back whole tensors.
-    static func retainable(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
+    static func retainable(_ group: ChunkGroup, graph: Graph, costs: [KernelCost]) -> [ValueID] {
+        var takesPasses: [ValueID: Bool] = [:]
+        for (i, step) in group.steps.enumerated() { takesPasses[step.value] = costs[i].passes > 0 }
         var passesInCone: [ValueID: Bool] = [:]
         func hasPasses(_ v: ValueID) -> Bool {
             if let known = passesInCone[v] { return known }
-            let result = graph[v].op.takesStatisticsPasses || graph[v].operands.contains(where: hasPasses)
+            let result = takesPasses[v] == true || graph[v].operands.contains(where: hasPasses)
             passesInCone[v] = result
             return result
         }
         var values = Set<ValueID>()
-        for step in group.steps where graph[step.value].op.takesStatisticsPasses {
+        for step in group.steps where takesPasses[step.value] == true {
             values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
         return values.sorted()
@@ -108,8 +204,8 @@ public enum Scheduler {
         return seen
     }
 
-    /// Steps, frees and memory of one group (chunk rows still 1).
-    static func plan(_ outputs: [Int], graph: Graph, threads: Int) -> ChunkGroup {
+    /// Steps and frees of one group (chunk rows still 1, no sweeps or memory yet).
+    static func plan(_ outputs: [Int], graph: Graph) -> ChunkGroup {
         var steps: [ScheduleStep] = []
         var stepOf: [ValueID: Int] = [:]
         for o in outputs {
@@ -122,24 +218,11 @@ public enum Scheduler {
             for operand in graph[step.value].operands { lastUse[operand] = i }
         }
         for (v, i) in lastUse.sorted(by: { $0.key < $1.key }) { steps[i].frees.append(v) }
-        var live = 0
-        var peak = 0
-        var state = 0
-        var inputBytes = 0
-        for i in steps.indices {
-            steps[i].frees.sort()
-            live += 1
-            peak = max(peak, live)
-            live -= steps[i].frees.count
-            let node = graph[steps[i].value]
-            if case .load = node.op { inputBytes = max(inputBytes, node.type.dtype.byteSize) }
-            state += node.op.streamingStateBytes(shape: node.type.shape, operands: node.operands.count, threads: threads)
-        }
+        for i in steps.indices { steps[i].frees.sort() }
         let shape = graph[graph.outputs[outputs[0]].value].type.shape
         let count = shape.reduce(1, *)
         let rowElements = shape.count >= 2 ? count / max(1, shape[0]) : count
-        return ChunkGroup(steps: steps, shape: shape, rowElements: rowElements, chunkRows: 1, liveBuffers: peak,
-                          stateBytes: state, inputBytesPerElement: inputBytes)
+        return ChunkGroup(steps: steps, shape: shape, rowElements: rowElements, chunkRows: 1, phases: [])
     }
 
     /// Depth-first from `root`; among a node's operands, the one that needs the most buffers to compute goes

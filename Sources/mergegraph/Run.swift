@@ -49,8 +49,8 @@ struct Run: ParsableCommand {
                 throw error
             }
             if verbose {
-                Console.error("peak memory held: \(formatBytes(executor.memory.peakBytes)) "
-                              + "(predicted \(formatBytes(plan.schedule.predictedPeakBytes)))")
+                let held = executor.memory.peakBytes, predicted = plan.schedule.predictedPeakBytes
+                Console.error("peak memory held: \(formatBytes(held)) (\(held) bytes; predicted \(predicted) bytes)")
             }
         }
     }

@@ -183,3 +183,21 @@ struct RowDivergence {
         for i in 0..<count { out[i] *= inverse }
     }
 }
+
+extension ArceeFusionChunkKernel {
+    /// What the kernel holds for a tensor of `shape` on `threads` threads: every row's KL divergence (f32) from
+    /// the first pass on; in the first pass one table per worker and three rows of scratch per row worker; in
+    /// the second, three tables (one per quartile) per worker.
+    static func cost(shape: [Int], threads: Int) -> KernelCost {
+        let n = shape.reduce(1, *)
+        guard n > 0 else { return KernelCost() }
+        let length = max(1, shape.count < 2 ? n : shape[shape.count - 1])
+        let rows = n / length
+        let divergences = rows * 4
+        let scratch = max(1, min(threads, rows)) * 3 * length * 4
+        return KernelCost(passBytes: [
+            StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1) + divergences + scratch,
+            StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 3) + divergences,
+        ], sweepBytes: divergences)
+    }
+}

@@ -1,5 +1,4 @@
 import IR
-import Planner
 
 /// DELLA's MAGPRUNE in streaming form (`DellaRule`): every row lies inside one chunk (chunks are whole slices
 /// along dimension 0), so output is computed chunk by chunk, rows in parallel with per-thread rank scratch.
@@ -69,5 +68,17 @@ final class DellaPruneChunkKernel: ChunkKernel {
         let workers = max(1, min(context.parallel.threads, rows.count, elements / 4096 + 1))
         let scratch = SendablePointer(order.pointer), length = rule.rows.length
         context.parallel.forEachRow(in: rows, workers: workers) { w, row in body(row, scratch.pointer + w * length) }
+    }
+}
+
+extension DellaPruneChunkKernel {
+    /// Rank scratch for the whole group; with `rescale`, a pass also holding a group of keep flags and the two
+    /// L1 norms' block sums.
+    static func cost(rescale: Bool, shape: [Int], threads: Int) -> KernelCost {
+        let scratch = DellaScratch(shape: shape, threads: threads)
+        let order = scratch.orderEntries * 8
+        guard rescale else { return .constant(order) }
+        let pass = order + scratch.maskBytes + StreamingSums.bytes(elementCount: shape.reduce(1, *), width: 2)
+        return KernelCost(initialBytes: pass, passBytes: [pass], sweepBytes: order)
     }
 }

@@ -1,4 +1,3 @@
-import Planner
 
 /// DELLA's MAGPRUNE decision (mergekit's `della_magprune`): along dimension 1, the element of ascending
 /// magnitude rank r among L is kept with probability `density − epsilon + 2·epsilon·r/(L−1)` (equal magnitudes

@@ -52,3 +52,11 @@ final class GramChunkKernel: ChunkKernel {
         }
     }
 }
+
+extension GramChunkKernel {
+    /// The Gram matrix's `operands·(operands+1)/2` sums over `n` elements, for one pass.
+    static func cost(elementCount n: Int, operands: Int) -> KernelCost {
+        let sums = StreamingSums.bytes(elementCount: n, width: operands * (operands + 1) / 2)
+        return KernelCost(initialBytes: sums, passBytes: [sums])
+    }
+}

@@ -52,3 +52,11 @@ final class InterpolationChunkKernel: ChunkKernel {
         context.parallel.forEachBlock(in: operands.range) { range in Interpolation.write(p, ca, cb, range, dtype) }
     }
 }
+
+extension InterpolationChunkKernel {
+    /// Σa², Σb², Σab over `n` elements, for one pass.
+    static func cost(elementCount n: Int) -> KernelCost {
+        let sums = StreamingSums.bytes(elementCount: n, width: 3)
+        return KernelCost(initialBytes: sums, passBytes: [sums])
+    }
+}

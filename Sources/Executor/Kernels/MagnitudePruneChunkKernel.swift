@@ -198,3 +198,21 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
         for i in range { body(i, MagnitudeRank.key(x[i])) }
     }
 }
+
+extension MagnitudePruneChunkKernel {
+    /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads:
+    /// the selection tables of its one (bf16 operand) or two selection passes, then the kept-element positions;
+    /// with `rescale`, a pass holding those positions and the two L1 norms' block sums.
+    static func cost(keep: Range<Int>, rescale: Bool, elementCount n: Int, operand: DType, threads: Int) -> KernelCost {
+        let kept = max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+        guard !kept.isEmpty else { return KernelCost() }
+        let positions = OrderedKeep.bytes(elementCount: n)
+        let norms = rescale ? [positions + StreamingSums.bytes(elementCount: n, width: 2)] : []
+        if kept.count == n {
+            return KernelCost(initialBytes: positions, passBytes: norms, sweepBytes: positions)
+        }
+        var passes = [StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1)]
+        if operand != .bf16 { passes.append(StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 2)) }
+        return KernelCost(passBytes: passes + norms, sweepBytes: positions)
+    }
+}

@@ -108,3 +108,14 @@ final class ModelStockChunkKernel: ChunkKernel {
         }
     }
 }
+
+extension ModelStockChunkKernel {
+    /// The fine-tunes' offset dot products over `n` elements for one pass; nothing when `filterWise` (each row
+    /// is done within its chunk).
+    static func cost(filterWise: Bool, elementCount n: Int, operands: Int) -> KernelCost {
+        guard !filterWise else { return KernelCost() }
+        let fineTunes = operands - 1
+        let sums = StreamingSums.bytes(elementCount: n, width: fineTunes * (fineTunes + 1) / 2)
+        return KernelCost(initialBytes: sums, passBytes: [sums])
+    }
+}

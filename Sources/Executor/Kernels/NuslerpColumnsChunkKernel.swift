@@ -64,3 +64,11 @@ final class NuslerpColumnsChunkKernel: ChunkKernel {
     }
 }
 
+
+extension NuslerpColumnsChunkKernel {
+    /// Three f64 values per column, through one pass and the output sweep.
+    static func cost(columns: Int) -> KernelCost {
+        let state = 3 * columns * 8
+        return KernelCost(initialBytes: state, passBytes: [state], sweepBytes: state)
+    }
+}

@@ -85,3 +85,11 @@ final class RamPlusChunkKernel: ChunkKernel {
         }
     }
 }
+
+extension RamPlusChunkKernel {
+    /// Shared and unique counts of each of `operands` task vectors over `n` elements, for one pass.
+    static func cost(elementCount n: Int, operands: Int) -> KernelCost {
+        let counts = StreamingSums.bytes(elementCount: n, width: 2 * operands)
+        return KernelCost(initialBytes: counts, passBytes: [counts])
+    }
+}

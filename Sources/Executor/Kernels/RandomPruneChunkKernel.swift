@@ -42,3 +42,12 @@ struct RandomMask: Sendable {
     @inline(__always)
     func keeps(_ i: Int) -> Bool { rng.uniform(stream: key, index: i) < density }
 }
+
+extension RandomPruneChunkKernel {
+    /// With `rescale`, the two L1 norms' block sums for one pass; nothing otherwise.
+    static func cost(rescale: Bool, elementCount n: Int) -> KernelCost {
+        guard rescale else { return KernelCost() }
+        let sums = StreamingSums.bytes(elementCount: n, width: 2)
+        return KernelCost(initialBytes: sums, passBytes: [sums])
+    }
+}

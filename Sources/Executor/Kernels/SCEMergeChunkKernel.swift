@@ -64,3 +64,11 @@ final class SCEMergeChunkKernel: ChunkKernel {
         return means.map { $0 / total }
     }
 }
+
+extension SCEMergeChunkKernel {
+    /// The task vectors' squared norms over `n` elements (`operands − 1` of them), for one pass.
+    static func cost(elementCount n: Int, operands: Int) -> KernelCost {
+        let sums = StreamingSums.bytes(elementCount: n, width: max(0, operands - 1))
+        return KernelCost(initialBytes: sums, passBytes: [sums])
+    }
+}

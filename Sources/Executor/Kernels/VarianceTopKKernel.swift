@@ -50,15 +50,13 @@ final class VarianceTopKChunkKernel: ChunkKernel {
             select?.finishFirstPass()
             let nonzero = n - (select?.countBelow(bucket: 1) ?? n)
             k = min(nonzero, Int(Float(nonzero) * Float(fraction)))
-            if k > 0 {
-                select?.beginSecondPass(ranks: [n - k])
-                stage = .selectLow
-            } else {
-                select = nil
-                stage = .done
-            }
+            // With nothing to keep the second pass still runs (on any rank), so that every tensor makes the
+            // passes and holds the memory the kernel's cost declares.
+            select?.beginSecondPass(ranks: [n - max(1, k)])
+            stage = .selectLow
         case .selectLow:
-            if let t = select?.finishSecondPass().first {
+            let stats = select?.finishSecondPass()
+            if k > 0, let t = stats?.first {
                 // Of the variances equal to the k-th largest, the lowest indices first.
                 let take = k - (n - t.countLess - t.countEqual)
                 let rule = KeepRule(low: t.key, lowWindow: take >= t.countEqual ? KeepRule.everything : 0..<take,
@@ -140,5 +138,15 @@ struct VarianceKeys: OrderKeys, @unchecked Sendable {
             }
         }
         for j in 0..<count { sum[j] /= m }
+    }
+}
+
+extension VarianceTopKChunkKernel {
+    /// What the kernel holds for a tensor of `n` elements on `threads` threads: one selection table per worker in
+    /// each of its two passes, then the kept-element positions (nothing when `fraction` keeps all or none).
+    static func cost(fraction: Double, elementCount n: Int, threads: Int) -> KernelCost {
+        guard fraction < 1, fraction > 0, n > 0 else { return KernelCost() }
+        let table = StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1)
+        return KernelCost(passBytes: [table, table], sweepBytes: OrderedKeep.bytes(elementCount: n))
     }
 }

@@ -5,6 +5,9 @@ public enum ExecutionError: Error, CustomStringConvertible {
     case outputExists(path: String)
     /// A merge op has no defined result for these inputs (value, op, reason).
     case undefinedMerge(value: String, op: String, String)
+    /// A kernel that does not make the statistics passes its declared cost promised the plan (a bug in that
+    /// kernel's cost declaration, never the user's input).
+    case planMismatch(String)
 
     public var description: String {
         switch self {
@@ -13,6 +16,7 @@ public enum ExecutionError: Error, CustomStringConvertible {
         case .outputExists(let path):
             return "\(path): output directory exists and is not empty (use --overwrite to replace it)"
         case .undefinedMerge(let value, let op, let reason): return "\(op) (\(value)): \(reason)"
+        case .planMismatch(let message): return "internal error: the plan and a kernel disagree: \(message)"
         }
     }
 }

@@ -43,53 +43,46 @@ public struct PlanExecutor {
         let graph = plan.graph
         let parallel = Parallel(threads: options.threads)
         let shardOf = plan.schedule.shardOfOutput
-        var remaining = plan.schedule.shards.map(\.outputs.count)
         var writers: [Int: SafetensorsWriter] = [:]
         var progress = RunProgress(tensorCount: graph.outputs.count,
                                 byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
-        let pool = BufferPool(memory: memory)
         for group in plan.schedule.groups {
+            for s in group.opensShards { writers[s + 1] = try openWriter(plan.schedule.shards[s], out: out) }
             var entries: [ChunkRunner.Entry] = []
             var entryOf: [ValueID: Int] = [:]
             var outputs: [Int] = []
             var outputEntries: [Int] = []
             let staging = InputStaging(memory: memory)
-            let userCount = users(group)
             for step in group.steps {
                 let node = graph[step.value]
+                let operandTypes = node.operands.map { graph[$0].type }
                 let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
-                                            memory: memory, operandDTypes: node.operands.map { graph[$0].type.dtype })
+                                            memory: memory, operandDTypes: operandTypes.map(\.dtype))
                 let kernel: ChunkKernel
-                var operands = node.operands
                 if case .load(let m, let name) = node.op {
                     kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)
-                } else if let fused = KernelFactory.fusedSignConsensus(node, graph: graph, users: userCount,
-                                                                       context: context) {
-                    kernel = fused
-                    operands = Array(node.operands.dropFirst())
+                } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
+                                                               threads: options.threads).make {
+                    kernel = make(context)
                 } else {
-                    kernel = KernelFactory.kernel(for: node.op, operandCount: node.operands.count, context: context)
+                    throw .planMismatch("\(step.value) = \(node.op.mnemonic) has no kernel")
                 }
                 entryOf[step.value] = entries.count
-                entries.append(ChunkRunner.Entry(kernel: kernel, operands: operands.map { entryOf[$0]! }))
+                entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }, frees: []))
                 for o in step.writes {
                     outputs.append(o)
                     outputEntries.append(entries.count - 1)
                 }
             }
-            let runner = ChunkRunner(entries: entries, elementCount: group.elementCount,
-                                     chunkElements: group.chunkElements, pool: pool,
+            for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
+            let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
+                                     chunkElements: group.chunkElements, memory: memory,
                                      retain: Set(group.retained.compactMap { entryOf[$0] }))
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
                     let o = outputs[k]
-                    guard let shardNumber = shardOf[o] else { return }
-                    let writer: SafetensorsWriter
-                    if let open = writers[shardNumber] {
-                        writer = open
-                    } else {
-                        writer = try openWriter(plan.schedule.shards[shardNumber - 1], out: out)
-                        writers[shardNumber] = writer
+                    guard let shardNumber = shardOf[o], let writer = writers[shardNumber] else {
+                        throw .planMismatch("output \(o) has no open shard")
                     }
                     let output = graph.outputs[o]
                     try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
@@ -100,31 +93,17 @@ public struct PlanExecutor {
                 guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
                 throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
             }
-            for o in outputs {
-                guard let shardNumber = shardOf[o], let writer = writers[shardNumber] else { continue }
-                progress.tensorsDone += 1
-                remaining[shardNumber - 1] -= 1
-                if remaining[shardNumber - 1] == 0 {
-                    do { try writer.finish() } catch { throw .safetensors(error) }
-                    writers[shardNumber] = nil
-                    memory.release(Scheduler.writerBytes)
-                    let shard = plan.schedule.shards[shardNumber - 1]
-                    options.onShardDone?(shard.fileName, shard.outputs.count)
-                }
+            progress.tensorsDone += outputs.count
+            for s in group.closesShards {
+                guard let writer = writers.removeValue(forKey: s + 1) else { continue }
+                do { try writer.finish() } catch { throw .safetensors(error) }
+                memory.release(Scheduler.writerBytes)
+                let shard = plan.schedule.shards[s]
+                options.onShardDone?(shard.fileName, shard.outputs.count)
             }
             options.onProgress?(progress)
         }
         try writeSideFiles(into: out)
-    }
-
-    /// How many steps of `group` read each value, outputs counted as readers.
-    private func users(_ group: ChunkGroup) -> [ValueID: Int] {
-        var count: [ValueID: Int] = [:]
-        for step in group.steps {
-            for operand in plan.graph[step.value].operands { count[operand, default: 0] += 1 }
-            if !step.writes.isEmpty { count[step.value, default: 0] += 1 }
-        }
-        return count
     }
 
     private static func write(_ writer: SafetensorsWriter, _ name: String, _ offset: Int,

@@ -1,15 +1,21 @@
-/// Runs a group of kernels (in evaluation order, operands before users) over a tensor chunk by chunk: as many
-/// statistics rounds as the kernels ask for, each a sweep computing only what the observing kernels read, then
-/// one sweep producing the outputs. Chunk buffers come from a pool that is counted in the memory account.
-/// Retained entries are computed once, into whole-tensor buffers, and read from there in later sweeps.
+import IR
+
+/// Runs one scheduled group of kernels over a tensor chunk by chunk, exactly as its `ChunkGroup` says: each
+/// statistics sweep (its observers make one pass each, fed by the steps it computes), then the output sweep
+/// computing every step. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed once,
+/// into whole-tensor buffers, and read from there afterwards. The runner decides nothing the plan does not say,
+/// so the plan's memory prediction is what the run holds.
 final class ChunkRunner {
-    /// One kernel and the entries (earlier in the list) whose outputs are its operands.
+    /// One step's kernel, the entries (earlier ones) whose values are its operands, and the entries whose chunk
+    /// buffers are freed after it.
     struct Entry {
         var kernel: ChunkKernel
         var operands: [Int]
+        var frees: [Int]
     }
 
     let entries: [Entry]
+    let sweeps: [Sweep]
     let elementCount: Int
     /// Elements per chunk (a whole number of rows).
     let chunkElements: Int
@@ -19,54 +25,39 @@ final class ChunkRunner {
     private var kept: [Int: AccountedBuffer<Float>] = [:]
     private var complete = Set<Int>()
 
-    init(entries: [Entry], elementCount: Int, chunkElements: Int, pool: BufferPool, retain: Set<Int> = []) {
+    init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, memory: MemoryAccount,
+         retain: Set<Int> = []) {
         self.entries = entries
+        self.sweeps = sweeps
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
-        self.pool = pool
         self.retain = retain
-        pool.resize(capacity: self.chunkElements)
+        pool = BufferPool(memory: memory, capacity: self.chunkElements)
     }
 
-    /// Runs every round, then calls `sink(k, range, values)` for output entry `outputs[k]` on each chunk in order.
+    /// Runs the statistics sweeps, then the output sweep, calling `sink(k, range, values)` for output entry
+    /// `outputs[k]` on each chunk in order.
+    /// - Throws: what the kernels throw; `ExecutionError.planMismatch` when a kernel's passes disagree with the plan.
     func run(outputs: [Int],
              sink: (Int, Range<Int>, UnsafePointer<Float>) throws(ExecutionError) -> Void) throws(ExecutionError) {
-        var done = [Bool](repeating: false, count: entries.count)
-        while true {
-            var observers: [Int] = []
-            for e in entries.indices where !done[e] && entries[e].operands.allSatisfy({ done[$0] }) {
-                if entries[e].kernel.beginPass() { observers.append(e) } else { done[e] = true }
+        for (r, sweep) in sweeps.enumerated() {
+            for o in sweep.observers where !entries[o].kernel.beginPass() {
+                throw .planMismatch("step \(o) made fewer statistics passes than the plan's sweep \(r + 1) needs")
             }
-            if observers.isEmpty { break }
-            try sweep(produce: cone(of: observers.flatMap { entries[$0].operands }), observers: Set(observers),
-                      outputs: []) { _, _, _ throws(ExecutionError) in }
-            for o in observers { try entries[o].kernel.endPass() }
+            try self.sweep(computes: Set(sweep.computes), observers: Set(sweep.observers), outputs: []) { _, _, _ throws(ExecutionError) in }
+            for o in sweep.observers { try entries[o].kernel.endPass() }
         }
-        try sweep(produce: cone(of: outputs), observers: [], outputs: outputs, sink: sink)
+        for e in entries.indices where entries[e].kernel.beginPass() {
+            throw .planMismatch("step \(e) wants more statistics passes than the plan gives it")
+        }
+        try sweep(computes: Set(entries.indices), observers: [], outputs: outputs, sink: sink)
     }
 
-    /// The entries `roots` depend on, themselves included (a retained entry already computed needs nothing).
-    private func cone(of roots: [Int]) -> Set<Int> {
-        var seen = Set<Int>()
-        var stack = roots
-        while let e = stack.popLast() {
-            if seen.insert(e).inserted, !complete.contains(e) { stack.append(contentsOf: entries[e].operands) }
-        }
-        return seen
-    }
-
-    private func sweep(produce: Set<Int>, observers: Set<Int>, outputs: [Int],
+    private func sweep(computes: Set<Int>, observers: Set<Int>, outputs: [Int],
                        sink: (Int, Range<Int>, UnsafePointer<Float>) throws(ExecutionError) -> Void) throws(ExecutionError) {
-        var lastUse = [Int](repeating: -1, count: entries.count)
-        for e in entries.indices where produce.contains(e) || observers.contains(e) {
-            if produce.contains(e) { lastUse[e] = max(lastUse[e], e) }
-            for o in entries[e].operands { lastUse[o] = max(lastUse[o], e) }
-        }
         var sinksAt: [Int: [Int]] = [:]
         for (k, e) in outputs.enumerated() { sinksAt[e, default: []].append(k) }
-        var freesAt = [[Int]](repeating: [], count: entries.count)
-        for e in entries.indices where lastUse[e] >= 0 { freesAt[lastUse[e]].append(e) }
-        for e in entries.indices where produce.contains(e) { entries[e].kernel.beginSweep() }
+        for e in computes where !observers.contains(e) && !complete.contains(e) { entries[e].kernel.beginSweep() }
 
         var buffers = [AccountedBuffer<Float>?](repeating: nil, count: entries.count)
         var values = [UnsafeMutablePointer<Float>?](repeating: nil, count: entries.count)
@@ -74,7 +65,7 @@ final class ChunkRunner {
         while start < elementCount {
             let range = start..<min(elementCount, start + chunkElements)
             for e in entries.indices {
-                if observers.contains(e) || produce.contains(e) {
+                if observers.contains(e) || computes.contains(e) {
                     if complete.contains(e) {
                         values[e] = kept[e]!.pointer + range.lowerBound
                     } else {
@@ -99,7 +90,7 @@ final class ChunkRunner {
                     }
                     if let out = values[e] { for k in sinksAt[e] ?? [] { try sink(k, range, out) } }
                 }
-                for dead in freesAt[e] {
+                for dead in entries[e].frees {
                     if let b = buffers[dead] { pool.give(b) }
                     buffers[dead] = nil
                     values[dead] = nil
@@ -107,22 +98,19 @@ final class ChunkRunner {
             }
             start = range.upperBound
         }
-        for e in produce where retain.contains(e) { complete.insert(e) }
+        for e in computes where retain.contains(e) { complete.insert(e) }
     }
 }
 
-/// Chunk buffers of one capacity, reused across chunks and tensors so that no chunk pays for fresh pages.
+/// The chunk buffers of one group, all of one capacity, reused from chunk to chunk and sweep to sweep; they are
+/// given back when the group ends.
 final class BufferPool {
-    private(set) var capacity = 0
+    let capacity: Int
     private let memory: MemoryAccount
     private var free: [AccountedBuffer<Float>] = []
 
-    init(memory: MemoryAccount) { self.memory = memory }
-
-    /// Switches to buffers of `capacity` elements, dropping free buffers of another size.
-    func resize(capacity: Int) {
-        guard capacity != self.capacity else { return }
-        free.removeAll()
+    init(memory: MemoryAccount, capacity: Int) {
+        self.memory = memory
         self.capacity = capacity
     }
 

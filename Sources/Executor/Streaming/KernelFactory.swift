@@ -1,90 +1,131 @@
 import IR
 
-/// Builds the streaming kernel of each IR op.
+/// The streaming form of one IR op: its kernel's declared cost (`KernelCost`) and how to build the kernel. Both
+/// come from the kernel's own file, so the planner's prediction and the executor's run cannot drift apart.
+struct KernelDeclaration {
+    var cost: KernelCost
+    /// Builds the kernel for a node described by a `KernelContext`; nil for loads, which read checkpoints
+    /// (`LoadChunkKernel`, built by the plan executor from the model's reader).
+    var make: ((KernelContext) -> ChunkKernel)?
+}
+
+/// The executor's kernels seen through the planner's cost port: the planner schedules with the costs the
+/// kernels declare (`KernelFactory.declaration`).
+public struct StreamingCostModel: CostModel {
+    public init() {}
+
+    public func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+        KernelFactory.declaration(for: op, result: result, operands: operands, threads: threads).cost
+    }
+}
+
+/// Maps each IR op to its streaming kernel: the one place an op meets its kernel.
 enum KernelFactory {
-    /// The kernel computing `op` for a node described by `context`; loads are `LoadChunkKernel`s.
-    static func kernel(for op: Op, operandCount: Int, context: KernelContext) -> ChunkKernel {
+    /// The kernel of `op` computing a `result` from `operands` on `threads` threads.
+    static func declaration(for op: Op, result: TensorType, operands: [TensorType],
+                            threads: Int) -> KernelDeclaration {
+        let n = result.elementCount
+        let count = operands.count
+        func stateless(_ make: @escaping (KernelContext) -> ChunkKernel) -> KernelDeclaration {
+            KernelDeclaration(cost: KernelCost(), make: make)
+        }
         switch op {
         case .load:
-            preconditionFailure("loads read checkpoints: LoadChunkKernel")
+            return KernelDeclaration(cost: LoadChunkKernel.cost(stored: result.dtype), make: nil)
         case .cast:
-            return ArithmeticChunkKernel(.copy, context: context)
+            return stateless { ArithmeticChunkKernel(.copy, context: $0) }
         case .scale(let s):
-            return ArithmeticChunkKernel(.scale(Float(s)), context: context)
+            return stateless { ArithmeticChunkKernel(.scale(Float(s)), context: $0) }
         case .sub:
-            return ArithmeticChunkKernel(.sub, context: context)
+            return stateless { ArithmeticChunkKernel(.sub, context: $0) }
         case .add:
-            return ArithmeticChunkKernel(.add, context: context)
+            return stateless { ArithmeticChunkKernel(.add, context: $0) }
         case .mul:
-            return ArithmeticChunkKernel(.mul, context: context)
+            return stateless { ArithmeticChunkKernel(.mul, context: $0) }
         case .weightedSum(let c):
-            return ArithmeticChunkKernel(.weightedSum(c), context: context)
+            return stateless { ArithmeticChunkKernel(.weightedSum(c), context: $0) }
         case .signElect(let w):
-            return SignConsensusChunkKernel(.elect(w), context: context)
+            return stateless { SignConsensusChunkKernel(.elect(w), context: $0) }
         case .disjointMerge(let w, let normalize, let lambda):
-            return SignConsensusChunkKernel(.merge(weights: w, normalize: normalize, lambda: lambda), context: context)
+            return stateless { SignConsensusChunkKernel(.merge(weights: w, normalize: normalize, lambda: lambda), context: $0) }
+        case .tiesMerge(let e, let w, let normalize, let lambda):
+            return stateless {
+                SignConsensusChunkKernel(.electAndMerge(electWeights: e, weights: w, normalize: normalize, lambda: lambda),
+                                         context: $0)
+            }
         case .nearSwap(let t):
-            return ElementwiseChunkKernel(context) { p, i in NearSwapKernel.merge(t: t, p, i) }
+            return stateless { ElementwiseChunkKernel($0) { p, i in NearSwapKernel.merge(t: t, p, i) } }
         case .ramMerge(let epsilon):
-            let threshold = RamKernel.threshold(epsilon, context.dtype)
-            return ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: nil, i) }
+            return stateless { context in
+                let threshold = RamKernel.threshold(epsilon, context.dtype)
+                return ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: nil, i) }
+            }
         case .ramPlusMerge(let r, let alpha, let epsilon):
-            return RamPlusChunkKernel(r: r, alpha: alpha, epsilon: epsilon, operands: operandCount, context: context)
+            return KernelDeclaration(cost: RamPlusChunkKernel.cost(elementCount: n, operands: count)) {
+                RamPlusChunkKernel(r: r, alpha: alpha, epsilon: epsilon, operands: count, context: $0)
+            }
         case .slerp(let t):
-            return InterpolationChunkKernel(context: context) {
-                InterpolationCoefficients.slerp(t: t, aa: $0, bb: $1, ab: $2)
+            return KernelDeclaration(cost: InterpolationChunkKernel.cost(elementCount: n)) {
+                InterpolationChunkKernel(context: $0) { InterpolationCoefficients.slerp(t: t, aa: $0, bb: $1, ab: $2) }
             }
         case .nuslerp(let t, let axis):
-            return nuslerp(t: t, axis: axis, context: context)
+            return nuslerp(t: t, axis: axis, shape: result.shape)
         case .modelStock(let filterWise):
-            return ModelStockChunkKernel(filterWise: filterWise, operands: operandCount, context: context)
+            return KernelDeclaration(cost: ModelStockChunkKernel.cost(filterWise: filterWise, elementCount: n, operands: count)) {
+                ModelStockChunkKernel(filterWise: filterWise, operands: count, context: $0)
+            }
         case .multislerp(let w, let eps):
-            return GramChunkKernel(operands: operandCount, context: context) { g throws(ExecutionError) in
-                try Multislerp.coefficients(gram: g, weights: w, eps: eps).enumerated().map { ($0, $1) }
+            return KernelDeclaration(cost: GramChunkKernel.cost(elementCount: n, operands: count)) {
+                GramChunkKernel(operands: count, context: $0) { g throws(ExecutionError) in
+                    try Multislerp.coefficients(gram: g, weights: w, eps: eps).enumerated().map { ($0, $1) }
+                }
             }
         case .karcher(let maxIter, let tol):
-            return GramChunkKernel(operands: operandCount, context: context) { g in
-                Karcher.terms(gram: g, maxIter: maxIter, tol: tol)
+            return KernelDeclaration(cost: GramChunkKernel.cost(elementCount: n, operands: count)) {
+                GramChunkKernel(operands: count, context: $0) { g in Karcher.terms(gram: g, maxIter: maxIter, tol: tol) }
             }
         case .magnitudePrune(let keep, let rescale):
-            return MagnitudePruneChunkKernel(keep: keep, rescale: rescale, context: context)
+            let cost = MagnitudePruneChunkKernel.cost(keep: keep, rescale: rescale, elementCount: n,
+                                                      operand: operands.first?.dtype ?? .f32, threads: threads)
+            return KernelDeclaration(cost: cost) { MagnitudePruneChunkKernel(keep: keep, rescale: rescale, context: $0) }
         case .varianceTopK(let fraction):
-            return VarianceTopKChunkKernel(fraction: fraction, context: context)
+            return KernelDeclaration(cost: VarianceTopKChunkKernel.cost(fraction: fraction, elementCount: n, threads: threads)) {
+                VarianceTopKChunkKernel(fraction: fraction, context: $0)
+            }
         case .arceeFusion:
-            return ArceeFusionChunkKernel(context: context)
+            return KernelDeclaration(cost: ArceeFusionChunkKernel.cost(shape: result.shape, threads: threads)) {
+                ArceeFusionChunkKernel(context: $0)
+            }
         case .randomPrune(let density, let rescale, let seed, let key):
-            return RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: context)
+            return KernelDeclaration(cost: RandomPruneChunkKernel.cost(rescale: rescale, elementCount: n)) {
+                RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: $0)
+            }
         case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
-            return DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key,
-                                         context: context)
+            return KernelDeclaration(cost: DellaPruneChunkKernel.cost(rescale: rescale, shape: result.shape, threads: threads)) {
+                DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key, context: $0)
+            }
         case .sceMerge:
-            return SCEMergeChunkKernel(operands: operandCount, context: context)
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count)) {
+                SCEMergeChunkKernel(operands: count, context: $0)
+            }
         }
     }
 
     /// NuSLERP's kernel for `axis`: a tensor that is a single vector (flattened, 0-D or 1-D, or one row or column
     /// along the axis) takes whole-tensor sums; otherwise rows are chunk-local and columns take a pass.
-    private static func nuslerp(t: Double, axis: SlerpAxis, context: KernelContext) -> ChunkKernel {
-        let n = context.elementCount
-        let shape = context.shape
+    private static func nuslerp(t: Double, axis: SlerpAxis, shape: [Int]) -> KernelDeclaration {
+        let n = shape.reduce(1, *)
         let length = max(1, axis == .firstDim ? shape.first ?? n : shape.last ?? n)
         if axis == .flattened || n / length <= 1 {
-            return InterpolationChunkKernel(context: context) {
-                InterpolationCoefficients.nuslerp(t: t, aa: $0, bb: $1, ab: $2)
+            return KernelDeclaration(cost: InterpolationChunkKernel.cost(elementCount: n)) {
+                InterpolationChunkKernel(context: $0) { InterpolationCoefficients.nuslerp(t: t, aa: $0, bb: $1, ab: $2) }
             }
         }
-        if axis == .lastDim { return NuslerpRowsChunkKernel(t: t, rowLength: length, context: context) }
-        return NuslerpColumnsChunkKernel(t: t, columns: n / length, context: context)
-    }
-
-    /// A TIES disjoint merge whose elected sign is read by nothing else and elected from the same task vectors
-    /// runs as one kernel over the task vectors (its operands without the sign); nil otherwise.
-    static func fusedSignConsensus(_ node: Node, graph: Graph, users: [ValueID: Int],
-                                   context: KernelContext) -> ChunkKernel? {
-        guard case .disjointMerge(let w, let normalize, let lambda) = node.op, let sign = node.operands.first,
-              case .signElect(let e) = graph[sign].op, graph[sign].operands == Array(node.operands.dropFirst()),
-              users[sign] == 1 else { return nil }
-        return SignConsensusChunkKernel(.electAndMerge(electWeights: e, weights: w, normalize: normalize, lambda: lambda),
-                                        context: context)
+        if axis == .lastDim {
+            return KernelDeclaration(cost: KernelCost()) { NuslerpRowsChunkKernel(t: t, rowLength: length, context: $0) }
+        }
+        return KernelDeclaration(cost: NuslerpColumnsChunkKernel.cost(columns: n / length)) {
+            NuslerpColumnsChunkKernel(t: t, columns: n / length, context: $0)
+        }
     }
 }

@@ -45,3 +45,10 @@ final class InputStaging {
         return UnsafeMutableRawPointer(grown.pointer)
     }
 }
+
+extension LoadChunkKernel {
+    /// Reads go through the group's staging buffer: `dtype`'s size per chunk element.
+    static func cost(stored dtype: DType) -> KernelCost {
+        KernelCost(stagingBytesPerElement: dtype.byteSize)
+    }
+}

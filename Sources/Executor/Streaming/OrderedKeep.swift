@@ -118,11 +118,14 @@ final class OrderedKeep: @unchecked Sendable {
     private var highSeen = 0
     /// Per block of the tensor: low and high positions at the first element the current chunk has in it.
     private let starts: AccountedBuffer<Int>?
+    /// The position table, allocated whatever the rule so that the memory held does not depend on the data.
+    private let table: AccountedBuffer<Int>
 
     init(rule: KeepRule, elementCount: Int, memory: MemoryAccount) {
         self.rule = rule
         let blocks = (elementCount + Parallel.blockSize - 1) / Parallel.blockSize
-        starts = rule.countsPositions ? memory.allocate(Int.self, count: 2 * max(1, blocks)) : nil
+        table = memory.allocate(Int.self, count: OrderedKeep.bytes(elementCount: elementCount) / 8)
+        starts = rule.countsPositions ? table : nil
     }
 
     /// Starts again from the first chunk.
@@ -148,6 +151,11 @@ final class OrderedKeep: @unchecked Sendable {
 
     /// Whether positions among the boundary-equal elements are tracked (some boundary keeps only part of them).
     var countsPositions: Bool { starts != nil }
+
+    /// Bytes an `OrderedKeep` over `elementCount` elements holds: two positions per block.
+    static func bytes(elementCount: Int) -> Int {
+        2 * max(1, (elementCount + Parallel.blockSize - 1) / Parallel.blockSize) * 8
+    }
 
     /// Notes how many elements of `part` (within one block of the current chunk) equal the low and the high
     /// boundary key; workers may record different blocks at once. `advance` follows once every part is recorded.

@@ -25,20 +25,33 @@ final class StreamingSelect {
     private var high: AccountedBuffer<Int>?
     /// The high buckets the second pass counts (nil: the first pass).
     private var slots: [UInt32]?
+    /// Tables per worker in the current pass: one in the first, one per wanted rank in the second (whether or
+    /// not two ranks share a bucket, so that the memory held does not depend on the data).
+    private var tablesPerWorker = 1
     /// The wanted ranks, the slot of the high bucket holding each and the count of keys in lower buckets.
     private var wanted: [(rank: Int, slot: Int, below: Int)] = []
 
     /// A selection over a tensor of `elementCount` elements counted on up to `threads` workers.
     init(elementCount: Int, threads: Int, memory: MemoryAccount) {
         self.memory = memory
-        let blocks = (elementCount + Parallel.blockSize - 1) / Parallel.blockSize
-        workers = max(1, min(threads, blocks))
+        workers = StreamingSelect.workers(elementCount: elementCount, threads: threads)
+    }
+
+    /// Workers counting a tensor of `elementCount` elements: at most one per block.
+    static func workers(elementCount: Int, threads: Int) -> Int {
+        max(1, min(threads, (elementCount + Parallel.blockSize - 1) / Parallel.blockSize))
+    }
+
+    /// Bytes of the tables of a pass counting `slots` buckets' worth (1 in the first pass, the number of wanted
+    /// ranks in the second) over `elementCount` elements on `threads` threads.
+    static func tableBytes(elementCount: Int, threads: Int, slots: Int) -> Int {
+        workers(elementCount: elementCount, threads: threads) * max(1, slots) * buckets * 8
     }
 
     /// Counts the keys of `range` (global indices) in the current pass.
     func count<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
         let slots = self.slots ?? []
-        let width = max(1, slots.count) * StreamingSelect.buckets
+        let width = tablesPerWorker * StreamingSelect.buckets
         if tables == nil { tables = memory.allocate(Int.self, count: workers * width) }
         guard let tables else { return }
         let base = SendablePointer(tables.pointer)
@@ -99,13 +112,14 @@ final class StreamingSelect {
             return (rank, slot, below)
         }
         self.slots = slots
+        tablesPerWorker = max(1, ranks.count)
         high = nil
     }
 
     /// Ends the second pass: the statistic of each rank passed to `beginSecondPass`, in the same order.
     func finishSecondPass() -> [Statistic] {
         let slots = self.slots ?? []
-        let width = max(1, slots.count) * StreamingSelect.buckets
+        let width = tablesPerWorker * StreamingSelect.buckets
         let merged = tables ?? memory.allocate(Int.self, count: workers * width)
         tables = nil
         StreamingSelect.merge(merged.pointer, workers: workers, width: width)

@@ -8,6 +8,11 @@ public final class StreamingSums: @unchecked Sendable {
     private let blocks: Int
     private let partials: AccountedBuffer<Double>
 
+    /// Bytes held by the sums of `width` quantities over `elementCount` elements (one partial per block).
+    public static func bytes(elementCount: Int, width: Int) -> Int {
+        max(1, (elementCount + Parallel.blockSize - 1) / Parallel.blockSize) * width * 8
+    }
+
     /// Sums of `width` quantities over `elementCount` elements.
     public init(elementCount: Int, width: Int, memory: MemoryAccount) {
         self.width = width

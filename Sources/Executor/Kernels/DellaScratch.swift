@@ -4,15 +4,15 @@ import IR
 /// counts it: 8-byte rank slots for a row along dimension 1 per worker (at most one worker per row), and for
 /// the rescaling pass a byte of keep flags per element of a group of whole dim-0 slices of about one block per
 /// thread (at least one slice, at most the tensor).
-public struct DellaScratch: Sendable {
+struct DellaScratch: Sendable {
     /// Rank slots: `rows.length` per worker.
-    public let orderEntries: Int
+    let orderEntries: Int
     /// Elements per group of the rescaling pass.
-    public let groupElements: Int
+    let groupElements: Int
     /// Keep flags of one group.
-    public let maskBytes: Int
+    let maskBytes: Int
 
-    public init(shape: [Int], threads: Int) {
+    init(shape: [Int], threads: Int) {
         let rows = DellaRows(shape: shape)
         let threads = max(1, threads)
         let slice = max(1, rows.sliceElements)
@@ -22,18 +22,18 @@ public struct DellaScratch: Sendable {
     }
 
     /// Bytes held, with or without the rescaling pass's flags.
-    public func bytes(rescale: Bool) -> Int { orderEntries * 8 + (rescale ? maskBytes : 0) }
+    func bytes(rescale: Bool) -> Int { orderEntries * 8 + (rescale ? maskBytes : 0) }
 }
 
 /// The rows along dimension 1 of a tensor (a 0-D or 1-D tensor is one row): each slice along dimension 0
 /// holds `inner` interleaved rows of `length` elements `inner` apart, so a chunk of whole slices holds whole rows.
-public struct DellaRows: Sendable {
-    public let length: Int
-    public let inner: Int
+struct DellaRows: Sendable {
+    let length: Int
+    let inner: Int
     /// Rows in the tensor.
-    public let count: Int
+    let count: Int
 
-    public init(shape: [Int]) {
+    init(shape: [Int]) {
         let n = shape.reduce(1, *)
         if shape.count < 2 {
             (length, inner, count) = (n, 1, 1)
@@ -44,14 +44,14 @@ public struct DellaRows: Sendable {
     }
 
     /// Elements per slice along dimension 0.
-    public var sliceElements: Int { length * inner }
+    var sliceElements: Int { length * inner }
 
     /// The rows of the elements `range`, a range of whole slices along dimension 0.
-    public func rows(in range: Range<Int>) -> Range<Int> {
+    func rows(in range: Range<Int>) -> Range<Int> {
         guard sliceElements > 0 else { return 0..<0 }
         return (range.lowerBound / sliceElements * inner)..<(range.upperBound / sliceElements * inner)
     }
 
     /// The flat index of element 0 of row `row` (rows ordered by slice, then by position in the slice).
-    public func start(of row: Int) -> Int { (row / inner) * sliceElements + row % inner }
+    func start(of row: Int) -> Int { (row / inner) * sliceElements + row % inner }
 }
