@@ -138,11 +138,14 @@ public struct Schedule: Hashable, Sendable {
     public var shards: [Shard]
     /// The memory budget the chunk sizes were chosen for.
     public var budgetBytes: Int
+    /// The worker threads the kernels' state was sized for; the executor runs with exactly these.
+    public var threads: Int
 
-    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int) {
+    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, threads: Int = 1) {
         self.groups = groups
         self.shards = shards
         self.budgetBytes = budgetBytes
+        self.threads = threads
     }
 
     /// Every step, group after group.

@@ -80,7 +80,7 @@ public enum Scheduler {
             group.chunkRows = max(1, rows)
             groups.append(group)
         }
-        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes)
+        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
     }
 
     /// The statistics sweeps of `group` as the executor runs them, and the memory of each sweep and of the output

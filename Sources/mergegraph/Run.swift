@@ -35,7 +35,7 @@ struct Run: ParsableCommand {
             let verbose = self.verbose
             let progress = ProgressReporter(quiet: quiet)
             let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
-                threads: compile.threads, copyTokenizer: copyTokenizer, overwrite: overwrite,
+                copyTokenizer: copyTokenizer, overwrite: overwrite,
                 onShardDone: { name, count in
                     guard verbose else { return }
                     progress.interrupt()

@@ -52,20 +52,37 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
+    /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:
+    /// the kernels declare their state phase by phase and the runner follows the schedule's sweeps and frees.
+    func testPredictedPeakEqualsTheMeasuredPeak() throws {
+        for name in ConformanceTests.implemented {
+            let text = try String(contentsOfFile: "\(Fixtures.conformance)/\(Fixtures.caseConfig(name))", encoding: .utf8)
+            let oneThread = try Fixtures.compile(text, file: Fixtures.caseConfig(name),
+                                                 options: PlannerOptions(limits: Scheduler.Limits(threads: 1)))
+            let smallest = oneThread.schedule.groups.map { $0.bytes(rows: 1) }.max()!
+            for limits in [Scheduler.Limits(threads: 2), Scheduler.Limits(budgetBytes: smallest + 5000, threads: 1)] {
+                let out = Fixtures.temporaryDirectory("peak-\(name)")
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                let (plan, peak) = try Fixtures.merge(case: name, into: out, limits: limits)
+                XCTAssertEqual(peak, plan.schedule.predictedPeakBytes, "\(name), budget \(limits.budgetBytes)")
+            }
+        }
+    }
+
     /// The budget sets the chunk size: the predicted peak stays within it, and the executor within that.
     func testBudgetBoundsThePredictionAndTheRun() throws {
         // Selection histograms grow with the threads: the smallest budget is that of the threads the run uses.
         let unbounded = try Fixtures.compile(try String(contentsOfFile: "\(Fixtures.conformance)/cases/ties/config.yml",
                                                         encoding: .utf8),
                                              options: PlannerOptions(limits: Scheduler.Limits(threads: 2)))
-        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()! + unbounded.schedule.fixedBytes
+        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()!
         for budget in [smallest, smallest + 3000, 4 * smallest] {
             let out = Fixtures.temporaryDirectory("budget")
             defer { try? FileManager.default.removeItem(atPath: out) }
             let (plan, peak) = try Fixtures.merge(case: "ties", into: out,
                                                   limits: Scheduler.Limits(budgetBytes: budget, threads: 2))
             XCTAssertLessThanOrEqual(plan.schedule.predictedPeakBytes, budget)
-            XCTAssertLessThanOrEqual(peak, plan.schedule.predictedPeakBytes)
+            XCTAssertEqual(peak, plan.schedule.predictedPeakBytes, "the kernels hold what they declare")
             XCTAssertTrue(plan.dump().contains("// memory: budget \(formatBytes(budget)); predicted peak "))
         }
     }
@@ -74,7 +91,7 @@ final class MemoryBudgetTests: XCTestCase {
     func testTooSmallABudgetNamesTheSmallestWorkableOne() throws {
         let text = try String(contentsOfFile: "\(Fixtures.conformance)/cases/linear/config.yml", encoding: .utf8)
         let unbounded = try Fixtures.compile(text)
-        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()! + unbounded.schedule.fixedBytes
+        let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()!
         XCTAssertThrowsError(try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: smallest - 1)))) {
             let message = "\($0)"
             XCTAssertTrue(message.contains("too small"), message)

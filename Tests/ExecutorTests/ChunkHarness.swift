@@ -16,27 +16,41 @@ final class ArrayChunkKernel: ChunkKernel {
 }
 
 /// Runs `op`'s streaming kernel on array operands of `shape`, `chunkRows` slices along dimension 0 at a time
-/// (nil: the whole tensor in one chunk), as the executor does.
+/// (nil: the whole tensor in one chunk), as the executor does: as many statistics sweeps as the kernel's
+/// declared cost, then the output sweep.
 func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, threads: Int = 1,
                 chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount(),
                 operandDType: DType = .f32) throws -> [Float] {
     let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory,
                                 operandDTypes: operands.map { _ in operandDType })
-    return try runChunked(KernelFactory.kernel(for: op, operandCount: operands.count, context: context), operands,
-                          shape: shape, chunkRows: chunkRows, memory: memory)
+    let declaration = declaration(op, operands: operands.count, shape: shape, dtype: dtype, threads: threads,
+                                  operandDType: operandDType)
+    return try runChunked(declaration.make!(context), operands, shape: shape, passes: declaration.cost.passes,
+                          chunkRows: chunkRows, memory: memory)
 }
 
-/// Runs `kernel` on array operands of `shape`, `chunkRows` slices along dimension 0 at a time.
-func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], chunkRows: Int? = nil,
+/// The kernel declaration of `op` over `operands` tensors of `shape`.
+func declaration(_ op: Op, operands: Int, shape: [Int], dtype: DType = .f32, threads: Int,
+                 operandDType: DType = .f32) -> KernelDeclaration {
+    KernelFactory.declaration(for: op, result: TensorType(dtype: dtype, shape: shape),
+                              operands: Array(repeating: TensorType(dtype: operandDType, shape: shape), count: operands),
+                              threads: threads)
+}
+
+/// Runs `kernel` on array operands of `shape`, `chunkRows` slices along dimension 0 at a time, after `passes`
+/// statistics sweeps.
+func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], passes: Int, chunkRows: Int? = nil,
                 memory: MemoryAccount = MemoryAccount()) throws -> [Float] {
     let count = shape.reduce(1, *)
     let rowElements = shape.count >= 2 ? count / shape[0] : count
-    var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: []) }
-    entries.append(ChunkRunner.Entry(kernel: kernel, operands: Array(operands.indices)))
-    let runner = ChunkRunner(entries: entries, elementCount: count,
-                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, pool: BufferPool(memory: memory))
+    var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: [], frees: []) }
+    let k = entries.count
+    entries.append(ChunkRunner.Entry(kernel: kernel, operands: Array(operands.indices), frees: Array(0...k)))
+    let sweeps = Array(repeating: Sweep(observers: [k], computes: Array(operands.indices)), count: passes)
+    let runner = ChunkRunner(entries: entries, sweeps: sweeps, elementCount: count,
+                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory)
     var result = [Float](repeating: .nan, count: count)
-    try runner.run(outputs: [entries.count - 1]) { _, range, values throws(ExecutionError) in
+    try runner.run(outputs: [k]) { _, range, values throws(ExecutionError) in
         for i in range { result[i] = values[i - range.lowerBound] }
     }
     return result

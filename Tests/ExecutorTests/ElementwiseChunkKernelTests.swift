@@ -43,10 +43,8 @@ final class ElementwiseChunkKernelTests: XCTestCase {
         for (normalize, lambda) in [(true, 1.0), (false, 0.7)] {
             let twoSteps = try runChunked(.disjointMerge(weights: w, normalize: normalize, lambda: lambda), [sign] + tvs,
                                           shape: shape, dtype: .bf16, threads: 2, chunkRows: 9)
-            let context = KernelContext(shape: shape, dtype: .bf16, parallel: Parallel(threads: 2), memory: MemoryAccount())
-            let fused = SignConsensusChunkKernel(.electAndMerge(electWeights: e, weights: w, normalize: normalize,
-                                                                lambda: lambda), context: context)
-            let oneStep = try runChunked(fused, tvs, shape: shape, chunkRows: 5)
+            let oneStep = try runChunked(.tiesMerge(electWeights: e, weights: w, normalize: normalize, lambda: lambda),
+                                         tvs, shape: shape, dtype: .bf16, threads: 2, chunkRows: 5)
             XCTAssertEqual(oneStep.map(\.bitPattern), twoSteps.map(\.bitPattern))
         }
     }

@@ -223,8 +223,9 @@ func testSchedule(_ g: Graph, steps: [ScheduleStep], shards: [Shard]) -> Schedul
         let shape = g[g.outputs[o].value].type.shape
         let count = shape.reduce(1, *)
         groups.append(ChunkGroup(steps: pending, shape: shape, rowElements: shape.count >= 2 ? count / shape[0] : count,
-                                 chunkRows: shape.first ?? 1, liveBuffers: 2, stateBytes: 0, inputBytesPerElement: 2))
+                                 chunkRows: shape.first ?? 1,
+                                 phases: [PhaseMemory(buffers: 2, stagingBytesPerElement: 2, stateBytes: 0, wholeValues: 0)]))
         pending = []
     }
-    return Schedule(groups: groups, shards: shards, budgetBytes: 1 << 20, fixedBytes: 0)
+    return Schedule(groups: groups, shards: shards, budgetBytes: 1 << 20)
 }

@@ -128,7 +128,7 @@ final class PlannerFixture {
     }
 
     func compile(_ yaml: String, stage: String? = nil, shardSize: Int = 5_000_000_000) throws -> Plan {
-        try Planner.compile(parse(yaml), catalog: catalog, options: PlannerOptions(outShardSize: shardSize, stage: stage))
+        try Planner.compile(parse(yaml), catalog: catalog, costs: testCosts, options: PlannerOptions(outShardSize: shardSize, stage: stage))
     }
 
     /// Compiles `yaml`, expecting a planner error; returns its message ("" after recording a failure).
@@ -142,7 +142,7 @@ final class PlannerFixture {
             return ""
         }
         do {
-            let plan = try Planner.compile(config, catalog: catalog, options: PlannerOptions(stage: stage))
+            let plan = try Planner.compile(config, catalog: catalog, costs: testCosts, options: PlannerOptions(stage: stage))
             XCTFail("expected a planner error, compiled \(plan.graph.outputs.count) outputs", file: file, line: line)
             return ""
         } catch {
@@ -270,3 +270,26 @@ func assertValidSchedule(_ graph: Graph, _ schedule: Schedule, file: StaticStrin
     }
     XCTAssertEqual(freedAt, lastUse, "values must be freed exactly at their last use", file: file, line: line)
 }
+
+/// Kernel costs for planner tests, independent of the executor: loads stage their stored dtype; ops that take
+/// statistics passes in the executor take them here too, with small fixed state (100 bytes per pass, 10 after).
+struct TestCostModel: CostModel {
+    func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+        switch op {
+        case .load: return KernelCost(stagingBytesPerElement: result.dtype.byteSize)
+        case .magnitudePrune(let keep, _):
+            return keep.isEmpty || keep.count == result.elementCount ? KernelCost()
+                : KernelCost(passBytes: [100, 100], sweepBytes: 10)
+        case .slerp, .varianceTopK, .sceMerge, .multislerp, .karcher, .arceeFusion, .ramPlusMerge:
+            return KernelCost(initialBytes: 100, passBytes: [100])
+        case .modelStock(let filterWise): return filterWise ? KernelCost() : KernelCost(initialBytes: 100, passBytes: [100])
+        case .randomPrune(_, let rescale, _, _): return rescale ? KernelCost(initialBytes: 100, passBytes: [100]) : KernelCost()
+        case .dellaPrune(_, _, let rescale, _, _):
+            return rescale ? KernelCost(initialBytes: 100, passBytes: [100], sweepBytes: 10) : .constant(10)
+        default: return KernelCost()
+        }
+    }
+}
+
+/// The cost model planner tests schedule with.
+let testCosts = TestCostModel()

@@ -26,7 +26,7 @@ final class RandomizedLoweringTests: PlannerTestCase {
     }
 
     private func compile(_ yaml: String, seed: UInt64) throws -> Plan {
-        try Planner.compile(fx.parse(yaml), catalog: fx.catalog, options: PlannerOptions(randomSeed: seed))
+        try Planner.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts, options: PlannerOptions(randomSeed: seed))
     }
 
     /// The prune ops feeding the merge of output `name`, in input order.
@@ -50,7 +50,7 @@ final class RandomizedLoweringTests: PlannerTestCase {
         let other = try pruneOps(plan, "model.norm.weight")
         guard case .randomPrune(_, _, _, let k2) = other[0] else { return XCTFail("\(other)") }
         XCTAssertNotEqual(k0, k2, "each tensor has its own stream")
-        guard case .disjointMerge(_, let normalize, _) = plan.graph[try plan.node(of: "lm_head.weight").operands[1]].op else {
+        guard case .tiesMerge(_, _, let normalize, _) = plan.graph[try plan.node(of: "lm_head.weight").operands[1]].op else {
             return XCTFail("dare_ties elects signs")
         }
         XCTAssertFalse(normalize, "dare_ties does not normalize by default")
@@ -88,7 +88,7 @@ final class RandomizedLoweringTests: PlannerTestCase {
         for op in try pruneOps(plan, "lm_head.weight") {
             guard case .dellaPrune(0.5, 0.1, true, 3, _) = op else { return XCTFail("\(op)") }
         }
-        guard case .disjointMerge(_, true, _) = plan.graph[try plan.node(of: "lm_head.weight").operands[1]].op else {
+        guard case .tiesMerge(_, _, true, _) = plan.graph[try plan.node(of: "lm_head.weight").operands[1]].op else {
             return XCTFail("della normalizes by default")
         }
         XCTAssertTrue(plan.dump().contains("della_prune(density=0.5, epsilon=0.1, rescale, seed=3, key=0x"))

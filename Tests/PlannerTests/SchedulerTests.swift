@@ -31,7 +31,7 @@ final class SchedulerTests: PlannerTestCase {
         _ = g.add(.load(model: b, tensor: "unused"), type: f32(1000))
         g.addOutput(GraphOutput(name: "x", value: mix))
         g.addOutput(GraphOutput(name: "y", value: wide))
-        let s = try Scheduler.schedule(g, maxShardBytes: 1000)
+        let s = try Scheduler.schedule(g, maxShardBytes: 1000, costs: testCosts)
         XCTAssertEqual(s.steps, [
             ScheduleStep(value: x, writes: [], frees: []),
             ScheduleStep(value: y, writes: [], frees: []),
@@ -41,8 +41,9 @@ final class SchedulerTests: PlannerTestCase {
         ])
         // Two groups (the shapes differ): x, y and mix alive at once, then small and wide.
         XCTAssertEqual(s.groups.map(\.liveBuffers), [3, 2])
-        XCTAssertEqual(s.groups[0].peakBytes, 10 * (3 * 4 + 4), "chunk buffers and one load's f32 pages")
-        XCTAssertEqual(s.predictedPeakBytes, s.groups[0].peakBytes + Scheduler.writerBytes)
+        XCTAssertEqual(s.groups[0].peakBytes, 10 * (3 * 4 + 4) + Scheduler.writerBytes,
+                       "chunk buffers, one load's f32 staging and the open writer")
+        XCTAssertEqual(s.predictedPeakBytes, s.groups[0].peakBytes)
         XCTAssertEqual(s.shards, [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 60)])
         assertValidSchedule(g, s)
     }
@@ -57,7 +58,7 @@ final class SchedulerTests: PlannerTestCase {
         let bq = g.add(.add, [base, q], type: f32(10))
         g.addOutput(GraphOutput(name: "p", value: bp))
         g.addOutput(GraphOutput(name: "q", value: bq))
-        let s = try Scheduler.schedule(g, maxShardBytes: 0)
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
         XCTAssertEqual(s.steps, [
             ScheduleStep(value: base, writes: [], frees: []),
             ScheduleStep(value: p, writes: [], frees: []),
@@ -80,7 +81,7 @@ final class SchedulerTests: PlannerTestCase {
         g.addOutput(GraphOutput(name: "emb", value: x))
         g.addOutput(GraphOutput(name: "sum", value: sum))
         g.addOutput(GraphOutput(name: "head", value: x))
-        let s = try Scheduler.schedule(g, maxShardBytes: 0)
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
         assertValidSchedule(g, s)
         XCTAssertEqual(s.groups.count, 1, "the outputs share x, so they run together")
         XCTAssertEqual(s.steps.count, 3, "x is computed once")
@@ -99,7 +100,7 @@ final class SchedulerTests: PlannerTestCase {
         let s2 = g.add(.scale(3), [x], type: f32(3))
         let top = g.add(.add, [s1, s2], type: f32(3))
         g.addOutput(GraphOutput(name: "top", value: top))
-        let s = try Scheduler.schedule(g, maxShardBytes: 0)
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
         XCTAssertEqual(s.steps.map(\.value), [x, s1, s2, top])
         XCTAssertEqual(s.steps[2].frees, [x], "s2 is still needed by top")
         XCTAssertEqual(s.steps[3].frees, [s1, s2, top])
@@ -120,7 +121,7 @@ final class SchedulerTests: PlannerTestCase {
         let bcd = g.add(.add, [bc, d], type: f32(8))
         let top = g.add(.sub, [a, bcd], type: f32(8))
         g.addOutput(GraphOutput(name: "top", value: top))
-        let s = try Scheduler.schedule(g, maxShardBytes: 0)
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
         XCTAssertEqual(s.steps.map(\.value), [b, c, bc, d, bcd, a, top])
         // In operand order (a first) four buffers would be alive when bc is computed.
         XCTAssertEqual(s.groups[0].liveBuffers, 3)
@@ -139,18 +140,18 @@ final class SchedulerTests: PlannerTestCase {
         let pruned = g.add(.magnitudePrune(keep: 500..<1000, rescale: false), [d], type: t)
         let s = g.add(.slerp(t: 0.5), [x, pruned], type: t)
         g.addOutput(GraphOutput(name: "s", value: s))
-        let roomy = try Scheduler.schedule(g, maxShardBytes: 0)
+        let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
         XCTAssertEqual(roomy.groups[0].retained, [pruned], "x is read again and d recomputed rather than kept")
         XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 1000 * 4, "the kept value is counted")
         XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %3;"))
         // Just enough for one row without keeping anything.
-        var bare = roomy.groups[0]
-        bare.retained = []
+        let bare = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts,
+                                          limits: Scheduler.Limits(retainAcrossPasses: false)).groups[0]
         let tight = try Scheduler.schedule(
-            g, maxShardBytes: 0, limits: Scheduler.Limits(budgetBytes: bare.bytes(rows: 1) + Scheduler.writerBytes))
+            g, maxShardBytes: 0, costs: testCosts, limits: Scheduler.Limits(budgetBytes: bare.bytes(rows: 1)))
         XCTAssertEqual(tight.groups[0].retained, [])
         XCTAssertEqual(tight.groups[0].chunkRows, 1)
-        let off = try Scheduler.schedule(g, maxShardBytes: 0, limits: Scheduler.Limits(retainAcrossPasses: false))
+        let off = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts, limits: Scheduler.Limits(retainAcrossPasses: false))
         XCTAssertEqual(off.groups[0].retained, [])
     }
 
@@ -159,13 +160,14 @@ final class SchedulerTests: PlannerTestCase {
         let m = g.addModel(ModelInput(name: "a", path: "/a"))
         let h = g.add(.load(model: m, tensor: "h"), type: TensorType(dtype: .bf16, shape: [8]))
         g.addOutput(GraphOutput(name: "h", value: h))
-        let s = try Scheduler.schedule(g, maxShardBytes: 0)
-        XCTAssertEqual(s.groups[0].peakBytes, 8 * 4 + 8 * 2, "an f32 chunk buffer plus the bf16 pages it is read from")
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
+        XCTAssertEqual(s.groups[0].peakBytes, 8 * 4 + 8 * 2 + Scheduler.writerBytes,
+                       "an f32 chunk buffer plus the bf16 staging it is read from, and the writer")
         XCTAssertEqual(s.shards.first?.byteCount, 16, "shards hold the stored dtype")
     }
 
     func testEmptyGraph() throws {
-        let s = try Scheduler.schedule(Graph(), maxShardBytes: 100)
+        let s = try Scheduler.schedule(Graph(), maxShardBytes: 100, costs: testCosts)
         XCTAssertEqual(s.steps, [])
         XCTAssertEqual(s.predictedPeakBytes, 0)
     }
@@ -218,7 +220,7 @@ final class SchedulerTests: PlannerTestCase {
     }
 
     func testStepsFollowShardOrder() throws {
-        let s = try Scheduler.schedule(loads([10, 10, 25, 8, 7]), maxShardBytes: 100)
+        let s = try Scheduler.schedule(loads([10, 10, 25, 8, 7]), maxShardBytes: 100, costs: testCosts)
         XCTAssertEqual(s.steps.flatMap(\.writes), [0, 1, 2, 3, 4])
         XCTAssertEqual(s.shardOfOutput, [0: 1, 1: 1, 2: 2, 3: 3, 4: 3])
     }
@@ -238,9 +240,10 @@ final class SchedulerTests: PlannerTestCase {
         // Each load is written and freed at once: one buffer per group; the peak is the largest tensor's group
         // plus the writers' buffers (one writer open at a time).
         XCTAssertEqual(plan.schedule.groups.map(\.liveBuffers), [1, 1, 1, 1, 1, 1])
-        XCTAssertEqual(plan.schedule.fixedBytes, Scheduler.writerBytes)
-        XCTAssertEqual(plan.schedule.predictedPeakBytes,
-                       plan.schedule.groups.map(\.peakBytes).max()! + Scheduler.writerBytes)
+        XCTAssertEqual(plan.schedule.groups.map(\.writerBytes), Array(repeating: Scheduler.writerBytes, count: 6))
+        XCTAssertEqual(plan.schedule.groups.map(\.opensShards), [[0], [], [1], [], [], [2]])
+        XCTAssertEqual(plan.schedule.groups.map(\.closesShards), [[], [0], [], [], [1], [2]])
+        XCTAssertEqual(plan.schedule.predictedPeakBytes, plan.schedule.groups.map(\.peakBytes).max()!)
         let dump = plan.dump()
         XCTAssertTrue(dump.contains("out \"lm_head.weight\" shard 3 = %5"), dump)
         XCTAssertTrue(dump.contains("// summary: 6 nodes; 6 loads requested, 6 unique; 480 B to read"), dump)
@@ -267,6 +270,6 @@ final class SchedulerTests: PlannerTestCase {
         // Each tensor's merge needs 3 loads, 3 casts, 2 subs, a weighted sum, an add and a cast alive at
         // some point; the peak is that of the largest tensor's computation, never the whole model.
         let total = plan.graph.nodes.reduce(0) { $0 + $1.type.elementCount * 4 }
-        XCTAssertLessThan(plan.schedule.predictedPeakBytes - plan.schedule.fixedBytes, total)
+        XCTAssertLessThan(plan.schedule.predictedPeakBytes - Scheduler.writerBytes, total)
     }
 }

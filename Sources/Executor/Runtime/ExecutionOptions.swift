@@ -1,6 +1,5 @@
-/// How the executor runs a plan.
+/// How the executor runs a plan (the worker threads are the plan's: `Schedule.threads`).
 public struct ExecutionOptions: Sendable {
-    public var threads: Int
     public var copyTokenizer: Bool
     /// Replace a non-empty output directory.
     public var overwrite: Bool
@@ -9,10 +8,9 @@ public struct ExecutionOptions: Sendable {
     /// Called after every chunk written and every tensor finished.
     public var onProgress: (@Sendable (RunProgress) -> Void)?
 
-    public init(threads: Int, copyTokenizer: Bool = true, overwrite: Bool = false,
+    public init(copyTokenizer: Bool = true, overwrite: Bool = false,
                 onShardDone: (@Sendable (String, Int) -> Void)? = nil,
                 onProgress: (@Sendable (RunProgress) -> Void)? = nil) {
-        self.threads = threads
         self.copyTokenizer = copyTokenizer
         self.overwrite = overwrite
         self.onShardDone = onShardDone

@@ -41,7 +41,8 @@ public struct PlanExecutor {
             do { models.append(try catalog.model(at: input.path)) } catch { throw .safetensors(error) }
         }
         let graph = plan.graph
-        let parallel = Parallel(threads: options.threads)
+        let threads = plan.schedule.threads
+        let parallel = Parallel(threads: threads)
         let shardOf = plan.schedule.shardOfOutput
         var writers: [Int: SafetensorsWriter] = [:]
         var progress = RunProgress(tensorCount: graph.outputs.count,
@@ -62,7 +63,7 @@ public struct PlanExecutor {
                 if case .load(let m, let name) = node.op {
                     kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
-                                                               threads: options.threads).make {
+                                                               threads: threads).make {
                     kernel = make(context)
                 } else {
                     throw .planMismatch("\(step.value) = \(node.op.mnemonic) has no kernel")

@@ -1,0 +1,30 @@
+@testable import Executor
+import IR
+import XCTest
+
+/// Asserts that running `op` on `operands` pseudo-random tensors of `shape`, `chunkRows` slices per chunk, on 1, 2
+/// and 3 threads, holds exactly what the kernel's declared cost says at its peak: in each phase its state for that
+/// phase plus the chunk buffers alive (the operands during a pass; the operands and the output in the sweep).
+/// With `exact` false (data that leave some declared state unused), at most that.
+func assertStateMatchesDeclaredCost(_ op: Op, operands: Int, shape: [Int], chunkRows: Int, exact: Bool = true,
+                                    file: StaticString = #filePath, line: UInt = #line) throws {
+    let n = shape.reduce(1, *)
+    let rowElements = shape.count >= 2 ? n / shape[0] : n
+    let xs = (0..<operands).map { pseudoRandom(n, seed: UInt64($0 + 1)) }
+    let chunk = min(n, chunkRows * rowElements) * 4
+    for threads in [1, 2, 3] {
+        let memory = MemoryAccount()
+        _ = try runChunked(op, xs, shape: shape, threads: threads, chunkRows: chunkRows, memory: memory)
+        let cost = declaration(op, operands: operands, shape: shape, threads: threads).cost
+        var expected = cost.sweepBytes + (operands + 1) * chunk
+        if cost.passes > 0 {
+            expected = max(expected, cost.initialBytes, cost.passBytes.map { $0 + operands * chunk }.max()!)
+        }
+        if exact {
+            XCTAssertEqual(memory.peakBytes, expected, "\(op.mnemonic) \(shape), \(threads) threads", file: file, line: line)
+        } else {
+            XCTAssertLessThanOrEqual(memory.peakBytes, expected, "\(op.mnemonic) \(shape), \(threads) threads",
+                                     file: file, line: line)
+        }
+    }
+}

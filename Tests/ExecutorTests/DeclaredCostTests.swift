@@ -1,0 +1,20 @@
+@testable import Executor
+import IR
+import XCTest
+
+/// The spherical and Gram-based kernels hold exactly the memory their declared costs say.
+final class DeclaredCostTests: XCTestCase {
+    func testStateMatchesTheDeclaredCost() throws {
+        for shape in [[1601, 123], [9, 4, 7]] {
+            try assertStateMatchesDeclaredCost(.slerp(t: 0.5), operands: 2, shape: shape, chunkRows: 3)
+            for axis in [SlerpAxis.flattened, .lastDim, .firstDim] {
+                try assertStateMatchesDeclaredCost(.nuslerp(t: 0.5, axis: axis), operands: 2, shape: shape, chunkRows: 3)
+            }
+            try assertStateMatchesDeclaredCost(.modelStock(filterWise: false), operands: 4, shape: shape, chunkRows: 3)
+            try assertStateMatchesDeclaredCost(.modelStock(filterWise: true), operands: 4, shape: shape, chunkRows: 3)
+            try assertStateMatchesDeclaredCost(.multislerp(weights: [0.5, 0.3, 0.2], eps: 1e-8), operands: 3, shape: shape,
+                                               chunkRows: 3)
+            try assertStateMatchesDeclaredCost(.karcher(maxIter: 10, tol: 1e-5), operands: 3, shape: shape, chunkRows: 3)
+        }
+    }
+}
