@@ -137,4 +137,114 @@ final class VerifierTests: XCTestCase {
         XCTAssertEqual(VerifierError.forwardReference(ValueID(1), operand: ValueID(3)).description,
                        "IR verifier: %1 uses %3, which is not defined before it")
     }
+
+    // MARK: casts and attributes
+
+    func testRejectsCastWhoseAttributeDisagreesWithItsType() {
+        var (g, x, _) = twoLoads()
+        let bad = g.add(.cast(.bf16), [x], type: TensorType(dtype: .f16, shape: [2, 3]))
+        assertRejects(g, .badCast(bad, "attribute bf16 but result type f16[2,3]"))
+    }
+
+    func testRejectsCastToTheSameDType() {
+        var (g, x, _) = twoLoads()
+        let bad = g.add(.cast(.f32), [x], type: t23)
+        assertRejects(g, .badCast(bad, "operand %0 is already f32"))
+    }
+
+    func testRejectsAttributesOutOfRange() {
+        let cases: [(Op, Int, String)] = [
+            (.weightedSum([.nan, 1]), 2, "weights must be finite"),
+            (.slerp(t: 1.5), 2, "t must be in [0, 1], found 1.5"),
+            (.magnitudePrune(keep: 2..<9, rescale: false), 1, "kept ranks 2..<9 are outside the tensor's 6 elements"),
+            (.randomPrune(density: -0.5, rescale: true, seed: 0, key: 0), 1, "density must be in [0, 1], found -0.5"),
+            (.dellaPrune(density: 0.9, epsilon: 0.2, rescale: true, seed: 0, key: 0), 1,
+             "density + epsilon must be in [0, 1]"),
+            (.varianceTopK(fraction: 2), 2, "fraction must be in [0, 1], found 2"),
+            (.tiesMerge(electWeights: [1], weights: [1, 1], normalize: true, lambda: 1), 2,
+             "1 election weights for 2 merge weights"),
+            (.disjointMerge(weights: [1], normalize: true, lambda: .infinity), 2, "lambda must be finite"),
+            (.karcher(maxIter: -1, tol: 1e-5), 2, "max_iter must be ≥ 0"),
+        ]
+        for (op, operands, message) in cases {
+            var (g, x, y) = twoLoads()
+            let bad = g.add(op, Array([x, y].prefix(operands)), type: t23)
+            do {
+                try Verifier.verify(g)
+                XCTFail("accepted \(op)")
+            } catch {
+                guard case .badAttribute(let v, let mnemonic, let text) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(v, bad)
+                XCTAssertEqual(mnemonic, op.mnemonic)
+                XCTAssertTrue(text.hasPrefix(message), "\(text) does not start with \(message)")
+            }
+        }
+    }
+
+    // MARK: schedules
+
+    /// %0, %1 → %2 = sub → output "w", in one group and one shard.
+    private func scheduled() -> (Graph, Schedule) {
+        var (g, x, y) = twoLoads()
+        let d = g.add(.sub, [x, y], type: t23)
+        g.addOutput(GraphOutput(name: "w", value: d))
+        let group = ChunkGroup(steps: [ScheduleStep(value: x, writes: [], frees: []),
+                                       ScheduleStep(value: y, writes: [], frees: []),
+                                       ScheduleStep(value: d, writes: [0], frees: [x, y, d])],
+                               shape: [2, 3], rowElements: 3, chunkRows: 2, phases: [])
+        return (g, Schedule(groups: [group], shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 24)],
+                            budgetBytes: 1 << 20))
+    }
+
+    private func assertRejects(_ graph: Graph, _ schedule: Schedule, containing text: String,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            try Verifier.verify(graph, schedule)
+            XCTFail("verifier accepted a bad schedule", file: file, line: line)
+        } catch {
+            XCTAssertTrue(error.description.contains(text), error.description, file: file, line: line)
+        }
+    }
+
+    func testAcceptsWellFormedSchedule() throws {
+        let (g, s) = scheduled()
+        try Verifier.verify(g, s)
+    }
+
+    func testRejectsOperandComputedAfterItsReader() {
+        var (g, s) = scheduled()
+        s.groups[0].steps.swapAt(1, 2)
+        assertRejects(g, s, containing: "%2 reads %1, which is not live before it")
+        (g, s) = scheduled()
+        s.groups[0].steps[0].frees = [ValueID(0)]
+        s.groups[0].steps[2].frees = [ValueID(1), ValueID(2)]
+        assertRejects(g, s, containing: "%2 reads %0, which is not live before it")
+    }
+
+    func testRejectsLeakedBuffersAndDoubleFrees() {
+        var (g, s) = scheduled()
+        s.groups[0].steps[2].frees = [ValueID(0), ValueID(2)]
+        assertRejects(g, s, containing: "never frees %1")
+        (g, s) = scheduled()
+        s.groups[0].steps[0].frees = [ValueID(1)]
+        assertRejects(g, s, containing: "frees %1 at %0, before computing it or twice")
+    }
+
+    func testRejectsOutputsWrittenTwiceOrInNoShard() {
+        var (g, s) = scheduled()
+        s.groups.append(s.groups[0])
+        assertRejects(g, s, containing: "is written 2 times")
+        (g, s) = scheduled()
+        s.shards = []
+        assertRejects(g, s, containing: "is in 0 shards")
+        (g, s) = scheduled()
+        s.shards.append(s.shards[0])
+        assertRejects(g, s, containing: "is in 2 shards")
+    }
+
+    func testRejectsSweepsNamingMissingSteps() {
+        var (g, s) = scheduled()
+        s.groups[0].sweeps = [Sweep(observers: [7], computes: [0])]
+        assertRejects(g, s, containing: "sweep 0 names step 7 of 3")
+    }
 }

@@ -1,0 +1,75 @@
+import IR
+@testable import Planner
+import XCTest
+
+/// The rewrites of the pass pipeline.
+final class PassTests: XCTestCase {
+    private let t = TensorType(dtype: .f32, shape: [4, 4])
+
+    /// Task vectors %2 (model 1 − base) and %3 (model 2 − base) of two fine-tunes over a base.
+    private func taskVectors() -> (Graph, ValueID, ValueID, ValueID) {
+        var g = Graph()
+        let base = g.add(.load(model: g.addModel(ModelInput(name: "b", path: "/b")), tensor: "w"), type: t)
+        let a = g.add(.load(model: g.addModel(ModelInput(name: "a", path: "/a")), tensor: "w"), type: t)
+        let c = g.add(.load(model: g.addModel(ModelInput(name: "c", path: "/c")), tensor: "w"), type: t)
+        let x = g.add(.sub, [a, base], type: t)
+        let y = g.add(.sub, [c, base], type: t)
+        return (g, base, x, y)
+    }
+
+    private func pipeline(_ g: Graph) throws -> Graph {
+        var graph = g
+        for pass in Planner.passes {
+            graph = pass.run(graph)
+            try Verifier.verify(graph)
+        }
+        return graph
+    }
+
+    func testSignElectionReadOnlyByItsMergeIsFused() throws {
+        var (g, base, x, y) = taskVectors()
+        let sign = g.add(.signElect(weights: [0.6, 0.4]), [x, y], type: t, stage: "s", note: nil)
+        let merged = g.add(.disjointMerge(weights: [0.6, 0.4], normalize: true, lambda: 0.5), [sign, x, y], type: t,
+                           stage: "s", note: "ties")
+        let result = g.add(.add, [base, merged], type: t)
+        g.addOutput(GraphOutput(name: "w", value: result))
+        let fused = try pipeline(g)
+        XCTAssertEqual(fused.nodes.count, g.nodes.count - 1, "the election is gone")
+        XCTAssertFalse(fused.nodes.contains { $0.op.mnemonic == "sign_elect" || $0.op.mnemonic == "disjoint_merge" })
+        let node = try XCTUnwrap(fused.nodes.first { $0.op.mnemonic == "ties_merge" })
+        XCTAssertEqual(node.op, .tiesMerge(electWeights: [0.6, 0.4], weights: [0.6, 0.4], normalize: true, lambda: 0.5))
+        XCTAssertEqual(node.operands.map { fused[$0].op }, [.sub, .sub])
+        XCTAssertEqual(node.note, "ties")
+        XCTAssertEqual(node.stages, ["s"])
+        XCTAssertEqual(fused.loadRequests, g.loadRequests)
+        XCTAssertEqual(fused[fused.outputs[0].value].operands, [ValueID(0), ValueID(5)], "renumbered without the election")
+    }
+
+    func testSharedOrForeignElectionIsNotFused() throws {
+        // Read by a second node: kept.
+        var (g, _, x, y) = taskVectors()
+        let sign = g.add(.signElect(weights: [1, 1]), [x, y], type: t)
+        let merged = g.add(.disjointMerge(weights: [1, 1], normalize: false, lambda: 1), [sign, x, y], type: t)
+        g.addOutput(GraphOutput(name: "w", value: merged))
+        g.addOutput(GraphOutput(name: "sign", value: sign))
+        XCTAssertEqual(try pipeline(g).nodes.map(\.op.mnemonic), g.nodes.map(\.op.mnemonic))
+        // Elected from other task vectors than it merges (as SCE does with masked ones): kept.
+        var (h, _, p, q) = taskVectors()
+        let other = h.add(.scale(2), [p], type: t)
+        let s2 = h.add(.signElect(weights: [1, 1]), [other, q], type: t)
+        let merged2 = h.add(.disjointMerge(weights: [1, 1], normalize: false, lambda: 1), [s2, p, q], type: t)
+        h.addOutput(GraphOutput(name: "w", value: merged2))
+        XCTAssertEqual(try pipeline(h).nodes.map(\.op.mnemonic), h.nodes.map(\.op.mnemonic))
+    }
+
+    func testDeadValuesAreDroppedAndTheRestRenumbered() throws {
+        var (g, base, x, _) = taskVectors()
+        let sum = g.add(.add, [base, x], type: t)
+        g.addOutput(GraphOutput(name: "w", value: sum))
+        let pruned = DeadValueElimination().run(g)
+        XCTAssertEqual(pruned.nodes.map(\.op.mnemonic), ["load", "load", "sub", "add"])
+        XCTAssertEqual(pruned.outputs[0].value, ValueID(3))
+        XCTAssertEqual(pruned.models.count, 3, "models keep their numbers")
+        try Verifier.verify(pruned)
+    }
+}
