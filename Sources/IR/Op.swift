@@ -150,7 +150,8 @@ func hexKey(_ key: UInt64) -> String {
     return "0x" + String(repeating: "0", count: 16 - digits.count) + digits
 }
 
-/// Formats an attribute value compactly: shortest form that round-trips, integers without a fraction.
+/// Formats a number compactly for `--dump-ir` and messages: integers without a fraction, others in the shortest
+/// of `%.6g` and Swift's round-trip form that reads back as the same `Double`.
 public func formatAttribute(_ x: Double) -> String {
     if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
     let short = String(format: "%.6g", x)

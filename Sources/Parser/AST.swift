@@ -34,17 +34,11 @@ public enum ScalarValue: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .number(let x): return formatNumber(x)
+        case .number(let x): return formatAttribute(x)
         case .bool(let b): return b ? "true" : "false"
         case .string(let s): return "\"\(s)\""
         }
     }
-}
-
-/// Formats a number the way a person wrote it: integers without a fraction, others shortest round-trip.
-public func formatNumber(_ x: Double) -> String {
-    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-    return "\(x)"
 }
 
 /// A parameter setting: a scalar, a gradient (a list of scalars interpolated over layers), or filtered conditions.

@@ -1,5 +1,6 @@
 import Executor
 import Foundation
+import IR
 import Synchronization
 
 /// Shows a run's progress on standard error: a redrawn bar on a terminal, a plain line every few seconds
@@ -56,13 +57,8 @@ final class ProgressReporter: Sendable {
         let rate = elapsed > 0 ? Double(p.bytesWritten) / elapsed : 0
         let eta = rate > 0 ? Double(p.byteCount - p.bytesWritten) / rate : 0
         return String(format: "%@ %3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
-                      p.tensorsDone, p.tensorCount, mebibytes(p.bytesWritten), mebibytes(p.byteCount),
-                      mebibytes(Int(rate)), clock(eta))
-    }
-
-    private func mebibytes(_ bytes: Int) -> String {
-        bytes >= 1 << 30 ? String(format: "%.2f GiB", Double(bytes) / Double(1 << 30))
-            : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+                      p.tensorsDone, p.tensorCount, formatBytes(p.bytesWritten), formatBytes(p.byteCount),
+                      formatBytes(Int(rate)), clock(eta))
     }
 
     private func clock(_ seconds: Double) -> String {

@@ -30,7 +30,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         guard let mask else { return }
-        let x = operands.global(0), input = SendableInput(x), rule = self.rule
+        let x = operands.global(0), input = SendablePointer(x), rule = self.rule
         let flags = SendablePointer(mask.pointer)
         var start = operands.range.lowerBound
         while start < operands.range.upperBound {

@@ -18,7 +18,7 @@ final class L1Rescale {
 
     /// Folds elements `range` (global indices): `x` is the input, `keep(i)` whether element `i` is kept.
     func add(_ range: Range<Int>, x: UnsafePointer<Float>, keep: @Sendable (Int) -> Bool) {
-        let input = SendableInput(x)
+        let input = SendablePointer(x)
         sums?.add(range, parallel: parallel) { r, acc in
             var whole = acc[0], kept = acc[1]
             for i in r {
@@ -43,10 +43,4 @@ final class L1Rescale {
         guard norms[0] >= 1e-7, norms[1] >= 1e-7 else { return 1 }
         return Float(norms[0] / norms[1])
     }
-}
-
-/// A read-only element pointer handed to parallel workers.
-struct SendableInput: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
 }

@@ -65,9 +65,3 @@ public final class StreamingSums: @unchecked Sendable {
         partials.pointer.initialize(repeating: 0, count: blocks * width)
     }
 }
-
-/// A mutable pointer handed to parallel workers that touch disjoint parts of it.
-struct SendablePointer<Element>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Element>
-    init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
-}
