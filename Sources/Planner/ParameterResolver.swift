@@ -1,7 +1,9 @@
+import IR
 import Foundation
 import Parser
 
-/// A parameter value after filters and gradients, with the config position it came from (nil: the default).
+/// A parameter setting after filters and gradients, as written (not yet converted to its kind), with the config
+/// position it came from.
 public struct ResolvedValue: Sendable {
     public var scalar: ScalarValue
     public var location: SourceLocation?
@@ -19,7 +21,8 @@ public struct ParameterResolver {
         self.t = t
     }
 
-    /// The value of `name` for `tensor`, or nil when no scope sets it.
+    /// The setting of `name` for `tensor` as written (gradients interpolated when `kind` is float), or nil when
+    /// no scope sets it. `value(of:tensor:)` converts and checks it. Throws for a gradient entry that is not a number.
     public func resolve(_ name: String, tensor: String, kind: ParameterKind) throws(PlanError) -> ResolvedValue? {
         for scope in scopes {
             guard let entry = scope[name] else { continue }
@@ -28,6 +31,34 @@ public struct ParameterResolver {
             }
         }
         return nil
+    }
+
+    /// The typed value of the declared parameter `p` for `tensor`: the first scope's setting (filters and
+    /// gradients applied), converted to `p.kind` and checked to be finite and within `p.range`; else the
+    /// declared default (with no location); nil when nothing sets a required or optional parameter.
+    /// Throws `invalidConfig` at the value's `file:line:col`, naming the parameter and the tensor, for a value of
+    /// the wrong kind, NaN or ±inf, or a number out of range.
+    public func value(of p: ParameterSpec, tensor: String) throws(PlanError) -> ResolvedParameter? {
+        guard let setting = try resolve(p.name, tensor: tensor, kind: p.kind) else {
+            if case .defaultValue(let value) = p.requirement { return ResolvedParameter(value: value, location: nil) }
+            return nil
+        }
+        let location = setting.location ?? unknownLocation
+        switch p.kind {
+        case .bool:
+            let b = try ParameterResolver.bool(setting.scalar, location: location, name: p.name, tensor: tensor)
+            return ResolvedParameter(value: .bool(b), location: setting.location)
+        case .float:
+            let x = try ParameterResolver.number(setting.scalar, location: location, name: p.name, tensor: tensor)
+            guard x.isFinite else {
+                throw .invalidConfig(location, "\(p.name) must be a finite number, found \(x) for tensor '\(tensor)'")
+            }
+            if let range = p.range, !range.contains(x) {
+                throw .invalidConfig(location, "\(p.name) must be \(range.requirementText), found \(formatAttribute(x)) "
+                                     + "for tensor '\(tensor)'")
+            }
+            return ResolvedParameter(value: .number(x), location: setting.location)
+        }
     }
 
     func evaluate(_ setting: ParameterValue, tensor: String, kind: ParameterKind,
@@ -65,18 +96,23 @@ public struct ParameterResolver {
     }
 
     /// A float parameter's value (numbers, and strings that spell numbers, as pydantic accepts them).
-    public static func number(_ value: ScalarValue, location: SourceLocation?, name: String) throws(PlanError) -> Double {
+    /// Throws `invalidConfig` at `location` ("NAME must be a number, found …", naming `tensor` when given).
+    public static func number(_ value: ScalarValue, location: SourceLocation?, name: String,
+                              tensor: String? = nil) throws(PlanError) -> Double {
         switch value {
         case .number(let x): return x
         case .string(let s):
             if let x = Double(s.trimmingCharacters(in: .whitespaces)) { return x }
         case .bool: break
         }
-        throw PlanError.invalidConfig(location ?? unknownLocation, "\(name) must be a number, found \(value)")
+        throw PlanError.invalidConfig(location ?? unknownLocation, "\(name) must be a number, found \(value)"
+                                      + (tensor.map { " for tensor '\($0)'" } ?? ""))
     }
 
     /// A bool parameter's value (`true`/`false`, 0/1, and their string spellings).
-    public static func bool(_ value: ScalarValue, location: SourceLocation?, name: String) throws(PlanError) -> Bool {
+    /// Throws `invalidConfig` at `location` ("NAME must be true or false, found …", naming `tensor` when given).
+    public static func bool(_ value: ScalarValue, location: SourceLocation?, name: String,
+                            tensor: String? = nil) throws(PlanError) -> Bool {
         switch value {
         case .bool(let b): return b
         case .number(let x) where x == 0 || x == 1: return x == 1
@@ -88,7 +124,8 @@ public struct ParameterResolver {
             }
         default: break
         }
-        throw PlanError.invalidConfig(location ?? unknownLocation, "\(name) must be true or false, found \(value)")
+        throw PlanError.invalidConfig(location ?? unknownLocation, "\(name) must be true or false, found \(value)"
+                                      + (tensor.map { " for tensor '\($0)'" } ?? ""))
     }
 }
 
