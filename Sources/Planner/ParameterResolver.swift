@@ -22,11 +22,12 @@ public struct ParameterResolver {
     }
 
     /// The setting of `name` for `tensor` as written (gradients interpolated when `kind` is float), or nil when
-    /// no scope sets it. `value(of:tensor:)` converts and checks it. Throws for a gradient entry that is not a number.
+    /// no scope sets it. `value(of:tensor:)` converts and checks it. Throws for a float gradient entry that is not
+    /// a finite number.
     public func resolve(_ name: String, tensor: String, kind: ParameterKind) throws(PlanError) -> ResolvedValue? {
         for scope in scopes {
             guard let entry = scope[name] else { continue }
-            if let value = try evaluate(entry.value, tensor: tensor, kind: kind, location: entry.location) {
+            if let value = try evaluate(entry.value, name: name, tensor: tensor, kind: kind, location: entry.location) {
                 return value
             }
         }
@@ -61,24 +62,26 @@ public struct ParameterResolver {
         }
     }
 
-    func evaluate(_ setting: ParameterValue, tensor: String, kind: ParameterKind,
+    func evaluate(_ setting: ParameterValue, name: String, tensor: String, kind: ParameterKind,
                   location: SourceLocation) throws(PlanError) -> ResolvedValue? {
         switch setting {
         case .scalar(let s):
             return ResolvedValue(scalar: s, location: location)
         case .gradient(let values):
-            return try interpolate(values, kind: kind, location: location)
+            return try interpolate(values, kind: kind, location: location, name: name, tensor: tensor)
         case .conditional(let conditions):
             for condition in conditions {
                 if let filter = condition.filter, filter != "*", !tensor.contains(filter) { continue }
-                return try evaluate(condition.value, tensor: tensor, kind: kind, location: condition.location)
+                return try evaluate(condition.value, name: name, tensor: tensor, kind: kind, location: condition.location)
             }
             return nil
         }
     }
 
-    func interpolate(_ values: [ScalarValue], kind: ParameterKind,
-                     location: SourceLocation) throws(PlanError) -> ResolvedValue? {
+    /// The gradient `values` at `t`: linear interpolation between neighbours for floats (every entry must be a
+    /// finite number), the nearest lower entry otherwise.
+    func interpolate(_ values: [ScalarValue], kind: ParameterKind, location: SourceLocation, name: String,
+                     tensor: String) throws(PlanError) -> ResolvedValue? {
         guard !values.isEmpty else { return nil }
         let n = values.count
         guard kind == .float else {
@@ -86,7 +89,12 @@ public struct ParameterResolver {
         }
         var numbers: [Double] = []
         for value in values {
-            numbers.append(try ParameterResolver.number(value, location: location, name: "gradient value"))
+            let x = try ParameterResolver.number(value, location: location, name: "gradient value")
+            guard x.isFinite else {
+                throw .invalidConfig(location, "\(name) must be a finite number, found \(x) in its gradient "
+                                     + "for tensor '\(tensor)'")
+            }
+            numbers.append(x)
         }
         let scaled = t * Double(n - 1)
         let i0 = Int(scaled)
