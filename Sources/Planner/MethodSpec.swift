@@ -21,7 +21,9 @@ public enum ParameterScope: Sendable {
 
 /// A parameter value after resolution, converted to its declared kind.
 public enum ParameterScalar: Hashable, Sendable, CustomStringConvertible {
+    /// A finite number (range-checked).
     case number(Double)
+    /// A boolean.
     case bool(Bool)
 
     /// The value as the docs and `--dump-ir` write it (`1e-05`, `true`).
@@ -109,8 +111,11 @@ public struct ParameterRange: Hashable, Sendable, CustomStringConvertible {
 public struct ParameterSpec: Hashable, Sendable {
     /// The config key (`weight`, `t`, …).
     public var name: String
+    /// Float or bool.
     public var kind: ParameterKind
+    /// Shared, per input, or per non-base input.
     public var scope: ParameterScope
+    /// Required, defaulted (mergekit's default) or optional.
     public var requirement: ParameterRequirement
     /// Accepted values of a float parameter besides finiteness (nil: any finite number; always nil for bools).
     public var range: ParameterRange?
@@ -147,12 +152,15 @@ public struct MethodSpec: Sendable {
     public var reference: String
     /// Every parameter the method reads, in resolution order.
     public var parameters: [ParameterSpec]
+    /// Whether `base_model` is needed, optional, or an ordinary input.
     public var base: BasePolicy
     /// Bounds on the inputs, the base included (mergekit's model counts).
     public var minInputs: Int
+    /// nil: no upper bound.
     public var maxInputs: Int?
     /// Bounds on the inputs other than the base (mergekit's `min_non_base` / `max_non_base`).
     public var minNonBase: Int?
+    /// nil: no upper bound.
     public var maxNonBase: Int?
 
     /// A method's spec; input counts default to "at least one input".

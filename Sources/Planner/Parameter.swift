@@ -13,30 +13,42 @@ public protocol ParameterType: Sendable {
     static var undeclaredRead: Self { get }
 }
 
+/// Required and defaulted float parameters (`weight`, `density`, `t`, …).
 extension Double: ParameterType {
+    /// `.float`.
     public static var kind: ParameterKind { .float }
+    /// The number of a resolved float parameter; nil when unresolved.
     public static func typed(_ resolved: ParameterScalar?) -> Double? {
         if case .number(let x)? = resolved { return x }
         return nil
     }
+    /// NaN (never reaches a graph: the lowering is rejected).
     public static var undeclaredRead: Double { .nan }
 }
 
+/// Defaulted bool parameters (`normalize`, `rescale`, …).
 extension Bool: ParameterType {
+    /// `.bool`.
     public static var kind: ParameterKind { .bool }
+    /// The value of a resolved bool parameter; nil when unresolved.
     public static func typed(_ resolved: ParameterScalar?) -> Bool? {
         if case .bool(let b)? = resolved { return b }
         return nil
     }
+    /// false (never reaches a graph: the lowering is rejected).
     public static var undeclaredRead: Bool { false }
 }
 
+/// Optional float parameters (passthrough's `scale`): nil when no scope sets them.
 extension Optional: ParameterType where Wrapped == Double {
+    /// `.float`.
     public static var kind: ParameterKind { .float }
+    /// `.some(nil)` when unresolved, `.some(x)` for a resolved number.
     public static func typed(_ resolved: ParameterScalar?) -> Double?? {
         guard let resolved else { return .some(nil) }
         return Double.typed(resolved).map { .some($0) }
     }
+    /// nil (never reaches a graph: the lowering is rejected).
     public static var undeclaredRead: Double? { nil }
 }
 
@@ -83,9 +95,12 @@ extension Parameter where Value == Double? {
 /// One parameter's value for one tensor, already converted and range-checked, with the config position it
 /// was read from (nil: the declared default).
 public struct ResolvedParameter: Hashable, Sendable {
+    /// The value, of the parameter's declared kind.
     public var value: ParameterScalar
+    /// Where the value (or the gradient or condition it came from) is written; nil for the default.
     public var location: SourceLocation?
 
+    /// A resolved value.
     public init(value: ParameterScalar, location: SourceLocation?) {
         self.value = value
         self.location = location
@@ -97,6 +112,7 @@ public struct ResolvedParameters: Hashable, Sendable {
     /// By parameter name; optional parameters that are unset are absent.
     public private(set) var values: [String: ResolvedParameter] = [:]
 
+    /// No values.
     public init() {}
 
     /// The resolved value called `name`, if set.

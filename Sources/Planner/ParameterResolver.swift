@@ -5,7 +5,9 @@ import Parser
 /// A parameter setting after filters and gradients, as written (not yet converted to its kind), with the config
 /// position it came from.
 public struct ResolvedValue: Sendable {
+    /// The scalar as written (or interpolated from a gradient).
     public var scalar: ScalarValue
+    /// Where the setting, or the matching condition, is written.
     public var location: SourceLocation?
 }
 
@@ -14,8 +16,10 @@ public struct ResolvedValue: Sendable {
 public struct ParameterResolver {
     /// Parameter blocks from highest to lowest precedence.
     public var scopes: [ParameterMap]
+    /// The gradient position: the layer's index within its slice over (layers − 1); 0 outside the layers.
     public var t: Double
 
+    /// A resolver over `scopes` (highest precedence first) at gradient position `t`.
     public init(scopes: [ParameterMap], t: Double) {
         self.scopes = scopes
         self.t = t
