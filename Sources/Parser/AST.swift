@@ -149,6 +149,8 @@ public struct InputSlice: Hashable, Sendable {
 public struct OutputSlice: Hashable, Sendable {
     public var sources: [InputSlice]
     public var baseModel: ModelReference?
+    /// mergekit's `OutputSliceDefinition.residual_weight`: kept so the planner can warn that it is ignored
+    /// (mergekit 0.1.5's planner never reads it).
     public var residualWeight: Located<Double>?
     public var parameters: ParameterMap
     public var location: SourceLocation

@@ -1,149 +1,140 @@
 import IR
 import Parser
 
-/// Lowers one tensor of one merge method into IR ops over already-cast inputs.
-struct MethodLowering {
-    var spec: MethodSpec
-    var recipe: TensorRecipe
-    var stage: String
-    var location: SourceLocation
-    /// `--random-seed`, put on the randomized pruning ops.
-    var randomSeed: UInt64 = 0
+/// One merge method of mergekit 0.1.5: its declaration (`spec`: name, summary, reference, typed parameters,
+/// base policy, input counts) and its lowering of one output tensor to IR ops. Each method is one type in
+/// `Sources/Planner/Methods`; `MethodRegistry.methods` lists them.
+protocol MergeMethod: Sendable {
+    /// What the method is and accepts; resolution reads `spec.parameters`, docs print it.
+    var spec: MethodSpec { get }
 
-    func lower(_ inputs: [ValueID], type: TensorType, in builder: GraphBuilder) throws(PlanError) -> ValueID {
-        switch spec.name {
-        case "linear": return try linear(inputs, type: type, builder)
-        case "task_arithmetic": return try taskVectors(inputs, type: type, builder, prune: nil, consensus: false)
-        case "ties": return try taskVectors(inputs, type: type, builder, prune: .magnitude, consensus: true)
-        case "breadcrumbs": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: false)
-        case "breadcrumbs_ties": return try taskVectors(inputs, type: type, builder, prune: .outliers, consensus: true)
-        case "dare_ties": return try taskVectors(inputs, type: type, builder, prune: .random, consensus: true)
-        case "dare_linear": return try taskVectors(inputs, type: type, builder, prune: .random, consensus: false)
-        case "della": return try taskVectors(inputs, type: type, builder, prune: .della, consensus: true)
-        case "della_linear": return try taskVectors(inputs, type: type, builder, prune: .della, consensus: false)
-        case "ram", "ramplus_tl": return try ram(inputs, type: type, builder)
-        case "slerp": return try slerp(inputs, type: type, builder)
-        case "model_stock": return try modelStock(inputs, type: type, builder)
-        case "passthrough": return try passthrough(inputs, type: type, builder)
-        case "nearswap": return try nearSwap(inputs, type: type, builder)
-        case "sce": return try sce(inputs, type: type, builder)
-        case "nuslerp": return try nuslerp(inputs, type: type, builder)
-        case "multislerp": return try multislerp(inputs, type: type, builder)
-        case "karcher": return try karcher(inputs, type: type, builder)
-        case "arcee_fusion": return try arceeFusion(inputs, type: type, builder)
-        default: throw .notImplemented(location, spec.name)
-        }
+    /// Adds the ops that merge `inputs` (one value per recipe input, already cast to `context.type`, in input
+    /// order; `context.baseIndex` says which is the base) and returns the merged value, of type `context.type`.
+    /// Throws `invalidConfig` for a combination of values no single parameter's range can rule out
+    /// (e.g. linear weights summing to zero).
+    func lower(_ inputs: [ValueID], _ context: LoweringContext) throws(PlanError) -> ValueID
+}
+
+/// What a method's lowering sees for one output tensor: its typed parameters, the base's position, and the
+/// graph to add nodes to. Reading a parameter cannot fail: resolution has already given every declared
+/// parameter its value (or thrown), so `context[key]` returns the typed value.
+final class LoweringContext {
+    let spec: MethodSpec
+    let recipe: TensorRecipe
+    let builder: GraphBuilder
+    /// The stage label put on every node.
+    let stage: String
+    /// Where `merge_method` is written, for errors about the method as a whole.
+    let location: SourceLocation
+    /// `--random-seed`, put on the randomized pruning ops.
+    let randomSeed: UInt64
+    /// Parameters the lowering read without declaring them (a programming error `Stage` reports).
+    private(set) var undeclaredReads: [String] = []
+
+    init(spec: MethodSpec, recipe: TensorRecipe, builder: GraphBuilder, stage: String, location: SourceLocation,
+         randomSeed: UInt64) {
+        self.spec = spec
+        self.recipe = recipe
+        self.builder = builder
+        self.stage = stage
+        self.location = location
+        self.randomSeed = randomSeed
     }
 
+    /// The type the merge computes in (`dtype`, else the inputs' promoted type).
+    var type: TensorType { recipe.computeType }
+    /// The index of the base among the inputs (nil: no base).
+    var baseIndex: Int? { recipe.baseIndex }
+    /// The output tensor's name.
+    var output: String { recipe.output }
+
+    /// A shared parameter's value for this tensor.
+    subscript<V>(_ key: Parameter<V>) -> V {
+        read(key, from: recipe.shared, scope: .shared)
+    }
+
+    /// A per-input parameter's value for input `i`.
+    subscript<V>(_ key: Parameter<V>, input i: Int) -> V {
+        read(key, from: recipe.inputs[i].parameters, scope: i == baseIndex ? .input : nil)
+    }
+
+    /// A per-input parameter's values for `indices`, in that order.
+    func values<V>(_ key: Parameter<V>, of indices: [Int]) -> [V] {
+        indices.map { self[key, input: $0] }
+    }
+
+    /// Where the value of `key` for input `i` (or the shared one) was written; nil when it is the default.
+    func location<V>(of key: Parameter<V>, input i: Int? = nil) -> SourceLocation? {
+        (i.map { recipe.inputs[$0].parameters } ?? recipe.shared)[key.name]?.location
+    }
+
+    private func read<V>(_ key: Parameter<V>, from values: ResolvedParameters, scope: ParameterScope?) -> V {
+        let declared = spec.parameters.contains(key.spec)
+            && (key.spec.scope == .shared) == (scope == .shared)
+            && (scope == nil || key.spec.scope != .nonBase)
+        if declared, let value = V.typed(values[key.name]?.value) { return value }
+        undeclaredReads.append(key.name)
+        return V.undeclaredRead
+    }
+
+    /// Adds a node of this stage.
+    @discardableResult
+    func add(_ op: Op, _ operands: [ValueID], note: String? = nil) -> ValueID {
+        builder.graph.add(op, operands, type: type, stage: stage, note: note)
+    }
+
+    /// A `--dump-ir` note: "METHOD TEXT", then the tensor's position in its slice.
     func note(_ text: String) -> String {
         [spec.name + " " + text, recipe.position].compactMap { $0 }.joined(separator: "; ")
     }
 
-    func weights(of indices: [Int]) throws(PlanError) -> [Double] {
-        var result: [Double] = []
-        for i in indices {
-            guard let w = try recipe.inputs[i].parameters.number("weight") else {
-                throw .invalidConfig(recipe.inputs[i].location, "missing weight for tensor '\(recipe.inputs[i].tensor)'")
-            }
-            result.append(w)
-        }
-        return result
+    /// The indices of the inputs other than the base, in input order.
+    var others: [Int] { recipe.inputs.indices.filter { $0 != baseIndex } }
+
+    /// Task vectors `input − base` for `others`, or the inputs themselves without a base.
+    func offsets(_ inputs: [ValueID], _ others: [Int]) -> [ValueID] {
+        guard let base = baseIndex else { return others.map { inputs[$0] } }
+        return others.map { add(.sub, [inputs[$0], inputs[base]]) }
     }
 
-    private func linear(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {
-        let w = try weights(of: Array(inputs.indices))
-        let normalize = try recipe.shared.bool("normalize") ?? true
-        var coefficients = w
-        if normalize {
-            let sum = w.reduce(0, +)
-            guard sum != 0 else {
-                throw .invalidConfig(recipe.inputs[0].parameters["weight"]?.location ?? location,
-                                     "weights of tensor '\(recipe.output)' sum to zero, so they cannot be normalized")
-            }
-            coefficients = w.map { $0 / sum }
-        }
-        return b.graph.add(.weightedSum(coefficients), inputs, type: type, stage: stage,
-                           note: note("weight=\(list(w)) normalize=\(normalize)"))
+    /// Adds the base back to a merged task vector (no-op without a base).
+    func restore(_ merged: ValueID, _ inputs: [ValueID]) -> ValueID {
+        guard let base = baseIndex else { return merged }
+        return add(.add, [inputs[base], merged])
     }
 
-    /// How task vectors are sparsified before mixing.
-    enum Pruning {
-        /// Keep the `density` largest magnitudes (at least one).
-        case magnitude
-        /// Drop the `gamma` largest magnitudes, then the smallest, keeping `density` (breadcrumbs).
-        case outliers
-        /// Keep each element with probability `density` (DARE).
-        case random
-        /// Keep each element with a probability from `density − epsilon` to `density + epsilon` by its
-        /// magnitude rank in its row (DELLA).
-        case della
+    /// The random stream of input `i` of this tensor: a hash of "stage/output tensor/input index".
+    func streamKey(input i: Int) -> UInt64 {
+        RandomStreamKey.hash("\(stage)/\(recipe.output)/\(i)")
     }
 
-    /// mergekit's generalized task arithmetic: deltas from the base, optional pruning, optional TIES sign
-    /// consensus, weighted mixing (normalized by the weights when asked), times lambda, added to the base.
-    private func taskVectors(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder,
-                             prune: Pruning?, consensus: Bool) throws(PlanError) -> ValueID {
-        guard let baseIndex = recipe.baseIndex else { throw .invalidConfig(location, "\(spec.name) needs base_model") }
-        let base = inputs[baseIndex]
-        let others = inputs.indices.filter { $0 != baseIndex }
-        if others.isEmpty { return base }
-        let w = try weights(of: others)
-        let normalize = try recipe.shared.bool("normalize") ?? false
-        let rescale = try recipe.shared.bool("rescale") ?? false
-        let lambda = try recipe.shared.number("lambda") ?? 1
-        var deltas: [ValueID] = []
-        var densities: [String] = []
-        for i in others {
-            var delta = b.graph.add(.sub, [inputs[i], base], type: type, stage: stage)
-            if let prune {
-                let density = try recipe.inputs[i].parameters.number("density") ?? 1
-                densities.append(formatAttribute(density))
-                delta = try sparsify(delta, input: i, prune, density: density, rescale: rescale, type: type, b)
-            }
-            deltas.append(delta)
-        }
-        let summary = "weight=\(list(w))" + (densities.isEmpty ? "" : " density=[\(densities.joined(separator: ", "))]")
-            + " lambda=\(formatAttribute(lambda)) normalize=\(normalize)"
-        let mix: ValueID
-        if consensus {
-            let sign = b.graph.add(.signElect(weights: w), deltas, type: type, stage: stage)
-            mix = b.graph.add(.disjointMerge(weights: w, normalize: normalize, lambda: lambda), [sign] + deltas,
-                              type: type, stage: stage, note: note(summary))
-        } else {
-            var divisor = 1.0
-            if normalize {
-                divisor = w.reduce(0, +)
-                if abs(divisor) < 1e-8 { divisor = 1 }
-            }
-            mix = b.graph.add(.weightedSum(w.map { lambda * $0 / divisor }), deltas, type: type, stage: stage,
-                              note: note(summary))
-        }
-        return b.graph.add(.add, [base, mix], type: type, stage: stage)
-    }
-
-    private func slerp(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {
-        guard let baseIndex = recipe.baseIndex else { throw .invalidConfig(location, "slerp needs base_model") }
-        guard let t = try recipe.shared.number("t") else { throw .invalidConfig(location, "slerp needs parameter t") }
-        guard (0...1).contains(t) else {
-            throw .invalidConfig(recipe.shared["t"]?.location ?? location,
-                                 "t must be between 0 and 1, found \(formatAttribute(t)) for tensor '\(recipe.output)'")
-        }
-        return b.graph.add(.slerp(t: t), [inputs[baseIndex], inputs[1 - baseIndex]], type: type, stage: stage,
-                           note: recipe.position)
-    }
-
-    private func modelStock(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {
-        guard let baseIndex = recipe.baseIndex else { throw .invalidConfig(location, "model_stock needs base_model") }
-        let filterWise = try recipe.shared.bool("filter_wise") ?? false
-        let ordered = [inputs[baseIndex]] + inputs.indices.filter { $0 != baseIndex }.map { inputs[$0] }
-        return b.graph.add(.modelStock(filterWise: filterWise), ordered, type: type, stage: stage,
-                           note: note("base first"))
-    }
-
-    private func passthrough(_ inputs: [ValueID], type: TensorType, _ b: GraphBuilder) throws(PlanError) -> ValueID {
-        guard let scale = try recipe.inputs[0].parameters.number("scale") else { return inputs[0] }
-        return b.graph.add(.scale(scale), [inputs[0]], type: type, stage: stage)
-    }
-
+    /// `[0.6, 0.4]` as notes print weight lists.
     func list(_ values: [Double]) -> String { "[" + values.map(formatAttribute).joined(separator: ", ") + "]" }
+
+    /// Divides `weights` by their sum; throws `invalidConfig` at the first weight's position when they sum to zero.
+    func normalized(_ weights: [Double], key: Parameter<Double>, of indices: [Int]) throws(PlanError) -> [Double] {
+        let sum = weights.reduce(0, +)
+        guard sum != 0 else {
+            throw .invalidConfig(location(of: key, input: indices[0]) ?? location,
+                                 "weights of tensor '\(output)' sum to zero, so they cannot be normalized")
+        }
+        return weights.map { $0 / sum }
+    }
+}
+
+/// Stable 64-bit stream keys for the random ops (FNV-1a over UTF-8, then SplitMix64's finalizer); unlike
+/// Swift's `Hasher`, the same text gives the same key in every process.
+enum RandomStreamKey {
+    static func hash(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            h ^= UInt64(byte)
+            h &*= 0x0000_0100_0000_01B3
+        }
+        h ^= h >> 30
+        h &*= 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 27
+        h &*= 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 31)
+    }
 }

@@ -6,7 +6,10 @@ import Parser
 final class Stage: TensorProvider {
     let config: MergeConfig
     let label: String
-    let spec: MethodSpec
+    /// The merge method's declaration and lowering.
+    let method: any MergeMethod
+    /// `method`'s declaration (its name, parameters, base policy and input counts).
+    var spec: MethodSpec { method.spec }
     /// The seed randomized methods put on their ops.
     let randomSeed: UInt64
     private(set) var recipes: [TensorRecipe] = []
@@ -25,10 +28,11 @@ final class Stage: TensorProvider {
         self.label = label
         self.randomSeed = randomSeed
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
-        guard let spec = MethodRegistry.spec(named: config.mergeMethod.value) else {
+        guard let method = MethodRegistry.method(named: config.mergeMethod.value) else {
             throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
         }
-        self.spec = spec
+        self.method = method
+        let spec = method.spec
         let slices = try Stage.normalize(config, spec: spec, resolve: resolve)
         self.slices = slices
         donor = config.baseModel.flatMap { ref in slices.flatMap(\.sources).first { $0.ref == ref }?.provider }
@@ -124,7 +128,7 @@ final class Stage: TensorProvider {
     }
 
     /// "exactly 2", "at most 1", "at least 3", "between 2 and 4".
-    private static func expectedCount(_ low: Int, _ high: Int?) -> String {
+    static func expectedCount(_ low: Int, _ high: Int?) -> String {
         guard let high else { return "at least \(low)" }
         if low == high { return "exactly \(low)" }
         return low <= 1 ? "at most \(high)" : "between \(low) and \(high)"
@@ -173,13 +177,14 @@ final class Stage: TensorProvider {
             }
             shapes.append((source.ref.path, name, type.shape))
             dtypes.append(type.dtype)
-            inputs.append(RecipeInput(provider: source.provider, tensor: name, parameters: [:], location: source.location))
+            inputs.append(RecipeInput(provider: source.provider, tensor: name, parameters: ResolvedParameters(),
+                                      location: source.location))
         }
         if shapes.contains(where: { $0.shape != shapes[0].shape }) {
             throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
         }
         let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
-        var sharedValues: [String: ResolvedValue] = [:]
+        var sharedValues = ResolvedParameters()
         for p in spec.parameters where p.scope == .shared {
             sharedValues[p.name] = try resolve(p, resolver: shared, tensor: output, at: config.mergeMethod.location)
         }
@@ -200,17 +205,13 @@ final class Stage: TensorProvider {
                                     computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position))
     }
 
+    /// The typed, range-checked value of `p` for `tensor` (its default when unset; nil when unset and optional).
+    /// Throws `invalidConfig` at the value for a wrong kind, non-finite or out-of-range value, and at `location`
+    /// (the model entry, or `merge_method`) for a missing required parameter.
     private func resolve(_ p: ParameterSpec, resolver: ParameterResolver, tensor: String, at location: SourceLocation,
-                         model: String? = nil) throws(PlanError) -> ResolvedValue? {
-        if let value = try resolver.resolve(p.name, tensor: tensor, kind: p.kind) {
-            switch p.kind {
-            case .float: _ = try ParameterResolver.number(value.scalar, location: value.location, name: p.name)
-            case .bool: _ = try ParameterResolver.bool(value.scalar, location: value.location, name: p.name)
-            }
-            return value
-        }
-        if let d = p.defaultValue { return ResolvedValue(scalar: d, location: nil) }
-        if p.optional { return nil }
+                         model: String? = nil) throws(PlanError) -> ResolvedParameter? {
+        if let value = try resolver.value(of: p, tensor: tensor) { return value }
+        if p.requirement == .optional { return nil }
         let whose = model.map { " for model '\($0)'" } ?? ""
         throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')")
     }
@@ -233,7 +234,14 @@ final class Stage: TensorProvider {
             "\($0.location): warning: parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
                 + "(move it to the global or slice parameters)"
         }
-        return unknown + misplaced
+        var ignored: [String] = []
+        if case .slices(let s) = config.inputs {
+            ignored = s.compactMap(\.residualWeight).map {
+                "\($0.location): warning: residual_weight is not used by mergekit 0.1.5's merge planner "
+                    + "(mergekit/plan.py) and is ignored"
+            }
+        }
+        return unknown + misplaced + ignored
     }
 
     // MARK: TensorProvider
@@ -253,9 +261,14 @@ final class Stage: TensorProvider {
             let value = try input.provider.value(of: input.tensor, stage: label, in: builder)
             values.append(builder.graph.cast(value, to: recipe.computeType.dtype, stage: label))
         }
-        let lowering = MethodLowering(spec: spec, recipe: recipe, stage: label, location: config.mergeMethod.location,
-                                      randomSeed: randomSeed)
-        let merged = try lowering.lower(values, type: recipe.computeType, in: builder)
+        let context = LoweringContext(spec: spec, recipe: recipe, builder: builder, stage: label,
+                                      location: config.mergeMethod.location, randomSeed: randomSeed)
+        let merged = try method.lower(values, context)
+        if !context.undeclaredReads.isEmpty {
+            throw .invalidConfig(config.mergeMethod.location, "internal error: merge method '\(spec.name)' read "
+                                 + "parameters it does not declare for that input: "
+                                 + context.undeclaredReads.joined(separator: ", "))
+        }
         let result = builder.graph.cast(merged, to: outType.dtype, stage: label)
         memo[tensor] = result
         return result

@@ -20,11 +20,12 @@ struct NormalizedSlice {
     var layerCount: Int { sources[0].end - sources[0].start }
 }
 
-/// One input of a per-tensor merge, with its resolved per-input parameters.
+/// One input of a per-tensor merge, with its resolved per-input parameters (typed and range-checked).
 struct RecipeInput {
     var provider: TensorProvider
     var tensor: String
-    var parameters: [String: ResolvedValue]
+    /// The method's `.input` parameters, and its `.nonBase` ones unless this input is the base.
+    var parameters: ResolvedParameters
     var location: SourceLocation
 }
 
@@ -33,21 +34,10 @@ struct TensorRecipe {
     var output: String
     var inputs: [RecipeInput]
     var baseIndex: Int?
-    var shared: [String: ResolvedValue]
+    /// The method's `.shared` parameters (typed and range-checked).
+    var shared: ResolvedParameters
     /// The type the inputs are cast to and the merge computes in (`dtype`, else the inputs' promoted type).
     var computeType: TensorType
     /// Where the tensor sits in its slice, for `--dump-ir` notes ("layer 2 of 4, t=0.667").
     var position: String?
-}
-
-extension Dictionary where Key == String, Value == ResolvedValue {
-    func number(_ name: String) throws(PlanError) -> Double? {
-        guard let v = self[name] else { return nil }
-        return try ParameterResolver.number(v.scalar, location: v.location, name: name)
-    }
-
-    func bool(_ name: String) throws(PlanError) -> Bool? {
-        guard let v = self[name] else { return nil }
-        return try ParameterResolver.bool(v.scalar, location: v.location, name: name)
-    }
 }

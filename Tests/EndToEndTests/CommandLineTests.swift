@@ -1,4 +1,5 @@
 import Foundation
+import Planner
 import XCTest
 
 /// Runs the built `mergegraph` binary as a user would: exit codes, messages, and what is left on disk.
@@ -201,5 +202,18 @@ final class CommandLineTests: XCTestCase {
         let verbose = try run(["run", Fixtures.caseConfig("linear"), out + "/c", "--quiet", "--verbose"])
         XCTAssertTrue(verbose.stderr.contains("wrote model.safetensors (39 tensors)"), verbose.stderr)
         XCTAssertTrue(verbose.stderr.contains("peak memory held: "), verbose.stderr)
+    }
+
+    /// `mergegraph methods` prints one line per method; `--markdown` prints the README's table.
+    func testMethodsCommandPrintsTheDeclarations() throws {
+        let lines = try run(["methods"])
+        XCTAssertEqual(lines.status, 0, lines.stderr)
+        XCTAssertEqual(lines.stdout, MethodRegistry.listing())
+        XCTAssertTrue(lines.stdout.contains("\nslerp: t (required, in [0, 1]); needs base_model; exactly 2 models (base included)\n"),
+                      lines.stdout)
+        let table = try run(["methods", "--markdown"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertEqual(table.stdout, MethodRegistry.markdownTable())
+        XCTAssertTrue(table.stdout.hasPrefix("| method | parameters | inputs | what it does | follows |\n"), table.stdout)
     }
 }

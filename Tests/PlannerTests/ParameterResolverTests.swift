@@ -208,8 +208,8 @@ final class ParameterResolverTests: XCTestCase {
         }
     }
 
-    func testResolvedValueIsNotTypeChecked() throws {
-        // `resolve` returns what was written; conversion (and its error) happens where the value is used.
+    func testResolvedSettingIsNotTypeChecked() throws {
+        // `resolve` returns what was written; `value(of:tensor:)` converts and checks it (see the tests below).
         let resolver = ParameterResolver(scopes: [map(("weight", .scalar(.string("heavy")), loc(2, 3)))], t: 0)
         let value = try XCTUnwrap(try resolver.resolve("weight", tensor: q, kind: .float))
         XCTAssertEqual(value.scalar, .string("heavy"))

@@ -1,7 +1,7 @@
 import IR
 
 /// A merge whose result is a linear combination of its operands with coefficients computed from their Gram
-/// matrix `G_jk = Σ x_j·x_k` (multislerp, karcher): one pass sums the Gram matrix, then every element is
+/// matrix `G_jk = Σ x_j·x_k` (the spherical means): one pass sums the Gram matrix, then every element is
 /// `Σ c_k·x_k` accumulated in f64 from 0 in operand order and rounded to the node's dtype.
 final class GramChunkKernel: ChunkKernel {
     /// The terms `(operand, coefficient)` of the result from the Gram matrix (an empty list: zeros).

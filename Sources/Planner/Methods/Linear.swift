@@ -1,0 +1,24 @@
+import IR
+
+/// `linear`: the weighted average of the models, Σ wᵢ·xᵢ / Σ wᵢ (mergekit's `LinearMerge`, "Model soups",
+/// Wortsman et al. 2022). Lowers to one `weighted_sum` of the inputs with the (normalized) weights.
+struct Linear: MergeMethod {
+    /// Each model's weight, the base included (any finite number).
+    static let weight = Parameter<Double>.required("weight", .input)
+    /// Divide the weights by their sum (mergekit's default: true).
+    static let normalize = Parameter<Bool>.bool("normalize", .shared, default: true)
+
+    let spec = MethodSpec(
+        name: "linear", summary: "weighted average: Σ wᵢ·xᵢ / Σ wᵢ",
+        reference: "[Model soups](https://arxiv.org/abs/2203.05482); mergekit `LinearMerge`",
+        parameters: [weight.spec, normalize.spec], base: .ignored)
+
+    /// Throws `invalidConfig` at the first weight when `normalize` is set and the weights sum to zero.
+    func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
+        let all = Array(inputs.indices)
+        let w = c.values(Self.weight, of: all)
+        let normalize = c[Self.normalize]
+        let coefficients = normalize ? try c.normalized(w, key: Self.weight, of: all) : w
+        return c.add(.weightedSum(coefficients), inputs, note: c.note("weight=\(c.list(w)) normalize=\(normalize)"))
+    }
+}

@@ -1,0 +1,92 @@
+import IR
+
+// The spherical methods: nuslerp, multislerp and karcher. They share this file (one type each) so that each of
+// their names is spelled in one planner file, the registry list included.
+
+extension MethodRegistry {
+    /// The spherical methods, in registry order.
+    static let spherical: [any MergeMethod] = [Nuslerp(), Multislerp(), Karcher()]
+}
+
+/// `nuslerp`: slerp with t = w₂ / (w₁ + w₂) of the two models (of their task vectors with a base), over the
+/// whole tensor, each row, or each column (mergekit's `NuSlerpMerge`). Lowers to one `nuslerp` node.
+struct Nuslerp: MergeMethod {
+    /// Each non-base model's weight (any finite number; t = w₂ / (w₁ + w₂), 0.5 when they sum to about 0).
+    static let weight = Parameter<Double>.required("weight", .nonBase)
+    /// Interpolate each row (dimension 0) rather than each column, when not flattened.
+    static let rowWise = Parameter<Bool>.bool("nuslerp_row_wise", .shared, default: false)
+    /// Interpolate the whole tensor as one vector.
+    static let flatten = Parameter<Bool>.bool("nuslerp_flatten", .shared, default: true)
+
+    let spec = MethodSpec(
+        name: "nuslerp",
+        summary: "slerp with t = w₂ / (w₁ + w₂) of the two models (of their task vectors with a base), over the whole tensor, each row, or each column",
+        reference: "mergekit `NuSlerpMerge`",
+        parameters: [weight.spec, rowWise.spec, flatten.spec], base: .optional, minNonBase: 2, maxNonBase: 2)
+
+    func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
+        let others = c.others
+        let w = c.values(Self.weight, of: others)
+        let total = w.reduce(0, +)
+        let t = abs(total) < 1e-6 ? 0.5 : w[1] / total
+        let flatten = c[Self.flatten]
+        let rowWise = c[Self.rowWise]
+        let axis: SlerpAxis = flatten ? .flattened : rowWise ? .firstDim : .lastDim
+        let merged = c.add(.nuslerp(t: t, axis: axis), c.offsets(inputs, others),
+                           note: c.note("weight=\(c.list(w)) nuslerp_flatten=\(flatten) nuslerp_row_wise=\(rowWise)"
+                                        + (c.baseIndex == nil ? "" : " (task vectors)")))
+        return c.restore(merged, inputs)
+    }
+}
+
+/// `multislerp`: barycentric interpolation of any number of models (or task vectors) on the hypersphere,
+/// scaled by their weighted mean norm (mergekit's `multislerp`). Lowers to one `multislerp` node.
+struct Multislerp: MergeMethod {
+    /// Each non-base model's weight (any finite number).
+    static let weight = Parameter<Double>.required("weight", .nonBase)
+    /// Divide the weights by their sum.
+    static let normalizeWeights = Parameter<Bool>.bool("normalize_weights", .shared, default: true)
+    /// The norm below which a vector is treated as zero.
+    static let eps = Parameter<Double>.float("eps", .shared, default: 1e-8, range: .nonNegative)
+
+    let spec = MethodSpec(
+        name: "multislerp",
+        summary: "barycentric interpolation of any number of models (or task vectors) on the hypersphere, scaled by their weighted mean norm",
+        reference: "[Multi-SLERP](https://goddard.blog/posts/multislerp-wow-what-a-cool-idea); mergekit `multislerp`",
+        parameters: [weight.spec, normalizeWeights.spec, eps.spec], base: .optional, minNonBase: 1)
+
+    /// Throws `invalidConfig` at the first weight when `normalize_weights` is set and the weights sum to zero.
+    func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
+        let others = c.others
+        if others.count == 1 { return inputs[others[0]] }
+        let w = c.values(Self.weight, of: others)
+        let normalize = c[Self.normalizeWeights]
+        let coefficients = normalize ? try c.normalized(w, key: Self.weight, of: others) : w
+        let merged = c.add(.multislerp(weights: coefficients, eps: c[Self.eps]), c.offsets(inputs, others),
+                           note: c.note("weight=\(c.list(w)) normalize_weights=\(normalize)"
+                                        + (c.baseIndex == nil ? "" : " (task vectors)")))
+        return c.restore(merged, inputs)
+    }
+}
+
+/// `karcher`: the equally weighted Riemannian (Karcher) mean of the models' directions, scaled by their mean
+/// norm (mergekit's `KarcherMerge`). Lowers to one `karcher` node over all inputs.
+struct Karcher: MergeMethod {
+    /// The most fixed-point iterations (a whole number).
+    static let maxIter = Parameter<Double>.float(
+        "max_iter", .shared, default: 10, range: ParameterRange(lower: 0, upper: 1_000_000_000, integral: true))
+    /// The step norm below which the iteration stops.
+    static let tol = Parameter<Double>.float("tol", .shared, default: 1e-5, range: .nonNegative)
+
+    let spec = MethodSpec(
+        name: "karcher",
+        summary: "equally weighted Riemannian (Karcher) mean of the models' directions, scaled by their mean norm",
+        reference: "[Karcher mean](https://en.wikipedia.org/wiki/Fr%C3%A9chet_mean); mergekit `KarcherMerge`",
+        parameters: [maxIter.spec, tol.spec], base: .ignored)
+
+    func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
+        if inputs.count == 1 { return inputs[0] }
+        return c.add(.karcher(maxIter: Int(c[Self.maxIter]), tol: c[Self.tol]), inputs,
+                     note: c.note("equal weights over \(inputs.count) inputs"))
+    }
+}
