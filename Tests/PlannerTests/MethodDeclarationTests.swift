@@ -145,7 +145,7 @@ final class MethodDeclarationTests: PlannerTestCase {
               - model: $A
               - model: $B
                 parameters: {weight: 1, density: -0.5}
-            """, prefix: "t.yml:6:38: ", contains: ["density must be between 0 and 1, found -0.5 for tensor 'model.embed_tokens.weight'"])
+            """, prefix: "t.yml:6:38: ", contains: ["density must be at least 0, found -0.5 for tensor 'model.embed_tokens.weight'"])
     }
 
     func testNaNWeightIsRejectedAtItsPosition() {
@@ -198,7 +198,7 @@ final class MethodDeclarationTests: PlannerTestCase {
               - model: $B
             parameters:
               max_iter: 2.5
-            """, prefix: "t.yml:6:13: ", contains: ["max_iter must be a whole number between 0 and 1000000000, found 2.5"])
+            """, prefix: "t.yml:6:13: ", contains: ["max_iter must be a whole number between -1000000000 and 1000000000, found 2.5"])
     }
 
     func testBoolParameterOfWrongKindNamesTheTensor() {

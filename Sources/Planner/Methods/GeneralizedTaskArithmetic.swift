@@ -19,8 +19,8 @@ struct GeneralizedTaskArithmetic: MergeMethod {
 
     /// Each fine-tune's weight (any finite number).
     static let weight = Parameter<Double>.required("weight", .nonBase)
-    /// The fraction of each task vector kept by pruning; 1 keeps everything.
-    static let density = Parameter<Double>.float("density", .nonBase, default: 1, range: .unitInterval)
+    /// The fraction of each task vector kept by pruning; 1 or more keeps everything (as mergekit).
+    static let density = Parameter<Double>.float("density", .nonBase, default: 1, range: .nonNegative)
     /// The factor on the mixed task vectors.
     static let lambda = Parameter<Double>.float("lambda", .shared, default: 1)
     /// Only changes how mergekit stores its masks, never the values; declared so it is not reported unused.

@@ -31,7 +31,7 @@ struct NearSwap: MergeMethod {
 /// mask storage, never the values.
 struct SCE: MergeMethod {
     /// The fraction of elements kept, those whose task vectors vary most across models; 1 keeps all.
-    static let selectTopK = Parameter<Double>.float("select_topk", .shared, default: 1, range: .unitInterval)
+    static let selectTopK = Parameter<Double>.float("select_topk", .shared, default: 1, range: .nonNegative)
     /// mergekit's mask storage type; no effect on the values.
     static let int8Mask = Parameter<Bool>.bool("int8_mask", .shared, default: false)
 

@@ -72,9 +72,10 @@ struct Multislerp: MergeMethod {
 /// `karcher`: the equally weighted Riemannian (Karcher) mean of the models' directions, scaled by their mean
 /// norm (mergekit's `KarcherMerge`). Lowers to one `karcher` node over all inputs.
 struct Karcher: MergeMethod {
-    /// The most fixed-point iterations (a whole number).
+    /// The most fixed-point iterations (a whole number; mergekit runs none for a negative one, as for 0).
     static let maxIter = Parameter<Double>.float(
-        "max_iter", .shared, default: 10, range: ParameterRange(lower: 0, upper: 1_000_000_000, integral: true))
+        "max_iter", .shared, default: 10,
+        range: ParameterRange(lower: -1_000_000_000, upper: 1_000_000_000, integral: true))
     /// The step norm below which the iteration stops.
     static let tol = Parameter<Double>.float("tol", .shared, default: 1e-5, range: .nonNegative)
 
@@ -86,7 +87,7 @@ struct Karcher: MergeMethod {
 
     func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
         if inputs.count == 1 { return inputs[0] }
-        return c.add(.karcher(maxIter: Int(c[Self.maxIter]), tol: c[Self.tol]), inputs,
+        return c.add(.karcher(maxIter: max(0, Int(c[Self.maxIter])), tol: c[Self.tol]), inputs,
                      note: c.note("equal weights over \(inputs.count) inputs"))
     }
 }
