@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// Orders a graph for chunked execution: splits outputs into shards as mergekit does, groups the outputs that
@@ -6,8 +7,8 @@ import IR
 public enum Scheduler {
     /// Bytes of one f32 chunk element.
     public static let bytesPerBufferElement = 4
-    /// Conversion buffers of each open output writer (`SafetensorsWriter.byteCount`).
-    public static let writerBytes = 3 << 20
+    /// Bytes each open output writer holds: the writer's own constant, `SafetensorsWriter.byteCount`.
+    public static let writerBytes = SafetensorsWriter.byteCount
 
     /// How the scheduler sizes chunks.
     public struct Limits: Sendable {
@@ -209,16 +210,8 @@ public enum Scheduler {
             groups[groups.count - 1].outputs.append(i)
             groups[groups.count - 1].bytes += size
         }
-        let n = groups.count
         return groups.enumerated().map { i, g in
-            let name = n == 1 ? "model.safetensors"
-                : "model-\(pad5(i + 1))-of-\(pad5(n)).safetensors"
-            return Shard(fileName: name, outputs: g.outputs, byteCount: g.bytes)
+            Shard(fileName: ShardNaming.fileName(shard: i + 1, of: groups.count), outputs: g.outputs, byteCount: g.bytes)
         }
-    }
-
-    private static func pad5(_ n: Int) -> String {
-        let s = String(n)
-        return String(repeating: "0", count: max(0, 5 - s.count)) + s
     }
 }

@@ -7,10 +7,11 @@ struct SafetensorsHeader {
     let metadata: [String: String]
 
     /// Reads and parses the header of `file`, checking every tensor's dtype, shape and byte range against it.
-    init(file: InputFile, fileIndex: Int) throws(SafetensorsError) {
+    init(file: InputFile, fileIndex: Int) throws(CheckpointError) {
         let path = file.path
+        guard file.size >= 8 else { throw .fileTooShort(path: path, fileSize: file.size) }
         var headerLength: UInt64 = 0
-        try withUnsafeMutableBytes(of: &headerLength) { bytes throws(SafetensorsError) in
+        try withUnsafeMutableBytes(of: &headerLength) { bytes throws(CheckpointError) in
             try file.read(offset: 0, count: 8, into: bytes.baseAddress!)
         }
         headerLength = UInt64(littleEndian: headerLength)
@@ -47,7 +48,7 @@ struct SafetensorsHeader {
         self.metadata = metadata
     }
 
-    private static func parseMetadata(_ value: Any, path: String) throws(SafetensorsError) -> [String: String] {
+    private static func parseMetadata(_ value: Any, path: String) throws(CheckpointError) -> [String: String] {
         guard let metadata = value as? [String: String] else {
             throw .malformedTensorEntry(path: path, tensor: "__metadata__", detail: "must be an object of strings")
         }
@@ -62,7 +63,7 @@ private struct TensorEntry {
     let begin: Int
     let end: Int
 
-    init(name: String, value: Any, path: String, dataSize: Int) throws(SafetensorsError) {
+    init(name: String, value: Any, path: String, dataSize: Int) throws(CheckpointError) {
         guard let fields = value as? [String: Any] else {
             throw .malformedTensorEntry(path: path, tensor: name, detail: "expected an object with dtype, shape and data_offsets")
         }

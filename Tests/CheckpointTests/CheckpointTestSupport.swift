@@ -1,9 +1,9 @@
 import Foundation
 import IR
 import XCTest
-import Executor
+import Checkpoint
 
-/// The conformance fixtures, found relative to this source file (…/Tests/ExecutorTests → …/Tests/Fixtures/conformance).
+/// The conformance fixtures, found relative to this source file (…/Tests/CheckpointTests → …/Tests/Fixtures/conformance).
 let conformanceModelsDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -13,18 +13,18 @@ let conformanceModelsDirectory = URL(fileURLWithPath: #filePath)
 extension XCTestCase {
     /// A fresh empty directory, removed when the test ends.
     func makeTemporaryDirectory() throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ExecutorTests-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("CheckpointTests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url.path
     }
 
-    /// Asserts `body` throws a `SafetensorsError` whose message contains every string in `mentions`.
-    func assertSafetensorsError(
+    /// Asserts `body` throws a `CheckpointError` whose message contains every string in `mentions`.
+    func assertCheckpointError(
         mentioning mentions: [String],
         file: StaticString = #filePath,
         line: UInt = #line,
-        _ body: () throws(SafetensorsError) -> Void
+        _ body: () throws(CheckpointError) -> Void
     ) {
         do {
             try body()
@@ -34,7 +34,7 @@ extension XCTestCase {
             }
             return
         }
-        XCTFail("expected a SafetensorsError mentioning \(mentions)", file: file, line: line)
+        XCTFail("expected a CheckpointError mentioning \(mentions)", file: file, line: line)
     }
 }
 
@@ -50,14 +50,14 @@ func writeRawSafetensors(path: String, header: String, headerLength: UInt64? = n
 func writeCheckpoint(path: String, tensors: [(name: String, dtype: DType, shape: [Int], values: [Float])]) throws {
     let writer = try SafetensorsWriter(path: path, tensors: tensors.map { ($0.name, $0.dtype, $0.shape) })
     for tensor in tensors {
-        try tensor.values.withUnsafeBufferPointer { (buffer) throws(SafetensorsError) in
+        try tensor.values.withUnsafeBufferPointer { (buffer) throws(CheckpointError) in
             try writer.write(tensor.name, floats: buffer)
         }
     }
     try writer.finish()
 }
 
-extension SafetensorsModel {
+extension CheckpointReader {
     /// Every element of `name` decoded to f32.
     func floats(_ name: String) throws -> [Float] {
         guard let tensor = tensor(name) else {
@@ -65,7 +65,7 @@ extension SafetensorsModel {
             return []
         }
         var values = [Float](repeating: .nan, count: tensor.elementCount)
-        try values.withUnsafeMutableBufferPointer { (buffer) throws(SafetensorsError) in
+        try values.withUnsafeMutableBufferPointer { (buffer) throws(CheckpointError) in
             guard let base = buffer.baseAddress else { return }
             try readFloats(tensor, elementOffset: 0, count: tensor.elementCount, into: base)
         }
@@ -90,13 +90,12 @@ func sampleFloats(count: Int, seed: UInt64) -> [Float] {
     }
 }
 
-extension SafetensorsModel {
+extension CheckpointReader {
     /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` through a temporary staging buffer.
     func readFloats(_ t: StoredTensor, elementOffset: Int, count: Int,
-                    into dst: UnsafeMutablePointer<Float>) throws(SafetensorsError) {
+                    into dst: UnsafeMutablePointer<Float>) throws(CheckpointError) {
         let staging = UnsafeMutableRawPointer.allocate(byteCount: max(1, count * t.dtype.byteSize), alignment: 16)
         defer { staging.deallocate() }
-        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst,
-                       parallel: Parallel(threads: 2))
+        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst)
     }
 }

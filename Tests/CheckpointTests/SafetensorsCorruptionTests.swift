@@ -1,4 +1,4 @@
-import Executor
+import Checkpoint
 import Foundation
 import IR
 import XCTest
@@ -12,7 +12,7 @@ final class SafetensorsCorruptionTests: XCTestCase {
     }
 
     private func assertOpeningFails(mentioning mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
-        assertSafetensorsError(mentioning: mentions, file: file, line: line) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: mentions, file: file, line: line) { () throws(CheckpointError) in
             _ = try SafetensorsModel(directory: directory)
         }
     }
@@ -115,18 +115,18 @@ final class SafetensorsCorruptionTests: XCTestCase {
 
     func testDirectoryWithoutSafetensorsFiles() throws {
         try Data("{}".utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
-        assertOpeningFails(mentioning: [directory, "no .safetensors files"])
+        assertOpeningFails(mentioning: [directory, "has no checkpoint", "model.safetensors", "it has only config.json"])
     }
 
     func testMissingDirectory() {
         let missing = directory + "/does-not-exist"
-        assertSafetensorsError(mentioning: [missing]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: [missing]) { () throws(CheckpointError) in
             _ = try SafetensorsModel(directory: missing)
         }
     }
 
     func testReadHeaderOfAMissingFile() {
-        assertSafetensorsError(mentioning: [path, "does not exist"]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: [path, "does not exist"]) { () throws(CheckpointError) in
             _ = try SafetensorsModel.readHeader(path: path)
         }
     }

@@ -1,4 +1,4 @@
-import Executor
+import Checkpoint
 import Foundation
 import IR
 import XCTest

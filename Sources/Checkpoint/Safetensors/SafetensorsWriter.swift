@@ -1,10 +1,10 @@
 import Dispatch
 import IR
-import Planner
 import Synchronization
 
 /// Streams tensors into one safetensors file whose layout (names, dtypes, shapes, order) is fixed when it is created.
-public final class SafetensorsWriter {
+/// Converted bytes are written in the background through `scratchCount` buffers, so a writer holds `byteCount` bytes.
+public final class SafetensorsWriter: CheckpointShardWriter {
     /// One tensor's place in the file being written.
     private struct Slot {
         let name: String
@@ -14,6 +14,7 @@ public final class SafetensorsWriter {
         let dataOffset: Int
     }
 
+    /// The file being written.
     public let path: String
     private let output: OutputFile
     private let slots: [Slot]
@@ -34,15 +35,18 @@ public final class SafetensorsWriter {
     private static let scratchByteCount = 1 << 20
     /// Conversion buffers per writer; their total bounds the writer's memory.
     public static let scratchCount = 3
-    /// The memory a writer holds.
+    /// The memory a writer holds, in bytes (3 MiB): the one constant the planner budgets per open shard
+    /// (`Scheduler.writerBytes`) and the executor charges.
     public static let byteCount = scratchCount * scratchByteCount
 
-    /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned).
+    /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned)
+    /// with `metadata` as `__metadata__` (omitted when empty).
+    /// - Throws: `CheckpointError` naming `path`: a tensor listed twice, an invalid shape, a failed create or write.
     public init(
         path: String,
         tensors: [(name: String, dtype: DType, shape: [Int])],
         metadata: [String: String] = ["format": "pt"]
-    ) throws(SafetensorsError) {
+    ) throws(CheckpointError) {
         var slots: [Slot] = []
         var slotIndexByName: [String: Int] = [:]
         var entries: [String] = []
@@ -92,7 +96,8 @@ public final class SafetensorsWriter {
     }
 
     /// Converts `floats` to the tensor's dtype and writes them as the whole tensor; each tensor exactly once, in any order.
-    public func write(_ name: String, floats: UnsafeBufferPointer<Float>) throws(SafetensorsError) {
+    /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, wrong element count, already written.
+    public func write(_ name: String, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
         guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
         guard floats.count == slots[index].elementCount else {
             throw .elementCountMismatch(path: path, tensor: name, expected: slots[index].elementCount, actual: floats.count)
@@ -102,7 +107,9 @@ public final class SafetensorsWriter {
 
     /// Converts `floats` to the tensor's dtype and writes them as elements `elementOffset…` of the tensor; the
     /// pieces of one tensor come front to back, each element exactly once.
-    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(SafetensorsError) {
+    /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, not the next range, past the end,
+    ///   or a background write that failed.
+    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
         guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
         let slot = slots[index]
         guard !complete[index], elementOffset == written[index] else {
@@ -122,7 +129,8 @@ public final class SafetensorsWriter {
     }
 
     /// Checks every tensor was written, then closes the file.
-    public func finish() throws(SafetensorsError) {
+    /// - Throws: `CheckpointError.tensorNotWritten`, `.writeFailed` (a background write or the close), `.writerFinished`.
+    public func finish() throws(CheckpointError) {
         queue.sync {}
         if let error = failure.error { throw error }
         if let missing = complete.firstIndex(of: false) {
@@ -132,7 +140,7 @@ public final class SafetensorsWriter {
     }
 
     /// Converts into the next free buffer and hands its bytes to the background queue, one buffer at a time.
-    private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(SafetensorsError) {
+    private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(CheckpointError) {
         let chunkElements = Self.scratchByteCount / dtype.byteSize
         var done = 0
         while done < count {
@@ -145,7 +153,7 @@ public final class SafetensorsWriter {
             let job = WriteJob(file: output, bytes: buffer, count: chunk * dtype.byteSize,
                                offset: fileOffset + done * dtype.byteSize)
             queue.async { [failure, freeScratch] in
-                do throws(SafetensorsError) { try job.run() } catch { failure.record(error) }
+                do throws(CheckpointError) { try job.run() } catch { failure.record(error) }
                 freeScratch.signal()
             }
             done += chunk
@@ -155,11 +163,11 @@ public final class SafetensorsWriter {
 
 /// The first error of the background writes.
 private final class FirstFailure: Sendable {
-    private let value = Mutex<SafetensorsError?>(nil)
+    private let value = Mutex<CheckpointError?>(nil)
 
-    var error: SafetensorsError? { value.withLock { $0 } }
+    var error: CheckpointError? { value.withLock { $0 } }
 
-    func record(_ error: SafetensorsError) { value.withLock { if $0 == nil { $0 = error } } }
+    func record(_ error: CheckpointError) { value.withLock { if $0 == nil { $0 = error } } }
 }
 
 /// One background `pwrite` of a filled conversion buffer.
@@ -169,5 +177,5 @@ private struct WriteJob: @unchecked Sendable {
     let count: Int
     let offset: Int
 
-    func run() throws(SafetensorsError) { try file.write(bytes, count: count, at: offset) }
+    func run() throws(CheckpointError) { try file.write(bytes, count: count, at: offset) }
 }

@@ -1,4 +1,4 @@
-import Executor
+import Checkpoint
 import IR
 import XCTest
 

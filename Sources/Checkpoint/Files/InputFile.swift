@@ -11,8 +11,8 @@ final class InputFile: @unchecked Sendable {
     let size: Int
     private let descriptor: Int32
 
-    /// Opens `path`; files shorter than the 8-byte header length are rejected.
-    init(path: String) throws(SafetensorsError) {
+    /// Opens `path`, which must be a regular file.
+    init(path: String) throws(CheckpointError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -30,10 +30,6 @@ final class InputFile: @unchecked Sendable {
             throw .cannotOpen(path: path, reason: "not a regular file")
         }
         let size = Int(status.st_size)
-        guard size >= 8 else {
-            close(fd)
-            throw .fileTooShort(path: path, fileSize: size)
-        }
         self.descriptor = fd
         self.path = path
         self.size = size
@@ -44,7 +40,7 @@ final class InputFile: @unchecked Sendable {
     }
 
     /// Copies `count` bytes at `offset` into `buffer`.
-    func read(offset: Int, count: Int, into buffer: UnsafeMutableRawPointer) throws(SafetensorsError) {
+    func read(offset: Int, count: Int, into buffer: UnsafeMutableRawPointer) throws(CheckpointError) {
         var done = 0
         while done < count {
             let result = pread(descriptor, buffer + done, count - done, off_t(offset + done))

@@ -9,7 +9,7 @@ final class OutputFile {
     let path: String
     private var descriptor: Int32?
 
-    init(creating path: String) throws(SafetensorsError) {
+    init(creating path: String) throws(CheckpointError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .writeFailed(path: path, reason: errnoDescription(errno)) }
         self.path = path
@@ -21,7 +21,7 @@ final class OutputFile {
     }
 
     /// Writes all `count` bytes at `offset`, retrying short writes and interrupted calls.
-    func write(_ bytes: UnsafeRawPointer, count: Int, at offset: Int) throws(SafetensorsError) {
+    func write(_ bytes: UnsafeRawPointer, count: Int, at offset: Int) throws(CheckpointError) {
         guard let descriptor else { throw .writerFinished(path: path) }
         var written = 0
         while written < count {
@@ -36,12 +36,12 @@ final class OutputFile {
     }
 
     /// Writes `bytes` at `offset`.
-    func write(_ bytes: [UInt8], at offset: Int) throws(SafetensorsError) {
+    func write(_ bytes: [UInt8], at offset: Int) throws(CheckpointError) {
         try write(bytes, count: bytes.count, at: offset)
     }
 
     /// Closes the file, reporting errors the kernel defers to close (e.g. on network file systems).
-    func finish() throws(SafetensorsError) {
+    func finish() throws(CheckpointError) {
         guard let descriptor else { throw .writerFinished(path: path) }
         self.descriptor = nil
         guard close(descriptor) == 0 else { throw .writeFailed(path: path, reason: errnoDescription(errno)) }

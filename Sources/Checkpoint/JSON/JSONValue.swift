@@ -1,14 +1,21 @@
 /// A JSON document that keeps number lexemes and key order, so a rewritten `config.json` changes only what we set.
 public indirect enum JSONValue: Hashable, Sendable {
+    /// An object: members in the order written (duplicate keys kept; lookups take the first).
     case object([(key: String, value: JSONValue)])
+    /// An array.
     case array([JSONValue])
+    /// A string, escapes decoded.
     case string(String)
     /// A number exactly as written.
     case number(String)
+    /// `true` or `false`.
     case bool(Bool)
+    /// `null`.
     case null
 
+    /// Equal when they serialize to the same text (so key order and number spelling matter).
     public static func == (a: JSONValue, b: JSONValue) -> Bool { a.serialized() == b.serialized() }
+    /// Hashes the serialized text, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(serialized()) }
 
     /// The value of `key` in an object.

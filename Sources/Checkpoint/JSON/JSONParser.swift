@@ -1,15 +1,10 @@
-/// A malformed JSON text, with the byte offset where reading stopped.
-public struct JSONSyntaxError: Error, CustomStringConvertible {
-    public var offset: Int
-    public var message: String
-    public var description: String { "invalid JSON at byte \(offset): \(message)" }
-}
-
 /// Parses JSON text into a `JSONValue` (RFC 8259; numbers kept as written).
 public struct JSONParser {
     private let bytes: [UInt8]
     private var i = 0
 
+    /// The value `bytes` (UTF-8 JSON text) denotes, object keys in order and numbers as written.
+    /// - Throws: `JSONSyntaxError` with the byte offset where the text stops being JSON.
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         let value = try parser.value(depth: 0)

@@ -1,4 +1,4 @@
-import Executor
+import Checkpoint
 import Foundation
 import IR
 import XCTest
@@ -19,7 +19,7 @@ final class SafetensorsRoundTripTests: XCTestCase {
         let writer = try SafetensorsWriter(
             path: path, tensors: layout.map { ($0.name, $0.dtype, $0.shape) }, metadata: ["format": "pt", "note": "a \"b\""])
         for tensor in layout.reversed() {
-            try tensor.values.withUnsafeBufferPointer { (buffer) throws(SafetensorsError) in
+            try tensor.values.withUnsafeBufferPointer { (buffer) throws(CheckpointError) in
                 try writer.write(tensor.name, floats: buffer)
             }
         }
@@ -70,7 +70,7 @@ final class SafetensorsRoundTripTests: XCTestCase {
             var offset = 0
             for count in [1, 0, 7, 256, 333, 403] {
                 var chunk = [Float](repeating: .nan, count: count)
-                try chunk.withUnsafeMutableBufferPointer { (buffer) throws(SafetensorsError) in
+                try chunk.withUnsafeMutableBufferPointer { (buffer) throws(CheckpointError) in
                     guard let base = buffer.baseAddress else { return }
                     try model.readFloats(tensor, elementOffset: offset, count: count, into: base)
                 }
@@ -90,14 +90,14 @@ final class SafetensorsRoundTripTests: XCTestCase {
         var destination = [Float](repeating: 0, count: 8)
         for (offset, count) in [(3, 2), (-1, 1), (0, 5), (5, 0), (0, -1)] {
             destination.withUnsafeMutableBufferPointer { buffer in
-                assertSafetensorsError(mentioning: ["a", directory + "/model.safetensors"]) { () throws(SafetensorsError) in
+                assertCheckpointError(mentioning: ["a", directory + "/model.safetensors"]) { () throws(CheckpointError) in
                     try model.readFloats(tensor, elementOffset: offset, count: count, into: buffer.baseAddress!)
                 }
             }
         }
         let foreign = StoredTensor(name: "z", dtype: .f32, shape: [1], fileIndex: 0, fileOffset: 0, byteCount: 4)
         destination.withUnsafeMutableBufferPointer { buffer in
-            assertSafetensorsError(mentioning: ["z", directory]) { () throws(SafetensorsError) in
+            assertCheckpointError(mentioning: ["z", directory]) { () throws(CheckpointError) in
                 try model.readFloats(foreign, elementOffset: 0, count: 1, into: buffer.baseAddress!)
             }
         }
@@ -106,36 +106,36 @@ final class SafetensorsRoundTripTests: XCTestCase {
     func testWriterRejectsMisuse() throws {
         let directory = try makeTemporaryDirectory()
         let path = directory + "/out.safetensors"
-        assertSafetensorsError(mentioning: ["a", path]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: ["a", path]) { () throws(CheckpointError) in
             _ = try SafetensorsWriter(path: path, tensors: [("a", .f32, [1]), ("a", .f16, [2])])
         }
-        assertSafetensorsError(mentioning: ["neg", path, "[2, -1]"]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: ["neg", path, "[2, -1]"]) { () throws(CheckpointError) in
             _ = try SafetensorsWriter(path: path, tensors: [("neg", .f32, [2, -1])])
         }
-        assertSafetensorsError(mentioning: [directory + "/missing/out.safetensors"]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: [directory + "/missing/out.safetensors"]) { () throws(CheckpointError) in
             _ = try SafetensorsWriter(path: directory + "/missing/out.safetensors", tensors: [])
         }
 
         let writer = try SafetensorsWriter(path: path, tensors: [("a", .f32, [2]), ("b", .bf16, [3])])
         let two: [Float] = [1, 2]
-        try two.withUnsafeBufferPointer { (buffer) throws(SafetensorsError) in
-            assertSafetensorsError(mentioning: ["zzz", path]) { () throws(SafetensorsError) in try writer.write("zzz", floats: buffer) }
-            assertSafetensorsError(mentioning: ["b", path, "3", "2"]) { () throws(SafetensorsError) in try writer.write("b", floats: buffer) }
+        try two.withUnsafeBufferPointer { (buffer) throws(CheckpointError) in
+            assertCheckpointError(mentioning: ["zzz", path]) { () throws(CheckpointError) in try writer.write("zzz", floats: buffer) }
+            assertCheckpointError(mentioning: ["b", path, "3", "2"]) { () throws(CheckpointError) in try writer.write("b", floats: buffer) }
             try writer.write("a", floats: buffer)
-            assertSafetensorsError(mentioning: ["a", path, "already"]) { () throws(SafetensorsError) in try writer.write("a", floats: buffer) }
+            assertCheckpointError(mentioning: ["a", path, "already"]) { () throws(CheckpointError) in try writer.write("a", floats: buffer) }
         }
-        assertSafetensorsError(mentioning: ["b", path, "never written"]) { () throws(SafetensorsError) in try writer.finish() }
-        try [Float](repeating: 0.5, count: 3).withUnsafeBufferPointer { (buffer) throws(SafetensorsError) in
+        assertCheckpointError(mentioning: ["b", path, "never written"]) { () throws(CheckpointError) in try writer.finish() }
+        try [Float](repeating: 0.5, count: 3).withUnsafeBufferPointer { (buffer) throws(CheckpointError) in
             try writer.write("b", floats: buffer)
         }
         try writer.finish()
-        assertSafetensorsError(mentioning: [path]) { () throws(SafetensorsError) in try writer.finish() }
+        assertCheckpointError(mentioning: [path]) { () throws(CheckpointError) in try writer.finish() }
         XCTAssertEqual(try SafetensorsModel.readHeader(path: path).map(\.name), ["a", "b"])
     }
 
     func testWriteErrorsNameTheFile() throws {
         guard FileManager.default.fileExists(atPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
-        assertSafetensorsError(mentioning: ["/dev/full", "No space left"]) { () throws(SafetensorsError) in
+        assertCheckpointError(mentioning: ["/dev/full", "No space left"]) { () throws(CheckpointError) in
             _ = try SafetensorsWriter(path: "/dev/full", tensors: [("a", .f32, [1])])
         }
     }

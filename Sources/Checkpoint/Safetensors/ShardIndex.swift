@@ -5,7 +5,7 @@ struct ShardIndex {
     let path: String
     let weightMap: [String: String]
 
-    init(path: String) throws(SafetensorsError) {
+    init(path: String) throws(CheckpointError) {
         let root: Any
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -29,7 +29,7 @@ struct ShardIndex {
     }
 
     /// Checks the index and the shards agree: every tensor is where the index says, and the index lists nothing else.
-    func verify(tensors: [StoredTensor], shardNames: [String]) throws(SafetensorsError) {
+    func verify(tensors: [StoredTensor], shardNames: [String]) throws(CheckpointError) {
         for tensor in tensors {
             let actualShard = shardNames[tensor.fileIndex]
             guard let mappedShard = weightMap[tensor.name] else {
