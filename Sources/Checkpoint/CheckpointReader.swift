@@ -6,8 +6,6 @@ import IR
 public protocol CheckpointReader: AnyObject, Sendable {
     /// The directory the reader opened (as given to it).
     var directory: String { get }
-    /// The format the tensors are stored in.
-    var format: CheckpointFormat { get }
     /// Paths of the files the tensors are read from; `StoredTensor.fileIndex` indexes this array.
     var filePaths: [String] { get }
     /// Every tensor name, in the checkpoint's order (for safetensors: sorted by name, as headers are unordered JSON).

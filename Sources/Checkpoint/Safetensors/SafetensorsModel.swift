@@ -5,8 +5,6 @@ import IR
 public final class SafetensorsModel: CheckpointReader, @unchecked Sendable {
     /// The directory, as given to `init(directory:)`.
     public let directory: String
-    /// Always `.safetensors`.
-    public var format: CheckpointFormat { .safetensors }
     /// Paths of the opened files; `StoredTensor.fileIndex` indexes this array.
     public let filePaths: [String]
     /// The `__metadata__` of each opened file, in `filePaths` order.
