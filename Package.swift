@@ -14,23 +14,29 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "IR"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
-        .target(name: "Planner", dependencies: ["IR", "Parser"]),
+        .target(
+            name: "Checkpoint",
+            dependencies: ["IR"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Planner"],
+            dependencies: ["IR", "Checkpoint"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "mergegraph",
             dependencies: [
-                "IR", "Parser", "Planner", "Executor",
+                "IR", "Parser", "Checkpoint", "Planner", "Executor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ParserTests", dependencies: ["Parser", "IR"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "IR"]),
-        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Planner", "IR"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Planner", "Parser", "IR", "mergegraph"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "IR"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "Checkpoint", "IR"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "mergegraph"]),
     ]
 )

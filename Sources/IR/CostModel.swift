@@ -44,4 +44,6 @@ public protocol CostModel: Sendable {
     /// The cost of computing a node with `op` and result type `result` from operands of `operands` types on
     /// `threads` worker threads.
     func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost
+    /// Bytes the output writer holds for each shard open at once (its conversion buffers).
+    var bytesPerOpenShard: Int { get }
 }

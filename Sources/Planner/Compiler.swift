@@ -1,4 +1,4 @@
-import Foundation
+import Checkpoint
 import IR
 import Parser
 
@@ -31,7 +31,8 @@ public enum Planner {
                 let value = try stage.value(of: name, stage: stage.label, in: builder)
                 builder.graph.addOutput(GraphOutput(name: name, value: value, stage: stage.label, directory: directory))
             }
-            targets.append(OutputTarget(directory: directory, stage: stage.label, config: try stage.configJSON(),
+            targets.append(OutputTarget(directory: directory, stage: stage.label,
+                                        config: try stage.configJSON()?.serialized(),
                                         tokenizerDonor: try stage.donorDirectory()))
         }
         var graph = builder.graph
@@ -145,8 +146,7 @@ final class StageResolver {
     }
 
     private func provider(for ref: ModelReference) throws(PlanError) -> TensorProvider {
-        var isFolder: ObjCBool = false
-        let isDirectory = FileManager.default.fileExists(atPath: ref.path, isDirectory: &isFolder) && isFolder.boolValue
+        let isDirectory = catalog.hasCheckpointDirectory(at: ref.path)
         if documents[ref.path] != nil, ref.path != StageResolver.finalLabel {
             if isDirectory {
                 throw .stage(ref.location, "'\(ref.path)' names both a stage and an existing model directory; "

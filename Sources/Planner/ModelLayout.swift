@@ -1,3 +1,5 @@
+import Checkpoint
+
 /// A tensor name split around its layer index: `model.layers.3.mlp.up_proj.weight` →
 /// prefix `model.layers`, layer 3, suffix `mlp.up_proj.weight`.
 public struct LayerTensorName: Hashable, Sendable {

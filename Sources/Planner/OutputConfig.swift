@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// Builds the merged model's `config.json` from the donor's: layer count and dtype updated, everything else kept.

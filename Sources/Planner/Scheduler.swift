@@ -1,11 +1,10 @@
+import Checkpoint
 import IR
 
 /// Orders a graph for chunked execution: splits outputs into shards as mergekit does, groups the outputs that
 /// share work, orders each group's values so few chunk buffers are alive at once, frees every buffer after its
 /// last use, and picks each group's chunk size so that the run fits the memory budget.
 public enum Scheduler {
-    /// Conversion buffers of each open output writer (`SafetensorsWriter.byteCount`).
-    public static let writerBytes = 3 << 20
 
     /// How the scheduler sizes chunks.
     public struct Limits: Sendable {
@@ -52,7 +51,7 @@ public enum Scheduler {
             var group = plan(outputs, graph: graph)
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
             group.closesShards = shards.indices.filter { lastGroup[$0] == g }
-            group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] }.count * writerBytes
+            group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] } .count * costs.bytesPerOpenShard
             let stepCosts = group.steps.map { step -> KernelCost in
                 let node = graph[step.value]
                 return costs.cost(of: node.op, result: node.type, operands: node.operands.map { graph[$0].type },
@@ -292,16 +291,8 @@ public enum Scheduler {
             groups[groups.count - 1].outputs.append(i)
             groups[groups.count - 1].bytes += size
         }
-        let n = groups.count
         return groups.enumerated().map { i, g in
-            let name = n == 1 ? "model.safetensors"
-                : "model-\(pad5(i + 1))-of-\(pad5(n)).safetensors"
-            return Shard(fileName: name, outputs: g.outputs, byteCount: g.bytes)
+            Shard(fileName: ShardNaming.fileName(shard: i + 1, of: groups.count), outputs: g.outputs, byteCount: g.bytes)
         }
-    }
-
-    private static func pad5(_ n: Int) -> String {
-        let s = String(n)
-        return String(repeating: "0", count: max(0, 5 - s.count)) + s
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 import Parser
 

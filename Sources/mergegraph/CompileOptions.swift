@@ -1,6 +1,8 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import Executor
+import IR
 import Parser
 import Planner
 
@@ -42,7 +44,7 @@ struct CompileOptions: ParsableArguments {
     }
 
     /// Parses the config and compiles it, printing warnings to standard error.
-    func compile(catalog: SafetensorsCatalog) throws -> Plan {
+    func compile(catalog: LocalCheckpointCatalog) throws -> Plan {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }

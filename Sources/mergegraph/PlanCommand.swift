@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Executor
 
 /// `mergegraph plan CONFIG`: compile only and print the IR (reads headers, no tensor data).
@@ -9,7 +10,7 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try compile.compile(catalog: SafetensorsCatalog())
+            let plan = try compile.compile(catalog: LocalCheckpointCatalog())
             print(plan.dump(), terminator: "")
         }
     }

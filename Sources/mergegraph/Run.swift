@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Executor
 import IR
 import Foundation
@@ -28,7 +29,7 @@ struct Run: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let catalog = SafetensorsCatalog()
+        let catalog = LocalCheckpointCatalog()
         try reportingErrors {
             let plan = try compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }

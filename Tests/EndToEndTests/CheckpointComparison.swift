@@ -1,7 +1,6 @@
-import Executor
+import Checkpoint
 import Foundation
 import IR
-import Planner
 
 /// A Swift port of `conformance/compare.py`: same tensor names, shapes and dtypes; f32 within
 /// 1e-6 + 1e-4·|e|; f16/bf16 within one ulp; every `config.json` key of the reference equal.
@@ -67,13 +66,12 @@ enum CheckpointComparison {
     }
 }
 
-extension SafetensorsModel {
+extension CheckpointReader {
     /// Decodes elements `[elementOffset, elementOffset + count)` of `t` into `dst` through a temporary staging buffer.
     func readFloats(_ t: StoredTensor, elementOffset: Int, count: Int,
-                    into dst: UnsafeMutablePointer<Float>) throws(SafetensorsError) {
+                    into dst: UnsafeMutablePointer<Float>) throws(CheckpointError) {
         let staging = UnsafeMutableRawPointer.allocate(byteCount: max(1, count * t.dtype.byteSize), alignment: 16)
         defer { staging.deallocate() }
-        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst,
-                       parallel: Parallel(threads: 2))
+        try readFloats(t, elementOffset: elementOffset, count: count, staging: staging, into: dst)
     }
 }

@@ -1,5 +1,7 @@
+import Checkpoint
 import Executor
 import Foundation
+import IR
 import Parser
 import Planner
 
@@ -25,10 +27,11 @@ enum Fixtures {
     static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2,
                       seed: UInt64 = 0, limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
         try inConformanceFolder {
-            let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog(), costs: StreamingCostModel(),
+            let catalog = LocalCheckpointCatalog()
+            let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: catalog, costs: StreamingCostModel(),
                                            options: PlannerOptions(randomSeed: seed,
                                                                    limits: limits ?? Scheduler.Limits(threads: threads)))
-            let executor = PlanExecutor(plan: plan, catalog: SafetensorsCatalog(),
+            let executor = PlanExecutor(plan: plan, catalog: catalog,
                                         options: ExecutionOptions(overwrite: true))
             try executor.run(outputDirectory: output)
             return (plan, executor.memory.peakBytes)
@@ -61,7 +64,7 @@ extension Fixtures {
     /// Compiles config text with the conformance folder as working directory.
     static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions()) throws -> Plan {
         try inConformanceFolder {
-            try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: SafetensorsCatalog(), costs: StreamingCostModel(), options: options)
+            try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(), options: options)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Executor
 import Foundation
 import IR
@@ -54,10 +55,10 @@ final class MultiStageTests: XCTestCase {
         let plan = try Fixtures.compile(text, options: PlannerOptions(allStages: true))
         XCTAssertEqual(plan.targets.map(\.directory), ["ties-ab", "ties-bc", ""])
         try Fixtures.inConformanceFolder {
-            let executor = PlanExecutor(plan: plan, catalog: SafetensorsCatalog(), options: ExecutionOptions(overwrite: true))
+            let executor = PlanExecutor(plan: plan, catalog: LocalCheckpointCatalog(), options: ExecutionOptions(overwrite: true))
             try executor.run(outputDirectory: out)
             let stageOnly = try Fixtures.compile(text, options: PlannerOptions(stage: "ties-bc"))
-            let alone = PlanExecutor(plan: stageOnly, catalog: SafetensorsCatalog(), options: ExecutionOptions(overwrite: true))
+            let alone = PlanExecutor(plan: stageOnly, catalog: LocalCheckpointCatalog(), options: ExecutionOptions(overwrite: true))
             try alone.run(outputDirectory: single)
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(out)/ties-bc/model.safetensors")),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Checkpoint
 import Executor
 import Foundation
 import IR

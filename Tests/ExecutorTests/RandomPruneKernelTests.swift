@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import IR
 import XCTest
 

@@ -71,7 +71,7 @@ final class AllStagesTests: PlannerTestCase {
         let plan = try compileAll(chain)
         XCTAssertEqual(plan.targets.map(\.tokenizerDonor), [fx.path("A"), fx.path("A"), fx.path("A")])
         for target in plan.targets {
-            XCTAssertEqual(target.config?["num_hidden_layers"]?.intValue, 1, target.stage)
+            XCTAssertEqual(target.configJSON?["num_hidden_layers"]?.intValue, 1, target.stage)
         }
     }
 

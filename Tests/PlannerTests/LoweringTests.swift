@@ -1,5 +1,6 @@
-import XCTest
+import Checkpoint
 import IR
+import XCTest
 import Parser
 @testable import Planner
 
@@ -336,7 +337,7 @@ final class LoweringTests: PlannerTestCase {
         XCTAssertTrue(try source("model.norm.weight") == (b, "model.norm.weight"))
         XCTAssertTrue(try source("lm_head.weight") == (b, "lm_head.weight"))
         XCTAssertEqual(plan.graph.nodes.count, plan.graph.outputs.count, "passthrough adds nothing but loads")
-        XCTAssertEqual(plan.mainTarget?.config?["num_hidden_layers"]?.intValue, 4)
+        XCTAssertEqual(plan.mainTarget?.configJSON?["num_hidden_layers"]?.intValue, 4)
         XCTAssertEqual(plan.mainTarget?.tokenizerDonor, fx.path("A"))
     }
 
@@ -416,7 +417,7 @@ final class LoweringTests: PlannerTestCase {
                 XCTAssertNotNil(plan.load(cast.operands[0]))
             }
         }
-        XCTAssertEqual(plan.mainTarget?.config?["torch_dtype"]?.stringValue, "bfloat16")
+        XCTAssertEqual(plan.mainTarget?.configJSON?["torch_dtype"]?.stringValue, "bfloat16")
         XCTAssertEqual(plan.schedule.shards.first?.byteCount, plan.graph.outputs.reduce(0) { $0 + plan.graph[$1.value].type.byteCount })
     }
 
@@ -431,7 +432,7 @@ final class LoweringTests: PlannerTestCase {
             XCTAssertEqual(merge.type.dtype, .f32)
             XCTAssertTrue(merge.operands.allSatisfy { plan.load($0) != nil }, "no casts before the merge")
         }
-        XCTAssertEqual(plan.mainTarget?.config?["torch_dtype"]?.stringValue, "float16")
+        XCTAssertEqual(plan.mainTarget?.configJSON?["torch_dtype"]?.stringValue, "float16")
     }
 
     func testBothDTypes() throws {
@@ -507,7 +508,7 @@ final class LoweringTests: PlannerTestCase {
                   - model: $A
                     layer_range: [0, 2]
             """)
-        let config = try XCTUnwrap(plan.mainTarget?.config)
+        let config = try XCTUnwrap(plan.mainTarget?.configJSON)
         XCTAssertEqual(config.keys, ["model_type", "n_layer", "n_embd"])
         XCTAssertEqual(config["n_layer"]?.intValue, 4)
         XCTAssertEqual(config["model_type"]?.stringValue, "gpt2")

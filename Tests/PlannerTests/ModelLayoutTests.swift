@@ -1,5 +1,6 @@
-import XCTest
+import Checkpoint
 import IR
+import XCTest
 @testable import Planner
 
 /// Splitting tensor names into pre / layers / post, the layer-count key of `config.json`, and layer renaming.

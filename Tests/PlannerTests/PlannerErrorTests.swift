@@ -181,7 +181,7 @@ final class PlannerErrorTests: PlannerTestCase {
 
     func testCatalogErrorNamesTheModel() {
         let dir = fx.root.appendingPathComponent("empty")
-        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        fx.catalog.emptyDirectories.insert(dir.path)
         fx.assertError("""
             merge_method: passthrough
             models:

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Checkpoint
 import IR
 import Parser
 @testable import Planner
@@ -16,11 +17,17 @@ struct FakeCatalogError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// An in-memory `CheckpointCatalog`: each registered path answers with a made-up checkpoint.
+/// An in-memory `CheckpointCatalog`: each registered path answers with a made-up checkpoint; no file is touched.
 final class FakeCatalog: CheckpointCatalog {
     var checkpoints: [String: CheckpointInfo] = [:]
+    /// Paths that are directories without a checkpoint (the catalog's answer for them is an error).
+    var emptyDirectories: Set<String> = []
     /// Every path the planner asked about, in order.
     private(set) var requests: [String] = []
+
+    func hasCheckpointDirectory(at path: String) -> Bool {
+        checkpoints[path] != nil || emptyDirectories.contains(path)
+    }
 
     func checkpoint(at path: String) throws -> CheckpointInfo {
         requests.append(path)
@@ -83,29 +90,17 @@ struct FakeModel {
     }
 }
 
-/// Real (empty) model directories in a temporary folder, a fake catalog describing them, and helpers
-/// to compile configs that name them as `$A`, `$B`, ….
+/// Model directories that exist only in a fake catalog (under a root that is not on disk), and helpers to
+/// compile configs that name them as `$A`, `$B`, ….
 final class PlannerFixture {
-    let root: URL
+    let root = URL(fileURLWithPath: "/nonexistent/mergegraph-planner-tests-\(UUID().uuidString)", isDirectory: true)
     let catalog = FakeCatalog()
     private var paths: [String: String] = [:]
 
-    init() {
-        root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mergegraph-planner-tests-\(UUID().uuidString)", isDirectory: true)
-        try! FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    }
-
-    /// Removes the temporary directories.
-    func cleanUp() {
-        try? FileManager.default.removeItem(at: root)
-    }
-
-    /// Creates directory `key` (lower-cased) and registers `model` for it; returns its absolute path.
+    /// Registers directory `key` (lower-cased) under `root` with `model` in the catalog; returns its absolute path.
     @discardableResult
     func add(_ key: String, _ model: FakeModel, resolvedPath: String? = nil) -> String {
         let dir = root.appendingPathComponent(key.lowercased(), isDirectory: true)
-        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let path = dir.path
         paths[key] = path
         catalog.checkpoints[path] = model.info(resolvedPath: resolvedPath ?? path)
@@ -191,6 +186,19 @@ extension Plan {
     }
 }
 
+extension OutputTarget {
+    /// `config` parsed back into JSON (nil when there is none or it does not parse, which a test then reports).
+    var configJSON: JSONValue? {
+        guard let config else { return nil }
+        do {
+            return try JSONParser.parse(Array(config.utf8))
+        } catch {
+            XCTFail("the planner wrote config.json text that is not JSON: \(error)")
+            return nil
+        }
+    }
+}
+
 /// A test case with a fresh `PlannerFixture` per test.
 class PlannerTestCase: XCTestCase {
     var fx: PlannerFixture!
@@ -201,7 +209,6 @@ class PlannerTestCase: XCTestCase {
     }
 
     override func tearDown() {
-        fx.cleanUp()
         fx = nil
         super.tearDown()
     }
@@ -274,6 +281,9 @@ func assertValidSchedule(_ graph: Graph, _ schedule: Schedule, file: StaticStrin
 /// Kernel costs for planner tests, independent of the executor: loads stage their stored dtype; ops that take
 /// statistics passes in the executor take them here too, with small fixed state (100 bytes per pass, 10 after).
 struct TestCostModel: CostModel {
+    /// As safetensors' writer: 3 MiB of conversion buffers per open shard.
+    let bytesPerOpenShard = 3 << 20
+
     func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
         switch op {
         case .load: return KernelCost(stagingBytesPerElement: result.dtype.byteSize)

@@ -41,7 +41,7 @@ final class SchedulerTests: PlannerTestCase {
         ])
         // Two groups (the shapes differ): x, y and mix alive at once, then small and wide.
         XCTAssertEqual(s.groups.map(\.liveBuffers), [3, 2])
-        XCTAssertEqual(s.groups[0].peakBytes, 10 * (3 * 4 + 4) + Scheduler.writerBytes,
+        XCTAssertEqual(s.groups[0].peakBytes, 10 * (3 * 4 + 4) + testCosts.bytesPerOpenShard,
                        "chunk buffers, one load's f32 staging and the open writer")
         XCTAssertEqual(s.predictedPeakBytes, s.groups[0].peakBytes)
         XCTAssertEqual(s.shards, [Shard(fileName: "model.safetensors", outputs: [0, 1], byteCount: 60)])
@@ -161,7 +161,7 @@ final class SchedulerTests: PlannerTestCase {
         let h = g.add(.load(model: m, tensor: "h"), type: TensorType(dtype: .bf16, shape: [8]))
         g.addOutput(GraphOutput(name: "h", value: h))
         let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
-        XCTAssertEqual(s.groups[0].peakBytes, 8 * 4 + 8 * 2 + Scheduler.writerBytes,
+        XCTAssertEqual(s.groups[0].peakBytes, 8 * 4 + 8 * 2 + testCosts.bytesPerOpenShard,
                        "an f32 chunk buffer plus the bf16 staging it is read from, and the writer")
         XCTAssertEqual(s.shards.first?.byteCount, 16, "shards hold the stored dtype")
     }
@@ -240,7 +240,7 @@ final class SchedulerTests: PlannerTestCase {
         // Each load is written and freed at once: one buffer per group; the peak is the largest tensor's group
         // plus the writers' buffers (one writer open at a time).
         XCTAssertEqual(plan.schedule.groups.map(\.liveBuffers), [1, 1, 1, 1, 1, 1])
-        XCTAssertEqual(plan.schedule.groups.map(\.writerBytes), Array(repeating: Scheduler.writerBytes, count: 6))
+        XCTAssertEqual(plan.schedule.groups.map(\.writerBytes), Array(repeating: testCosts.bytesPerOpenShard, count: 6))
         XCTAssertEqual(plan.schedule.groups.map(\.opensShards), [[0], [], [1], [], [], [2]])
         XCTAssertEqual(plan.schedule.groups.map(\.closesShards), [[], [0], [], [], [1], [2]])
         XCTAssertEqual(plan.schedule.predictedPeakBytes, plan.schedule.groups.map(\.peakBytes).max()!)
@@ -270,6 +270,6 @@ final class SchedulerTests: PlannerTestCase {
         // Each tensor's merge needs 3 loads, 3 casts, 2 subs, a weighted sum, an add and a cast alive at
         // some point; the peak is that of the largest tensor's computation, never the whole model.
         let total = plan.graph.nodes.reduce(0) { $0 + $1.type.elementCount * 4 }
-        XCTAssertLessThan(plan.schedule.predictedPeakBytes - Scheduler.writerBytes, total)
+        XCTAssertLessThan(plan.schedule.predictedPeakBytes - testCosts.bytesPerOpenShard, total)
     }
 }

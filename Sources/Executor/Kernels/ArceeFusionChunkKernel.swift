@@ -1,4 +1,5 @@
 import Foundation
+import Checkpoint
 import IR
 
 /// Arcee Fusion (mergekit 0.1.5 `arcee_fusion`) in streaming form: each element's importance is `|b − a|` times

@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// DELLA's MAGPRUNE in streaming form (`DellaRule`): every row lies inside one chunk (chunks are whole slices

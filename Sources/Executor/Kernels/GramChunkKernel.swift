@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// A merge whose result is a linear combination of its operands with coefficients computed from their Gram

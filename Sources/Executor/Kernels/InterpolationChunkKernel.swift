@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// Writes `ca·a + cb·b` for two operands, elements rounded to the node's dtype: the element formula of slerp

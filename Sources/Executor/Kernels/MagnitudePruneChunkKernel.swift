@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// Magnitude pruning in streaming form (TIES, breadcrumbs): keeps the elements whose ascending rank by |x| (equal

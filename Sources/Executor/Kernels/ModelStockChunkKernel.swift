@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// Model Stock (arXiv:2403.19522) as mergekit 0.1.5 computes it: the mean pairwise cosine of the fine-tunes'

@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// NuSLERP of every column (runs along the first dimension; mergekit's `nuslerp_row_wise`): one pass folding

@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// RAM and RAM+ (mergekit's `ram` / `ramplus_tl`) over task vectors: an element counts for a task vector when

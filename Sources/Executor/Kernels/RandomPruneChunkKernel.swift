@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// DARE's random pruning (mergekit's `bernoulli`): each element survives with probability `density`, decided by

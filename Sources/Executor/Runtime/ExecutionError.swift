@@ -1,7 +1,12 @@
+import Checkpoint
+
 /// A failure while running a plan; names the file, directory or tensor involved.
 public enum ExecutionError: Error, CustomStringConvertible {
-    case safetensors(SafetensorsError)
+    /// Reading an input checkpoint or writing an output shard or index failed.
+    case checkpoint(CheckpointError)
+    /// A file-system operation on the output directory failed (path, what went wrong).
     case io(path: String, String)
+    /// The output directory exists, is not empty, and `--overwrite` was not given.
     case outputExists(path: String)
     /// A merge op has no defined result for these inputs (value, op, reason).
     case undefinedMerge(value: String, op: String, String)
@@ -9,9 +14,10 @@ public enum ExecutionError: Error, CustomStringConvertible {
     /// kernel's cost declaration, never the user's input).
     case planMismatch(String)
 
+    /// The message shown to people.
     public var description: String {
         switch self {
-        case .safetensors(let e): return e.description
+        case .checkpoint(let e): return e.description
         case .io(let path, let message): return "\(path): \(message)"
         case .outputExists(let path):
             return "\(path): output directory exists and is not empty (use --overwrite to replace it)"

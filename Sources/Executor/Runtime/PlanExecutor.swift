@@ -1,29 +1,43 @@
+import Checkpoint
 import Foundation
 import IR
-import Planner
 
 /// Runs a compiled plan: steps in schedule order, each buffer freed after its last use, each shard
 /// written as its tensors complete, then `config.json` and tokenizer files, then the directory moved into place.
 public struct PlanExecutor {
+    /// The tokenizer and generation files copied from the donor model when present.
     public static let tokenizerFiles = [
         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
         "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
         "generation_config.json", "chat_template.json",
     ]
 
+    /// The compiled merge to run.
     public var plan: Plan
-    public var catalog: SafetensorsCatalog
+    /// Opens the plan's input models (`ModelInput.path`, resolved paths) for reading, whatever their format.
+    public var catalog: LocalCheckpointCatalog
+    /// Writes the output shards and index.
+    public var output: any CheckpointWriter
+    /// Threads, overwrite, tokenizer copying and progress callbacks.
     public var options: ExecutionOptions
 
-    public init(plan: Plan, catalog: SafetensorsCatalog, options: ExecutionOptions) {
+    /// An executor of `plan` reading inputs through `catalog` (the one the plan was compiled with, so each
+    /// directory is opened once) and writing with `output` (safetensors by default).
+    public init(plan: Plan, catalog: LocalCheckpointCatalog, options: ExecutionOptions,
+                output: any CheckpointWriter = SafetensorsCheckpointWriter()) {
         self.plan = plan
         self.catalog = catalog
+        self.output = output
         self.options = options
     }
 
     /// Counts the memory the run holds (chunk buffers, kernel state, input staging, writer buffers).
     public let memory = MemoryAccount()
 
+    /// Writes the merged model(s) into `outputDirectory`: built in a hidden sibling directory and moved into place at
+    /// the end, so a failed run leaves nothing that looks like a model.
+    /// - Throws: `ExecutionError` naming the file, directory or tensor: an unreadable input, a write failure, an
+    ///   existing non-empty output without `overwrite`, a merge undefined for its inputs.
     public func run(outputDirectory: String) throws(ExecutionError) {
         let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite)
         do {
@@ -36,15 +50,20 @@ public struct PlanExecutor {
     }
 
     private func writeModel(into out: OutputDirectory) throws(ExecutionError) {
-        var models: [SafetensorsModel] = []
+        var models: [any CheckpointReader] = []
         for input in plan.graph.models {
-            do { models.append(try catalog.model(at: input.path)) } catch { throw .safetensors(error) }
+            do { models.append(try catalog.reader(at: input.path)) } catch { throw .checkpoint(error) }
         }
         let graph = plan.graph
+        if let shard = plan.schedule.groups.first(where: { $0.writerBytes > 0 }),
+           output.bytesPerOpenShard > shard.writerBytes {
+            throw .planMismatch("the output writer holds \(output.bytesPerOpenShard) bytes per open shard, more than "
+                                + "the plan was made for; compile with this writer's StreamingCostModel(output:)")
+        }
         let threads = plan.schedule.threads
         let parallel = Parallel(threads: threads)
         let shardOf = plan.schedule.shardOfOutput
-        var writers: [Int: SafetensorsWriter] = [:]
+        var writers: [Int: any CheckpointShardWriter] = [:]
         var progress = RunProgress(tensorCount: graph.outputs.count,
                                 byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
         for group in plan.schedule.groups {
@@ -61,7 +80,7 @@ public struct PlanExecutor {
                                             memory: memory, operandDTypes: operandTypes.map(\.dtype))
                 let kernel: ChunkKernel
                 if case .load(let m, let name) = node.op {
-                    kernel = try LoadChunkKernel(model: models[m], tensor: name, staging: staging, context: context)
+                    kernel = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context)
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
@@ -97,8 +116,8 @@ public struct PlanExecutor {
             progress.tensorsDone += outputs.count
             for s in group.closesShards {
                 guard let writer = writers.removeValue(forKey: s + 1) else { continue }
-                do { try writer.finish() } catch { throw .safetensors(error) }
-                memory.release(Scheduler.writerBytes)
+                do { try writer.finish() } catch { throw .checkpoint(error) }
+                memory.release(output.bytesPerOpenShard)
                 let shard = plan.schedule.shards[s]
                 options.onShardDone?(shard.fileName, shard.outputs.count)
             }
@@ -107,23 +126,23 @@ public struct PlanExecutor {
         try writeSideFiles(into: out)
     }
 
-    private static func write(_ writer: SafetensorsWriter, _ name: String, _ offset: Int,
+    private static func write(_ writer: any CheckpointShardWriter, _ name: String, _ offset: Int,
                               _ values: UnsafeBufferPointer<Float>) throws(ExecutionError) {
-        do { try writer.write(name, elementOffset: offset, floats: values) } catch { throw .safetensors(error) }
+        do { try writer.write(name, elementOffset: offset, floats: values) } catch { throw .checkpoint(error) }
     }
 
-    private func openWriter(_ shard: Shard, out: OutputDirectory) throws(ExecutionError) -> SafetensorsWriter {
+    private func openWriter(_ shard: Shard, out: OutputDirectory) throws(ExecutionError) -> any CheckpointShardWriter {
         let layout = shard.outputs.map { o -> (name: String, dtype: DType, shape: [Int]) in
             let output = plan.graph.outputs[o]
             let type = plan.graph[output.value].type
             return (output.name, type.dtype, type.shape)
         }
         try out.makeDirectory(for: shard.fileName)
-        memory.charge(Scheduler.writerBytes)
+        memory.charge(output.bytesPerOpenShard)
         do {
-            return try SafetensorsWriter(path: out.path(shard.fileName), tensors: layout)
+            return try output.openShard(path: out.path(shard.fileName), tensors: layout)
         } catch {
-            throw .safetensors(error)
+            throw .checkpoint(error)
         }
     }
 
@@ -141,14 +160,14 @@ public struct PlanExecutor {
                     }
                 }
                 do {
-                    try SafetensorsWriter.writeIndex(directory: out.path(target.directory), weightMap: weightMap,
-                                                     totalSize: shards.reduce(0) { $0 + $1.byteCount })
+                    try output.writeIndex(directory: out.path(target.directory), weightMap: weightMap,
+                                          totalSize: shards.reduce(0) { $0 + $1.byteCount })
                 } catch {
-                    throw .safetensors(error)
+                    throw .checkpoint(error)
                 }
             }
             if let config = target.config {
-                try out.write(prefix + "config.json", config.serialized() + "\n")
+                try out.write(prefix + "config.json", config + "\n")
             }
             if options.copyTokenizer, let donor = target.tokenizerDonor {
                 for name in PlanExecutor.tokenizerFiles {

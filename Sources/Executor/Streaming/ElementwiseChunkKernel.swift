@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// A kernel whose output element `i` depends only on element `i` of its operands.

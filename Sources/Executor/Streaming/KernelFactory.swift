@@ -1,3 +1,4 @@
+import Checkpoint
 import IR
 
 /// The streaming form of one IR op: its kernel's declared cost (`KernelCost`) and how to build the kernel. Both
@@ -12,7 +13,12 @@ struct KernelDeclaration {
 /// The executor's kernels seen through the planner's cost port: the planner schedules with the costs the
 /// kernels declare (`KernelFactory.declaration`).
 public struct StreamingCostModel: CostModel {
-    public init() {}
+    public let bytesPerOpenShard: Int
+
+    /// The costs of the executor's kernels, writing through `output` (safetensors by default).
+    public init(output: any CheckpointWriter = SafetensorsCheckpointWriter()) {
+        bytesPerOpenShard = output.bytesPerOpenShard
+    }
 
     public func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
         KernelFactory.declaration(for: op, result: result, operands: operands, threads: threads).cost

@@ -1,17 +1,20 @@
+import Checkpoint
 import IR
+import Synchronization
 
-/// Reads a stored tensor chunk by chunk as f32, through a staging buffer shared by the group's loads.
+/// Reads a stored tensor chunk by chunk as f32, through a staging buffer shared by the group's loads: each chunk's
+/// bytes are read with `pread` through the model's `CheckpointReader`, in parallel blocks, and decoded exactly.
 final class LoadChunkKernel: ChunkKernel {
-    private let model: SafetensorsModel
+    private let reader: any CheckpointReader
     private let stored: StoredTensor
     private let staging: InputStaging
     private let parallel: Parallel
 
-    init(model: SafetensorsModel, tensor name: String, staging: InputStaging, context: KernelContext) throws(ExecutionError) {
-        guard let stored = model.tensor(name) else {
-            throw .safetensors(.tensorNotInCheckpoint(directory: model.directory, tensor: name))
+    init(reader: any CheckpointReader, tensor name: String, staging: InputStaging, context: KernelContext) throws(ExecutionError) {
+        guard let stored = reader.tensor(name) else {
+            throw .checkpoint(.tensorNotInCheckpoint(directory: reader.directory, tensor: name))
         }
-        self.model = model
+        self.reader = reader
         self.stored = stored
         self.staging = staging
         parallel = context.parallel
@@ -19,13 +22,29 @@ final class LoadChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let range = operands.range
+        let size = stored.dtype.byteSize
+        let bytes: Range<Int>
         do {
-            try model.readFloats(stored, elementOffset: range.lowerBound, count: range.count,
-                                 staging: staging.buffer(bytes: range.count * stored.dtype.byteSize),
-                                 into: out, parallel: parallel)
+            bytes = try reader.byteRange(of: stored, elementOffset: range.lowerBound, count: range.count)
         } catch {
-            throw .safetensors(error)
+            throw .checkpoint(error)
         }
+        let source = SendablePointer(staging.buffer(bytes: range.count * size).assumingMemoryBound(to: UInt8.self))
+        let target = SendablePointer(out)
+        let (reader, dtype, fileIndex, start) = (reader, stored.dtype, stored.fileIndex, bytes.lowerBound)
+        let failure = Mutex<CheckpointError?>(nil)
+        parallel.forEachBlock(count: range.count) { r in
+            let block = source.pointer + r.lowerBound * size
+            do throws(CheckpointError) {
+                try reader.readBytes(fileIndex: fileIndex, offset: start + r.lowerBound * size, count: r.count * size,
+                                     into: block)
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+                return
+            }
+            DTypeConversion.decode(block, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
+        }
+        if let error = failure.withLock({ $0 }) { throw .checkpoint(error) }
     }
 }
 

@@ -1,0 +1,124 @@
+import IR
+
+/// A failure finding, reading or writing checkpoint files; every message names the directory or file and, where
+/// known, the tensor. The safetensors cases are the first format's; other formats add their own cases.
+public enum CheckpointError: Error, Equatable, CustomStringConvertible {
+    /// A model path that is not an existing directory.
+    case directoryNotFound(path: String)
+    /// A file that does not exist.
+    case fileNotFound(path: String)
+    /// A directory whose only weights are in formats mergegraph does not read yet; `files` names them
+    /// (e.g. `pytorch_model.bin`).
+    case unsupportedFormat(directory: String, files: [String])
+    /// A directory with no weight files at all; `entries` lists what it has (at most a few names, empty when empty).
+    case noCheckpoint(directory: String, entries: [String])
+    /// A file or directory the operating system refuses to open or read (`reason`: the C library's message).
+    case cannotOpen(path: String, reason: String)
+    /// A file shorter than its format's smallest valid file, or one that ended before a read (sizes in bytes).
+    case fileTooShort(path: String, fileSize: Int)
+    /// A safetensors header length (bytes) that runs past the end of the file.
+    case headerPastEndOfFile(path: String, headerLength: UInt64, fileSize: Int)
+    /// A safetensors header that is not JSON.
+    case headerNotJSON(path: String, detail: String)
+    /// A safetensors header that is JSON but not an object.
+    case headerNotObject(path: String)
+    /// A header entry without a valid dtype, shape or data_offsets.
+    case malformedTensorEntry(path: String, tensor: String, detail: String)
+    /// A stored dtype other than F32, F16 and BF16.
+    case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// A shape with a negative dimension or an element count that overflows `Int`.
+    case invalidShape(path: String, tensor: String, shape: [Int])
+    /// A tensor's byte range `[begin, end)` outside the `dataSize`-byte data buffer.
+    case offsetsOutOfRange(path: String, tensor: String, begin: Int, end: Int, dataSize: Int)
+    /// A tensor's byte range whose length differs from what its shape and dtype need.
+    case offsetsMismatchShape(path: String, tensor: String, expectedBytes: Int, actualBytes: Int)
+    /// A tensor stored in two files of one checkpoint.
+    case duplicateTensor(tensor: String, firstPath: String, secondPath: String)
+    /// A shard index that is not JSON or has no `weight_map` of strings.
+    case malformedIndex(path: String, detail: String)
+    /// A shard the index names that does not exist (`tensor`: one tensor mapped to it).
+    case missingShard(indexPath: String, shard: String, tensor: String)
+    /// An index and shards that disagree about where `tensor` is.
+    case indexMismatch(indexPath: String, tensor: String, detail: String)
+    /// A tensor the checkpoint does not have (or a `StoredTensor` of another checkpoint).
+    case tensorNotInCheckpoint(directory: String, tensor: String)
+    /// A read of elements `[elementOffset, elementOffset + count)` outside a tensor of `elementCount` elements.
+    case readOutOfRange(path: String, tensor: String, elementOffset: Int, count: Int, elementCount: Int)
+    /// A writer layout that lists a tensor twice.
+    case duplicateTensorInLayout(path: String, tensor: String)
+    /// A write to a tensor that is not in the writer's layout.
+    case unknownTensor(path: String, tensor: String)
+    /// A write to elements already written (writes go front to back, each element once).
+    case tensorAlreadyWritten(path: String, tensor: String)
+    /// A write of more (or, for a whole-tensor write, other) than the tensor's element count.
+    case elementCountMismatch(path: String, tensor: String, expected: Int, actual: Int)
+    /// A shard finished before every element of `tensor` was written.
+    case tensorNotWritten(path: String, tensor: String)
+    /// A write or finish after the shard was finished.
+    case writerFinished(path: String)
+    /// A failed create, write or close (`reason`: the C library's message).
+    case writeFailed(path: String, reason: String)
+
+    /// The message shown to people: what is wrong and where.
+    public var description: String {
+        switch self {
+        case let .directoryNotFound(path):
+            return "checkpoint directory \(path) does not exist or is not a directory"
+        case let .fileNotFound(path):
+            return "file \(path) does not exist"
+        case let .unsupportedFormat(directory, files):
+            return "\(directory) has no safetensors checkpoint (\(CheckpointFormat.expectedFiles)): it has "
+                + "\(files.joined(separator: ", ")), which mergegraph does not read yet"
+        case let .noCheckpoint(directory, entries):
+            let contents = entries.isEmpty ? "it is empty" : "it has only \(entries.joined(separator: ", "))"
+            return "\(directory) has no checkpoint (\(CheckpointFormat.expectedFiles)): \(contents)"
+        case let .cannotOpen(path, reason):
+            return "cannot open \(path): \(reason)"
+        case let .fileTooShort(path, fileSize):
+            return "\(path) is truncated or not a safetensors file: it is \(fileSize) bytes, shorter than the 8-byte header length"
+        case let .headerPastEndOfFile(path, headerLength, fileSize):
+            return "\(path) is truncated or not a safetensors file: header length \(headerLength) runs past the end of the \(fileSize)-byte file"
+        case let .headerNotJSON(path, detail):
+            return "\(path) is not a safetensors file: its header is not valid JSON (\(detail))"
+        case let .headerNotObject(path):
+            return "\(path) is not a safetensors file: its header is not a JSON object"
+        case let .malformedTensorEntry(path, tensor, detail):
+            return "tensor \(tensor) in \(path) has a malformed header entry: \(detail)"
+        case let .unsupportedDType(path, tensor, dtype):
+            let supported = DType.allCases.map(\.rawValue).joined(separator: ", ")
+            return "tensor \(tensor) in \(path) has unsupported dtype \(dtype) (supported: \(supported))"
+        case let .invalidShape(path, tensor, shape):
+            return "tensor \(tensor) in \(path) has invalid shape \(shape) (dimensions must be non-negative and the element count must fit in Int)"
+        case let .offsetsOutOfRange(path, tensor, begin, end, dataSize):
+            return "tensor \(tensor) in \(path) has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data buffer (file truncated?)"
+        case let .offsetsMismatchShape(path, tensor, expectedBytes, actualBytes):
+            return "tensor \(tensor) in \(path) has data_offsets spanning \(actualBytes) bytes, but its shape and dtype need \(expectedBytes) bytes"
+        case let .duplicateTensor(tensor, firstPath, secondPath):
+            return "tensor \(tensor) appears in both \(firstPath) and \(secondPath)"
+        case let .malformedIndex(path, detail):
+            return "\(path) is not a valid safetensors index: \(detail)"
+        case let .missingShard(indexPath, shard, tensor):
+            return "\(indexPath) maps tensor \(tensor) to shard \(shard), which does not exist"
+        case let .indexMismatch(indexPath, tensor, detail):
+            return "\(indexPath) disagrees with the shards about tensor \(tensor): \(detail)"
+        case let .tensorNotInCheckpoint(directory, tensor):
+            return "tensor \(tensor) is not in the checkpoint \(directory)"
+        case let .readOutOfRange(path, tensor, elementOffset, count, elementCount):
+            return "read of elements [\(elementOffset), \(elementOffset) + \(count)) is outside tensor \(tensor) in \(path), which has \(elementCount) elements"
+        case let .duplicateTensorInLayout(path, tensor):
+            return "tensor \(tensor) is listed twice in the layout of \(path)"
+        case let .unknownTensor(path, tensor):
+            return "tensor \(tensor) is not in the layout of \(path)"
+        case let .tensorAlreadyWritten(path, tensor):
+            return "tensor \(tensor) was already written to \(path)"
+        case let .elementCountMismatch(path, tensor, expected, actual):
+            return "tensor \(tensor) in \(path) needs \(expected) elements, but \(actual) were given"
+        case let .tensorNotWritten(path, tensor):
+            return "tensor \(tensor) was never written to \(path)"
+        case let .writerFinished(path):
+            return "\(path) is already finished and closed"
+        case let .writeFailed(path, reason):
+            return "cannot write \(path): \(reason)"
+        }
+    }
+}

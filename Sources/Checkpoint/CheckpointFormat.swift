@@ -1,0 +1,57 @@
+import Foundation
+
+/// A way a checkpoint directory stores its tensors. Detected per directory; each format has its own `CheckpointReader`.
+public enum CheckpointFormat: String, Sendable, CaseIterable {
+    /// safetensors: `model.safetensors`, shards listed by `model.safetensors.index.json`, or any `*.safetensors` files.
+    case safetensors
+
+    /// The files mergegraph looks for, for error messages.
+    public static let expectedFiles =
+        "expected \(ShardNaming.indexFileName), \(ShardNaming.singleFileName) or *.safetensors"
+
+    /// File name endings of weights in formats mergegraph does not read yet (PyTorch pickles, GGUF, TensorFlow, Flax).
+    static let otherWeightSuffixes = [".bin", ".bin.index.json", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack"]
+
+    /// The format of the checkpoint in `directory`.
+    /// - Throws: `CheckpointError.directoryNotFound` if `directory` is not an existing directory, `.cannotOpen` if
+    ///   it cannot be listed, `.unsupportedFormat` naming the weight files of formats not read yet (e.g.
+    ///   `pytorch_model.bin`), `.noCheckpoint` listing what the directory has when it has no weights at all.
+    public static func detect(directory: String) throws(CheckpointError) -> CheckpointFormat {
+        let names = try entries(of: directory)
+        if names.contains(where: { $0.hasSuffix(".safetensors") || $0 == ShardNaming.indexFileName }) {
+            return .safetensors
+        }
+        throw noReadableCheckpoint(directory: directory, entries: names)
+    }
+
+    /// The error for `directory` (holding `entries`) when it has nothing mergegraph reads: `.unsupportedFormat`
+    /// naming its weight files of other formats, else `.noCheckpoint` listing up to 8 of its entries.
+    static func noReadableCheckpoint(directory: String, entries names: [String]) -> CheckpointError {
+        let others = names.filter { name in otherWeightSuffixes.contains { name.hasSuffix($0) } }
+        if !others.isEmpty { return .unsupportedFormat(directory: directory, files: others) }
+        return .noCheckpoint(directory: directory, entries: Array(names.prefix(8)) + (names.count > 8 ? ["…"] : []))
+    }
+
+    /// Detects the format of `directory` and opens it: every file's header or index read and validated, the files
+    /// kept open for `pread`.
+    /// - Throws: the errors of `detect(directory:)`, and the format's errors for unreadable or inconsistent files
+    ///   (each `CheckpointError` names the file and tensor).
+    public static func open(directory: String) throws(CheckpointError) -> any CheckpointReader {
+        switch try detect(directory: directory) {
+        case .safetensors: return try SafetensorsModel(directory: directory)
+        }
+    }
+
+    /// The names in `directory`, sorted.
+    static func entries(of directory: String) throws(CheckpointError) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .directoryNotFound(path: directory)
+        }
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        } catch {
+            throw .cannotOpen(path: directory, reason: error.localizedDescription)
+        }
+    }
+}

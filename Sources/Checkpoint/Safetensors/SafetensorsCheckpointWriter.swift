@@ -1,0 +1,22 @@
+import IR
+
+/// Writes safetensors checkpoints: shards with `SafetensorsWriter`, the index as `model.safetensors.index.json`.
+public struct SafetensorsCheckpointWriter: CheckpointWriter {
+    /// A writer of safetensors shards.
+    public init() {}
+
+    /// `SafetensorsWriter.byteCount`: the conversion buffers of one shard.
+    public var bytesPerOpenShard: Int { SafetensorsWriter.byteCount }
+
+    /// Opens a `SafetensorsWriter` on `path` with the given layout and `{"format": "pt"}` metadata.
+    /// - Throws: the errors of `SafetensorsWriter.init(path:tensors:metadata:)`.
+    public func openShard(path: String, tensors: [(name: String, dtype: DType, shape: [Int])]) throws(CheckpointError)
+        -> any CheckpointShardWriter {
+        try SafetensorsWriter(path: path, tensors: tensors)
+    }
+
+    /// Writes `directory/model.safetensors.index.json`; see `SafetensorsWriter.writeIndex(directory:weightMap:totalSize:)`.
+    public func writeIndex(directory: String, weightMap: [String: String], totalSize: Int) throws(CheckpointError) {
+        try SafetensorsWriter.writeIndex(directory: directory, weightMap: weightMap, totalSize: totalSize)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import IR
+
+/// The parsed and validated JSON header of one safetensors file.
+struct SafetensorsHeader {
+    let tensors: [StoredTensor]
+    let metadata: [String: String]
+
+    /// Reads and parses the header of `file`, checking every tensor's dtype, shape and byte range against it.
+    init(file: InputFile, fileIndex: Int) throws(CheckpointError) {
+        let path = file.path
+        guard file.size >= 8 else { throw .fileTooShort(path: path, fileSize: file.size) }
+        var headerLength: UInt64 = 0
+        try withUnsafeMutableBytes(of: &headerLength) { bytes throws(CheckpointError) in
+            try file.read(offset: 0, count: 8, into: bytes.baseAddress!)
+        }
+        headerLength = UInt64(littleEndian: headerLength)
+        guard let length = Int(exactly: headerLength), length <= file.size - 8 else {
+            throw .headerPastEndOfFile(path: path, headerLength: headerLength, fileSize: file.size)
+        }
+        let text = UnsafeMutableRawPointer.allocate(byteCount: max(1, length), alignment: 1)
+        defer { text.deallocate() }
+        try file.read(offset: 8, count: length, into: text)
+        let json = Data(bytes: text, count: length)
+        let root: Any
+        do {
+            root = try JSONSerialization.jsonObject(with: json)
+        } catch {
+            throw .headerNotJSON(path: path, detail: JSONText.describe(error))
+        }
+        guard let entries = root as? [String: Any] else { throw .headerNotObject(path: path) }
+
+        let dataStart = 8 + length
+        let dataSize = file.size - dataStart
+        var tensors: [StoredTensor] = []
+        var metadata: [String: String] = [:]
+        for (name, value) in entries {
+            if name == "__metadata__" {
+                metadata = try Self.parseMetadata(value, path: path)
+                continue
+            }
+            let entry = try TensorEntry(name: name, value: value, path: path, dataSize: dataSize)
+            tensors.append(StoredTensor(
+                name: name, dtype: entry.dtype, shape: entry.shape, fileIndex: fileIndex,
+                fileOffset: dataStart + entry.begin, byteCount: entry.end - entry.begin))
+        }
+        self.tensors = tensors.sorted { $0.name < $1.name }
+        self.metadata = metadata
+    }
+
+    private static func parseMetadata(_ value: Any, path: String) throws(CheckpointError) -> [String: String] {
+        guard let metadata = value as? [String: String] else {
+            throw .malformedTensorEntry(path: path, tensor: "__metadata__", detail: "must be an object of strings")
+        }
+        return metadata
+    }
+}
+
+/// One tensor's header entry (`dtype`, `shape`, `data_offsets`), validated against the data buffer.
+private struct TensorEntry {
+    let dtype: DType
+    let shape: [Int]
+    let begin: Int
+    let end: Int
+
+    init(name: String, value: Any, path: String, dataSize: Int) throws(CheckpointError) {
+        guard let fields = value as? [String: Any] else {
+            throw .malformedTensorEntry(path: path, tensor: name, detail: "expected an object with dtype, shape and data_offsets")
+        }
+        guard let dtypeName = fields["dtype"] as? String else {
+            throw .malformedTensorEntry(path: path, tensor: name, detail: "missing or non-string dtype")
+        }
+        guard let dtype = DType(safetensorsName: dtypeName) else {
+            throw .unsupportedDType(path: path, tensor: name, dtype: dtypeName)
+        }
+        guard let shape = Self.integers(fields["shape"]) else {
+            throw .malformedTensorEntry(path: path, tensor: name, detail: "shape must be an array of integers")
+        }
+        guard let offsets = Self.integers(fields["data_offsets"]), offsets.count == 2 else {
+            throw .malformedTensorEntry(path: path, tensor: name, detail: "data_offsets must be two integers [begin, end]")
+        }
+        guard let expectedBytes = dtype.storageByteCount(shape: shape) else {
+            throw .invalidShape(path: path, tensor: name, shape: shape)
+        }
+        let (begin, end) = (offsets[0], offsets[1])
+        guard begin >= 0, begin <= end, end <= dataSize else {
+            throw .offsetsOutOfRange(path: path, tensor: name, begin: begin, end: end, dataSize: dataSize)
+        }
+        guard end - begin == expectedBytes else {
+            throw .offsetsMismatchShape(path: path, tensor: name, expectedBytes: expectedBytes, actualBytes: end - begin)
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.begin = begin
+        self.end = end
+    }
+
+    private static func integers(_ value: Any?) -> [Int]? {
+        guard let items = value as? [Any] else { return nil }
+        var result: [Int] = []
+        result.reserveCapacity(items.count)
+        for item in items {
+            guard let integer = item as? Int else { return nil }
+            result.append(integer)
+        }
+        return result
+    }
+}

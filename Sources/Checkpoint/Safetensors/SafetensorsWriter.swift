@@ -1,0 +1,181 @@
+import Dispatch
+import IR
+import Synchronization
+
+/// Streams tensors into one safetensors file whose layout (names, dtypes, shapes, order) is fixed when it is created.
+/// Converted bytes are written in the background through `scratchCount` buffers, so a writer holds `byteCount` bytes.
+public final class SafetensorsWriter: CheckpointShardWriter {
+    /// One tensor's place in the file being written.
+    private struct Slot {
+        let name: String
+        let dtype: DType
+        let elementCount: Int
+        /// Bytes from the start of the data buffer.
+        let dataOffset: Int
+    }
+
+    /// The file being written.
+    public let path: String
+    private let output: OutputFile
+    private let slots: [Slot]
+    private let slotIndexByName: [String: Int]
+    private let dataStart: Int
+    /// Elements written so far per tensor (tensors are written front to back).
+    private var written: [Int]
+    /// Tensors whose every element is written.
+    private var complete: [Bool]
+    /// Conversion buffers, used in turn: the bytes of one are written in the background while the next fills.
+    private let scratch: [UnsafeMutableRawPointer]
+    private var nextScratch = 0
+    private let queue = DispatchQueue(label: "mergegraph.safetensors-writer")
+    private let freeScratch: DispatchSemaphore
+    private let failure = FirstFailure()
+
+    /// Bytes converted per `pwrite`.
+    private static let scratchByteCount = 1 << 20
+    /// Conversion buffers per writer; their total bounds the writer's memory.
+    public static let scratchCount = 3
+    /// The memory a writer holds, in bytes (3 MiB): the one constant the planner budgets per open shard
+    /// (through `StreamingCostModel.bytesPerOpenShard`) and the executor charges.
+    public static let byteCount = scratchCount * scratchByteCount
+
+    /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned)
+    /// with `metadata` as `__metadata__` (omitted when empty).
+    /// - Throws: `CheckpointError` naming `path`: a tensor listed twice, an invalid shape, a failed create or write.
+    public init(
+        path: String,
+        tensors: [(name: String, dtype: DType, shape: [Int])],
+        metadata: [String: String] = ["format": "pt"]
+    ) throws(CheckpointError) {
+        var slots: [Slot] = []
+        var slotIndexByName: [String: Int] = [:]
+        var entries: [String] = []
+        var dataOffset = 0
+        for tensor in tensors {
+            guard slotIndexByName[tensor.name] == nil else {
+                throw .duplicateTensorInLayout(path: path, tensor: tensor.name)
+            }
+            guard let byteCount = tensor.dtype.storageByteCount(shape: tensor.shape) else {
+                throw .invalidShape(path: path, tensor: tensor.name, shape: tensor.shape)
+            }
+            let shapeText = tensor.shape.map(String.init).joined(separator: ",")
+            entries.append(
+                "\(JSONValue.quote(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shapeText)],"
+                    + "\"data_offsets\":[\(dataOffset),\(dataOffset + byteCount)]}")
+            slotIndexByName[tensor.name] = slots.count
+            slots.append(Slot(
+                name: tensor.name, dtype: tensor.dtype,
+                elementCount: byteCount / tensor.dtype.byteSize, dataOffset: dataOffset))
+            dataOffset += byteCount
+        }
+        if !metadata.isEmpty {
+            let pairs = metadata.sorted { $0.key < $1.key }.map { "\(JSONValue.quote($0.key)):\(JSONValue.quote($0.value))" }
+            entries.insert("\"__metadata__\":{\(pairs.joined(separator: ","))}", at: 0)
+        }
+        var header = Array("{\(entries.joined(separator: ","))}".utf8)
+        while (8 + header.count) % 8 != 0 { header.append(UInt8(ascii: " ")) }
+
+        let output = try OutputFile(creating: path)
+        let lengthBytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
+        try output.write(lengthBytes + header, at: 0)
+
+        self.path = path
+        self.output = output
+        self.slots = slots
+        self.slotIndexByName = slotIndexByName
+        self.dataStart = 8 + header.count
+        self.written = Array(repeating: 0, count: slots.count)
+        self.complete = Array(repeating: false, count: slots.count)
+        self.scratch = (0..<Self.scratchCount).map { _ in .allocate(byteCount: Self.scratchByteCount, alignment: 16) }
+        self.freeScratch = DispatchSemaphore(value: Self.scratchCount)
+    }
+
+    deinit {
+        queue.sync {}
+        for buffer in scratch { buffer.deallocate() }
+    }
+
+    /// Converts `floats` to the tensor's dtype and writes them as the whole tensor; each tensor exactly once, in any order.
+    /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, wrong element count, already written.
+    public func write(_ name: String, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
+        guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
+        guard floats.count == slots[index].elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slots[index].elementCount, actual: floats.count)
+        }
+        try write(name, elementOffset: 0, floats: floats)
+    }
+
+    /// Converts `floats` to the tensor's dtype and writes them as elements `elementOffset…` of the tensor; the
+    /// pieces of one tensor come front to back, each element exactly once.
+    /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, not the next range, past the end,
+    ///   or a background write that failed.
+    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
+        guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
+        let slot = slots[index]
+        guard !complete[index], elementOffset == written[index] else {
+            throw .tensorAlreadyWritten(path: path, tensor: name)
+        }
+        guard elementOffset + floats.count <= slot.elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount,
+                                        actual: elementOffset + floats.count)
+        }
+        if let source = floats.baseAddress {
+            let size = slot.dtype.byteSize
+            try writeConverted(source, count: floats.count, dtype: slot.dtype,
+                               at: dataStart + slot.dataOffset + elementOffset * size)
+        }
+        written[index] += floats.count
+        complete[index] = written[index] == slot.elementCount
+    }
+
+    /// Checks every tensor was written, then closes the file.
+    /// - Throws: `CheckpointError.tensorNotWritten`, `.writeFailed` (a background write or the close), `.writerFinished`.
+    public func finish() throws(CheckpointError) {
+        queue.sync {}
+        if let error = failure.error { throw error }
+        if let missing = complete.firstIndex(of: false) {
+            throw .tensorNotWritten(path: path, tensor: slots[missing].name)
+        }
+        try output.finish()
+    }
+
+    /// Converts into the next free buffer and hands its bytes to the background queue, one buffer at a time.
+    private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(CheckpointError) {
+        let chunkElements = Self.scratchByteCount / dtype.byteSize
+        var done = 0
+        while done < count {
+            if let error = failure.error { throw error }
+            let chunk = min(chunkElements, count - done)
+            freeScratch.wait()
+            let buffer = scratch[nextScratch]
+            nextScratch = (nextScratch + 1) % scratch.count
+            DTypeConversion.encode(source + done, count: chunk, as: dtype, into: buffer)
+            let job = WriteJob(file: output, bytes: buffer, count: chunk * dtype.byteSize,
+                               offset: fileOffset + done * dtype.byteSize)
+            queue.async { [failure, freeScratch] in
+                do throws(CheckpointError) { try job.run() } catch { failure.record(error) }
+                freeScratch.signal()
+            }
+            done += chunk
+        }
+    }
+}
+
+/// The first error of the background writes.
+private final class FirstFailure: Sendable {
+    private let value = Mutex<CheckpointError?>(nil)
+
+    var error: CheckpointError? { value.withLock { $0 } }
+
+    func record(_ error: CheckpointError) { value.withLock { if $0 == nil { $0 = error } } }
+}
+
+/// One background `pwrite` of a filled conversion buffer.
+private struct WriteJob: @unchecked Sendable {
+    let file: OutputFile
+    let bytes: UnsafeMutableRawPointer
+    let count: Int
+    let offset: Int
+
+    func run() throws(CheckpointError) { try file.write(bytes, count: count, at: offset) }
+}

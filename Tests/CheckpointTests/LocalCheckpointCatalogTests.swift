@@ -1,0 +1,40 @@
+import Checkpoint
+import Foundation
+import IR
+import XCTest
+
+/// The file-system catalog: directories answered, each checkpoint opened once, metadata for the planner.
+final class LocalCheckpointCatalogTests: XCTestCase {
+    func testDescribesTheCheckpointAndOpensItOnce() throws {
+        let directory = try makeTemporaryDirectory()
+        try writeCheckpoint(path: directory + "/model.safetensors", tensors: [
+            ("b", .f16, [2, 3], sampleFloats(count: 6, seed: 1)), ("a", .bf16, [4], sampleFloats(count: 4, seed: 2)),
+        ])
+        try Data(#"{"num_hidden_layers": 2}"#.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: directory)
+
+        let catalog = LocalCheckpointCatalog()
+        XCTAssertTrue(catalog.hasCheckpointDirectory(at: directory))
+        XCTAssertTrue(catalog.hasCheckpointDirectory(at: directory + "/link"))
+        XCTAssertFalse(catalog.hasCheckpointDirectory(at: directory + "/model.safetensors"))
+        XCTAssertFalse(catalog.hasCheckpointDirectory(at: directory + "/missing"))
+
+        let info = try catalog.checkpoint(at: directory + "/link")
+        let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+        XCTAssertEqual(info.resolvedPath, resolved)
+        XCTAssertEqual(info.tensorNames, ["a", "b"])
+        XCTAssertEqual(info.tensors["b"]?.type, TensorType(dtype: .f16, shape: [2, 3]))
+        XCTAssertEqual(info.configJSON, Array(#"{"num_hidden_layers": 2}"#.utf8))
+        XCTAssertEqual(try catalog.checkpoint(at: directory).resolvedPath, resolved)
+        XCTAssertTrue(try catalog.reader(at: resolved) === catalog.reader(at: resolved), "each directory is opened once")
+    }
+
+    func testErrorsNameTheDirectory() throws {
+        let directory = try makeTemporaryDirectory()
+        try Data().write(to: URL(fileURLWithPath: directory + "/pytorch_model.bin"))
+        XCTAssertThrowsError(try LocalCheckpointCatalog().checkpoint(at: directory)) { error in
+            XCTAssertTrue(String(describing: error).contains("pytorch_model.bin, which mergegraph does not read yet"))
+            XCTAssertTrue(String(describing: error).contains(directory))
+        }
+    }
+}
