@@ -6,7 +6,7 @@ import Parser
 ///
 /// The pipeline: lower every stage's tensors (`Stage`, `MergeMethod` declarations) → verify → each of
 /// `passes` followed by verify → schedule with the kernels' declared costs → verify the schedule.
-public enum Planner {
+public enum Compiler {
     /// The rewrites run between lowering and scheduling, in order.
     public static let passes: [any GraphPass] = [SignConsensusFusion(), DeadValueElimination()]
 

@@ -49,7 +49,7 @@ struct CompileOptions: ParsableArguments {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }
         let file = try ConfigParser.parse(file: config)
-        let plan = try Planner.compile(file, catalog: catalog, costs: StreamingCostModel(),
+        let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(),
                                        options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
                                                               randomSeed: UInt64(bitPattern: Int64(randomSeed)),
                                                               limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads)))

@@ -28,7 +28,7 @@ enum Fixtures {
                       seed: UInt64 = 0, limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
         try inConformanceFolder {
             let catalog = LocalCheckpointCatalog()
-            let plan = try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: catalog, costs: StreamingCostModel(),
+            let plan = try Compiler.compile(try ConfigParser.parse(text: configText, file: file), catalog: catalog, costs: StreamingCostModel(),
                                            options: PlannerOptions(randomSeed: seed,
                                                                    limits: limits ?? Scheduler.Limits(threads: threads)))
             let executor = PlanExecutor(plan: plan, catalog: catalog,
@@ -64,7 +64,7 @@ extension Fixtures {
     /// Compiles config text with the conformance folder as working directory.
     static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions()) throws -> Plan {
         try inConformanceFolder {
-            try Planner.compile(try ConfigParser.parse(text: configText, file: file), catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(), options: options)
+            try Compiler.compile(try ConfigParser.parse(text: configText, file: file), catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(), options: options)
         }
     }
 }

@@ -28,7 +28,7 @@ final class AllStagesTests: PlannerTestCase {
         """
 
     private func compileAll(_ yaml: String, shardSize: Int = 5_000_000_000) throws -> Plan {
-        try Planner.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts,
+        try Compiler.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts,
                             options: PlannerOptions(outShardSize: shardSize, allStages: true))
     }
 

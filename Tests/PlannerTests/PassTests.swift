@@ -19,7 +19,7 @@ final class PassTests: XCTestCase {
 
     private func pipeline(_ g: Graph) throws -> Graph {
         var graph = g
-        for pass in Planner.passes {
+        for pass in Compiler.passes {
             graph = pass.run(graph)
             try Verifier.verify(graph)
         }

@@ -123,7 +123,7 @@ final class PlannerFixture {
     }
 
     func compile(_ yaml: String, stage: String? = nil, shardSize: Int = 5_000_000_000) throws -> Plan {
-        try Planner.compile(parse(yaml), catalog: catalog, costs: testCosts, options: PlannerOptions(outShardSize: shardSize, stage: stage))
+        try Compiler.compile(parse(yaml), catalog: catalog, costs: testCosts, options: PlannerOptions(outShardSize: shardSize, stage: stage))
     }
 
     /// Compiles `yaml`, expecting a planner error; returns its message ("" after recording a failure).
@@ -137,7 +137,7 @@ final class PlannerFixture {
             return ""
         }
         do {
-            let plan = try Planner.compile(config, catalog: catalog, costs: testCosts, options: PlannerOptions(stage: stage))
+            let plan = try Compiler.compile(config, catalog: catalog, costs: testCosts, options: PlannerOptions(stage: stage))
             XCTFail("expected a planner error, compiled \(plan.graph.outputs.count) outputs", file: file, line: line)
             return ""
         } catch {

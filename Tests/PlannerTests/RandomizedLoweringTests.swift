@@ -26,7 +26,7 @@ final class RandomizedLoweringTests: PlannerTestCase {
     }
 
     private func compile(_ yaml: String, seed: UInt64) throws -> Plan {
-        try Planner.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts, options: PlannerOptions(randomSeed: seed))
+        try Compiler.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts, options: PlannerOptions(randomSeed: seed))
     }
 
     /// The prune ops feeding the merge of output `name`, in input order.
