@@ -95,7 +95,7 @@ public struct Printer {
     /// How a group runs: chunk size, live buffers, kernel state.
     func chunking(_ group: ChunkGroup) -> String {
         let size = group.shape.count >= 2 ? "\(group.chunkRows) of \(group.rowCount) rows" : "whole tensor"
-        let sweeps = group.sweeps.count
+        let sweeps = group.statisticsSweeps.count
         return "chunks: \(size) (\(group.chunkCount) per pass); "
             + (sweeps == 0 ? "" : "\(sweeps) statistics sweep\(sweeps == 1 ? "" : "s"); ")
             + "\(group.liveBuffers) live buffers of "

@@ -26,9 +26,9 @@ public struct Shard: Hashable, Sendable {
     }
 }
 
-/// One statistics sweep of a group: the steps whose kernels observe their operands' chunks (one pass each) and
-/// the steps computed to feed them (indices into `ChunkGroup.steps`, in step order). Steps kept whole by an
-/// earlier sweep are read from there, not recomputed.
+/// One sweep of a group over the tensor: the steps whose kernels observe their operands' chunks (one statistics
+/// pass each; none in the output sweep) and the steps computed to feed them or the outputs (indices into
+/// `ChunkGroup.steps`, in step order). Steps kept whole by an earlier sweep are read from there, not recomputed.
 public struct Sweep: Hashable, Sendable {
     public var observers: [Int]
     public var computes: [Int]
@@ -58,9 +58,9 @@ public struct PhaseMemory: Hashable, Sendable {
     }
 }
 
-/// Outputs of one shape computed together, chunk by chunk, and its memory: first the statistics `sweeps`, then
-/// an output sweep computing every step and writing the outputs; the steps' `frees` give every chunk buffer back
-/// after its last reader in every sweep.
+/// Outputs of one shape computed together, chunk by chunk, and its memory: the statistics sweeps, then the output
+/// sweep writing the outputs (the last of `sweeps`); the steps' `frees` give every chunk buffer back after its last
+/// reader in every sweep.
 public struct ChunkGroup: Hashable, Sendable {
     /// The values computed for every chunk, in order, with the outputs written and the chunk buffers freed.
     public var steps: [ScheduleStep]
@@ -70,9 +70,9 @@ public struct ChunkGroup: Hashable, Sendable {
     public var rowElements: Int
     /// Rows per chunk.
     public var chunkRows: Int
-    /// The statistics sweeps, in order, before the output sweep.
+    /// The statistics sweeps in order, then the output sweep (empty only before scheduling).
     public var sweeps: [Sweep]
-    /// Memory of each statistics sweep, then of the output sweep (`sweeps.count + 1` entries).
+    /// Memory of each sweep (one entry per sweep).
     public var phases: [PhaseMemory]
     /// Values kept whole (f32) from their first computation to the end of the group, so that statistics
     /// passes do not recompute them.
@@ -109,6 +109,9 @@ public struct ChunkGroup: Hashable, Sendable {
 
     /// Chunks per sweep over the tensor.
     public var chunkCount: Int { chunkElements == 0 ? 0 : (elementCount + chunkElements - 1) / chunkElements }
+
+    /// The statistics sweeps (all but the output sweep).
+    public var statisticsSweeps: ArraySlice<Sweep> { sweeps.dropLast() }
 
     /// The most chunk buffers allocated at once (those of the output sweep).
     public var liveBuffers: Int { phases.map(\.buffers).max() ?? 0 }

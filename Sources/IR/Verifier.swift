@@ -73,7 +73,8 @@ public enum Verifier {
 
     /// Checks that `schedule` runs `graph`: every step's operands are computed earlier in its group, every value
     /// is computed once per group and freed once after its last use, every output is written by one step and
-    /// lies in exactly one shard, statistics sweeps name steps of their group that come before their readers.
+    /// lies in exactly one shard, the sweeps name steps of their group and end with an output sweep that computes
+    /// every step writing an output.
     public static func verify(_ graph: Graph, _ schedule: Schedule) throws(VerifierError) {
         var written = [Int](repeating: 0, count: graph.outputs.count)
         for (g, group) in schedule.groups.enumerated() {
@@ -105,6 +106,12 @@ public enum Verifier {
             }
             if let leak = position.keys.first(where: { !freed.contains($0) }) {
                 throw .badSchedule("group \(g) never frees \(leak)")
+            }
+            guard let output = group.sweeps.last, output.observers.isEmpty else {
+                throw .badSchedule("group \(g) does not end with an output sweep")
+            }
+            for (i, step) in group.steps.enumerated() where !step.writes.isEmpty && !output.computes.contains(i) {
+                throw .badSchedule("group \(g)'s output sweep does not compute \(step.value), which it writes")
             }
             for (r, sweep) in group.sweeps.enumerated() {
                 for s in sweep.observers + sweep.computes where !group.steps.indices.contains(s) {

@@ -82,8 +82,8 @@ public enum Scheduler {
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
     }
 
-    /// The statistics sweeps of `group` as the executor runs them, and the memory of each sweep and of the output
-    /// sweep. A node starts its passes in the first sweep after all its operands have finished theirs, and makes
+    /// The sweeps of `group` as the executor runs them (the statistics sweeps, then the output sweep, which has no
+    /// observers), and the memory of each. A node starts its passes in the first sweep after all its operands have finished theirs, and makes
     /// one per sweep; a sweep computes what its observers read (values kept whole by an earlier sweep are read
     /// from there); chunk buffers are freed at the steps' `frees`, and the pool keeps its largest size.
     static func simulate(_ group: ChunkGroup, graph: Graph, costs: [KernelCost],
@@ -135,18 +135,26 @@ public enum Scheduler {
                 }
             }
             if observers.isEmpty { break }
-            var cone = Set<Int>()
-            var stack = observers.flatMap { operands[$0] }
-            while let i = stack.popLast() {
-                if cone.insert(i).inserted, !complete.contains(i) { stack.append(contentsOf: operands[i]) }
-            }
+            let cone = cone(of: observers.flatMap { operands[$0] })
             phases.append(run(computes: cone, observers: Set(observers)))
             sweeps.append(Sweep(observers: observers, computes: cone.sorted()))
             for i in cone where retained.contains(steps[i].value) { complete.insert(i) }
             for o in observers { passesMade[o] += 1 }
         }
-        phases.append(run(computes: Set(steps.indices), observers: []))
+        let outputs = cone(of: steps.indices.filter { !steps[$0].writes.isEmpty })
+        phases.append(run(computes: outputs, observers: []))
+        sweeps.append(Sweep(observers: [], computes: outputs.sorted()))
         return (sweeps, phases)
+
+        /// The steps `roots` need, themselves included; a value kept whole by an earlier sweep needs nothing more.
+        func cone(of roots: [Int]) -> Set<Int> {
+            var cone = Set<Int>()
+            var stack = roots
+            while let i = stack.popLast() {
+                if cone.insert(i).inserted, !complete.contains(i) { stack.append(contentsOf: operands[i]) }
+            }
+            return cone
+        }
     }
 
     /// The operands of statistics passes that are themselves computed through statistics passes (a stage's

@@ -47,6 +47,7 @@ func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], pass
     let k = entries.count
     entries.append(ChunkRunner.Entry(kernel: kernel, operands: Array(operands.indices), frees: Array(0...k)))
     let sweeps = Array(repeating: Sweep(observers: [k], computes: Array(operands.indices)), count: passes)
+        + [Sweep(observers: [], computes: Array(0...k))]
     let runner = ChunkRunner(entries: entries, sweeps: sweeps, elementCount: count,
                              chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory)
     var result = [Float](repeating: .nan, count: count)

@@ -224,6 +224,7 @@ func testSchedule(_ g: Graph, steps: [ScheduleStep], shards: [Shard]) -> Schedul
         let count = shape.reduce(1, *)
         groups.append(ChunkGroup(steps: pending, shape: shape, rowElements: shape.count >= 2 ? count / shape[0] : count,
                                  chunkRows: shape.first ?? 1,
+                                 sweeps: [Sweep(observers: [], computes: Array(pending.indices))],
                                  phases: [PhaseMemory(buffers: 2, stagingBytesPerElement: 2, stateBytes: 0, wholeValues: 0)]))
         pending = []
     }

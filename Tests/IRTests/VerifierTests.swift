@@ -191,7 +191,8 @@ final class VerifierTests: XCTestCase {
         let group = ChunkGroup(steps: [ScheduleStep(value: x, writes: [], frees: []),
                                        ScheduleStep(value: y, writes: [], frees: []),
                                        ScheduleStep(value: d, writes: [0], frees: [x, y, d])],
-                               shape: [2, 3], rowElements: 3, chunkRows: 2, phases: [])
+                               shape: [2, 3], rowElements: 3, chunkRows: 2,
+                               sweeps: [Sweep(observers: [], computes: [0, 1, 2])], phases: [])
         return (g, Schedule(groups: [group], shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 24)],
                             budgetBytes: 1 << 20))
     }
@@ -244,7 +245,13 @@ final class VerifierTests: XCTestCase {
 
     func testRejectsSweepsNamingMissingSteps() {
         var (g, s) = scheduled()
-        s.groups[0].sweeps = [Sweep(observers: [7], computes: [0])]
+        s.groups[0].sweeps.insert(Sweep(observers: [7], computes: [0]), at: 0)
         assertRejects(g, s, containing: "sweep 0 names step 7 of 3")
+        (g, s) = scheduled()
+        s.groups[0].sweeps = [Sweep(observers: [], computes: [0, 1])]
+        assertRejects(g, s, containing: "output sweep does not compute %2")
+        (g, s) = scheduled()
+        s.groups[0].sweeps = []
+        assertRejects(g, s, containing: "does not end with an output sweep")
     }
 }

@@ -2,7 +2,7 @@ import IR
 
 /// Runs one scheduled group of kernels over a tensor chunk by chunk, exactly as its `ChunkGroup` says: each
 /// statistics sweep (its observers make one pass each, fed by the steps it computes), then the output sweep
-/// computing every step. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed once,
+/// computing what the outputs need. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed once,
 /// into whole-tensor buffers, and read from there afterwards. The runner decides nothing the plan does not say,
 /// so the plan's memory prediction is what the run holds.
 final class ChunkRunner {
@@ -35,22 +35,25 @@ final class ChunkRunner {
         pool = BufferPool(memory: memory, capacity: self.chunkElements)
     }
 
-    /// Runs the statistics sweeps, then the output sweep, calling `sink(k, range, values)` for output entry
+    /// Runs the statistics sweeps, then the output sweep (the last of `sweeps`), calling `sink(k, range, values)` for output entry
     /// `outputs[k]` on each chunk in order.
     /// - Throws: what the kernels throw; `ExecutionError.planMismatch` when a kernel's passes disagree with the plan.
     func run(outputs: [Int],
              sink: (Int, Range<Int>, UnsafePointer<Float>) throws(ExecutionError) -> Void) throws(ExecutionError) {
-        for (r, sweep) in sweeps.enumerated() {
+        guard let last = sweeps.last, last.observers.isEmpty else {
+            throw .planMismatch("the group's last sweep is not an output sweep")
+        }
+        for (r, sweep) in sweeps.dropLast().enumerated() {
             for o in sweep.observers where !entries[o].kernel.beginPass() {
                 throw .planMismatch("step \(o) made fewer statistics passes than the plan's sweep \(r + 1) needs")
             }
             try self.sweep(computes: Set(sweep.computes), observers: Set(sweep.observers), outputs: []) { _, _, _ throws(ExecutionError) in }
             for o in sweep.observers { try entries[o].kernel.endPass() }
         }
-        for e in entries.indices where entries[e].kernel.beginPass() {
+        for e in last.computes where entries[e].kernel.beginPass() {
             throw .planMismatch("step \(e) wants more statistics passes than the plan gives it")
         }
-        try sweep(computes: Set(entries.indices), observers: [], outputs: outputs, sink: sink)
+        try sweep(computes: Set(last.computes), observers: [], outputs: outputs, sink: sink)
     }
 
     private func sweep(computes: Set<Int>, observers: Set<Int>, outputs: [Int],
