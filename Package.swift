@@ -13,7 +13,6 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "IR"),
-        .target(name: "CAllocator"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
@@ -23,7 +22,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Checkpoint", "CAllocator"],
+            dependencies: ["IR", "Checkpoint"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .executableTarget(

@@ -39,7 +39,6 @@ public struct PlanExecutor {
     /// - Throws: `ExecutionError` naming the file, directory or tensor: an unreadable input, a write failure, an
     ///   existing non-empty output without `overwrite`, a merge undefined for its inputs.
     public func run(outputDirectory: String) throws(ExecutionError) {
-        AllocatorTuning.apply
         let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite)
         do {
             try writeModel(into: out)
