@@ -7,8 +7,10 @@ swift build
 swift test
 fixtures=Tests/Fixtures/conformance
 bin="$(swift build --show-bin-path)/mergegraph"
-# Every case folder shipped with the fixtures (ConformanceTests checks each is implemented or listed as pending).
-cases=$(ls "$fixtures/cases")
+# Every case folder shipped with the fixtures but those still pending (Tests/EndToEndTests/PendingCases.txt);
+# ConformanceTests checks each folder is implemented or pending, and that pending ones still differ.
+pending=$(grep -v '^#' Tests/EndToEndTests/PendingCases.txt | cut -d: -f1)
+cases=$(ls "$fixtures/cases" | grep -vxF "$pending")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 passed=0; failed=0
