@@ -137,73 +137,154 @@ final class Stage: TensorProvider {
 
     // MARK: recipes
 
+    /// The output tensors, in order: the first slice's embeddings, every layer stack (the primary one cut and
+    /// stacked by the slices, the others whole over their own depth), the last slice's tensors after the stacks
+    /// (with an output head another input has when the first ties it to its embedding), and the buffers kept as
+    /// copies. Names follow the first input, wrapped in `wrapper.` when another input uses that wrapper.
     private func buildRecipes() throws(PlanError) {
         let first = slices[0]
         let firstLayout = try first.sources[0].provider.layout()
+        wrapper = try Stage.wrapperPrefix(of: first.sources[0].provider,
+                                          among: slices.flatMap(\.sources).dropFirst().map(\.provider))
         for name in firstLayout.preTensors {
             try addRecipe(output: name, slice: first, inputNames: first.sources.map { _ in name }, t: 0, position: nil)
         }
         var outLayer = 0
-        for slice in slices {
-            let layout = try slice.sources[0].provider.layout()
-            let n = slice.layerCount
-            for offset in 0..<n {
-                let t = n > 1 ? Double(offset) / Double(n - 1) : 1
-                for name in layout.layers[slice.sources[0].start + offset] {
-                    guard let split = LayerTensorName(name) else { continue }
-                    let inputs = slice.sources.map { split.name(atLayer: $0.start + offset) }
-                    try addRecipe(output: split.name(atLayer: outLayer), slice: slice, inputNames: inputs, t: t,
-                                  position: "slice layer \(offset + 1)/\(n), gradient position \(formatAttribute(t))")
+        for (s, stack) in firstLayout.stacks.enumerated() {
+            guard s == firstLayout.primary else {
+                try addStack(stack.prefix, slice: first)
+                continue
+            }
+            for slice in slices {
+                let layout = try slice.sources[0].provider.layout()
+                let n = slice.layerCount
+                for offset in 0..<n {
+                    let t = n > 1 ? Double(offset) / Double(n - 1) : 1
+                    for name in layout.layers[slice.sources[0].start + offset] {
+                        guard let split = LayerTensorName(name) else { continue }
+                        let inputs = slice.sources.map { split.name(atLayer: $0.start + offset) }
+                        try addRecipe(output: split.name(atLayer: outLayer), slice: slice, inputNames: inputs, t: t,
+                                      position: "slice layer \(offset + 1)/\(n), gradient position \(formatAttribute(t))")
+                    }
+                    outLayer += 1
                 }
-                outLayer += 1
             }
         }
         let last = slices[slices.count - 1]
-        for name in try last.sources[0].provider.layout().postTensors {
+        let lastLayout = try last.sources[0].provider.layout()
+        var post = lastLayout.postTensors
+        // An output head the first input ties to its embedding but another input has (mergekit's optional
+        // `lm_head.weight` with `tied_names`).
+        for source in last.sources.dropFirst() {
+            for name in try source.provider.layout().postTensors where !post.contains(name) {
+                guard try last.sources[0].provider.storedName(of: name, wrapper: wrapper) == nil,
+                      try last.sources[0].provider.tiedEmbedding(for: name, wrapper: wrapper) != nil else { continue }
+                post.append(name)
+            }
+        }
+        for name in post {
             try addRecipe(output: name, slice: last, inputNames: last.sources.map { _ in name }, t: 0, position: nil)
+        }
+        for name in firstLayout.keptBuffers {
+            try addRecipe(output: name, slice: first, inputNames: first.sources.map { _ in name }, t: 0, position: nil,
+                          copyFrom: first.baseIndex ?? 0)
         }
         layerTotal = outLayer
     }
 
     private var layerTotal = 0
+    /// A wrapper component the output names get (see `wrapperPrefix`).
+    private var wrapper: String?
 
-    private func addRecipe(output: String, slice: NormalizedSlice, inputNames: [String], t: Double,
-                           position: String?) throws(PlanError) {
+    /// A layer stack other than the primary one (a vision tower beside a text decoder): merged whole, layer by
+    /// layer, each source's same layer, the gradient position running over this stack's own depth.
+    private func addStack(_ prefix: String, slice: NormalizedSlice) throws(PlanError) {
+        var counts: [Int] = []
+        for source in slice.sources {
+            counts.append(try source.provider.layout().stacks.first { $0.prefix == prefix }?.count ?? 0)
+        }
+        guard let n = counts.first, counts.allSatisfy({ $0 == n }) else {
+            throw .invalidConfig(slice.location, "layer stack '\(prefix)' has "
+                                 + zip(slice.sources, counts).map { "\($1) layers in '\($0.ref.path)'" }
+                                    .joined(separator: ", ") + "; every input needs the same depth")
+        }
+        let stack = try slice.sources[0].provider.layout().stacks.first { $0.prefix == prefix }!
+        for (offset, names) in stack.layers.enumerated() {
+            let t = n > 1 ? Double(offset) / Double(n - 1) : 1
+            for name in names {
+                try addRecipe(output: name, slice: slice, inputNames: slice.sources.map { _ in name }, t: t,
+                              position: "\(prefix) layer \(offset + 1)/\(n), gradient position \(formatAttribute(t))")
+            }
+        }
+    }
+
+    /// The wrapper component (`transformer`) another input puts before most of `first`'s tensor names, which the
+    /// output names then get too (mergekit writes its architecture's canonical names; a checkpoint saved from the
+    /// base model lacks the wrapper its LM-head model adds); nil when no input does.
+    static func wrapperPrefix(of first: TensorProvider, among others: [TensorProvider]) throws(PlanError) -> String? {
+        let names = Set(try first.tensorNames())
+        for other in others {
+            let otherNames = Set(try other.tensorNames())
+            var votes: [String: Int] = [:]
+            for name in otherNames {
+                guard let dot = name.firstIndex(of: ".") else { continue }
+                let rest = String(name[name.index(after: dot)...])
+                if names.contains(rest), !otherNames.contains(rest), !names.contains(name) {
+                    votes[String(name[..<dot]), default: 0] += 1
+                }
+            }
+            if let (prefix, count) = votes.max(by: { $0.value < $1.value }), count * 2 >= names.count {
+                return prefix
+            }
+        }
+        return nil
+    }
+
+    private func addRecipe(output canonical: String, slice: NormalizedSlice, inputNames: [String], t: Double,
+                           position: String?, copyFrom: Int? = nil) throws(PlanError) {
         var inputs: [RecipeInput] = []
         var shapes: [(model: String, tensor: String, shape: [Int])] = []
         var dtypes: [DType] = []
+        var wrapped = false
         for (source, name) in zip(slice.sources, inputNames) {
-            guard let type = try source.provider.type(of: name) else {
+            var stored = try source.provider.storedName(of: name, wrapper: wrapper)
+            if stored == nil { stored = try source.provider.tiedEmbedding(for: name, wrapper: wrapper) }
+            guard let stored, let type = try source.provider.type(of: stored) else {
                 throw .missingTensor(tensor: name, model: source.ref.path, source.location)
             }
-            shapes.append((source.ref.path, name, type.shape))
+            if let wrapper, stored == wrapper + "." + name { wrapped = true }
+            shapes.append((source.ref.path, stored, type.shape))
             dtypes.append(type.dtype)
-            inputs.append(RecipeInput(provider: source.provider, tensor: name, parameters: ResolvedParameters(),
+            inputs.append(RecipeInput(provider: source.provider, tensor: stored, parameters: ResolvedParameters(),
                                       location: source.location))
         }
+        let output = wrapped ? wrapper! + "." + canonical : canonical
         if shapes.contains(where: { $0.shape != shapes[0].shape }) {
             throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
         }
-        let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
-        var sharedValues = ResolvedParameters()
-        for p in spec.parameters where p.scope == .shared {
-            sharedValues[p.name] = try resolve(p, resolver: shared, tensor: output, at: config.mergeMethod.location)
-        }
-        for (i, source) in slice.sources.enumerated() {
-            let resolver = ParameterResolver(scopes: [source.parameters, slice.parameters, config.parameters], t: t)
-            for p in spec.parameters where p.scope == .input || (p.scope == .nonBase && i != slice.baseIndex) {
-                inputs[i].parameters[p.name] = try resolve(p, resolver: resolver, tensor: inputNames[i],
-                                                           at: source.location, model: source.ref.path)
-            }
-        }
         guard recipeIndex[output] == nil else {
             throw .invalidConfig(slice.location, "tensor '\(output)' would be written twice")
+        }
+        var sharedValues = ResolvedParameters()
+        if copyFrom == nil {
+            let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
+            for p in spec.parameters where p.scope == .shared {
+                sharedValues[p.name] = try resolve(p, resolver: shared, tensor: output, at: config.mergeMethod.location)
+            }
+            for (i, source) in slice.sources.enumerated() {
+                let resolver = ParameterResolver(scopes: [source.parameters, slice.parameters, config.parameters], t: t)
+                for p in spec.parameters where p.scope == .input || (p.scope == .nonBase && i != slice.baseIndex) {
+                    inputs[i].parameters[p.name] = try resolve(p, resolver: resolver, tensor: inputNames[i],
+                                                               at: source.location, model: source.ref.path)
+                }
+            }
         }
         let compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
         outputTypes[output] = TensorType(dtype: config.outDtype?.value ?? compute, shape: shapes[0].shape)
         recipeIndex[output] = recipes.count
         recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex, shared: sharedValues,
-                                    computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position))
+                                    computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position,
+                                    copyFrom: copyFrom))
     }
 
     /// The typed, range-checked value of `p` for `tensor` (its default when unset; nil when unset and optional).
@@ -257,6 +338,13 @@ final class Stage: TensorProvider {
             throw .stage(config.location, "stage '\(label)' has no tensor '\(tensor)'")
         }
         let recipe = recipes[i]
+        if let source = recipe.copyFrom {
+            let input = recipe.inputs[source]
+            let copy = builder.graph.cast(try input.provider.value(of: input.tensor, stage: label, in: builder),
+                                          to: outType.dtype, stage: label)
+            memo[tensor] = copy
+            return copy
+        }
         var values: [ValueID] = []
         for input in recipe.inputs {
             let value = try input.provider.value(of: input.tensor, stage: label, in: builder)

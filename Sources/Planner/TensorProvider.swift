@@ -24,7 +24,35 @@ protocol TensorProvider: AnyObject {
 }
 
 extension TensorProvider {
-    func layout() throws(PlanError) -> ModelLayout { ModelLayout(tensorNames: try tensorNames()) }
+    /// The model's layout: stacks, embeddings, tensors after the stacks, buffers (see `ModelLayout`).
+    func layout() throws(PlanError) -> ModelLayout {
+        ModelLayout(tensorNames: try tensorNames(), config: try configJSON())
+    }
+
+    /// The name this model stores `name` under: `name` itself, or `name` with `wrapper.` added or its first
+    /// component taken off (a checkpoint saved from the base model, such as GPT-2 from the Hub with `h.0.…`
+    /// and `wte`, next to one saved from the LM-head model, with `transformer.h.0.…`), as mergekit's architecture
+    /// aliases match them; nil when the model has none of these.
+    func storedName(of name: String, wrapper: String?) throws(PlanError) -> String? {
+        if try type(of: name) != nil { return name }
+        if let wrapper, try type(of: wrapper + "." + name) != nil { return wrapper + "." + name }
+        if let dot = name.firstIndex(of: "."), try type(of: String(name[name.index(after: dot)...])) != nil {
+            return String(name[name.index(after: dot)...])
+        }
+        return nil
+    }
+
+    /// The input embedding that stands in for a missing output head `name` (`lm_head.weight`, `embed_out.weight`)
+    /// when the model ties them (`tie_word_embeddings` not false), as mergekit's `tied_names` do; nil otherwise.
+    func tiedEmbedding(for name: String, wrapper: String?) throws(PlanError) -> String? {
+        let parts = name.split(separator: ".")
+        guard parts.contains("lm_head") || parts.contains("embed_out"),
+              try configJSON()?["tie_word_embeddings"]?.boolValue != false else { return nil }
+        return try layout().preTensors.first { candidate in
+            let lower = candidate.lowercased()
+            return ["embed_tokens", "wte", "embed_in", "word_embeddings"].contains { lower.contains($0) }
+        }
+    }
 }
 
 /// An input checkpoint on disk.

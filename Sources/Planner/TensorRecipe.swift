@@ -40,4 +40,6 @@ struct TensorRecipe {
     var computeType: TensorType
     /// Where the tensor sits in its slice, for `--dump-ir` notes ("layer 2 of 4, t=0.667").
     var position: String?
+    /// When set, the output is a copy of this input's tensor (a buffer that is not a parameter), never merged.
+    var copyFrom: Int? = nil
 }

@@ -48,6 +48,12 @@ public indirect enum JSONValue: Hashable, Sendable {
     }
 
     /// A string value.
+    /// The value of a JSON `true` or `false`, else nil.
+    public var boolValue: Bool? {
+        guard case .bool(let b) = self else { return nil }
+        return b
+    }
+
     public var stringValue: String? {
         guard case .string(let s) = self else { return nil }
         return s
