@@ -44,7 +44,7 @@ public struct LayerStack: Hashable, Sendable {
 ///
 /// The rule (no per-architecture table of tensor names): a tensor whose name has a `.N.` component belongs to
 /// layer N of the stack named by what comes before it, when that stack's indices run from 0 without a gap; other
-/// tensors are "pre" when they are embeddings (name contains `embed`, `wte` or `wpe`) and "post" otherwise.
+/// tensors are "pre" when they are input embeddings (`isEmbedding`) and "post" otherwise.
 /// Vision-language checkpoints have several stacks (a text decoder and a vision tower of other depths): each is
 /// interpolated over its own depth, and the **primary** stack, the one `config.json`'s layer count describes (else
 /// the one with most tensors), is the one `slices:` cut and restack. Buffers that are not parameters (rotary
@@ -115,8 +115,11 @@ public struct ModelLayout: Sendable {
     /// Every stack's prefix, in file order.
     public var layerPrefixes: [String] { stacks.map(\.prefix) }
 
+    /// An input embedding (before the stacks): the name contains `embed`, `wte` or `wpe`, and it is not an output
+    /// head (`embed_out`, `lm_head`).
     static func isEmbedding(_ name: String) -> Bool {
         let lower = name.lowercased()
+        guard !lower.contains("embed_out"), !lower.contains("lm_head") else { return false }
         return lower.contains("embed") || lower.contains("wte") || lower.contains("wpe")
     }
 

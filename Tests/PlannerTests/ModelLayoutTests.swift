@@ -110,3 +110,92 @@ final class ModelLayoutTests: XCTestCase {
         XCTAssertNil(LayerTensorName("model.layers.٣.weight"), "only ASCII digits are indices")
     }
 }
+
+/// The stack, buffer and embedding rules on the namings of the architectures people merge.
+final class ArchitectureRuleTests: XCTestCase {
+    private func config(_ json: String) throws -> JSONValue { try JSONParser.parse(Array(json.utf8)) }
+
+    private func layers(_ prefix: String, _ count: Int, _ suffixes: [String]) -> [String] {
+        (0..<count).flatMap { i in suffixes.map { "\(prefix).\(i).\($0)" } }
+    }
+
+    func testVisionLanguageModelHasTwoStacksAndAProjectorThatIsNoStack() throws {
+        let names = ["visual.patch_embed.proj.weight"] + layers("visual.blocks", 3, ["attn.qkv.weight", "norm1.weight"])
+            + ["visual.merger.ln_q.weight", "visual.merger.mlp.0.weight", "visual.merger.mlp.2.weight",
+               "model.embed_tokens.weight"] + layers("model.layers", 4, ["self_attn.q_proj.weight", "mlp.up_proj.weight"])
+            + ["model.norm.weight", "lm_head.weight"]
+        let layout = ModelLayout(tensorNames: names, config: try config(#"{"num_hidden_layers": 4, "vision_config": {"depth": 3}}"#))
+        XCTAssertEqual(layout.layerPrefixes, ["visual.blocks", "model.layers"])
+        XCTAssertEqual(layout.stacks.map(\.count), [3, 4])
+        XCTAssertEqual(layout.primary, 1, "the stack config.json's layer count describes")
+        XCTAssertEqual(layout.layerCount, 4)
+        XCTAssertEqual(layout.preTensors, ["visual.patch_embed.proj.weight", "model.embed_tokens.weight"])
+        XCTAssertEqual(layout.postTensors, ["visual.merger.ln_q.weight", "visual.merger.mlp.0.weight",
+                                            "visual.merger.mlp.2.weight", "model.norm.weight", "lm_head.weight"])
+        // Without a config the stack with most tensors is the primary one.
+        XCTAssertEqual(ModelLayout(tensorNames: names).primary, 1)
+    }
+
+    func testExpertsStayInsideTheirLayer() {
+        let names = ["model.embed_tokens.weight"]
+            + layers("model.layers", 2, ["block_sparse_moe.gate.weight", "block_sparse_moe.experts.0.w1.weight",
+                                         "block_sparse_moe.experts.1.w1.weight", "block_sparse_moe.experts.7.w1.weight"])
+            + ["model.norm.weight", "lm_head.weight"]
+        let layout = ModelLayout(tensorNames: names)
+        XCTAssertEqual(layout.layerPrefixes, ["model.layers"])
+        XCTAssertEqual(layout.layers[1].count, 4)
+    }
+
+    func testDecoderFamiliesAreOneStack() throws {
+        // Llama/Mistral/Qwen2 (biases), Gemma 2 (four norms), Phi-2 (dense, final_layernorm), GPT-NeoX, GPT-2.
+        let families: [(String, [String], [String], [String])] = [
+            ("model.layers", ["self_attn.q_proj.weight", "self_attn.q_proj.bias", "mlp.down_proj.weight"],
+             ["model.embed_tokens.weight"], ["model.norm.weight", "lm_head.weight"]),
+            ("model.layers", ["pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight", "self_attn.o_proj.weight"],
+             ["model.embed_tokens.weight"], ["model.norm.weight"]),
+            ("model.layers", ["self_attn.dense.weight", "mlp.fc1.weight", "input_layernorm.bias"],
+             ["model.embed_tokens.weight"], ["model.final_layernorm.weight", "lm_head.weight", "lm_head.bias"]),
+            ("gpt_neox.layers", ["attention.query_key_value.weight", "mlp.dense_h_to_4h.weight"],
+             ["gpt_neox.embed_in.weight"], ["gpt_neox.final_layer_norm.weight", "embed_out.weight"]),
+            ("transformer.h", ["attn.c_attn.weight", "mlp.c_fc.weight"],
+             ["transformer.wte.weight", "transformer.wpe.weight"], ["transformer.ln_f.weight"]),
+        ]
+        for (prefix, suffixes, pre, post) in families {
+            let layout = ModelLayout(tensorNames: pre + layers(prefix, 3, suffixes) + post)
+            XCTAssertEqual(layout.layerPrefixes, [prefix])
+            XCTAssertEqual(layout.layerCount, 3, prefix)
+            XCTAssertEqual(layout.preTensors, pre, prefix)
+            XCTAssertEqual(layout.postTensors, post, prefix)
+        }
+    }
+
+    func testBuffersFollowMergekitsArchitectureForTheModelType() throws {
+        let llama = ["model.embed_tokens.weight", "model.layers.0.self_attn.rotary_emb.inv_freq",
+                     "model.layers.0.self_attn.q_proj.weight", "model.norm.weight"]
+        let l = ModelLayout(tensorNames: llama, config: try config(#"{"model_type": "llama"}"#))
+        XCTAssertEqual(l.droppedBuffers, ["model.layers.0.self_attn.rotary_emb.inv_freq"])
+        XCTAssertEqual(l.layers[0], ["model.layers.0.self_attn.q_proj.weight"])
+
+        let gpt2 = ["transformer.wte.weight", "transformer.h.0.attn.bias", "transformer.h.0.attn.masked_bias",
+                    "transformer.h.0.attn.c_attn.bias", "transformer.h.0.attn.c_attn.weight"]
+        let g = ModelLayout(tensorNames: gpt2, config: try config(#"{"model_type": "gpt2"}"#))
+        XCTAssertEqual(g.droppedBuffers, ["transformer.h.0.attn.bias", "transformer.h.0.attn.masked_bias"])
+        XCTAssertEqual(g.layers[0], ["transformer.h.0.attn.c_attn.bias", "transformer.h.0.attn.c_attn.weight"])
+
+        let neox = ["gpt_neox.embed_in.weight", "gpt_neox.layers.0.attention.bias", "gpt_neox.layers.0.attention.masked_bias",
+                    "gpt_neox.layers.0.attention.rotary_emb.inv_freq", "gpt_neox.layers.0.attention.dense.weight"]
+        let n = ModelLayout(tensorNames: neox, config: try config(#"{"model_type": "gpt_neox"}"#))
+        XCTAssertEqual(n.keptBuffers, Array(neox[1...3]))
+        XCTAssertEqual(n.droppedBuffers, [])
+
+        let bert = ["embeddings.word_embeddings.weight", "embeddings.position_ids",
+                    "encoder.layer.0.attention.self.query.weight", "encoder.layer.0.attention.output.dense.bias",
+                    "pooler.dense.weight"]
+        let b = ModelLayout(tensorNames: bert, config: try config(#"{"model_type": "bert", "num_hidden_layers": 1}"#))
+        XCTAssertEqual(b.keptBuffers, ["embeddings.position_ids"])
+        XCTAssertEqual(b.layerPrefixes, ["encoder.layer"])
+        XCTAssertEqual(b.layers[0].count, 2, "attention.output.dense.bias is a parameter")
+        let distil = ModelLayout(tensorNames: bert, config: try config(#"{"model_type": "distilbert"}"#))
+        XCTAssertEqual(distil.droppedBuffers, ["embeddings.position_ids"])
+    }
+}

@@ -49,6 +49,8 @@ struct FakeModel {
     /// Dtypes that differ from `dtype`.
     var dtypes: [String: DType] = [:]
     var configJSON: String?
+    /// Tensors in file order, in place of the default Llama-like ones.
+    var customTensors: [(String, [Int])]?
 
     init(layers: Int, dtype: DType = .f32) {
         self.layers = layers
@@ -71,7 +73,7 @@ struct FakeModel {
     func info(resolvedPath: String) -> CheckpointInfo {
         var names: [String] = []
         var tensors: [String: TensorInfo] = [:]
-        for (name, shape) in defaultTensors where !drop.contains(name) {
+        for (name, shape) in customTensors ?? defaultTensors where !drop.contains(name) {
             names.append(name)
             tensors[name] = TensorInfo(name: name, type: TensorType(dtype: dtypes[name] ?? dtype, shape: shapes[name] ?? shape))
         }
