@@ -212,9 +212,12 @@ public struct MergeConfig: Hashable, Sendable {
 public struct ConfigFile: Hashable, Sendable {
     public var path: String
     public var documents: [MergeConfig]
+    /// "FILE:LINE:COL: warning: …" lines: keys mergekit ignores, left out of `documents`.
+    public var warnings: [String]
 
-    public init(path: String, documents: [MergeConfig]) {
+    public init(path: String, documents: [MergeConfig], warnings: [String] = []) {
         self.path = path
         self.documents = documents
+        self.warnings = warnings
     }
 }

@@ -1,12 +1,14 @@
 /// Parses mergekit YAML configs into the typed AST.
 public enum ConfigParser {
     /// Reads and parses a config file (single or multi-document `---`).
-    public static func parse(file path: String) throws(ConfigError) -> ConfigFile {
-        try parse(text: FileText.read(path), file: path)
+    /// - Parameter strict: report keys mergekit ignores as errors rather than warnings (`--strict`).
+    public static func parse(file path: String, strict: Bool = false) throws(ConfigError) -> ConfigFile {
+        try parse(text: FileText.read(path), file: path, strict: strict)
     }
 
     /// Parses config text; `file` is used in locations and messages. Empty documents are skipped.
-    public static func parse(text: String, file: String) throws(ConfigError) -> ConfigFile {
+    /// Keys mergekit ignores become `ConfigFile.warnings` (errors with `strict`).
+    public static func parse(text: String, file: String, strict: Bool = false) throws(ConfigError) -> ConfigFile {
         let roots = try YAMLReader.documents(in: text, file: file).filter { root in
             guard let scalar = root.scalar else { return true }
             return !(scalar.isPlain && scalar.text.isEmpty)
@@ -15,8 +17,9 @@ public enum ConfigParser {
             throw .wrongType(SourceLocation(file: file, line: 1, column: 1),
                              expected: "a mapping of config keys", found: "an empty file")
         }
+        let diagnostics = ConfigDiagnostics(strict: strict)
         var documents: [MergeConfig] = []
-        for root in roots { documents.append(try DocumentDecoder.decode(root, file: file)) }
-        return ConfigFile(path: file, documents: documents)
+        for root in roots { documents.append(try DocumentDecoder.decode(root, file: file, diagnostics: diagnostics)) }
+        return ConfigFile(path: file, documents: documents, warnings: diagnostics.warnings)
     }
 }

@@ -7,10 +7,10 @@ enum DocumentDecoder {
     /// The mutually exclusive input keys, in the order an error message names them.
     static let inputKeys = ["models", "slices", "modules"]
 
-    static func decode(_ root: YAMLNode, file: String) throws(ConfigError) -> MergeConfig {
-        let fields = try Fields(root, expected: "a mapping of config keys", allowed: keys)
+    static func decode(_ root: YAMLNode, file: String, diagnostics: ConfigDiagnostics) throws(ConfigError) -> MergeConfig {
+        let fields = try Fields(root, expected: "a mapping of config keys", allowed: keys, diagnostics: diagnostics)
         let mergeMethod = try fields.required("merge_method").string("a merge method name")
-        let (inputs, inputsLocation) = try self.inputs(fields)
+        let (inputs, inputsLocation) = try self.inputs(fields, diagnostics)
         let unsupportedKeys: [Located<String>] = fields.pairs.compactMap { pair in
             guard let key = pair.key.scalar?.text, unsupported.contains(key),
                   !(key == "tokenizer_source" && pair.value.isNull) else { return nil }
@@ -24,13 +24,13 @@ enum DocumentDecoder {
                            baseModel: try fields.optional("base_model")?.modelReference(),
                            dtype: try fields.optional("dtype")?.dtype(),
                            outDtype: try fields.optional("out_dtype")?.dtype(),
-                           parameters: try ParameterDecoder.map(fields.optional("parameters")),
+                           parameters: try ParameterDecoder.map(fields.optional("parameters"), diagnostics),
                            unsupportedKeys: unsupportedKeys,
                            location: root.location)
     }
 
     /// Exactly one non-empty `models`, `slices` or `modules`; `modules` alone gives `.models([])`.
-    private static func inputs(_ fields: Fields) throws(ConfigError) -> (MergeInputs, SourceLocation) {
+    private static func inputs(_ fields: Fields, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> (MergeInputs, SourceLocation) {
         let written = fields.pairs.filter { inputKeys.contains($0.key.scalar?.text ?? "") }
         let given = written.filter { !isEmpty($0.value) }
         guard given.count == 1, let pair = given.first else {
@@ -38,8 +38,8 @@ enum DocumentDecoder {
             throw .exclusiveKeys(at, keys: ["models", "slices"])
         }
         switch pair.key.scalar?.text {
-        case "models": return (.models(try InputsDecoder.models(pair.value)), pair.key.location)
-        case "slices": return (.slices(try InputsDecoder.slices(pair.value)), pair.key.location)
+        case "models": return (.models(try InputsDecoder.models(pair.value, diagnostics)), pair.key.location)
+        case "slices": return (.slices(try InputsDecoder.slices(pair.value, diagnostics)), pair.key.location)
         default: return (.models([]), pair.key.location)
         }
     }

@@ -1,47 +1,48 @@
 /// Decodes `models:` and `slices:` lists and their entries.
 enum InputsDecoder {
     /// `models:`: a list of `{model, parameters?}` mappings.
-    static func models(_ node: YAMLNode) throws(ConfigError) -> [InputModel] {
+    static func models(_ node: YAMLNode, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> [InputModel] {
         var models: [InputModel] = []
         for item in try node.list("a list of model entries") {
             let fields = try Fields(item, expected: "a model entry (a mapping with 'model')",
-                                    allowed: ["model", "parameters"])
+                                    allowed: ["model", "parameters"], diagnostics: diagnostics)
             models.append(InputModel(model: try fields.required("model").modelReference(),
-                                     parameters: try ParameterDecoder.map(fields.optional("parameters")),
+                                     parameters: try ParameterDecoder.map(fields.optional("parameters"), diagnostics),
                                      location: item.location))
         }
         return models
     }
 
     /// `slices:`: a list of `{sources, base_model?, residual_weight?, parameters?}` mappings.
-    static func slices(_ node: YAMLNode) throws(ConfigError) -> [OutputSlice] {
+    static func slices(_ node: YAMLNode, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> [OutputSlice] {
         var slices: [OutputSlice] = []
         for item in try node.list("a list of slice entries") {
             let fields = try Fields(item, expected: "a slice entry (a mapping with 'sources')",
-                                    allowed: ["sources", "base_model", "residual_weight", "parameters"])
+                                    allowed: ["sources", "base_model", "residual_weight", "parameters"],
+                                    diagnostics: diagnostics)
             let sourcesNode = try fields.required("sources")
             let sourceItems = try sourcesNode.list("a list of slice sources")
             guard !sourceItems.isEmpty else {
                 throw .invalidValue(sourcesNode.location, "'sources' must list at least one source")
             }
             var sources: [InputSlice] = []
-            for source in sourceItems { sources.append(try self.source(source)) }
+            for source in sourceItems { sources.append(try self.source(source, diagnostics)) }
             slices.append(OutputSlice(sources: sources,
                                       baseModel: try fields.optional("base_model")?.modelReference(),
                                       residualWeight: try fields.optional("residual_weight")?.number("a number"),
-                                      parameters: try ParameterDecoder.map(fields.optional("parameters")),
+                                      parameters: try ParameterDecoder.map(fields.optional("parameters"), diagnostics),
                                       location: item.location))
         }
         return slices
     }
 
     /// One `{model, layer_range, parameters?}` source of a slice.
-    private static func source(_ item: YAMLNode) throws(ConfigError) -> InputSlice {
+    private static func source(_ item: YAMLNode, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> InputSlice {
         let fields = try Fields(item, expected: "a slice source (a mapping with 'model' and 'layer_range')",
-                                allowed: ["model", "layer_range", "parameters"])
+                                allowed: ["model", "layer_range", "parameters"], diagnostics: diagnostics)
         return InputSlice(model: try fields.required("model").modelReference(),
                           layerRange: try layerRange(fields.required("layer_range")),
-                          parameters: try ParameterDecoder.map(fields.optional("parameters")),
+                          parameters: try ParameterDecoder.map(fields.optional("parameters"), diagnostics),
                           location: item.location)
     }
 

@@ -1,7 +1,7 @@
 /// Decodes `parameters:` blocks: scalars, gradients and filtered conditions.
 enum ParameterDecoder {
     /// A parameter block; absent or null gives an empty map, and null-valued entries are skipped.
-    static func map(_ node: YAMLNode?) throws(ConfigError) -> ParameterMap {
+    static func map(_ node: YAMLNode?, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> ParameterMap {
         guard let node, !node.isNull else { return ParameterMap() }
         guard case .mapping(let pairs) = node.kind else {
             throw .wrongType(node.location, expected: "a mapping of parameter names to values", found: node.kindDescription)
@@ -10,18 +10,18 @@ enum ParameterDecoder {
         for pair in pairs {
             let name = try pair.key.key()
             guard !pair.value.isNull else { continue }
-            entries.append(ParameterEntry(name: name, value: try setting(pair.value), location: pair.value.location))
+            entries.append(ParameterEntry(name: name, value: try setting(pair.value, diagnostics), location: pair.value.location))
         }
         return ParameterMap(entries)
     }
 
     /// One non-null setting: a scalar, a gradient list, a conditional mapping, or a list of conditional mappings.
-    static func setting(_ node: YAMLNode) throws(ConfigError) -> ParameterValue {
+    static func setting(_ node: YAMLNode, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> ParameterValue {
         switch node.kind {
         case .scalar:
             return .scalar(try node.scalarValue())
         case .mapping:
-            return .conditional([try condition(node)])
+            return .conditional([try condition(node, diagnostics)])
         case .sequence(let items):
             guard let first = items.first, case .mapping = first.kind else { return .gradient(try gradient(node)) }
             var conditions: [ConditionalValue] = []
@@ -30,7 +30,7 @@ enum ParameterDecoder {
                     throw .wrongType(item.location, expected: "a conditional entry (a mapping with 'value')",
                                      found: item.kindDescription)
                 }
-                conditions.append(try condition(item))
+                conditions.append(try condition(item, diagnostics))
             }
             return .conditional(conditions)
         }
@@ -46,8 +46,9 @@ enum ParameterDecoder {
     }
 
     /// A `{filter: F, value: V}` mapping; `filter` is optional, `value` a scalar or a gradient.
-    private static func condition(_ node: YAMLNode) throws(ConfigError) -> ConditionalValue {
-        let fields = try Fields(node, expected: "a conditional entry (a mapping with 'value')", allowed: ["filter", "value"])
+    private static func condition(_ node: YAMLNode, _ diagnostics: ConfigDiagnostics) throws(ConfigError) -> ConditionalValue {
+        let fields = try Fields(node, expected: "a conditional entry (a mapping with 'value')", allowed: ["filter", "value"],
+                                diagnostics: diagnostics)
         let valueNode = try fields.required("value")
         let value: ParameterValue
         if let scalar = valueNode.scalar, !scalar.isNull {

@@ -54,7 +54,7 @@ public enum Compiler {
             "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
         ] + targets.map { "output: stage \($0.stage) → OUT_DIR/\($0.directory)" }
         return Plan(graph: graph, schedule: schedule, targets: targets, header: header,
-                    warnings: stages.flatMap(\.warnings))
+                    warnings: file.warnings + stages.flatMap(\.warnings))
     }
 
     private static func verify(_ graph: Graph, after step: String) throws(PlanError) {

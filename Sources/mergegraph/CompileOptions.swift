@@ -28,6 +28,9 @@ struct CompileOptions: ParsableArguments {
             help: "Memory budget for chunk buffers, kernel state, input staging and output writers, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
     var maxMemory: String?
 
+    @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
+    var strict = false
+
     @Option(help: "Worker threads for kernels (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -48,7 +51,7 @@ struct CompileOptions: ParsableArguments {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }
-        let file = try ConfigParser.parse(file: config)
+        let file = try ConfigParser.parse(file: config, strict: strict)
         let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(),
                                        options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
                                                               randomSeed: UInt64(bitPattern: Int64(randomSeed)),

@@ -23,14 +23,49 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(error?.location, loc(1, 1))
     }
 
-    func testUnknownKeyWithoutSuggestion() {
-        assertConfigError("merge_method: linear\nmodels: [{model: a}]\nfrobnicate: 1\n",
-                          "t.yml:3:1:", "unknown key 'frobnicate' (expected one of 'merge_method', 'name',")
+    /// mergekit's schema ignores unknown keys: a warning with the position, or the error with `strict`.
+    func testUnknownKeyWithoutSuggestion() throws {
+        let text = "merge_method: linear\nmodels: [{model: a}]\nfrobnicate: 1\n"
+        let config = try ConfigParser.parse(text: text, file: testFile)
+        XCTAssertEqual(config.warnings, ["t.yml:3:1: warning: unknown key 'frobnicate' in a mapping of config keys; "
+                                         + "mergekit ignores it, and so does mergegraph (--strict makes this an error)"])
+        XCTAssertThrowsError(try ConfigParser.parse(text: text, file: testFile, strict: true)) {
+            XCTAssertTrue("\($0)".hasPrefix("t.yml:3:1: unknown key 'frobnicate' (expected one of 'merge_method', 'name',"))
+        }
     }
 
-    func testUnknownModelEntryKey() {
-        assertConfigError("merge_method: linear\nmodels:\n  - model: a\n    parameter:\n      weight: 1\n",
-                          "t.yml:4:5:", "unknown key 'parameter' (did you mean 'parameters'?)")
+    func testUnknownModelEntryKey() throws {
+        let text = "merge_method: linear\nmodels:\n  - model: a\n    parameter:\n      weight: 1\n"
+        let config = try ConfigParser.parse(text: text, file: testFile)
+        XCTAssertEqual(config.warnings.count, 1)
+        XCTAssertTrue(config.warnings[0].hasPrefix("t.yml:4:5: warning: unknown key 'parameter' in a model entry"))
+        XCTAssertTrue(config.warnings[0].contains("(did you mean 'parameters'?)"))
+        guard case .models(let models) = config.documents[0].inputs else { return XCTFail() }
+        XCTAssertTrue(models[0].parameters.entries.isEmpty, "the ignored key contributes nothing")
+        XCTAssertThrowsError(try ConfigParser.parse(text: text, file: testFile, strict: true)) {
+            XCTAssertTrue("\($0)".contains("t.yml:4:5: unknown key 'parameter' (did you mean 'parameters'?)"))
+        }
+    }
+
+    /// The configs of mergekit users that hold anchors in a key mergekit ignores (`defaults:`), and `layer_range`
+    /// under `models:`, parse with warnings only.
+    func testAnchorHoldersAndIgnoredKeysParse() throws {
+        let text = """
+            defaults: &d
+              weight: 0.5
+            models:
+              - model: a
+                layer_range: [0, 4]
+                parameters:
+                  <<: *d
+              - model: b
+                parameters: *d
+            merge_method: linear
+            """
+        let config = try ConfigParser.parse(text: text, file: testFile)
+        XCTAssertEqual(config.warnings.map { String($0.prefix(10)) }, ["t.yml:1:1:", "t.yml:5:5:"])
+        guard case .models(let models) = config.documents[0].inputs else { return XCTFail() }
+        XCTAssertEqual(models.map { $0.parameters["weight"]?.value }, [.scalar(.number(0.5)), .scalar(.number(0.5))])
     }
 
     func testDuplicateKey() {

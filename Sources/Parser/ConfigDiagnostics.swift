@@ -1,0 +1,23 @@
+/// Findings the parser reports without stopping: keys mergekit's schema ignores (its pydantic models ignore
+/// unknown keys, so `layer_range` under `models:` or an anchor holder like `defaults:` used with `<<:` run there).
+/// With `strict`, such a key is an error instead (`--strict`).
+public final class ConfigDiagnostics {
+    /// Whether an ignored key is an error (`ConfigError.unknownKey`) rather than a warning.
+    public let strict: Bool
+    /// "FILE:LINE:COL: warning: …" lines, in file order.
+    public private(set) var warnings: [String] = []
+
+    public init(strict: Bool = false) {
+        self.strict = strict
+    }
+
+    /// Reports `key` at `location`, not one of `allowed` there: a warning that mergekit ignores it, with the closest
+    /// allowed key when one is near; in strict mode the `unknownKey` error.
+    /// - Throws: `ConfigError.unknownKey` in strict mode.
+    func ignoredKey(_ key: String, at location: SourceLocation, allowed: [String], place: String) throws(ConfigError) {
+        if strict { throw .unknownKey(location, key: key, allowed: allowed) }
+        let guess = KeySuggestion.closest(to: key, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+        warnings.append("\(location): warning: unknown key '\(key)' in \(place)\(guess); mergekit ignores it, "
+                        + "and so does mergegraph (--strict makes this an error)")
+    }
+}
