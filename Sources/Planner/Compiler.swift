@@ -14,7 +14,8 @@ public enum Compiler {
     /// - Throws: `PlanError` naming the config position, model or tensor at fault.
     public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog, costs: any CostModel,
                                options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
-        let resolver = try StageResolver(file: file, catalog: catalog, randomSeed: options.randomSeed)
+        let resolver = try StageResolver(file: file, catalog: catalog, randomSeed: options.randomSeed,
+                                         truncateEmbeddings: options.unsafeTruncateEmbeddings)
         var outputs: [(stage: Stage, directory: String)] = []
         if options.allStages {
             outputs = try resolver.namedStages().map { ($0, $0.label) }
@@ -72,6 +73,8 @@ final class StageResolver {
     private let file: ConfigFile
     private let catalog: CheckpointCatalog
     private let randomSeed: UInt64
+    /// `PlannerOptions.unsafeTruncateEmbeddings`.
+    private let truncateEmbeddings: Bool
     private var documents: [String: MergeConfig] = [:]
     private var stages: [String: Stage] = [:]
     private var compiling: [String] = []
@@ -81,10 +84,12 @@ final class StageResolver {
     let builder = GraphBuilder()
     private(set) var compiledStages: [Stage] = []
 
-    init(file: ConfigFile, catalog: CheckpointCatalog, randomSeed: UInt64 = 0) throws(PlanError) {
+    init(file: ConfigFile, catalog: CheckpointCatalog, randomSeed: UInt64 = 0,
+         truncateEmbeddings: Bool = false) throws(PlanError) {
         self.file = file
         self.catalog = catalog
         self.randomSeed = randomSeed
+        self.truncateEmbeddings = truncateEmbeddings
         for doc in file.documents {
             let label = doc.name?.value ?? StageResolver.finalLabel
             if let first = documents[label] {
@@ -136,7 +141,8 @@ final class StageResolver {
         }
         guard let doc = documents[label] else { throw .stage(location, "no stage named '\(label)'") }
         compiling.append(label)
-        let compiled = try Stage(config: doc, label: label, randomSeed: randomSeed) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
+        let compiled = try Stage(config: doc, label: label, randomSeed: randomSeed,
+                                 truncateEmbeddings: truncateEmbeddings) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
             try self.provider(for: ref)
         }
         compiling.removeLast()

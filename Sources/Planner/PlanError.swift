@@ -13,6 +13,9 @@ public enum PlanError: Error, CustomStringConvertible {
     case missingTensor(tensor: String, model: String, SourceLocation)
     /// Inputs of one merge whose shapes differ.
     case shapeMismatch(SourceLocation, tensor: String, inputs: [(model: String, tensor: String, shape: [Int])])
+    /// A vocabulary-axis tensor (embedding, output head) with different row counts: mergekit 0.1.5's error, with its
+    /// two ways forward.
+    case vocabularyMismatch(SourceLocation, tensor: String, inputs: [(model: String, rows: Int)])
     /// A stage graph problem in a multi-document config.
     case stage(SourceLocation?, String)
     /// The memory budget cannot hold even one row of a tensor's computation.
@@ -30,6 +33,13 @@ public enum PlanError: Error, CustomStringConvertible {
                 "'\($0.tensor)' of model '\($0.model)' is [\($0.shape.map(String.init).joined(separator: ", "))]"
             }
             return "\(loc): shape mismatch for output tensor '\(tensor)': " + list.joined(separator: ", ")
+        case .vocabularyMismatch(let loc, let tensor, let inputs):
+            let list = inputs.map { "'\($0.model)' has \($0.rows)" }.joined(separator: ", ")
+            return "\(loc): the vocabularies differ: tensor '\(tensor)' has a row per token, and \(list) rows. "
+                + "mergekit 0.1.5 stops here too. Either align the vocabularies with a tokenizer configuration "
+                + "(`tokenizer_source: base` or `tokenizer: {source: base}`; not implemented in mergegraph yet), "
+                + "or pass --unsafe-truncate-embeddings to keep every model's first \(inputs.map(\.rows).min() ?? 0) "
+                + "rows (only right when the token ids they share mean the same tokens)"
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
         case .budgetTooSmall(let budget, let smallest, let tensor):
             return "--max-memory \(formatBytes(budget)) (\(budget) bytes) is too small: tensor \"\(tensor)\" needs "

@@ -13,6 +13,9 @@ public struct PlannerOptions: Sendable {
     public var randomSeed: UInt64
     /// Memory budget, chunk size cap and threads the schedule is sized for.
     public var limits: Scheduler.Limits
+    /// mergekit's `--unsafe-truncate-embeddings`: inputs whose vocabulary-axis tensors (embeddings, output heads)
+    /// have more rows than the smallest keep only its first rows (token ids assumed identical).
+    public var unsafeTruncateEmbeddings = false
 
     /// Options with mergekit's defaults: 5B shards, the final stage, seed 0, no memory limit to speak of.
     public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false,

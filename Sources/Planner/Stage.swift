@@ -13,6 +13,8 @@ final class Stage: TensorProvider {
     var spec: MethodSpec { method.spec }
     /// The seed randomized methods put on their ops.
     let randomSeed: UInt64
+    /// Vocabulary-axis inputs with extra rows keep the smallest one's rows (`--unsafe-truncate-embeddings`).
+    let truncateEmbeddings: Bool
     private(set) var recipes: [TensorRecipe] = []
     private(set) var warnings: [String] = []
     private var recipeIndex: [String: Int] = [:]
@@ -23,11 +25,12 @@ final class Stage: TensorProvider {
 
     var displayName: String { label }
 
-    init(config: MergeConfig, label: String, randomSeed: UInt64 = 0,
+    init(config: MergeConfig, label: String, randomSeed: UInt64 = 0, truncateEmbeddings: Bool = false,
          resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) {
         self.config = config
         self.label = label
         self.randomSeed = randomSeed
+        self.truncateEmbeddings = truncateEmbeddings
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
         guard let method = MethodRegistry.method(named: config.mergeMethod.value) else {
             throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
@@ -39,7 +42,10 @@ final class Stage: TensorProvider {
         donor = config.baseModel.flatMap { ref in slices.flatMap(\.sources).first { $0.ref == ref }?.provider }
             ?? slices[0].sources[0].provider
         try buildRecipes()
-        warnings = unusedParameterWarnings()
+        warnings = unusedParameterWarnings() + truncations.map {
+            "\(config.mergeMethod.location): warning: UNSAFE vocabulary truncation (--unsafe-truncate-embeddings): \($0); "
+                + "this assumes identical token ids in the rows kept"
+        }
     }
 
     // MARK: normalization and validation
@@ -195,6 +201,25 @@ final class Stage: TensorProvider {
     private var layerTotal = 0
     /// A wrapper component the output names get (see `wrapperPrefix`).
     private var wrapper: String?
+    /// What `--unsafe-truncate-embeddings` cut, one line per tensor (reported as warnings).
+    private var truncations: [String] = []
+
+    /// Whether `name`'s inputs differ only along a vocabulary axis (dimension 0 of an input embedding or an output
+    /// head, or of a tensor whose rows are each model's `vocab_size`), which mergekit's architectures mark with
+    /// `vocabulary_axis: 0`.
+    private func isVocabularyAxis(_ name: String, shapes: [(model: String, tensor: String, shape: [Int])],
+                                  sources: [SliceSource]) throws(PlanError) -> Bool {
+        guard shapes.allSatisfy({ $0.shape.count >= 1 && $0.shape.dropFirst() == shapes[0].shape.dropFirst() }) else {
+            return false
+        }
+        let lower = name.lowercased()
+        if ModelLayout.isEmbedding(name) && !lower.contains("position") && !lower.contains("wpe") { return true }
+        if lower.contains("lm_head") || lower.contains("embed_out") { return true }
+        for (source, shape) in zip(sources, shapes) {
+            guard try source.provider.configJSON()?["vocab_size"]?.intValue == shape.shape[0] else { return false }
+        }
+        return true
+    }
 
     /// A layer stack other than the primary one (a vision tower beside a text decoder): merged whole, layer by
     /// layer, each source's same layer, the gradient position running over this stack's own depth.
@@ -260,7 +285,20 @@ final class Stage: TensorProvider {
         }
         let output = wrapped ? wrapper! + "." + canonical : canonical
         if shapes.contains(where: { $0.shape != shapes[0].shape }) {
-            throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
+            guard try isVocabularyAxis(output, shapes: shapes, sources: slice.sources) else {
+                throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
+            }
+            guard truncateEmbeddings else {
+                throw .vocabularyMismatch(slice.location, tensor: output, inputs: shapes.map { ($0.model, $0.shape[0]) })
+            }
+            // mergekit's `truncate_vocabulary`: every input keeps the common first rows.
+            let rows = shapes.map { $0.shape[0] }.min()!
+            for i in shapes.indices where shapes[i].shape[0] > rows {
+                inputs[i].rows = rows
+                shapes[i].shape[0] = rows
+            }
+            truncations.append("\(output): every input keeps its first \(rows) rows (of "
+                               + shapes.map { "\($0.model): \($0.tensor)" }.joined(separator: ", ") + ")")
         }
         guard recipeIndex[output] == nil else {
             throw .invalidConfig(slice.location, "tensor '\(output)' would be written twice")
@@ -347,7 +385,12 @@ final class Stage: TensorProvider {
         }
         var values: [ValueID] = []
         for input in recipe.inputs {
-            let value = try input.provider.value(of: input.tensor, stage: label, in: builder)
+            let value: ValueID
+            if let rows = input.rows {
+                value = try input.provider.leadingRows(rows, of: input.tensor, stage: label, in: builder)
+            } else {
+                value = try input.provider.value(of: input.tensor, stage: label, in: builder)
+            }
             values.append(builder.graph.cast(value, to: recipe.computeType.dtype, stage: label))
         }
         let context = LoweringContext(spec: spec, recipe: recipe, builder: builder, stage: label,
@@ -369,4 +412,10 @@ final class Stage: TensorProvider {
     }
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }
+
+    /// A stage's tensors are computed whole; taking their first rows is not supported.
+    func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {
+        throw .invalidConfig(config.location, "--unsafe-truncate-embeddings cannot cut tensor '\(tensor)' of stage "
+                             + "'\(label)' (a computed tensor); truncate the inputs of that stage instead")
+    }
 }

@@ -21,6 +21,8 @@ protocol TensorProvider: AnyObject {
     func configJSON() throws(PlanError) -> JSONValue?
     /// The checkpoint directory whose tokenizer files this model carries.
     func donorDirectory() throws(PlanError) -> String?
+    /// The IR value of the first `rows` rows (along dimension 0) of one tensor (`--unsafe-truncate-embeddings`).
+    func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID
 }
 
 extension TensorProvider {
@@ -83,4 +85,14 @@ final class CheckpointSource: TensorProvider {
     func configJSON() -> JSONValue? { config }
 
     func donorDirectory() -> String? { info.resolvedPath }
+
+    /// A load of the tensor's first `rows` rows: the stored bytes are row-major, so they are its first elements.
+    func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {
+        guard var type = info.tensors[tensor]?.type, let stored = type.shape.first, rows <= stored else {
+            throw .stage(nil, "tensor '\(tensor)' of model '\(displayName)' has fewer than \(rows) rows")
+        }
+        type.shape[0] = rows
+        return builder.graph.add(.load(model: modelIndex, tensor: tensor), type: type, stage: stage,
+                                 note: "first \(rows) of \(stored) rows (--unsafe-truncate-embeddings)")
+    }
 }

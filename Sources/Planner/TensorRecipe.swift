@@ -27,6 +27,8 @@ struct RecipeInput {
     /// The method's `.input` parameters, and its `.nonBase` ones unless this input is the base.
     var parameters: ResolvedParameters
     var location: SourceLocation
+    /// With `--unsafe-truncate-embeddings`: only the first `rows` rows of the tensor are read.
+    var rows: Int? = nil
 }
 
 /// Everything needed to lower one output tensor of a stage.

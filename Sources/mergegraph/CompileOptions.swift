@@ -28,6 +28,10 @@ struct CompileOptions: ParsableArguments {
             help: "Memory budget for chunk buffers, kernel state, input staging and output writers, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
     var maxMemory: String?
 
+    @Flag(name: .customLong("unsafe-truncate-embeddings"),
+          help: "UNSAFE (mergekit's option): when vocabularies differ, keep every model's first rows of the embeddings and output heads, as many as the smallest has. Assumes identical token ids.")
+    var unsafeTruncateEmbeddings = false
+
     @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
     var strict = false
 
@@ -52,10 +56,11 @@ struct CompileOptions: ParsableArguments {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }
         let file = try ConfigParser.parse(file: config, strict: strict)
-        let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(),
-                                       options: PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
-                                                              randomSeed: UInt64(bitPattern: Int64(randomSeed)),
-                                                              limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads)))
+        var options = PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
+                                     randomSeed: UInt64(bitPattern: Int64(randomSeed)),
+                                     limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
+        options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
+        let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(), options: options)
         for warning in plan.warnings { Console.error(warning) }
         return plan
     }

@@ -147,3 +147,54 @@ func configValue(_ target: OutputTarget, _ key: String) throws -> Int? {
     guard let text = target.config else { return nil }
     return try JSONParser.parse(Array(text.utf8))[key]?.intValue
 }
+
+/// Vocabularies of different sizes: mergekit 0.1.5's error, or `--unsafe-truncate-embeddings`.
+final class VocabularyMismatchTests: PlannerTestCase {
+    private func setUpModels() {
+        fx.add("A", FakeModel(layers: 1))
+        var b = FakeModel(layers: 1)
+        b.vocab = 10
+        fx.add("B", b)
+    }
+
+    private let yaml = """
+        merge_method: linear
+        models:
+          - model: $A
+            parameters: {weight: 0.5}
+          - model: $B
+            parameters: {weight: 0.5}
+        """
+
+    func testDifferentVocabulariesStopWithBothSizesAndTheWaysForward() {
+        setUpModels()
+        fx.assertError(yaml, prefix: "t.yml:2:1:", contains: [
+            "the vocabularies differ: tensor 'model.embed_tokens.weight' has a row per token",
+            "has 8, '", "has 10 rows", "tokenizer: {source: base}", "--unsafe-truncate-embeddings",
+        ])
+    }
+
+    func testUnsafeTruncationKeepsTheSmallestVocabularysRows() throws {
+        setUpModels()
+        var options = PlannerOptions()
+        options.unsafeTruncateEmbeddings = true
+        let plan = try Compiler.compile(fx.parse(yaml), catalog: fx.catalog, costs: testCosts, options: options)
+        for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+            let node = try plan.node(of: name)
+            XCTAssertEqual(node.type.shape, [8, 4])
+            let cut = plan.graph[node.operands[1]]
+            XCTAssertEqual(cut.op, .load(model: 1, tensor: name))
+            XCTAssertEqual(cut.type.shape, [8, 4], "B's first 8 of 10 rows")
+            XCTAssertEqual(cut.note, "first 8 of 10 rows (--unsafe-truncate-embeddings)")
+        }
+        XCTAssertEqual(plan.warnings.filter { $0.contains("UNSAFE vocabulary truncation") }.count, 2)
+        // A tensor that differs elsewhere is still a shape mismatch.
+        var c = FakeModel(layers: 1)
+        c.shapes = ["model.norm.weight": [5]]
+        fx.add("C", c)
+        XCTAssertThrowsError(try Compiler.compile(fx.parse(yaml.replacingOccurrences(of: "$B", with: "$C")),
+                                                  catalog: fx.catalog, costs: testCosts, options: options)) {
+            XCTAssertTrue("\($0)".contains("shape mismatch for output tensor 'model.norm.weight'"), "\($0)")
+        }
+    }
+}

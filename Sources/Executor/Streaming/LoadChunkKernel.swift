@@ -14,6 +14,13 @@ final class LoadChunkKernel: ChunkKernel {
         guard let stored = reader.tensor(name) else {
             throw .checkpoint(.tensorNotInCheckpoint(directory: reader.directory, tensor: name))
         }
+        // The node reads the whole tensor, or its first rows (`--unsafe-truncate-embeddings`): row-major storage
+        // puts them first.
+        let shape = context.shape
+        guard shape == stored.shape || (shape.count == stored.shape.count && shape.count >= 1
+                                         && shape.dropFirst() == stored.shape.dropFirst() && shape[0] <= stored.shape[0]) else {
+            throw .planMismatch("tensor '\(name)' of \(reader.directory) is \(stored.shape) on disk, the plan reads \(shape)")
+        }
         self.reader = reader
         self.stored = stored
         self.staging = staging
