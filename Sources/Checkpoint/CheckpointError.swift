@@ -24,7 +24,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case headerNotObject(path: String)
     /// A header entry without a valid dtype, shape or data_offsets.
     case malformedTensorEntry(path: String, tensor: String, detail: String)
-    /// A stored dtype other than F32, F16 and BF16.
+    /// A stored dtype mergegraph does not read (safetensors' `U16`, `U32`, `U64`, `F8_E8M0`, `F4`, …; torch saves none of them).
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// A shape with a negative dimension or an element count that overflows `Int`.
     case invalidShape(path: String, tensor: String, shape: [Int])

@@ -199,8 +199,13 @@ final class Stage: TensorProvider {
         guard recipeIndex[output] == nil else {
             throw .invalidConfig(slice.location, "tensor '\(output)' would be written twice")
         }
-        let compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
-        outputTypes[output] = TensorType(dtype: config.outDtype?.value ?? compute, shape: shapes[0].shape)
+        var compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
+        var outDType = config.outDtype?.value ?? compute
+        if let copied = try NonFloatTensors.copiedDType(output: output, dtypes: dtypes,
+                                                        inputs: shapes.map { ($0.model, $0.tensor) }, at: slice.location) {
+            (compute, outDType) = (copied, copied)
+        }
+        outputTypes[output] = TensorType(dtype: outDType, shape: shapes[0].shape)
         recipeIndex[output] = recipes.count
         recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex, shared: sharedValues,
                                     computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position))
@@ -257,6 +262,11 @@ final class Stage: TensorProvider {
             throw .stage(config.location, "stage '\(label)' has no tensor '\(tensor)'")
         }
         let recipe = recipes[i]
+        if !recipe.computeType.dtype.isFloatingPoint {
+            let copied = try NonFloatTensors.lower(recipe, stage: label, in: builder)
+            memo[tensor] = copied
+            return copied
+        }
         var values: [ValueID] = []
         for input in recipe.inputs {
             let value = try input.provider.value(of: input.tensor, stage: label, in: builder)
