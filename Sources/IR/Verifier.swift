@@ -154,7 +154,7 @@ extension Verifier {
                                    + "found \(node.operands.map { graph[$0].type.dtype.shortName }) → \(node.type.dtype.shortName)")
             }
         default:
-            if let v = ([id] + node.operands).first(where: { !graph[$0].type.dtype.isFloatingPoint }) {
+            if let v = (node.operands + [id]).first(where: { !graph[$0].type.dtype.isFloatingPoint }) {
                 throw .badNonFloat(id, op: node.op.mnemonic,
                                    "\(v) is \(graph[v].type.dtype.shortName), which is copied, never computed with")
             }

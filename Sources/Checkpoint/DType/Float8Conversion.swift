@@ -23,16 +23,19 @@ public enum Float8Conversion {
         return Float(bitPattern: sign | magnitude.bitPattern)
     }
 
-    /// The nearest `float8_e4m3fn` to `x` (ties to even). Magnitudes from 464 up round to 448 below 480 and become
-    /// NaN (0x7F) from 480 up, as do ±Inf and NaN: torch's `fp8e4m3fn_from_fp32_value`.
+    /// The nearest `float8_e4m3fn` to `x` (ties to even), saturating: magnitudes that round past 448 (±Inf
+    /// included) become ±448 (0x7E), NaN becomes 0x7F with its sign, as torch 2.15's CPU `.to(torch.float8_e4m3fn)`
+    /// does (checked on every fixture sample, `Tests/Fixtures/pytorch/float8`).
     @inline(__always)
     public static func floatToE4M3(_ x: Float) -> UInt8 {
         var bits = x.bitPattern
         let sign = bits & 0x8000_0000
         bits ^= sign
         let result: UInt8
-        if bits >= 1087 << 20 {
+        if bits > 0x7F80_0000 {
             result = 0x7F
+        } else if bits >= 1087 << 20 {
+            result = 0x7E
         } else if bits < 121 << 23 {
             // Below 2^-6 (the smallest normal): adding 2^14, whose f32 ulp is 2^-9 (the subnormal step), rounds to
             // that step (ties to even) and leaves the subnormal's bits at the bottom.
@@ -42,7 +45,8 @@ public enum Float8Conversion {
         } else {
             let mantissaOdd = (bits >> 20) & 1
             bits = bits &+ (UInt32(bitPattern: Int32(7 - 127)) << 23) &+ 0x7FFFF &+ mantissaOdd
-            result = UInt8(truncatingIfNeeded: bits >> 20)
+            let rounded = UInt8(truncatingIfNeeded: bits >> 20)
+            result = rounded == 0x7F ? 0x7E : rounded  // rounding up past 448 saturates
         }
         return result | UInt8(truncatingIfNeeded: sign >> 24)
     }
