@@ -19,7 +19,9 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     public let filePaths: [String]
     /// Every tensor name: files in order (shards sorted by name), each file's tensors in its state dict's order.
     public let tensorNames: [String]
+    /// The archives, open for `pread`.
     private let files: [InputFile]
+    /// Every tensor by name.
     private let tensorsByName: [String: StoredTensor]
 
     /// Opens the index's shards, else `pytorch_model.bin`, in `directory`.
@@ -93,6 +95,7 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
 
     // MARK: one archive
 
+    /// The tensors of the archive `file` (number `fileIndex` of its checkpoint).
     private static func readTensors(file: InputFile, fileIndex: Int) throws(CheckpointError) -> [StoredTensor] {
         let path = file.path
         guard file.size >= 4 else { throw .fileTooShort(path: path, fileSize: file.size) }

@@ -3,12 +3,19 @@ import IR
 /// A value on the stack of `RestrictedUnpickler`: the few Python objects a `torch.save`d state dict is made of.
 /// Nothing here runs code; torch's callables are recognized by name and interpreted (`TorchGlobal`).
 indirect enum PickleValue {
+    /// `None`.
     case none
+    /// `True` / `False`.
     case bool(Bool)
+    /// An integer that fits in 64 bits (larger ones are refused).
     case int(Int)
+    /// A float (`BINFLOAT`).
     case float(Double)
+    /// A `str` (or a Python 2 byte string read as UTF-8).
     case string(String)
+    /// A `bytes` object.
     case bytes([UInt8])
+    /// A tuple.
     case tuple([PickleValue])
     /// A list (a reference, as `APPEND`s mutate it in place).
     case list(PickleList)
@@ -42,11 +49,13 @@ indirect enum PickleValue {
 
 /// A Python list being built by the unpickler.
 final class PickleList {
+    /// The items, in order.
     var items: [PickleValue] = []
 }
 
 /// A Python dict being built by the unpickler; keys keep their insertion order.
 final class PickleDict {
+    /// The key–value pairs, in insertion order.
     var entries: [(key: PickleValue, value: PickleValue)] = []
 }
 
@@ -120,15 +129,21 @@ struct TorchStorageRef: Equatable {
 
 /// A tensor as `torch.save` describes it: a view (`storageOffset` elements in, `shape`, `stride` in elements) of a storage.
 struct TorchTensorRecord: Equatable {
+    /// The storage viewed.
     var storage: TorchStorageRef
+    /// The element type (the storage's, or `_rebuild_tensor_v3`'s dtype argument).
     var dtype: DType
+    /// Elements from the start of the storage to the first element.
     var storageOffset: Int
+    /// Dimensions, outermost first (`[]` for a 0-d scalar).
     var shape: [Int]
+    /// Elements between neighbours along each dimension.
     var stride: [Int]
 }
 
 /// Why the unpickler refused a pickle (the caller adds the file name).
 struct PickleRejection: Error, Equatable {
+    /// What was refused and where (opcode and byte offset, global name, call).
     var detail: String
     /// Whether it is the opcode or global allow-list that refused (as opposed to a malformed stream).
     var unsupported: Bool
@@ -140,10 +155,15 @@ struct PickleRejection: Error, Equatable {
 /// any other global or opcode is rejected with its name before anything is built from it. Follows the layout of
 /// `torch.serialization._save` / `_load` (PyTorch 2.x).
 struct RestrictedUnpickler {
+    /// The pickle.
     private let bytes: [UInt8]
+    /// The next byte to read.
     private var position = 0
+    /// The pickle machine's stack.
     private var stack: [PickleValue] = []
+    /// Stack heights at each open `MARK`.
     private var marks: [Int] = []
+    /// The memo (`BINPUT`/`BINGET`).
     private var memo: [Int: PickleValue] = [:]
 
     /// An unpickler over `bytes` (a whole `data.pkl`).
@@ -256,6 +276,7 @@ struct RestrictedUnpickler {
 
     // MARK: the calls torch's rebuild functions make
 
+    /// Applies one of torch's rebuild functions (or `OrderedDict()`) to `arguments` by name; anything else is refused.
     private func reduce(_ callable: PickleValue, _ arguments: PickleValue) throws(PickleRejection) -> PickleValue {
         guard case .global(let function) = callable, case .tuple(let args) = arguments else {
             throw unsupported("REDUCE of \(callable.kind) with \(arguments.kind)")
@@ -305,6 +326,7 @@ struct RestrictedUnpickler {
         return TorchStorageRef(key: key, dtype: dtype, byteCount: bytes)
     }
 
+    /// The allowed global `module.name`, or a rejection naming it.
     private func global(_ module: String, _ name: String) throws(PickleRejection) -> TorchGlobal {
         guard let global = TorchGlobal(module: module, name: name) else {
             throw unsupported("global \(module).\(name) is not one torch.save writes for a state dict (refused, never called)")
@@ -312,11 +334,13 @@ struct RestrictedUnpickler {
         return global
     }
 
+    /// Adds key–value pairs (alternating in `items`) to the dict on top of the stack.
     private mutating func setItems(_ items: [PickleValue]) throws(PickleRejection) {
         guard items.count % 2 == 0, case .dict(let dict) = try top() else { throw malformed("SETITEM(S) on a non-dict") }
         for i in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[i], items[i + 1])) }
     }
 
+    /// The integers of a tuple of integers (sizes and strides), nil for anything else.
     private func integers(_ value: PickleValue) -> [Int]? {
         guard case .tuple(let items) = value else { return nil }
         var result: [Int] = []
@@ -329,49 +353,58 @@ struct RestrictedUnpickler {
 
     // MARK: stack and stream
 
+    /// The value on top of the stack (above the last mark).
     private func top() throws(PickleRejection) -> PickleValue {
         guard let value = stack.last, (marks.last ?? 0) <= stack.count - 1 else { throw malformed("empty stack") }
         return value
     }
 
+    /// Removes and returns the top value (above the last mark).
     private mutating func pop() throws(PickleRejection) -> PickleValue {
         guard stack.count > (marks.last ?? 0), let value = stack.popLast() else { throw malformed("stack underflow") }
         return value
     }
 
+    /// Removes and returns the top `n` values, deepest first.
     private mutating func pop(_ n: Int) throws(PickleRejection) -> [PickleValue] {
         guard stack.count - n >= (marks.last ?? 0) else { throw malformed("stack underflow") }
         defer { stack.removeLast(n) }
         return Array(stack.suffix(n))
     }
 
+    /// Removes and returns the values above the last mark, and the mark.
     private mutating func popMark() throws(PickleRejection) -> [PickleValue] {
         guard let mark = marks.popLast() else { throw malformed("no MARK") }
         defer { stack.removeLast(stack.count - mark) }
         return Array(stack[mark...])
     }
 
+    /// The memo entry `index`.
     private func memoized(_ index: Int) throws(PickleRejection) -> PickleValue {
         guard let value = memo[index] else { throw malformed("memo \(index) read before it is written") }
         return value
     }
 
+    /// The next byte of the stream.
     private mutating func byte() throws(PickleRejection) -> UInt8 {
         guard position < bytes.count else { throw malformed("the pickle ends without STOP") }
         defer { position += 1 }
         return bytes[position]
     }
 
+    /// The next `count` bytes of the stream.
     private mutating func read(_ count: Int) throws(PickleRejection) -> [UInt8] {
         guard count >= 0, count <= bytes.count - position else { throw malformed("the pickle ends inside an argument") }
         defer { position += count }
         return Array(bytes[position..<(position + count)])
     }
 
+    /// A little-endian 4-byte unsigned integer.
     private mutating func uint32() throws(PickleRejection) -> UInt32 {
         try read(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
+    /// A little-endian 8-byte length.
     private mutating func length8() throws(PickleRejection) -> Int {
         let raw = try read(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard let length = Int(exactly: raw) else { throw malformed("length \(raw) too large") }
@@ -389,12 +422,14 @@ struct RestrictedUnpickler {
         return Int(Int64(bitPattern: value))
     }
 
+    /// `count` bytes as a UTF-8 string.
     private mutating func text(_ count: Int) throws(PickleRejection) -> String {
         let raw = try read(count)
         guard let string = String(validating: raw, as: UTF8.self) else { throw malformed("a string that is not UTF-8") }
         return string
     }
 
+    /// The bytes up to the next newline, as a string (`GLOBAL`'s arguments).
     private mutating func line() throws(PickleRejection) -> String {
         guard let end = bytes[position...].firstIndex(of: 0x0A) else { throw malformed("GLOBAL without a newline") }
         let raw = Array(bytes[position..<end])
@@ -403,10 +438,12 @@ struct RestrictedUnpickler {
         return string
     }
 
+    /// A rejection for a stream that is not a well-formed pickle.
     private func malformed(_ detail: String) -> PickleRejection {
         PickleRejection(detail: "malformed pickle at byte \(position): \(detail)", unsupported: false)
     }
 
+    /// A rejection by the opcode, global or call allow-list.
     private func unsupported(_ detail: String) -> PickleRejection {
         PickleRejection(detail: detail, unsupported: true)
     }

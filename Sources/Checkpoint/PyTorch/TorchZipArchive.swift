@@ -7,6 +7,7 @@ import ZIPFoundation
 struct TorchZipArchive {
     /// One entry: where its bytes start in the file, and how many there are.
     struct Entry {
+        /// The entry's path inside the archive (`NAME/data/0`).
         var name: String
         /// Byte offset of the entry's data in the archive file.
         var dataOffset: Int
@@ -20,6 +21,7 @@ struct TorchZipArchive {
     let path: String
     /// Every entry by name.
     let entries: [String: Entry]
+    /// The ZIPFoundation archive (central directory, extraction of small entries).
     private let archive: Archive
 
     /// The first bytes of a zip file (a local file header's signature).
@@ -106,11 +108,14 @@ struct TorchZipArchive {
         throw .invalidArchive(path: file.path, detail: "no zip header follows the data descriptor at byte \(offset)")
     }
 
+    /// `count` bytes of `file` at `offset`.
     private static func bytes(_ file: InputFile, _ offset: Int, _ count: Int) throws(CheckpointError) -> [UInt8] {
         try file.bytes(offset: offset, count: count)
     }
 
+    /// The little-endian 16-bit integer at `b[i]`.
     private static func le16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
+    /// The little-endian 32-bit integer at `b[i]`.
     private static func le32(_ b: [UInt8], _ i: Int) -> UInt32 { UInt32(le16(b, i)) | UInt32(le16(b, i + 2)) << 16 }
 }
 

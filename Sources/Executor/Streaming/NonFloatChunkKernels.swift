@@ -7,8 +7,11 @@ import Synchronization
 /// `ChunkGroup.bufferBytesPerElement` ≥ the dtype's size per element): no staging and no conversion, so an int64
 /// beyond 2^24 arrives unchanged. The buffer's bytes are the elements, little-endian, packed from its start.
 final class RawLoadChunkKernel: ChunkKernel {
+    /// The model's reader.
     private let reader: any CheckpointReader
+    /// Where the tensor is.
     private let stored: StoredTensor
+    /// The worker threads reads are split over.
     private let parallel: Parallel
 
     /// The kernel of `load` of tensor `name` from `reader`.
@@ -55,6 +58,7 @@ final class RawLoadChunkKernel: ChunkKernel {
 /// mergekit's `copy_non_floating_buffer` requires (`torch.equal` on tensors of one dtype: equal bytes, as integers
 /// and bools have one encoding per value).
 final class CopyEqualChunkKernel: ChunkKernel {
+    /// Bytes per element of the copied dtype.
     private let byteSize: Int
 
     /// The kernel for a node of integer or BOOL `context.dtype`.
