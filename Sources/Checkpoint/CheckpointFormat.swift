@@ -4,22 +4,30 @@ import Foundation
 public enum CheckpointFormat: String, Sendable, CaseIterable {
     /// safetensors: `model.safetensors`, shards listed by `model.safetensors.index.json`, or any `*.safetensors` files.
     case safetensors
+    /// PyTorch `torch.save` zip archives: `pytorch_model.bin`, or shards listed by `pytorch_model.bin.index.json`
+    /// (`PyTorchModel`). Used only when the directory has no safetensors, as transformers and mergekit prefer those.
+    case pytorchBin
 
     /// The files mergegraph looks for, for error messages.
     public static let expectedFiles =
-        "expected \(ShardNaming.indexFileName), \(ShardNaming.singleFileName) or *.safetensors"
+        "expected \(ShardNaming.indexFileName), \(ShardNaming.singleFileName), *.safetensors, "
+        + "\(PyTorchModel.indexFileName) or \(PyTorchModel.singleFileName)"
 
-    /// File name endings of weights in formats mergegraph does not read yet (PyTorch pickles, GGUF, TensorFlow, Flax).
+    /// File name endings of weights in formats mergegraph does not read (other PyTorch pickles, GGUF, TensorFlow, Flax).
     static let otherWeightSuffixes = [".bin", ".bin.index.json", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack"]
 
-    /// The format of the checkpoint in `directory`.
+    /// The format of the checkpoint in `directory`: safetensors when it has any, else PyTorch `.bin` when it has
+    /// `pytorch_model.bin` or its index (mergekit's `ShardedTensorIndex.from_disk` order).
     /// - Throws: `CheckpointError.directoryNotFound` if `directory` is not an existing directory, `.cannotOpen` if
-    ///   it cannot be listed, `.unsupportedFormat` naming the weight files of formats not read yet (e.g.
-    ///   `pytorch_model.bin`), `.noCheckpoint` listing what the directory has when it has no weights at all.
+    ///   it cannot be listed, `.unsupportedFormat` naming the weight files of formats not read (e.g.
+    ///   `model.gguf`), `.noCheckpoint` listing what the directory has when it has no weights at all.
     public static func detect(directory: String) throws(CheckpointError) -> CheckpointFormat {
         let names = try entries(of: directory)
         if names.contains(where: { $0.hasSuffix(".safetensors") || $0 == ShardNaming.indexFileName }) {
             return .safetensors
+        }
+        if names.contains(PyTorchModel.singleFileName) || names.contains(PyTorchModel.indexFileName) {
+            return .pytorchBin
         }
         throw noReadableCheckpoint(directory: directory, entries: names)
     }
@@ -39,6 +47,7 @@ public enum CheckpointFormat: String, Sendable, CaseIterable {
     public static func open(directory: String) throws(CheckpointError) -> any CheckpointReader {
         switch try detect(directory: directory) {
         case .safetensors: return try SafetensorsModel(directory: directory)
+        case .pytorchBin: return try PyTorchModel(directory: directory)
         }
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A tensor-level operation. Every op computes in f32 (f64 accumulators for sums and reductions)
-/// and rounds its result to the node's dtype.
+/// A tensor-level operation. Every op but `copyEqual` computes in f32 (f64 accumulators for sums and reductions)
+/// and rounds its result to the node's (float) dtype; `load` and `copyEqual` also carry integer and BOOL tensors,
+/// as bytes.
 public enum Op: Hashable, Sendable {
     /// Reads tensor `tensor` of input model `model` (an index into `Graph.models`).
     case load(model: Int, tensor: String)
@@ -63,6 +64,10 @@ public enum Op: Hashable, Sendable {
     /// RAM+ (tensor-local): like `ramMerge`, but each operand's unique elements are scaled by
     /// `1 + r · clamp(shared / unique, 0, alpha)` from that operand's counts of shared and unique elements.
     case ramPlusMerge(r: Double, alpha: Double, epsilon: Double)
+    /// An integer or BOOL tensor copied byte for byte from `operands[0]`: every operand is the same tensor of
+    /// the other inputs, and the run fails if any differs from the first in a byte (mergekit
+    /// `copy_non_floating_buffer`). Operands and result have one non-float dtype; nothing is converted.
+    case copyEqual
 
     /// The op's mnemonic in `--dump-ir`.
     public var mnemonic: String {
@@ -91,6 +96,7 @@ public enum Op: Hashable, Sendable {
         case .dellaPrune: return "della_prune"
         case .ramMerge: return "ram_merge"
         case .ramPlusMerge: return "ramplus_merge"
+        case .copyEqual: return "copy_equal"
         }
     }
 
@@ -102,7 +108,7 @@ public enum Op: Hashable, Sendable {
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune: return 1
         case .weightedSum, .modelStock, .signElect, .disjointMerge, .tiesMerge, .varianceTopK, .sceMerge, .multislerp, .karcher,
-             .ramMerge, .ramPlusMerge:
+             .ramMerge, .ramPlusMerge, .copyEqual:
             return nil
         }
     }
@@ -110,7 +116,7 @@ public enum Op: Hashable, Sendable {
     /// The op's attributes as written in `--dump-ir` (empty when it has none).
     public var attributes: String {
         switch self {
-        case .load, .sub, .add, .mul, .sceMerge, .arceeFusion: return ""
+        case .load, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return ""
         case .cast(let d): return "(\(d.shortName))"
         case .scale(let s): return "(\(formatAttribute(s)))"
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
@@ -206,7 +212,7 @@ extension Op {
             (0...1).contains(x) ? nil : "\(name) must be in [0, 1], found \(formatAttribute(x))"
         }
         switch self {
-        case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion:
+        case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual:
             return nil
         case .scale(let s): return finite("scale", [s])
         case .weightedSum(let w), .signElect(let w): return finite("weights", w)

@@ -99,7 +99,7 @@ public struct Printer {
         return "chunks: \(size) (\(group.chunkCount) per pass); "
             + (sweeps == 0 ? "" : "\(sweeps) statistics sweep\(sweeps == 1 ? "" : "s"); ")
             + "\(group.liveBuffers) live buffers of "
-            + "\(formatBytes(group.chunkElements * 4)); kernel state \(formatBytes(group.stateBytes)); "
+            + "\(formatBytes(group.chunkElements * group.bufferBytesPerElement)); kernel state \(formatBytes(group.stateBytes)); "
             + (group.writerBytes == 0 ? "" : "writers \(formatBytes(group.writerBytes)); ")
             + (group.retained.isEmpty ? ""
                 : "kept whole across passes: \(group.retained.map(\.description).joined(separator: " ")); ")

@@ -41,7 +41,7 @@ public struct Sweep: Hashable, Sendable {
 
 /// What a group holds during one of its sweeps, to be multiplied out by the chunk size.
 public struct PhaseMemory: Hashable, Sendable {
-    /// Chunk buffers (f32, one chunk each) allocated by the end of the sweep (the pool never shrinks in a group).
+    /// Chunk buffers (one chunk each, `ChunkGroup.bufferBytesPerElement` bytes per element) allocated by the end of the sweep (the pool never shrinks in a group).
     public var buffers: Int
     /// Bytes per chunk element of the input staging buffer by the end of the sweep.
     public var stagingBytesPerElement: Int
@@ -83,10 +83,13 @@ public struct ChunkGroup: Hashable, Sendable {
     public var closesShards: [Int]
     /// Bytes of the output writers open while the group runs.
     public var writerBytes: Int
+    /// Bytes each chunk buffer holds per element: 4 (an f32) for float groups; an integer or BOOL group holds its
+    /// stored elements as bytes in the same buffers, so 8 for one with int64 values.
+    public var bufferBytesPerElement: Int
 
     public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, sweeps: [Sweep] = [],
                 phases: [PhaseMemory], retained: [ValueID] = [], opensShards: [Int] = [], closesShards: [Int] = [],
-                writerBytes: Int = 0) {
+                writerBytes: Int = 0, bufferBytesPerElement: Int = 4) {
         self.steps = steps
         self.shape = shape
         self.rowElements = rowElements
@@ -97,6 +100,7 @@ public struct ChunkGroup: Hashable, Sendable {
         self.opensShards = opensShards
         self.closesShards = closesShards
         self.writerBytes = writerBytes
+        self.bufferBytesPerElement = bufferBytesPerElement
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
@@ -123,8 +127,8 @@ public struct ChunkGroup: Hashable, Sendable {
     /// open writers.
     public func bytes(phase: PhaseMemory, rows: Int) -> Int {
         let chunk = min(elementCount, rowElements * rows)
-        return chunk * (4 * phase.buffers + phase.stagingBytesPerElement) + phase.stateBytes
-            + phase.wholeValues * elementCount * 4 + writerBytes
+        return chunk * (bufferBytesPerElement * phase.buffers + phase.stagingBytesPerElement) + phase.stateBytes
+            + phase.wholeValues * elementCount * bufferBytesPerElement + writerBytes
     }
 
     /// The most bytes held in any sweep with `rows` rows per chunk.

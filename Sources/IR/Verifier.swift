@@ -12,6 +12,9 @@ public enum VerifierError: Error, CustomStringConvertible, Equatable {
     case badAttribute(ValueID, op: String, String)
     /// A schedule that does not describe a valid run of its graph.
     case badSchedule(String)
+    /// An integer or BOOL value where only floats go (an arithmetic op, a cast), or a `copy_equal` whose operands
+    /// and result are not all of one non-float dtype.
+    case badNonFloat(ValueID, op: String, String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum VerifierError: Error, CustomStringConvertible, Equatable {
         case .badCast(let v, let m): return "IR verifier: \(v) = cast: \(m)"
         case .badAttribute(let v, let op, let m): return "IR verifier: \(v) = \(op): \(m)"
         case .badSchedule(let m): return "IR verifier: schedule: \(m)"
+        case .badNonFloat(let v, let op, let m): return "IR verifier: \(v) = \(op): \(m)"
         }
     }
 }
@@ -49,6 +53,7 @@ public enum Verifier {
             if node.operands.contains(where: { graph[$0].type.shape != node.type.shape }) {
                 throw .shapeMismatch(id, op: node.op.mnemonic)
             }
+            try checkNonFloat(id, node, graph)
             if case .cast(let dtype) = node.op {
                 if dtype != node.type.dtype {
                     throw .badCast(id, "attribute \(dtype.shortName) but result type \(node.type)")
@@ -131,6 +136,28 @@ public enum Verifier {
         }
         if let o = inShard.firstIndex(where: { $0 != 1 }) {
             throw .badSchedule("output \"\(graph.outputs[o].path)\" is in \(inShard[o]) shards")
+        }
+    }
+}
+
+extension Verifier {
+    /// Integer and BOOL values are only loaded and copied: a `copy_equal` has one non-float dtype throughout, and
+    /// every other op but `load` has float operands and a float result.
+    static func checkNonFloat(_ id: ValueID, _ node: Node, _ graph: Graph) throws(VerifierError) {
+        switch node.op {
+        case .load:
+            return
+        case .copyEqual:
+            guard !node.type.dtype.isFloatingPoint,
+                  node.operands.allSatisfy({ graph[$0].type.dtype == node.type.dtype }) else {
+                throw .badNonFloat(id, op: node.op.mnemonic, "operands and result must all be one integer or bool dtype, "
+                                   + "found \(node.operands.map { graph[$0].type.dtype.shortName }) → \(node.type.dtype.shortName)")
+            }
+        default:
+            if let v = (node.operands + [id]).first(where: { !graph[$0].type.dtype.isFloatingPoint }) {
+                throw .badNonFloat(id, op: node.op.mnemonic,
+                                   "\(v) is \(graph[v].type.dtype.shortName), which is copied, never computed with")
+            }
         }
     }
 }

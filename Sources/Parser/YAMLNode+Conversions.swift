@@ -49,11 +49,16 @@ extension YAMLNode {
         return ModelReference(path: path.value, location: location)
     }
 
-    /// A `dtype` / `out_dtype` name.
+    /// A `dtype` / `out_dtype` name: a float dtype mergekit accepts (`DType.init(configName:)`). `int64`, which
+    /// mergekit's `dtype_from_name` knows but its merge methods reject, is refused here with that reason.
     func dtype() throws(ConfigError) -> Located<DType> {
         let name = try string("a dtype name")
         guard let dtype = DType(configName: name.value) else {
-            throw .invalidValue(location, "unknown dtype '\(name.value)' (expected float32, float16 or bfloat16)")
+            throw .invalidValue(location, "unknown dtype '\(name.value)' (expected float32, float16, bfloat16 or float64)")
+        }
+        guard dtype.isFloatingPoint else {
+            throw .invalidValue(location, "dtype '\(name.value)' is not a floating-point type: merges compute in floats "
+                                + "(integer and bool tensors are copied unchanged whatever dtype says)")
         }
         return Located(dtype, at: location)
     }

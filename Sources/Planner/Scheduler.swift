@@ -229,7 +229,9 @@ public enum Scheduler {
         let shape = graph[graph.outputs[outputs[0]].value].type.shape
         let count = shape.reduce(1, *)
         let rowElements = shape.count >= 2 ? count / max(1, shape[0]) : count
-        return ChunkGroup(steps: steps, shape: shape, rowElements: rowElements, chunkRows: 1, phases: [])
+        let widest = steps.map { graph[$0.value].type.dtype }.filter { !$0.isFloatingPoint }.map(\.byteSize).max() ?? 4
+        return ChunkGroup(steps: steps, shape: shape, rowElements: rowElements, chunkRows: 1, phases: [],
+                          bufferBytesPerElement: max(4, widest))
     }
 
     /// Depth-first from `root`; among a node's operands, the one that needs the most buffers to compute goes

@@ -303,8 +303,13 @@ final class Stage: TensorProvider {
         guard recipeIndex[output] == nil else {
             throw .invalidConfig(slice.location, "tensor '\(output)' would be written twice")
         }
+        var compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
+        var outDType = config.outDtype?.value ?? compute
+        let copied = try NonFloatTensors.copiedDType(output: output, dtypes: dtypes,
+                                                     inputs: shapes.map { ($0.model, $0.tensor) }, at: slice.location)
+        if let copied { (compute, outDType) = (copied, copied) }
         var sharedValues = ResolvedParameters()
-        if copyFrom == nil {
+        if copyFrom == nil, copied == nil {
             let shared = ParameterResolver(scopes: [slice.parameters, config.parameters], t: t)
             for p in spec.parameters where p.scope == .shared {
                 sharedValues[p.name] = try resolve(p, resolver: shared, tensor: output, at: config.mergeMethod.location)
@@ -317,8 +322,7 @@ final class Stage: TensorProvider {
                 }
             }
         }
-        let compute = config.dtype?.value ?? dtypes.dropFirst().reduce(dtypes[0], DType.promoted)
-        outputTypes[output] = TensorType(dtype: config.outDtype?.value ?? compute, shape: shapes[0].shape)
+        outputTypes[output] = TensorType(dtype: outDType, shape: shapes[0].shape)
         recipeIndex[output] = recipes.count
         recipes.append(TensorRecipe(output: output, inputs: inputs, baseIndex: slice.baseIndex, shared: sharedValues,
                                     computeType: TensorType(dtype: compute, shape: shapes[0].shape), position: position,
@@ -382,6 +386,11 @@ final class Stage: TensorProvider {
                                           to: outType.dtype, stage: label)
             memo[tensor] = copy
             return copy
+        }
+        if !recipe.computeType.dtype.isFloatingPoint {
+            let copied = try NonFloatTensors.lower(recipe, stage: label, in: builder)
+            memo[tensor] = copied
+            return copied
         }
         var values: [ValueID] = []
         for input in recipe.inputs {

@@ -27,32 +27,38 @@ final class CheckpointFormatTests: XCTestCase {
         }
     }
 
-    func testPytorchBinIsNamedAsNotReadYet() throws {
-        let directory = try makeTemporaryDirectory()
-        try touch(directory + "/config.json", "{}")
-        try touch(directory + "/pytorch_model.bin")
-        for attempt in [{ _ = try CheckpointFormat.detect(directory: directory) },
-                        { _ = try CheckpointFormat.open(directory: directory) },
-                        { _ = try SafetensorsModel(directory: directory) }] as [() throws -> Void] {
-            XCTAssertThrowsError(try attempt()) { error in
-                XCTAssertEqual(error as? CheckpointError, .unsupportedFormat(directory: directory, files: ["pytorch_model.bin"]))
-                XCTAssertEqual(String(describing: error),
-                               "\(directory) has no safetensors checkpoint (expected model.safetensors.index.json, "
-                               + "model.safetensors or *.safetensors): it has pytorch_model.bin, which mergegraph does not read yet")
-            }
+    func testPytorchBinIsDetectedAndSafetensorsPreferred() throws {
+        let binOnly = try makeTemporaryDirectory()
+        try touch(binOnly + "/config.json", "{}")
+        try touch(binOnly + "/pytorch_model.bin")
+        XCTAssertEqual(try CheckpointFormat.detect(directory: binOnly), .pytorchBin)
+        // An unreadable .bin is an error naming the file, not a format mergegraph "does not read".
+        assertCheckpointError(mentioning: [binOnly + "/pytorch_model.bin"]) { () throws(CheckpointError) in
+            _ = try CheckpointFormat.open(directory: binOnly)
         }
+        let sharded = try makeTemporaryDirectory()
+        try touch(sharded + "/pytorch_model.bin.index.json", "{}")
+        XCTAssertEqual(try CheckpointFormat.detect(directory: sharded), .pytorchBin)
+        let both = try makeTemporaryDirectory()
+        try writeCheckpoint(path: both + "/model.safetensors", tensors: [("a", .f32, [1], [1])])
+        try touch(both + "/pytorch_model.bin")
+        XCTAssertEqual(try CheckpointFormat.detect(directory: both), .safetensors)
+        XCTAssertTrue(try CheckpointFormat.open(directory: both) is SafetensorsModel)
     }
 
-    func testShardedPytorchFilesAreAllNamed() throws {
+    func testOtherWeightFilesAreNamed() throws {
         let directory = try makeTemporaryDirectory()
-        for name in ["pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json",
-                     "tokenizer.json"] {
+        for name in ["model.gguf", "training_args.bin", "tokenizer.json"] {
             try touch(directory + "/" + name)
         }
         XCTAssertThrowsError(try CheckpointFormat.detect(directory: directory)) { error in
             XCTAssertEqual(error as? CheckpointError, .unsupportedFormat(directory: directory, files: [
-                "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json",
+                "model.gguf", "training_args.bin",
             ]))
+            XCTAssertEqual(String(describing: error),
+                           "\(directory) has no checkpoint mergegraph reads (expected model.safetensors.index.json, "
+                           + "model.safetensors, *.safetensors, pytorch_model.bin.index.json or pytorch_model.bin): it has "
+                           + "model.gguf, training_args.bin, which mergegraph does not read")
         }
     }
 

@@ -31,9 +31,9 @@ final class LocalCheckpointCatalogTests: XCTestCase {
 
     func testErrorsNameTheDirectory() throws {
         let directory = try makeTemporaryDirectory()
-        try Data().write(to: URL(fileURLWithPath: directory + "/pytorch_model.bin"))
+        try Data().write(to: URL(fileURLWithPath: directory + "/model.gguf"))
         XCTAssertThrowsError(try LocalCheckpointCatalog().checkpoint(at: directory)) { error in
-            XCTAssertTrue(String(describing: error).contains("pytorch_model.bin, which mergegraph does not read yet"))
+            XCTAssertTrue(String(describing: error).contains("model.gguf, which mergegraph does not read"))
             XCTAssertTrue(String(describing: error).contains(directory))
         }
     }

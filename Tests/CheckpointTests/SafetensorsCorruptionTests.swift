@@ -43,11 +43,12 @@ final class SafetensorsCorruptionTests: XCTestCase {
     }
 
     func testUnsupportedDTypes() throws {
-        for dtype in ["F64", "I8"] {
+        for dtype in ["U16", "F8_E8M0"] {
             try writeRawSafetensors(
                 path: path, header: #"{"w.weight": {"dtype": "\#(dtype)", "shape": [2], "data_offsets": [0, 16]}}"#,
                 data: Array(repeating: 0, count: 16))
-            assertOpeningFails(mentioning: ["tensor w.weight in \(path) has unsupported dtype \(dtype) (supported: F32, F16, BF16)"])
+            assertOpeningFails(mentioning: ["tensor w.weight in \(path) has unsupported dtype \(dtype) (supported: F32, F16, BF16, F64, "
+                                                + "F8_E4M3, F8_E5M2, I64, I32, I16, I8, U8, BOOL)"])
         }
     }
 

@@ -2,8 +2,8 @@ import Checkpoint
 import Foundation
 import IR
 
-/// A Swift port of `conformance/compare.py`: same tensor names, shapes and dtypes; f32 within
-/// 1e-6 + 1e-4·|e|; f16/bf16 within one ulp; every `config.json` key of the reference equal.
+/// A Swift port of `conformance/compare.py`: same tensor names, shapes and dtypes; f32 and f64 within
+/// 1e-6 + 1e-4·|e|; f16/bf16 within one ulp; other dtypes equal; every `config.json` key of the reference equal.
 enum CheckpointComparison {
     static func problems(actual: String, expected: String) throws -> [String] {
         let a = try tensors(in: actual)
@@ -23,11 +23,12 @@ enum CheckpointComparison {
     static func close(_ a: Double, _ e: Double, dtype: DType) -> Bool {
         if a.isNaN || e.isNaN { return a.isNaN && e.isNaN }
         switch dtype {
-        case .f32: return abs(a - e) <= 1e-6 + 1e-4 * abs(e)
+        case .f32, .f64: return abs(a - e) <= 1e-6 + 1e-4 * abs(e)
         case .bf16, .f16:
             let mantissa = dtype == .bf16 ? 7.0 : 10.0
             let magnitude = max(abs(e), dtype == .f16 ? 6.1e-5 : 1e-30)
             return abs(a - e) <= Foundation.exp2(Foundation.floor(Foundation.log2(magnitude)) - mantissa) * 1.0001
+        case .f8e4m3, .f8e5m2, .i64, .i32, .i16, .i8, .u8, .bool: return a == e
         }
     }
 

@@ -12,7 +12,9 @@ final class DTypeAndOpTests: XCTestCase {
         XCTAssertEqual(DType(configName: "half"), .f16)
         XCTAssertEqual(DType(configName: "BFloat16"), .bf16, "names are case-insensitive")
         XCTAssertNil(DType(configName: "int8"))
-        XCTAssertNil(DType(configName: "float64"))
+        XCTAssertEqual(DType(configName: "float64"), .f64)
+        XCTAssertEqual(DType(configName: "torch.float64"), .f64, "mergekit strips a torch. prefix")
+        XCTAssertEqual(DType(configName: "int64"), .i64, "parsed, then refused by the parser as not floating point")
         XCTAssertNil(DType(configName: ""))
         XCTAssertNil(DType(configName: "bfloat"))
     }
@@ -22,16 +24,23 @@ final class DTypeAndOpTests: XCTestCase {
         XCTAssertEqual(DType(safetensorsName: "BF16"), .bf16)
         XCTAssertEqual(DType(safetensorsName: "F16"), .f16)
         XCTAssertNil(DType(safetensorsName: "f32"), "safetensors names are upper case")
-        XCTAssertNil(DType(safetensorsName: "I64"))
+        XCTAssertEqual(DType(safetensorsName: "I64"), .i64)
+        XCTAssertEqual(DType(safetensorsName: "F8_E4M3"), .f8e4m3)
+        XCTAssertEqual(DType(safetensorsName: "BOOL"), .bool)
+        XCTAssertNil(DType(safetensorsName: "U16"), "torch cannot save it")
     }
 
     func testByteSizeAndNames() {
         XCTAssertEqual(DType.f32.byteSize, 4)
         XCTAssertEqual(DType.f16.byteSize, 2)
         XCTAssertEqual(DType.bf16.byteSize, 2)
-        XCTAssertEqual(DType.allCases.map(\.shortName), ["f32", "f16", "bf16"])
-        XCTAssertEqual(DType.allCases.map(\.torchName), ["float32", "float16", "bfloat16"])
-        for d in DType.allCases { XCTAssertEqual(DType(configName: d.torchName), d) }
+        XCTAssertEqual(DType.allCases.map(\.byteSize), [4, 2, 2, 8, 1, 1, 8, 4, 2, 1, 1, 1])
+        XCTAssertEqual(DType.allCases.map(\.shortName),
+                       ["f32", "f16", "bf16", "f64", "f8_e4m3", "f8_e5m2", "i64", "i32", "i16", "i8", "u8", "bool"])
+        XCTAssertEqual(DType.allCases.map(\.torchName),
+                       ["float32", "float16", "bfloat16", "float64", "float8_e4m3fn", "float8_e5m2", "int64", "int32",
+                        "int16", "int8", "uint8", "bool"])
+        for d in [DType.f32, .f16, .bf16, .f64] { XCTAssertEqual(DType(configName: d.torchName), d) }
     }
 
     func testPromotion() {

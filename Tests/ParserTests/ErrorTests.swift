@@ -146,7 +146,7 @@ final class ErrorTests: XCTestCase {
 
     func testBadDtype() {
         let error = assertConfigError("merge_method: linear\nmodels: [{model: a}]\ndtype: float8\n",
-                                      "t.yml:3:8:", "unknown dtype 'float8' (expected float32, float16 or bfloat16)")
+                                      "t.yml:3:8:", "unknown dtype 'float8' (expected float32, float16, bfloat16 or float64)")
         XCTAssertEqual(error?.location, loc(3, 8))
         assertConfigError("merge_method: linear\nmodels: [{model: a}]\nout_dtype: [bf16]\n",
                           "t.yml:3:12:", "expected a dtype name, found a list")

@@ -4,7 +4,8 @@ import IR
 #error("safetensors I/O assumes a little-endian host")
 #endif
 
-/// Exact conversions between `Float` and the 16-bit storage types: round-to-nearest-even, quiet NaNs, ±Inf and subnormals kept.
+/// Exact conversions between `Float` and the storage types: round-to-nearest-even, quiet NaNs, ±Inf and subnormals
+/// kept, as torch's `Tensor.to()` converts.
 public enum DTypeConversion {
     /// The `Float` a bfloat16 bit pattern denotes (exact: bf16 is the upper half of an f32).
     @inlinable @inline(__always)
@@ -34,13 +35,28 @@ public enum DTypeConversion {
         Float16(x).bitPattern
     }
 
-    /// The value `x` has after a round trip through `dtype` (identity for f32).
+    /// The value `x` has after a round trip through `dtype`: identity for f32 and f64; nearest-even rounding for
+    /// the 16- and 8-bit floats; for integers and BOOL, `encode`'s conversion (truncation, saturation) and back.
     @inlinable
     public static func round(_ x: Float, to dtype: DType) -> Float {
         switch dtype {
-        case .f32: return x
+        case .f32, .f64: return x
         case .f16: return Float(Float16(x))
         case .bf16: return bf16ToFloat(floatToBF16(x))
+        default: return roundThroughStorage(x, dtype)
         }
+    }
+
+    /// `x` encoded as one `dtype` element and decoded again.
+    @usableFromInline
+    static func roundThroughStorage(_ x: Float, _ dtype: DType) -> Float {
+        var value = x
+        var stored: UInt64 = 0
+        var result: Float = 0
+        withUnsafeMutableBytes(of: &stored) { bytes in
+            encode(&value, count: 1, as: dtype, into: bytes.baseAddress!)
+            decode(UnsafeRawPointer(bytes.baseAddress!), dtype: dtype, count: 1, into: &result)
+        }
+        return result
     }
 }

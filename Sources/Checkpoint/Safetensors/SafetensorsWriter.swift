@@ -110,22 +110,51 @@ public final class SafetensorsWriter: CheckpointShardWriter {
     /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, not the next range, past the end,
     ///   or a background write that failed.
     public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
+        let (index, slot) = try nextRange(name, elementOffset: elementOffset, count: floats.count)
+        if let source = floats.baseAddress {
+            try writeInPieces(count: floats.count, dtype: slot.dtype,
+                              at: dataStart + slot.dataOffset + elementOffset * slot.dtype.byteSize) { done, chunk, buffer in
+                DTypeConversion.encode(source + done, count: chunk, as: slot.dtype, into: buffer)
+            }
+        }
+        written[index] += floats.count
+        complete[index] = written[index] == slot.elementCount
+    }
+
+    /// Writes `bytes` (whole elements of the tensor's stored dtype, little-endian) as elements `elementOffset…` of
+    /// the tensor unchanged: the path of integer and BOOL tensors, copied byte for byte. Same order rules as floats.
+    /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, a byte count that is not a whole
+    ///   number of elements (`.elementCountMismatch`), not the next range, past the end, a failed background write.
+    public func write(_ name: String, elementOffset: Int, bytes: UnsafeRawBufferPointer) throws(CheckpointError) {
+        guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
+        let size = slots[index].dtype.byteSize
+        guard bytes.count % size == 0 else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slots[index].elementCount,
+                                        actual: elementOffset + bytes.count / size)
+        }
+        let count = bytes.count / size
+        let (_, slot) = try nextRange(name, elementOffset: elementOffset, count: count)
+        if let source = bytes.baseAddress {
+            try writeInPieces(count: count, dtype: slot.dtype,
+                              at: dataStart + slot.dataOffset + elementOffset * size) { done, chunk, buffer in
+                buffer.copyMemory(from: source + done * size, byteCount: chunk * size)
+            }
+        }
+        written[index] += count
+        complete[index] = written[index] == slot.elementCount
+    }
+
+    /// The slot of `name` after checking `[elementOffset, elementOffset + count)` is its next unwritten range.
+    private func nextRange(_ name: String, elementOffset: Int, count: Int) throws(CheckpointError) -> (Int, Slot) {
         guard let index = slotIndexByName[name] else { throw .unknownTensor(path: path, tensor: name) }
         let slot = slots[index]
         guard !complete[index], elementOffset == written[index] else {
             throw .tensorAlreadyWritten(path: path, tensor: name)
         }
-        guard elementOffset + floats.count <= slot.elementCount else {
-            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount,
-                                        actual: elementOffset + floats.count)
+        guard elementOffset + count <= slot.elementCount else {
+            throw .elementCountMismatch(path: path, tensor: name, expected: slot.elementCount, actual: elementOffset + count)
         }
-        if let source = floats.baseAddress {
-            let size = slot.dtype.byteSize
-            try writeConverted(source, count: floats.count, dtype: slot.dtype,
-                               at: dataStart + slot.dataOffset + elementOffset * size)
-        }
-        written[index] += floats.count
-        complete[index] = written[index] == slot.elementCount
+        return (index, slot)
     }
 
     /// Checks every tensor was written, then closes the file.
@@ -139,8 +168,10 @@ public final class SafetensorsWriter: CheckpointShardWriter {
         try output.finish()
     }
 
-    /// Converts into the next free buffer and hands its bytes to the background queue, one buffer at a time.
-    private func writeConverted(_ source: UnsafePointer<Float>, count: Int, dtype: DType, at fileOffset: Int) throws(CheckpointError) {
+    /// Fills the next free buffer with `fill(elementsDone, elementCount, buffer)` (at most `scratchByteCount` bytes of
+    /// `dtype` elements) and hands its bytes to the background queue, one buffer at a time.
+    private func writeInPieces(count: Int, dtype: DType, at fileOffset: Int,
+                               fill: (Int, Int, UnsafeMutableRawPointer) -> Void) throws(CheckpointError) {
         let chunkElements = Self.scratchByteCount / dtype.byteSize
         var done = 0
         while done < count {
@@ -149,7 +180,7 @@ public final class SafetensorsWriter: CheckpointShardWriter {
             freeScratch.wait()
             let buffer = scratch[nextScratch]
             nextScratch = (nextScratch + 1) % scratch.count
-            DTypeConversion.encode(source + done, count: chunk, as: dtype, into: buffer)
+            fill(done, chunk, buffer)
             let job = WriteJob(file: output, bytes: buffer, count: chunk * dtype.byteSize,
                                offset: fileOffset + done * dtype.byteSize)
             queue.async { [failure, freeScratch] in

@@ -79,7 +79,9 @@ public struct PlanExecutor {
                 let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
                                             memory: memory, operandDTypes: operandTypes.map(\.dtype))
                 let kernel: ChunkKernel
-                if case .load(let m, let name) = node.op {
+                if case .load(let m, let name) = node.op, !node.type.dtype.isFloatingPoint {
+                    kernel = try RawLoadChunkKernel(reader: models[m], tensor: name, context: context)
+                } else if case .load(let m, let name) = node.op {
                     kernel = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context)
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
@@ -96,7 +98,8 @@ public struct PlanExecutor {
             }
             for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
             let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
-                                     chunkElements: group.chunkElements, memory: memory,
+                                     chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
+                                     memory: memory,
                                      retain: Set(group.retained.compactMap { entryOf[$0] }))
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
@@ -105,7 +108,13 @@ public struct PlanExecutor {
                         throw .planMismatch("output \(o) has no open shard")
                     }
                     let output = graph.outputs[o]
-                    try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
+                    let dtype = graph[output.value].type.dtype
+                    if dtype.isFloatingPoint {
+                        try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
+                    } else {
+                        try Self.write(writer, output.name, range.lowerBound,
+                                       UnsafeRawBufferPointer(start: values, count: range.count * dtype.byteSize))
+                    }
                     progress.bytesWritten += range.count * graph[output.value].type.dtype.byteSize
                     options.onProgress?(progress)
                 }
@@ -129,6 +138,12 @@ public struct PlanExecutor {
     private static func write(_ writer: any CheckpointShardWriter, _ name: String, _ offset: Int,
                               _ values: UnsafeBufferPointer<Float>) throws(ExecutionError) {
         do { try writer.write(name, elementOffset: offset, floats: values) } catch { throw .checkpoint(error) }
+    }
+
+    /// Writes the bytes of an integer or BOOL tensor's elements unchanged.
+    private static func write(_ writer: any CheckpointShardWriter, _ name: String, _ offset: Int,
+                              _ bytes: UnsafeRawBufferPointer) throws(ExecutionError) {
+        do { try writer.write(name, elementOffset: offset, bytes: bytes) } catch { throw .checkpoint(error) }
     }
 
     private func openWriter(_ shard: Shard, out: OutputDirectory) throws(ExecutionError) -> any CheckpointShardWriter {

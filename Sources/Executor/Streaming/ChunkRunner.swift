@@ -22,17 +22,23 @@ final class ChunkRunner {
     private let pool: BufferPool
     /// Entries kept whole across sweeps instead of being recomputed.
     private let retain: Set<Int>
+    /// Floats in a whole-tensor buffer (`elementCount` times the buffer words per element).
+    private let wholeCount: Int
     private var kept: [Int: AccountedBuffer<Float>] = [:]
     private var complete = Set<Int>()
 
-    init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, memory: MemoryAccount,
-         retain: Set<Int> = []) {
+    /// A runner of `entries` over `elementCount` elements, `chunkElements` at a time, in buffers of
+    /// `bufferBytesPerElement` bytes per element (4: f32 values; 8 for a group of int64 tensors, which chunk buffers
+    /// hold as their bytes).
+    init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
+         memory: MemoryAccount, retain: Set<Int> = []) {
         self.entries = entries
         self.sweeps = sweeps
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.retain = retain
-        pool = BufferPool(memory: memory, capacity: self.chunkElements)
+        wholeCount = elementCount * max(1, bufferBytesPerElement / 4)
+        pool = BufferPool(memory: memory, capacity: self.chunkElements * max(1, bufferBytesPerElement / 4))
     }
 
     /// Runs the statistics sweeps, then the output sweep (the last of `sweeps`), calling `sink(k, range, values)` for output entry
@@ -79,7 +85,7 @@ final class ChunkRunner {
                         } else {
                             let out: UnsafeMutablePointer<Float>
                             if retain.contains(e) {
-                                let whole = kept[e] ?? pool.allocateWhole(count: elementCount)
+                                let whole = kept[e] ?? pool.allocateWhole(count: wholeCount)
                                 kept[e] = whole
                                 out = whole.pointer + range.lowerBound
                             } else {

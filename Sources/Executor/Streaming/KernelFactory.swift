@@ -6,7 +6,8 @@ import IR
 struct KernelDeclaration {
     var cost: KernelCost
     /// Builds the kernel for a node described by a `KernelContext`; nil for loads, which read checkpoints
-    /// (`LoadChunkKernel`, built by the plan executor from the model's reader).
+    /// (`LoadChunkKernel`, or `RawLoadChunkKernel` for integer and BOOL tensors, built by the plan executor from
+    /// the model's reader).
     var make: ((KernelContext) -> ChunkKernel)?
 }
 
@@ -36,8 +37,12 @@ enum KernelFactory {
             KernelDeclaration(cost: KernelCost(), make: make)
         }
         switch op {
+        case .load where !result.dtype.isFloatingPoint:
+            return KernelDeclaration(cost: RawLoadChunkKernel.cost, make: nil)
         case .load:
             return KernelDeclaration(cost: LoadChunkKernel.cost(stored: result.dtype), make: nil)
+        case .copyEqual:
+            return KernelDeclaration(cost: CopyEqualChunkKernel.cost) { CopyEqualChunkKernel(context: $0) }
         case .cast:
             return stateless { ArithmeticChunkKernel(.copy, context: $0) }
         case .scale(let s):

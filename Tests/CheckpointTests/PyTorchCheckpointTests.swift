@@ -1,0 +1,154 @@
+@testable import Checkpoint
+import Foundation
+import IR
+import XCTest
+
+/// The PyTorch `.bin` fixtures (`scripts/make_pytorch_fixtures.py`, written by torch 2.15's `torch.save`).
+let pytorchFixturesDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/pytorch").path
+
+/// Every tensor of one safetensors file: dtype, shape and raw bytes.
+func safetensorsContents(_ path: String) throws -> [String: (dtype: DType, shape: [Int], bytes: [UInt8])] {
+    let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    var result: [String: (DType, [Int], [UInt8])] = [:]
+    for t in try SafetensorsModel.readHeader(path: path) {
+        result[t.name] = (t.dtype, t.shape, Array(data[t.byteRange]))
+    }
+    return result
+}
+
+extension CheckpointReader {
+    /// The stored bytes of tensor `name`.
+    func rawBytes(_ name: String) throws -> [UInt8] {
+        let t = try XCTUnwrap(tensor(name))
+        var bytes = [UInt8](repeating: 0, count: t.byteCount)
+        try bytes.withUnsafeMutableBytes { buffer in
+            if t.byteCount > 0 { try readBytes(fileIndex: t.fileIndex, offset: t.fileOffset, count: t.byteCount, into: buffer.baseAddress!) }
+        }
+        return bytes
+    }
+}
+
+final class PyTorchCheckpointTests: XCTestCase {
+    private let fixtures = pytorchFixturesDirectory
+
+    /// Copies fixture `relative` into a fresh directory as `pytorch_model.bin`.
+    private func directoryHolding(_ relative: String) throws -> String {
+        let directory = try makeTemporaryDirectory()
+        try FileManager.default.copyItem(atPath: fixtures + "/" + relative, toPath: directory + "/pytorch_model.bin")
+        return directory
+    }
+
+    func testEveryDtypeScalarsViewsAndSharedStoragesMatchTheSafetensorsTwin() throws {
+        let model = try PyTorchModel(directory: try directoryHolding("dtypes/pytorch_model.bin"))
+        let expected = try safetensorsContents(fixtures + "/dtypes/expected.safetensors")
+        XCTAssertEqual(Set(model.tensorNames), Set(expected.keys))
+        XCTAssertEqual(Array(model.tensorNames.prefix(4)), ["f64", "f32", "f16", "bf16"], "the state dict's order")
+        XCTAssertEqual(Set(model.tensorNames.compactMap { model.tensor($0)?.dtype }), Set(DType.allCases))
+        for name in model.tensorNames {
+            let t = try XCTUnwrap(model.tensor(name))
+            let twin = try XCTUnwrap(expected[name])
+            XCTAssertEqual(t.dtype, twin.dtype, name)
+            XCTAssertEqual(t.shape, twin.shape, name)
+            XCTAssertEqual(try model.rawBytes(name), twin.bytes, name)
+        }
+        XCTAssertEqual(model.tensor("scalar_i64")?.shape, [])
+        XCTAssertEqual(try model.rawBytes("scalar_i64"), withUnsafeBytes(of: Int64(-9_000_000_000_000).littleEndian) { Array($0) })
+        // view_rows (offset 8 elements) and view_flat (offset 4) share one storage.
+        let rows = try XCTUnwrap(model.tensor("view_rows")), flat = try XCTUnwrap(model.tensor("view_flat"))
+        XCTAssertEqual(rows.fileOffset - flat.fileOffset, 4 * 4)
+        // Floats decode exactly: f64 rounds to nearest f32 as torch's .to(float32).
+        let f64 = try safetensorsContents(fixtures + "/dtypes/expected.safetensors")["f64"]!.bytes
+        let doubles = stride(from: 0, to: f64.count, by: 8).map { i in
+            Double(bitPattern: f64[i..<(i + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        }
+        XCTAssertEqual(bits(try model.floats("f64")), bits(doubles.map { Float($0) }))
+    }
+
+    func testShardedBinWithIndexMatchesTheTwin() throws {
+        let reader = try CheckpointFormat.open(directory: fixtures + "/sharded")
+        XCTAssertTrue(reader is PyTorchModel)
+        XCTAssertEqual(reader.filePaths.count, 2)
+        let expected = try safetensorsContents(fixtures + "/sharded-expected.safetensors")
+        XCTAssertEqual(Set(reader.tensorNames), Set(expected.keys))
+        for (name, twin) in expected {
+            XCTAssertEqual(reader.tensor(name)?.dtype, twin.dtype, name)
+            XCTAssertEqual(try reader.rawBytes(name), twin.bytes, name)
+        }
+        XCTAssertEqual(reader.tensor("model.position_ids")?.dtype, .i64)
+    }
+
+    func testIndexThatDisagreesWithTheShardsIsNamed() throws {
+        let directory = try makeTemporaryDirectory()
+        for name in try FileManager.default.contentsOfDirectory(atPath: fixtures + "/sharded") {
+            try FileManager.default.copyItem(atPath: fixtures + "/sharded/" + name, toPath: directory + "/" + name)
+        }
+        let indexPath = directory + "/pytorch_model.bin.index.json"
+        let text = try String(contentsOfFile: indexPath, encoding: .utf8)
+            .replacingOccurrences(of: "\"lm_head.weight\": \"pytorch_model-00002-of-00002.bin\"",
+                                  with: "\"lm_head.weight\": \"pytorch_model-00001-of-00002.bin\"")
+        try text.write(toFile: indexPath, atomically: true, encoding: .utf8)
+        assertCheckpointError(mentioning: [indexPath, "lm_head.weight"]) { () throws(CheckpointError) in
+            _ = try PyTorchModel(directory: directory)
+        }
+    }
+
+    func testRejectedFilesAreNamedWithTheReason() throws {
+        let cases: [(String, (CheckpointError) -> Bool, String)] = [
+            ("rejects/unknown_global.bin", { if case .unsupportedPickle = $0 { return true }; return false }, "system"),
+            ("rejects/truncated.bin", { if case .invalidArchive = $0 { return true }; return false }, "zip archive"),
+            ("rejects/legacy.bin", { if case .legacyPyTorchFormat = $0 { return true }; return false }, "legacy (non-zip)"),
+            ("rejects/noncontiguous.bin", { if case .nonContiguousTensor(_, "t", [3, 2], [1, 3]) = $0 { return true }; return false },
+             "non-contiguous"),
+        ]
+        for (fixture, isExpected, mention) in cases {
+            let directory = try directoryHolding(fixture)
+            do {
+                _ = try CheckpointFormat.open(directory: directory)
+                XCTFail("\(fixture) was accepted")
+            } catch {
+                XCTAssertTrue(isExpected(error), "\(fixture): \(error)")
+                XCTAssertTrue(error.description.contains(directory + "/pytorch_model.bin"), error.description)
+                XCTAssertTrue(error.description.contains(mention), error.description)
+            }
+        }
+    }
+
+    /// The unpickler on the fixture's `data.pkl`, cut at every length and with bytes changed at random: it returns a
+    /// value or a `PickleRejection`, never traps, and only the whole pickle gives the state dict.
+    func testUnpicklerSurvivesTruncationAndCorruption() throws {
+        let archive = try TorchZipArchive(file: InputFile(path: fixtures + "/dtypes/pytorch_model.bin"))
+        let name = try XCTUnwrap(archive.entries.keys.first { $0.hasSuffix("/data.pkl") })
+        let pickle = try archive.contents(of: name)
+        var whole = RestrictedUnpickler(pickle)
+        guard case .dict(let dict) = try whole.load() else { return XCTFail("not a dict") }
+        XCTAssertEqual(dict.entries.count, 18)
+        for length in 0..<pickle.count {
+            var cut = RestrictedUnpickler(Array(pickle.prefix(length)))
+            XCTAssertThrowsError(try cut.load(), "cut at \(length)")
+        }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            var corrupted = pickle
+            corrupted[Int(state >> 33) % pickle.count] = UInt8(truncatingIfNeeded: state >> 17)
+            var unpickler = RestrictedUnpickler(corrupted)
+            _ = try? unpickler.load()
+        }
+    }
+
+    func testUnknownGlobalsAndOpcodesAreRefusedByName() {
+        // GLOBAL 'os system', then STOP: refused at the GLOBAL, before anything could call it.
+        var global = RestrictedUnpickler([0x80, 0x02] + Array("cos\nsystem\n.".utf8))
+        XCTAssertThrowsError(try global.load()) { error in
+            XCTAssertEqual((error as? PickleRejection)?.unsupported, true)
+            XCTAssertTrue((error as? PickleRejection)?.detail.contains("os.system") == true)
+        }
+        // NEWOBJ (0x81) is not written by torch.save for state dicts.
+        var opcode = RestrictedUnpickler([0x80, 0x02, 0x29, 0x29, 0x81, 0x2E])
+        XCTAssertThrowsError(try opcode.load()) { error in
+            XCTAssertTrue((error as? PickleRejection)?.detail.contains("NEWOBJ") == true, "\(error)")
+        }
+    }
+}
