@@ -35,7 +35,8 @@ struct CompileOptions: ParsableArguments {
     @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
     var strict = false
 
-    @Option(help: "Worker threads for kernels (default: all cores).")
+    @Option(name: [.customLong("threads"), .customLong("num-threads"), .customShort("j")],
+            help: "Worker threads for kernels (default: all cores; mergekit's -j/--num-threads).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {

@@ -22,8 +22,11 @@ struct Run: ParsableCommand {
     @Flag(help: "Replace OUT_DIR if it exists and is not empty.")
     var overwrite = false
 
-    @Flag(help: "Report each shard as it is written.")
-    var verbose = false
+    @Flag(name: [.customLong("verbose"), .customShort("v")],
+          help: "Report each shard as it is written and the memory held (mergekit's -v; repeat as you like).")
+    var verbose: Int
+
+    @OptionGroup(title: "mergekit-yaml options") var mergekit: MergekitOptions
 
     @Flag(help: "Show no progress (by default a bar on a terminal, a line every 10 seconds otherwise).")
     var quiet = false
@@ -31,9 +34,10 @@ struct Run: ParsableCommand {
     func run() throws {
         let catalog = LocalCheckpointCatalog()
         try reportingErrors {
+            for note in mergekit.notes { Console.error(note) }
             let plan = try compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }
-            let verbose = self.verbose
+            let verbose = self.verbose > 0
             let progress = ProgressReporter(quiet: quiet)
             let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
                 copyTokenizer: copyTokenizer, overwrite: overwrite,
@@ -49,7 +53,7 @@ struct Run: ParsableCommand {
                 progress.interrupt()
                 throw error
             }
-            if verbose {
+            if self.verbose > 0 {
                 let held = executor.memory.peakBytes, predicted = plan.schedule.predictedPeakBytes
                 Console.error("peak memory held: \(formatBytes(held)) (\(held) bytes; predicted \(predicted) bytes)")
             }

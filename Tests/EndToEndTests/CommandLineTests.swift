@@ -217,3 +217,44 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(table.stdout.hasPrefix("| method | parameters | inputs | what it does | follows |\n"), table.stdout)
     }
 }
+
+/// mergekit command lines as people type them.
+extension CommandLineTests {
+    /// The seed tutorial's `mergekit-yaml config.yaml merge --copy-tokenizer --allow-crimes --out-shard-size 1B
+    /// --lazy-unpickle`, with `mergegraph run` in place of `mergekit-yaml`: it runs, notes the options that change
+    /// nothing, and writes the same bytes as a plain run.
+    func testTheTutorialsCommandLineRunsUnchanged() throws {
+        let out = Fixtures.temporaryDirectory("tutorial")
+        let plain = Fixtures.temporaryDirectory("plain")
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: plain)
+        }
+        let config = Fixtures.caseConfig("linear")
+        let result = try run(["run", config, out, "--copy-tokenizer", "--allow-crimes", "--out-shard-size", "1B",
+                                  "--lazy-unpickle", "--overwrite", "--quiet"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("note: --allow-crimes:"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("note: --lazy-unpickle:"), result.stderr)
+        XCTAssertEqual(try run(["run", config, plain, "--overwrite", "--quiet"]).status, 0)
+        XCTAssertEqual(FileManager.default.contents(atPath: out + "/model.safetensors"),
+                       FileManager.default.contents(atPath: plain + "/model.safetensors"))
+    }
+
+    /// Every other mergekit-yaml option is accepted; GPU options run on the CPU with one note.
+    func testEveryMergekitOptionIsAccepted() throws {
+        let out = Fixtures.temporaryDirectory("options")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try run([
+            "run", Fixtures.caseConfig("linear"), out, "--overwrite", "--quiet",
+            "--no-allow-crimes", "--no-lazy-unpickle", "--low-cpu-memory", "--write-model-card", "--no-trust-remote-code",
+            "--clone-tensors", "--safe-serialization", "--async-write", "--write-threads", "2", "--transformers-cache", "/tmp",
+            "--lora-merge-cache", "/tmp", "--lora-merge-dtype", "bfloat16", "--cuda", "--device", "cuda", "--read-to-gpu",
+            "--multi-gpu", "--gpu-rich", "--random-seed", "3", "-j", "1", "--num-threads", "1", "-v", "-v",
+            "--no-copy-tokenizer", "--unsafe-truncate-embeddings",
+        ])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr.components(separatedBy: "note: GPU options").count, 2, "one note for all GPU options")
+        XCTAssertTrue(result.stderr.contains("peak memory held"), "-v is --verbose")
+    }
+}
