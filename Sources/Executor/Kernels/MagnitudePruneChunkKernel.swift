@@ -57,7 +57,9 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func beginPass() -> Bool {
         switch stage {
         case .gather:
+            // The mask too, so that every kernel of a sweep holds its whole declared state at once.
             entries = context.memory.allocate(UInt64.self, count: context.elementCount, zeroed: false)
+            kept = context.memory.allocate(UInt64.self, count: MagnitudePruneChunkKernel.maskWords(elementCount: context.elementCount))
             return true
         case .selectHigh, .selectLow:
             return true
@@ -121,15 +123,13 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) {
         switch stage {
         case .gather:
-            guard let entries else { return }
+            guard let entries, let kept else { return }
             let n = context.elementCount
             let positions = ties == .torchDescending ? (n - keep.upperBound)..<(n - keep.lowerBound) : keep
             TorchArgsortReplay.select(entries.pointer, count: n, positions: positions,
                                       descending: ties == .torchDescending)
-            let kept = context.memory.allocate(UInt64.self, count: MagnitudePruneChunkKernel.maskWords(elementCount: n))
             TorchArgsortReplay.mark(entries.pointer, positions: positions, in: kept.pointer)
             self.entries = nil
-            self.kept = kept
             stage = rescale ? .norms : .done
         case .selectHigh:
             select?.finishFirstPass()
@@ -292,8 +292,8 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
 extension MagnitudePruneChunkKernel {
     /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads.
     /// Index ties: the selection tables of its one (bf16 operand) or two selection passes, then the kept-element
-    /// positions. PyTorch ties: during the gathering pass, 8 bytes per element of (key, index) entries plus, at
-    /// its end, the kept-mask (a bit per element, in 64-bit words), which alone stays for the sweep. With
+    /// positions. PyTorch ties: during the gathering pass, 8 bytes per element of (key, index) entries and the
+    /// kept-mask (a bit per element, in 64-bit words), which alone stays for the sweep. With
     /// `rescale`, a last pass holds the positions or the mask and the two L1 norms' block sums.
     static func cost(keep: Range<Int>, rescale: Bool, ties: TieOrder, elementCount n: Int, operand: DType,
                      threads: Int) -> KernelCost {
