@@ -58,7 +58,9 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         switch stage {
         case .gather:
             // The mask too, so that every kernel of a sweep holds its whole declared state at once.
-            entries = context.memory.allocate(UInt64.self, count: context.elementCount, zeroed: false)
+            let entries = context.memory.allocate(UInt64.self, count: context.elementCount, zeroed: false)
+            TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 8 * context.elementCount)
+            self.entries = entries
             kept = context.memory.allocate(UInt64.self, count: MagnitudePruneChunkKernel.maskWords(elementCount: context.elementCount))
             return true
         case .selectHigh, .selectLow:

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import IR
 
 /// Which elements PyTorch's CPU `torch.argsort` / `torch.sort` (`stable=False`) of a 1-D float32 tensor puts at a
@@ -69,6 +72,20 @@ enum TorchArgsortReplay {
             let i = index(entries[p])
             mask[i >> 6] |= 1 << UInt64(i & 63)
         }
+    }
+
+    /// Asks the kernel to back the 2 MiB-aligned interior of `bytes` bytes at `pointer` with transparent huge pages:
+    /// the entries are written once per tensor, and with 4 KiB pages the first touch of a 64M-element tensor's
+    /// 512 MiB costs about 131,000 page faults. Only a hint: nothing changes when the system declines it.
+    static func adviseHugePages(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        #if os(Linux)
+        let huge = 2 << 20
+        let start = (Int(bitPattern: pointer) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: pointer) + bytes) & ~(huge - 1)
+        if end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(aligned, end - start, MADV_HUGEPAGE)
+        }
+        #endif
     }
 
     /// libstdc++'s `_S_threshold`: segments this short are left to the final insertion sort.
@@ -148,9 +165,21 @@ enum TorchArgsortReplay {
             else { swapAt(result, b) }
         }
 
-        /// `std::__unguarded_partition` around pivot key `p`.
+        /// Elements a block of the branch-free phase of `unguardedPartition` examines on each side.
+        static var block: Int { 128 }
+
+        /// `std::__unguarded_partition` around pivot key `p`: the same swaps and the same result, computed first
+        /// in blocks without branches on the keys, then element by element once the unexamined part is short.
+        ///
+        /// Hoare's scans swap the m-th element from the left that does not sort before the pivot (a left stopper)
+        /// with the m-th element from the right that the pivot does not sort before (a right stopper), for as long
+        /// as the first lies left of the second, and return where the left scan stops next. So stoppers can be
+        /// collected a block at a time from both ends (as in Edelkamp and Weiß's BlockQuicksort) and paired in
+        /// order: while the two blocks are disjoint every pair lies in order, and swapped elements are never
+        /// examined again. The scalar loop then resumes from the next unpaired stopper on each side.
         @inline(__always) func unguardedPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> Int {
             var first = firstIn, last = lastIn
+            if last - first > 2 * Self.block { (first, last) = blockPartition(first, last, p) }
             while true {
                 while O.before(key(first), p) { first += 1 }
                 last -= 1
@@ -158,6 +187,47 @@ enum TorchArgsortReplay {
                 if !(first < last) { return first }
                 swapAt(first, last)
                 first += 1
+            }
+        }
+
+        /// The branch-free phase of `unguardedPartition` on `firstIn..<lastIn`: swaps stopper pairs while the
+        /// unexamined middle is longer than two blocks; returns where the scalar scans resume (`first`: the next
+        /// position the left scan examines; `last`: one past the next position the right scan examines).
+        func blockPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> (Int, Int) {
+            let b = Self.block
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * b) { buffer -> (Int, Int) in
+                let left = buffer.baseAddress!, right = left + b
+                var l = firstIn, r = lastIn  // unexamined: l..<r, besides unpaired stoppers in the buffers
+                var leftCount = 0, leftStart = 0, rightCount = 0, rightStart = 0
+                while r - l >= 2 * b {
+                    if leftCount == 0 {
+                        leftStart = 0
+                        for i in 0..<b {
+                            left[leftCount] = UInt8(truncatingIfNeeded: i)
+                            leftCount &+= O.before(key(l + i), p) ? 0 : 1
+                        }
+                    }
+                    if rightCount == 0 {
+                        rightStart = 0
+                        for i in 0..<b {
+                            right[rightCount] = UInt8(truncatingIfNeeded: i)
+                            rightCount &+= O.before(p, key(r - 1 - i)) ? 0 : 1
+                        }
+                    }
+                    let pairs = min(leftCount, rightCount)
+                    for t in 0..<pairs {
+                        swapAt(l + Int(left[leftStart + t]), r - 1 - Int(right[rightStart + t]))
+                    }
+                    leftCount -= pairs
+                    leftStart += pairs
+                    rightCount -= pairs
+                    rightStart += pairs
+                    if leftCount == 0 { l += b }
+                    if rightCount == 0 { r -= b }
+                }
+                let first = leftCount > 0 ? l + Int(left[leftStart]) : l
+                let last = rightCount > 0 ? r - Int(right[rightStart]) : r
+                return (first, last)
             }
         }
 
