@@ -95,16 +95,24 @@ enum TorchArgsortReplay {
     protocol Comparator {
         /// Whether key `a` sorts strictly before key `b`.
         static func before(_ a: UInt32, _ b: UInt32) -> Bool
+        /// `before(a, b)` as 1 or 0, computed by arithmetic (a sign bit), not by a branch.
+        static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int
     }
 
     /// `KeyValueCompDesc`: larger first, NaN first.
     enum Descending: Comparator {
         @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a > b }
+        @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
+            Int(truncatingIfNeeded: UInt64(bitPattern: Int64(b) &- Int64(a)) >> 63)
+        }
     }
 
     /// `KeyValueCompAsc`: smaller first, NaN last.
     enum Ascending: Comparator {
         @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a < b }
+        @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
+            Int(truncatingIfNeeded: UInt64(bitPattern: Int64(a) &- Int64(b)) >> 63)
+        }
     }
 
     /// libstdc++'s introsort restricted to the segments that straddle `lo` or `hi`.
@@ -204,14 +212,14 @@ enum TorchArgsortReplay {
                         leftStart = 0
                         for i in 0..<b {
                             left[leftCount] = UInt8(truncatingIfNeeded: i)
-                            leftCount &+= O.before(key(l + i), p) ? 0 : 1
+                            leftCount &+= 1 &- O.beforeBit(key(l + i), p)
                         }
                     }
                     if rightCount == 0 {
                         rightStart = 0
                         for i in 0..<b {
                             right[rightCount] = UInt8(truncatingIfNeeded: i)
-                            rightCount &+= O.before(p, key(r - 1 - i)) ? 0 : 1
+                            rightCount &+= 1 &- O.beforeBit(p, key(r - 1 - i))
                         }
                     }
                     let pairs = min(leftCount, rightCount)
