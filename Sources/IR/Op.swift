@@ -20,9 +20,10 @@ public enum Op: Hashable, Sendable {
     case slerp(t: Double)
     /// Model Stock: `operands[0]` is the base, the rest are fine-tunes.
     case modelStock(filterWise: Bool)
-    /// Keeps the elements whose magnitude rank (ascending, ties by index) is in `keep`, zeroes the rest;
-    /// with `rescale`, scales the kept part back to the operand's L1 norm (TIES, breadcrumbs).
-    case magnitudePrune(keep: Range<Int>, rescale: Bool)
+    /// Keeps the elements whose ascending magnitude rank is in `keep`, zeroes the rest; `ties` says which of the
+    /// elements of equal magnitude at a cut are kept. With `rescale`, scales the kept part back to the operand's L1
+    /// norm (TIES, breadcrumbs).
+    case magnitudePrune(keep: Range<Int>, rescale: Bool, ties: TieOrder)
     /// The elected sign (+1 or −1) of `Σ weights[i] · operands[i]` (TIES sign consensus; ≥ 0 elects +1), summed in
     /// f32 in operand order as mergekit does.
     case signElect(weights: [Double])
@@ -122,8 +123,8 @@ public enum Op: Hashable, Sendable {
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
         case .slerp(let t): return "(t=\(formatAttribute(t)))"
         case .modelStock(let f): return f ? "(filter_wise)" : ""
-        case .magnitudePrune(let keep, let rescale):
-            return "(keep ranks \(keep.lowerBound)..<\(keep.upperBound)\(rescale ? ", rescale" : ""))"
+        case .magnitudePrune(let keep, let rescale, let ties):
+            return "(keep ranks \(keep.lowerBound)..<\(keep.upperBound)\(rescale ? ", rescale" : ""), \(ties.description))"
         case .signElect(let w): return "(\(w.map(formatAttribute).joined(separator: ", ")))"
         case .disjointMerge(let w, let normalize, let lambda):
             return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : "")"
@@ -181,6 +182,34 @@ extension Op {
     }
 }
 
+/// Which of the elements whose magnitude equals a cut's a `magnitude_prune` keeps (the elements of other
+/// magnitudes are decided by magnitude alone).
+public enum TieOrder: Hashable, Sendable, CustomStringConvertible {
+    /// Equal magnitudes ranked by index, the lower index first in ascending rank order.
+    case index
+    /// As PyTorch's CPU `torch.argsort(|x|, descending=True)` places them (mergekit `sparsify.magnitude` keeps its
+    /// first k): ascending ranks `lo..<hi` are its positions `n − hi..<n − lo`.
+    case torchDescending
+    /// As PyTorch's CPU `torch.sort(|x|)` (ascending) places them (mergekit `sparsify.magnitude_outliers`):
+    /// ascending ranks `lo..<hi` are its positions `lo..<hi`.
+    case torchAscending
+
+    /// How `--dump-ir` names the order: `index ties`, `torch ties` or `torch ascending ties`.
+    public var description: String {
+        switch self {
+        case .index: return "index ties"
+        case .torchDescending: return "torch ties"
+        case .torchAscending: return "torch ascending ties"
+        }
+    }
+
+    /// Whether the order is PyTorch's (whose kernel gathers the whole tensor).
+    public var isTorch: Bool { self != .index }
+
+    /// The most elements PyTorch's order is reproduced for (the replay packs element indices in 32 bits).
+    public static let torchMaxElementCount = 1 << 32
+}
+
 /// Which vectors a spherical interpolation treats as points on the sphere.
 public enum SlerpAxis: Hashable, Sendable, CustomStringConvertible {
     /// The whole tensor, flattened, is one vector.
@@ -224,7 +253,10 @@ extension Op {
         case .nuslerp(let t, _): return finite("t", [t])
         case .nearSwap(let t): return finite("t", [t])
         case .modelStock: return nil
-        case .magnitudePrune(let keep, _):
+        case .magnitudePrune(let keep, _, let ties):
+            if ties.isTorch && n > TieOrder.torchMaxElementCount {
+                return "PyTorch's order among equal magnitudes is replayed for at most 2^32 elements, not \(n)"
+            }
             return keep.lowerBound >= 0 && keep.upperBound <= n ? nil
                 : "kept ranks \(keep.lowerBound)..<\(keep.upperBound) are outside the tensor's \(n) elements"
         case .varianceTopK(let fraction): return unit("fraction", fraction)

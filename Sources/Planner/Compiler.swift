@@ -5,7 +5,9 @@ import Parser
 /// Compiles a parsed config (one or more stages) into a scheduled IR graph. Touches no tensor data.
 ///
 /// The pipeline: lower every stage's tensors (`Stage`, `MergeMethod` declarations) → verify → each of
-/// `passes` followed by verify → schedule with the kernels' declared costs → verify the schedule.
+/// `passes` followed by verify → schedule with the kernels' declared costs (giving up PyTorch's order among equal
+/// magnitudes on the `magnitude_prune` ops of groups that do not fit the budget otherwise, with one warning) →
+/// verify the schedule.
 public enum Compiler {
     /// The rewrites run between lowering and scheduling, in order.
     public static let passes: [any GraphPass] = [SignConsensusFusion(), DeadValueElimination()]
@@ -42,8 +44,9 @@ public enum Compiler {
             graph = pass.run(graph)
             try verify(graph, after: pass.name)
         }
-        let schedule = try Scheduler.schedule(graph, maxShardBytes: options.outShardSize, costs: costs,
-                                              limits: options.limits)
+        let (relaxedGraph, schedule, relaxation) = try Scheduler.scheduleRelaxingTies(
+            graph, maxShardBytes: options.outShardSize, costs: costs, limits: options.limits)
+        graph = relaxedGraph
         do {
             try Verifier.verify(graph, schedule)
         } catch {
@@ -55,7 +58,8 @@ public enum Compiler {
             "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
         ] + targets.map { "output: stage \($0.stage) → OUT_DIR/\($0.directory)" }
         return Plan(graph: graph, schedule: schedule, targets: targets, header: header,
-                    warnings: file.warnings + stages.flatMap(\.warnings))
+                    warnings: file.warnings + stages.flatMap(\.warnings)
+                        + [relaxation?.warning(budget: options.limits.budgetBytes)].compactMap { $0 })
     }
 
     private static func verify(_ graph: Graph, after step: String) throws(PlanError) {

@@ -1,6 +1,38 @@
 import Checkpoint
 import IR
 
+/// What `Scheduler.scheduleRelaxingTies` gave up to fit the budget: `magnitude_prune` ops that keep equal
+/// magnitudes at their cuts in index order instead of PyTorch's.
+public struct TieRelaxation: Hashable, Sendable {
+    /// How many `magnitude_prune` ops were rewritten to index ties.
+    public var prunes: Int
+    /// The output tensors computed from them.
+    public var tensors: [String]
+    /// The most elements whose kept-or-zeroed fate can differ from PyTorch's, summed over those ops: per op,
+    /// 2 · min(kept, n − kept) (both orders keep the same count, and only elements whose magnitude equals a cut's
+    /// can change places; how many do depends on the data).
+    public var maxDifferingElements: Int
+    /// The smallest budget with which no tie order would be given up (bytes).
+    public var neededBytes: Int
+
+    /// `maxDifferingElements`' term for an op keeping ranks `keep` of `elementCount` elements.
+    static func maxDiffering(keep: Range<Int>, elementCount n: Int) -> Int {
+        let kept = max(0, min(n, keep.upperBound) - max(0, keep.lowerBound))
+        return 2 * min(kept, n - kept)
+    }
+
+    /// The one warning of a run: which tensors, how many ops, the bound on differing elements, the budget needed.
+    public func warning(budget: Int) -> String {
+        let quoted = tensors.prefix(3).map { name in "'" + name + "'" }
+        let names = quoted.joined(separator: ", ") + (tensors.count > 3 ? ", …" : "")
+        return "warning: --max-memory \(formatBytes(budget)) is too small to keep PyTorch's order among equal "
+            + "magnitudes at the TIES/breadcrumbs cut of \(tensors.count) tensor(s) (\(names)); \(prunes) "
+            + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ from "
+            + "mergekit's on at most \(maxDifferingElements) elements (only where a magnitude equals the cut's); "
+            + "--max-memory \(formatBytes(neededBytes)) (\(neededBytes) bytes) keeps PyTorch's order everywhere"
+    }
+}
+
 /// Orders a graph for chunked execution: splits outputs into shards as mergekit does, groups the outputs that
 /// share work, orders each group's values so few chunk buffers are alive at once, frees every buffer after its
 /// last use, and picks each group's chunk size so that the run fits the memory budget.
@@ -32,6 +64,49 @@ public enum Scheduler {
     /// - Throws: `PlanError.budgetTooSmall` when a group cannot run one row at a time within the budget.
     public static func schedule(_ graph: Graph, maxShardBytes: Int, costs: CostModel,
                                 limits: Limits = Limits()) throws(PlanError) -> Schedule {
+        var relaxed: Set<ValueID>? = nil
+        return try schedule(graph, maxShardBytes: maxShardBytes, costs: costs, limits: limits, relaxing: &relaxed)
+    }
+
+    /// Schedules `graph` as `schedule` does, but where a group cannot run one row at a time within the budget
+    /// because of `magnitude_prune` ops keeping PyTorch's order among equal magnitudes (whose kernels gather the
+    /// whole tensor), gives that order up for index order on as few of them as it takes, the largest first.
+    /// Returns the graph with those ops rewritten (`--dump-ir` shows `index ties` on them), its schedule, and what
+    /// was given up (nil when nothing was).
+    /// - Throws: `PlanError.budgetTooSmall` when a group does not fit even with index order everywhere.
+    public static func scheduleRelaxingTies(_ graph: Graph, maxShardBytes: Int, costs: CostModel,
+                                            limits: Limits = Limits()) throws(PlanError)
+        -> (graph: Graph, schedule: Schedule, relaxation: TieRelaxation?) {
+        var relaxed: Set<ValueID>? = []
+        let exact = try schedule(graph, maxShardBytes: maxShardBytes, costs: costs, limits: limits, relaxing: &relaxed)
+        guard let relaxed, !relaxed.isEmpty else { return (graph, exact, nil) }
+        // What the whole plan would need with PyTorch's order everywhere (index order only where the group would
+        // not fit even then).
+        let strict = Limits(budgetBytes: Int.max / 4, maxChunkElements: limits.maxChunkElements, threads: limits.threads,
+                            retainAcrossPasses: limits.retainAcrossPasses)
+        var none: Set<ValueID>? = nil
+        let needed = try schedule(graph, maxShardBytes: maxShardBytes, costs: costs, limits: strict, relaxing: &none)
+            .groups.map { $0.bytes(rows: 1) }.max() ?? 0
+        var relaxation = TieRelaxation(prunes: relaxed.count, tensors: [], maxDifferingElements: 0, neededBytes: needed)
+        let rewritten = graph.rewritten { id, node, result in
+            var node = node
+            if relaxed.contains(id), case .magnitudePrune(let keep, let rescale, _) = node.op {
+                node.op = .magnitudePrune(keep: keep, rescale: rescale, ties: .index)
+                relaxation.maxDifferingElements += TieRelaxation.maxDiffering(keep: keep, elementCount: node.type.elementCount)
+            }
+            return result.append(node)
+        }
+        for output in graph.outputs where !cone(of: output.value, graph: graph).isDisjoint(with: relaxed) {
+            relaxation.tensors.append(output.name)
+        }
+        let schedule = try schedule(rewritten, maxShardBytes: maxShardBytes, costs: costs, limits: limits)
+        return (rewritten, schedule, relaxation)
+    }
+
+    /// `schedule`; with `relaxing` non-nil, gives up PyTorch's tie order on the `magnitude_prune` ops of a group
+    /// that does not fit otherwise, collecting them in `relaxing` (the costs are those of the ops so rewritten).
+    private static func schedule(_ graph: Graph, maxShardBytes: Int, costs: CostModel, limits: Limits,
+                                 relaxing: inout Set<ValueID>?) throws(PlanError) -> Schedule {
         let shards = assignShards(graph, maxShardBytes: maxShardBytes)
         let members = outputGroups(graph, order: shards.flatMap(\.outputs))
         // Each shard's writer is open from the start of the first group writing to it to the end of the last.
@@ -52,12 +127,36 @@ public enum Scheduler {
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
             group.closesShards = shards.indices.filter { lastGroup[$0] == g }
             group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] } .count * costs.bytesPerOpenShard
-            let stepCosts = group.steps.map { step -> KernelCost in
+            func cost(_ step: ScheduleStep) -> KernelCost {
                 let node = graph[step.value]
-                return costs.cost(of: node.op, result: node.type, operands: node.operands.map { graph[$0].type },
+                var op = node.op
+                if relaxing?.contains(step.value) == true, case .magnitudePrune(let keep, let rescale, _) = op {
+                    op = .magnitudePrune(keep: keep, rescale: rescale, ties: .index)
+                }
+                return costs.cost(of: op, result: node.type, operands: node.operands.map { graph[$0].type },
                                   threads: limits.threads)
             }
+            var stepCosts = group.steps.map(cost)
             (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+            // Too big: give up PyTorch's tie order where it saves the most, one prune at a time.
+            while group.bytes(rows: 1) > limits.budgetBytes, relaxing != nil {
+                let candidates = group.steps.indices.filter { i in
+                    guard relaxing?.contains(group.steps[i].value) == false,
+                          case .magnitudePrune(_, _, let ties) = graph[group.steps[i].value].op, ties.isTorch else { return false }
+                    return true
+                }
+                /// The state bytes giving up PyTorch's order on step `i` saves at its largest.
+                func saving(_ i: Int) -> Int {
+                    relaxing?.insert(group.steps[i].value)
+                    defer { relaxing?.remove(group.steps[i].value) }
+                    return (stepCosts[i].passBytes.max() ?? 0) - (cost(group.steps[i]).passBytes.max() ?? 0)
+                }
+                guard let best = candidates.map({ ($0, saving($0)) }).filter({ $0.1 > 0 }).max(by: { $0.1 < $1.1 })?.0
+                else { break }
+                relaxing?.insert(group.steps[best].value)
+                stepCosts[best] = cost(group.steps[best])
+                (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+            }
             guard group.bytes(rows: 1) <= limits.budgetBytes else {
                 throw .budgetTooSmall(budget: limits.budgetBytes, smallest: group.bytes(rows: 1),
                                       tensor: graph.outputs[outputs[0]].name)

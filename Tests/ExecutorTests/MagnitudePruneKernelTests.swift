@@ -27,7 +27,7 @@ final class MagnitudePruneKernelTests: XCTestCase {
 
     func prune(_ x: [Float], _ keep: Range<Int>, rescale: Bool = false, shape: [Int]? = nil, threads: Int = 1,
                chunkRows: Int? = nil) throws -> [Float] {
-        try runChunked(.magnitudePrune(keep: keep, rescale: rescale), [x], shape: shape ?? [x.count],
+        try runChunked(.magnitudePrune(keep: keep, rescale: rescale, ties: .index), [x], shape: shape ?? [x.count],
                        threads: threads, chunkRows: chunkRows)
     }
 
@@ -80,7 +80,7 @@ final class MagnitudePruneKernelTests: XCTestCase {
         for (chunkRows, threads) in [(1, 1), (3, 2), (8, 3)] {
             XCTAssertEqual(try prune(x, 13..<27, shape: [8, 5], threads: threads, chunkRows: chunkRows), expected)
         }
-        try assertChunkInvariant(.magnitudePrune(keep: 13..<27, rescale: true), [x], shape: [8, 5], dtype: .bf16)
+        try assertChunkInvariant(.magnitudePrune(keep: 13..<27, rescale: true, ties: .index), [x], shape: [8, 5], dtype: .bf16)
     }
 
     /// Equal magnitudes over four blocks: the blocks holding the window's edges decide element by element, the
@@ -100,8 +100,8 @@ final class MagnitudePruneKernelTests: XCTestCase {
         let shape = [1601, 123]
         let n = shape[0] * shape[1]
         let x = pseudoRandom(n, seed: 11)
-        try assertChunkInvariant(.magnitudePrune(keep: (n - n / 5)..<n, rescale: true), [x], shape: shape, dtype: .bf16)
-        try assertChunkInvariant(.magnitudePrune(keep: (n / 3)..<(2 * n / 3), rescale: false), [x], shape: shape)
+        try assertChunkInvariant(.magnitudePrune(keep: (n - n / 5)..<n, rescale: true, ties: .index), [x], shape: shape, dtype: .bf16)
+        try assertChunkInvariant(.magnitudePrune(keep: (n / 3)..<(2 * n / 3), rescale: false, ties: .index), [x], shape: shape)
         let out = try prune(x, (n - n / 5)..<n, shape: shape, threads: 2, chunkRows: 100)
         XCTAssertEqual(out, reference(x, keep: (n - n / 5)..<n, rescale: false))
     }
@@ -113,12 +113,12 @@ final class MagnitudePruneKernelTests: XCTestCase {
         let n = shape[0] * shape[1]
         let x = pseudoRandom(n, seed: 12).map { DTypeConversion.round($0 * 3, to: .bf16) }
         for keep in [(n - n / 2)..<n, (n / 7)..<(n - n / 9), 0..<(n / 3)] {
-            let op = Op.magnitudePrune(keep: keep, rescale: true)
+            let op = Op.magnitudePrune(keep: keep, rescale: true, ties: .index)
             let onePass = try runChunked(op, [x], shape: shape, dtype: .bf16, threads: 2, chunkRows: 7, operandDType: .bf16)
             let twoPasses = try runChunked(op, [x], shape: shape, dtype: .bf16, threads: 2, chunkRows: 7)
             XCTAssertEqual(onePass.map(\.bitPattern), twoPasses.map(\.bitPattern), "\(keep)")
             let sorted = reference(x, keep: keep, rescale: false)
-            let unscaled = try runChunked(.magnitudePrune(keep: keep, rescale: false), [x], shape: shape, dtype: .bf16,
+            let unscaled = try runChunked(.magnitudePrune(keep: keep, rescale: false, ties: .index), [x], shape: shape, dtype: .bf16,
                                           chunkRows: 50, operandDType: .bf16)
             XCTAssertEqual(unscaled, sorted, "\(keep)")
         }

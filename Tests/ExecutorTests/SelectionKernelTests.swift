@@ -64,10 +64,16 @@ final class SelectionKernelTests: XCTestCase {
         let shape = [1601, 123]
         let n = shape[0] * shape[1]
         for chunkRows in [1601, 100, 7] {
-            try assertStateMatchesDeclaredCost(.magnitudePrune(keep: (n / 2)..<n, rescale: true), operands: 1,
+            try assertStateMatchesDeclaredCost(.magnitudePrune(keep: (n / 2)..<n, rescale: true, ties: .index), operands: 1,
                                                shape: shape, chunkRows: chunkRows)
-            try assertStateMatchesDeclaredCost(.magnitudePrune(keep: 0..<n, rescale: true), operands: 1, shape: shape,
+            try assertStateMatchesDeclaredCost(.magnitudePrune(keep: 0..<n, rescale: true, ties: .index), operands: 1, shape: shape,
                                                chunkRows: chunkRows)
+            for ties in [TieOrder.torchDescending, .torchAscending] {
+                for rescale in [false, true] {
+                    try assertStateMatchesDeclaredCost(.magnitudePrune(keep: (n / 3)..<(n - 17), rescale: rescale, ties: ties),
+                                                       operands: 1, shape: shape, chunkRows: chunkRows)
+                }
+            }
             try assertStateMatchesDeclaredCost(.varianceTopK(fraction: 0.3), operands: 2, shape: shape, chunkRows: chunkRows)
             try assertStateMatchesDeclaredCost(.arceeFusion, operands: 2, shape: shape, chunkRows: chunkRows)
         }

@@ -156,7 +156,7 @@ final class VerifierTests: XCTestCase {
         let cases: [(Op, Int, String)] = [
             (.weightedSum([.nan, 1]), 2, "weights must be finite"),
             (.slerp(t: 1.5), 2, "t must be in [0, 1], found 1.5"),
-            (.magnitudePrune(keep: 2..<9, rescale: false), 1, "kept ranks 2..<9 are outside the tensor's 6 elements"),
+            (.magnitudePrune(keep: 2..<9, rescale: false, ties: .index), 1, "kept ranks 2..<9 are outside the tensor's 6 elements"),
             (.randomPrune(density: -0.5, rescale: true, seed: 0, key: 0), 1, "density must be in [0, 1], found -0.5"),
             (.dellaPrune(density: 0.9, epsilon: 0.2, rescale: true, seed: 0, key: 0), 1,
              "density + epsilon must be in [0, 1]"),

@@ -289,7 +289,7 @@ struct TestCostModel: CostModel {
     func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
         switch op {
         case .load: return KernelCost(stagingBytesPerElement: result.dtype.byteSize)
-        case .magnitudePrune(let keep, _):
+        case .magnitudePrune(let keep, _, _):
             return keep.isEmpty || keep.count == result.elementCount ? KernelCost()
                 : KernelCost(passBytes: [100, 100], sweepBytes: 10)
         case .slerp, .varianceTopK, .sceMerge, .multislerp, .karcher, .arceeFusion, .ramPlusMerge:

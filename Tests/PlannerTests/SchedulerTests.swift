@@ -137,7 +137,7 @@ final class SchedulerTests: PlannerTestCase {
         let x = g.add(.load(model: m, tensor: "x"), type: t)
         let y = g.add(.load(model: m, tensor: "y"), type: t)
         let d = g.add(.sub, [x, y], type: t)
-        let pruned = g.add(.magnitudePrune(keep: 500..<1000, rescale: false), [d], type: t)
+        let pruned = g.add(.magnitudePrune(keep: 500..<1000, rescale: false, ties: .index), [d], type: t)
         let s = g.add(.slerp(t: 0.5), [x, pruned], type: t)
         g.addOutput(GraphOutput(name: "s", value: s))
         let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)

@@ -1,39 +1,53 @@
 import Checkpoint
 import IR
 
-/// Magnitude pruning in streaming form (TIES, breadcrumbs): keeps the elements whose ascending rank by |x| (equal
-/// magnitudes ranked by index) lies in `keep` and zeroes the rest; with `rescale`, scales the kept part to the
-/// operand's L1 norm unless either norm is below 1e-7 (mergekit's rule). Passes: the two of a `StreamingSelect`
-/// finding the magnitudes at the first and last kept rank (none when everything is kept; one when the operand is
-/// bf16, whose magnitudes' low 16 bits are zero), then, with `rescale`, one for the L1 norms of the operand and
-/// of its kept part.
+/// Magnitude pruning in streaming form (TIES, breadcrumbs): keeps the elements whose ascending rank by |x| lies in
+/// `keep` and zeroes the rest; with `rescale`, scales the kept part to the operand's L1 norm unless either norm is
+/// below 1e-7 (mergekit's rule).
+///
+/// With `.index` ties (equal magnitudes ranked by index), the passes are the two of a `StreamingSelect` finding the
+/// magnitudes at the first and last kept rank (none when everything is kept; one when the operand is bf16, whose
+/// magnitudes' low 16 bits are zero). With PyTorch's ties (`.torchDescending`, `.torchAscending`: mergekit's
+/// `torch.argsort`/`torch.sort` of `|x|` as f32), one pass gathers the whole tensor's (key, index) entries
+/// (8 bytes per element), `TorchArgsortReplay` picks the kept ones at the pass's end, and a bit per element marks
+/// them for the output sweep. Either way, with `rescale`, a last pass measures the L1 norms of the operand and of
+/// its kept part.
 final class MagnitudePruneChunkKernel: ChunkKernel {
     /// What the next statistics pass computes.
     private enum Stage {
-        case selectHigh, selectLow, norms, done
+        case gather, selectHigh, selectLow, norms, done
     }
 
     private let context: KernelContext
     private let keep: Range<Int>
     private let rescale: Bool
+    private let ties: TieOrder
     private var stage: Stage
     private var select: StreamingSelect?
-    /// The kept elements, once known (nil: none).
+    /// PyTorch ties: every element's (key, index) entry during the gathering pass.
+    private var entries: AccountedBuffer<UInt64>?
+    /// PyTorch ties: the kept elements, bit `i % 64` of word `i / 64` for element `i`, once known.
+    private var kept: AccountedBuffer<UInt64>?
+    /// Index ties: the kept elements, once known (nil: none).
     private var selection: OrderedKeep?
     private var norms: StreamingSums?
     /// The rescaling factor (`L1Rescale`'s rule), once the norms are measured.
     private var factor: Float?
 
-    init(keep: Range<Int>, rescale: Bool, context: KernelContext) {
+    /// A kernel keeping ascending ranks `keep` (clamped to the tensor) with `ties` deciding among equal magnitudes.
+    init(keep: Range<Int>, rescale: Bool, ties: TieOrder, context: KernelContext) {
         self.context = context
         self.rescale = rescale
+        self.ties = ties
         let n = context.elementCount
-        self.keep = max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+        self.keep = MagnitudePruneChunkKernel.clamped(keep, elementCount: n)
         if self.keep.isEmpty {
             stage = .done
         } else if self.keep.count == n {
             selection = OrderedKeep(rule: .all, elementCount: n, memory: context.memory)
             stage = rescale ? .norms : .done
+        } else if MagnitudePruneChunkKernel.replays(keep: self.keep, ties: ties, elementCount: n) {
+            stage = .gather
         } else {
             select = StreamingSelect(elementCount: n, threads: context.parallel.threads, memory: context.memory)
             stage = .selectHigh
@@ -42,6 +56,13 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
 
     func beginPass() -> Bool {
         switch stage {
+        case .gather:
+            // The mask too, so that every kernel of a sweep holds its whole declared state at once.
+            let entries = context.memory.allocate(UInt64.self, count: context.elementCount, zeroed: false)
+            TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 8 * context.elementCount)
+            self.entries = entries
+            kept = context.memory.allocate(UInt64.self, count: MagnitudePruneChunkKernel.maskWords(elementCount: context.elementCount))
+            return true
         case .selectHigh, .selectLow:
             return true
         case .norms:
@@ -56,9 +77,31 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let keys = MagnitudeKeys(x: operands.global(0))
         switch stage {
+        case .gather:
+            guard let entries else { return }
+            let e = SendablePointer(entries.pointer)
+            context.parallel.forEachAlignedBlock(in: operands.range) { _, part in
+                let x = keys.x, e = e.pointer
+                for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
+            }
         case .selectHigh, .selectLow:
             select?.count(operands.range, keys, parallel: context.parallel)
         case .norms:
+            if let kept, let norms {
+                let bits = SendablePointer(UnsafePointer(kept.pointer))
+                norms.add(operands.range, parallel: context.parallel) { range, acc in
+                    let x = keys.x, bits = bits.pointer
+                    var all = acc[0], keptSum = acc[1]
+                    for i in range {
+                        let magnitude = abs(x[i])
+                        all += Double(magnitude)
+                        keptSum += Double(Float(bitPattern: magnitude.bitPattern & MagnitudePruneChunkKernel.mask(bits, i)))
+                    }
+                    acc[0] = all
+                    acc[1] = keptSum
+                }
+                return
+            }
             guard let selection, let norms else { return }
             selection.scan(operands.range, keys, parallel: context.parallel)
             norms.add(operands.range, parallel: context.parallel) { range, acc in
@@ -81,6 +124,15 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
 
     func endPass() throws(ExecutionError) {
         switch stage {
+        case .gather:
+            guard let entries, let kept else { return }
+            let n = context.elementCount
+            let positions = ties == .torchDescending ? (n - keep.upperBound)..<(n - keep.lowerBound) : keep
+            TorchArgsortReplay.select(entries.pointer, count: n, positions: positions,
+                                      descending: ties == .torchDescending)
+            TorchArgsortReplay.mark(entries.pointer, positions: positions, in: kept.pointer)
+            self.entries = nil
+            stage = rescale ? .norms : .done
         case .selectHigh:
             select?.finishFirstPass()
             let ranks = [keep.lowerBound, keep.upperBound - 1]
@@ -125,6 +177,10 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func beginSweep() { selection?.restart() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        if let kept {
+            produceMarked(operands, kept: UnsafePointer(kept.pointer), into: out)
+            return
+        }
         guard let selection else {
             out.initialize(repeating: 0, count: operands.range.count)
             return
@@ -165,6 +221,41 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
 }
 
 extension MagnitudePruneChunkKernel {
+    /// PyTorch ties' output: x where `kept` marks the element, +0 elsewhere, then rescaled and rounded as `produce`.
+    private func produceMarked(_ operands: ChunkOperands, kept: UnsafePointer<UInt64>,
+                               into out: UnsafeMutablePointer<Float>) {
+        let x = SendablePointer(operands.global(0)), range = operands.range
+        let o = SendablePointer(out - range.lowerBound), bits = SendablePointer(kept)
+        let dtype = context.dtype, factor = self.factor
+        let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
+        context.parallel.forEachAlignedBlock(in: range) { _, part in
+            let x = x.pointer, out = o.pointer, bits = bits.pointer
+            for i in part { out[i] = Float(bitPattern: x[i].bitPattern & MagnitudePruneChunkKernel.mask(bits, i)) }
+            if let factor { for i in part { out[i] *= factor } }
+            if !exact { DTypeConversion.roundInPlace(out + part.lowerBound, count: part.count, to: dtype) }
+        }
+    }
+
+    /// All ones when bit `i` of the kept-mask `bits` is set, else zero.
+    @inline(__always)
+    static func mask(_ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
+        0 &- UInt32(truncatingIfNeeded: (bits[i >> 6] >> UInt64(i & 63)) & 1)
+    }
+
+    /// 64-bit words of the kept-mask of a tensor of `elementCount` elements (one bit per element).
+    static func maskWords(elementCount n: Int) -> Int { (n + 63) / 64 }
+
+    /// `keep` clamped to the ranks of a tensor of `elementCount` elements.
+    static func clamped(_ keep: Range<Int>, elementCount n: Int) -> Range<Int> {
+        max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+    }
+
+    /// Whether the kernel replays PyTorch's sort: PyTorch ties on a tensor the replay handles, keeping some but not
+    /// all elements (clamped `keep`); otherwise equal magnitudes cannot straddle a cut.
+    static func replays(keep: Range<Int>, ties: TieOrder, elementCount n: Int) -> Bool {
+        ties.isTorch && !keep.isEmpty && keep.count < n && n <= TorchArgsortReplay.maxElementCount
+    }
+
     /// Sets to +0 the elements of `range` whose magnitude equals a boundary key but whose position among those
     /// (from `cursor` on, in index order) lies outside that boundary's window. Only the block holding a window's
     /// edge goes element by element; elsewhere a boundary's equal elements are all kept or all dropped.
@@ -201,12 +292,20 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
 }
 
 extension MagnitudePruneChunkKernel {
-    /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads:
-    /// the selection tables of its one (bf16 operand) or two selection passes, then the kept-element positions;
-    /// with `rescale`, a pass holding those positions and the two L1 norms' block sums.
-    static func cost(keep: Range<Int>, rescale: Bool, elementCount n: Int, operand: DType, threads: Int) -> KernelCost {
-        let kept = max(0, keep.lowerBound)..<max(max(0, keep.lowerBound), min(n, keep.upperBound))
+    /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads.
+    /// Index ties: the selection tables of its one (bf16 operand) or two selection passes, then the kept-element
+    /// positions. PyTorch ties: during the gathering pass, 8 bytes per element of (key, index) entries and the
+    /// kept-mask (a bit per element, in 64-bit words), which alone stays for the sweep. With
+    /// `rescale`, a last pass holds the positions or the mask and the two L1 norms' block sums.
+    static func cost(keep: Range<Int>, rescale: Bool, ties: TieOrder, elementCount n: Int, operand: DType,
+                     threads: Int) -> KernelCost {
+        let kept = clamped(keep, elementCount: n)
         guard !kept.isEmpty else { return KernelCost() }
+        if replays(keep: kept, ties: ties, elementCount: n) {
+            let mask = maskWords(elementCount: n) * 8
+            let norms = rescale ? [mask + StreamingSums.bytes(elementCount: n, width: 2)] : []
+            return KernelCost(passBytes: [8 * n + mask] + norms, sweepBytes: mask)
+        }
         let positions = OrderedKeep.bytes(elementCount: n)
         let norms = rescale ? [positions + StreamingSums.bytes(elementCount: n, width: 2)] : []
         if kept.count == n {

@@ -95,10 +95,12 @@ enum KernelFactory {
             return KernelDeclaration(cost: GramChunkKernel.cost(elementCount: n, operands: count)) {
                 GramChunkKernel(operands: count, context: $0) { g in Karcher.terms(gram: g, maxIter: maxIter, tol: tol) }
             }
-        case .magnitudePrune(let keep, let rescale):
-            let cost = MagnitudePruneChunkKernel.cost(keep: keep, rescale: rescale, elementCount: n,
+        case .magnitudePrune(let keep, let rescale, let ties):
+            let cost = MagnitudePruneChunkKernel.cost(keep: keep, rescale: rescale, ties: ties, elementCount: n,
                                                       operand: operands.first?.dtype ?? .f32, threads: threads)
-            return KernelDeclaration(cost: cost) { MagnitudePruneChunkKernel(keep: keep, rescale: rescale, context: $0) }
+            return KernelDeclaration(cost: cost) {
+                MagnitudePruneChunkKernel(keep: keep, rescale: rescale, ties: ties, context: $0)
+            }
         case .varianceTopK(let fraction):
             return KernelDeclaration(cost: VarianceTopKChunkKernel.cost(fraction: fraction, elementCount: n, threads: threads)) {
                 VarianceTopKChunkKernel(fraction: fraction, context: $0)

@@ -143,20 +143,21 @@ struct GeneralizedTaskArithmetic: MergeMethod {
             } else {
                 keep = 0..<0
             }
-            return c.add(.magnitudePrune(keep: keep, rescale: rescale), [delta], note: note)
+            return c.add(.magnitudePrune(keep: keep, rescale: rescale, ties: .torchDescending), [delta], note: note)
         case .outliers:
             let gamma = c[Self.gamma, input: i]
             let target = Int(density * Double(n))
             let top = Int(gamma * Double(n))
             let bottom = max(0, n - target - top)
-            return c.add(.magnitudePrune(keep: bottom..<min(n, bottom + target), rescale: rescale), [delta],
+            return c.add(.magnitudePrune(keep: bottom..<min(n, bottom + target), rescale: rescale, ties: .torchAscending),
+                         [delta],
                          note: note + " gamma=\(formatAttribute(gamma))")
         case .random:
             return c.add(.randomPrune(density: density, rescale: rescale, seed: c.randomSeed, key: c.streamKey(input: i)),
                          [delta], note: note)
         case .della:
             guard density > 0 else {
-                return c.add(.magnitudePrune(keep: 0..<0, rescale: false), [delta], note: note + ": keeps nothing")
+                return c.add(.magnitudePrune(keep: 0..<0, rescale: false, ties: .index), [delta], note: note + ": keeps nothing")
             }
             let epsilon = c[Self.epsilon, input: i]
             guard density - epsilon > 0, density + epsilon < 1 else {

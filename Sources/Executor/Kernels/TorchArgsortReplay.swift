@@ -1,0 +1,319 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IR
+
+/// Which elements PyTorch's CPU `torch.argsort` / `torch.sort` (`stable=False`) of a 1-D float32 tensor puts at a
+/// range of sorted positions, bit for bit, including the elements of equal value that straddle the range's ends.
+///
+/// What PyTorch runs (ATen `sort_kernel` in `native/cpu/SortingKernel.cpp`): the PyPI wheels, including torch
+/// 2.15.0 that `pip install mergekit==0.1.5` installs, are built without x86-simd-sort, so the unstable sort of
+/// one 1-D row is a single call of libstdc++'s `std::sort` (introsort) over (value, index) pairs with the
+/// comparators
+///
+///     descending (KeyValueCompDesc): before(a, b) = (isnan(a) && !isnan(b)) || a > b
+///     ascending  (KeyValueCompAsc):  before(a, b) = (!isnan(a) && isnan(b)) || a < b
+///
+/// on the values only. The result therefore depends on neither the thread count nor `ATEN_CPU_CAPABILITY`.
+/// libstdc++'s introsort is: while a segment is longer than 16 (`_S_threshold`), move the median of
+/// (first + 1, middle, last − 1) to `first`, Hoare-partition the rest around it without bounds checks
+/// (`__unguarded_partition`), recurse on the right part and loop on the left; once the depth budget
+/// 2·⌊log2 n⌋ is spent, heapsort the segment (`__make_heap` + `__sort_heap`); a final insertion sort finishes.
+/// That insertion sort never moves an element across a partition cut, so it acts on each leaf segment as a stable
+/// insertion sort; hence the set of elements that ends at positions `lo..<hi` depends only on the segments
+/// straddling `lo` or `hi`. The replay partitions just those (like a quickselect, about 2n element moves) and
+/// leaves the others unsorted.
+///
+/// Provenance: the algorithm and its equivalence were established by the project's tie-cut study, which
+/// replayed libstdc++ `std::sort` on (key, index) pairs with PyTorch's comparators and compared the result with
+/// torch 2.15.0's: full permutations of bf16, fp16 and f32 magnitudes from 10^5 to 1.3·10^8 elements,
+/// adversarial inputs that drive introsort into its heapsort path, and thousands of small arrays, ascending and
+/// descending, all identical; the fixtures in `Tests/Fixtures/tiecut` come from it.
+///
+/// Representation: one `UInt64` per element, the order key in the high 32 bits and the element index in the low
+/// 32 bits (8 bytes per element). The key is `|x|`'s bit pattern with every NaN made `0x7FC0_0000`; for
+/// non-negative floats the bit patterns order like the values, and one NaN key above +∞ makes integer comparison
+/// reproduce both comparators exactly (NaN after every number ascending, before every number descending, NaNs
+/// equal among themselves).
+enum TorchArgsortReplay {
+    /// The largest tensor the replay handles: its indices must fit the entries' 32 index bits.
+    static let maxElementCount = TieOrder.torchMaxElementCount
+
+    /// The packed entry of element `index` (< `maxElementCount`) of value `x`: order key above, index below.
+    @inline(__always)
+    static func entry(_ x: Float, index: Int) -> UInt64 {
+        var key = x.bitPattern & 0x7FFF_FFFF
+        key = key > 0x7F80_0000 ? 0x7FC0_0000 : key
+        return UInt64(key) << 32 | UInt64(truncatingIfNeeded: index)
+    }
+
+    /// The element index an entry holds.
+    @inline(__always)
+    static func index(_ entry: UInt64) -> Int { Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
+
+    /// Reorders the `count` entries at `entries` so that positions `positions` hold the elements PyTorch's sort
+    /// (descending: `torch.argsort(w, descending=True)`; ascending: `torch.sort(w)`) puts there; the order within
+    /// `positions` and outside it is unspecified. `positions` must lie within `0..<count`.
+    static func select(_ entries: UnsafeMutablePointer<UInt64>, count: Int, positions: Range<Int>, descending: Bool) {
+        guard count > 1, !positions.isEmpty, positions.count < count else { return }
+        let depth = 2 * (Int.bitWidth - 1 - count.leadingZeroBitCount)
+        if descending {
+            var sorter = Sorter<Descending>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
+            sorter.introsortLoop(0, count, depth)
+        } else {
+            var sorter = Sorter<Ascending>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
+            sorter.introsortLoop(0, count, depth)
+        }
+    }
+
+    /// Sets bit `i % 64` of word `i / 64` of `mask` for the index `i` of every entry at `positions`.
+    static func mark(_ entries: UnsafePointer<UInt64>, positions: Range<Int>, in mask: UnsafeMutablePointer<UInt64>) {
+        for p in positions {
+            let i = index(entries[p])
+            mask[i >> 6] |= 1 << UInt64(i & 63)
+        }
+    }
+
+    /// Asks the kernel to back the 2 MiB-aligned interior of `bytes` bytes at `pointer` with transparent huge pages:
+    /// the entries are written once per tensor, and with 4 KiB pages the first touch of a 64M-element tensor's
+    /// 512 MiB costs about 131,000 page faults. Only a hint: nothing changes when the system declines it.
+    static func adviseHugePages(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        #if os(Linux)
+        let huge = 2 << 20
+        let start = (Int(bitPattern: pointer) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: pointer) + bytes) & ~(huge - 1)
+        if end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(aligned, end - start, MADV_HUGEPAGE)
+        }
+        #endif
+    }
+
+    /// libstdc++'s `_S_threshold`: segments this short are left to the final insertion sort.
+    static let threshold = 16
+
+    /// One of PyTorch's comparators on order keys.
+    protocol Comparator {
+        /// Whether key `a` sorts strictly before key `b`.
+        static func before(_ a: UInt32, _ b: UInt32) -> Bool
+        /// `before(a, b)` as 1 or 0, computed by arithmetic (a sign bit), not by a branch.
+        static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int
+    }
+
+    /// `KeyValueCompDesc`: larger first, NaN first.
+    enum Descending: Comparator {
+        @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a > b }
+        @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
+            Int(truncatingIfNeeded: UInt64(bitPattern: Int64(b) &- Int64(a)) >> 63)
+        }
+    }
+
+    /// `KeyValueCompAsc`: smaller first, NaN last.
+    enum Ascending: Comparator {
+        @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a < b }
+        @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
+            Int(truncatingIfNeeded: UInt64(bitPattern: Int64(a) &- Int64(b)) >> 63)
+        }
+    }
+
+    /// libstdc++'s introsort restricted to the segments that straddle `lo` or `hi`.
+    struct Sorter<O: Comparator> {
+        /// The entries.
+        let e: UnsafeMutablePointer<UInt64>
+        /// The wanted positions, `lo..<hi`.
+        let lo: Int, hi: Int
+
+        @inline(__always) func key(_ i: Int) -> UInt32 { UInt32(truncatingIfNeeded: e[i] >> 32) }
+
+        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+            let t = e[a]
+            e[a] = e[b]
+            e[b] = t
+        }
+
+        /// Whether the order of `first..<last` decides which elements land in `lo..<hi`.
+        @inline(__always) func straddles(_ first: Int, _ last: Int) -> Bool {
+            (first < lo && lo < last) || (first < hi && hi < last)
+        }
+
+        /// `std::__introsort_loop`, skipping segments wholly inside or outside `lo..<hi`.
+        mutating func introsortLoop(_ first: Int, _ lastIn: Int, _ depthIn: Int) {
+            var last = lastIn
+            var depth = depthIn
+            while last - first > TorchArgsortReplay.threshold {
+                if !straddles(first, last) { return }
+                if depth == 0 {
+                    heapSort(first, last)  // std::__partial_sort(first, last, last)
+                    return
+                }
+                depth -= 1
+                let cut = partitionPivot(first, last)
+                introsortLoop(cut, last, depth)
+                last = cut
+            }
+            // A leaf: the final insertion sort acts on it as a stable insertion sort.
+            if straddles(first, last) { insertionSort(first, last) }
+        }
+
+        /// `std::__unguarded_partition_pivot`.
+        @inline(__always) func partitionPivot(_ first: Int, _ last: Int) -> Int {
+            let mid = first + (last - first) / 2
+            moveMedianToFirst(first, first + 1, mid, last - 1)
+            return unguardedPartition(first + 1, last, key(first))
+        }
+
+        /// `std::__move_median_to_first`.
+        @inline(__always) func moveMedianToFirst(_ result: Int, _ a: Int, _ b: Int, _ c: Int) {
+            let ka = key(a), kb = key(b), kc = key(c)
+            if O.before(ka, kb) {
+                if O.before(kb, kc) { swapAt(result, b) }
+                else if O.before(ka, kc) { swapAt(result, c) }
+                else { swapAt(result, a) }
+            } else if O.before(ka, kc) { swapAt(result, a) }
+            else if O.before(kb, kc) { swapAt(result, c) }
+            else { swapAt(result, b) }
+        }
+
+        /// Elements a block of the branch-free phase of `unguardedPartition` examines on each side.
+        static var block: Int { 128 }
+
+        /// `std::__unguarded_partition` around pivot key `p`: the same swaps and the same result, computed first
+        /// in blocks without branches on the keys, then element by element once the unexamined part is short.
+        ///
+        /// Hoare's scans swap the m-th element from the left that does not sort before the pivot (a left stopper)
+        /// with the m-th element from the right that the pivot does not sort before (a right stopper), for as long
+        /// as the first lies left of the second, and return where the left scan stops next. So stoppers can be
+        /// collected a block at a time from both ends (as in Edelkamp and Weiß's BlockQuicksort) and paired in
+        /// order: while the two blocks are disjoint every pair lies in order, and swapped elements are never
+        /// examined again. The scalar loop then resumes from the next unpaired stopper on each side.
+        @inline(__always) func unguardedPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> Int {
+            var first = firstIn, last = lastIn
+            if last - first > 2 * Self.block { (first, last) = blockPartition(first, last, p) }
+            while true {
+                while O.before(key(first), p) { first += 1 }
+                last -= 1
+                while O.before(p, key(last)) { last -= 1 }
+                if !(first < last) { return first }
+                swapAt(first, last)
+                first += 1
+            }
+        }
+
+        /// The branch-free phase of `unguardedPartition` on `firstIn..<lastIn`: swaps stopper pairs while the
+        /// unexamined middle is longer than two blocks; returns where the scalar scans resume (`first`: the next
+        /// position the left scan examines; `last`: one past the next position the right scan examines).
+        func blockPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> (Int, Int) {
+            let b = Self.block
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * b) { buffer -> (Int, Int) in
+                let left = buffer.baseAddress!, right = left + b
+                var l = firstIn, r = lastIn  // unexamined: l..<r, besides unpaired stoppers in the buffers
+                var leftCount = 0, leftStart = 0, rightCount = 0, rightStart = 0
+                while r - l >= 2 * b {
+                    if leftCount == 0 {
+                        leftStart = 0
+                        for i in 0..<b {
+                            left[leftCount] = UInt8(truncatingIfNeeded: i)
+                            leftCount &+= 1 &- O.beforeBit(key(l + i), p)
+                        }
+                    }
+                    if rightCount == 0 {
+                        rightStart = 0
+                        for i in 0..<b {
+                            right[rightCount] = UInt8(truncatingIfNeeded: i)
+                            rightCount &+= 1 &- O.beforeBit(p, key(r - 1 - i))
+                        }
+                    }
+                    let pairs = min(leftCount, rightCount)
+                    for t in 0..<pairs {
+                        swapAt(l + Int(left[leftStart + t]), r - 1 - Int(right[rightStart + t]))
+                    }
+                    leftCount -= pairs
+                    leftStart += pairs
+                    rightCount -= pairs
+                    rightStart += pairs
+                    if leftCount == 0 { l += b }
+                    if rightCount == 0 { r -= b }
+                }
+                let first = leftCount > 0 ? l + Int(left[leftStart]) : l
+                let last = rightCount > 0 ? r - Int(right[rightStart]) : r
+                return (first, last)
+            }
+        }
+
+        /// `std::__insertion_sort` (stable).
+        func insertionSort(_ first: Int, _ last: Int) {
+            if first == last { return }
+            var i = first + 1
+            while i < last {
+                let v = e[i]
+                if O.before(UInt32(truncatingIfNeeded: v >> 32), key(first)) {
+                    var j = i
+                    while j > first { e[j] = e[j - 1]; j -= 1 }
+                    e[first] = v
+                } else {
+                    unguardedLinearInsert(i)
+                }
+                i += 1
+            }
+        }
+
+        /// `std::__unguarded_linear_insert`.
+        @inline(__always) func unguardedLinearInsert(_ lastIn: Int) {
+            var last = lastIn
+            let v = e[last], k = UInt32(truncatingIfNeeded: v >> 32)
+            var next = last - 1
+            while O.before(k, key(next)) {
+                e[last] = e[next]
+                last = next
+                next -= 1
+            }
+            e[last] = v
+        }
+
+        /// `std::__make_heap` then `std::__sort_heap` on `first..<last`.
+        func heapSort(_ first: Int, _ last: Int) {
+            let len = last - first
+            if len >= 2 {
+                var parent = (len - 2) / 2
+                while true {
+                    adjustHeap(first, parent, len, e[first + parent])
+                    if parent == 0 { break }
+                    parent -= 1
+                }
+            }
+            var end = last
+            while end - first > 1 {
+                end -= 1
+                // std::__pop_heap(first, end, end)
+                let v = e[end]
+                e[end] = e[first]
+                adjustHeap(first, 0, end - first, v)
+            }
+        }
+
+        /// `std::__adjust_heap` followed by its `std::__push_heap`.
+        @inline(__always) func adjustHeap(_ first: Int, _ holeIn: Int, _ len: Int, _ v: UInt64) {
+            var hole = holeIn
+            let top = hole
+            var second = hole
+            while second < (len - 1) / 2 {
+                second = 2 * (second + 1)
+                if O.before(key(first + second), key(first + second - 1)) { second -= 1 }
+                e[first + hole] = e[first + second]
+                hole = second
+            }
+            if (len & 1) == 0 && second == (len - 2) / 2 {
+                second = 2 * (second + 1)
+                e[first + hole] = e[first + second - 1]
+                hole = second - 1
+            }
+            let k = UInt32(truncatingIfNeeded: v >> 32)
+            var parent = (hole - 1) / 2
+            while hole > top && O.before(key(first + parent), k) {
+                e[first + hole] = e[first + parent]
+                hole = parent
+                parent = (hole - 1) / 2
+            }
+            e[first + hole] = v
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Checkpoint
+import Executor
+import Foundation
+import IR
+import Parser
+import Planner
+import XCTest
+
+/// PyTorch's order among equal magnitudes at the TIES cut needs 8 bytes per element; a budget too small for it
+/// gives it up on as few `magnitude_prune` ops as it takes, says so once, and never exceeds the budget.
+final class TieFallbackTests: XCTestCase {
+    let caseName = "rw_ties_fp16_cut"
+
+    /// With room for it, every prune keeps PyTorch's order and nothing is said.
+    func testEnoughMemoryKeepsTorchTiesSilently() throws {
+        let text = try String(contentsOfFile: "\(Fixtures.conformance)/\(Fixtures.caseConfig(caseName))", encoding: .utf8)
+        let plan = try Fixtures.compile(text, file: Fixtures.caseConfig(caseName))
+        XCTAssertTrue(plan.warnings.isEmpty, "\(plan.warnings)")
+        XCTAssertTrue(plan.dump().contains("magnitude_prune(keep ranks 2048..<4096, torch ties)"))
+        XCTAssertFalse(plan.dump().contains("index ties"))
+    }
+
+    /// A base and two fine-tunes with an fp16 [1024, 512] embedding whose task vectors take few distinct values (so
+    /// thousands of elements tie at the cut) and a norm; TIES at density 0.5.
+    private func makeModels(in directory: String) throws {
+        let rows = 1024, columns = 512
+        for (name, seed) in [("base", 0), ("a", 1), ("b", 2)] {
+            let model = "\(directory)/\(name)"
+            try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+            try #"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 1, "torch_dtype": "float16"}"#
+                .write(toFile: "\(model)/config.json", atomically: true, encoding: .utf8)
+            let writer = try SafetensorsWriter(path: "\(model)/model.safetensors", tensors: [
+                ("model.embed_tokens.weight", .f16, [rows, columns]), ("model.norm.weight", .f16, [columns]),
+            ])
+            var row = [Float](repeating: 0, count: columns)
+            for r in 0..<rows {
+                for c in 0..<columns { row[c] = 1 + Float(seed * ((r * 31 + c * 7 + seed * 13) % 97 - 48)) / 256 }
+                try row.withUnsafeBufferPointer {
+                    try writer.write("model.embed_tokens.weight", elementOffset: r * columns, floats: $0)
+                }
+            }
+            try row.withUnsafeBufferPointer { try writer.write("model.norm.weight", floats: $0) }
+            try writer.finish()
+        }
+    }
+
+    private let config = """
+        models:
+          - model: a
+            parameters: {weight: 0.5, density: 0.5}
+          - model: b
+            parameters: {weight: 0.5, density: 0.5}
+        merge_method: ties
+        base_model: base
+        dtype: float16
+        """
+
+    /// Compiles `config` for the models in `directory` within `limits`.
+    private func compile(in directory: String, limits: Scheduler.Limits) throws -> Plan {
+        let previous = FileManager.default.currentDirectoryPath
+        _ = FileManager.default.changeCurrentDirectoryPath(directory)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        return try Compiler.compile(try ConfigParser.parse(text: config, file: "ties.yml"), catalog: LocalCheckpointCatalog(),
+                                    costs: StreamingCostModel(), options: PlannerOptions(limits: limits))
+    }
+
+    /// Runs `plan` into `directory`/`output`; returns the peak the executor held.
+    private func run(_ plan: Plan, in directory: String, into output: String) throws -> Int {
+        let previous = FileManager.default.currentDirectoryPath
+        _ = FileManager.default.changeCurrentDirectoryPath(directory)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
+        let executor = PlanExecutor(plan: plan, catalog: LocalCheckpointCatalog(), options: ExecutionOptions(overwrite: true))
+        try executor.run(outputDirectory: output)
+        return executor.memory.peakBytes
+    }
+
+    /// One byte short of what PyTorch's order needs: one of the embedding's two prunes falls back to index order
+    /// (the dump says so), one warning names the tensor and the bound on differing elements, the run holds exactly
+    /// the predicted peak within the budget, the norm keeps its bytes, and the embedding differs from the exact run
+    /// on some elements but no more than the warning's bound.
+    func testTightBudgetFallsBackToIndexTiesWithOneWarning() throws {
+        let directory = Fixtures.temporaryDirectory("tie-fallback")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try makeModels(in: directory)
+        let exact = try compile(in: directory, limits: Scheduler.Limits(threads: 2))
+        XCTAssertTrue(exact.warnings.isEmpty, "\(exact.warnings)")
+        XCTAssertEqual(exact.dump().components(separatedBy: "torch ties").count - 1, 4, "two prunes per tensor")
+        let needed = exact.schedule.groups.map { $0.bytes(rows: 1) }.max()!
+        let budget = needed - 1
+        let limits = Scheduler.Limits(budgetBytes: budget, threads: 2)
+        let plan = try compile(in: directory, limits: limits)
+        XCTAssertEqual(plan.warnings.count, 1)
+        let warning = plan.warnings.first ?? ""
+        let n = 1024 * 512
+        XCTAssertEqual(warning, "warning: --max-memory \(formatBytes(budget)) is too small to keep PyTorch's order among "
+                       + "equal magnitudes at the TIES/breadcrumbs cut of 1 tensor(s) ('model.embed_tokens.weight'); 1 "
+                       + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ "
+                       + "from mergekit's on at most \(n) elements (only where a magnitude equals the cut's); --max-memory "
+                       + "\(formatBytes(needed)) (\(needed) bytes) keeps PyTorch's order everywhere")
+        let dump = plan.dump()
+        XCTAssertTrue(dump.contains("magnitude_prune(keep ranks \(n / 2)..<\(n), index ties)"), dump)
+        XCTAssertTrue(dump.contains("magnitude_prune(keep ranks \(n / 2)..<\(n), torch ties)"), dump)
+        XCTAssertLessThanOrEqual(plan.schedule.predictedPeakBytes, budget)
+        // Far too small even for index order: the usual error, naming the smallest workable budget.
+        XCTAssertThrowsError(try compile(in: directory, limits: Scheduler.Limits(budgetBytes: 1 << 20, threads: 2))) {
+            XCTAssertTrue("\($0)".contains("the smallest workable budget is"), "\($0)")
+        }
+
+        let peakExact = try run(exact, in: directory, into: "exact")
+        XCTAssertEqual(peakExact, exact.schedule.predictedPeakBytes)
+        let peak = try run(plan, in: directory, into: "tight")
+        XCTAssertEqual(peak, plan.schedule.predictedPeakBytes)
+        XCTAssertLessThanOrEqual(peak, budget)
+        let a = try CheckpointComparison.tensors(in: "\(directory)/exact")
+        let b = try CheckpointComparison.tensors(in: "\(directory)/tight")
+        func differing(_ tensor: String) -> Int {
+            zip(a[tensor]?.1 ?? [], b[tensor]?.1 ?? [0]).filter { $0.bitPattern != $1.bitPattern }.count
+        }
+        XCTAssertEqual(differing("model.norm.weight"), 0)
+        XCTAssertGreaterThan(differing("model.embed_tokens.weight"), 0, "fp16 ties at the cut: index order keeps others")
+        XCTAssertLessThanOrEqual(differing("model.embed_tokens.weight"), n)
+    }
+}

@@ -1,0 +1,115 @@
+@testable import Executor
+import Foundation
+import IR
+import XCTest
+
+/// PyTorch's order among equal magnitudes at a magnitude cut: the replay and the `magnitude_prune` kernel against
+/// the kept masks torch 2.15.0 computed (`Tests/Fixtures/tiecut`, written by its `make_*fixtures.py` with mergekit
+/// 0.1.5's own `sparsify.magnitude` and `magnitude_outliers` as a cross-check).
+final class TorchArgsortReplayTests: XCTestCase {
+    /// One fixture: mergekit's `w` (|x| as f32), the sorted positions kept, and torch's kept mask.
+    struct Fixture {
+        var name: String
+        var keys: [Float]
+        var positions: Range<Int>
+        var descending: Bool
+        var mask: [Bool]
+
+        /// The ascending ranks `magnitude_prune` is given for these positions.
+        var keep: Range<Int> { descending ? (keys.count - positions.upperBound)..<(keys.count - positions.lowerBound) : positions }
+        var ties: TieOrder { descending ? .torchDescending : .torchAscending }
+    }
+
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/tiecut").path
+
+    /// Reads every fixture: `TIECUT01` (descending, keeps the first k: u64 n, u64 k, f64 density) and `TIEASC01`
+    /// (ascending, keeps lo..<hi: u64 n, u64 lo, u64 hi, f64 density, f64 gamma), then n f32 keys and n mask bytes.
+    func fixtures() throws -> [Fixture] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.folder).filter { $0.hasSuffix(".bin") }.sorted()
+        XCTAssertEqual(names.count, 11)
+        return try names.map { name in
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(Self.folder)/\(name)"))
+            func u64(_ at: Int) -> Int { Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) }) }
+            let magic = String(decoding: data.prefix(8), as: UTF8.self)
+            let n = u64(8)
+            let (positions, header): (Range<Int>, Int) = magic == "TIECUT01" ? (0..<u64(16), 32) : (u64(16)..<u64(24), 48)
+            XCTAssertTrue(["TIECUT01", "TIEASC01"].contains(magic), name)
+            XCTAssertEqual(data.count, header + 5 * n, name)
+            let keys = data.withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: header + 4 * $0, as: Float.self) } }
+            let mask = (0..<n).map { data[data.startIndex + header + 4 * n + $0] != 0 }
+            return Fixture(name: name, keys: keys, positions: positions, descending: magic == "TIECUT01", mask: mask)
+        }
+    }
+
+    /// The replay keeps exactly torch's elements, and they are not simply the lowest indices among the tied.
+    func testReplayKeepsTorchsElements() throws {
+        var differFromIndexOrder = 0
+        for f in try fixtures() {
+            var entries = f.keys.enumerated().map { TorchArgsortReplay.entry($0.element, index: $0.offset) }
+            var bits = [UInt64](repeating: 0, count: (f.keys.count + 63) / 64)
+            entries.withUnsafeMutableBufferPointer { e in
+                TorchArgsortReplay.select(e.baseAddress!, count: e.count, positions: f.positions, descending: f.descending)
+                bits.withUnsafeMutableBufferPointer { TorchArgsortReplay.mark(e.baseAddress!, positions: f.positions, in: $0.baseAddress!) }
+            }
+            let kept = f.keys.indices.map { bits[$0 / 64] >> UInt64($0 % 64) & 1 == 1 }
+            XCTAssertEqual(kept.filter { $0 }.count, f.positions.count, f.name)
+            XCTAssertEqual(kept.indices.filter { kept[$0] != f.mask[$0] }.count, 0, f.name)
+            let byIndex = try runChunked(.magnitudePrune(keep: f.keep, rescale: false, ties: .index), [f.keys],
+                                         shape: [f.keys.count])
+            if byIndex.indices.contains(where: { (byIndex[$0] != 0) != f.mask[$0] && f.keys[$0] != 0 }) { differFromIndexOrder += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(differFromIndexOrder, 5, "half-precision ties make index order differ from torch's")
+    }
+
+    /// The kernel keeps torch's elements for any chunking and thread count, rescaled or not.
+    func testKernelKeepsTorchsElementsForAnyChunking() throws {
+        for f in try fixtures() {
+            let n = f.keys.count
+            let shape = n % 100 == 0 ? [n / 100, 100] : [n]
+            let expected = f.keys.indices.map { f.mask[$0] ? f.keys[$0].bitPattern : 0 }
+            let op = Op.magnitudePrune(keep: f.keep, rescale: false, ties: f.ties)
+            for (chunkRows, threads) in [(1, 1), (7, 2), (shape[0], 3)] {
+                let out = try runChunked(op, [f.keys], shape: shape, threads: threads, chunkRows: chunkRows)
+                XCTAssertTrue(out.map(\.bitPattern) == expected, "\(f.name): \(chunkRows) rows, \(threads) threads")
+            }
+            try assertChunkInvariant(.magnitudePrune(keep: f.keep, rescale: true, ties: f.ties), [f.keys], shape: shape,
+                                     dtype: .bf16)
+        }
+    }
+
+    /// Signs do not matter (w is |x|); NaN sorts above +∞ both ways; without equal magnitudes at a cut, PyTorch's
+    /// order keeps what index order keeps.
+    func testSignsNaNAndDistinctMagnitudes() throws {
+        let x: [Float] = [-3, .nan, 2, -.infinity, 1, -0.0, 0, -Float.nan]
+        // Descending: NaN, NaN, ∞, 3, 2, 1, 0, 0 — the two largest are both NaNs.
+        let top2 = try runChunked(.magnitudePrune(keep: 6..<8, rescale: false, ties: .torchDescending), [x], shape: [8])
+        XCTAssertEqual(top2.indices.filter { !top2[$0].isNaN && top2[$0] != 0 }, [])
+        XCTAssertEqual(top2.indices.filter { top2[$0].isNaN }, [1, 7])
+        // Ascending: 0, 0, 1, 2, 3, ∞, NaN, NaN; positions 2..<6 are 1, 2, 3, ∞.
+        let middle = try runChunked(.magnitudePrune(keep: 2..<6, rescale: false, ties: .torchAscending), [x], shape: [8])
+        XCTAssertEqual(middle.map(\.bitPattern), [Float(-3), 0, 2, -.infinity, 1, 0, 0, 0].map(\.bitPattern))
+        let distinct: [Float] = (0..<5000).map { (i: Int) -> Float in
+            let sign: Float = i % 2 == 0 ? 1 : -1
+            return sign * Float(i * 7919 % 5003)
+        }
+        for keep in [2500..<5000, 0..<1234, 100..<4000] {
+            let index = try runChunked(.magnitudePrune(keep: keep, rescale: true, ties: .index), [distinct], shape: [50, 100])
+            for ties in [TieOrder.torchDescending, .torchAscending] {
+                let torch = try runChunked(.magnitudePrune(keep: keep, rescale: true, ties: ties), [distinct], shape: [50, 100],
+                                           threads: 2, chunkRows: 3)
+                XCTAssertEqual(torch.map(\.bitPattern), index.map(\.bitPattern), "\(keep) \(ties)")
+            }
+        }
+    }
+
+    /// Every magnitude equal: torch 2.15.0's `argsort(torch.full((40,), 0.5), descending=True)[:20]` is indices 20..<40
+    /// (index order would keep 0..<20), whatever the chunking.
+    func testAllEqualMagnitudes() throws {
+        let x = (0..<40).map { Float($0 % 2 == 0 ? 0.5 : -0.5) }
+        let out = try runChunked(.magnitudePrune(keep: 20..<40, rescale: false, ties: .torchDescending), [x], shape: [8, 5],
+                                 chunkRows: 1)
+        XCTAssertEqual(out.indices.filter { out[$0] != 0 }, Array(20..<40))
+        try assertChunkInvariant(.magnitudePrune(keep: 20..<40, rescale: true, ties: .torchDescending), [x], shape: [8, 5])
+    }
+}
