@@ -59,7 +59,7 @@ struct LegacyCommand: ParsableCommand {
                                          baseModel: baseModel, layerGradient: layerGradient, normalize: normalize,
                                          int8Mask: int8Mask, bf16: bf16, naiveCount: naiveCount).config()
         } catch {
-            throw ValidationError(error.description)
+            throw usageError(error.description)
         }
         try translated.execute(config, label: "(mergegraph legacy arguments)")
     }

@@ -45,7 +45,16 @@ struct TranslatedRunOptions: ParsableArguments {
             return try Run.parse([label] + runArguments)
         } catch {
             if planOnly, let run = try? Run.parse([label] + runArguments + ["(no output: --plan-only)"]) { return run }
-            throw ValidationError(Run.message(for: error))
+            let message = Run.message(for: error)
+            throw usageError(message.contains("'<out-dir>'") ? "missing OUT_DIR, the directory to write the merged model to"
+                                                               : message)
         }
     }
+}
+
+/// Reports a problem with the command line (`message` names the flag or argument at fault) and exits with
+/// ArgumentParser's validation status, 64.
+func usageError(_ message: String) -> ExitCode {
+    Console.error("error: " + message)
+    return ExitCode.validationFailure
 }
