@@ -25,7 +25,7 @@ struct TranslatedRunOptions: ParsableArguments {
     /// Parses `text` (labelled `label` in messages) and prints, plans or runs it.
     func execute(_ config: MergekitYAML, label: String) throws {
         let text = config.text
-        if printYAML { print(text, terminator: "") }
+        if printYAML { print(text) }  // a blank line after it, as mergekit-legacy prints yaml.dump's text
         let run = try parseRun(label: label)
         var parsed: ConfigFile?
         try reportingErrors {
