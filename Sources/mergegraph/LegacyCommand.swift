@@ -26,7 +26,7 @@ struct LegacyCommand: ParsableCommand {
     @Option(name: .customLong("density"), help: "Fraction of weights to keep for the i-th model (ties only).")
     var density: [Double] = []
 
-    @Option(name: .customLong("method"), help: "Merge method (default ties; any mergekit merge_method).")
+    @Option(name: .customLong("method"), help: "Merge method (any mergekit merge_method).")
     var method: String = "ties"
 
     @Option(name: .customLong("base-model"), help: ArgumentHelp("Base model for the merge.", valueName: "model"))
