@@ -151,8 +151,8 @@ public enum Op: Hashable, Sendable {
     }
 }
 
-/// A random stream key as 16 hex digits.
-func hexKey(_ key: UInt64) -> String {
+/// A random stream key as 16 hex digits (`0x…`), as `--dump-ir` and `plan --format json` print it.
+public func hexKey(_ key: UInt64) -> String {
     let digits = String(key, radix: 16)
     return "0x" + String(repeating: "0", count: 16 - digits.count) + digits
 }

@@ -19,6 +19,19 @@ public struct OutputTarget: Sendable {
     }
 }
 
+/// One stage of a compiled config (a `name:`d document of a chain, or the final one) and its merge method.
+public struct PlanStage: Hashable, Sendable {
+    /// The stage's label: its `name`, or `<final>`.
+    public var name: String
+    /// Its `merge_method`.
+    public var method: String
+
+    public init(name: String, method: String) {
+        self.name = name
+        self.method = method
+    }
+}
+
 /// A compiled merge: the graph, its schedule, and what goes beside the tensors in each output directory.
 public struct Plan: Sendable {
     /// The verified dataflow graph: loads, ops and outputs.
@@ -31,6 +44,8 @@ public struct Plan: Sendable {
     public var header: [String]
     /// Non-fatal findings (unused parameters), each "file:line:col: warning: …".
     public var warnings: [String]
+    /// The stages compiled, in the order the header lists them.
+    public var stages: [PlanStage] = []
 
     /// A plan of `graph` run in `schedule` order, writing `targets`.
     public init(graph: Graph, schedule: Schedule, targets: [OutputTarget], header: [String], warnings: [String]) {

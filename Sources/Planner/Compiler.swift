@@ -57,9 +57,11 @@ public enum Compiler {
             "mergegraph plan — \(file.path)",
             "stages: " + stages.map { "\($0.label) (\($0.spec.name))" }.joined(separator: ", "),
         ] + targets.map { "output: stage \($0.stage) → OUT_DIR/\($0.directory)" }
-        return Plan(graph: graph, schedule: schedule, targets: targets, header: header,
-                    warnings: file.warnings + stages.flatMap(\.warnings)
-                        + [relaxation?.warning(budget: options.limits.budgetBytes)].compactMap { $0 })
+        var plan = Plan(graph: graph, schedule: schedule, targets: targets, header: header,
+                        warnings: file.warnings + stages.flatMap(\.warnings)
+                            + [relaxation?.warning(budget: options.limits.budgetBytes)].compactMap { $0 })
+        plan.stages = stages.map { PlanStage(name: $0.label, method: $0.spec.name) }
+        return plan
     }
 
     private static func verify(_ graph: Graph, after step: String) throws(PlanError) {

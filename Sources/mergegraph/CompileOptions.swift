@@ -53,10 +53,14 @@ struct CompileOptions: ParsableArguments {
 
     /// Parses the config and compiles it, printing warnings to standard error.
     func compile(catalog: LocalCheckpointCatalog) throws -> Plan {
+        try compile(ConfigParser.parse(file: config, strict: strict), catalog: catalog)
+    }
+
+    /// Compiles an already parsed config (one `legacy` or `bakllama` made from their arguments) with these options.
+    func compile(_ file: ConfigFile, catalog: LocalCheckpointCatalog) throws -> Plan {
         guard let shardBytes = ByteCount.parseKMB(outShardSize) else {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }
-        let file = try ConfigParser.parse(file: config, strict: strict)
         var options = PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
                                      randomSeed: UInt64(bitPattern: Int64(randomSeed)),
                                      limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))

@@ -2,16 +2,22 @@ import ArgumentParser
 import Checkpoint
 import Executor
 
-/// `mergegraph plan CONFIG`: compile only and print the IR (reads headers, no tensor data).
+/// `mergegraph plan CONFIG`: compile only and print the IR (reads headers, no tensor data), or the plan as JSON or DOT.
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Compile a config and print its IR without running it.")
 
     @OptionGroup var compile: CompileOptions
 
+    @Option(help: "text (the IR, as --dump-ir), json (schemas/plan.schema.json) or dot (Graphviz).")
+    var format: PlanFormat = .text
+
+    @Option(help: "With --format json or dot: only the group of nodes that computes this output tensor.")
+    var tensor: String?
+
     func run() throws {
         try reportingErrors {
             let plan = try compile.compile(catalog: LocalCheckpointCatalog())
-            print(plan.dump(), terminator: "")
+            print(try format.render(plan, tensor: tensor), terminator: "")
         }
     }
 }

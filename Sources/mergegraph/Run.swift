@@ -3,6 +3,7 @@ import Checkpoint
 import Executor
 import IR
 import Foundation
+import Parser
 
 /// `mergegraph run CONFIG OUT_DIR`: compile, then write the merged checkpoint.
 struct Run: ParsableCommand {
@@ -31,11 +32,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Show no progress (by default a bar on a terminal, a line every 10 seconds otherwise).")
     var quiet = false
 
-    func run() throws {
+    func run() throws { try run(translated: nil) }
+
+    /// Runs `translated` (a config `legacy` or `bakllama` made from their arguments) instead of reading `compile.config`.
+    func run(translated: ConfigFile?) throws {
         let catalog = LocalCheckpointCatalog()
         try reportingErrors {
             for note in mergekit.notes { Console.error(note) }
-            let plan = try compile.compile(catalog: catalog)
+            let plan = try translated.map { try compile.compile($0, catalog: catalog) } ?? compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }
             let verbose = self.verbose > 0
             let progress = ProgressReporter(quiet: quiet)
