@@ -39,7 +39,8 @@ public struct PlanExecutor {
     /// - Throws: `ExecutionError` naming the file, directory or tensor: an unreadable input, a write failure, an
     ///   existing non-empty output without `overwrite`, a merge undefined for its inputs.
     public func run(outputDirectory: String) throws(ExecutionError) {
-        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite)
+        let protected = plan.inputDirectories.map { ProtectedPath($0, kind: .inputModel) } + options.protectedPaths
+        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected)
         do {
             try writeModel(into: out)
             try out.commit()
