@@ -41,8 +41,15 @@ struct CompileOptions: ParsableArguments {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let maxMemory, ByteCount.parseMemory(maxMemory) == nil {
-            throw ValidationError("--max-memory: '\(maxMemory)' is not a size like 512MiB, 2GiB, 1.5G or 1000000")
+        if let maxMemory {
+            do { _ = try ByteCount.memory(maxMemory) } catch {
+                throw ValidationError(ByteCount.message(option: "--max-memory", text: maxMemory, problem: error,
+                                                        example: "512MiB, 2GiB, 1.5G or 1000000"))
+            }
+        }
+        do { _ = try ByteCount.kmb(outShardSize) } catch {
+            throw ValidationError(ByteCount.message(option: "--out-shard-size", text: outShardSize, problem: error,
+                                                    example: "5B, 500M or 1000000"))
         }
     }
 

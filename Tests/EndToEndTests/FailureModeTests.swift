@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+/// Bad inputs that once crashed, wrote garbage with exit 0 or gave unclear messages, run through the binary.
+final class FailureModeTests: XCTestCase {
+    let fm = FileManager.default
+
+    struct Result {
+        var status: Int32
+        var stderr: String
+    }
+
+    func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs `arguments` in a scratch folder holding `c.yml` (`config`) and a `models` link to the fixtures; asserts
+    /// the run exits with `status` (1 for errors, 64 for usage errors), says `phrase` and leaves nothing behind.
+    func assertFails(_ arguments: [String], config: String = "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n",
+                     status: Int32 = 1, containing phrase: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try config.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(arguments, in: dir)
+        XCTAssertEqual(result.status, status, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(phrase), "expected '\(phrase)' in: \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "models"], file: file, line: line)
+    }
+
+    // MARK: Crashes
+
+    func testOverflowingShardSizesAreErrors() throws {
+        for size in ["9223372037B", "9223372036854776M", "9223372036854776K", "99999999999999999999"] {
+            try assertFails(["run", "c.yml", "out", "--out-shard-size", size], status: 64,
+                            containing: "--out-shard-size: '\(size)' is too large")
+        }
+        try assertFails(["run", "c.yml", "out", "--out-shard-size", "5X"], status: 64,
+                        containing: "--out-shard-size: '5X' is not a size like 5B")
+        try assertFails(["run", "c.yml", "out", "--max-memory", "99999999999999999999TiB"], status: 64,
+                        containing: "--max-memory: '99999999999999999999TiB' is too large")
+    }
+
+    func testDeeplyNestedConfigIsAPositionedError() throws {
+        let deep = String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000)
+        try assertFails(["run", "c.yml", "out"], config: "merge_method: linear\njunk: \(deep)\n",
+                        containing: "c.yml:2:")
+        try assertFails(["run", "c.yml", "out"], config: "merge_method: linear\njunk: \(deep)\n",
+                        containing: "nested more than 1000 levels deep")
+    }
+}
