@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 import XCTest
 
@@ -57,5 +58,84 @@ final class FailureModeTests: XCTestCase {
                         containing: "c.yml:2:")
         try assertFails(["run", "c.yml", "out"], config: "merge_method: linear\njunk: \(deep)\n",
                         containing: "nested more than 1000 levels deep")
+    }
+
+    // MARK: Garbage written with exit 0
+
+    static let overflowingConfig = """
+        models:
+          - model: models/llama-ft-a
+            parameters: {weight: 1000000}
+          - model: models/llama-ft-b
+            parameters: {weight: 1}
+        merge_method: linear
+        parameters: {normalize: false}
+        dtype: float16
+        """
+
+    func testValuesThatOverflowTheOutputDTypeAreAnErrorNamingTheTensor() throws {
+        try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig,
+                        containing: "tensor \"model.embed_tokens.weight\": the merge produced infinite or NaN values "
+                            + "although none of its inputs has any (use --allow-non-finite")
+        try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig.replacingOccurrences(of: "float16", with: "float32")
+                            .replacingOccurrences(of: "1000000", with: "3.0e38"),
+                        containing: "the merge produced infinite or NaN values")
+    }
+
+    func testAllowNonFiniteWritesThemAnyway() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try Self.overflowingConfig.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "out", "--allow-non-finite", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = try SafetensorsModel(directory: "\(dir)/out")
+        let tensor = try XCTUnwrap(model.tensor("model.embed_tokens.weight"))
+        var values = [Float](repeating: 0, count: tensor.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer {
+            try model.readFloats(tensor, elementOffset: 0, count: $0.count, into: $0.baseAddress!)
+        }
+        XCTAssertTrue(values.contains { $0.isInfinite })
+    }
+
+    /// An input may hold Inf or NaN on purpose; the outputs computed from it may then too.
+    func testNonFiniteValuesAnInputHadAreWritten() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-a", toPath: "\(dir)/a")
+        let path = "\(dir)/a/model.safetensors"
+        let norm = try XCTUnwrap(try SafetensorsModel.readHeader(path: path).first { $0.name == "model.norm.weight" })
+        XCTAssertEqual(norm.dtype, .f32)
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try file.seek(toOffset: UInt64(norm.fileOffset + 4))
+        try file.write(contentsOf: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { Data($0) })
+        try file.close()
+        try """
+            models:
+              - model: a
+                parameters: {weight: 1}
+              - model: \(Fixtures.conformance)/models/llama-ft-b
+                parameters: {weight: 1}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "out", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = try SafetensorsModel(directory: "\(dir)/out")
+        let tensor = try XCTUnwrap(model.tensor("model.norm.weight"))
+        var values = [Float](repeating: 0, count: tensor.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer {
+            try model.readFloats(tensor, elementOffset: 0, count: $0.count, into: $0.baseAddress!)
+        }
+        XCTAssertTrue(values[1].isInfinite)
+    }
+
+    func testEmptyLayerRangeIsAnError() throws {
+        try assertFails(["run", "c.yml", "out"], config: """
+            slices:
+              - sources:
+                  - model: models/llama-ft-a
+                    layer_range: [2, 2]
+            merge_method: passthrough
+            """, containing: "c.yml:4:22: layer_range [2, 2] selects no layers")
     }
 }
