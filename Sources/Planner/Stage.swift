@@ -33,7 +33,8 @@ final class Stage: TensorProvider {
         self.truncateEmbeddings = truncateEmbeddings
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
         guard let method = MethodRegistry.method(named: config.mergeMethod.value) else {
-            throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
+            throw .unknownMethod(config.mergeMethod.location, config.mergeMethod.value,
+                                 known: MethodRegistry.specs.map(\.name))
         }
         self.method = method
         let spec = method.spec

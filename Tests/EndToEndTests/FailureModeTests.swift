@@ -138,4 +138,33 @@ final class FailureModeTests: XCTestCase {
             merge_method: passthrough
             """, containing: "c.yml:4:22: layer_range [2, 2] selects no layers")
     }
+
+    // MARK: Unclear messages
+
+    func testNegativeThreadsSayWhatIsWrong() throws {
+        try assertFails(["run", "c.yml", "out", "--threads", "-3"], status: 64, containing: "--threads must be at least 1 (got -3)")
+        try assertFails(["run", "c.yml", "out", "-j", "-3"], status: 64, containing: "--threads must be at least 1 (got -3)")
+        try assertFails(["run", "c.yml", "out", "--out-shard-size", "-5"], status: 64,
+                        containing: "--out-shard-size: '-5' is not a size like 5B")
+    }
+
+    func testMisspeltMethodSuggestsTheNearestOne() throws {
+        try assertFails(["run", "c.yml", "out"], config: "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linaer\n",
+                        containing: "c.yml:4:15: unknown merge method 'linaer' (did you mean 'linear'?)")
+        try assertFails(["run", "c.yml", "out"], config: "models:\n  - model: models/llama-ft-a\nmerge_method: dare_tie\n",
+                        containing: "unknown merge method 'dare_tie' (did you mean 'dare_ties'?)")
+    }
+
+    func testAParentThatIsAFileIsNotAFoundationErrorCode() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n"
+            .write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        try "x".write(toFile: "\(dir)/plain", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "plain/out"], in: dir)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("\(dir)/plain is a file, not a directory"), result.stderr)
+    }
 }
