@@ -76,4 +76,12 @@ final class SafetensorsLayoutTests: XCTestCase {
             try model.readBytes(fileIndex: 0, offset: tensor.fileOffset, count: 64, into: buffer)
         }
     }
+
+    /// Found by `scripts/fuzz.sh json`: a high surrogate escape followed by a non-low one trapped on underflow.
+    func testABrokenSurrogatePairIsAnErrorNotACrash() throws {
+        for escape in [#"\uD999\u0041"#, #"\uD999\u+fce"#, #"\u+fce"#] {
+            try writeRawSafetensors(path: path, header: #"{"a\#(escape)": 1}"#, data: [])
+            assertOpeningFails(mentioning: [path, "not valid JSON"])
+        }
+    }
 }
