@@ -23,10 +23,10 @@ json)
     cp "$root"/Tests/Fixtures/conformance/models/*/config.json "$work/$target-corpus/" 2>/dev/null || true
     ;;
 safetensors)
-    files="$root/Sources/IR/*.swift $root/Sources/Checkpoint/JSON/*.swift $root/Sources/Checkpoint/DType/*.swift
-           $root/Sources/Checkpoint/Files/InputFile.swift $root/Sources/Checkpoint/CheckpointError.swift
-           $root/Sources/Checkpoint/CheckpointFormat.swift $root/Sources/Checkpoint/StoredTensor.swift
-           $root/Sources/Checkpoint/Safetensors/SafetensorsHeader.swift"
+    # The IR and Checkpoint modules as one; ZIPFoundation (the PyTorch reader's) linked from the debug build.
+    [ -f "$root/.build/debug/Modules/ZIPFoundation.swiftmodule" ] || { echo "run swift build first" >&2; exit 1; }
+    extra="-I $root/.build/debug/Modules -I $root/.build/checkouts/ZIPFoundation/Sources/CZLib $root/.build/debug/ZIPFoundation.build/*.o -lz"
+    files="$root/Sources/IR/*.swift $(find "$root/Sources/Checkpoint" -name '*.swift' | tr '\n' ' ')"
     i=0; for f in "$root"/Tests/Fixtures/conformance/models/*/model.safetensors; do
         i=$((i+1)); head -c 4096 "$f" > "$work/$target-corpus/seed$i.safetensors"; done
     ;;
