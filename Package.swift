@@ -14,6 +14,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "IR"),
+        .target(name: "CFileOps"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
@@ -23,7 +24,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Checkpoint"],
+            dependencies: ["IR", "Checkpoint", "CFileOps"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .executableTarget(

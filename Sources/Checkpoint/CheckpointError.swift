@@ -33,6 +33,14 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case offsetsOutOfRange(path: String, tensor: String, begin: Int, end: Int, dataSize: Int)
     /// A tensor's byte range whose length differs from what its shape and dtype need.
     case offsetsMismatchShape(path: String, tensor: String, expectedBytes: Int, actualBytes: Int)
+    /// A tensor does not start where the previous one (in order of offsets) ends: a gap or an overlap.
+    case offsetsNotContiguous(path: String, tensor: String, begin: Int, previous: String?, previousEnd: Int)
+    /// The tensors end before the data region (trailing bytes) does.
+    case dataRegionSizeMismatch(path: String, tensorsEnd: Int, dataSize: Int)
+    /// A name written twice in one header.
+    case duplicateTensorInHeader(path: String, tensor: String)
+    /// A file got shorter between opening and reading it.
+    case fileShrank(path: String, openedSize: Int, endedAt: Int)
     /// A tensor stored in two files of one checkpoint.
     case duplicateTensor(tensor: String, firstPath: String, secondPath: String)
     /// A shard index that is not JSON or has no `weight_map` of strings.
@@ -107,6 +115,18 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "tensor \(tensor) in \(path) has data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data buffer (file truncated?)"
         case let .offsetsMismatchShape(path, tensor, expectedBytes, actualBytes):
             return "tensor \(tensor) in \(path) has data_offsets spanning \(actualBytes) bytes, but its shape and dtype need \(expectedBytes) bytes"
+        case let .offsetsNotContiguous(path, tensor, begin, previous, previousEnd):
+            let after = previous.map { "tensor \($0) ends at byte \(previousEnd)" } ?? "the data region starts at byte 0"
+            return "tensor \(tensor) in \(path) starts at byte \(begin) of the data region, but \(after): "
+                + "safetensors tensors must cover the data region in order, without gaps or overlap"
+        case let .dataRegionSizeMismatch(path, tensorsEnd, dataSize):
+            return "\(path) is not a valid safetensors file: its tensors end at byte \(tensorsEnd) of the data region, "
+                + "which is \(dataSize) bytes (the header and the file size disagree)"
+        case let .duplicateTensorInHeader(path, tensor):
+            return "tensor \(tensor) is listed twice in the header of \(path)"
+        case let .fileShrank(path, openedSize, endedAt):
+            return "\(path) ended at byte \(endedAt) while being read, but it was \(openedSize) bytes when opened: "
+                + "the file changed during the merge (is it still being written or copied?)"
         case let .duplicateTensor(tensor, firstPath, secondPath):
             return "tensor \(tensor) appears in both \(firstPath) and \(secondPath)"
         case let .malformedIndex(path, detail):

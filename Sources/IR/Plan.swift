@@ -56,6 +56,13 @@ public struct Plan: Sendable {
         self.warnings = warnings
     }
 
+    /// Every directory the plan reads: its input models and the donors of `config.json` and tokenizer files. An output
+    /// directory must never replace, contain or lie inside one of them.
+    public var inputDirectories: [String] {
+        var seen = Set<String>()
+        return (graph.models.map(\.path) + targets.compactMap(\.tokenizerDonor)).filter { seen.insert($0).inserted }
+    }
+
     /// The `--dump-ir` text.
     public func dump() -> String {
         Printer(graph: graph, schedule: schedule, header: header).render()

@@ -1,7 +1,7 @@
 /// "Did you mean" suggestions for misspelt keys, by Levenshtein distance.
-enum KeySuggestion {
+public enum KeySuggestion {
     /// The allowed key nearest to `key`, if it is close enough to be a plausible typo.
-    static func closest(to key: String, among allowed: [String]) -> String? {
+    public static func closest(to key: String, among allowed: [String]) -> String? {
         let limit = max(2, key.count / 3)
         let scored = allowed.map { (candidate: $0, distance: distance(key, $0)) }
         guard let best = scored.min(by: { $0.distance < $1.distance }), best.distance <= limit else { return nil }

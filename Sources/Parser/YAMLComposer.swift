@@ -4,6 +4,10 @@ import CYAML
 struct YAMLComposer {
     /// The most nodes a document may expand to through aliases (guards against "billion laughs" input).
     static let maxExpandedNodes = 1_000_000
+    /// The deepest nesting of lists and mappings a document may have, aliases expanded: deeper trees are refused at
+    /// the collection that crosses the limit, before libyaml's per-token work on open flow levels grows (it is
+    /// proportional to the depth) and before recursive code on the tree could exhaust the stack.
+    static let maxDepth = 1000
 
     let file: String
     /// Completed document roots, in order.
@@ -40,9 +44,11 @@ struct YAMLComposer {
             let node = YAMLNode(kind: .scalar(YAMLScalar(text: text, isPlain: isPlain)), location: location, size: 1)
             try add(node, anchor: Self.string(data.anchor))
         case YAML_SEQUENCE_START_EVENT:
+            try checkDepth(location)
             open.append(Collection(isMapping: false, anchor: Self.string(event.data.sequence_start.anchor),
                                    location: location))
         case YAML_MAPPING_START_EVENT:
+            try checkDepth(location)
             open.append(Collection(isMapping: true, anchor: Self.string(event.data.mapping_start.anchor),
                                    location: location))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
@@ -51,10 +57,21 @@ struct YAMLComposer {
             guard size <= Self.maxExpandedNodes else {
                 throw .invalidValue(done.location, "aliases expand this node to more than \(Self.maxExpandedNodes) nodes")
             }
+            let depth = done.children.reduce(1) { max($0, $1.depth + 1) }
+            guard depth <= Self.maxDepth else {
+                throw .syntax(done.location, "aliases nest this node more than \(Self.maxDepth) levels deep")
+            }
             let kind: YAMLNode.Kind = done.isMapping ? .mapping(try Self.pairs(done.children)) : .sequence(done.children)
-            try add(YAMLNode(kind: kind, location: done.location, size: size), anchor: done.anchor)
+            try add(YAMLNode(kind: kind, location: done.location, size: size, depth: depth), anchor: done.anchor)
         default:
             break
+        }
+    }
+
+    /// Refuses a collection opened `maxDepth` levels deep.
+    private func checkDepth(_ location: SourceLocation) throws(ConfigError) {
+        guard open.count < Self.maxDepth else {
+            throw .syntax(location, "lists and mappings are nested more than \(Self.maxDepth) levels deep")
         }
     }
 

@@ -11,6 +11,10 @@ struct YAMLNode: Sendable {
     var location: SourceLocation
     /// Number of nodes in this subtree once aliases are expanded (bounds the work of decoding).
     var size: Int
+    /// Levels of collections from this node down to its deepest scalar once aliases are expanded (1 for a scalar);
+    /// bounded by `YAMLComposer.maxDepth`, so code that walks the tree recursively (its teardown included) stays
+    /// within the stack.
+    var depth: Int = 1
 
     /// The scalar, when this node is one.
     var scalar: YAMLScalar? {

@@ -1,5 +1,5 @@
 /// The merge methods mergegraph implements: mergekit 0.1.5's, each declared by one type in
-/// `Sources/Planner/Methods`. Any other `merge_method` fails to compile with "not implemented: NAME".
+/// `Sources/Planner/Methods`. Any other `merge_method` fails to compile with "unknown merge method 'NAME'" and a "did you mean".
 public enum MethodRegistry {
     /// Every method, in the order `mergegraph methods` and the README list them. The element-choosing and
     /// spherical families list themselves beside their declarations (`selective`, `spherical`).

@@ -5,6 +5,8 @@ import Parser
 public enum PlanError: Error, CustomStringConvertible {
     /// A merge method or config feature mergegraph does not implement yet.
     case notImplemented(SourceLocation, String)
+    /// A `merge_method` no method is registered under (the name, the registered names).
+    case unknownMethod(SourceLocation, String, known: [String])
     /// A config value that is wrong for this merge (bad parameter, missing base model, …).
     case invalidConfig(SourceLocation, String)
     /// A model reference that cannot be read.
@@ -24,6 +26,11 @@ public enum PlanError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notImplemented(let loc, let what): return "\(loc): not implemented: \(what)"
+        case .unknownMethod(let loc, let name, let known):
+            if let guess = KeySuggestion.closest(to: name, among: known) {
+                return "\(loc): unknown merge method '\(name)' (did you mean '\(guess)'?)"
+            }
+            return "\(loc): unknown merge method '\(name)' (`mergegraph methods` lists them)"
         case .invalidConfig(let loc, let message): return "\(loc): \(message)"
         case .model(let loc, let path, let message): return "\(loc): model '\(path)': \(message)"
         case .missingTensor(let tensor, let model, let loc):

@@ -33,7 +33,8 @@ final class Stage: TensorProvider {
         self.truncateEmbeddings = truncateEmbeddings
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
         guard let method = MethodRegistry.method(named: config.mergeMethod.value) else {
-            throw .notImplemented(config.mergeMethod.location, config.mergeMethod.value)
+            throw .unknownMethod(config.mergeMethod.location, config.mergeMethod.value,
+                                 known: MethodRegistry.specs.map(\.name))
         }
         self.method = method
         let spec = method.spec
@@ -87,6 +88,13 @@ final class Stage: TensorProvider {
                 slices.append(NormalizedSlice(sources: sources, baseIndex: nil, parameters: s.parameters,
                                               location: s.location))
                 if let base = s.baseModel { slices[slices.count - 1].baseIndex = sources.firstIndex { $0.ref == base } }
+            }
+            // Empty ranges everywhere would write a model without layers although its inputs have some.
+            if let first = outputSlices.first?.sources.first, slices.allSatisfy({ $0.layerCount == 0 }),
+               slices.contains(where: { $0.sources.contains { (try? $0.provider.layout().layerCount) ?? 0 > 0 } }) {
+                let r = first.layerRange
+                throw .invalidConfig(r.location, "layer_range [\(r.start), \(r.end)] selects no layers, and neither does any "
+                                     + "other slice: the merged model would have no layers")
             }
         }
         for i in slices.indices {

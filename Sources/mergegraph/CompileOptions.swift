@@ -11,7 +11,7 @@ struct CompileOptions: ParsableArguments {
     @Argument(help: "A mergekit YAML config (multi-document configs are merge chains).")
     var config: String
 
-    @Option(name: .customLong("out-shard-size"), help: "Largest output shard in bytes, mergekit style (K, M, B = thousand, million, billion).")
+    @Option(name: .customLong("out-shard-size"), parsing: .unconditional, help: "Largest output shard in bytes, mergekit style (K, M, B = thousand, million, billion).")
     var outShardSize: String = "5B"
 
     @Option(help: "Output this named stage of a multi-document config.")
@@ -20,11 +20,11 @@ struct CompileOptions: ParsableArguments {
     @Flag(name: .customLong("all-stages"), help: "Write every named stage to OUT_DIR/NAME (the final stage to OUT_DIR) from one graph.")
     var allStages = false
 
-    @Option(name: .customLong("random-seed"),
+    @Option(name: .customLong("random-seed"), parsing: .unconditional,
             help: "Seed for the randomized merge methods dare_ties, dare_linear, della and della_linear (default: 0). The same seed gives the same output for any --threads.")
     var randomSeed: Int = 0
 
-    @Option(name: .customLong("max-memory"),
+    @Option(name: .customLong("max-memory"), parsing: .unconditional,
             help: "Memory budget for chunk buffers, kernel state, input staging and output writers, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
     var maxMemory: String?
 
@@ -35,14 +35,21 @@ struct CompileOptions: ParsableArguments {
     @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
     var strict = false
 
-    @Option(name: [.customLong("threads"), .customLong("num-threads"), .customShort("j")],
+    @Option(name: [.customLong("threads"), .customLong("num-threads"), .customShort("j")], parsing: .unconditional,
             help: "Worker threads for kernels (default: all cores; mergekit's -j/--num-threads).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let maxMemory, ByteCount.parseMemory(maxMemory) == nil {
-            throw ValidationError("--max-memory: '\(maxMemory)' is not a size like 512MiB, 2GiB, 1.5G or 1000000")
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        if let maxMemory {
+            do { _ = try ByteCount.memory(maxMemory) } catch {
+                throw ValidationError(ByteCount.message(option: "--max-memory", text: maxMemory, problem: error,
+                                                        example: "512MiB, 2GiB, 1.5G or 1000000"))
+            }
+        }
+        do { _ = try ByteCount.kmb(outShardSize) } catch {
+            throw ValidationError(ByteCount.message(option: "--out-shard-size", text: outShardSize, problem: error,
+                                                    example: "5B, 500M or 1000000"))
         }
     }
 

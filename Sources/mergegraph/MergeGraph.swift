@@ -9,4 +9,10 @@ struct MergeGraph: ParsableCommand {
         subcommands: [Run.self, PlanCommand.self, MethodsCommand.self, LegacyCommand.self, BakllamaCommand.self],
         defaultSubcommand: Run.self
     )
+
+    /// Takes SIGINT/SIGTERM on a dedicated thread before anything else runs, then parses and runs the command.
+    static func main() {
+        TerminationSignals.install()
+        main(nil)
+    }
 }

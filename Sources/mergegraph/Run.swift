@@ -23,6 +23,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Replace OUT_DIR if it exists and is not empty.")
     var overwrite = false
 
+    @Flag(name: .customLong("allow-non-finite"),
+          help: "Write merged tensors with infinite or NaN values that none of their inputs had (an error by default).")
+    var allowNonFinite = false
+
     @Flag(name: [.customLong("verbose"), .customShort("v")],
           help: "Report each shard as it is written and the memory held (mergekit's -v; repeat as you like).")
     var verbose: Int
@@ -43,7 +47,7 @@ struct Run: ParsableCommand {
             if dumpIR { print(plan.dump(), terminator: "") }
             let verbose = self.verbose > 0
             let progress = ProgressReporter(quiet: quiet)
-            let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
+            var executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(
                 copyTokenizer: copyTokenizer, overwrite: overwrite,
                 onShardDone: { name, count in
                     guard verbose else { return }
@@ -51,6 +55,11 @@ struct Run: ParsableCommand {
                     Console.error("wrote \(name) (\(count) tensors)")
                 },
                 onProgress: { progress.update($0) }))
+            executor.options.allowNonFinite = allowNonFinite
+            executor.options.protectedPaths = [
+                ProtectedPath(compile.config, kind: .configFile),
+                ProtectedPath(FileManager.default.currentDirectoryPath, kind: .workingDirectory),
+            ]
             do {
                 try executor.run(outputDirectory: outDir)
             } catch {

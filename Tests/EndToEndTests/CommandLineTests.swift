@@ -123,9 +123,9 @@ final class CommandLineTests: XCTestCase {
             """, containing: ["c.yml:4:12:", "models/no-such-model", "no such directory"])
     }
 
-    func testUnknownMethodIsNotImplemented() throws {
+    func testUnknownMethodIsNamed() throws {
         try assertFails("models:\n  - model: models/llama-ft-a\nmerge_method: frobnicate\n",
-                        containing: ["c.yml:3:15: not implemented: frobnicate"])
+                        containing: ["c.yml:3:15: unknown merge method 'frobnicate'"])
     }
 
     func testShapeMismatchNamesBothModelsAndTensor() throws {

@@ -81,7 +81,7 @@ final class ConformanceTests: XCTestCase {
     }
 
     /// A method mergekit 0.1.5 does not have fails to compile with a clear message.
-    func testUnknownMethodSaysNotImplemented() throws {
+    func testUnknownMethodIsNamed() throws {
         for method in ["frobnicate"] {
             let config = """
                 models:
@@ -91,7 +91,7 @@ final class ConformanceTests: XCTestCase {
                 base_model: models/llama-base
                 """
             XCTAssertThrowsError(try Fixtures.compile(config, file: "p.yml"), method) { error in
-                XCTAssertEqual("\(error)", "p.yml:4:15: not implemented: \(method)")
+                XCTAssertEqual("\(error)", "p.yml:4:15: unknown merge method '\(method)' (`mergegraph methods` lists them)")
             }
         }
     }

@@ -193,3 +193,34 @@ final class ErrorTests: XCTestCase {
         XCTAssertNil(KeySuggestion.closest(to: "zzzzzzzz", among: DocumentDecoder.keys))
     }
 }
+
+/// Inputs that once crashed or took seconds: deep nesting is refused at the level that crosses the limit.
+final class NestingLimitTests: XCTestCase {
+    func testDeeplyNestedFlowListIsRefusedQuickly() {
+        // 60,000 levels (120 KB): took 10 s to parse, then overflowed the stack tearing the tree down.
+        let depth = 60_000
+        let text = "merge_method: linear\njunk: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+        let start = Date()
+        assertConfigError(text, "t.yml:2:1006:", "nested more than 1000 levels deep")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, "refused at the limit, without parsing the rest")
+    }
+
+    func testDeeplyNestedBlockMappingsAreRefused() {
+        let text = (0..<1001).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\n") + " 1\n"
+        assertConfigError(text, "t.yml:1001:1001:", "nested more than 1000 levels deep")
+    }
+
+    func testNestingAtTheLimitParses() throws {
+        // 999 levels inside the document's top-level mapping: 1000 in all.
+        let text = "merge_method: linear\nmodels: [{model: a}]\njunk: " + String(repeating: "[", count: 999)
+            + String(repeating: "]", count: 999) + "\n"
+        XCTAssertNoThrow(try ConfigParser.parse(text: text, file: testFile))
+    }
+
+    func testAliasesCannotNestDeeperThanTheLimit() {
+        // Each anchor nests the previous one 600 levels deeper: two are within the limit as written, not expanded.
+        let open = String(repeating: "[", count: 600), close = String(repeating: "]", count: 600)
+        let text = "merge_method: linear\na: &a \(open)1\(close)\nb: &b \(open)*a\(close)\n"
+        assertConfigError(text, "t.yml:3:207:", "aliases nest this node more than 1000 levels deep")
+    }
+}

@@ -106,7 +106,7 @@ final class AllStagesTests: PlannerTestCase {
                 """)
             XCTFail("expected an error")
         } catch {
-            XCTAssertEqual(String(describing: error), "t.yml:2:15: not implemented: foo")
+            XCTAssertEqual(String(describing: error), "t.yml:2:15: unknown merge method 'foo' (`mergegraph methods` lists them)")
         }
     }
 
@@ -126,7 +126,7 @@ final class AllStagesTests: PlannerTestCase {
             let plan = try compileAll(yaml)
             XCTFail("expected an error, got targets \(plan.targets.map(\.directory))")
         } catch let error as PlanError {
-            XCTAssertEqual(String(describing: error), "t.yml:6:15: not implemented: foo")
+            XCTAssertEqual(String(describing: error), "t.yml:6:15: unknown merge method 'foo' (`mergegraph methods` lists them)")
         }
     }
 }

@@ -17,7 +17,7 @@ final class PlannerErrorTests: PlannerTestCase {
             merge_method: foo
             models:
               - model: $A
-            """, prefix: "t.yml:1:15: ", contains: ["not implemented: foo"])
+            """, prefix: "t.yml:1:15: ", contains: ["unknown merge method 'foo' (`mergegraph methods` lists them)"])
     }
 
     func testDareTiesRequiresBaseModel() {

@@ -48,7 +48,11 @@ final class InputFile: @unchecked Sendable {
                 if errno == EINTR { continue }
                 throw .cannotOpen(path: path, reason: "read failed: \(errnoDescription(errno))")
             }
-            if result == 0 { throw .fileTooShort(path: path, fileSize: offset + done) }
+            if result == 0 {
+                // Reads stay within the size the file had when opened: it got shorter since.
+                if offset + count <= size { throw .fileShrank(path: path, openedSize: size, endedAt: offset + done) }
+                throw .fileTooShort(path: path, fileSize: offset + done)
+            }
             done += result
         }
     }

@@ -21,36 +21,67 @@ struct SafetensorsHeader {
         let text = UnsafeMutableRawPointer.allocate(byteCount: max(1, length), alignment: 1)
         defer { text.deallocate() }
         try file.read(offset: 8, count: length, into: text)
-        let json = Data(bytes: text, count: length)
-        let root: Any
+        let json = [UInt8](UnsafeRawBufferPointer(start: text, count: length))
+        let root: JSONValue
         do {
-            root = try JSONSerialization.jsonObject(with: json)
+            root = try JSONParser.parse(json)
         } catch {
-            throw .headerNotJSON(path: path, detail: JSONText.describe(error))
+            throw .headerNotJSON(path: path, detail: error.description)
         }
-        guard let entries = root as? [String: Any] else { throw .headerNotObject(path: path) }
+        // Our own parser keeps every member of an object, so a name written twice is seen (not last-wins).
+        guard case .object(let entries) = root else { throw .headerNotObject(path: path) }
 
         let dataStart = 8 + length
         let dataSize = file.size - dataStart
         var tensors: [StoredTensor] = []
         var metadata: [String: String] = [:]
+        var seen = Set<String>()
+        var ranges: [(name: String, begin: Int, end: Int)] = []
         for (name, value) in entries {
+            guard seen.insert(name).inserted else { throw .duplicateTensorInHeader(path: path, tensor: name) }
             if name == "__metadata__" {
                 metadata = try Self.parseMetadata(value, path: path)
                 continue
             }
             let entry = try TensorEntry(name: name, value: value, path: path, dataSize: dataSize)
+            ranges.append((name, entry.begin, entry.end))
             tensors.append(StoredTensor(
                 name: name, dtype: entry.dtype, shape: entry.shape, fileIndex: fileIndex,
                 fileOffset: dataStart + entry.begin, byteCount: entry.end - entry.begin))
         }
+        try Self.checkTiling(ranges, dataSize: dataSize, path: path)
         self.tensors = tensors.sorted { $0.name < $1.name }
         self.metadata = metadata
     }
 
-    private static func parseMetadata(_ value: Any, path: String) throws(CheckpointError) -> [String: String] {
-        guard let metadata = value as? [String: String] else {
+    /// The reference implementation's rule (`Metadata::validate` and `read_metadata` in safetensors' `tensor.rs`):
+    /// taken in order of their offsets, tensors start where the previous one ends (the first at 0), without gaps
+    /// or overlap, and the last ends where the file does.
+    private static func checkTiling(_ ranges: [(name: String, begin: Int, end: Int)], dataSize: Int,
+                                    path: String) throws(CheckpointError) {
+        var end = 0
+        var previous: String?
+        for range in ranges.sorted(by: { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }) {
+            guard range.begin == end else {
+                throw .offsetsNotContiguous(path: path, tensor: range.name, begin: range.begin, previous: previous,
+                                            previousEnd: end)
+            }
+            end = range.end
+            previous = range.name
+        }
+        guard end == dataSize else { throw .dataRegionSizeMismatch(path: path, tensorsEnd: end, dataSize: dataSize) }
+    }
+
+    private static func parseMetadata(_ value: JSONValue, path: String) throws(CheckpointError) -> [String: String] {
+        guard case .object(let members) = value else {
             throw .malformedTensorEntry(path: path, tensor: "__metadata__", detail: "must be an object of strings")
+        }
+        var metadata: [String: String] = [:]
+        for (key, item) in members {
+            guard let text = item.stringValue else {
+                throw .malformedTensorEntry(path: path, tensor: "__metadata__", detail: "must be an object of strings")
+            }
+            metadata[key] = text
         }
         return metadata
     }
@@ -63,20 +94,20 @@ private struct TensorEntry {
     let begin: Int
     let end: Int
 
-    init(name: String, value: Any, path: String, dataSize: Int) throws(CheckpointError) {
-        guard let fields = value as? [String: Any] else {
+    init(name: String, value: JSONValue, path: String, dataSize: Int) throws(CheckpointError) {
+        guard case .object = value else {
             throw .malformedTensorEntry(path: path, tensor: name, detail: "expected an object with dtype, shape and data_offsets")
         }
-        guard let dtypeName = fields["dtype"] as? String else {
+        guard let dtypeName = value["dtype"]?.stringValue else {
             throw .malformedTensorEntry(path: path, tensor: name, detail: "missing or non-string dtype")
         }
         guard let dtype = DType(safetensorsName: dtypeName) else {
             throw .unsupportedDType(path: path, tensor: name, dtype: dtypeName)
         }
-        guard let shape = Self.integers(fields["shape"]) else {
+        guard let shape = Self.integers(value["shape"]) else {
             throw .malformedTensorEntry(path: path, tensor: name, detail: "shape must be an array of integers")
         }
-        guard let offsets = Self.integers(fields["data_offsets"]), offsets.count == 2 else {
+        guard let offsets = Self.integers(value["data_offsets"]), offsets.count == 2 else {
             throw .malformedTensorEntry(path: path, tensor: name, detail: "data_offsets must be two integers [begin, end]")
         }
         guard let expectedBytes = dtype.storageByteCount(shape: shape) else {
@@ -95,12 +126,12 @@ private struct TensorEntry {
         self.end = end
     }
 
-    private static func integers(_ value: Any?) -> [Int]? {
-        guard let items = value as? [Any] else { return nil }
+    private static func integers(_ value: JSONValue?) -> [Int]? {
+        guard case .array(let items)? = value else { return nil }
         var result: [Int] = []
         result.reserveCapacity(items.count)
         for item in items {
-            guard let integer = item as? Int else { return nil }
+            guard let integer = item.intValue else { return nil }
             result.append(integer)
         }
         return result

@@ -3,6 +3,11 @@ public struct ExecutionOptions: Sendable {
     public var copyTokenizer: Bool
     /// Replace a non-empty output directory.
     public var overwrite: Bool
+    /// Paths the output directory may not replace, contain (or, for input models, lie inside) besides the plan's
+    /// input directories: the config file and the working directory.
+    public var protectedPaths: [ProtectedPath] = []
+    /// Write merged tensors with infinite or NaN values that none of their inputs had (an error otherwise).
+    public var allowNonFinite = false
     /// Called after each shard is complete (file name, tensors in it).
     public var onShardDone: (@Sendable (String, Int) -> Void)?
     /// Called after every chunk written and every tensor finished.

@@ -1,40 +1,118 @@
+import CFileOps
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Writes a model into a hidden sibling of the destination and moves it into place only when complete,
-/// so a failed run never leaves a directory that looks like a finished model.
-final class OutputDirectory {
-    let destination: String
-    let staging: String
+/// A path the output directory must never replace, contain or (for input models) sit inside.
+public struct ProtectedPath: Sendable, Hashable {
+    /// What the path is, for the messages and for which containments are refused.
+    public enum Kind: Sendable, Hashable {
+        /// An input model directory: OUT_DIR may neither contain it nor lie inside it.
+        case inputModel
+        /// The config file: OUT_DIR may not contain it.
+        case configFile
+        /// The working directory: OUT_DIR may not be it or contain it.
+        case workingDirectory
+    }
 
-    init(destination: String, overwrite: Bool) throws(ExecutionError) {
+    public var path: String
+    public var kind: Kind
+
+    public init(_ path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
+
+    var label: String {
+        switch kind {
+        case .inputModel: return "the input model directory"
+        case .configFile: return "the config file"
+        case .workingDirectory: return "the working directory"
+        }
+    }
+}
+
+/// The output directory protocol: nothing is deleted that the run did not create or that does not look like a
+/// previous model output.
+///
+/// - `OUT_DIR` is locked for the whole run (`flock` on `.NAME.lock` beside it, holding the owner's pid); a second run
+///   fails at once naming the holder.
+/// - Stale `.NAME.partial-PID` siblings whose process is gone are swept.
+/// - An existing `OUT_DIR` is refused when it is, contains or lies inside an input model directory, or contains the
+///   config file or the working directory (symlinks resolved); when it is not empty it is replaced only with
+///   `--overwrite` and only when it holds nothing but what a model output holds.
+/// - The model is written into `.NAME.partial-PID` and committed with an atomic exchange (`renameat2`
+///   `RENAME_EXCHANGE`), after which the old directory is removed; a crash leaves either the old or the new one in
+///   place, never neither.
+/// - `SIGINT`/`SIGTERM` (through `OutputDirectory.cleanUpForExit`) remove the partial directory and the lock.
+public final class OutputDirectory {
+    /// The destination, absolute, with its parent's symlinks resolved.
+    public let destination: String
+    /// The hidden sibling the model is written into.
+    public let staging: String
+    let lockPath: String
+    private var lockDescriptor: Int32
+    private let protected: [ProtectedPath]
+    private let overwrite: Bool
+
+    /// Opens the output protocol for `destination`: creates missing parents, takes the lock, sweeps stale partial
+    /// directories, checks what would be replaced and creates the staging directory.
+    public init(destination: String, overwrite: Bool, protected: [ProtectedPath] = []) throws(ExecutionError) {
         let url = URL(fileURLWithPath: destination).standardizedFileURL
-        self.destination = url.path
-        let fm = FileManager.default
-        if let contents = try? fm.contentsOfDirectory(atPath: url.path), !contents.isEmpty, !overwrite {
-            throw .outputExists(path: url.path)
+        let name = url.lastPathComponent
+        guard !name.isEmpty, name != "/", name != ".", name != ".." else {
+            throw .refused(path: url.path, "cannot be the output directory")
         }
-        if fm.fileExists(atPath: url.path), (try? fm.contentsOfDirectory(atPath: url.path)) == nil {
-            throw .io(path: url.path, "exists and is not a directory")
-        }
-        let parent = url.deletingLastPathComponent().path
-        staging = (parent as NSString).appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())")
-        do {
-            try? fm.removeItem(atPath: staging)
-            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let parent = try Self.makeParent(url.deletingLastPathComponent().path, for: url.path)
+        var path = (parent as NSString).appendingPathComponent(name)
+        // A destination that is a symlink is followed: the directory it names is what would be replaced.
+        if Self.isSymlink(path), let real = Self.realPath(path) { path = real }
+        let folder = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        self.destination = path
+        self.overwrite = overwrite
+        self.protected = protected
+        lockPath = (folder as NSString).appendingPathComponent(".\(base).lock")
+        staging = (folder as NSString).appendingPathComponent(".\(base).partial-\(getpid())")
+        lockDescriptor = try Self.lock(lockPath, destination: path)
+        do throws(ExecutionError) {
+            Self.sweepStalePartials(in: folder, name: base)
+            try checkReplaceable()
+            if Self.exists(staging) {
+                // Only a dead process with our pid can have left it (the lock excludes live ones).
+                guard Self.foreignEntry(in: staging) == nil else {
+                    throw .refused(path: staging, "exists and holds files that are not a model output; remove it")
+                }
+                try? FileManager.default.removeItem(atPath: staging)
+            }
+            guard mkdir(staging, 0o777) == 0 else {
+                throw .io(path: staging, "cannot create: \(String(cString: strerror(errno)))")
+            }
+            Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath) }
         } catch {
-            throw .io(path: staging, "cannot create: \(error.localizedDescription)")
+            releaseLock()
+            throw error
         }
     }
 
-    func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
+    deinit { releaseLock() }
+
+    public func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
 
     /// Creates the folder that will hold `name` (a path relative to the output directory).
     func makeDirectory(for name: String) throws(ExecutionError) {
         let folder = (path(name) as NSString).deletingLastPathComponent
+        // Never recreate the staging directory after a signal removed it.
+        let terminating = Self.registry.withLock { $0.terminating }
+        guard !terminating, Self.exists(staging) else { throw .io(path: staging, "the partial output was removed") }
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: folder, "cannot create: \(error.localizedDescription)")
+            throw .io(path: folder, "cannot create: \(Self.reason(error))")
         }
     }
 
@@ -42,7 +120,7 @@ final class OutputDirectory {
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path(name)))
         } catch {
-            throw .io(path: path(name), "cannot write: \(error.localizedDescription)")
+            throw .io(path: path(name), "cannot write: \(Self.reason(error))")
         }
     }
 
@@ -50,23 +128,256 @@ final class OutputDirectory {
         do {
             try FileManager.default.copyItem(atPath: source, toPath: path(name))
         } catch {
-            throw .io(path: source, "cannot copy: \(error.localizedDescription)")
+            throw .io(path: source, "cannot copy: \(Self.reason(error))")
         }
     }
 
-    /// Moves the finished model into place (replacing an existing destination).
-    func commit() throws(ExecutionError) {
-        let fm = FileManager.default
-        do {
-            if fm.fileExists(atPath: destination) { try fm.removeItem(atPath: destination) }
-            try fm.moveItem(atPath: staging, toPath: destination)
-        } catch {
-            throw .io(path: destination, "cannot move the finished model into place: \(error.localizedDescription)")
+    /// Moves the finished model into place: an atomic exchange with an existing destination (checked again under
+    /// the lock), whose old contents are then removed; a rename that refuses to replace when there is none.
+    public func commit() throws(ExecutionError) {
+        try Self.registry.withLock { state throws(ExecutionError) in
+            guard !state.terminating else { throw ExecutionError.io(path: staging, "interrupted") }
+            try commitLocked()
+            state.partials[ObjectIdentifier(self)] = nil
+        }
+        releaseLock()
+    }
+
+    private func commitLocked() throws(ExecutionError) {
+        if Self.exists(destination) || Self.isSymlink(destination) {
+            try checkReplaceable()
+            if mg_rename_exchange(staging, destination) == 0 {
+                // `staging` now holds the previous output, checked above to hold only model files.
+                try? FileManager.default.removeItem(atPath: staging)
+                return
+            }
+            let code = errno
+            guard code == EINVAL || code == ENOSYS || code == ENOTSUP || code == EOPNOTSUPP else {
+                throw .io(path: destination, "cannot move the finished model into place: \(String(cString: strerror(code)))")
+            }
+            // The file system cannot exchange: move the old output aside, the new one in, then remove the old.
+            let aside = staging + ".old"
+            guard rename(destination, aside) == 0 else {
+                throw .io(path: destination, "cannot move the previous output aside: \(String(cString: strerror(errno)))")
+            }
+            guard rename(staging, destination) == 0 else {
+                let failure = String(cString: strerror(errno))
+                _ = rename(aside, destination)
+                throw .io(path: destination, "cannot move the finished model into place: \(failure)")
+            }
+            try? FileManager.default.removeItem(atPath: aside)
+            return
+        }
+        if mg_rename_noreplace(staging, destination) == 0 { return }
+        let code = errno
+        if code == EEXIST || code == ENOTEMPTY {
+            throw .refused(path: destination, "appeared while the model was being written; the merged model is left in \(staging)")
+        }
+        guard code == EINVAL || code == ENOSYS || code == ENOTSUP || code == EOPNOTSUPP, rename(staging, destination) == 0 else {
+            throw .io(path: destination, "cannot move the finished model into place: \(String(cString: strerror(errno)))")
         }
     }
 
-    /// Removes the partial output after a failure.
-    func discard() {
-        try? FileManager.default.removeItem(atPath: staging)
+    /// Removes the partial output after a failure and releases the lock.
+    public func discard() {
+        Self.registry.withLock { state in
+            _ = state.partials.removeValue(forKey: ObjectIdentifier(self))
+            if Self.exists(staging) { try? FileManager.default.removeItem(atPath: staging) }
+        }
+        releaseLock()
+    }
+
+    private func releaseLock() {
+        guard lockDescriptor >= 0 else { return }
+        // Unlinked while still held, so a waiting run never locks a file that is no longer the lock.
+        unlink(lockPath)
+        close(lockDescriptor)
+        lockDescriptor = -1
+    }
+
+    // MARK: Signals
+
+    private struct Registry {
+        var partials: [ObjectIdentifier: (staging: String, lock: String)] = [:]
+        var terminating = false
+    }
+
+    private static let registry = Mutex(Registry())
+
+    /// Removes every partial output directory and lock of this process; called on SIGINT/SIGTERM before exiting.
+    /// Waits for a commit in progress to finish (a committed output is no longer partial). Later attempts to
+    /// create folders in a partial output fail.
+    public static func cleanUpForExit() {
+        registry.withLock { state in
+            state.terminating = true
+            for (staging, lock) in state.partials.values {
+                for _ in 0..<3 where exists(staging) { try? FileManager.default.removeItem(atPath: staging) }
+                unlink(lock)
+            }
+            state.partials = [:]
+        }
+    }
+
+    // MARK: Checks
+
+    /// Refuses a destination that is not a directory, overlaps a protected path, or is not empty (without
+    /// `overwrite`) or holds something a model output does not (with it).
+    private func checkReplaceable() throws(ExecutionError) {
+        guard Self.exists(destination) else { return }
+        var info = stat()
+        guard lstat(destination, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw .io(path: destination, "exists and is not a directory")
+        }
+        for item in protected {
+            let target = Self.realPath(item.path) ?? URL(fileURLWithPath: item.path).standardizedFileURL.path
+            let same = target == destination
+            let containsIt = target.hasPrefix(destination == "/" ? "/" : destination + "/")
+            let insideIt = destination.hasPrefix(target == "/" ? "/" : target + "/")
+            if same && item.kind != .configFile {
+                throw .refused(path: destination, "is \(item.label); it will not be replaced")
+            }
+            if containsIt {
+                throw .refused(path: destination, "contains \(item.label) \(target); it will not be replaced")
+            }
+            if insideIt && item.kind == .inputModel {
+                throw .refused(path: destination, "is inside \(item.label) \(target); it will not be replaced")
+            }
+        }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
+        guard !contents.isEmpty else { return }
+        guard overwrite else { throw .outputExists(path: destination) }
+        if let foreign = Self.foreignEntry(in: destination) {
+            throw .refused(path: destination, "holds '\(foreign)', which is not part of a model output; "
+                           + "--overwrite replaces only a previous model output (remove it yourself if you mean it)")
+        }
+    }
+
+    /// The files a model output holds, besides `model*.safetensors`.
+    static let outputFileNames: Set<String> = Set([
+        "model.safetensors.index.json", "config.json", "generation_config.json", "README.md",
+    ] + PlanExecutor.tokenizerFiles)
+
+    /// The first entry (relative path) of `directory` that a model output would not hold, or nil when it holds
+    /// only model files and stage folders that themselves look like outputs. Symlinks count as files by their name.
+    static func foreignEntry(in directory: String, depth: Int = 0) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return "." }
+        for name in names.sorted() {
+            let full = (directory as NSString).appendingPathComponent(name)
+            var info = stat()
+            guard lstat(full, &info) == 0 else { return name }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                guard depth == 0, !name.hasPrefix(".") else { return name + "/" }
+                if let inner = foreignEntry(in: full, depth: depth + 1) { return name + "/" + inner }
+                continue
+            }
+            let isModelFile = name.hasPrefix("model") && name.hasSuffix(".safetensors")
+            if !isModelFile && !outputFileNames.contains(name) { return name }
+        }
+        return nil
+    }
+
+    // MARK: Locking and sweeping
+
+    /// Takes an exclusive `flock` on `path` (created if needed), writing our pid into it; fails at once when another
+    /// process holds it, naming that process's pid.
+    private static func lock(_ path: String, destination: String) throws(ExecutionError) -> Int32 {
+        for _ in 0..<100 {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw .io(path: path, "cannot create the output lock: \(String(cString: strerror(errno)))")
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let code = errno
+                var buffer = [UInt8](repeating: 0, count: 32)
+                let count = pread(fd, &buffer, buffer.count, 0)
+                close(fd)
+                guard code == EWOULDBLOCK else {
+                    throw .io(path: path, "cannot lock: \(String(cString: strerror(code)))")
+                }
+                let pid = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines) : ""
+                throw .locked(path: destination, pid: Int(pid))
+            }
+            // The holder before us may have unlinked the file after we opened it: lock the file the path names.
+            var held = stat(), named = stat()
+            if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                let text = "\(getpid())\n"
+                _ = ftruncate(fd, 0)
+                _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+                return fd
+            }
+            close(fd)
+        }
+        throw .io(path: path, "cannot lock: the lock file keeps changing")
+    }
+
+    /// Removes `.NAME.partial-PID` siblings whose process no longer exists and that hold only model files.
+    private static func sweepStalePartials(in folder: String, name: String) {
+        let prefix = ".\(name).partial-"
+        guard let siblings = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for sibling in siblings where sibling.hasPrefix(prefix) {
+            var rest = String(sibling.dropFirst(prefix.count))
+            if rest.hasSuffix(".old") { rest.removeLast(4) }
+            guard let pid = Int32(rest), pid > 0, pid != getpid() else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let full = (folder as NSString).appendingPathComponent(sibling)
+            guard foreignEntry(in: full) == nil else { continue }
+            try? FileManager.default.removeItem(atPath: full)
+        }
+    }
+
+    // MARK: Paths
+
+    /// Creates `parent` and its missing ancestors; a component that is a file is named in the error.
+    private static func makeParent(_ parent: String, for destination: String) throws(ExecutionError) -> String {
+        var missing: [String] = []
+        var path = parent
+        while !exists(path) && !isSymlink(path) {
+            missing.append((path as NSString).lastPathComponent)
+            let up = (path as NSString).deletingLastPathComponent
+            if up == path || up.isEmpty { break }
+            path = up
+        }
+        var info = stat()
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            throw .io(path: destination, "cannot create the output directory: \(path) is a file, not a directory")
+        }
+        if isSymlink(path), !exists(path) {
+            throw .io(path: destination, "cannot create the output directory: \(path) is a dangling symlink")
+        }
+        var current = realPath(path) ?? path
+        for component in missing.reversed() {
+            current = (current as NSString).appendingPathComponent(component)
+            if mkdir(current, 0o777) != 0, errno != EEXIST {
+                throw .io(path: destination, "cannot create the output directory: cannot create \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+        return realPath(current) ?? current
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    static func isSymlink(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// The underlying POSIX reason of a Foundation file error, rather than "NSCocoaErrorDomain error 512".
+    static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
     }
 }

@@ -39,7 +39,8 @@ public struct PlanExecutor {
     /// - Throws: `ExecutionError` naming the file, directory or tensor: an unreadable input, a write failure, an
     ///   existing non-empty output without `overwrite`, a merge undefined for its inputs.
     public func run(outputDirectory: String) throws(ExecutionError) {
-        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite)
+        let protected = plan.inputDirectories.map { ProtectedPath($0, kind: .inputModel) } + options.protectedPaths
+        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected)
         do {
             try writeModel(into: out)
             try out.commit()
@@ -72,6 +73,9 @@ public struct PlanExecutor {
             var entryOf: [ValueID: Int] = [:]
             var outputs: [Int] = []
             var outputEntries: [Int] = []
+            // For the non-finite check: the float loads of the group and, per entry, the loads it is computed from.
+            var loads: [Int: LoadChunkKernel] = [:]
+            var feedingLoads: [Set<Int>] = []
             let staging = InputStaging(memory: memory)
             for step in group.steps {
                 let node = graph[step.value]
@@ -82,13 +86,20 @@ public struct PlanExecutor {
                 if case .load(let m, let name) = node.op, !node.type.dtype.isFloatingPoint {
                     kernel = try RawLoadChunkKernel(reader: models[m], tensor: name, context: context)
                 } else if case .load(let m, let name) = node.op {
-                    kernel = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context)
+                    let load = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context,
+                                                   checksFinite: !options.allowNonFinite)
+                    loads[entries.count] = load
+                    kernel = load
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
                 } else {
                     throw .planMismatch("\(step.value) = \(node.op.mnemonic) has no kernel")
                 }
+                let sources = node.operands.reduce(into: loads[entries.count] == nil ? Set<Int>() : [entries.count]) {
+                    $0.formUnion(feedingLoads[entryOf[$1]!])
+                }
+                feedingLoads.append(sources)
                 entryOf[step.value] = entries.count
                 entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }, frees: []))
                 for o in step.writes {
@@ -101,6 +112,8 @@ public struct PlanExecutor {
                                      chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
                                      memory: memory,
                                      retain: Set(group.retained.compactMap { entryOf[$0] }))
+            var nonFiniteOutputs = Set<Int>()
+            let checksFinite = !options.allowNonFinite
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
                     let o = outputs[k]
@@ -110,6 +123,10 @@ public struct PlanExecutor {
                     let output = graph.outputs[o]
                     let dtype = graph[output.value].type.dtype
                     if dtype.isFloatingPoint {
+                        if checksFinite, !nonFiniteOutputs.contains(k),
+                           FiniteCheck.exceeds(values, count: range.count, limitBits: FiniteCheck.limitBits(for: dtype)) {
+                            nonFiniteOutputs.insert(k)
+                        }
                         try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
                     } else {
                         try Self.write(writer, output.name, range.lowerBound,
@@ -121,6 +138,12 @@ public struct PlanExecutor {
             } catch {
                 guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
                 throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
+            }
+            // A non-finite value is an error unless an input of that output had one (inputs may hold Inf/NaN on
+            // purpose, e.g. attention masks); all chunks have been read by now, statistics sweeps included.
+            for k in nonFiniteOutputs.sorted()
+            where !feedingLoads[outputEntries[k]].contains(where: { loads[$0]!.sawNonFinite }) {
+                throw .nonFinite(tensor: graph.outputs[outputs[k]].name)
             }
             progress.tensorsDone += outputs.count
             for s in group.closesShards {

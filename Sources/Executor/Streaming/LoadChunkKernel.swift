@@ -9,8 +9,13 @@ final class LoadChunkKernel: ChunkKernel {
     private let stored: StoredTensor
     private let staging: InputStaging
     private let parallel: Parallel
+    /// Whether chunks are scanned for infinite and NaN values (`sawNonFinite`).
+    private let checksFinite: Bool
+    /// Set once a chunk read held an infinite or NaN value (when `checksFinite`).
+    private(set) var sawNonFinite = false
 
-    init(reader: any CheckpointReader, tensor name: String, staging: InputStaging, context: KernelContext) throws(ExecutionError) {
+    init(reader: any CheckpointReader, tensor name: String, staging: InputStaging, context: KernelContext,
+         checksFinite: Bool = false) throws(ExecutionError) {
         guard let stored = reader.tensor(name) else {
             throw .checkpoint(.tensorNotInCheckpoint(directory: reader.directory, tensor: name))
         }
@@ -24,6 +29,7 @@ final class LoadChunkKernel: ChunkKernel {
         self.reader = reader
         self.stored = stored
         self.staging = staging
+        self.checksFinite = checksFinite
         parallel = context.parallel
     }
 
@@ -40,6 +46,8 @@ final class LoadChunkKernel: ChunkKernel {
         let target = SendablePointer(out)
         let (reader, dtype, fileIndex, start) = (reader, stored.dtype, stored.fileIndex, bytes.lowerBound)
         let failure = Mutex<CheckpointError?>(nil)
+        let checksFinite = checksFinite
+        let nonFinite = Atomic<Bool>(false)
         parallel.forEachBlock(count: range.count) { r in
             let block = source.pointer + r.lowerBound * size
             do throws(CheckpointError) {
@@ -50,8 +58,13 @@ final class LoadChunkKernel: ChunkKernel {
                 return
             }
             DTypeConversion.decode(block, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
+            if checksFinite, FiniteCheck.exceeds(target.pointer + r.lowerBound, count: r.count,
+                                                 limitBits: Float.infinity.bitPattern) {
+                nonFinite.store(true, ordering: .relaxed)
+            }
         }
         if let error = failure.withLock({ $0 }) { throw .checkpoint(error) }
+        if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
     }
 }
 

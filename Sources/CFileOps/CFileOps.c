@@ -1,0 +1,36 @@
+#define _GNU_SOURCE
+#include "CFileOps.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+static int mg_renameat2(const char *from, const char *to, unsigned int flags) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int mg_rename_exchange(const char *from, const char *to) { return mg_renameat2(from, to, RENAME_EXCHANGE); }
+int mg_rename_noreplace(const char *from, const char *to) { return mg_renameat2(from, to, RENAME_NOREPLACE); }
+
+#elif defined(__APPLE__)
+int mg_rename_exchange(const char *from, const char *to) { return renamex_np(from, to, RENAME_SWAP); }
+int mg_rename_noreplace(const char *from, const char *to) { return renamex_np(from, to, RENAME_EXCL); }
+
+#else
+int mg_rename_exchange(const char *from, const char *to) { (void)from; (void)to; errno = ENOSYS; return -1; }
+int mg_rename_noreplace(const char *from, const char *to) { (void)from; (void)to; errno = ENOSYS; return -1; }
+#endif

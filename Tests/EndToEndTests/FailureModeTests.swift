@@ -1,0 +1,170 @@
+import Checkpoint
+import Foundation
+import XCTest
+
+/// Bad inputs that once crashed, wrote garbage with exit 0 or gave unclear messages, run through the binary.
+final class FailureModeTests: XCTestCase {
+    let fm = FileManager.default
+
+    struct Result {
+        var status: Int32
+        var stderr: String
+    }
+
+    func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs `arguments` in a scratch folder holding `c.yml` (`config`) and a `models` link to the fixtures; asserts
+    /// the run exits with `status` (1 for errors, 64 for usage errors), says `phrase` and leaves nothing behind.
+    func assertFails(_ arguments: [String], config: String = "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n",
+                     status: Int32 = 1, containing phrase: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try config.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(arguments, in: dir)
+        XCTAssertEqual(result.status, status, result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(phrase), "expected '\(phrase)' in: \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "models"], file: file, line: line)
+    }
+
+    // MARK: Crashes
+
+    func testOverflowingShardSizesAreErrors() throws {
+        for size in ["9223372037B", "9223372036854776M", "9223372036854776K", "99999999999999999999"] {
+            try assertFails(["run", "c.yml", "out", "--out-shard-size", size], status: 64,
+                            containing: "--out-shard-size: '\(size)' is too large")
+        }
+        try assertFails(["run", "c.yml", "out", "--out-shard-size", "5X"], status: 64,
+                        containing: "--out-shard-size: '5X' is not a size like 5B")
+        try assertFails(["run", "c.yml", "out", "--max-memory", "99999999999999999999TiB"], status: 64,
+                        containing: "--max-memory: '99999999999999999999TiB' is too large")
+    }
+
+    func testDeeplyNestedConfigIsAPositionedError() throws {
+        let deep = String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000)
+        try assertFails(["run", "c.yml", "out"], config: "merge_method: linear\njunk: \(deep)\n",
+                        containing: "c.yml:2:")
+        try assertFails(["run", "c.yml", "out"], config: "merge_method: linear\njunk: \(deep)\n",
+                        containing: "nested more than 1000 levels deep")
+    }
+
+    // MARK: Garbage written with exit 0
+
+    static let overflowingConfig = """
+        models:
+          - model: models/llama-ft-a
+            parameters: {weight: 1000000}
+          - model: models/llama-ft-b
+            parameters: {weight: 1}
+        merge_method: linear
+        parameters: {normalize: false}
+        dtype: float16
+        """
+
+    func testValuesThatOverflowTheOutputDTypeAreAnErrorNamingTheTensor() throws {
+        try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig,
+                        containing: "tensor \"model.embed_tokens.weight\": the merge produced infinite or NaN values "
+                            + "although none of its inputs has any (use --allow-non-finite")
+        try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig.replacingOccurrences(of: "float16", with: "float32")
+                            .replacingOccurrences(of: "1000000", with: "3.0e38"),
+                        containing: "the merge produced infinite or NaN values")
+    }
+
+    func testAllowNonFiniteWritesThemAnyway() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try Self.overflowingConfig.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "out", "--allow-non-finite", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = try SafetensorsModel(directory: "\(dir)/out")
+        let tensor = try XCTUnwrap(model.tensor("model.embed_tokens.weight"))
+        var values = [Float](repeating: 0, count: tensor.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer {
+            try model.readFloats(tensor, elementOffset: 0, count: $0.count, into: $0.baseAddress!)
+        }
+        XCTAssertTrue(values.contains { $0.isInfinite })
+    }
+
+    /// An input may hold Inf or NaN on purpose; the outputs computed from it may then too.
+    func testNonFiniteValuesAnInputHadAreWritten() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-a", toPath: "\(dir)/a")
+        let path = "\(dir)/a/model.safetensors"
+        let norm = try XCTUnwrap(try SafetensorsModel.readHeader(path: path).first { $0.name == "model.norm.weight" })
+        XCTAssertEqual(norm.dtype, .f32)
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try file.seek(toOffset: UInt64(norm.fileOffset + 4))
+        try file.write(contentsOf: withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { Data($0) })
+        try file.close()
+        try """
+            models:
+              - model: a
+                parameters: {weight: 1}
+              - model: \(Fixtures.conformance)/models/llama-ft-b
+                parameters: {weight: 1}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "out", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = try SafetensorsModel(directory: "\(dir)/out")
+        let tensor = try XCTUnwrap(model.tensor("model.norm.weight"))
+        var values = [Float](repeating: 0, count: tensor.shape.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer {
+            try model.readFloats(tensor, elementOffset: 0, count: $0.count, into: $0.baseAddress!)
+        }
+        XCTAssertTrue(values[1].isInfinite)
+    }
+
+    func testEmptyLayerRangeIsAnError() throws {
+        try assertFails(["run", "c.yml", "out"], config: """
+            slices:
+              - sources:
+                  - model: models/llama-ft-a
+                    layer_range: [2, 2]
+            merge_method: passthrough
+            """, containing: "c.yml:4:22: layer_range [2, 2] selects no layers")
+    }
+
+    // MARK: Unclear messages
+
+    func testNegativeThreadsSayWhatIsWrong() throws {
+        try assertFails(["run", "c.yml", "out", "--threads", "-3"], status: 64, containing: "--threads must be at least 1 (got -3)")
+        try assertFails(["run", "c.yml", "out", "-j", "-3"], status: 64, containing: "--threads must be at least 1 (got -3)")
+        try assertFails(["run", "c.yml", "out", "--out-shard-size", "-5"], status: 64,
+                        containing: "--out-shard-size: '-5' is not a size like 5B")
+    }
+
+    func testMisspeltMethodSuggestsTheNearestOne() throws {
+        try assertFails(["run", "c.yml", "out"], config: "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linaer\n",
+                        containing: "c.yml:4:15: unknown merge method 'linaer' (did you mean 'linear'?)")
+        try assertFails(["run", "c.yml", "out"], config: "models:\n  - model: models/llama-ft-a\nmerge_method: dare_tie\n",
+                        containing: "unknown merge method 'dare_tie' (did you mean 'dare_ties'?)")
+    }
+
+    func testAParentThatIsAFileIsNotAFoundationErrorCode() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n"
+            .write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        try "x".write(toFile: "\(dir)/plain", atomically: true, encoding: .utf8)
+        let result = try run(["run", "c.yml", "plain/out"], in: dir)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("\(dir)/plain is a file, not a directory"), result.stderr)
+    }
+}
