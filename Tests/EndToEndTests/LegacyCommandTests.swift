@@ -115,7 +115,7 @@ final class LegacyCommandTests: XCTestCase {
         let unknown = try Binary.run(["legacy", "out", "--method", "nope", "--merge", "models/llama-ft-a"])
         XCTAssertEqual(unknown.status, 1)
         XCTAssertTrue(unknown.stderr.contains("(mergegraph legacy arguments):"), unknown.stderr)
-        XCTAssertTrue(unknown.stderr.contains("not implemented: nope"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("unknown merge method 'nope'"), unknown.stderr)
     }
 
     func testBakllamaWithDefaultSourcesIsThePassthroughSlices() throws {
