@@ -9,6 +9,7 @@ final class ConformanceTests: XCTestCase {
         "linear", "linear_unnormalized_sharded", "slerp_gradient", "slerp_bf16", "task_arithmetic",
         "model_stock", "passthrough_frankenmerge", "passthrough_gpt2_stack", "ties", "breadcrumbs_ties",
         "ties_then_slerp", "nearswap", "sce", "nuslerp", "multislerp", "karcher", "arcee_fusion",
+        "rw_weight_rounding_bf16",
     ]
 
     /// Cases that do not match mergekit yet, with what is missing: `PendingCases.txt` beside this file (also read
