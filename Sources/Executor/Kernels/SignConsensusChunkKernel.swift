@@ -44,11 +44,10 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let rule = self.rule
         context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
-                var j = range.lowerBound
-                while j < range.upperBound {
-                    let lanes = min(8, range.upperBound - j)
-                    rule.apply(xs, j, lanes, into: p.output)
-                    j += lanes
+                switch rule.dtype {
+                case .f32: rule.run(NoRounding.self, xs, range, into: p.output)
+                case .bf16: rule.run(BF16Rounding.self, xs, range, into: p.output)
+                case .f16: rule.run(F16Rounding.self, xs, range, into: p.output)
                 }
             }
         }
@@ -68,6 +67,8 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let lambda: Float
         /// The dtype every intermediate tensor of mergekit's computation has.
         let dtype: DType
+        /// The election and the merge weigh alike (as lowered): the weighted task vectors are computed once.
+        let sameWeights: Bool
 
         init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
@@ -76,23 +77,40 @@ final class SignConsensusChunkKernel: ChunkKernel {
             self.normalize = normalize
             self.lambda = Float(lambda)
             self.dtype = dtype
+            sameWeights = elect != nil && elect == merge
         }
 
-        /// Computes elements `j..<j + lanes` (at most 8) into `o`.
+        /// Computes elements `range` into `o`, eight at a time, rounding the intermediates with `R`.
+        func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                                  into o: UnsafeMutablePointer<Float>) {
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, merge?.count ?? 0)) { weighted in
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    let lanes = min(8, range.upperBound - j)
+                    apply(R.self, xs, j, lanes, into: o, weighted: weighted.baseAddress!)
+                    j += lanes
+                }
+            }
+        }
+
+        /// Computes elements `j..<j + lanes` (at most 8) into `o`; `saved` holds the weighted task vectors between
+        /// the election and the merge when they weigh alike.
         @inline(__always)
-        func apply(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
-                   into o: UnsafeMutablePointer<Float>) {
+        func apply<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
+                                    into o: UnsafeMutablePointer<Float>, weighted saved: UnsafeMutablePointer<SIMD8<Float>>) {
             typealias Lanes = SIMD8<Float>
-            let dtype = self.dtype
             var first = 0
             var sign = Lanes(repeating: 1)
             if let elect {
                 var sum = Lanes()
                 for k in 0..<elect.count {
-                    sum += MergeDTypeRounding.round(load(xs[k], j, lanes) * Lanes(repeating: elect[k]), to: dtype)
+                    let weighted = R.round(load(xs[k], j, lanes) * Lanes(repeating: elect[k]))
+                    if sameWeights { saved[k] = weighted }
+                    sum += weighted
                 }
-                // `sign_weight >= 0` on the rounded sum (a tiny negative f16 sum rounds to −0, which elects +1).
-                sign = Lanes(repeating: -1).replacing(with: 1, where: MergeDTypeRounding.round(sum, to: dtype) .>= 0)
+                // `sign_weight >= 0` on the rounded sum has the sign of the f32 sum: a nonzero sum of values of the
+                // dtype is at least its smallest subnormal in magnitude, so rounding keeps it nonzero and signed.
+                sign = Lanes(repeating: -1).replacing(with: 1, where: sum .>= 0)
             } else if consensus {
                 sign = load(xs[0], j, lanes)
                 first = 1
@@ -101,7 +119,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
             var sum = Lanes(), divisor = Lanes()
             for k in 0..<merge.count {
                 let c = Lanes(repeating: merge[k])
-                let weighted = MergeDTypeRounding.round(load(xs[first + k], j, lanes) * c, to: dtype)
+                let weighted = sameWeights ? saved[k] : R.round(load(xs[first + k], j, lanes) * c)
                 if consensus {
                     // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
                     let agrees = weighted * sign .> 0
@@ -112,14 +130,15 @@ final class SignConsensusChunkKernel: ChunkKernel {
                     divisor += c
                 }
             }
-            sum = MergeDTypeRounding.round(sum, to: dtype)
+            // The last rounding is the output's (`forEachRoundedBlock`).
             if normalize {
-                divisor = MergeDTypeRounding.round(divisor, to: dtype)
+                sum = R.round(sum)
+                divisor = R.round(divisor)
                 // mergekit: `divisor[divisor == 0] = 1` with consensus, `divisor[divisor.abs() < 1e-8] = 1` without.
                 let unusable = consensus ? divisor .== 0 : (divisor .< 1e-8) .& (divisor .> -1e-8)
-                sum = MergeDTypeRounding.round(sum / divisor.replacing(with: 1, where: unusable), to: dtype)
+                sum /= divisor.replacing(with: 1, where: unusable)
             }
-            if lambda != 1 { sum *= Lanes(repeating: lambda) }
+            if lambda != 1 { sum = R.round(sum) * Lanes(repeating: lambda) }
             store(sum, o, j, lanes)
         }
 
