@@ -16,6 +16,14 @@ public enum Op: Hashable, Sendable {
     case add
     /// `Σ coefficients[i] · operands[i]`, accumulated in f64 (linear merge, task-vector mixing).
     case weightedSum([Double])
+    /// mergekit's task-vector mix in the merge dtype (`GeneralizedTaskArithmeticMerge` without consensus, on
+    /// bf16/f16): each `weights[i] · operands[i]` rounded to the node's dtype, summed in f32 in operand order and
+    /// rounded; when `normalize`, divided by the rounded sum of the weights (1 when that is below 1e-8 in
+    /// magnitude) and rounded; times `lambda` (as f32) when it is not 1.
+    case taskMix(weights: [Double], normalize: Bool, lambda: Double)
+    /// mergekit's `linear_merge` on bf16/f16 inputs: `Σ weights[i] · operands[i]` in an f32 accumulator with fused
+    /// multiply-adds in operand order (the weights f32), divided by their f32 sum when `normalize`, rounded once.
+    case linearMix(weights: [Double], normalize: Bool)
     /// Spherical interpolation from `operands[0]` (t = 0) to `operands[1]` (t = 1) over the whole tensor.
     case slerp(t: Double)
     /// Model Stock: `operands[0]` is the base, the rest are fine-tunes.
@@ -79,6 +87,8 @@ public enum Op: Hashable, Sendable {
         case .sub: return "sub"
         case .add: return "add"
         case .weightedSum: return "weighted_sum"
+        case .taskMix: return "task_mix"
+        case .linearMix: return "linear_mix"
         case .slerp: return "slerp"
         case .modelStock: return "model_stock"
         case .magnitudePrune: return "magnitude_prune"
@@ -108,8 +118,8 @@ public enum Op: Hashable, Sendable {
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune: return 1
-        case .weightedSum, .modelStock, .signElect, .disjointMerge, .tiesMerge, .varianceTopK, .sceMerge, .multislerp, .karcher,
-             .ramMerge, .ramPlusMerge, .copyEqual:
+        case .weightedSum, .taskMix, .linearMix, .modelStock, .signElect, .disjointMerge, .tiesMerge, .varianceTopK,
+             .sceMerge, .multislerp, .karcher, .ramMerge, .ramPlusMerge, .copyEqual:
             return nil
         }
     }
@@ -121,6 +131,11 @@ public enum Op: Hashable, Sendable {
         case .cast(let d): return "(\(d.shortName))"
         case .scale(let s): return "(\(formatAttribute(s)))"
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
+        case .taskMix(let w, let normalize, let lambda):
+            return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : "")"
+                + (lambda == 1 ? ")" : ", lambda: \(formatAttribute(lambda)))")
+        case .linearMix(let w, let normalize):
+            return "(weights: \(w.map(formatAttribute).joined(separator: ", "))\(normalize ? ", normalize" : ""))"
         case .slerp(let t): return "(t=\(formatAttribute(t)))"
         case .modelStock(let f): return f ? "(filter_wise)" : ""
         case .magnitudePrune(let keep, let rescale, let ties):
@@ -169,7 +184,9 @@ extension Op {
     /// For ops with one weight per input: how many weights they carry.
     var weightCount: Int? {
         switch self {
-        case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _), .multislerp(let w, _): return w.count
+        case .weightedSum(let w), .signElect(let w), .disjointMerge(let w, _, _), .multislerp(let w, _),
+             .taskMix(let w, _, _), .linearMix(let w, _):
+            return w.count
         case .tiesMerge(let e, let w, _, _): return e.count == w.count ? w.count : nil
         default: return nil
         }
@@ -244,7 +261,8 @@ extension Op {
         case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual:
             return nil
         case .scale(let s): return finite("scale", [s])
-        case .weightedSum(let w), .signElect(let w): return finite("weights", w)
+        case .weightedSum(let w), .signElect(let w), .linearMix(let w, _): return finite("weights", w)
+        case .taskMix(let w, _, let lambda): return finite("weights", w) ?? finite("lambda", [lambda])
         case .disjointMerge(let w, _, let lambda): return finite("weights", w) ?? finite("lambda", [lambda])
         case .tiesMerge(let e, let w, _, let lambda):
             if e.count != w.count { return "\(e.count) election weights for \(w.count) merge weights" }

@@ -161,6 +161,9 @@ extension Op {
         case .cast(let dtype): return [("dtype", .string(dtype.shortName))]
         case .scale(let s): return [("scale", number(s))]
         case .weightedSum(let c): return [("coefficients", numbers(c))]
+        case .taskMix(let w, let normalize, let lambda):
+            return [("weights", numbers(w)), ("normalize", .bool(normalize)), ("lambda", number(lambda))]
+        case .linearMix(let w, let normalize): return [("weights", numbers(w)), ("normalize", .bool(normalize))]
         case .slerp(let t): return [("t", number(t))]
         case .modelStock(let filterWise): return [("filter_wise", .bool(filterWise))]
         case .magnitudePrune(let keep, let rescale, let ties):

@@ -10,7 +10,8 @@ final class ConformanceTests: XCTestCase {
         "linear", "linear_unnormalized_sharded", "slerp_gradient", "slerp_bf16", "task_arithmetic",
         "model_stock", "passthrough_frankenmerge", "passthrough_gpt2_stack", "ties", "breadcrumbs_ties",
         "ties_then_slerp", "nearswap", "sce", "nuslerp", "multislerp", "karcher", "arcee_fusion",
-        "rw_pytorch_bin", "rw_f64_input", "rw_bool_buffers", "rw_ties_fp16_cut",
+        "rw_pytorch_bin", "rw_f64_input", "rw_bool_buffers", "rw_ties_fp16_cut", "rw_weight_rounding_bf16",
+        "rw_gpt2_hub_names",
     ]
 
     /// Cases that do not match mergekit yet, with what is missing: `PendingCases.txt` beside this file (also read

@@ -34,12 +34,13 @@ final class ElementwiseChunkKernelTests: XCTestCase {
         XCTAssertEqual(unnormalized, [-2, -1.5, 1.25, 0])
     }
 
-    /// Election and merge in one kernel give the bytes of the two steps.
+    /// Election and merge in one kernel give the bytes of the two steps (nodes of the same dtype, as lowered: on
+    /// bf16 the election sums the bf16-rounded weighted task vectors).
     func testFusedElectionAndMergeEqualTheTwoSteps() throws {
         let shape = [1601, 123]
         let tvs = (1...3).map { pseudoRandom(1601 * 123, seed: UInt64($0 + 10)).map { $0 > 0.3 || $0 < -0.3 ? $0 : 0 } }
         let e = [0.4, 0.3, 0.3], w = [0.5, 0.2, 0.3]
-        let sign = try runChunked(.signElect(weights: e), tvs, shape: shape)
+        let sign = try runChunked(.signElect(weights: e), tvs, shape: shape, dtype: .bf16)
         for (normalize, lambda) in [(true, 1.0), (false, 0.7)] {
             let twoSteps = try runChunked(.disjointMerge(weights: w, normalize: normalize, lambda: lambda), [sign] + tvs,
                                           shape: shape, dtype: .bf16, threads: 2, chunkRows: 9)

@@ -407,7 +407,7 @@ final class LoweringTests: PlannerTestCase {
         let plan = try linear("1", "1", extra: "dtype: bfloat16")
         for output in plan.graph.outputs {
             let merge = plan.graph[output.value]
-            XCTAssertEqual(merge.op, .weightedSum([0.5, 0.5]))
+            XCTAssertEqual(merge.op, .linearMix(weights: [1, 1], normalize: true), "mergekit's f32 order on bf16")
             XCTAssertEqual(merge.type.dtype, .bf16)
             for operand in merge.operands {
                 let cast = plan.graph[operand]

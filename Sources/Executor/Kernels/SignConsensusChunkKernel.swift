@@ -1,32 +1,41 @@
 import IR
 
-/// TIES sign consensus in mergekit's f32 operation order: weight the task vectors, elect a sign per element from
-/// their sum, then sum the weighted task vectors that agree with it. Eight elements at a time, every model's
-/// term kept in registers.
+/// TIES sign consensus and the task-vector mix in mergekit's operation order (`GeneralizedTaskArithmeticMerge`
+/// and `get_mask`), on tensors of the node's dtype as mergekit computes them: the weighted task vectors
+/// (`deltas.mul_(weights)`) rounded to that dtype, the election sum and the merged sum accumulated in f32 in
+/// operand order and rounded once (`sum(dim=0)`), the divisor (`(weights * mask).sum(dim=0)`) rounded, the
+/// division rounded, then `lambda` as an f32 scalar. For f32 every rounding is the identity. Eight elements at a
+/// time, every model's term kept in registers.
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
-        /// +1 where `Σ w[k]·x[k] ≥ 0` (f32, in operand order), else −1.
+        /// +1 where `Σ w[k]·x[k] ≥ 0` (in operand order), else −1.
         case elect([Double])
         /// `operands[0]` is the elected sign; sums `w[k]·x[k]` of the agreeing task vectors, divides by their
-        /// weights when `normalize` (by 1 when they are below 1e-8), multiplies by `lambda`.
+        /// weights when `normalize` (by 1 when they sum to 0), multiplies by `lambda`.
         case merge(weights: [Double], normalize: Bool, lambda: Double)
         /// Both at once over the task vectors alone (the election with `electWeights`): the same bytes as the
         /// two steps, without writing and reading back the signs.
         case electAndMerge(electWeights: [Double], weights: [Double], normalize: Bool, lambda: Double)
+        /// No consensus: every task vector counts; divides by the weights' sum when `normalize` (by 1 when it is
+        /// below 1e-8 in magnitude), multiplies by `lambda` (the `task_mix` op).
+        case mix(weights: [Double], normalize: Bool, lambda: Double)
     }
 
     private let rule: Rule
     private let context: KernelContext
 
     init(_ step: Step, context: KernelContext) {
+        let dtype = context.dtype
         switch step {
         case .elect(let e):
-            rule = Rule(elect: e, merge: nil, normalize: false, lambda: 1)
+            rule = Rule(elect: e, merge: nil, consensus: true, normalize: false, lambda: 1, dtype: dtype)
         case .merge(let w, let normalize, let lambda):
-            rule = Rule(elect: nil, merge: w, normalize: normalize, lambda: lambda)
+            rule = Rule(elect: nil, merge: w, consensus: true, normalize: normalize, lambda: lambda, dtype: dtype)
         case .electAndMerge(let e, let w, let normalize, let lambda):
-            rule = Rule(elect: e, merge: w, normalize: normalize, lambda: lambda)
+            rule = Rule(elect: e, merge: w, consensus: true, normalize: normalize, lambda: lambda, dtype: dtype)
+        case .mix(let w, let normalize, let lambda):
+            rule = Rule(elect: nil, merge: w, consensus: false, normalize: normalize, lambda: lambda, dtype: dtype)
         }
         self.context = context
     }
@@ -35,45 +44,74 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let rule = self.rule
         context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
-                var j = range.lowerBound
-                while j < range.upperBound {
-                    let lanes = min(8, range.upperBound - j)
-                    rule.apply(xs, j, lanes, into: p.output)
-                    j += lanes
+                switch rule.dtype {
+                case .bf16: rule.run(BF16Rounding.self, xs, range, into: p.output)
+                case .f16: rule.run(F16Rounding.self, xs, range, into: p.output)
+                default: rule.run(NoRounding.self, xs, range, into: p.output)
                 }
             }
         }
     }
 
-    /// The step's weights as f32 (as mergekit rounds them to the tensors' dtype) and what it computes.
+    /// The step's weights as f32 (as mergekit holds them in a tensor of the merge dtype; the planner has already
+    /// rounded them to bf16/f16 for such merges) and what it computes.
     private struct Rule: Sendable {
-        /// Weights electing the sign from the task vectors; nil: operand 0 holds the elected sign.
+        /// Weights electing the sign from the task vectors; nil: operand 0 holds the elected sign (or, without
+        /// consensus, there is none).
         let elect: [Float]?
         /// Weights of the merge; nil: the output is the elected sign.
         let merge: [Float]?
+        /// False: no sign; every task vector is summed (`task_mix`).
+        let consensus: Bool
         let normalize: Bool
         let lambda: Float
+        /// The dtype every intermediate tensor of mergekit's computation has.
+        let dtype: DType
+        /// The election and the merge weigh alike (as lowered): the weighted task vectors are computed once.
+        let sameWeights: Bool
 
-        init(elect: [Double]?, merge: [Double]?, normalize: Bool, lambda: Double) {
+        init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
             self.merge = merge?.map { Float($0) }
+            self.consensus = consensus
             self.normalize = normalize
             self.lambda = Float(lambda)
+            self.dtype = dtype
+            sameWeights = elect != nil && elect == merge
         }
 
-        /// Computes elements `j..<j + lanes` (at most 8) into `o`.
+        /// Computes elements `range` into `o`, eight at a time, rounding the intermediates with `R`.
+        func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                                  into o: UnsafeMutablePointer<Float>) {
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, merge?.count ?? 0)) { weighted in
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    let lanes = min(8, range.upperBound - j)
+                    apply(R.self, xs, j, lanes, into: o, weighted: weighted.baseAddress!)
+                    j += lanes
+                }
+            }
+        }
+
+        /// Computes elements `j..<j + lanes` (at most 8) into `o`; `saved` holds the weighted task vectors between
+        /// the election and the merge when they weigh alike.
         @inline(__always)
-        func apply(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
-                   into o: UnsafeMutablePointer<Float>) {
+        func apply<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
+                                    into o: UnsafeMutablePointer<Float>, weighted saved: UnsafeMutablePointer<SIMD8<Float>>) {
             typealias Lanes = SIMD8<Float>
-            let first: Int
-            var sign: Lanes
+            var first = 0
+            var sign = Lanes(repeating: 1)
             if let elect {
                 var sum = Lanes()
-                for k in 0..<elect.count { sum += load(xs[k], j, lanes) * Lanes(repeating: elect[k]) }
+                for k in 0..<elect.count {
+                    let weighted = R.round(load(xs[k], j, lanes) * Lanes(repeating: elect[k]))
+                    if sameWeights { saved[k] = weighted }
+                    sum += weighted
+                }
+                // `sign_weight >= 0` on the rounded sum has the sign of the f32 sum: a nonzero sum of values of the
+                // dtype is at least its smallest subnormal in magnitude, so rounding keeps it nonzero and signed.
                 sign = Lanes(repeating: -1).replacing(with: 1, where: sum .>= 0)
-                first = 0
-            } else {
+            } else if consensus {
                 sign = load(xs[0], j, lanes)
                 first = 1
             }
@@ -81,16 +119,26 @@ final class SignConsensusChunkKernel: ChunkKernel {
             var sum = Lanes(), divisor = Lanes()
             for k in 0..<merge.count {
                 let c = Lanes(repeating: merge[k])
-                let weighted = load(xs[first + k], j, lanes) * c
-                // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
-                let agrees = weighted * sign .> 0
-                sum += Lanes().replacing(with: weighted, where: agrees)
-                divisor += Lanes().replacing(with: c, where: agrees)
+                let weighted = sameWeights ? saved[k] : R.round(load(xs[first + k], j, lanes) * c)
+                if consensus {
+                    // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
+                    let agrees = weighted * sign .> 0
+                    sum += Lanes().replacing(with: weighted, where: agrees)
+                    divisor += Lanes().replacing(with: c, where: agrees)
+                } else {
+                    sum += weighted
+                    divisor += c
+                }
             }
+            // The last rounding is the output's (`forEachRoundedBlock`).
             if normalize {
-                sum /= divisor.replacing(with: 1, where: (divisor .< 1e-8) .& (divisor .> -1e-8))
+                sum = R.round(sum)
+                divisor = R.round(divisor)
+                // mergekit: `divisor[divisor == 0] = 1` with consensus, `divisor[divisor.abs() < 1e-8] = 1` without.
+                let unusable = consensus ? divisor .== 0 : (divisor .< 1e-8) .& (divisor .> -1e-8)
+                sum /= divisor.replacing(with: 1, where: unusable)
             }
-            if lambda != 1 { sum *= Lanes(repeating: lambda) }
+            if lambda != 1 { sum = R.round(sum) * Lanes(repeating: lambda) }
             store(sum, o, j, lanes)
         }
 

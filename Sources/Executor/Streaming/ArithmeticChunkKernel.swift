@@ -12,6 +12,9 @@ final class ArithmeticChunkKernel: ChunkKernel {
         case mul
         /// `Σ c[k]·x[k]`, accumulated in f64 from 0 in operand order.
         case weightedSum([Double])
+        /// mergekit's `linear_merge` on bf16/f16 operands: `Σ w[k]·x[k]` in an f32 accumulator, one fused
+        /// multiply-add per operand in operand order, then divided by `divisor` (nil: not normalized).
+        case linearMix([Float], divisor: Float?)
     }
 
     private let formula: Formula
@@ -44,6 +47,8 @@ final class ArithmeticChunkKernel: ChunkKernel {
                 for i in range { o[i] = x[i] * y[i] }
             case .weightedSum(let c):
                 ArithmeticChunkKernel.weightedSum(p.inputs, c, into: o, range)
+            case .linearMix(let w, let divisor):
+                ArithmeticChunkKernel.linearMix(p.inputs, w, divisor: divisor, into: o, range)
             }
         }
     }
@@ -83,6 +88,34 @@ final class ArithmeticChunkKernel: ChunkKernel {
                 for j in 0..<n { out[j] = Float(acc[j]) }
                 start = end
             }
+        }
+    }
+
+    /// `linear_merge`'s f32 accumulation (`result.addcmul_(tensor, coefficient)`, a fused multiply-add per
+    /// operand) then `result.div_(denominator)`, eight elements at a time. Each fused step is computed as
+    /// `Float(Double(acc) + Double(x)·Double(w))`: the product of a bf16/f16 operand (at most 11 significant bits)
+    /// and an f32 weight is exact in f64, and so is the sum unless the two terms' exponents are more than 18
+    /// apart; then only a value landing on an f32 rounding tie could differ from the fused result.
+    private static func linearMix(_ x: [UnsafePointer<Float>], _ w: [Float], divisor: Float?,
+                                  into o: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        let weights = w.map { SIMD8<Double>(repeating: Double($0)) }
+        var j = range.lowerBound
+        while j + 8 <= range.upperBound {
+            var acc = SIMD8<Float>()
+            for k in 0..<weights.count {
+                let xk = UnsafeRawPointer(x[k] + j).loadUnaligned(as: SIMD8<Float>.self)
+                acc = SIMD8<Float>(SIMD8<Double>(acc) + SIMD8<Double>(xk) * weights[k])
+            }
+            if let divisor { acc /= SIMD8<Float>(repeating: divisor) }
+            UnsafeMutableRawPointer(o + j).storeBytes(of: acc, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < range.upperBound {
+            var acc: Float = 0
+            for k in 0..<w.count { acc = Float(Double(acc) + Double(x[k][j]) * Double(w[k])) }
+            if let divisor { acc /= divisor }
+            o[j] = acc
+            j += 1
         }
     }
 }

@@ -55,6 +55,12 @@ enum KernelFactory {
             return stateless { ArithmeticChunkKernel(.mul, context: $0) }
         case .weightedSum(let c):
             return stateless { ArithmeticChunkKernel(.weightedSum(c), context: $0) }
+        case .linearMix(let w, let normalize):
+            // `weight.sum(dim=1)` of the f32 weights, in order.
+            let divisor = normalize ? w.reduce(Float(0)) { $0 + Float($1) } : nil
+            return stateless { ArithmeticChunkKernel(.linearMix(w.map { Float($0) }, divisor: divisor), context: $0) }
+        case .taskMix(let w, let normalize, let lambda):
+            return stateless { SignConsensusChunkKernel(.mix(weights: w, normalize: normalize, lambda: lambda), context: $0) }
         case .signElect(let w):
             return stateless { SignConsensusChunkKernel(.elect(w), context: $0) }
         case .disjointMerge(let w, let normalize, let lambda):

@@ -3,6 +3,14 @@ import IR
 /// mergekit's `GeneralizedTaskArithmeticMerge`: task vectors (model − base), optionally pruned, optionally
 /// combined by TIES sign consensus, mixed by weight (normalized when asked), times `lambda`, added to the base.
 /// One type, parameterized by pruning and consensus; its 8 mergekit methods are the static instances in `all`.
+///
+/// Scalar rounding (`GeneralizedTaskArithmeticMerge.merge_group`): `weight` becomes a tensor of the merge dtype
+/// (`ScalarRounding.mergeDType`), and the weighted task vectors, their sums, the divisor and the quotient are
+/// tensors of that dtype, rounded per op (`task_mix` without consensus on bf16/f16, `sign_elect` /
+/// `disjoint_merge` with it). `lambda` multiplies as a Python float (PyTorch takes it as an f32 scalar: not
+/// rounded to the merge dtype). `density`, `gamma` and `epsilon` only count kept ranks in Python (f64), except
+/// that DARE's keep probability is a bf16 tensor on bf16 merges (`ScalarRounding.bf16Only`); DELLA's per-element
+/// probabilities are computed in bf16 there too, which its kernel does not follow (its draws are not torch's).
 struct GeneralizedTaskArithmetic: MergeMethod {
     /// How task vectors are sparsified before mixing (mergekit's `SparsificationMethod`).
     enum Pruning {
@@ -94,7 +102,8 @@ struct GeneralizedTaskArithmetic: MergeMethod {
         let base = inputs[baseIndex]
         let others = c.others
         if others.isEmpty { return base }
-        let w = c.values(Self.weight, of: others)
+        let configured = c.values(Self.weight, of: others)
+        let w = configured.map { c.rounded($0, .mergeDType) }
         let normalize = c[self.normalize]
         let rescale = c[self.rescale]
         let lambda = c[Self.lambda]
@@ -109,13 +118,15 @@ struct GeneralizedTaskArithmetic: MergeMethod {
             }
             deltas.append(delta)
         }
-        let summary = "weight=\(c.list(w))" + (densities.isEmpty ? "" : " density=[\(densities.joined(separator: ", "))]")
+        let summary = "weight=\(c.list(configured))" + (densities.isEmpty ? "" : " density=[\(densities.joined(separator: ", "))]")
             + " lambda=\(formatAttribute(lambda)) normalize=\(normalize)"
         let mix: ValueID
         if consensus {
             let sign = c.add(.signElect(weights: w), deltas)
             mix = c.add(.disjointMerge(weights: w, normalize: normalize, lambda: lambda), [sign] + deltas,
                         note: c.note(summary))
+        } else if c.type.dtype != .f32 {
+            mix = c.add(.taskMix(weights: w, normalize: normalize, lambda: lambda), deltas, note: c.note(summary))
         } else {
             var divisor = 1.0
             if normalize {
@@ -153,7 +164,7 @@ struct GeneralizedTaskArithmetic: MergeMethod {
                          [delta],
                          note: note + " gamma=\(formatAttribute(gamma))")
         case .random:
-            return c.add(.randomPrune(density: density, rescale: rescale, seed: c.randomSeed, key: c.streamKey(input: i)),
+            return c.add(.randomPrune(density: c.rounded(density, .bf16Only), rescale: rescale, seed: c.randomSeed, key: c.streamKey(input: i)),
                          [delta], note: note)
         case .della:
             guard density > 0 else {

@@ -2,6 +2,8 @@ import IR
 
 /// `model_stock`: pulls the fine-tunes' average toward the base by the mean angle between their task vectors
 /// (mergekit's `ModelStockMerge`). Lowers to one `model_stock` node, base first.
+///
+/// Scalar rounding (`model_stock_merge_method`): no config scalar reaches a tensor.
 struct ModelStock: MergeMethod {
     /// Compute the angle per row (filter) instead of over the whole tensor.
     static let filterWise = Parameter<Bool>.bool("filter_wise", .shared, default: false)

@@ -2,6 +2,10 @@ import IR
 
 /// `passthrough`: copies one model's tensors, optionally scaled; with `slices:` it stacks layer ranges
 /// (frankenmerges) (mergekit's `PassthroughMerge`). Lowers to the input itself, or one `scale` node.
+///
+/// Scalar rounding (`passthrough_merge_method`): `tensor * scale` with a Python scalar, which PyTorch applies as
+/// an f32 scalar to a bf16/f16 tensor and rounds the product once: not rounded to the merge dtype (the `scale`
+/// kernel multiplies by `Float(scale)`).
 struct Passthrough: MergeMethod {
     /// A factor on the copied tensor (unset: copied as is).
     static let scale = Parameter<Double?>.optional("scale", .input)

@@ -2,6 +2,9 @@ import IR
 
 /// `ram`: Reinforced Agent Merging over task vectors: entries above `epsilon` that only one model changes are
 /// kept, shared ones averaged (mergekit's `ram_merge`). Lowers to task vectors, one `ram_merge`, plus the base.
+///
+/// Scalar rounding (`_prepare_ram_vectors`): `tv.abs() > epsilon` compares in the merge dtype, so `epsilon` is
+/// rounded to it; the kernel does so (`RamKernel.threshold`).
 struct RAM: MergeMethod {
     /// The magnitude above which a task-vector entry counts as changed.
     static let epsilon = Parameter<Double>.float("epsilon", .shared, default: 1e-5, range: .nonNegative)

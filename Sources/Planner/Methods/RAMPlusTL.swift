@@ -2,6 +2,9 @@ import IR
 
 /// `ramplus_tl`: RAM+ (tensor-local): RAM with each model's unique changes scaled up by its share of overlap
 /// (mergekit's `ramplus_tl_merge`). Lowers to task vectors, one `ramplus_merge`, plus the base.
+///
+/// Scalar rounding (`ramplus_tl_merge`): `epsilon` as in `ram` (rounded to the merge dtype by the kernel); `r` and
+/// `alpha` scale counts in f32 tensors, never the merge dtype.
 struct RAMPlusTL: MergeMethod {
     /// The overlap ratio's weight in the rescaling of unique entries.
     static let r = Parameter<Double>.float("r", .shared, default: 0.1)

@@ -10,6 +10,9 @@ extension MethodRegistry {
 
 /// `nearswap`: per element, moves the base toward the other model by `clamp(t / |a − b|, 0, 1)`, so only
 /// where they are already close (mergekit's `nearswap_merge`). Lowers to one `nearswap(t)` node, base first.
+///
+/// Scalar rounding (`nearswap_merge`): `t / absdiff` with a Python scalar (applied as f32), not rounded to the
+/// merge dtype. (mergekit's arithmetic runs in the merge dtype, rounding every op; the kernel computes in f64.)
 struct NearSwap: MergeMethod {
     /// The distance scale: elements closer than `t` are swapped entirely.
     static let t = Parameter<Double>.required("t", .shared)
@@ -29,6 +32,8 @@ struct NearSwap: MergeMethod {
 /// `sce`: task vectors, an optional variance top-k mask, TIES sign election over the plain sum, and the
 /// energy-weighted disjoint mean added to the base (mergekit's `sce_merge`). `int8_mask` only changes mergekit's
 /// mask storage, never the values.
+///
+/// Scalar rounding (`sce_merge`): none; `select_topk` only counts elements in Python.
 struct SCE: MergeMethod {
     /// The fraction of elements kept, those whose task vectors vary most across models; 1 keeps all.
     static let selectTopK = Parameter<Double>.float("select_topk", .shared, default: 1, range: .nonNegative)
@@ -61,6 +66,8 @@ struct SCE: MergeMethod {
 /// `arcee_fusion`: takes the other model's elements whose change times the rows' softmax KL divergence exceeds
 /// median + 1.5·IQR, the base elsewhere (mergekit's `ArceeFusionMerge`). Lowers to one `arcee_fusion` node,
 /// base first.
+///
+/// Scalar rounding (`arcee_fusion_merge_method`): no config scalar.
 struct ArceeFusion: MergeMethod {
     let spec = MethodSpec(
         name: "arcee_fusion",

@@ -2,6 +2,9 @@ import IR
 
 /// `slerp`: spherical linear interpolation from the base (t = 0) to the other model (t = 1), linear when the
 /// two are nearly collinear (mergekit's `SlerpMerge`, Shoemake 1985). Lowers to one `slerp(t)` node, base first.
+///
+/// Scalar rounding (`slerp_merge_method`): `t` is a float32 coefficient tensor and mergekit computes in f32 (not
+/// the merge dtype), so nothing is rounded to bf16/f16. The kernel takes `t` and its coefficients in f64.
 struct Slerp: MergeMethod {
     /// The interpolation factor, in [0, 1].
     static let t = Parameter<Double>.required("t", .shared, range: .unitInterval)

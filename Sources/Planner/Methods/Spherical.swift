@@ -10,6 +10,10 @@ extension MethodRegistry {
 
 /// `nuslerp`: slerp with t = w₂ / (w₁ + w₂) of the two models (of their task vectors with a base), over the
 /// whole tensor, each row, or each column (mergekit's `NuSlerpMerge`). Lowers to one `nuslerp` node.
+///
+/// Scalar rounding (`nuslerp_merge_method`): none. `t` is computed from the weights in Python (f64) and only
+/// multiplies tensors as a Python scalar. (mergekit's tensor arithmetic itself runs in the merge dtype, rounding
+/// every op on bf16/f16; the kernel computes in f64 and rounds once.)
 struct Nuslerp: MergeMethod {
     /// Each non-base model's weight (any finite number; t = w₂ / (w₁ + w₂), 0.5 when they sum to about 0).
     static let weight = Parameter<Double>.required("weight", .nonBase)
@@ -41,6 +45,11 @@ struct Nuslerp: MergeMethod {
 
 /// `multislerp`: barycentric interpolation of any number of models (or task vectors) on the hypersphere,
 /// scaled by their weighted mean norm (mergekit's `multislerp`). Lowers to one `multislerp` node.
+///
+/// Scalar rounding (`multislerp`): the weights become a tensor of the merge dtype
+/// (`ScalarRounding.mergeDType`) and `weights / weights.sum()` is computed in it: on bf16/f16 merges the
+/// weights are rounded, their f32 sum is rounded, and each quotient is rounded. `eps` is a Python scalar.
+/// (The rest of mergekit's arithmetic runs in the merge dtype too; the kernel computes in f64.)
 struct Multislerp: MergeMethod {
     /// Each non-base model's weight (any finite number).
     static let weight = Parameter<Double>.required("weight", .nonBase)
@@ -61,7 +70,7 @@ struct Multislerp: MergeMethod {
         if others.count == 1 { return inputs[others[0]] }
         let w = c.values(Self.weight, of: others)
         let normalize = c[Self.normalizeWeights]
-        let coefficients = normalize ? try c.normalized(w, key: Self.weight, of: others) : w
+        let coefficients = normalize ? try Self.normalized(w, of: others, c) : w.map { c.rounded($0, .mergeDType) }
         let merged = c.add(.multislerp(weights: coefficients, eps: c[Self.eps]), c.offsets(inputs, others),
                            note: c.note("weight=\(c.list(w)) normalize_weights=\(normalize)"
                                         + (c.baseIndex == nil ? "" : " (task vectors)")))
@@ -69,8 +78,27 @@ struct Multislerp: MergeMethod {
     }
 }
 
+extension Multislerp {
+    /// `weights / weights.sum()` on a tensor of the merge dtype: on bf16/f16 merges the rounded weights, their f32
+    /// sum rounded, each quotient rounded; on f32 merges the exact quotients. Throws `invalidConfig` at the first
+    /// weight when the sum is zero.
+    static func normalized(_ w: [Double], of others: [Int], _ c: LoweringContext) throws(PlanError) -> [Double] {
+        guard c.type.dtype != .f32 else { return try c.normalized(w, key: weight, of: others) }
+        let rounded = w.map { c.rounded($0, .mergeDType) }
+        let sum = c.rounded(Double(rounded.reduce(Float(0)) { $0 + Float($1) }), .mergeDType)
+        guard sum != 0 else {
+            throw .invalidConfig(c.location(of: weight, input: others[0]) ?? c.location,
+                                 "weights of tensor '\(c.output)' sum to zero in \(c.type.dtype.torchName), so they cannot be normalized")
+        }
+        return rounded.map { c.rounded(Double(Float($0) / Float(sum)), .mergeDType) }
+    }
+}
+
 /// `karcher`: the equally weighted Riemannian (Karcher) mean of the models' directions, scaled by their mean
 /// norm (mergekit's `KarcherMerge`). Lowers to one `karcher` node over all inputs.
+///
+/// Scalar rounding (`karcher_merge_tensors`): none. The weights are Python floats 1/n, `max_iter` and `tol` only
+/// steer the iteration (compared with `.item()` values).
 struct Karcher: MergeMethod {
     /// The most fixed-point iterations (a whole number; mergekit runs none for a negative one, as for 0).
     static let maxIter = Parameter<Double>.float(

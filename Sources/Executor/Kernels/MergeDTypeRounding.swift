@@ -1,0 +1,53 @@
+import IR
+
+/// Rounding eight f32 lanes to a merge dtype, for kernels that follow mergekit's per-op rounding of tensors of
+/// that dtype (PyTorch's CPU bf16/f16 elementwise ops compute in f32 and round each result; its sums over a
+/// dimension accumulate in f32 and round once).
+/// Kernels are generic over the rounding (one specialization per dtype, chosen once per block), so the hot loop
+/// has no dtype switch.
+enum MergeDTypeRounding {
+    /// `v` rounded to the nearest `dtype` value (ties to even; NaN stays NaN) for bf16 and f16; other dtypes as is.
+    static func round(_ v: SIMD8<Float>, to dtype: DType) -> SIMD8<Float> {
+        switch dtype {
+        case .bf16: return BF16Rounding.round(v)
+        case .f16: return F16Rounding.round(v)
+        // f32 as is; f64 merges compute in f32 too (README); f8 and integer dtypes never reach these kernels as
+        // merge dtypes with per-op rounding (integer tensors are copied, f8 merges compute in f32).
+        default: return NoRounding.round(v)
+        }
+    }
+}
+
+/// A rounding of eight f32 lanes to one dtype.
+protocol LaneRounding {
+    static func round(_ v: SIMD8<Float>) -> SIMD8<Float>
+}
+
+/// f32: the identity.
+enum NoRounding: LaneRounding {
+    @inline(__always)
+    static func round(_ v: SIMD8<Float>) -> SIMD8<Float> { v }
+}
+
+/// bf16: round to nearest even on the bit pattern (as `DTypeConversion.floatToBF16`).
+enum BF16Rounding: LaneRounding {
+    @inline(__always)
+    static func round(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+        let lowestKept = (bits &>> SIMD8<UInt32>(repeating: 16)) & SIMD8<UInt32>(repeating: 1)
+        let rounded = (bits &+ SIMD8<UInt32>(repeating: 0x7FFF) &+ lowestKept) & SIMD8<UInt32>(repeating: 0xFFFF_0000)
+        let quietNaN = (bits | SIMD8<UInt32>(repeating: 0x0040_0000)) & SIMD8<UInt32>(repeating: 0xFFFF_0000)
+        let nan = (bits & SIMD8<UInt32>(repeating: 0x7FFF_FFFF)) .> SIMD8<UInt32>(repeating: 0x7F80_0000)
+        return unsafeBitCast(rounded.replacing(with: quietNaN, where: nan), to: SIMD8<Float>.self)
+    }
+}
+
+/// f16: through `Float16`, lane by lane.
+enum F16Rounding: LaneRounding {
+    @inline(__always)
+    static func round(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for l in 0..<8 { r[l] = Float(Float16(v[l])) }
+        return r
+    }
+}
