@@ -36,20 +36,45 @@ final class LoadChunkKernel: ChunkKernel {
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let range = operands.range
         let size = stored.dtype.byteSize
+        let source = SendablePointer(staging.buffer(bytes: range.count * size).assumingMemoryBound(to: UInt8.self))
+        let target = SendablePointer(out)
+        let dtype = stored.dtype
+        let checksFinite = checksFinite
+        let nonFinite = Atomic<Bool>(false)
+        try StoredBlocks.read(stored, from: reader, elements: range, into: source.pointer, parallel: parallel) { block, r in
+            DTypeConversion.decode(block, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
+            if checksFinite, FiniteCheck.exceeds(target.pointer + r.lowerBound, count: r.count,
+                                                 limitBits: Float.infinity.bitPattern) {
+                nonFinite.store(true, ordering: .relaxed)
+            }
+        }
+        if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
+    }
+}
+
+/// Reading a stored tensor's elements with `pread` in parallel blocks, for the load kernels.
+enum StoredBlocks {
+    /// Reads elements `range` of `stored` through `reader` into `destination` (their bytes, packed from its start),
+    /// in blocks of `Parallel.blockSize` elements on `parallel`'s threads, and calls `decoded(block, elements)` for
+    /// each block once its bytes are in (`block` points at them; `elements` are its chunk-relative indices).
+    /// - Throws: `ExecutionError.checkpoint` naming the file and tensor for a range outside the tensor or a failed
+    ///   read (the first error of any block).
+    static func read(_ stored: StoredTensor, from reader: any CheckpointReader, elements range: Range<Int>,
+                     into destination: UnsafeMutablePointer<UInt8>, parallel: Parallel,
+                     decoded: @Sendable (UnsafeMutablePointer<UInt8>, Range<Int>) -> Void = { _, _ in })
+        throws(ExecutionError) {
+        let size = stored.dtype.byteSize
         let bytes: Range<Int>
         do {
             bytes = try reader.byteRange(of: stored, elementOffset: range.lowerBound, count: range.count)
         } catch {
             throw .checkpoint(error)
         }
-        let source = SendablePointer(staging.buffer(bytes: range.count * size).assumingMemoryBound(to: UInt8.self))
-        let target = SendablePointer(out)
-        let (reader, dtype, fileIndex, start) = (reader, stored.dtype, stored.fileIndex, bytes.lowerBound)
+        let target = SendablePointer(destination)
+        let (fileIndex, start) = (stored.fileIndex, bytes.lowerBound)
         let failure = Mutex<CheckpointError?>(nil)
-        let checksFinite = checksFinite
-        let nonFinite = Atomic<Bool>(false)
         parallel.forEachBlock(count: range.count) { r in
-            let block = source.pointer + r.lowerBound * size
+            let block = target.pointer + r.lowerBound * size
             do throws(CheckpointError) {
                 try reader.readBytes(fileIndex: fileIndex, offset: start + r.lowerBound * size, count: r.count * size,
                                      into: block)
@@ -57,14 +82,9 @@ final class LoadChunkKernel: ChunkKernel {
                 failure.withLock { $0 = $0 ?? error }
                 return
             }
-            DTypeConversion.decode(block, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
-            if checksFinite, FiniteCheck.exceeds(target.pointer + r.lowerBound, count: r.count,
-                                                 limitBits: Float.infinity.bitPattern) {
-                nonFinite.store(true, ordering: .relaxed)
-            }
+            decoded(block, r)
         }
         if let error = failure.withLock({ $0 }) { throw .checkpoint(error) }
-        if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
     }
 }
 

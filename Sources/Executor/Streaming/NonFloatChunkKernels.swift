@@ -28,26 +28,8 @@ final class RawLoadChunkKernel: ChunkKernel {
     /// Reads elements `operands.range` (`range.count · dtype.byteSize` bytes) into `out` with `pread`, in parallel blocks.
     /// - Throws: `ExecutionError.checkpoint` naming the file and tensor for a read outside the tensor or a failed read.
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let range = operands.range
-        let size = stored.dtype.byteSize
-        let bytes: Range<Int>
-        do {
-            bytes = try reader.byteRange(of: stored, elementOffset: range.lowerBound, count: range.count)
-        } catch {
-            throw .checkpoint(error)
-        }
-        let target = SendablePointer(UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt8.self))
-        let (reader, fileIndex, start) = (reader, stored.fileIndex, bytes.lowerBound)
-        let failure = Mutex<CheckpointError?>(nil)
-        parallel.forEachBlock(count: range.count) { r in
-            do throws(CheckpointError) {
-                try reader.readBytes(fileIndex: fileIndex, offset: start + r.lowerBound * size, count: r.count * size,
-                                     into: target.pointer + r.lowerBound * size)
-            } catch {
-                failure.withLock { $0 = $0 ?? error }
-            }
-        }
-        if let error = failure.withLock({ $0 }) { throw .checkpoint(error) }
+        try StoredBlocks.read(stored, from: reader, elements: operands.range,
+                              into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt8.self), parallel: parallel)
     }
 
     /// Reads go straight into the chunk buffer: no staging, no state.
