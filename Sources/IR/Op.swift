@@ -288,3 +288,54 @@ extension Op {
         }
     }
 }
+
+/// An op attribute's value, for machine-readable plans (`plan --format json`).
+public enum AttributeValue: Hashable, Sendable {
+    case number(Double)
+    case numbers([Double])
+    case integer(Int)
+    case unsigned(UInt64)
+    case bool(Bool)
+    case text(String)
+}
+
+extension Op {
+    /// The op's attributes by name (what `attributes` prints in parentheses; loads name their model and tensor).
+    public var namedAttributes: [(name: String, value: AttributeValue)] {
+        switch self {
+        case .load(let model, let tensor): return [("model", .text("@m\(model)")), ("tensor", .text(tensor))]
+        case .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return []
+        case .cast(let dtype): return [("dtype", .text(dtype.shortName))]
+        case .scale(let s): return [("scale", .number(s))]
+        case .weightedSum(let c): return [("coefficients", .numbers(c))]
+        case .taskMix(let w, let normalize, let lambda):
+            return [("weights", .numbers(w)), ("normalize", .bool(normalize)), ("lambda", .number(lambda))]
+        case .linearMix(let w, let normalize): return [("weights", .numbers(w)), ("normalize", .bool(normalize))]
+        case .slerp(let t): return [("t", .number(t))]
+        case .modelStock(let filterWise): return [("filter_wise", .bool(filterWise))]
+        case .magnitudePrune(let keep, let rescale, let ties):
+            return [("keep_from", .integer(keep.lowerBound)), ("keep_to", .integer(keep.upperBound)),
+                    ("rescale", .bool(rescale)), ("ties", .text(ties.description))]
+        case .signElect(let w): return [("weights", .numbers(w))]
+        case .disjointMerge(let w, let normalize, let lambda):
+            return [("weights", .numbers(w)), ("normalize", .bool(normalize)), ("lambda", .number(lambda))]
+        case .tiesMerge(let e, let w, let normalize, let lambda):
+            return [("elect_weights", .numbers(e)), ("weights", .numbers(w)), ("normalize", .bool(normalize)),
+                    ("lambda", .number(lambda))]
+        case .nearSwap(let t): return [("t", .number(t))]
+        case .varianceTopK(let fraction): return [("fraction", .number(fraction))]
+        case .nuslerp(let t, let axis): return [("t", .number(t)), ("axis", .text(axis.description))]
+        case .multislerp(let w, let eps): return [("weights", .numbers(w)), ("eps", .number(eps))]
+        case .karcher(let maxIter, let tol): return [("max_iter", .integer(maxIter)), ("tol", .number(tol))]
+        case .randomPrune(let density, let rescale, let seed, let key):
+            return [("density", .number(density)), ("rescale", .bool(rescale)), ("seed", .unsigned(seed)),
+                    ("key", .text(hexKey(key)))]
+        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
+            return [("density", .number(density)), ("epsilon", .number(epsilon)), ("rescale", .bool(rescale)),
+                    ("seed", .unsigned(seed)), ("key", .text(hexKey(key)))]
+        case .ramMerge(let epsilon): return [("epsilon", .number(epsilon))]
+        case .ramPlusMerge(let r, let alpha, let epsilon):
+            return [("r", .number(r)), ("alpha", .number(alpha)), ("epsilon", .number(epsilon))]
+        }
+    }
+}

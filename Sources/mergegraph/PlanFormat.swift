@@ -151,44 +151,18 @@ struct PlanJSON {
 }
 
 extension Op {
-    /// The op's attributes as JSON members (what `--dump-ir` prints in parentheses, by name).
+    /// The op's attributes as JSON members (`Op.namedAttributes`: what `--dump-ir` prints in parentheses, by name).
     var jsonAttributes: [(key: String, value: JSONValue)] {
         func number(_ x: Double) -> JSONValue { x.isFinite ? .number(formatAttribute(x)) : .string("\(x)") }
-        func numbers(_ xs: [Double]) -> JSONValue { .array(xs.map(number)) }
-        switch self {
-        case .load(let model, let tensor): return [("model", .string("@m\(model)")), ("tensor", .string(tensor))]
-        case .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return []
-        case .cast(let dtype): return [("dtype", .string(dtype.shortName))]
-        case .scale(let s): return [("scale", number(s))]
-        case .weightedSum(let c): return [("coefficients", numbers(c))]
-        case .taskMix(let w, let normalize, let lambda):
-            return [("weights", numbers(w)), ("normalize", .bool(normalize)), ("lambda", number(lambda))]
-        case .linearMix(let w, let normalize): return [("weights", numbers(w)), ("normalize", .bool(normalize))]
-        case .slerp(let t): return [("t", number(t))]
-        case .modelStock(let filterWise): return [("filter_wise", .bool(filterWise))]
-        case .magnitudePrune(let keep, let rescale, let ties):
-            return [("keep_from", .number(String(keep.lowerBound))), ("keep_to", .number(String(keep.upperBound))),
-                    ("rescale", .bool(rescale)), ("ties", .string(ties.description))]
-        case .signElect(let w): return [("weights", numbers(w))]
-        case .disjointMerge(let w, let normalize, let lambda):
-            return [("weights", numbers(w)), ("normalize", .bool(normalize)), ("lambda", number(lambda))]
-        case .tiesMerge(let e, let w, let normalize, let lambda):
-            return [("elect_weights", numbers(e)), ("weights", numbers(w)), ("normalize", .bool(normalize)),
-                    ("lambda", number(lambda))]
-        case .nearSwap(let t): return [("t", number(t))]
-        case .varianceTopK(let fraction): return [("fraction", number(fraction))]
-        case .nuslerp(let t, let axis): return [("t", number(t)), ("axis", .string(axis.description))]
-        case .multislerp(let w, let eps): return [("weights", numbers(w)), ("eps", number(eps))]
-        case .karcher(let maxIter, let tol): return [("max_iter", .number(String(maxIter))), ("tol", number(tol))]
-        case .randomPrune(let density, let rescale, let seed, let key):
-            return [("density", number(density)), ("rescale", .bool(rescale)), ("seed", .number(String(seed))),
-                    ("key", .string(hexKey(key)))]
-        case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
-            return [("density", number(density)), ("epsilon", number(epsilon)), ("rescale", .bool(rescale)),
-                    ("seed", .number(String(seed))), ("key", .string(hexKey(key)))]
-        case .ramMerge(let epsilon): return [("epsilon", number(epsilon))]
-        case .ramPlusMerge(let r, let alpha, let epsilon):
-            return [("r", number(r)), ("alpha", number(alpha)), ("epsilon", number(epsilon))]
+        return namedAttributes.map { name, value in
+            switch value {
+            case .number(let x): return (name, number(x))
+            case .numbers(let xs): return (name, .array(xs.map(number)))
+            case .integer(let n): return (name, .number(String(n)))
+            case .unsigned(let n): return (name, .number(String(n)))
+            case .bool(let b): return (name, .bool(b))
+            case .text(let t): return (name, .string(t))
+            }
         }
     }
 }
