@@ -15,7 +15,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 passed=0; failed=0
 for c in $cases; do
-  if (cd "$fixtures" && "$bin" run "cases/$c/config.yml" "$out/$c" >/dev/null && python3 compare.py "$out/$c" "cases/$c/expected" >"$out/$c.log"); then
+  if (cd "$fixtures" && "$bin" run "cases/$c/config.yml" "$out/$c" --quiet >/dev/null && python3 compare.py "$out/$c" "cases/$c/expected" >"$out/$c.log"); then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); echo "compare.py: case $c failed"; cat "$out/$c.log" 2>/dev/null || true
