@@ -209,6 +209,8 @@ final class Stage: TensorProvider {
     private var layerTotal = 0
     /// A wrapper component the output names get (see `wrapperPrefix`).
     private var wrapper: String?
+    /// Whether an output head merges a real head with a tied input's embedding (then the output's config unties them).
+    private var untiesHead = false
     /// What `--unsafe-truncate-embeddings` cut, one line per tensor (reported as warnings).
     private var truncations: [String] = []
 
@@ -279,9 +281,13 @@ final class Stage: TensorProvider {
         var shapes: [(model: String, tensor: String, shape: [Int])] = []
         var dtypes: [DType] = []
         var wrapped = false
+        var standsIn = false
         for (source, name) in zip(slice.sources, inputNames) {
             var stored = try source.provider.storedName(of: name, wrapper: wrapper)
-            if stored == nil { stored = try source.provider.tiedEmbedding(for: name, wrapper: wrapper) }
+            if stored == nil {
+                stored = try source.provider.tiedEmbedding(for: name, wrapper: wrapper)
+                standsIn = standsIn || stored != nil
+            }
             guard let stored, let type = try source.provider.type(of: stored) else {
                 throw .missingTensor(tensor: name, model: source.ref.path, source.location)
             }
@@ -292,6 +298,10 @@ final class Stage: TensorProvider {
                                       location: source.location))
         }
         let output = wrapped ? wrapper! + "." + canonical : canonical
+        // A head merged from one input's head and another's embedding is a tensor of its own.
+        if standsIn, copyFrom == nil, inputs.contains(where: { $0.tensor == canonical || $0.tensor == output }) {
+            untiesHead = true
+        }
         if shapes.contains(where: { $0.shape != shapes[0].shape }) {
             guard try isVocabularyAxis(output, shapes: shapes, sources: slice.sources) else {
                 throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
@@ -425,7 +435,7 @@ final class Stage: TensorProvider {
 
     func configJSON() throws(PlanError) -> JSONValue? {
         OutputConfig.make(donor: try donor.configJSON(), layerCount: layerTotal,
-                          dtype: config.outDtype?.value ?? config.dtype?.value)
+                          dtype: config.outDtype?.value ?? config.dtype?.value, untieHead: untiesHead)
     }
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }

@@ -35,6 +35,10 @@ final class ArchitectureLoweringTests: PlannerTestCase {
             let head = try plan.node(of: "lm_head.weight")
             XCTAssertEqual(plan.load(head.operands[tiedIndex])?.tensor, "model.embed_tokens.weight")
             XCTAssertEqual(plan.load(head.operands[1 - tiedIndex])?.tensor, "lm_head.weight")
+            // The merged head is not the merged embedding: the output's config must not tie them, whichever
+            // model's config it starts from.
+            let config = try JSONParser.parse(Array(try XCTUnwrap(plan.mainTarget?.config).utf8))
+            XCTAssertEqual(config["tie_word_embeddings"]?.boolValue, false, "\(first) first")
         }
     }
 
