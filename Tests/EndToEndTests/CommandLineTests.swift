@@ -4,36 +4,13 @@ import XCTest
 
 /// Runs the built `mergegraph` binary as a user would: exit codes, messages, and what is left on disk.
 final class CommandLineTests: XCTestCase {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = Binary.Result
 
     /// The `mergegraph` executable built beside the test bundle.
-    static var binary: URL {
-        let runner = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
-        let candidates = [runner.deletingLastPathComponent()]
-            + Bundle.allBundles.map(\.bundleURL).flatMap { [$0, $0.deletingLastPathComponent()] }
-        return candidates.map { $0.appendingPathComponent("mergegraph") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? URL(fileURLWithPath: "mergegraph")
-    }
+    static var binary: URL { Binary.binary }
 
     func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        try Binary.run(arguments, in: directory)
     }
 
     /// Writes `text` as a config in a scratch folder that links the conformance models.

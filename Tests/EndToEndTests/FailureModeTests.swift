@@ -6,23 +6,10 @@ import XCTest
 final class FailureModeTests: XCTestCase {
     let fm = FileManager.default
 
-    struct Result {
-        var status: Int32
-        var stderr: String
-    }
+    typealias Result = Binary.Result
 
     func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
-        let process = Process()
-        process.executableURL = CommandLineTests.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stderr: String(decoding: stderr, as: UTF8.self))
+        try Binary.run(arguments, in: directory)
     }
 
     /// Runs `arguments` in a scratch folder holding `c.yml` (`config`) and a `models` link to the fixtures; asserts

@@ -2,34 +2,6 @@ import Foundation
 import IR
 import XCTest
 
-/// Runs the built binary from the conformance folder; shared by the tests of `legacy`, `bakllama` and `plan --format`.
-enum Binary {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
-        let process = Process()
-        process.executableURL = CommandLineTests.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// `Tests/Fixtures/legacy/NAME`, relative to the conformance folder.
-    static func legacyFixture(_ name: String) -> String { "../legacy/\(name)" }
-}
-
 /// `mergegraph legacy` and `mergegraph bakllama` write the same bytes as `mergegraph run` on configs written by hand
 /// for the same command lines and bakllama configs (Tests/Fixtures/legacy).
 final class LegacyCommandTests: XCTestCase {

@@ -10,24 +10,11 @@ import XCTest
 final class OutputSafetyTests: XCTestCase {
     let fm = FileManager.default
 
-    struct Result {
-        var status: Int32
-        var stderr: String
-    }
+    typealias Result = Binary.Result
 
     /// Runs the binary in `directory` and waits for it.
     func runBinary(_ arguments: [String], in directory: String) throws -> Result {
-        let process = Process()
-        process.executableURL = CommandLineTests.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stderr: String(decoding: stderr, as: UTF8.self))
+        try Binary.run(arguments, in: directory)
     }
 
     /// A scratch folder holding a copy of a fixture model (`a`) and a config merging it (`c.yml`).

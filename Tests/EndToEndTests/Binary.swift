@@ -1,0 +1,44 @@
+import Foundation
+
+/// Runs the built `mergegraph` binary as a user would (from the conformance folder unless told otherwise): every
+/// end-to-end test that runs the tool goes through it.
+enum Binary {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `mergegraph` executable built beside the test bundle.
+    static var binary: URL {
+        let runner = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [runner.deletingLastPathComponent()]
+            + Bundle.allBundles.map(\.bundleURL).flatMap { [$0, $0.deletingLastPathComponent()] }
+        return candidates.map { $0.appendingPathComponent("mergegraph") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? URL(fileURLWithPath: "mergegraph")
+    }
+
+    /// Runs `arguments` in `directory` and waits; both output streams are collected.
+    static func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Standard error is drained on another thread, so that neither pipe can fill up and stall the child.
+        let errors = DispatchGroup()
+        nonisolated(unsafe) var stderr = Data()
+        DispatchQueue.global().async(group: errors) { stderr = err.fileHandleForReading.readDataToEndOfFile() }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        errors.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// `Tests/Fixtures/legacy/NAME`, relative to the conformance folder.
+    static func legacyFixture(_ name: String) -> String { "../legacy/\(name)" }
+}
