@@ -19,10 +19,8 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     public let filePaths: [String]
     /// Every tensor name: files in order (shards sorted by name), each file's tensors in its state dict's order.
     public let tensorNames: [String]
-    /// The archives, open for `pread`.
-    private let files: [InputFile]
-    /// Every tensor by name.
-    private let tensorsByName: [String: StoredTensor]
+    /// The archives, open for `pread`, and every tensor by name.
+    private let opened: OpenedFiles
 
     /// Opens the index's shards, else `pytorch_model.bin`, in `directory`.
     /// - Throws: `CheckpointError` naming the directory, file and tensor: no `.bin` checkpoint, a legacy (non-zip)
@@ -46,27 +44,16 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
         } else {
             throw CheckpointFormat.noReadableCheckpoint(directory: directory, entries: names)
         }
-        var files: [InputFile] = []
-        var order: [String] = []
-        var tensorsByName: [String: StoredTensor] = [:]
+        var opened = OpenedFiles(directory: directory)
         for (fileIndex, name) in fileNames.enumerated() {
             let file = try InputFile(path: SafetensorsFiles.join(directory, name))
-            for tensor in try Self.readTensors(file: file, fileIndex: fileIndex) {
-                if let earlier = tensorsByName[tensor.name] {
-                    throw .duplicateTensor(tensor: tensor.name, firstPath: files.count > earlier.fileIndex
-                                           ? files[earlier.fileIndex].path : file.path, secondPath: file.path)
-                }
-                tensorsByName[tensor.name] = tensor
-                order.append(tensor.name)
-            }
-            files.append(file)
+            try opened.add(file, tensors: try Self.readTensors(file: file, fileIndex: fileIndex))
         }
-        try index?.verify(tensors: order.compactMap { tensorsByName[$0] }, shardNames: fileNames)
+        try index?.verify(tensors: opened.order.compactMap { opened.tensor($0) }, shardNames: fileNames)
         self.directory = directory
-        self.filePaths = files.map(\.path)
-        self.tensorNames = order
-        self.files = files
-        self.tensorsByName = tensorsByName
+        self.filePaths = opened.files.map(\.path)
+        self.tensorNames = opened.order
+        self.opened = opened
     }
 
     /// The tensors of one `torch.save` archive, in its state dict's order, with their byte ranges in the file.
@@ -76,21 +63,14 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     }
 
     /// Number of files opened.
-    public var fileCount: Int { files.count }
+    public var fileCount: Int { opened.files.count }
 
     /// The tensor called `name`, if the checkpoint has one.
-    public func tensor(_ name: String) -> StoredTensor? {
-        tensorsByName[name]
-    }
+    public func tensor(_ name: String) -> StoredTensor? { opened.tensor(name) }
 
-    /// Copies `count` bytes at `offset` of archive `fileIndex` into `buffer` with `pread`; safe from several threads.
-    /// - Throws: `CheckpointError.cannotOpen` on a failed read, `.fileTooShort` when the file ends first (both name
-    ///   the file), `.cannotOpen` naming the directory for a `fileIndex` that is not one of `filePaths`.
+    /// Copies `count` bytes at `offset` of archive `fileIndex` into `buffer` with `pread` (`OpenedFiles.readBytes`).
     public func readBytes(fileIndex: Int, offset: Int, count: Int, into buffer: UnsafeMutableRawPointer) throws(CheckpointError) {
-        guard files.indices.contains(fileIndex) else {
-            throw .cannotOpen(path: directory, reason: "there is no file #\(fileIndex) (the checkpoint has \(files.count))")
-        }
-        try files[fileIndex].read(offset: offset, count: count, into: buffer)
+        try opened.readBytes(fileIndex: fileIndex, offset: offset, count: count, into: buffer)
     }
 
     // MARK: one archive
