@@ -440,6 +440,11 @@ final class Stage: TensorProvider {
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }
 
+    /// The layout of this stage's output, as a later stage reads it.
+    func layout() throws(PlanError) -> ModelLayout {
+        ModelLayout(tensorNames: tensorNames(), config: try configJSON())
+    }
+
     /// A stage's tensors are computed whole; taking their first rows is not supported.
     func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {
         throw .invalidConfig(config.location, "--unsafe-truncate-embeddings cannot cut tensor '\(tensor)' of stage "

@@ -21,15 +21,13 @@ protocol TensorProvider: AnyObject {
     func configJSON() throws(PlanError) -> JSONValue?
     /// The checkpoint directory whose tokenizer files this model carries.
     func donorDirectory() throws(PlanError) -> String?
+    /// The model's layout: stacks, embeddings, tensors after the stacks, buffers (see `ModelLayout`).
+    func layout() throws(PlanError) -> ModelLayout
     /// The IR value of the first `rows` rows (along dimension 0) of one tensor (`--unsafe-truncate-embeddings`).
     func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID
 }
 
 extension TensorProvider {
-    /// The model's layout: stacks, embeddings, tensors after the stacks, buffers (see `ModelLayout`).
-    func layout() throws(PlanError) -> ModelLayout {
-        ModelLayout(tensorNames: try tensorNames(), config: try configJSON())
-    }
 
     /// The name this model stores `name` under: `name` itself, or `name` with `wrapper.` added or its first
     /// component taken off (a checkpoint saved from the base model, such as GPT-2 from the Hub with `h.0.…`
@@ -83,6 +81,11 @@ final class CheckpointSource: TensorProvider {
     }
 
     func configJSON() -> JSONValue? { config }
+
+    /// Computed once: the planner asks for it per slice, per stack and per missing head.
+    private(set) lazy var cachedLayout = ModelLayout(tensorNames: info.tensorNames, config: config)
+
+    func layout() -> ModelLayout { cachedLayout }
 
     func donorDirectory() -> String? { info.resolvedPath }
 
