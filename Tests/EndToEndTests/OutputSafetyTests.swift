@@ -66,6 +66,11 @@ final class OutputSafetyTests: XCTestCase {
         try fm.createDirectory(atPath: "\(dir)/a/sub", withIntermediateDirectories: false)
         try assertRefused(["run", "c.yml", "a/sub", "--overwrite"], in: dir, containing: "is inside the input model directory")
         try fm.removeItem(atPath: "\(dir)/a/sub")
+        // A new folder inside an input is refused too, before anything is created there.
+        for fresh in ["a/new", "a/new/deeper", "\(dir)/a/new"] {
+            try assertRefused(["run", "c.yml", fresh], in: dir, containing: "is inside the input model directory")
+            XCTAssertFalse(fm.fileExists(atPath: "\(dir)/a/new"), fresh)
+        }
         // A folder holding the config (not the working directory).
         try fm.createDirectory(atPath: "\(dir)/conf", withIntermediateDirectories: false)
         try "models:\n  - model: \(dir)/a\n    parameters: {weight: 1}\nmerge_method: linear\n"

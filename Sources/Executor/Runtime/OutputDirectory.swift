@@ -67,6 +67,8 @@ public final class OutputDirectory {
         guard !name.isEmpty, name != "/", name != ".", name != ".." else {
             throw .refused(path: url.path, "cannot be the output directory")
         }
+        // Before any folder is created: a destination inside an input model is refused whether or not it exists.
+        try Self.refuseInsideInputs(Self.resolvedPrefix(url.path), protected: protected)
         let parent = try Self.makeParent(url.deletingLastPathComponent().path, for: url.path)
         var path = (parent as NSString).appendingPathComponent(name)
         // A destination that is a symlink is followed: the directory it names is what would be replaced.
@@ -249,6 +251,30 @@ public final class OutputDirectory {
         if let foreign = Self.foreignEntry(in: destination) {
             throw .refused(path: destination, "holds '\(foreign)', which is not part of a model output; "
                            + "--overwrite replaces only a previous model output (remove it yourself if you mean it)")
+        }
+    }
+
+    /// `path` with its longest existing prefix's symlinks resolved (the rest, not yet created, appended as written).
+    static func resolvedPrefix(_ path: String) -> String {
+        var head = path, tail: [String] = []
+        while !head.isEmpty, head != "/", realPath(head) == nil {
+            tail.insert((head as NSString).lastPathComponent, at: 0)
+            head = (head as NSString).deletingLastPathComponent
+        }
+        let base = realPath(head.isEmpty ? "." : head) ?? head
+        return tail.reduce(base) { ($0 as NSString).appendingPathComponent($1) }
+    }
+
+    /// Throws `refused` when `destination` (resolved) is an input model directory or lies inside one.
+    static func refuseInsideInputs(_ destination: String, protected: [ProtectedPath]) throws(ExecutionError) {
+        for item in protected where item.kind == .inputModel {
+            let target = realPath(item.path) ?? URL(fileURLWithPath: item.path).standardizedFileURL.path
+            if target == destination {
+                throw .refused(path: destination, "is \(item.label); it will not be replaced")
+            }
+            if destination.hasPrefix(target == "/" ? "/" : target + "/") {
+                throw .refused(path: destination, "is inside \(item.label) \(target); it will not be written there")
+            }
         }
     }
 
