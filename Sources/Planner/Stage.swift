@@ -199,6 +199,17 @@ final class Stage: TensorProvider {
         for name in post {
             try addRecipe(output: name, slice: last, inputNames: last.sources.map { _ in name }, t: 0, position: nil)
         }
+        // No head written because the last slice's models tie it (a frankenmerge ending in a tied model): the output
+        // ties it too, whatever the config it starts from says.
+        for name in firstLayout.postTensors where !post.contains(name) {
+            var tied = true
+            for source in last.sources {
+                let stored = try source.provider.storedName(of: name, wrapper: wrapper)
+                let standIn = try source.provider.tiedEmbedding(for: name, wrapper: wrapper)
+                tied = tied && stored == nil && standIn != nil
+            }
+            tiesHead = tiesHead || tied
+        }
         for name in firstLayout.keptBuffers {
             try addRecipe(output: name, slice: first, inputNames: first.sources.map { _ in name }, t: 0, position: nil,
                           copyFrom: first.baseIndex ?? 0)
@@ -211,6 +222,8 @@ final class Stage: TensorProvider {
     private var wrapper: String?
     /// Whether an output head merges a real head with a tied input's embedding (then the output's config unties them).
     private var untiesHead = false
+    /// Whether the output has no head because the models it would come from tie it (then the output's config ties).
+    private var tiesHead = false
     /// What `--unsafe-truncate-embeddings` cut, one line per tensor (reported as warnings).
     private var truncations: [String] = []
 
@@ -435,7 +448,8 @@ final class Stage: TensorProvider {
 
     func configJSON() throws(PlanError) -> JSONValue? {
         OutputConfig.make(donor: try donor.configJSON(), layerCount: layerTotal,
-                          dtype: config.outDtype?.value ?? config.dtype?.value, untieHead: untiesHead)
+                          dtype: config.outDtype?.value ?? config.dtype?.value,
+                          tieHead: untiesHead ? false : tiesHead ? true : nil)
     }
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }

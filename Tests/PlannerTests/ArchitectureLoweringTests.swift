@@ -42,6 +42,22 @@ final class ArchitectureLoweringTests: PlannerTestCase {
         }
     }
 
+    /// A frankenmerge ending in a tied model writes no head (its last slice has none, as in mergekit): the output
+    /// config ties it, even when the first model's config does not.
+    func testAFrankenmergeEndingInATiedModelTiesItsConfig() throws {
+        fx.add("U", FakeModel(layers: 2))
+        fx.add("T", tied())
+        let plan = try fx.compile("""
+            merge_method: passthrough
+            slices:
+              - sources: [{model: $U, layer_range: [0, 2]}]
+              - sources: [{model: $T, layer_range: [1, 2]}]
+            """)
+        XCTAssertFalse(plan.outputNames.contains("lm_head.weight"))
+        let config = try JSONParser.parse(Array(try XCTUnwrap(plan.mainTarget?.config).utf8))
+        XCTAssertEqual(config["tie_word_embeddings"]?.boolValue, true)
+    }
+
     func testAModelThatDoesNotTieItsHeadMustHaveIt() throws {
         fx.add("U", FakeModel(layers: 2))
         var untied = FakeModel(layers: 2)
