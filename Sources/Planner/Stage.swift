@@ -384,6 +384,7 @@ final class Stage: TensorProvider {
         }
         let unknown = (mergeLevel + modelLevel).flatMap(\.entries).filter { !known.contains($0.name) }.map {
             "\($0.location): warning: parameter '\($0.name)' is not used by merge method '\(spec.name)'"
+                + (KeySuggestion.closest(to: $0.name, among: spec.parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? "")
         }
         let misplaced = modelLevel.flatMap(\.entries).filter { shared.contains($0.name) }.map {
             "\($0.location): warning: parameter '\($0.name)' applies to the whole merge; set per model it is ignored "

@@ -494,6 +494,20 @@ final class LoweringTests: PlannerTestCase {
         XCTAssertEqual(plan.warnings, ["t.yml:3:12: warning: parameter 'density' is not used by merge method 'linear'"])
     }
 
+    func testMisspeltParameterWarningSuggestsTheName() throws {
+        fx.add("A", FakeModel(layers: 1))
+        fx.add("B", FakeModel(layers: 1))
+        let plan = try fx.compile("""
+            merge_method: ties
+            base_model: $A
+            models:
+              - model: $B
+                parameters: {weight: 1, densty: 0.7}
+            """)
+        XCTAssertEqual(plan.warnings, ["t.yml:5:37: warning: parameter 'densty' is not used by merge method 'ties' "
+                                       + "(did you mean 'density'?)"])
+    }
+
     func testOutputConfigKeepsDonorKeys() throws {
         var a = FakeModel(layers: 2)
         a.configJSON = #"{"model_type": "gpt2", "n_layer": 2, "n_embd": 4}"#
