@@ -112,4 +112,52 @@ final class TorchArgsortReplayTests: XCTestCase {
         XCTAssertEqual(out.indices.filter { out[$0] != 0 }, Array(20..<40))
         try assertChunkInvariant(.magnitudePrune(keep: 20..<40, rescale: true, ties: .torchDescending), [x], shape: [8, 5])
     }
+
+    /// bf16 operands take the 4-byte tagged layout (`TieCut`): it keeps torch's elements on every bf16 fixture,
+    /// whatever the chunking and thread count.
+    func testTaggedLayoutKeepsTorchsElements() throws {
+        var bf16Fixtures = 0
+        for f in try fixtures() where f.keys.allSatisfy({ $0.bitPattern & 0xFFFF == 0 }) {
+            bf16Fixtures += 1
+            let n = f.keys.count
+            let shape = n % 100 == 0 ? [n / 100, 100] : [n]
+            let expected = f.keys.indices.map { f.mask[$0] ? f.keys[$0].bitPattern : 0 }
+            let op = Op.magnitudePrune(keep: f.keep, rescale: false, ties: f.ties)
+            for (chunkRows, threads) in [(1, 1), (7, 2), (shape[0], 3)] {
+                let out = try runChunked(op, [f.keys], shape: shape, dtype: .bf16, threads: threads, chunkRows: chunkRows,
+                                         operandDType: .bf16)
+                XCTAssertTrue(out.map(\.bitPattern) == expected, "\(f.name): \(chunkRows) rows, \(threads) threads")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(bf16Fixtures, 5)
+    }
+
+    /// The tagged layout and the packed one keep the same elements: random bf16 magnitudes (a few hundred levels,
+    /// so thousands tie at each cut), a cut with more than 2^17 tied elements (the `TaggedEntries` path), one with
+    /// no ties at the cut (no replay), both orders, rescaled or not.
+    func testTaggedAndPackedLayoutsAgree() throws {
+        var rng = SystemRandomNumberGenerator()
+        let levels: [Float] = (0..<300).map { Float(bitPattern: (Float(0.01) * Float($0 + 1) / 300).bitPattern & 0xFFFF_0000) }
+        let random = (0..<60_000).map { _ in levels.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
+        // 450,000 elements in three magnitudes: every cut inside the middle one ties 150,000 elements.
+        let three = (0..<450_000).map { i -> Float in [0.25, 0.5, -1.0][(i * 7919) % 3] }
+        let distinct = (0..<5000).map { Float(bitPattern: (Float($0 + 1) * 0.001).bitPattern & 0xFFFF_0000) }
+        let cases: [([Float], [Int], Range<Int>)] = [
+            (random, [600, 100], 30_000..<60_000), (random, [60_000], 11_111..<49_999),
+            (three, [4500, 100], 200_000..<450_000), (three, [450_000], 190_000..<260_000),
+            (distinct.shuffled(using: &rng), [50, 100], 2500..<5000),
+        ]
+        for (x, shape, keep) in cases {
+            for ties in [TieOrder.torchDescending, .torchAscending] {
+                for rescale in [false, true] {
+                    let op = Op.magnitudePrune(keep: keep, rescale: rescale, ties: ties)
+                    let packed = try runChunked(op, [x], shape: shape, threads: 2, chunkRows: max(1, shape[0] / 3))
+                    let tagged = try runChunked(op, [x], shape: shape, threads: 2, chunkRows: max(1, shape[0] / 3),
+                                                operandDType: .bf16)
+                    XCTAssertTrue(packed.map(\.bitPattern) == tagged.map(\.bitPattern), "\(x.count) \(keep) \(ties) \(rescale)")
+                    XCTAssertEqual(tagged.filter { $0 != 0 }.count, keep.count, "\(x.count) \(keep) \(ties)")
+                }
+            }
+        }
+    }
 }

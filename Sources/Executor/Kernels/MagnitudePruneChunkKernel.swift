@@ -8,9 +8,9 @@ import IR
 /// With `.index` ties (equal magnitudes ranked by index), the passes are the two of a `StreamingSelect` finding the
 /// magnitudes at the first and last kept rank (none when everything is kept; one when the operand is bf16, whose
 /// magnitudes' low 16 bits are zero). With PyTorch's ties (`.torchDescending`, `.torchAscending`: mergekit's
-/// `torch.argsort`/`torch.sort` of `|x|` as f32), one pass gathers the whole tensor's (key, index) entries
-/// (8 bytes per element), `TorchArgsortReplay` picks the kept ones at the pass's end, and a bit per element marks
-/// them for the output sweep. Either way, with `rescale`, a last pass measures the L1 norms of the operand and of
+/// `torch.argsort`/`torch.sort` of `|x|` as f32), one pass gathers the whole tensor into a `TieCut` (4 bytes per
+/// element for a bf16 operand, else 8), which replays PyTorch's sort at the pass's end (in `finishPass`, beside the
+/// other kernels of the sweep) and keeps a bit per element for the output sweep. Either way, with `rescale`, a last pass measures the L1 norms of the operand and of
 /// its kept part.
 final class MagnitudePruneChunkKernel: ChunkKernel {
     /// What the next statistics pass computes.
@@ -24,10 +24,8 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     private let ties: TieOrder
     private var stage: Stage
     private var select: StreamingSelect?
-    /// PyTorch ties: every element's (key, index) entry during the gathering pass.
-    private var entries: AccountedBuffer<UInt64>?
-    /// PyTorch ties: the kept elements, bit `i % 64` of word `i / 64` for element `i`, once known.
-    private var kept: AccountedBuffer<UInt64>?
+    /// PyTorch ties: the cut, gathered, decided, then asked.
+    private var cut: TieCut?
     /// Index ties: the kept elements, once known (nil: none).
     private var selection: OrderedKeep?
     private var norms: StreamingSums?
@@ -58,10 +56,9 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         switch stage {
         case .gather:
             // The mask too, so that every kernel of a sweep holds its whole declared state at once.
-            let entries = context.memory.allocate(UInt64.self, count: context.elementCount, zeroed: false)
-            TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 8 * context.elementCount)
-            self.entries = entries
-            kept = context.memory.allocate(UInt64.self, count: MagnitudePruneChunkKernel.maskWords(elementCount: context.elementCount))
+            cut = TieCut(keep: keep, descending: ties == .torchDescending, elementCount: context.elementCount,
+                         operand: context.operandDTypes.first ?? .f32, threads: context.parallel.threads,
+                         memory: context.memory)
             return true
         case .selectHigh, .selectLow:
             return true
@@ -78,24 +75,19 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         let keys = MagnitudeKeys(x: operands.global(0))
         switch stage {
         case .gather:
-            guard let entries else { return }
-            let e = SendablePointer(entries.pointer)
-            context.parallel.forEachAlignedBlock(in: operands.range) { _, part in
-                let x = keys.x, e = e.pointer
-                for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
-            }
+            cut?.gather(keys.x, operands.range, parallel: context.parallel)
         case .selectHigh, .selectLow:
             select?.count(operands.range, keys, parallel: context.parallel)
         case .norms:
-            if let kept, let norms {
-                let bits = SendablePointer(UnsafePointer(kept.pointer))
+            if let cut, let norms {
+                let bits = SendablePointer(UnsafePointer(cut.kept.pointer)), test = cut.test
                 norms.add(operands.range, parallel: context.parallel) { range, acc in
                     let x = keys.x, bits = bits.pointer
                     var all = acc[0], keptSum = acc[1]
                     for i in range {
                         let magnitude = abs(x[i])
                         all += Double(magnitude)
-                        keptSum += Double(Float(bitPattern: magnitude.bitPattern & MagnitudePruneChunkKernel.mask(bits, i)))
+                        keptSum += Double(Float(bitPattern: magnitude.bitPattern & test.mask(x[i], bits, i)))
                     }
                     acc[0] = all
                     acc[1] = keptSum
@@ -122,16 +114,16 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         }
     }
 
+    /// PyTorch ties: replays the sort and marks the kept elements (single-threaded; the runner runs the kernels of
+    /// a sweep side by side).
+    func finishPass() {
+        if stage == .gather { cut?.decide() }
+    }
+
     func endPass() throws(ExecutionError) {
         switch stage {
         case .gather:
-            guard let entries, let kept else { return }
-            let n = context.elementCount
-            let positions = ties == .torchDescending ? (n - keep.upperBound)..<(n - keep.lowerBound) : keep
-            TorchArgsortReplay.select(entries.pointer, count: n, positions: positions,
-                                      descending: ties == .torchDescending)
-            TorchArgsortReplay.mark(entries.pointer, positions: positions, in: kept.pointer)
-            self.entries = nil
+            cut?.endPass()
             stage = rescale ? .norms : .done
         case .selectHigh:
             select?.finishFirstPass()
@@ -177,8 +169,8 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func beginSweep() { selection?.restart() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        if let kept {
-            produceMarked(operands, kept: UnsafePointer(kept.pointer), into: out)
+        if let cut {
+            produceMarked(operands, cut: cut, into: out)
             return
         }
         guard let selection else {
@@ -221,29 +213,20 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
 }
 
 extension MagnitudePruneChunkKernel {
-    /// PyTorch ties' output: x where `kept` marks the element, +0 elsewhere, then rescaled and rounded as `produce`.
-    private func produceMarked(_ operands: ChunkOperands, kept: UnsafePointer<UInt64>,
-                               into out: UnsafeMutablePointer<Float>) {
+    /// PyTorch ties' output: x where the cut keeps the element, +0 elsewhere, then rescaled and rounded as `produce`.
+    private func produceMarked(_ operands: ChunkOperands, cut: TieCut, into out: UnsafeMutablePointer<Float>) {
         let x = SendablePointer(operands.global(0)), range = operands.range
-        let o = SendablePointer(out - range.lowerBound), bits = SendablePointer(kept)
+        let o = SendablePointer(out - range.lowerBound), bits = SendablePointer(UnsafePointer(cut.kept.pointer))
+        let test = cut.test
         let dtype = context.dtype, factor = self.factor
         let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
         context.parallel.forEachAlignedBlock(in: range) { _, part in
             let x = x.pointer, out = o.pointer, bits = bits.pointer
-            for i in part { out[i] = Float(bitPattern: x[i].bitPattern & MagnitudePruneChunkKernel.mask(bits, i)) }
+            test.apply(x, bits, part, into: out)
             if let factor { for i in part { out[i] *= factor } }
             if !exact { DTypeConversion.roundInPlace(out + part.lowerBound, count: part.count, to: dtype) }
         }
     }
-
-    /// All ones when bit `i` of the kept-mask `bits` is set, else zero.
-    @inline(__always)
-    static func mask(_ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
-        0 &- UInt32(truncatingIfNeeded: (bits[i >> 6] >> UInt64(i & 63)) & 1)
-    }
-
-    /// 64-bit words of the kept-mask of a tensor of `elementCount` elements (one bit per element).
-    static func maskWords(elementCount n: Int) -> Int { (n + 63) / 64 }
 
     /// `keep` clamped to the ranks of a tensor of `elementCount` elements.
     static func clamped(_ keep: Range<Int>, elementCount n: Int) -> Range<Int> {
@@ -294,17 +277,18 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
 extension MagnitudePruneChunkKernel {
     /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads.
     /// Index ties: the selection tables of its one (bf16 operand) or two selection passes, then the kept-element
-    /// positions. PyTorch ties: during the gathering pass, 8 bytes per element of (key, index) entries and the
-    /// kept-mask (a bit per element, in 64-bit words), which alone stays for the sweep. With
+    /// positions. PyTorch ties: during the gathering pass, `TieCut.passBytes` (4 bytes per element and two masks
+    /// for a bf16 operand, else 8 bytes per element and the kept-mask) (a bit per element, in 64-bit words), which alone stays for the sweep. With
     /// `rescale`, a last pass holds the positions or the mask and the two L1 norms' block sums.
     static func cost(keep: Range<Int>, rescale: Bool, ties: TieOrder, elementCount n: Int, operand: DType,
                      threads: Int) -> KernelCost {
         let kept = clamped(keep, elementCount: n)
         guard !kept.isEmpty else { return KernelCost() }
         if replays(keep: kept, ties: ties, elementCount: n) {
-            let mask = maskWords(elementCount: n) * 8
+            let mask = TieCut.maskWords(elementCount: n) * 8
             let norms = rescale ? [mask + StreamingSums.bytes(elementCount: n, width: 2)] : []
-            return KernelCost(passBytes: [8 * n + mask] + norms, sweepBytes: mask)
+            return KernelCost(passBytes: [TieCut.passBytes(operand: operand, elementCount: n, threads: threads)] + norms,
+                              sweepBytes: mask)
         }
         let positions = OrderedKeep.bytes(elementCount: n)
         let norms = rescale ? [positions + StreamingSums.bytes(elementCount: n, width: 2)] : []
@@ -316,3 +300,4 @@ extension MagnitudePruneChunkKernel {
         return KernelCost(passBytes: passes + norms, sweepBytes: positions)
     }
 }
+

@@ -30,11 +30,12 @@ import IR
 /// adversarial inputs that drive introsort into its heapsort path, and thousands of small arrays, ascending and
 /// descending, all identical; the fixtures in `Tests/Fixtures/tiecut` come from it.
 ///
-/// Representation: one `UInt64` per element, the order key in the high 32 bits and the element index in the low
-/// 32 bits (8 bytes per element). The key is `|x|`'s bit pattern with every NaN made `0x7FC0_0000`; for
-/// non-negative floats the bit patterns order like the values, and one NaN key above +∞ makes integer comparison
-/// reproduce both comparators exactly (NaN after every number ascending, before every number descending, NaNs
-/// equal among themselves).
+/// Representation (`ReplayEntries`): per element an order key and the element's index. The key is `|x|`'s bit
+/// pattern with every NaN made one canonical NaN; for non-negative floats the bit patterns order like the values, and
+/// one NaN key above +∞ makes integer comparison reproduce both comparators exactly (NaN after every number
+/// ascending, before every number descending, NaNs equal among themselves). `PackedEntries` holds any f32 as one
+/// `UInt64` (key above, index below: 8 bytes per element); `TaggedEntries` holds bf16 magnitudes in 4 bytes, with
+/// identities only for the elements tied at the cut.
 enum TorchArgsortReplay {
     /// The largest tensor the replay handles: its indices must fit the entries' 32 index bits.
     static let maxElementCount = TieOrder.torchMaxElementCount
@@ -55,21 +56,31 @@ enum TorchArgsortReplay {
     /// (descending: `torch.argsort(w, descending=True)`; ascending: `torch.sort(w)`) puts there; the order within
     /// `positions` and outside it is unspecified. `positions` must lie within `0..<count`.
     static func select(_ entries: UnsafeMutablePointer<UInt64>, count: Int, positions: Range<Int>, descending: Bool) {
+        select(PackedEntries(e: entries), count: count, positions: positions, descending: descending)
+    }
+
+    /// `select` on entries of any layout.
+    static func select<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>, descending: Bool) {
         guard count > 1, !positions.isEmpty, positions.count < count else { return }
         let depth = 2 * (Int.bitWidth - 1 - count.leadingZeroBitCount)
         if descending {
-            var sorter = Sorter<Descending>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
+            var sorter = Sorter<Descending, S>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
             sorter.introsortLoop(0, count, depth)
         } else {
-            var sorter = Sorter<Ascending>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
+            var sorter = Sorter<Ascending, S>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
             sorter.introsortLoop(0, count, depth)
         }
     }
 
     /// Sets bit `i % 64` of word `i / 64` of `mask` for the index `i` of every entry at `positions`.
     static func mark(_ entries: UnsafePointer<UInt64>, positions: Range<Int>, in mask: UnsafeMutablePointer<UInt64>) {
+        mark(PackedEntries(e: UnsafeMutablePointer(mutating: entries)), positions: positions, in: mask)
+    }
+
+    /// `mark` on entries of any layout.
+    static func mark<S: ReplayEntries>(_ entries: S, positions: Range<Int>, in mask: UnsafeMutablePointer<UInt64>) {
         for p in positions {
-            let i = index(entries[p])
+            let i = entries.index(p)
             mask[i >> 6] |= 1 << UInt64(i & 63)
         }
     }
@@ -116,19 +127,15 @@ enum TorchArgsortReplay {
     }
 
     /// libstdc++'s introsort restricted to the segments that straddle `lo` or `hi`.
-    struct Sorter<O: Comparator> {
+    struct Sorter<O: Comparator, S: ReplayEntries> {
         /// The entries.
-        let e: UnsafeMutablePointer<UInt64>
+        let e: S
         /// The wanted positions, `lo..<hi`.
         let lo: Int, hi: Int
 
-        @inline(__always) func key(_ i: Int) -> UInt32 { UInt32(truncatingIfNeeded: e[i] >> 32) }
+        @inline(__always) func key(_ i: Int) -> UInt32 { e.key(i) }
 
-        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
-            let t = e[a]
-            e[a] = e[b]
-            e[b] = t
-        }
+        @inline(__always) func swapAt(_ a: Int, _ b: Int) { e.swapAt(a, b) }
 
         /// Whether the order of `first..<last` decides which elements land in `lo..<hi`.
         @inline(__always) func straddles(_ first: Int, _ last: Int) -> Bool {
@@ -245,7 +252,7 @@ enum TorchArgsortReplay {
             var i = first + 1
             while i < last {
                 let v = e[i]
-                if O.before(UInt32(truncatingIfNeeded: v >> 32), key(first)) {
+                if O.before(e.key(of: v), key(first)) {
                     var j = i
                     while j > first { e[j] = e[j - 1]; j -= 1 }
                     e[first] = v
@@ -259,7 +266,7 @@ enum TorchArgsortReplay {
         /// `std::__unguarded_linear_insert`.
         @inline(__always) func unguardedLinearInsert(_ lastIn: Int) {
             var last = lastIn
-            let v = e[last], k = UInt32(truncatingIfNeeded: v >> 32)
+            let v = e[last], k = e.key(of: v)
             var next = last - 1
             while O.before(k, key(next)) {
                 e[last] = e[next]
@@ -291,7 +298,7 @@ enum TorchArgsortReplay {
         }
 
         /// `std::__adjust_heap` followed by its `std::__push_heap`.
-        @inline(__always) func adjustHeap(_ first: Int, _ holeIn: Int, _ len: Int, _ v: UInt64) {
+        @inline(__always) func adjustHeap(_ first: Int, _ holeIn: Int, _ len: Int, _ v: S.Entry) {
             var hole = holeIn
             let top = hole
             var second = hole
@@ -306,7 +313,7 @@ enum TorchArgsortReplay {
                 e[first + hole] = e[first + second - 1]
                 hole = second - 1
             }
-            let k = UInt32(truncatingIfNeeded: v >> 32)
+            let k = e.key(of: v)
             var parent = (hole - 1) / 2
             while hole > top && O.before(key(first + parent), k) {
                 e[first + hole] = e[first + parent]
@@ -316,4 +323,111 @@ enum TorchArgsortReplay {
             e[first + hole] = v
         }
     }
+}
+
+/// Where `TorchArgsortReplay` keeps each element's order key and index: element `i`'s entry (`subscript`), its key
+/// (an f32 magnitude's bit pattern, or one that orders the same way) and its index.
+protocol ReplayEntries {
+    /// One element's key and index, as moved by the sort.
+    associatedtype Entry
+    /// The entry at position `i`.
+    subscript(_ i: Int) -> Entry { get nonmutating set }
+    /// The order key at position `i`.
+    func key(_ i: Int) -> UInt32
+    /// The element index at position `i`.
+    func index(_ i: Int) -> Int
+    /// Exchanges the entries at positions `a` and `b`.
+    func swapAt(_ a: Int, _ b: Int)
+    /// An entry's order key.
+    func key(of entry: Entry) -> UInt32
+}
+
+/// Entries as one `UInt64` each: the 32-bit order key above the 32-bit index (8 bytes per element).
+struct PackedEntries: ReplayEntries {
+    let e: UnsafeMutablePointer<UInt64>
+
+    /// Bytes per element.
+    static let bytesPerElement = 8
+
+    @inline(__always) subscript(_ i: Int) -> UInt64 {
+        get { e[i] }
+        nonmutating set { e[i] = newValue }
+    }
+    @inline(__always) func key(_ i: Int) -> UInt32 { UInt32(truncatingIfNeeded: e[i] >> 32) }
+    @inline(__always) func index(_ i: Int) -> Int { TorchArgsortReplay.index(e[i]) }
+    @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+        let t = e[a]
+        e[a] = e[b]
+        e[b] = t
+    }
+    @inline(__always) func key(of entry: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: entry >> 32) }
+}
+
+/// Entries of bf16 magnitudes in 4 bytes each, for a cut whose boundary magnitudes are known beforehand
+/// (`TaggedTieCut`): an element whose magnitude is not a tracked boundary magnitude holds its 16-bit key (its
+/// magnitude's bf16 bit pattern, NaN: `0x7FC0`) and nothing else, since elements of equal key are interchangeable to
+/// the sort; an element of a tracked magnitude holds a tag, `0x8000_0000 | second << 30 | ordinal` (its ordinal
+/// among the tracked elements in index order, below 2^30), whose key is `first` or `second`'s magnitude. So the
+/// replay moves half the bytes of `PackedEntries` and still tells where each tied element ends.
+struct TaggedEntries: ReplayEntries {
+    let e: UnsafeMutablePointer<UInt32>
+    /// The keys of tracked elements whose tag has bit 30 clear and set.
+    let first: UInt32, second: UInt32
+
+    /// Bytes per element.
+    static let bytesPerElement = 4
+    /// The tag bit.
+    static let tagged: UInt32 = 0x8000_0000
+    /// The bit choosing `second`.
+    static let secondBit: UInt32 = 0x4000_0000
+    /// Most tracked elements (ordinals are below this).
+    static let maxTracked = 1 << 30
+
+    /// The key of `x`, a value of a bf16 tensor (its low 16 bits are zero).
+    @inline(__always) static func bf16Key(_ x: Float) -> UInt32 {
+        let key = x.bitPattern & 0x7FFF_FFFF
+        return key > 0x7F80_0000 ? 0x7FC0 : key >> 16
+    }
+
+    @inline(__always) subscript(_ i: Int) -> UInt32 {
+        get { e[i] }
+        nonmutating set { e[i] = newValue }
+    }
+    @inline(__always) func key(_ i: Int) -> UInt32 { key(of: e[i]) }
+    /// The ordinal of a tagged entry.
+    @inline(__always) func index(_ i: Int) -> Int { Int(e[i] & (Self.secondBit - 1)) }
+    @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+        let t = e[a]
+        e[a] = e[b]
+        e[b] = t
+    }
+    @inline(__always) func key(of entry: UInt32) -> UInt32 {
+        entry < Self.tagged ? entry : (entry & Self.secondBit == 0 ? first : second)
+    }
+}
+
+/// Entries of bf16 magnitudes in 4 bytes each when at most 2^17 elements are tracked (`TaggedEntries` otherwise):
+/// the 15-bit key (`TaggedEntries.bf16Key`) above 17 bits holding a tracked element's ordinal (0 for the others),
+/// so that the key is one shift away, as in `PackedEntries`.
+struct ShiftedEntries: ReplayEntries {
+    let e: UnsafeMutablePointer<UInt32>
+
+    /// Bits of the ordinal.
+    static let ordinalBits: UInt32 = 17
+    /// Most tracked elements.
+    static let maxTracked = 1 << 17
+
+    @inline(__always) subscript(_ i: Int) -> UInt32 {
+        get { e[i] }
+        nonmutating set { e[i] = newValue }
+    }
+    @inline(__always) func key(_ i: Int) -> UInt32 { e[i] >> Self.ordinalBits }
+    /// The ordinal of a tracked element's entry.
+    @inline(__always) func index(_ i: Int) -> Int { Int(e[i] & (1 << Self.ordinalBits - 1)) }
+    @inline(__always) func swapAt(_ a: Int, _ b: Int) {
+        let t = e[a]
+        e[a] = e[b]
+        e[b] = t
+    }
+    @inline(__always) func key(of entry: UInt32) -> UInt32 { entry >> Self.ordinalBits }
 }

@@ -56,6 +56,7 @@ public struct PlanExecutor {
             do { models.append(try catalog.reader(at: input.path)) } catch { throw .checkpoint(error) }
         }
         let graph = plan.graph
+        memory.retainLimit = plan.schedule.predictedPeakBytes
         if let shard = plan.schedule.groups.first(where: { $0.writerBytes > 0 }),
            output.bytesPerOpenShard > shard.writerBytes {
             throw .planMismatch("the output writer holds \(output.bytesPerOpenShard) bytes per open shard, more than "
@@ -111,7 +112,7 @@ public struct PlanExecutor {
             let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                      chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
                                      memory: memory,
-                                     retain: Set(group.retained.compactMap { entryOf[$0] }))
+                                     retain: Set(group.retained.compactMap { entryOf[$0] }), parallel: parallel)
             var nonFiniteOutputs = Set<Int>()
             let checksFinite = !options.allowNonFinite
             do {

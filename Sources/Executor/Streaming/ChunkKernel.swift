@@ -25,6 +25,10 @@ public protocol ChunkKernel: AnyObject {
     func beginPass() -> Bool
     /// Adds one chunk of the operands to the current pass; chunks come in increasing order and cover the tensor.
     func observe(_ operands: ChunkOperands) throws(ExecutionError)
+    /// The heavy computation at the end of a statistics pass, before `endPass`: it must neither allocate nor free
+    /// counted memory, nor touch anything another kernel touches, since the runner calls it concurrently for the
+    /// observers of one sweep (so that, say, three models' exact-tie selections run on two cores at once).
+    func finishPass()
     /// Finishes the current pass.
     func endPass() throws(ExecutionError)
     /// Starts a sweep of `produce` calls (chunks in increasing order from the first).
@@ -36,6 +40,7 @@ public protocol ChunkKernel: AnyObject {
 extension ChunkKernel {
     public func beginPass() -> Bool { false }
     public func observe(_ operands: ChunkOperands) throws(ExecutionError) {}
+    public func finishPass() {}
     public func endPass() throws(ExecutionError) {}
     public func beginSweep() {}
 }

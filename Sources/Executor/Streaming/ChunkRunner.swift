@@ -20,6 +20,8 @@ final class ChunkRunner {
     /// Elements per chunk (a whole number of rows).
     let chunkElements: Int
     private let pool: BufferPool
+    /// Runs the observers' `finishPass` concurrently.
+    private let parallel: Parallel
     /// Entries kept whole across sweeps instead of being recomputed.
     private let retain: Set<Int>
     /// Floats in a whole-tensor buffer (`elementCount` times the buffer words per element).
@@ -31,8 +33,9 @@ final class ChunkRunner {
     /// `bufferBytesPerElement` bytes per element (4: f32 values; 8 for a group of int64 tensors, which chunk buffers
     /// hold as their bytes).
     init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
-         memory: MemoryAccount, retain: Set<Int> = []) {
+         memory: MemoryAccount, retain: Set<Int> = [], parallel: Parallel = Parallel(threads: 1)) {
         self.entries = entries
+        self.parallel = parallel
         self.sweeps = sweeps
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
@@ -54,6 +57,8 @@ final class ChunkRunner {
                 throw .planMismatch("step \(o) made fewer statistics passes than the plan's sweep \(r + 1) needs")
             }
             try self.sweep(computes: Set(sweep.computes), observers: Set(sweep.observers), outputs: []) { _, _, _ throws(ExecutionError) in }
+            let observers = UncheckedKernels(kernels: sweep.observers.map { entries[$0].kernel })
+            parallel.forEachTask(count: observers.kernels.count) { observers.kernels[$0].finishPass() }
             for o in sweep.observers { try entries[o].kernel.endPass() }
         }
         for e in last.computes where entries[e].kernel.beginPass() {
@@ -133,4 +138,10 @@ final class BufferPool {
     func allocateWhole(count: Int) -> AccountedBuffer<Float> {
         memory.allocate(Float.self, count: count, zeroed: false)
     }
+}
+
+/// The kernels of one sweep's observers, handed to worker threads for `finishPass` (which touches only its own
+/// kernel's state).
+private struct UncheckedKernels: @unchecked Sendable {
+    let kernels: [ChunkKernel]
 }

@@ -1,11 +1,26 @@
 import Synchronization
 
 /// Counts the bytes the executor holds in chunk buffers, kernel state, input staging and writer buffers, and their peak.
+///
+/// Freed buffers of at least `BlockPool.minimumBytes` are kept in a `BlockPool` for reuse while the bytes held plus
+/// the bytes pooled stay within the larger of the peak so far and `retainLimit` (the plan's predicted peak during a
+/// run), so that recycling never makes the process hold more than the plan predicts.
 public final class MemoryAccount: Sendable {
     private let live = Atomic<Int>(0)
     private let peak = Atomic<Int>(0)
+    private let retain = Atomic<Int>(0)
+    let pool = BlockPool()
 
     public init() {}
+
+    /// Bytes that held plus pooled buffers may reach even before the peak does (default 0: only the peak so far).
+    public var retainLimit: Int {
+        get { retain.load(ordering: .relaxed) }
+        set { retain.store(newValue, ordering: .relaxed) }
+    }
+
+    /// The bound on held plus pooled bytes now.
+    var poolBound: Int { max(peakBytes, retainLimit) }
 
     /// The largest number of bytes held at once so far.
     public var peakBytes: Int { peak.load(ordering: .relaxed) }
@@ -40,17 +55,17 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     init(count: Int, zeroed: Bool, account: MemoryAccount) {
         self.count = count
         self.account = account
-        pointer = .allocate(capacity: max(count, 1))
-        if zeroed {
-            let bytes = UnsafeMutableRawPointer(pointer)
-            bytes.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<Element>.stride)
-        }
+        let bytes = max(count, 1) * MemoryLayout<Element>.stride
         account.charge(count * MemoryLayout<Element>.stride)
+        let raw = account.pool.take(bytes: bytes, live: account.liveBytes, peak: account.poolBound)
+        pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+        if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
     }
 
     deinit {
-        pointer.deallocate()
         account.release(count * MemoryLayout<Element>.stride)
+        account.pool.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Element>.stride,
+                          live: account.liveBytes, peak: account.poolBound)
     }
 
     public subscript(i: Int) -> Element {

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 extension Parallel {
     /// Calls `body` with up to `threads` contiguous parts of `range` (rows or columns of a chunk), in parallel.
@@ -26,5 +27,23 @@ extension Parallel {
             }
         }
         if workers <= 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+    }
+
+    /// Calls `body(i)` once for every `i` in `0..<count` on up to `threads` workers, each taking the next task not
+    /// yet taken (so uneven tasks balance). Only for tasks independent of each other.
+    func forEachTask(count: Int, _ body: @Sendable (Int) -> Void) {
+        let workers = min(threads, count)
+        guard workers > 1 else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= count { return }
+                body(i)
+            }
+        }
     }
 }

@@ -1,0 +1,286 @@
+import IR
+
+/// PyTorch's choice at a magnitude cut, for `magnitude_prune` with PyTorch's ties: which elements
+/// `torch.argsort(|x|)` (mergekit's `sparsify.magnitude`, `magnitude_outliers`) puts at the kept ascending ranks
+/// `keep`, gathered over one statistics pass and decided at its end (`decide`, which the runner calls beside the
+/// other kernels of the sweep); then `test` and the `kept` mask answer, element by element, what the output sweep
+/// and the norms pass keep.
+///
+/// Two layouts, chosen by the operand's dtype before the run (`Layout`), so the memory held never depends on data:
+/// - `.tagged` (bf16 operands of at most 2^30 elements): the pass writes each element's 16-bit key into 4 bytes and
+///   counts the keys (`StreamingSelect`, one pass since bf16 keys have 16 significant bits), which gives the
+///   magnitudes at the first and last kept rank. Only the elements of a boundary magnitude that straddles a cut
+///   ("tracked") can go either way; they are tagged with their ordinal (`TaggedEntries`), the sort is replayed on
+///   the 4-byte entries, and `kept` marks the tracked elements that land at kept positions. Every other element is
+///   kept by its magnitude alone. With no magnitude straddling a cut nothing is replayed. 4 bytes per element and
+///   two masks, against 8 and one for the packed layout.
+/// - `.packed` (any other operand): 8-byte (key, index) entries (`PackedEntries`) and a replay that marks every
+///   kept element in `kept`.
+final class TieCut {
+    /// How the entries are held.
+    enum Layout {
+        case packed, tagged
+    }
+
+    /// The layout for a tensor of `elementCount` elements whose operand has dtype `operand`.
+    static func layout(operand: DType, elementCount n: Int) -> Layout {
+        operand == .bf16 && n <= TaggedEntries.maxTracked ? .tagged : .packed
+    }
+
+    /// 64-bit words of a mask with a bit per element.
+    static func maskWords(elementCount n: Int) -> Int { (n + 63) / 64 }
+
+    /// Bytes held during the gathering pass (the `kept` mask included), for a tensor of `elementCount` elements
+    /// whose operand has dtype `operand`, counted on `threads` threads.
+    static func passBytes(operand: DType, elementCount n: Int, threads: Int) -> Int {
+        let mask = maskWords(elementCount: n) * 8
+        switch layout(operand: operand, elementCount: n) {
+        case .packed:
+            return PackedEntries.bytesPerElement * n + mask
+        case .tagged:
+            return TaggedEntries.bytesPerElement * n + 2 * mask
+                + StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1)
+        }
+    }
+
+    let layout: Layout
+    let elementCount: Int
+    /// Kept ascending ranks: `0 <= keep.lowerBound`, `keep.upperBound <= elementCount`, some kept and some not.
+    let keep: Range<Int>
+    /// `torch.argsort(w, descending=True)` (TIES) rather than `torch.sort(w)` (breadcrumbs' ranks).
+    let descending: Bool
+    /// Packed layout: every element's entry, during the pass.
+    private var packed: AccountedBuffer<UInt64>?
+    /// Tagged layout: every element's key or tag, during the pass.
+    private var tagged: AccountedBuffer<UInt32>?
+    /// Tagged layout: the kept tracked elements by ordinal, during the pass.
+    private var ordinals: AccountedBuffer<UInt64>?
+    /// Tagged layout: the keys' counts, during the pass.
+    private var select: StreamingSelect?
+    /// Bit `i % 64` of word `i / 64` for element `i`: packed, every kept element; tagged, every kept element of a
+    /// tracked magnitude. Held until the kernel ends.
+    let kept: AccountedBuffer<UInt64>
+    /// What `kept` and the magnitudes say, once decided.
+    private(set) var test = KeepTest.byMask
+
+    /// The pass's buffers for a cut of `keep` (ascending ranks, clamped and proper) over `elementCount` elements
+    /// whose operand has dtype `operand`, taken from `memory`.
+    init(keep: Range<Int>, descending: Bool, elementCount n: Int, operand: DType, threads: Int, memory: MemoryAccount) {
+        layout = TieCut.layout(operand: operand, elementCount: n)
+        elementCount = n
+        self.keep = keep
+        self.descending = descending
+        let words = TieCut.maskWords(elementCount: n)
+        switch layout {
+        case .packed:
+            let entries = memory.allocate(UInt64.self, count: n, zeroed: false)
+            TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 8 * n)
+            packed = entries
+        case .tagged:
+            let entries = memory.allocate(UInt32.self, count: n, zeroed: false)
+            TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 4 * n)
+            tagged = entries
+            ordinals = memory.allocate(UInt64.self, count: words)
+            select = StreamingSelect(elementCount: n, threads: threads, memory: memory)
+        }
+        kept = memory.allocate(UInt64.self, count: words)
+    }
+
+    /// Adds elements `range` of `x` (indexed by global element index) to the pass.
+    func gather(_ x: UnsafePointer<Float>, _ range: Range<Int>, parallel: Parallel) {
+        let x = SendablePointer(x)
+        if let packed {
+            let e = SendablePointer(packed.pointer)
+            parallel.forEachAlignedBlock(in: range) { _, part in
+                let x = x.pointer, e = e.pointer
+                for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
+            }
+        } else if let tagged, let select {
+            let e = SendablePointer(tagged.pointer)
+            parallel.forEachAlignedBlock(in: range) { _, part in
+                let x = x.pointer, e = e.pointer
+                for i in part { e[i] = TaggedEntries.bf16Key(x[i]) << ShiftedEntries.ordinalBits }
+            }
+            select.count(range, StoredKeys(e: UnsafePointer(tagged.pointer)), parallel: parallel)
+        }
+    }
+
+    /// Decides the cut at the end of the pass: replays PyTorch's sort where it matters and fills `kept`. Allocates
+    /// nothing (the runner calls it concurrently for the observers of a sweep); frees the selection's tables.
+    func decide() {
+        let n = elementCount
+        let positions = descending ? (n - keep.upperBound)..<(n - keep.lowerBound) : keep
+        if let packed {
+            let e = PackedEntries(e: packed.pointer)
+            TorchArgsortReplay.select(e, count: n, positions: positions, descending: descending)
+            TorchArgsortReplay.mark(e, positions: positions, in: kept.pointer)
+            test = .byMask
+            return
+        }
+        guard let tagged, let ordinals, let select else { return }
+        select.finishFirstPass()
+        let stats = select.statisticsFromFirstPass(ranks: [keep.lowerBound, keep.upperBound - 1])
+        self.select = nil
+        guard stats.count == 2 else { return }
+        let low = stats[0].key >> 16, high = stats[1].key >> 16
+        // A boundary magnitude straddles a cut when some of its elements rank on each side of it.
+        let straddlesLow = stats[0].countLess < keep.lowerBound
+        let straddlesHigh = stats[1].countLess + stats[1].countEqual > keep.upperBound
+        var tracked: [UInt32] = [], trackedCount = 0
+        if straddlesLow {
+            tracked.append(low)
+            trackedCount += stats[0].countEqual
+        }
+        if straddlesHigh && !tracked.contains(high) {
+            tracked.append(high)
+            trackedCount += stats[1].countEqual
+        }
+        test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
+                        second: tracked.count > 1 ? tracked[1] : KeepTest.none)
+        guard let first = tracked.first else { return }
+        let second = tracked.count > 1 ? tracked[1] : first
+        let e = tagged.pointer, bits = kept.pointer, kinds = ordinals.pointer
+        let shift = ShiftedEntries.ordinalBits
+        var ordinal: UInt32 = 0
+        if trackedCount <= ShiftedEntries.maxTracked {
+            // Puts the tracked elements' ordinals (in index order) below their keys and marks them all in `kept`...
+            TieCut.forEachTracked(e, 0..<n, first << shift, second << shift) { i in
+                e[i] |= ordinal
+                ordinal += 1
+                bits[i >> 6] |= 1 << UInt64(i & 63)
+            }
+            let entries = ShiftedEntries(e: e)
+            TorchArgsortReplay.select(entries, count: n, positions: positions, descending: descending)
+            // ...marks the ordinals that land at kept positions...
+            TieCut.forEachTracked(e, positions, first << shift, second << shift) { p in
+                let o = entries.index(p)
+                kinds[o >> 6] |= 1 << UInt64(o & 63)
+            }
+        } else {
+            // Tags the tracked elements in index order and marks them all in `kept`...
+            for i in 0..<n {
+                let key = e[i] >> shift
+                if key == first || key == second {
+                    e[i] = TaggedEntries.tagged | (key == first ? 0 : TaggedEntries.secondBit) | ordinal
+                    ordinal += 1
+                    bits[i >> 6] |= 1 << UInt64(i & 63)
+                } else {
+                    e[i] = key
+                }
+            }
+            let entries = TaggedEntries(e: e, first: first, second: second)
+            TorchArgsortReplay.select(entries, count: n, positions: positions, descending: descending)
+            // ...marks the ordinals that land at kept positions...
+            for p in positions where e[p] >= TaggedEntries.tagged {
+                let o = entries.index(p)
+                kinds[o >> 6] |= 1 << UInt64(o & 63)
+            }
+        }
+        // ...and unmarks the tracked elements whose ordinal did not.
+        var j = 0
+        for w in 0..<TieCut.maskWords(elementCount: n) {
+            var word = bits[w], rest = word
+            while rest != 0 {
+                let t = rest.trailingZeroBitCount
+                if (kinds[j >> 6] >> UInt64(j & 63)) & 1 == 0 { word &= ~(1 << UInt64(t)) }
+                j += 1
+                rest &= rest - 1
+            }
+            bits[w] = word
+        }
+    }
+
+    /// Calls `body(i)` in increasing order for each `i` of `range` whose entry `e[i]` (a shifted key, its ordinal
+    /// bits clear) has the key bits of `first` or `second` (shifted keys), sixteen entries compared at a time.
+    @inline(__always)
+    static func forEachTracked(_ e: UnsafeMutablePointer<UInt32>, _ range: Range<Int>, _ first: UInt32,
+                               _ second: UInt32, _ body: (Int) -> Void) {
+        let keyMask: UInt32 = ~(1 << ShiftedEntries.ordinalBits - 1)
+        let vf = SIMD16<UInt32>(repeating: first), vs = SIMD16<UInt32>(repeating: second)
+        let vm = SIMD16<UInt32>(repeating: keyMask)
+        let raw = UnsafeRawPointer(e)
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self) & vm
+            if any(v .== vf .| v .== vs) {
+                for k in i..<(i + 16) where e[k] & keyMask == first || e[k] & keyMask == second { body(k) }
+            }
+            i += 16
+        }
+        while i < range.upperBound {
+            if e[i] & keyMask == first || e[i] & keyMask == second { body(i) }
+            i += 1
+        }
+    }
+
+    /// Frees what only the pass needed; `kept` stays.
+    func endPass() {
+        packed = nil
+        tagged = nil
+        ordinals = nil
+        select = nil
+    }
+}
+
+/// Whether an element is kept at a decided `TieCut`: by its bit in the mask alone (packed), or by its magnitude
+/// when that lies in `low...high` and is neither tracked magnitude, by its bit when it is one (tagged). Keys are
+/// bf16 keys (`TaggedEntries.bf16Key`).
+struct KeepTest: Sendable {
+    var byMask: Bool
+    var low: UInt32, high: UInt32
+    var first: UInt32, second: UInt32
+
+    /// No tracked magnitude (above every key).
+    static let none = UInt32.max
+    /// Every element by its bit.
+    static let byMask = KeepTest(byMask: true, low: 0, high: 0, first: none, second: none)
+
+    /// All ones when element `i` of value `x` is kept, else zero.
+    @inline(__always)
+    func mask(_ x: Float, _ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
+        mask(x, word: bits[i >> 6], i)
+    }
+
+    /// `mask(x, bits, i)` given `word`, the mask word holding element `i`'s bit.
+    @inline(__always)
+    func mask(_ x: Float, word: UInt64, _ i: Int) -> UInt32 {
+        let bit = 0 &- UInt32(truncatingIfNeeded: (word >> UInt64(i & 63)) & 1)
+        if byMask { return bit }
+        let key = TaggedEntries.bf16Key(x)
+        let inRange: UInt32 = key &- low <= high &- low ? .max : 0
+        let tracked: UInt32 = key == first || key == second ? .max : 0
+        return inRange & (bit | ~tracked)
+    }
+
+    /// Writes `x[i]` where kept and +0 elsewhere to `out[i]` for every `i` of `range` (both indexed by global
+    /// element index), a mask word at a time so that the compiler vectorizes the inner loop.
+    @inline(__always)
+    func apply(_ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt64>, _ range: Range<Int>,
+               into out: UnsafeMutablePointer<Float>) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let end = min(range.upperBound, (i >> 6 + 1) << 6)
+            let word = bits[i >> 6]
+            if byMask {
+                for k in i..<end {
+                    let bit = 0 &- UInt32(truncatingIfNeeded: (word >> UInt64(k & 63)) & 1)
+                    out[k] = Float(bitPattern: x[k].bitPattern & bit)
+                }
+            } else {
+                for k in i..<end { out[k] = Float(bitPattern: x[k].bitPattern & mask(x[k], word: word, k)) }
+            }
+            i = end
+        }
+    }
+}
+
+/// The shifted keys a tagged `TieCut` wrote, as order keys of their f32 bit patterns (the bf16 key in the high
+/// half).
+private struct StoredKeys: OrderKeys, @unchecked Sendable {
+    let e: UnsafePointer<UInt32>
+
+    @inline(__always)
+    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        for i in range { body(i, e[i] >> (ShiftedEntries.ordinalBits - 16)) }
+    }
+}
