@@ -6,7 +6,8 @@ import Parser
 import Planner
 import XCTest
 
-/// PyTorch's order among equal magnitudes at the TIES cut needs 8 bytes per element; a budget too small for it
+/// PyTorch's order among equal magnitudes at the TIES cut holds the task vector whole (8 bytes per element for
+/// these fp16 models); a budget too small for it
 /// gives it up on as few `magnitude_prune` ops as it takes, says so once, and never exceeds the budget.
 final class TieFallbackTests: XCTestCase {
     let caseName = "rw_ties_fp16_cut"

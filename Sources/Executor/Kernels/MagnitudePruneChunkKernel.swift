@@ -278,7 +278,8 @@ extension MagnitudePruneChunkKernel {
     /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads.
     /// Index ties: the selection tables of its one (bf16 operand) or two selection passes, then the kept-element
     /// positions. PyTorch ties: during the gathering pass, `TieCut.passBytes` (4 bytes per element and two masks
-    /// for a bf16 operand, else 8 bytes per element and the kept-mask) (a bit per element, in 64-bit words), which alone stays for the sweep. With
+    /// for a bf16 operand, else 8 bytes per element and the mask); the kept-mask (a bit per element, in 64-bit
+    /// words) alone stays for the sweep. With
     /// `rescale`, a last pass holds the positions or the mask and the two L1 norms' block sums.
     static func cost(keep: Range<Int>, rescale: Bool, ties: TieOrder, elementCount n: Int, operand: DType,
                      threads: Int) -> KernelCost {

@@ -34,8 +34,8 @@ import IR
 /// pattern with every NaN made one canonical NaN; for non-negative floats the bit patterns order like the values, and
 /// one NaN key above +∞ makes integer comparison reproduce both comparators exactly (NaN after every number
 /// ascending, before every number descending, NaNs equal among themselves). `PackedEntries` holds any f32 as one
-/// `UInt64` (key above, index below: 8 bytes per element); `TaggedEntries` holds bf16 magnitudes in 4 bytes, with
-/// identities only for the elements tied at the cut.
+/// `UInt64` (key above, index below: 8 bytes per element); `ShiftedEntries` and `TaggedEntries` hold bf16
+/// magnitudes in 4 bytes, with identities only for the elements tied at the cut (see `TieCut`).
 enum TorchArgsortReplay {
     /// The largest tensor the replay handles: its indices must fit the entries' 32 index bits.
     static let maxElementCount = TieOrder.torchMaxElementCount
