@@ -206,6 +206,16 @@ public final class OutputDirectory {
 
     private static let registry = Mutex(Registry())
 
+    /// Records `owner`'s partial folder and lock for removal on SIGINT/SIGTERM (a partitioned run's).
+    static func register(_ owner: AnyObject, staging: String, lock: String) {
+        registry.withLock { $0.partials[ObjectIdentifier(owner)] = (staging, lock) }
+    }
+
+    /// Forgets what `register` recorded for `owner`.
+    static func unregister(_ owner: AnyObject) {
+        registry.withLock { _ = $0.partials.removeValue(forKey: ObjectIdentifier(owner)) }
+    }
+
     /// Removes every partial output directory and lock of this process; called on SIGINT/SIGTERM before exiting.
     /// Waits for a commit in progress to finish (a committed output is no longer partial). Later attempts to
     /// create folders in a partial output fail.
@@ -230,6 +240,19 @@ public final class OutputDirectory {
         guard lstat(destination, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw .io(path: destination, "exists and is not a directory")
         }
+        try Self.refuseOverlap(destination, protected: protected)
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
+        guard !contents.isEmpty else { return }
+        guard overwrite else { throw .outputExists(path: destination) }
+        if let foreign = Self.foreignEntry(in: destination) {
+            throw .refused(path: destination, "holds '\(foreign)', which is not part of a model output; "
+                           + "--overwrite replaces only a previous model output (remove it yourself if you mean it)")
+        }
+    }
+
+    /// Throws `refused` when `destination` (an existing directory, resolved) is a protected path other than the
+    /// config, contains one, or lies inside an input model.
+    static func refuseOverlap(_ destination: String, protected: [ProtectedPath]) throws(ExecutionError) {
         for item in protected {
             let target = Self.realPath(item.path) ?? URL(fileURLWithPath: item.path).standardizedFileURL.path
             let same = target == destination
@@ -244,13 +267,6 @@ public final class OutputDirectory {
             if insideIt && item.kind == .inputModel {
                 throw .refused(path: destination, "is inside \(item.label) \(target); it will not be replaced")
             }
-        }
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
-        guard !contents.isEmpty else { return }
-        guard overwrite else { throw .outputExists(path: destination) }
-        if let foreign = Self.foreignEntry(in: destination) {
-            throw .refused(path: destination, "holds '\(foreign)', which is not part of a model output; "
-                           + "--overwrite replaces only a previous model output (remove it yourself if you mean it)")
         }
     }
 
@@ -306,7 +322,7 @@ public final class OutputDirectory {
 
     /// Takes an exclusive `flock` on `path` (created if needed), writing our pid into it; fails at once when another
     /// process holds it, naming that process's pid.
-    private static func lock(_ path: String, destination: String) throws(ExecutionError) -> Int32 {
+    static func lock(_ path: String, destination: String) throws(ExecutionError) -> Int32 {
         for _ in 0..<100 {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
