@@ -80,6 +80,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case nonContiguousTensor(path: String, tensor: String, shape: [Int], stride: [Int])
     /// A tensor view (`offset` and `elements` in elements) reaching past its storage's `storageBytes` bytes.
     case storageOutOfRange(path: String, tensor: String, offset: Int, elements: Int, storageBytes: Int)
+    /// A PEFT adapter directory whose `adapter_config.json` or tensors are missing or inconsistent (`path`: the file).
+    case invalidAdapter(path: String, detail: String)
+    /// A PEFT adapter using a feature mergegraph does not apply (`feature`: what and where, e.g. `use_dora: true`).
+    case unsupportedAdapter(path: String, feature: String)
 
     /// The message shown to people: what is wrong and where.
     public var description: String {
@@ -168,6 +172,11 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .storageOutOfRange(path, tensor, offset, elements, storageBytes):
             return "tensor \(tensor) in \(path) views elements [\(offset), \(offset) + \(elements)) of a storage of only "
                 + "\(storageBytes) bytes (file truncated?)"
+        case let .invalidAdapter(path, detail):
+            return "\(path) is not a usable PEFT LoRA adapter: \(detail)"
+        case let .unsupportedAdapter(path, feature):
+            return "\(path): not implemented: LoRA adapters with \(feature) (mergegraph applies plain LoRA: r, lora_alpha, "
+                + "use_rslora, rank_pattern, alpha_pattern, target_modules, fan_in_fan_out, modules_to_save, lora_bias)"
         }
     }
 }

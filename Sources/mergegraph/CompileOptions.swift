@@ -32,6 +32,10 @@ struct CompileOptions: ParsableArguments {
           help: "UNSAFE (mergekit's option): when vocabularies differ, keep every model's first rows of the embeddings and output heads, as many as the smallest has. Assumes identical token ids.")
     var unsafeTruncateEmbeddings = false
 
+    @Option(name: .customLong("lora-merge-dtype"), parsing: .unconditional,
+            help: "mergekit's option: the dtype a MODEL+LORA model is loaded in and its adapter applied in (float32, float16, bfloat16; default: the model's config.json dtype).")
+    var loraMergeDType: String?
+
     @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
     var strict = false
 
@@ -46,6 +50,9 @@ struct CompileOptions: ParsableArguments {
                 throw ValidationError(ByteCount.message(option: "--max-memory", text: maxMemory, problem: error,
                                                         example: "512MiB, 2GiB, 1.5G or 1000000"))
             }
+        }
+        if let name = loraMergeDType, DType(configName: name)?.isFloatingPoint != true {
+            throw ValidationError("--lora-merge-dtype: unknown dtype '\(name)' (expected float32, float16, bfloat16 or float64)")
         }
         do { _ = try ByteCount.kmb(outShardSize) } catch {
             throw ValidationError(ByteCount.message(option: "--out-shard-size", text: outShardSize, problem: error,
@@ -72,6 +79,7 @@ struct CompileOptions: ParsableArguments {
                                      randomSeed: UInt64(bitPattern: Int64(randomSeed)),
                                      limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
         options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
+        options.loraMergeDType = loraMergeDType.flatMap(DType.init(configName:))
         let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(), options: options)
         for warning in plan.warnings { Console.error(warning) }
         return plan

@@ -45,11 +45,9 @@ struct MergekitOptions: ParsableArguments {
             help: "mergekit: where downloaded models are stored. mergegraph reads local directories only, for now.")
     var transformersCache: String?
 
-    @Option(name: .customLong("lora-merge-cache"), help: "mergekit: where merged LoRA models are stored. No effect here.")
+    @Option(name: .customLong("lora-merge-cache"),
+            help: "mergekit: where merged LoRA models are stored. mergegraph applies adapters in the graph and stores nothing.")
     var loraMergeCache: String?
-
-    @Option(name: .customLong("lora-merge-dtype"), help: "mergekit: dtype for applying LoRAs. No effect here.")
-    var loraMergeDType: String?
 
     @Flag(name: .customLong("cuda"), inversion: .prefixedNo, help: "mergekit: compute on the GPU. mergegraph runs on the CPU.")
     var cuda = false
@@ -81,7 +79,7 @@ struct MergekitOptions: ParsableArguments {
         note(!safeSerialization, "--no-safe-serialization: mergegraph writes safetensors only")
         note(asyncWrite || writeThreads != nil, "--async-write/--write-threads: shards are always written in the background")
         note(transformersCache != nil, "--transformers-cache: mergegraph reads local model directories only for now")
-        note(loraMergeCache != nil || loraMergeDType != nil, "--lora-merge-cache/--lora-merge-dtype: no effect here")
+        note(loraMergeCache != nil, "--lora-merge-cache: not needed, LoRA adapters are applied in the graph; no merged copy is stored")
         return notes
     }
 }

@@ -9,4 +9,15 @@ public protocol CheckpointCatalog {
     /// Describes the checkpoint in directory `path`.
     /// - Throws: an error whose description names the path and what is wrong (no checkpoint, unreadable files).
     func checkpoint(at path: String) throws -> CheckpointInfo
+
+    /// Describes the PEFT LoRA adapter in directory `path` (the part after `+` of a model reference).
+    /// - Throws: an error whose description names the path and what is wrong (no adapter, unsupported variant).
+    func adapter(at path: String) throws -> LoRAAdapterInfo
+}
+
+extension CheckpointCatalog {
+    /// Catalogs without adapters (test doubles) refuse every adapter path.
+    public func adapter(at path: String) throws -> LoRAAdapterInfo {
+        throw CheckpointError.invalidAdapter(path: path, detail: "this catalog holds no LoRA adapters")
+    }
 }

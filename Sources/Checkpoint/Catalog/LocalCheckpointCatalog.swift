@@ -6,6 +6,7 @@ import Synchronization
 /// (`CheckpointFormat.open(directory:)`), shared by the planner (headers, `config.json`) and the executor (readers).
 public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
     private let opened = Mutex<[String: any CheckpointReader]>([:])
+    private let adapters = Mutex<[String: LoRAAdapter]>([:])
 
     /// An empty catalog; directories are opened on first use.
     public init() {}
@@ -29,6 +30,26 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
         let configPath = (resolved as NSString).appendingPathComponent("config.json")
         let config = FileManager.default.contents(atPath: configPath).map { [UInt8]($0) }
         return CheckpointInfo(resolvedPath: resolved, tensorNames: reader.tensorNames, tensors: tensors, configJSON: config)
+    }
+
+    /// The PEFT LoRA adapter in directory `path`: which modules it changes and the tensors it replaces.
+    /// - Throws: `CheckpointError` naming the directory and file (see `LoRAAdapter.init(directory:resolvedPath:)`).
+    public func adapter(at path: String) throws -> LoRAAdapterInfo {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        return try adapterReader(at: resolved).info
+    }
+
+    /// The adapter at `resolvedPath` (a `LoRAAdapterInfo.resolvedPath`), opened on first use; it reads the adapter's
+    /// tensors like any checkpoint reader.
+    /// - Throws: `CheckpointError` naming the directory and file (see `LoRAAdapter.init(directory:resolvedPath:)`).
+    public func adapterReader(at resolvedPath: String) throws(CheckpointError) -> LoRAAdapter {
+        if let adapter = adapters.withLock({ $0[resolvedPath] }) { return adapter }
+        let adapter = try LoRAAdapter(directory: resolvedPath, resolvedPath: resolvedPath)
+        return adapters.withLock { all in
+            if let first = all[resolvedPath] { return first }
+            all[resolvedPath] = adapter
+            return adapter
+        }
     }
 
     /// The reader of the checkpoint at `resolvedPath` (a `CheckpointInfo.resolvedPath`), opened on first use.

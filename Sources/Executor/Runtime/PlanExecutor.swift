@@ -53,7 +53,14 @@ public struct PlanExecutor {
     private func writeModel(into out: OutputDirectory) throws(ExecutionError) {
         var models: [any CheckpointReader] = []
         for input in plan.graph.models {
-            do { models.append(try catalog.reader(at: input.path)) } catch { throw .checkpoint(error) }
+            do {
+                switch input.kind {
+                case .checkpoint: models.append(try catalog.reader(at: input.path))
+                case .loraAdapter: models.append(try catalog.adapterReader(at: input.path))
+                }
+            } catch {
+                throw .checkpoint(error)
+            }
         }
         let graph = plan.graph
         if let shard = plan.schedule.groups.first(where: { $0.writerBytes > 0 }),
@@ -90,6 +97,9 @@ public struct PlanExecutor {
                                                    checksFinite: !options.allowNonFinite)
                     loads[entries.count] = load
                     kernel = load
+                } else if case .loraDelta(let m, let a, let b, let rank, let scale, let transposed) = node.op {
+                    kernel = try LoRADeltaChunkKernel(reader: models[m], a: a, b: b, rank: rank, scale: scale,
+                                                      transposed: transposed, context: context)
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
