@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
@@ -21,6 +22,10 @@ let package = Package(
             dependencies: ["IR", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
+        .target(
+            name: "Hub",
+            dependencies: ["Checkpoint", "IR", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
@@ -30,15 +35,16 @@ let package = Package(
         .executableTarget(
             name: "mergegraph",
             dependencies: [
-                "IR", "Parser", "Checkpoint", "Planner", "Executor",
+                "IR", "Parser", "Checkpoint", "Planner", "Executor", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ParserTests", dependencies: ["Parser", "IR"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "IR"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Checkpoint", "IR"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "Checkpoint", "IR"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "mergegraph"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "Hub", "mergegraph"]),
     ]
 )

@@ -183,7 +183,7 @@ final class StageResolver {
         }
         let adapter: LoRAAdapterInfo
         do {
-            adapter = try catalog.adapter(at: adapterPath.path)
+            adapter = try catalog.adapter(at: adapterPath.path, revision: adapterPath.revision)
         } catch {
             throw .model(ref.location, path: ref.path, "LoRA adapter '\(adapterPath)': \(error)")
         }
@@ -196,22 +196,19 @@ final class StageResolver {
         return adapted
     }
 
-    /// The checkpoint `path` names (a directory; its revision is ignored, as mergekit ignores it for local paths),
-    /// registered as a model of the graph once per resolved directory.
+    /// The checkpoint `path` names — a directory (its revision ignored, as mergekit ignores it for local paths), or
+    /// a model the catalog resolves remotely (a Hugging Face repo id at that revision) — registered as a model of
+    /// the graph once per resolved directory.
     private func checkpoint(_ path: ModelPath, for ref: ModelReference) throws(PlanError) -> CheckpointSource {
-        if let known = checkpoints[path.path] as? CheckpointSource { return known }
-        guard catalog.hasCheckpointDirectory(at: path.path) else {
-            throw .model(ref.location, path: path.path, "no such directory (mergegraph reads local checkpoints; "
-                         + "paths are relative to the working directory)")
-        }
+        if let known = checkpoints[path.description] as? CheckpointSource { return known }
         let info: CheckpointInfo
         do {
-            info = try catalog.checkpoint(at: path.path)
+            info = try catalog.checkpoint(at: path.path, revision: path.revision)
         } catch {
-            throw .model(ref.location, path: path.path, String(describing: error))
+            throw .model(ref.location, path: path.description, String(describing: error))
         }
         if let same = checkpointsByPath[info.resolvedPath] {
-            checkpoints[path.path] = same
+            checkpoints[path.description] = same
             return same
         }
         var config: JSONValue?
@@ -219,13 +216,13 @@ final class StageResolver {
             do {
                 config = try JSONParser.parse(bytes)
             } catch {
-                throw .model(ref.location, path: path.path, "config.json: \(error)")
+                throw .model(ref.location, path: path.description, "config.json: \(error)")
             }
         }
-        let source = CheckpointSource(displayName: path.path, info: info,
-                                      modelIndex: builder.graph.addModel(ModelInput(name: path.path, path: info.resolvedPath)),
+        let source = CheckpointSource(displayName: path.description, info: info,
+                                      modelIndex: builder.graph.addModel(ModelInput(name: path.description, path: info.resolvedPath)),
                                       config: config)
-        checkpoints[path.path] = source
+        checkpoints[path.description] = source
         checkpointsByPath[info.resolvedPath] = source
         return source
     }

@@ -50,6 +50,16 @@ public final class SafetensorsModel: CheckpointReader, @unchecked Sendable {
         try SafetensorsHeader(file: InputFile(path: path), fileIndex: 0).tensors
     }
 
+    /// Parses and validates the header of a safetensors file of `size` bytes that is read through `read(offset, count,
+    /// buffer)` — a file elsewhere, fetched by byte ranges (tensors sorted by name, file index `fileIndex`).
+    /// - Throws: `CheckpointError` naming `path` (and the tensor) when the header is truncated or malformed, and what
+    ///   `read` throws.
+    public static func readHeader(path: String, size: Int, fileIndex: Int = 0,
+                                  read: (Int, Int, UnsafeMutableRawPointer) throws(CheckpointError) -> Void)
+        throws(CheckpointError) -> [StoredTensor] {
+        try SafetensorsHeader(path: path, size: size, fileIndex: fileIndex, read: read).tensors
+    }
+
     /// Number of files opened.
     public var fileCount: Int { opened.files.count }
 

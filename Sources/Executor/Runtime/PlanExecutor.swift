@@ -6,11 +6,7 @@ import IR
 /// written as its tensors complete, then `config.json` and tokenizer files, then the directory moved into place.
 public struct PlanExecutor {
     /// The tokenizer and generation files copied from the donor model when present.
-    public static let tokenizerFiles = [
-        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
-        "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
-        "generation_config.json", "chat_template.json",
-    ]
+    public static let tokenizerFiles = ModelFiles.tokenizerFiles
 
     /// The compiled merge to run.
     public var plan: Plan
