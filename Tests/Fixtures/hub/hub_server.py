@@ -140,6 +140,17 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return repo
 
+    def resolved(self, repo_id, revision, head, record):
+        """(repo, commit), or None after replying with the Hub's error."""
+        repo = self.repo(repo_id, head, record)
+        if repo is None:
+            return None
+        commit = repo.resolve(revision)
+        if commit is None:
+            self.error(404, "RevisionNotFound", "Invalid rev id: %s" % revision, head, record)
+            return None
+        return repo, commit
+
     def handle_request(self, head):
         url = urllib.parse.urlsplit(self.path)
         path = url.path
@@ -147,13 +158,10 @@ class Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/api/models/(.+)/(revision|tree)/([^/]+)", path)
         if match:
             repo_id, kind, revision = match.group(1), match.group(2), urllib.parse.unquote(match.group(3))
-            repo = self.repo(repo_id, head, record)
-            if repo is None:
+            found = self.resolved(repo_id, revision, head, record)
+            if found is None:
                 return
-            commit = repo.resolve(revision)
-            if commit is None:
-                self.error(404, "RevisionNotFound", "Invalid rev id: %s" % revision, head, record)
-                return
+            repo, commit = found
             if kind == "revision":
                 body = {"id": repo_id, "modelId": repo_id, "sha": commit, "private": repo_id in self.hub.private,
                         "gated": "manual" if repo_id in self.hub.gated else False,
@@ -180,13 +188,10 @@ class Handler(BaseHTTPRequestHandler):
         if match:
             repo_id, revision = match.group(1), urllib.parse.unquote(match.group(2))
             name = urllib.parse.unquote(match.group(3))
-            repo = self.repo(repo_id, head, record)
-            if repo is None:
+            found = self.resolved(repo_id, revision, head, record)
+            if found is None:
                 return
-            commit = repo.resolve(revision)
-            if commit is None:
-                self.error(404, "RevisionNotFound", "Invalid rev id: %s" % revision, head, record)
-                return
+            repo, commit = found
             f = repo.files.get(name)
             if f is None:
                 self.error(404, "EntryNotFound", "Entry not found", head, record, commit=commit)
