@@ -108,7 +108,7 @@ final class LoRATests: XCTestCase {
             ("models/gpt2-a+\(Fixtures.lora)/adapters/llama-ranks",
              ["LoRA adapter", "model.embed_tokens", "was it trained for 'models/gpt2-a'?"]),
             ("models/llama-base+models/llama-ft-a", ["no adapter_config.json"]),
-            ("models/llama-base+\(directory)/missing", ["does not exist"]),
+            ("models/llama-base+\(directory)/missing", ["LoRA adapter", "no such directory"]),
             ("models/llama-base+a+b", ["is not a model reference mergekit reads"]),
         ]
         for (reference, phrases) in cases {
