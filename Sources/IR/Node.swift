@@ -19,14 +19,26 @@ public struct Node: Hashable, Sendable {
 
 /// An input checkpoint of the graph.
 public struct ModelInput: Hashable, Sendable {
+    /// What an input directory holds.
+    public enum Kind: String, Hashable, Sendable {
+        /// A model checkpoint (safetensors or PyTorch `.bin`).
+        case checkpoint
+        /// A PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`), read by `lora_delta` ops and by
+        /// loads of the tensors it replaces.
+        case loraAdapter = "lora_adapter"
+    }
+
     /// The reference as written in the config.
     public var name: String
     /// The resolved directory that holds its files.
     public var path: String
+    /// Whether it is a checkpoint or a LoRA adapter.
+    public var kind: Kind
 
-    public init(name: String, path: String) {
+    public init(name: String, path: String, kind: Kind = .checkpoint) {
         self.name = name
         self.path = path
+        self.kind = kind
     }
 }
 

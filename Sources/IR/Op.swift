@@ -6,6 +6,13 @@ import Foundation
 public enum Op: Hashable, Sendable {
     /// Reads tensor `tensor` of input model `model` (an index into `Graph.models`).
     case load(model: Int, tensor: String)
+    /// A LoRA adapter's update `scale · (B · A)` of one module (PEFT `LoraLayer.get_delta_weight`), `(B · A)ᵀ` when
+    /// `transposed` (embeddings, `fan_in_fan_out` layers): `b` `[rows, rank]` and `a` `[rank, columns]` (the reverse
+    /// when transposed) are read whole from adapter `model` (a `ModelInput` of kind `loraAdapter`) and held as f32;
+    /// each element is an f32 fused multiply-add chain over the rank in the blocks MKL's `sgemm` sums (one block
+    /// up to rank 192), times `scale` rounded to f32, as PyTorch's CPU matmul and scalar multiply give it. The
+    /// result is f32 and streams by rows.
+    case loraDelta(model: Int, a: String, b: String, rank: Int, scale: Double, transposed: Bool)
     /// Rounds the operand to another dtype.
     case cast(DType)
     /// Multiplies the operand by a constant (passthrough `scale`).
@@ -82,6 +89,7 @@ public enum Op: Hashable, Sendable {
     public var mnemonic: String {
         switch self {
         case .load: return "load"
+        case .loraDelta: return "lora_delta"
         case .cast: return "cast"
         case .scale: return "scale"
         case .sub: return "sub"
@@ -114,7 +122,7 @@ public enum Op: Hashable, Sendable {
     /// How many operands the op takes (`nil`: any number ≥ 1).
     public var arity: Int? {
         switch self {
-        case .load: return 0
+        case .load, .loraDelta: return 0
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune: return 1
@@ -128,6 +136,8 @@ public enum Op: Hashable, Sendable {
     public var attributes: String {
         switch self {
         case .load, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return ""
+        case .loraDelta(_, _, _, let rank, let scale, let transposed):
+            return "(rank \(rank), scale \(formatAttribute(scale))\(transposed ? ", transposed" : ""))"
         case .cast(let d): return "(\(d.shortName))"
         case .scale(let s): return "(\(formatAttribute(s)))"
         case .weightedSum(let c): return "(\(c.map(formatAttribute).joined(separator: ", ")))"
@@ -260,6 +270,8 @@ extension Op {
         switch self {
         case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual:
             return nil
+        case .loraDelta(_, _, _, let rank, let scale, _):
+            return rank < 1 ? "rank must be at least 1, found \(rank)" : finite("scale", [scale])
         case .scale(let s): return finite("scale", [s])
         case .weightedSum(let w), .signElect(let w), .linearMix(let w, _): return finite("weights", w)
         case .taskMix(let w, _, let lambda): return finite("weights", w) ?? finite("lambda", [lambda])
@@ -304,6 +316,9 @@ extension Op {
     public var namedAttributes: [(name: String, value: AttributeValue)] {
         switch self {
         case .load(let model, let tensor): return [("model", .text("@m\(model)")), ("tensor", .text(tensor))]
+        case .loraDelta(let model, let a, let b, let rank, let scale, let transposed):
+            return [("model", .text("@m\(model)")), ("a", .text(a)), ("b", .text(b)), ("rank", .integer(rank)),
+                    ("scale", .number(scale)), ("transposed", .bool(transposed))]
         case .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return []
         case .cast(let dtype): return [("dtype", .text(dtype.shortName))]
         case .scale(let s): return [("scale", .number(s))]

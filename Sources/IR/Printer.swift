@@ -16,7 +16,8 @@ public struct Printer {
     public func render() -> String {
         var out: [String] = header.map { "// \($0)" }
         for (i, model) in graph.models.enumerated() {
-            out.append("// @m\(i) = \(model.name)\(model.name == model.path ? "" : "  (\(model.path))")")
+            out.append("// @m\(i) = \(model.name)\(model.name == model.path ? "" : "  (\(model.path))")"
+                       + (model.kind == .loraAdapter ? "  LoRA adapter" : ""))
         }
         let shardOf = schedule.shardOfOutput
         let multiStage = Set(graph.nodes.flatMap(\.stages)).count > 1
@@ -57,6 +58,8 @@ public struct Printer {
         var text = "  \(id) = \(node.op.mnemonic)\(node.op.attributes)"
         if case .load(let model, let tensor) = node.op {
             text += " @m\(model) \"\(tensor)\""
+        } else if case .loraDelta(let model, let a, let b, _, _, _) = node.op {
+            text += " @m\(model) \"\(b)\" · \"\(a)\""
         } else {
             text += " " + node.operands.map(\.description).joined(separator: ", ")
         }

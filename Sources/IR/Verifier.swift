@@ -50,6 +50,13 @@ public enum Verifier {
             if case .load(let model, _) = node.op, !graph.models.indices.contains(model) {
                 throw .unknownModel(id, model: model)
             }
+            if case .loraDelta(let model, _, _, _, _, _) = node.op {
+                guard graph.models.indices.contains(model) else { throw .unknownModel(id, model: model) }
+                guard graph.models[model].kind == .loraAdapter, node.type.shape.count == 2 else {
+                    throw .badAttribute(id, op: node.op.mnemonic, "reads @m\(model), which is not a LoRA adapter, "
+                                        + "or its result is not a matrix")
+                }
+            }
             if node.operands.contains(where: { graph[$0].type.shape != node.type.shape }) {
                 throw .shapeMismatch(id, op: node.op.mnemonic)
             }

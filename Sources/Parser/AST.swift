@@ -87,7 +87,8 @@ public struct ParameterMap: Hashable, Sendable {
     public var isEmpty: Bool { entries.isEmpty }
 }
 
-/// A reference to a model (a local directory path, or the `name` of another stage). Equality ignores the location.
+/// A reference to a model (a local directory path, a Hugging Face repo id, either with a LoRA adapter after `+`, or
+/// the `name` of another stage), kept as written. Equality ignores the location.
 public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
     public var path: String
     public var location: SourceLocation
@@ -100,6 +101,44 @@ public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
     public static func == (a: ModelReference, b: ModelReference) -> Bool { a.path == b.path }
     public func hash(into hasher: inout Hasher) { hasher.combine(path) }
     public var description: String { path }
+
+    /// The model and the LoRA adapter the reference names, as mergekit 0.1.5's `ModelReference.validate_string`
+    /// splits it: at `+` into a model and an adapter (`base+adapter`), each at `@` into a path and a revision
+    /// (`org/name@main`). Nil when mergekit cannot parse it either: more than one `+`, more than one `@` in a part, or
+    /// an empty path.
+    public var parts: (model: ModelPath, adapter: ModelPath?)? {
+        let chunks = path.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        guard chunks.count <= 2, let model = ModelPath(chunks[0]) else { return nil }
+        if chunks.count == 1 { return (model, nil) }
+        guard let adapter = ModelPath(chunks[1]) else { return nil }
+        return (model, adapter)
+    }
+}
+
+/// One part of a model reference: a local directory or a Hugging Face repo id, and the revision (branch, tag or
+/// commit) after `@`, if any (mergekit `ModelPath`).
+public struct ModelPath: Hashable, Sendable, CustomStringConvertible {
+    /// The directory or repo id.
+    public var path: String
+    /// The revision written after `@`; nil when there is none.
+    public var revision: String?
+
+    public init(path: String, revision: String? = nil) {
+        self.path = path
+        self.revision = revision
+    }
+
+    /// Splits `text` at its `@`, as mergekit's `ModelPath.validate_string` does; nil for more than one `@` or an
+    /// empty path or revision.
+    public init?(_ text: String) {
+        let pieces = text.split(separator: "@", omittingEmptySubsequences: false).map(String.init)
+        guard pieces.count <= 2, !pieces[0].isEmpty else { return nil }
+        if pieces.count == 2 && pieces[1].isEmpty { return nil }
+        self.init(path: pieces[0], revision: pieces.count == 2 ? pieces[1] : nil)
+    }
+
+    /// `path@revision`, or `path`.
+    public var description: String { revision.map { "\(path)@\($0)" } ?? path }
 }
 
 /// An entry of `models:`.

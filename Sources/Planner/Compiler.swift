@@ -17,7 +17,8 @@ public enum Compiler {
     public static func compile(_ file: ConfigFile, catalog: CheckpointCatalog, costs: any CostModel,
                                options: PlannerOptions = PlannerOptions()) throws(PlanError) -> Plan {
         let resolver = try StageResolver(file: file, catalog: catalog, randomSeed: options.randomSeed,
-                                         truncateEmbeddings: options.unsafeTruncateEmbeddings)
+                                         truncateEmbeddings: options.unsafeTruncateEmbeddings,
+                                         loraMergeDType: options.loraMergeDType)
         var outputs: [(stage: Stage, directory: String)] = []
         if options.allStages {
             outputs = try resolver.namedStages().map { ($0, $0.label) }
@@ -81,21 +82,25 @@ final class StageResolver {
     private let randomSeed: UInt64
     /// `PlannerOptions.unsafeTruncateEmbeddings`.
     private let truncateEmbeddings: Bool
+    /// `PlannerOptions.loraMergeDType`.
+    private let loraMergeDType: DType?
     private var documents: [String: MergeConfig] = [:]
     private var stages: [String: Stage] = [:]
     private var compiling: [String] = []
-    private var checkpoints: [String: CheckpointSource] = [:]
+    /// Providers by reference as written: checkpoints, and checkpoints with a LoRA adapter.
+    private var checkpoints: [String: TensorProvider] = [:]
     private var checkpointsByPath: [String: CheckpointSource] = [:]
     /// The graph under construction; checkpoints register as its models when first referenced.
     let builder = GraphBuilder()
     private(set) var compiledStages: [Stage] = []
 
     init(file: ConfigFile, catalog: CheckpointCatalog, randomSeed: UInt64 = 0,
-         truncateEmbeddings: Bool = false) throws(PlanError) {
+         truncateEmbeddings: Bool = false, loraMergeDType: DType? = nil) throws(PlanError) {
         self.file = file
         self.catalog = catalog
         self.randomSeed = randomSeed
         self.truncateEmbeddings = truncateEmbeddings
+        self.loraMergeDType = loraMergeDType
         for doc in file.documents {
             let label = doc.name?.value ?? StageResolver.finalLabel
             if let first = documents[label] {
@@ -167,19 +172,43 @@ final class StageResolver {
             return try stage(ref.path, referencedAt: ref.location)
         }
         if let known = checkpoints[ref.path] { return known }
-        guard isDirectory else {
-            if ref.path.contains("+") { throw .notImplemented(ref.location, "LoRA model references ('\(ref.path)')") }
-            throw .model(ref.location, path: ref.path, "no such directory (mergegraph reads local checkpoints; "
-                         + "paths are relative to the working directory)")
+        guard let parts = ref.parts else {
+            throw .model(ref.location, path: ref.path, "is not a model reference mergekit reads: MODEL, MODEL@REVISION or "
+                         + "MODEL+LORA (each part a directory or a repo id, one '+' and at most one '@' in each part)")
         }
+        let base = try checkpoint(parts.model, for: ref)
+        guard let adapterPath = parts.adapter else {
+            checkpoints[ref.path] = base
+            return base
+        }
+        let adapter: LoRAAdapterInfo
+        do {
+            adapter = try catalog.adapter(at: adapterPath.path, revision: adapterPath.revision)
+        } catch {
+            throw .model(ref.location, path: ref.path, "LoRA adapter '\(adapterPath)': \(error)")
+        }
+        let index = builder.graph.addModel(ModelInput(name: adapterPath.description, path: adapter.resolvedPath,
+                                                      kind: .loraAdapter))
+        let adapted = try AdaptedCheckpoint(displayName: ref.path, base: base, adapter: adapter,
+                                            adapterName: adapterPath.description, adapterModel: index,
+                                            dtype: loraMergeDType, location: ref.location)
+        checkpoints[ref.path] = adapted
+        return adapted
+    }
+
+    /// The checkpoint `path` names — a directory (its revision ignored, as mergekit ignores it for local paths), or
+    /// a model the catalog resolves remotely (a Hugging Face repo id at that revision) — registered as a model of
+    /// the graph once per resolved directory.
+    private func checkpoint(_ path: ModelPath, for ref: ModelReference) throws(PlanError) -> CheckpointSource {
+        if let known = checkpoints[path.description] as? CheckpointSource { return known }
         let info: CheckpointInfo
         do {
-            info = try catalog.checkpoint(at: ref.path)
+            info = try catalog.checkpoint(at: path.path, revision: path.revision)
         } catch {
-            throw .model(ref.location, path: ref.path, String(describing: error))
+            throw .model(ref.location, path: path.description, String(describing: error))
         }
         if let same = checkpointsByPath[info.resolvedPath] {
-            checkpoints[ref.path] = same
+            checkpoints[path.description] = same
             return same
         }
         var config: JSONValue?
@@ -187,13 +216,13 @@ final class StageResolver {
             do {
                 config = try JSONParser.parse(bytes)
             } catch {
-                throw .model(ref.location, path: ref.path, "config.json: \(error)")
+                throw .model(ref.location, path: path.description, "config.json: \(error)")
             }
         }
-        let source = CheckpointSource(displayName: ref.path, info: info,
-                                      modelIndex: builder.graph.addModel(ModelInput(name: ref.path, path: info.resolvedPath)),
+        let source = CheckpointSource(displayName: path.description, info: info,
+                                      modelIndex: builder.graph.addModel(ModelInput(name: path.description, path: info.resolvedPath)),
                                       config: config)
-        checkpoints[ref.path] = source
+        checkpoints[path.description] = source
         checkpointsByPath[info.resolvedPath] = source
         return source
     }

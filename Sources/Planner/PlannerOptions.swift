@@ -16,6 +16,9 @@ public struct PlannerOptions: Sendable {
     /// mergekit's `--unsafe-truncate-embeddings`: inputs whose vocabulary-axis tensors (embeddings, output heads)
     /// have more rows than the smallest keep only its first rows (token ids assumed identical).
     public var unsafeTruncateEmbeddings = false
+    /// mergekit's `--lora-merge-dtype`: the dtype a `base+adapter` model is loaded in and its adapter applied in
+    /// (nil: the base's `config.json` dtype, else its first float tensor's, as transformers' `dtype="auto"` picks it).
+    public var loraMergeDType: DType?
 
     /// Options with mergekit's defaults: 5B shards, the final stage, seed 0, no memory limit to speak of.
     public init(outShardSize: Int = 5_000_000_000, stage: String? = nil, allStages: Bool = false,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Foundation
 import Executor
+import Hub
 import IR
 import Parser
 import Planner
@@ -32,6 +33,14 @@ struct CompileOptions: ParsableArguments {
           help: "UNSAFE (mergekit's option): when vocabularies differ, keep every model's first rows of the embeddings and output heads, as many as the smallest has. Assumes identical token ids.")
     var unsafeTruncateEmbeddings = false
 
+    @Option(name: .customLong("transformers-cache"), parsing: .unconditional,
+            help: "mergekit's option: the Hugging Face cache directory for models given as Hub repo ids (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub).")
+    var transformersCache: String?
+
+    @Option(name: .customLong("lora-merge-dtype"), parsing: .unconditional,
+            help: "mergekit's option: the dtype a MODEL+LORA model is loaded in and its adapter applied in (float32, float16, bfloat16; default: the model's config.json dtype).")
+    var loraMergeDType: String?
+
     @Flag(help: "Treat keys mergekit ignores (unknown keys, with a warning by default) as errors.")
     var strict = false
 
@@ -47,6 +56,9 @@ struct CompileOptions: ParsableArguments {
                                                         example: "512MiB, 2GiB, 1.5G or 1000000"))
             }
         }
+        if let name = loraMergeDType, DType(configName: name)?.isFloatingPoint != true {
+            throw ValidationError("--lora-merge-dtype: unknown dtype '\(name)' (expected float32, float16, bfloat16 or float64)")
+        }
         do { _ = try ByteCount.kmb(outShardSize) } catch {
             throw ValidationError(ByteCount.message(option: "--out-shard-size", text: outShardSize, problem: error,
                                                     example: "5B, 500M or 1000000"))
@@ -56,6 +68,26 @@ struct CompileOptions: ParsableArguments {
     /// The memory budget in bytes: `--max-memory`, else half of physical memory.
     var budgetBytes: Int {
         maxMemory.flatMap(ByteCount.parseMemory) ?? Int(ProcessInfo.processInfo.physicalMemory / 2)
+    }
+
+    /// A catalog of local directories and Hugging Face Hub repo ids (settings from the environment and
+    /// `--transformers-cache`), reporting download progress to `progress`.
+    func catalog(progress: ProgressReporter? = nil) -> LocalCheckpointCatalog {
+        let settings = HubSettings.fromEnvironment(cacheDirectory: transformersCache)
+        var report: (@Sendable (DownloadProgress) -> Void)?
+        if let progress { report = { (p: DownloadProgress) in progress.update(p) } }
+        let hub = HuggingFaceHub(settings: settings, onProgress: report, onWarning: { (text: String) in Console.error(text) })
+        return LocalCheckpointCatalog(resolver: hub)
+    }
+
+    /// "N file(s), SIZE from ENDPOINT": what a run of `plan` still downloads from the Hub; nil when nothing.
+    static func downloadSummary(_ plan: Plan, catalog: LocalCheckpointCatalog) -> String? {
+        let pending = catalog.pendingFiles(for: plan.inputDirectories)
+        guard !pending.isEmpty else { return nil }
+        let bytes = pending.reduce(0) { $0 + ($1.bytes ?? 0) }
+        let repos = Set(pending.map(\.reference)).count
+        let endpoint = (catalog.resolver as? HuggingFaceHub)?.settings.endpoint ?? "the Hub"
+        return "\(pending.count) file(s), \(formatBytes(bytes)) (\(bytes) bytes) of \(repos) repo(s) from \(endpoint)"
     }
 
     /// Parses the config and compiles it, printing warnings to standard error.
@@ -72,6 +104,7 @@ struct CompileOptions: ParsableArguments {
                                      randomSeed: UInt64(bitPattern: Int64(randomSeed)),
                                      limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
         options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
+        options.loraMergeDType = loraMergeDType.flatMap(DType.init(configName:))
         let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(), options: options)
         for warning in plan.warnings { Console.error(warning) }
         return plan

@@ -41,15 +41,9 @@ struct MergekitOptions: ParsableArguments {
     @Option(name: .customLong("write-threads"), help: "mergekit: threads for asynchronous writes. No effect here.")
     var writeThreads: Int?
 
-    @Option(name: .customLong("transformers-cache"),
-            help: "mergekit: where downloaded models are stored. mergegraph reads local directories only, for now.")
-    var transformersCache: String?
-
-    @Option(name: .customLong("lora-merge-cache"), help: "mergekit: where merged LoRA models are stored. No effect here.")
+    @Option(name: .customLong("lora-merge-cache"),
+            help: "mergekit: where merged LoRA models are stored. mergegraph applies adapters in the graph and stores nothing.")
     var loraMergeCache: String?
-
-    @Option(name: .customLong("lora-merge-dtype"), help: "mergekit: dtype for applying LoRAs. No effect here.")
-    var loraMergeDType: String?
 
     @Flag(name: .customLong("cuda"), inversion: .prefixedNo, help: "mergekit: compute on the GPU. mergegraph runs on the CPU.")
     var cuda = false
@@ -80,8 +74,7 @@ struct MergekitOptions: ParsableArguments {
         note(cloneTensors, "--clone-tensors: not needed, every tensor is written from its own buffers")
         note(!safeSerialization, "--no-safe-serialization: mergegraph writes safetensors only")
         note(asyncWrite || writeThreads != nil, "--async-write/--write-threads: shards are always written in the background")
-        note(transformersCache != nil, "--transformers-cache: mergegraph reads local model directories only for now")
-        note(loraMergeCache != nil || loraMergeDType != nil, "--lora-merge-cache/--lora-merge-dtype: no effect here")
+        note(loraMergeCache != nil, "--lora-merge-cache: not needed, LoRA adapters are applied in the graph; no merged copy is stored")
         return notes
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Executor
+import IR
 
 /// `mergegraph plan CONFIG`: compile only and print the IR (reads headers, no tensor data), or the plan as JSON or DOT.
 struct PlanCommand: ParsableCommand {
@@ -16,8 +17,13 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try compile.compile(catalog: LocalCheckpointCatalog())
+            let catalog = compile.catalog()
+            let plan = try compile.compile(catalog: catalog)
             print(try format.render(plan, tensor: tensor), terminator: "")
+            if let download = CompileOptions.downloadSummary(plan, catalog: catalog) {
+                // Only headers were read; a run downloads the rest first.
+                if format == .text { print("// download before a run: \(download)") } else { Console.error("note: a run downloads \(download) first") }
+            }
         }
     }
 }

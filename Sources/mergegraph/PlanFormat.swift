@@ -74,7 +74,8 @@ struct PlanJSON {
                          ("output_directory", plan.targets.first { $0.stage == stage.name }.map { .string($0.directory) } ?? .null)])
             })),
             ("models", .array(graph.models.enumerated().map { i, model in
-                .object([("id", .string("@m\(i)")), ("name", .string(model.name)), ("path", .string(model.path))])
+                .object([("id", .string("@m\(i)")), ("name", .string(model.name)), ("path", .string(model.path)),
+                         ("kind", .string(model.kind.rawValue))])
             })),
             ("nodes", .array(values.map { id in
                 let node = graph[id]
@@ -207,6 +208,9 @@ struct PlanDOT {
                 if case .load(let model, let tensor) = node.op {
                     label = "\(id) load @m\(model)\n\(graph.models[model].name)\n\(node.type)"
                     _ = tensor
+                    attributes.append("shape=box")
+                } else if case .loraDelta(let model, _, _, _, _, _) = node.op {
+                    label = "\(id) \(node.op.mnemonic)\(node.op.attributes) @m\(model)\n\(graph.models[model].name)\n\(node.type)"
                     attributes.append("shape=box")
                 } else {
                     label = "\(id) \(node.op.mnemonic)\(node.op.attributes)\n\(node.type)"

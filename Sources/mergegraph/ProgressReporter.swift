@@ -1,5 +1,6 @@
 import Executor
 import Foundation
+import Hub
 import IR
 import Synchronization
 
@@ -24,8 +25,18 @@ final class ProgressReporter: Sendable {
     /// Reports `progress`, at most 10 times a second on a terminal and every 10 seconds otherwise.
     func update(_ progress: RunProgress) {
         guard style != .silent else { return }
+        show(done: progress.tensorsDone == progress.tensorCount) { line(progress, elapsed: $0) }
+    }
+
+    /// Reports Hub downloads, like a run's progress.
+    func update(_ progress: DownloadProgress) {
+        guard style != .silent else { return }
+        show(done: progress.filesDone == progress.fileCount) { line(progress, elapsed: $0) }
+    }
+
+    /// Shows the line `text(elapsed)` when it is due (always when `done`).
+    private func show(done: Bool, _ text: (TimeInterval) -> String) {
         let now = Date()
-        let done = progress.tensorsDone == progress.tensorCount
         let interval: TimeInterval = style == .bar ? 0.1 : 10
         let due = last.withLock { state -> Bool in
             guard done || now.timeIntervalSince(state.shown) >= interval else { return false }
@@ -33,7 +44,7 @@ final class ProgressReporter: Sendable {
             return true
         }
         guard due else { return }
-        let text = line(progress, elapsed: now.timeIntervalSince(start))
+        let text = text(now.timeIntervalSince(start))
         if style == .bar {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (done ? "\n" : "")).utf8))
         } else if last.withLock({ state in
@@ -58,6 +69,18 @@ final class ProgressReporter: Sendable {
         let eta = rate > 0 ? Double(p.byteCount - p.bytesWritten) / rate : 0
         return String(format: "%@ %3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
                       p.tensorsDone, p.tensorCount, formatBytes(p.bytesWritten), formatBytes(p.byteCount),
+                      formatBytes(Int(rate)), clock(eta))
+    }
+
+    func line(_ p: DownloadProgress, elapsed: TimeInterval) -> String {
+        let fraction = p.byteCount > 0 ? Double(max(0, p.bytesDone)) / Double(p.byteCount) : 1
+        let width = 24
+        let filled = min(width, Int((fraction * Double(width)).rounded(.down)))
+        let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        let rate = elapsed > 0 ? Double(p.bytesFetched) / elapsed : 0
+        let eta = rate > 0 ? Double(max(0, p.byteCount - p.bytesDone)) / rate : 0
+        return String(format: "downloading %@ %3.0f%%  %d/%d files  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
+                      p.filesDone, p.fileCount, formatBytes(max(0, p.bytesDone)), formatBytes(p.byteCount),
                       formatBytes(Int(rate)), clock(eta))
     }
 

@@ -40,11 +40,22 @@ struct Run: ParsableCommand {
 
     /// Runs `translated` (a config `legacy` or `bakllama` made from their arguments) instead of reading `compile.config`.
     func run(translated: ConfigFile?) throws {
-        let catalog = LocalCheckpointCatalog()
+        let downloads = ProgressReporter(quiet: quiet)
+        let catalog = compile.catalog(progress: downloads)
         try reportingErrors {
             for note in mergekit.notes { Console.error(note) }
             let plan = try translated.map { try compile.compile($0, catalog: catalog) } ?? compile.compile(catalog: catalog)
             if dumpIR { print(plan.dump(), terminator: "") }
+            // The plan read only headers of Hub models; what the run reads is downloaded now, before any output.
+            if let download = CompileOptions.downloadSummary(plan, catalog: catalog) {
+                if !quiet { Console.error("downloading \(download)") }
+                do {
+                    try catalog.fetchPending(for: plan.inputDirectories)
+                } catch {
+                    downloads.interrupt()
+                    throw error
+                }
+            }
             let verbose = self.verbose > 0
             let progress = ProgressReporter(quiet: quiet)
             var executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(

@@ -31,7 +31,7 @@ struct TranslatedRunOptions: ParsableArguments {
         try reportingErrors {
             let file = try ConfigParser.parse(text: text, file: label, strict: run.compile.strict)
             if planOnly {
-                let plan = try run.compile.compile(file, catalog: LocalCheckpointCatalog())
+                let plan = try run.compile.compile(file, catalog: run.compile.catalog())
                 print(try format.render(plan), terminator: "")
             }
             parsed = file

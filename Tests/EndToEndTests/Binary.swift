@@ -18,11 +18,27 @@ enum Binary {
             .first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? URL(fileURLWithPath: "mergegraph")
     }
 
-    /// Runs `arguments` in `directory` and waits; both output streams are collected.
-    static func run(_ arguments: [String], in directory: String = Fixtures.conformance) throws -> Result {
+    /// An empty Hugging Face cache for runs that do not name one, so that no test reads the user's.
+    static let emptyHubCache = Fixtures.temporaryDirectory("empty-hub-cache")
+
+    /// The environment of a run: this process's, offline (`HF_HUB_OFFLINE=1`, no test reaches the real Hub) with
+    /// an empty Hugging Face cache, then `overrides` (a value of "" removes the variable).
+    static func environment(_ overrides: [String: String]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HF_HUB_OFFLINE"] = "1"
+        environment["HF_HUB_CACHE"] = emptyHubCache
+        for (key, value) in overrides { environment[key] = value.isEmpty ? nil : value }
+        return environment
+    }
+
+    /// Runs `arguments` in `directory` and waits; both output streams are collected. The environment is
+    /// `environment(overrides)`.
+    static func run(_ arguments: [String], in directory: String = Fixtures.conformance,
+                    environment overrides: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = environment(overrides)
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

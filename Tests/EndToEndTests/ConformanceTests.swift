@@ -11,7 +11,7 @@ final class ConformanceTests: XCTestCase {
         "model_stock", "passthrough_frankenmerge", "passthrough_gpt2_stack", "ties", "breadcrumbs_ties",
         "ties_then_slerp", "nearswap", "sce", "nuslerp", "multislerp", "karcher", "arcee_fusion",
         "rw_pytorch_bin", "rw_f64_input", "rw_bool_buffers", "rw_ties_fp16_cut", "rw_weight_rounding_bf16",
-        "rw_gpt2_hub_names",
+        "rw_gpt2_hub_names", "rw_lora",
     ]
 
     /// Cases that do not match mergekit yet, with what is missing: `PendingCases.txt` beside this file (also read

@@ -11,6 +11,9 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/conformance").path
 
+    /// PEFT adapters for conformance models and what mergekit 0.1.5 makes of them (`make_fixtures.py`).
+    static let lora = URL(fileURLWithPath: conformance).deletingLastPathComponent().appendingPathComponent("lora").path
+
     static func caseConfig(_ name: String) -> String { "cases/\(name)/config.yml" }
     static func expected(_ name: String) -> String { "\(conformance)/cases/\(name)/expected" }
 
@@ -25,12 +28,14 @@ enum Fixtures {
     /// Returns the plan and the most memory the executor held.
     @discardableResult
     static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2,
-                      seed: UInt64 = 0, limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
-        try inConformanceFolder {
+                      seed: UInt64 = 0, limits: Scheduler.Limits? = nil, folder: String = conformance,
+                      loraMergeDType: DType? = nil) throws -> (plan: Plan, peakBytes: Int) {
+        try inFolder(folder) {
             let catalog = LocalCheckpointCatalog()
+            var options = PlannerOptions(randomSeed: seed, limits: limits ?? Scheduler.Limits(threads: threads))
+            options.loraMergeDType = loraMergeDType
             let plan = try Compiler.compile(try ConfigParser.parse(text: configText, file: file), catalog: catalog, costs: StreamingCostModel(),
-                                           options: PlannerOptions(randomSeed: seed,
-                                                                   limits: limits ?? Scheduler.Limits(threads: threads)))
+                                           options: options)
             let executor = PlanExecutor(plan: plan, catalog: catalog,
                                         options: ExecutionOptions(overwrite: true))
             try executor.run(outputDirectory: output)
@@ -51,10 +56,13 @@ enum Fixtures {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(conformance)/cases")) ?? []).sorted()
     }
 
-    static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T {
+    static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T { try inFolder(conformance, body) }
+
+    /// Runs `body` with `folder` as the working directory.
+    static func inFolder<T>(_ folder: String, _ body: () throws -> T) throws -> T {
         let fm = FileManager.default
         let previous = fm.currentDirectoryPath
-        _ = fm.changeCurrentDirectoryPath(conformance)
+        _ = fm.changeCurrentDirectoryPath(folder)
         defer { _ = fm.changeCurrentDirectoryPath(previous) }
         return try body()
     }
@@ -62,8 +70,9 @@ enum Fixtures {
 
 extension Fixtures {
     /// Compiles config text with the conformance folder as working directory.
-    static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions()) throws -> Plan {
-        try inConformanceFolder {
+    static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions(),
+                        folder: String = conformance) throws -> Plan {
+        try inFolder(folder) {
             try Compiler.compile(try ConfigParser.parse(text: configText, file: file), catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(), options: options)
         }
     }

@@ -5,7 +5,7 @@ import XCTest
 /// shows up here as a diff to review. `UPDATE_GOLDEN=1 swift test --filter GoldenDumpTests` rewrites them.
 /// The README's dump excerpts are checked against the same snapshots, so they cannot go stale.
 final class GoldenDumpTests: XCTestCase {
-    static let cases = ["linear", "ties", "ties_then_slerp"]
+    static let cases = ["linear", "ties", "ties_then_slerp", "rw_lora"]
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path
     static let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("README.md").path
@@ -52,6 +52,6 @@ final class GoldenDumpTests: XCTestCase {
             }
             checked += 1
         }
-        XCTAssertGreaterThanOrEqual(checked, 2, "the README shows excerpts of the linear and ties_then_slerp dumps")
+        XCTAssertGreaterThanOrEqual(checked, 3, "the README shows excerpts of the linear, ties_then_slerp and rw_lora dumps")
     }
 }

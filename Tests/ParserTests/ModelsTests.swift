@@ -92,3 +92,21 @@ final class ModelsTests: XCTestCase {
         }
     }
 }
+
+/// Model references split as mergekit 0.1.5's `ModelReference.validate_string` splits them.
+final class ModelReferencePartsTests: XCTestCase {
+    private func parts(_ text: String) -> (model: ModelPath, adapter: ModelPath?)? {
+        ModelReference(path: text, location: SourceLocation(file: "m.yml", line: 1, column: 1)).parts
+    }
+
+    func testModelAdapterAndRevisions() throws {
+        let plain = try XCTUnwrap(parts("models/llama-base"))
+        XCTAssertEqual(plain.model, ModelPath(path: "models/llama-base"))
+        XCTAssertNil(plain.adapter)
+        let hub = try XCTUnwrap(parts("org/name@main+org/adapter@5f3c"))
+        XCTAssertEqual(hub.model, ModelPath(path: "org/name", revision: "main"))
+        XCTAssertEqual(hub.adapter, ModelPath(path: "org/adapter", revision: "5f3c"))
+        XCTAssertEqual(hub.model.description, "org/name@main")
+        for bad in ["a+b+c", "a@b@c", "+adapter", "model+", "model@", "@rev"] { XCTAssertNil(parts(bad), bad) }
+    }
+}

@@ -22,16 +22,19 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     /// The archives, open for `pread`, and every tensor by name.
     private let opened: OpenedFiles
 
-    /// Opens the index's shards, else `pytorch_model.bin`, in `directory`.
+    /// Opens `files` in `directory` when given (a PEFT adapter's `adapter_model.bin`); otherwise the index's shards,
+    /// else `pytorch_model.bin`.
     /// - Throws: `CheckpointError` naming the directory, file and tensor: no `.bin` checkpoint, a legacy (non-zip)
     ///   file, an unreadable archive, a pickle with an opcode or global torch.save does not write for a state dict,
     ///   a non-contiguous tensor, a storage entry that is compressed or too short, a tensor in two files, an index
     ///   that disagrees with the shards.
-    public init(directory: String) throws(CheckpointError) {
+    public init(directory: String, files: [String]? = nil) throws(CheckpointError) {
         let names = try CheckpointFormat.entries(of: directory)
         var fileNames: [String]
         var index: ShardIndex?
-        if names.contains(Self.indexFileName) {
+        if let files {
+            fileNames = files
+        } else if names.contains(Self.indexFileName) {
             let indexPath = SafetensorsFiles.join(directory, Self.indexFileName)
             let shardIndex = try ShardIndex(path: indexPath)
             for shard in shardIndex.shardNames where !names.contains(shard) {

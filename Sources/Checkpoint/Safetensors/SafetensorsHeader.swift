@@ -8,19 +8,27 @@ struct SafetensorsHeader {
 
     /// Reads and parses the header of `file`, checking every tensor's dtype, shape and byte range against it.
     init(file: InputFile, fileIndex: Int) throws(CheckpointError) {
-        let path = file.path
-        guard file.size >= 8 else { throw .fileTooShort(path: path, fileSize: file.size) }
+        try self.init(path: file.path, size: file.size, fileIndex: fileIndex) { offset, count, buffer throws(CheckpointError) in
+            try file.read(offset: offset, count: count, into: buffer)
+        }
+    }
+
+    /// Parses the header of the `size`-byte safetensors file `path` whose bytes `read(offset, count, buffer)` copies
+    /// (two reads: the 8-byte length, then the header), checking every tensor against it.
+    init(path: String, size: Int, fileIndex: Int,
+         read: (Int, Int, UnsafeMutableRawPointer) throws(CheckpointError) -> Void) throws(CheckpointError) {
+        guard size >= 8 else { throw .fileTooShort(path: path, fileSize: size) }
         var headerLength: UInt64 = 0
         try withUnsafeMutableBytes(of: &headerLength) { bytes throws(CheckpointError) in
-            try file.read(offset: 0, count: 8, into: bytes.baseAddress!)
+            try read(0, 8, bytes.baseAddress!)
         }
         headerLength = UInt64(littleEndian: headerLength)
-        guard let length = Int(exactly: headerLength), length <= file.size - 8 else {
-            throw .headerPastEndOfFile(path: path, headerLength: headerLength, fileSize: file.size)
+        guard let length = Int(exactly: headerLength), length <= size - 8 else {
+            throw .headerPastEndOfFile(path: path, headerLength: headerLength, fileSize: size)
         }
         let text = UnsafeMutableRawPointer.allocate(byteCount: max(1, length), alignment: 1)
         defer { text.deallocate() }
-        try file.read(offset: 8, count: length, into: text)
+        try read(8, length, text)
         let json = [UInt8](UnsafeRawBufferPointer(start: text, count: length))
         let root: JSONValue
         do {
@@ -32,7 +40,7 @@ struct SafetensorsHeader {
         guard case .object(let entries) = root else { throw .headerNotObject(path: path) }
 
         let dataStart = 8 + length
-        let dataSize = file.size - dataStart
+        let dataSize = size - dataStart
         var tensors: [StoredTensor] = []
         var metadata: [String: String] = [:]
         var seen = Set<String>()

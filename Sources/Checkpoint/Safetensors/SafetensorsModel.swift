@@ -14,11 +14,18 @@ public final class SafetensorsModel: CheckpointReader, @unchecked Sendable {
     /// The files, open for `pread`, and every tensor by name.
     private let opened: OpenedFiles
 
-    /// Opens the index's shards, else `model.safetensors`, else every `*.safetensors` file in `directory`.
+    /// Opens `files` in `directory` when given (a PEFT adapter's `adapter_model.safetensors`); otherwise the index's
+    /// shards, else `model.safetensors`, else every `*.safetensors` file in `directory`.
     /// - Throws: `CheckpointError` naming the directory, file and tensor: a missing directory, no safetensors files,
     ///   an unreadable or malformed header or index, a tensor in two files, an index that disagrees with the shards.
-    public init(directory: String) throws(CheckpointError) {
-        let (fileNames, index) = try SafetensorsFiles.locate(in: directory)
+    public init(directory: String, files: [String]? = nil) throws(CheckpointError) {
+        let fileNames: [String]
+        let index: ShardIndex?
+        if let files {
+            (fileNames, index) = (files, nil)
+        } else {
+            (fileNames, index) = try SafetensorsFiles.locate(in: directory)
+        }
         var opened = OpenedFiles(directory: directory)
         var metadata: [[String: String]] = []
         for (fileIndex, name) in fileNames.enumerated() {
@@ -41,6 +48,16 @@ public final class SafetensorsModel: CheckpointReader, @unchecked Sendable {
     /// - Throws: `CheckpointError` naming the file (and tensor) when it is missing, truncated or malformed.
     public static func readHeader(path: String) throws(CheckpointError) -> [StoredTensor] {
         try SafetensorsHeader(file: InputFile(path: path), fileIndex: 0).tensors
+    }
+
+    /// Parses and validates the header of a safetensors file of `size` bytes that is read through `read(offset, count,
+    /// buffer)` — a file elsewhere, fetched by byte ranges (tensors sorted by name, file index `fileIndex`).
+    /// - Throws: `CheckpointError` naming `path` (and the tensor) when the header is truncated or malformed, and what
+    ///   `read` throws.
+    public static func readHeader(path: String, size: Int, fileIndex: Int = 0,
+                                  read: (Int, Int, UnsafeMutableRawPointer) throws(CheckpointError) -> Void)
+        throws(CheckpointError) -> [StoredTensor] {
+        try SafetensorsHeader(path: path, size: size, fileIndex: fileIndex, read: read).tensors
     }
 
     /// Number of files opened.

@@ -6,11 +6,7 @@ import IR
 /// written as its tensors complete, then `config.json` and tokenizer files, then the directory moved into place.
 public struct PlanExecutor {
     /// The tokenizer and generation files copied from the donor model when present.
-    public static let tokenizerFiles = [
-        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
-        "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
-        "generation_config.json", "chat_template.json",
-    ]
+    public static let tokenizerFiles = ModelFiles.tokenizerFiles
 
     /// The compiled merge to run.
     public var plan: Plan
@@ -53,7 +49,14 @@ public struct PlanExecutor {
     private func writeModel(into out: OutputDirectory) throws(ExecutionError) {
         var models: [any CheckpointReader] = []
         for input in plan.graph.models {
-            do { models.append(try catalog.reader(at: input.path)) } catch { throw .checkpoint(error) }
+            do {
+                switch input.kind {
+                case .checkpoint: models.append(try catalog.reader(at: input.path))
+                case .loraAdapter: models.append(try catalog.adapterReader(at: input.path))
+                }
+            } catch {
+                throw .checkpoint(error)
+            }
         }
         let graph = plan.graph
         memory.retainLimit = plan.schedule.predictedPeakBytes
@@ -91,6 +94,9 @@ public struct PlanExecutor {
                                                    checksFinite: !options.allowNonFinite)
                     loads[entries.count] = load
                     kernel = load
+                } else if case .loraDelta(let m, let a, let b, let rank, let scale, let transposed) = node.op {
+                    kernel = try LoRADeltaChunkKernel(reader: models[m], a: a, b: b, rank: rank, scale: scale,
+                                                      transposed: transposed, context: context)
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
