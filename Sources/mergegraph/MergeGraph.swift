@@ -6,7 +6,7 @@ struct MergeGraph: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mergegraph",
         abstract: "Merge LLM checkpoints from mergekit configs, compiled to one dataflow graph.",
-        subcommands: [Run.self, PlanCommand.self, MethodsCommand.self, LegacyCommand.self, BakllamaCommand.self],
+        subcommands: [Run.self, PlanCommand.self, FinalizeCommand.self, MethodsCommand.self, LegacyCommand.self, BakllamaCommand.self],
         defaultSubcommand: Run.self
     )
 

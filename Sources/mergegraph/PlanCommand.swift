@@ -15,10 +15,16 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "With --format json or dot: only the group of nodes that computes this output tensor.")
     var tensor: String?
 
+    @OptionGroup(title: "Scaling out") var partitioning: PartitionOptions
+
     func run() throws {
         try reportingErrors {
             let catalog = compile.catalog()
-            let plan = try compile.compile(catalog: catalog)
+            var plan = try compile.compile(catalog: catalog)
+            if let partition = try partitioning.resolve() {
+                plan.header += Partitioning(schedule: plan.schedule, graph: plan.graph, count: partition.count)
+                    .describe(shards: plan.schedule.shards, current: partition.index)
+            }
             print(try format.render(plan, tensor: tensor), terminator: "")
             if let download = CompileOptions.downloadSummary(plan, catalog: catalog) {
                 // Only headers were read; a run downloads the rest first.

@@ -36,6 +36,11 @@ struct Run: ParsableCommand {
     @Flag(help: "Show no progress (by default a bar on a terminal, a line every 10 seconds otherwise).")
     var quiet = false
 
+    @Flag(help: "Continue a killed run of the same config into OUT_DIR: its finished shards are verified (SHA-256) and kept, the rest computed. With --partition: keep the partition's verified shards.")
+    var resume = false
+
+    @OptionGroup(title: "Scaling out (see README: Scaling out)") var partitioning: PartitionOptions
+
     func run() throws { try run(translated: nil) }
 
     /// Runs `translated` (a config `legacy` or `bakllama` made from their arguments) instead of reading `compile.config`.
@@ -44,7 +49,12 @@ struct Run: ParsableCommand {
         let catalog = compile.catalog(progress: downloads)
         try reportingErrors {
             for note in mergekit.notes { Console.error(note) }
-            let plan = try translated.map { try compile.compile($0, catalog: catalog) } ?? compile.compile(catalog: catalog)
+            let partition = try partitioning.resolve().map { PartitionID(index: $0.index, count: $0.count) }
+            var plan = try translated.map { try compile.compile($0, catalog: catalog) } ?? compile.compile(catalog: catalog)
+            if let partition {
+                plan.header += Partitioning(schedule: plan.schedule, graph: plan.graph, count: partition.count)
+                    .describe(shards: plan.schedule.shards, current: partition.index)
+            }
             if dumpIR { print(plan.dump(), terminator: "") }
             // The plan read only headers of Hub models; what the run reads is downloaded now, before any output.
             if let download = CompileOptions.downloadSummary(plan, catalog: catalog) {
@@ -67,6 +77,12 @@ struct Run: ParsableCommand {
                 },
                 onProgress: { progress.update($0) }))
             executor.options.allowNonFinite = allowNonFinite
+            executor.options.resume = resume
+            executor.options.partition = partition
+            executor.options.onNote = { note in
+                progress.interrupt()
+                Console.error(note)
+            }
             executor.options.protectedPaths = [
                 ProtectedPath(compile.config, kind: .configFile),
                 ProtectedPath(FileManager.default.currentDirectoryPath, kind: .workingDirectory),

@@ -17,6 +17,9 @@ public enum ExecutionError: Error, CustomStringConvertible {
     case nonFinite(tensor: String)
     /// A merge op has no defined result for these inputs (value, op, reason).
     case undefinedMerge(value: String, op: String, String)
+    /// `finalize` found shards missing, damaged or made by another plan: the output directory and, per problem, the
+    /// partition (1-based) to rerun, the partition count and what is wrong.
+    case partitionsIncomplete(path: String, problems: [PartitionProblem])
     /// A kernel that does not make the statistics passes its declared cost promised the plan (a bug in that
     /// kernel's cost declaration, never the user's input).
     case planMismatch(String)
@@ -36,6 +39,25 @@ public enum ExecutionError: Error, CustomStringConvertible {
                 + "(use --allow-non-finite to write it anyway)"
         case .undefinedMerge(let value, let op, let reason): return "\(op) (\(value)): \(reason)"
         case .planMismatch(let message): return "internal error: the plan and a kernel disagree: \(message)"
+        case .partitionsIncomplete(let path, let problems):
+            let partitions = Set(problems.map(\.partition)).sorted()
+            let count = problems.first?.count ?? 0
+            return "\(path): cannot finalize: " + problems.map { "partition \($0.partition)/\($0.count): \($0.message)" }
+                .joined(separator: "; ") + "; rerun " + partitions.map { "--partition \($0)/\(count)" }
+                .joined(separator: ", ") + " (mergegraph run CONFIG OUT --partition I/N), then finalize again"
         }
+    }
+}
+
+/// One reason `finalize` cannot finish: the partition (1-based) to rerun, of `count`, and what is wrong.
+public struct PartitionProblem: Sendable, Equatable {
+    public var partition: Int
+    public var count: Int
+    public var message: String
+
+    public init(partition: Int, count: Int, message: String) {
+        self.partition = partition
+        self.count = count
+        self.message = message
     }
 }

@@ -8,6 +8,13 @@ public struct ExecutionOptions: Sendable {
     public var protectedPaths: [ProtectedPath] = []
     /// Write merged tensors with infinite or NaN values that none of their inputs had (an error otherwise).
     public var allowNonFinite = false
+    /// Continue a killed run of the same plan from the shards its ledger records (`ShardLedger`); with `partition`,
+    /// keep the worker's recorded shards that still match.
+    public var resume = false
+    /// Compute only this worker's shards, into the shared output directory (`PartitionOutput`).
+    public var partition: PartitionID?
+    /// Called with notes for the user (a resumable partial output found, shards kept on resuming).
+    public var onNote: (@Sendable (String) -> Void)?
     /// Called after each shard is complete (file name, tensors in it).
     public var onShardDone: (@Sendable (String, Int) -> Void)?
     /// Called after every chunk written and every tensor finished.

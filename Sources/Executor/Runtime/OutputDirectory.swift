@@ -49,6 +49,9 @@ public struct ProtectedPath: Sendable, Hashable {
 ///   `RENAME_EXCHANGE`), after which the old directory is removed; a crash leaves either the old or the new one in
 ///   place, never neither.
 /// - `SIGINT`/`SIGTERM` (through `OutputDirectory.cleanUpForExit`) remove the partial directory and the lock.
+/// - A partial directory left by a killed run that holds a shard ledger (`ShardLedger`, `ledgerName`) is kept: a
+///   run with `resume` set to the same plan's fingerprint adopts it as its own staging directory; any other run
+///   leaves it alone (with a note) and the next commit to the same destination removes it.
 public final class OutputDirectory {
     /// The destination, absolute, with its parent's symlinks resolved.
     public let destination: String
@@ -58,10 +61,20 @@ public final class OutputDirectory {
     private var lockDescriptor: Int32
     private let protected: [ProtectedPath]
     private let overwrite: Bool
+    /// Whether the staging directory is a killed run's, adopted to resume it.
+    public private(set) var resumed = false
+    /// Notes for the user: resumable partial directories found and not resumed.
+    public private(set) var notes: [String] = []
+
+    /// The shard ledger's name inside the staging directory (removed before the commit).
+    public static let ledgerName = ".mergegraph-shards.json"
 
     /// Opens the output protocol for `destination`: creates missing parents, takes the lock, sweeps stale partial
     /// directories, checks what would be replaced and creates the staging directory.
-    public init(destination: String, overwrite: Bool, protected: [ProtectedPath] = []) throws(ExecutionError) {
+    /// With `resume` (a plan fingerprint), a partial directory of a killed run whose ledger has that fingerprint is
+    /// adopted as the staging directory (`resumed`).
+    public init(destination: String, overwrite: Bool, protected: [ProtectedPath] = [],
+                resume: String? = nil) throws(ExecutionError) {
         let url = URL(fileURLWithPath: destination).standardizedFileURL
         let name = url.lastPathComponent
         guard !name.isEmpty, name != "/", name != ".", name != ".." else {
@@ -82,8 +95,22 @@ public final class OutputDirectory {
         staging = (folder as NSString).appendingPathComponent(".\(base).partial-\(getpid())")
         lockDescriptor = try Self.lock(lockPath, destination: path)
         do throws(ExecutionError) {
-            Self.sweepStalePartials(in: folder, name: base)
+            let resumable = Self.sweepStalePartials(in: folder, name: base, keepingLedgers: true)
             try checkReplaceable()
+            var adopted: String?
+            if let resume {
+                let matching = resumable.filter { $0.ledger.plan == resume }
+                adopted = matching.max { $0.ledger.shards.count < $1.ledger.shards.count }?.path
+                if adopted == nil {
+                    notes.append(resumable.isEmpty ? "--resume: no partial output of a killed run was found beside \(path); starting from the beginning"
+                                 : "--resume: the partial output(s) beside \(path) were made by a different plan (config, inputs or options differ); starting from the beginning")
+                }
+            } else {
+                for leftover in resumable {
+                    notes.append("note: \(leftover.path) holds \(leftover.ledger.shards.count) finished shard(s) of a killed run; "
+                                 + "run again with --resume to continue it (it is removed when a run into \(path) completes)")
+                }
+            }
             if Self.exists(staging) {
                 // Only a dead process with our pid can have left it (the lock excludes live ones).
                 guard Self.foreignEntry(in: staging) == nil else {
@@ -91,7 +118,12 @@ public final class OutputDirectory {
                 }
                 try? FileManager.default.removeItem(atPath: staging)
             }
-            guard mkdir(staging, 0o777) == 0 else {
+            if let adopted {
+                guard rename(adopted, staging) == 0 else {
+                    throw .io(path: adopted, "cannot take over the killed run's partial output: \(String(cString: strerror(errno)))")
+                }
+                resumed = true
+            } else if mkdir(staging, 0o777) != 0 {
                 throw .io(path: staging, "cannot create: \(String(cString: strerror(errno)))")
             }
             Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath) }
@@ -142,6 +174,9 @@ public final class OutputDirectory {
             try commitLocked()
             state.partials[ObjectIdentifier(self)] = nil
         }
+        // The finished output supersedes what killed runs left.
+        _ = Self.sweepStalePartials(in: (destination as NSString).deletingLastPathComponent,
+                                    name: (destination as NSString).lastPathComponent, keepingLedgers: false)
         releaseLock()
     }
 
@@ -353,19 +388,30 @@ public final class OutputDirectory {
         throw .io(path: path, "cannot lock: the lock file keeps changing")
     }
 
-    /// Removes `.NAME.partial-PID` siblings whose process no longer exists and that hold only model files.
-    private static func sweepStalePartials(in folder: String, name: String) {
+    /// Removes `.NAME.partial-PID` siblings whose process no longer exists and that hold only model files (and,
+    /// unless `keepingLedgers`, a shard ledger); returns the ones kept for their ledger, with it.
+    private static func sweepStalePartials(in folder: String, name: String,
+                                           keepingLedgers: Bool) -> [(path: String, ledger: ShardLedger)] {
         let prefix = ".\(name).partial-"
-        guard let siblings = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
-        for sibling in siblings where sibling.hasPrefix(prefix) {
+        guard let siblings = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var kept: [(path: String, ledger: ShardLedger)] = []
+        for sibling in siblings.sorted() where sibling.hasPrefix(prefix) {
             var rest = String(sibling.dropFirst(prefix.count))
             if rest.hasSuffix(".old") { rest.removeLast(4) }
             guard let pid = Int32(rest), pid > 0, pid != getpid() else { continue }
             guard kill(pid, 0) != 0, errno == ESRCH else { continue }
             let full = (folder as NSString).appendingPathComponent(sibling)
+            let ledgerPath = (full as NSString).appendingPathComponent(ledgerName)
+            let ledger = ShardLedger.load(ledgerPath)
+            if let ledger, keepingLedgers, !sibling.hasSuffix(".old") {
+                kept.append((full, ledger))
+                continue
+            }
+            if ledger != nil { unlink(ledgerPath); unlink(ledgerPath + ".tmp") }
             guard foreignEntry(in: full) == nil else { continue }
             try? FileManager.default.removeItem(atPath: full)
         }
+        return kept
     }
 
     // MARK: Paths

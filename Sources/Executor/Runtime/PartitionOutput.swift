@@ -27,8 +27,9 @@ public struct PartitionID: Hashable, Sendable, CustomStringConvertible {
 /// same partition fails at once.
 ///
 /// `OUT` may not be, contain or lie inside an input model, nor contain the config or the working directory; it may
-/// hold only what partitioned runs and `finalize` write (shards, `.mergegraph/`), unless `overwrite`.
-public final class PartitionOutput {
+/// hold only what partitioned runs and `finalize` write (shards, `.mergegraph/`), unless `overwrite`. Sendable: its
+/// paths are constant and `publish` (called from the shard recorder's queue) only renames; `close` runs after it.
+public final class PartitionOutput: @unchecked Sendable {
     /// The shared output directory, absolute.
     public let destination: String
     /// `OUT/.mergegraph`.

@@ -34,11 +34,44 @@ public struct PlanExecutor {
     /// the end, so a failed run leaves nothing that looks like a model.
     /// - Throws: `ExecutionError` naming the file, directory or tensor: an unreadable input, a write failure, an
     ///   existing non-empty output without `overwrite`, a merge undefined for its inputs.
+    ///
+    /// With more than one shard, each finished shard but the last ones is synced, hashed and recorded in a ledger in
+    /// the hidden directory (`ShardLedger`), which survives a crash or `kill -9`; `options.resume` adopts such a
+    /// directory of the same plan, verifies its shards and computes only the rest. With `options.partition`, only
+    /// that worker's shards are computed, straight into `outputDirectory` (`runPartition`).
     public func run(outputDirectory: String) throws(ExecutionError) {
         let protected = plan.inputDirectories.map { ProtectedPath($0, kind: .inputModel) } + options.protectedPaths
-        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected)
+        if let partition = options.partition {
+            try runPartition(outputDirectory: outputDirectory, partition: partition, protected: protected)
+            return
+        }
+        let fingerprint = PlanFingerprint.of(plan)
+        let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected,
+                                      resume: options.resume ? fingerprint : nil)
+        for note in out.notes { options.onNote?(note) }
         do {
-            try writeModel(into: out)
+            let ledgerPath = out.path(OutputDirectory.ledgerName)
+            var ledger = ShardLedger(plan: fingerprint)
+            var done = Set<Int>()
+            if out.resumed, let old = ShardLedger.load(ledgerPath), old.plan == fingerprint {
+                (done, ledger) = verified(old, path: { out.path($0) })
+                options.onNote?("resuming \(out.destination): \(done.count) of \(plan.schedule.shards.count) shard(s) "
+                                + "verified and kept, computing the rest")
+            }
+            let shards = plan.schedule.shards
+            // The shards the last group closes are followed at once by the commit: not worth recording.
+            let unrecorded = Set(plan.schedule.groups.last?.closesShards ?? [])
+            let recorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
+            if recorder != nil { try ledger.save(ledgerPath) }
+            try writeShards(computing: Set(shards.indices).subtracting(done), path: { out.path($0) },
+                            makeFolder: { name throws(ExecutionError) in try out.makeDirectory(for: name) },
+                            finished: { s in
+                                guard let recorder, !unrecorded.contains(s) else { return }
+                                recorder.record(shards[s].fileName, at: out.path(shards[s].fileName))
+                            })
+            try recorder?.finish()
+            try writeSideFiles(into: out)
+            unlink(ledgerPath)
             try out.commit()
         } catch {
             out.discard()
@@ -46,7 +79,123 @@ public struct PlanExecutor {
         }
     }
 
-    private func writeModel(into out: OutputDirectory) throws(ExecutionError) {
+    /// Computes worker `partition`'s shards of the plan (`Partitioning`) into `outputDirectory`, shared with the
+    /// other workers (`PartitionOutput`): each finished shard is synced, hashed, renamed into place and recorded in
+    /// the worker's ledger. With `options.resume`, shards the ledger records whose files still match are kept.
+    /// - Throws: `ExecutionError` as `run`.
+    private func runPartition(outputDirectory: String, partition: PartitionID,
+                              protected: [ProtectedPath]) throws(ExecutionError) {
+        let fingerprint = PlanFingerprint.of(plan)
+        let out = try PartitionOutput(destination: outputDirectory, partition: partition, overwrite: options.overwrite,
+                                      protected: protected)
+        defer { out.close() }
+        let assignment = Partitioning(schedule: plan.schedule, graph: plan.graph, count: partition.count)
+        let mine = Set(assignment.shardsOfPartition[partition.index - 1])
+        let shards = plan.schedule.shards
+        var ledger = ShardLedger(plan: fingerprint, partition: partition.description)
+        var done = Set<Int>()
+        if options.resume, let old = ShardLedger.load(out.ledgerPath), old.plan == fingerprint {
+            (done, ledger) = verified(old, path: { out.finalPath($0) })
+            done.formIntersection(mine)
+            options.onNote?("partition \(partition): \(done.count) of \(mine.count) shard(s) verified and kept")
+        }
+        ledger.shards = ledger.shards.filter { name, _ in done.contains { shards[$0].fileName == name } }
+        try ledger.save(out.ledgerPath)
+        if mine.isEmpty { options.onNote?("partition \(partition): no shards to compute (the plan has \(shards.count))") }
+        let recorder = ShardRecorder(ledger: ledger, ledgerPath: out.ledgerPath)
+        try writeShards(computing: mine.subtracting(done), path: { out.stagingPath($0) },
+                        makeFolder: { name throws(ExecutionError) in
+                            let folder = (out.stagingPath(name) as NSString).deletingLastPathComponent
+                            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                            catch { throw .io(path: folder, "cannot create: \(OutputDirectory.reason(error))") }
+                        },
+                        finished: { s in
+                            let name = shards[s].fileName
+                            recorder.record(name, at: out.stagingPath(name)) { () throws(ExecutionError) in
+                                try out.publish(name)
+                            }
+                        })
+        try recorder.finish()
+    }
+
+    /// Finishes a partitioned output (`run --partition I/N` for every I): checks that every shard of the plan is in
+    /// `outputDirectory` with the size and SHA-256 its partition's ledger records under this plan's fingerprint, then
+    /// writes the index, config and tokenizer files and removes the control folder (`.mergegraph`). The result is
+    /// byte-identical to an ordinary run's.
+    /// - Throws: `ExecutionError.partitionsIncomplete` naming each missing, damaged or foreign shard with the
+    ///   partition to rerun; `.locked` when a partition is still running; `.io` when there is nothing to finalize.
+    public func finalize(outputDirectory: String) throws(ExecutionError) {
+        guard let destination = OutputDirectory.realPath(outputDirectory) else {
+            throw .io(path: outputDirectory, "does not exist: run the partitions first (mergegraph run CONFIG OUT --partition I/N)")
+        }
+        let control = (destination as NSString).appendingPathComponent(PartitionOutput.controlName)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: control)) ?? []
+        var ledgers: [Int: ShardLedger] = [:]
+        var counts = Set<Int>()
+        for name in names where name.hasPrefix("partition-") && name.hasSuffix(".json") {
+            let parts = name.dropFirst("partition-".count).dropLast(".json".count).split(separator: "-")
+            guard parts.count == 3, parts[1] == "of", let i = Int(parts[0]), let n = Int(parts[2]) else { continue }
+            counts.insert(n)
+            if let ledger = ShardLedger.load((control as NSString).appendingPathComponent(name)) { ledgers[i] = ledger }
+        }
+        guard let count = counts.first else {
+            throw .io(path: destination, "holds no partition ledgers (\(PartitionOutput.controlName)/partition-I-of-N.json): "
+                      + "run mergegraph run CONFIG OUT --partition I/N for every I first")
+        }
+        guard counts.count == 1 else {
+            throw .refused(path: destination, "holds partitions of different counts (\(counts.sorted().map(String.init).joined(separator: ", "))); "
+                           + "remove \(control) and rerun the partitions with one count")
+        }
+        // No partition may still be writing.
+        for i in 1...count {
+            let id = PartitionID(index: i, count: count)
+            let lock = (control as NSString).appendingPathComponent(id.fileStem + ".lock")
+            guard FileManager.default.fileExists(atPath: lock) else { continue }
+            let fd = try OutputDirectory.lock(lock, destination: "\(destination) (partition \(id))")
+            unlink(lock)
+            close(fd)
+        }
+        let fingerprint = PlanFingerprint.of(plan)
+        let assignment = Partitioning(schedule: plan.schedule, graph: plan.graph, count: count)
+        var problems: [PartitionProblem] = []
+        for (s, shard) in plan.schedule.shards.enumerated() {
+            let p = assignment.partition(ofShard: s) ?? 1
+            func problem(_ message: String) { problems.append(PartitionProblem(partition: p, count: count, message: message)) }
+            guard let ledger = ledgers[p] else { problem("\(shard.fileName): the partition has not run"); continue }
+            guard ledger.plan == fingerprint else {
+                problem("\(shard.fileName): the partition ran a different plan (config, inputs or options differ)")
+                continue
+            }
+            guard let entry = ledger.shards[shard.fileName] else { problem("\(shard.fileName) was not finished"); continue }
+            let file = (destination as NSString).appendingPathComponent(shard.fileName)
+            guard let actual = try? ShardLedger.digest(of: file) else { problem("\(shard.fileName) is missing"); continue }
+            if actual != entry { problem("\(shard.fileName) is damaged (its size or SHA-256 differs from the ledger's)") }
+        }
+        guard problems.isEmpty else { throw .partitionsIncomplete(path: destination, problems: problems) }
+        try writeSideFiles(into: FinalizedFolder(destination: destination))
+        try? FileManager.default.removeItem(atPath: control)
+    }
+
+    /// Which of `ledger`'s shards are still on disk as recorded (size and SHA-256 of the file at `path(name)`), as
+    /// shard indices, and the ledger reduced to them.
+    private func verified(_ ledger: ShardLedger, path: (String) -> String) -> (Set<Int>, ShardLedger) {
+        var kept = ShardLedger(plan: ledger.plan, partition: ledger.partition)
+        var done = Set<Int>()
+        for (s, shard) in plan.schedule.shards.enumerated() {
+            guard let entry = ledger.shards[shard.fileName],
+                  let actual = try? ShardLedger.digest(of: path(shard.fileName)), actual == entry else { continue }
+            kept.shards[shard.fileName] = entry
+            done.insert(s)
+        }
+        return (done, kept)
+    }
+
+    /// Computes and writes the shards `computing` (indices into the schedule's shards; groups that write none of
+    /// them are skipped, writes into other shards dropped), each opened at `path(fileName)` after `makeFolder`;
+    /// `finished(s)` is called once shard `s` is complete on disk.
+    private func writeShards(computing: Set<Int>, path: (String) -> String,
+                             makeFolder: (String) throws(ExecutionError) -> Void,
+                             finished: (Int) -> Void) throws(ExecutionError) {
         var models: [any CheckpointReader] = []
         for input in plan.graph.models {
             do {
@@ -69,10 +218,15 @@ public struct PlanExecutor {
         let parallel = Parallel(threads: threads)
         let shardOf = plan.schedule.shardOfOutput
         var writers: [Int: any CheckpointShardWriter] = [:]
-        var progress = RunProgress(tensorCount: graph.outputs.count,
-                                byteCount: plan.schedule.shards.reduce(0) { $0 + $1.byteCount })
+        let computed = plan.schedule.shards.indices.filter { computing.contains($0) }
+        var progress = RunProgress(tensorCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].outputs.count },
+                                   byteCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].byteCount })
         for group in plan.schedule.groups {
-            for s in group.opensShards { writers[s + 1] = try openWriter(plan.schedule.shards[s], out: out) }
+            let writes = group.steps.flatMap(\.writes)
+            guard writes.contains(where: { shardOf[$0].map { computing.contains($0 - 1) } ?? false }) else { continue }
+            for s in group.opensShards where computing.contains(s) {
+                writers[s + 1] = try openWriter(plan.schedule.shards[s], path: path, makeFolder: makeFolder)
+            }
             var entries: [ChunkRunner.Entry] = []
             var entryOf: [ValueID: Int] = [:]
             var outputs: [Int] = []
@@ -124,9 +278,9 @@ public struct PlanExecutor {
             do {
                 try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
                     let o = outputs[k]
-                    guard let shardNumber = shardOf[o], let writer = writers[shardNumber] else {
-                        throw .planMismatch("output \(o) has no open shard")
-                    }
+                    guard let shardNumber = shardOf[o] else { throw .planMismatch("output \(o) has no shard") }
+                    guard computing.contains(shardNumber - 1) else { return }
+                    guard let writer = writers[shardNumber] else { throw .planMismatch("output \(o) has no open shard") }
                     let output = graph.outputs[o]
                     let dtype = graph[output.value].type.dtype
                     if dtype.isFloatingPoint {
@@ -152,17 +306,17 @@ public struct PlanExecutor {
             where !feedingLoads[outputEntries[k]].contains(where: { loads[$0]!.sawNonFinite }) {
                 throw .nonFinite(tensor: graph.outputs[outputs[k]].name)
             }
-            progress.tensorsDone += outputs.count
+            progress.tensorsDone += outputs.filter { shardOf[$0].map { computing.contains($0 - 1) } ?? false }.count
             for s in group.closesShards {
                 guard let writer = writers.removeValue(forKey: s + 1) else { continue }
                 do { try writer.finish() } catch { throw .checkpoint(error) }
                 memory.release(output.bytesPerOpenShard)
                 let shard = plan.schedule.shards[s]
+                finished(s)
                 options.onShardDone?(shard.fileName, shard.outputs.count)
             }
             options.onProgress?(progress)
         }
-        try writeSideFiles(into: out)
     }
 
     private static func write(_ writer: any CheckpointShardWriter, _ name: String, _ offset: Int,
@@ -176,22 +330,23 @@ public struct PlanExecutor {
         do { try writer.write(name, elementOffset: offset, bytes: bytes) } catch { throw .checkpoint(error) }
     }
 
-    private func openWriter(_ shard: Shard, out: OutputDirectory) throws(ExecutionError) -> any CheckpointShardWriter {
+    private func openWriter(_ shard: Shard, path: (String) -> String,
+                            makeFolder: (String) throws(ExecutionError) -> Void) throws(ExecutionError) -> any CheckpointShardWriter {
         let layout = shard.outputs.map { o -> (name: String, dtype: DType, shape: [Int]) in
             let output = plan.graph.outputs[o]
             let type = plan.graph[output.value].type
             return (output.name, type.dtype, type.shape)
         }
-        try out.makeDirectory(for: shard.fileName)
+        try makeFolder(shard.fileName)
         memory.charge(output.bytesPerOpenShard)
         do {
-            return try output.openShard(path: out.path(shard.fileName), tensors: layout)
+            return try output.openShard(path: path(shard.fileName), tensors: layout)
         } catch {
             throw .checkpoint(error)
         }
     }
 
-    private func writeSideFiles(into out: OutputDirectory) throws(ExecutionError) {
+    private func writeSideFiles(into out: any ModelFolder) throws(ExecutionError) {
         for target in plan.targets {
             let prefix = target.directory.isEmpty ? "" : target.directory + "/"
             let shards = plan.schedule.shards.filter { shard in

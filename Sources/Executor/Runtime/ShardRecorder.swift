@@ -1,0 +1,45 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Records finished shards in a `ShardLedger` on a background queue, so that syncing and hashing a shard overlaps
+/// the computation of the next: each shard is synced to disk, hashed, optionally published (a partitioned run
+/// renames it into the shared directory), then added to the ledger, which is saved. The first failure is kept and
+/// thrown by `finish`; later shards are not recorded after one.
+final class ShardRecorder: Sendable {
+    private let queue = DispatchQueue(label: "mergegraph.shard-recorder")
+    private let state: Mutex<(ledger: ShardLedger, failure: ExecutionError?)>
+    private let ledgerPath: String
+
+    /// A recorder adding to `ledger`, saved at `ledgerPath`.
+    init(ledger: ShardLedger, ledgerPath: String) {
+        state = Mutex((ledger, nil))
+        self.ledgerPath = ledgerPath
+    }
+
+    /// Queues the recording of shard `name` (relative to the output directory), whose finished file is at `path`;
+    /// `publish` (if any) runs after the file is synced and before it is recorded.
+    func record(_ name: String, at path: String, publish: (@Sendable () throws(ExecutionError) -> Void)? = nil) {
+        queue.async { [self] in
+            guard state.withLock({ $0.failure == nil }) else { return }
+            do throws(ExecutionError) {
+                try ShardLedger.sync(file: path)
+                let entry = try ShardLedger.digest(of: path)
+                try publish?()
+                let ledger = state.withLock { state -> ShardLedger in
+                    state.ledger.shards[name] = entry
+                    return state.ledger
+                }
+                try ledger.save(ledgerPath)
+            } catch {
+                state.withLock { $0.failure = $0.failure ?? error }
+            }
+        }
+    }
+
+    /// Waits for every queued recording; throws the first failure.
+    func finish() throws(ExecutionError) {
+        queue.sync {}
+        if let failure = state.withLock({ $0.failure }) { throw failure }
+    }
+}
