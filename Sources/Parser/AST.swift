@@ -185,15 +185,19 @@ public struct MergeConfig: Hashable, Sendable {
     public var dtype: Located<DType>?
     public var outDtype: Located<DType>?
     public var parameters: ParameterMap
-    /// Keys mergekit knows that mergegraph does not implement yet (`tokenizer`, `tokenizer_source`, `chat_template`, `modules`).
+    /// `tokenizer_source` or the `tokenizer:` section; nil when neither is given.
+    public var tokenizer: TokenizerSettings?
+    /// `chat_template`: a template name (`auto`, `chatml`, …) or a literal Jinja template.
+    public var chatTemplate: Located<String>?
+    /// Keys mergekit knows that mergegraph does not implement yet (`modules`).
     public var unsupportedKeys: [Located<String>]
     /// Where the document starts.
     public var location: SourceLocation
 
     public init(file: String, name: Located<String>?, inputs: MergeInputs, inputsLocation: SourceLocation,
                 mergeMethod: Located<String>, baseModel: ModelReference?, dtype: Located<DType>?,
-                outDtype: Located<DType>?, parameters: ParameterMap, unsupportedKeys: [Located<String>],
-                location: SourceLocation) {
+                outDtype: Located<DType>?, parameters: ParameterMap, tokenizer: TokenizerSettings? = nil,
+                chatTemplate: Located<String>? = nil, unsupportedKeys: [Located<String>], location: SourceLocation) {
         self.file = file
         self.name = name
         self.inputs = inputs
@@ -203,6 +207,8 @@ public struct MergeConfig: Hashable, Sendable {
         self.dtype = dtype
         self.outDtype = outDtype
         self.parameters = parameters
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
         self.unsupportedKeys = unsupportedKeys
         self.location = location
     }

@@ -32,6 +32,8 @@ final class Stage: TensorProvider {
         self.randomSeed = randomSeed
         self.truncateEmbeddings = truncateEmbeddings
         if let key = config.unsupportedKeys.first { throw .notImplemented(key.location, key.value) }
+        if let tokenizer = config.tokenizer { throw .notImplemented(tokenizer.location, "tokenizer_source") }
+        if let template = config.chatTemplate { throw .notImplemented(template.location, "chat_template") }
         guard let method = MethodRegistry.method(named: config.mergeMethod.value) else {
             throw .unknownMethod(config.mergeMethod.location, config.mergeMethod.value,
                                  known: MethodRegistry.specs.map(\.name))
