@@ -36,7 +36,8 @@ public enum Compiler {
             }
             targets.append(OutputTarget(directory: directory, stage: stage.label,
                                         config: try stage.configJSON()?.serialized(),
-                                        tokenizerDonor: try stage.donorDirectory()))
+                                        tokenizerDonor: try stage.donorDirectory(),
+                                        tokenizer: try stage.tokenizerFiles()))
         }
         var graph = builder.graph
         try verify(graph, after: "lowering")

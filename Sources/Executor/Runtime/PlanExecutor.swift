@@ -6,11 +6,7 @@ import IR
 /// written as its tensors complete, then `config.json` and tokenizer files, then the directory moved into place.
 public struct PlanExecutor {
     /// The tokenizer and generation files copied from the donor model when present.
-    public static let tokenizerFiles = [
-        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
-        "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
-        "generation_config.json", "chat_template.json",
-    ]
+    public static let tokenizerFiles = TokenizerFiles.copiedNames
 
     /// The compiled merge to run.
     public var plan: Plan
@@ -74,7 +70,7 @@ public struct PlanExecutor {
             var outputs: [Int] = []
             var outputEntries: [Int] = []
             // For the non-finite check: the float loads of the group and, per entry, the loads it is computed from.
-            var loads: [Int: LoadChunkKernel] = [:]
+            var loads: [Int: any InputReadingKernel] = [:]
             var feedingLoads: [Set<Int>] = []
             let staging = InputStaging(memory: memory)
             for step in group.steps {
@@ -90,6 +86,11 @@ public struct PlanExecutor {
                                                    checksFinite: !options.allowNonFinite)
                     loads[entries.count] = load
                     kernel = load
+                } else if case .vocabularyGather(let gather) = node.op {
+                    let read = try VocabularyGatherChunkKernel(gather: gather, models: models, staging: staging,
+                                                               context: context, checksFinite: !options.allowNonFinite)
+                    loads[entries.count] = read
+                    kernel = read
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
@@ -207,10 +208,12 @@ public struct PlanExecutor {
             if let config = target.config {
                 try out.write(prefix + "config.json", config + "\n")
             }
-            if options.copyTokenizer, let donor = target.tokenizerDonor {
-                for name in PlanExecutor.tokenizerFiles {
-                    let source = (donor as NSString).appendingPathComponent(name)
-                    if FileManager.default.fileExists(atPath: source) { try out.copy(from: source, name: prefix + name) }
+            if let tokenizer = target.tokenizer, tokenizer.required || options.copyTokenizer {
+                for file in tokenizer.files {
+                    switch file.contents {
+                    case .text(let text): try out.write(prefix + file.name, text)
+                    case .copy(let source): try out.copy(from: source, name: prefix + file.name)
+                    }
                 }
             }
         }
