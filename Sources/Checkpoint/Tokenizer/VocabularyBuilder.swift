@@ -40,10 +40,6 @@ public struct BuiltVocabulary: Sendable {
     public var permutations: [[Int]]
     /// Per input, its own vocabulary (token → id; the base's stripped); an input without a tokenizer has the base's.
     public var originalVocabularies: [[String: Int]]
-    /// Per input, whether it has its own tokenizer (mergekit assumes the base's for one that has none).
-    public var hasTokenizer: [Bool]
-    /// Per input, the tokens its tokenizer has at ids past its `vocab_size` (left out, as mergekit leaves them out).
-    public var pastVocabSize: [[String]]
     /// What mergekit would log as warnings.
     public var warnings: [String]
 }
@@ -103,7 +99,6 @@ public enum VocabularyBuilder {
         }
         var permutations: [[Int]] = []
         var originals: [[String: Int]] = []
-        var past: [[String]] = []
         for (i, input) in inputs.enumerated() {
             let own = (tokenizers[i] ?? baseTokenizer).vocabulary
             let size = input.vocabSize ?? own.count
@@ -114,11 +109,9 @@ public enum VocabularyBuilder {
             }
             permutations.append(p)
             originals.append(own)
-            past.append(own.filter { $0.value >= size }.sorted { $0.value < $1.value }.map(\.key))
         }
         return BuiltVocabulary(tokenizer: output, configDirectory: configDirectory, tokens: tokens.map { $0! },
-                               permutations: permutations, originalVocabularies: originals,
-                               hasTokenizer: tokenizers.map { $0 != nil }, pastVocabSize: past, warnings: warnings)
+                               permutations: permutations, originalVocabularies: originals, warnings: warnings)
     }
 
     /// `build_union_tokenizer`: the base's tokenizer plus every other input's tokens below its `vocab_size` that the
