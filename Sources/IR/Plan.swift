@@ -37,6 +37,28 @@ public struct TokenizerFiles: Hashable, Sendable {
     }
 }
 
+/// The model card of an output directory, as mergekit's `generate_card` lays it out (`mergekit/card.py`), written
+/// offline: YAML front matter, a title (the output directory's name, known when it is written), the body.
+public struct ModelCard: Hashable, Sendable {
+    /// The front matter's YAML lines (between the `---` lines).
+    public var frontMatter: String
+    /// Everything after the title.
+    public var body: String
+    /// The config text, written as `mergekit_config.yml` as mergekit writes it.
+    public var configText: String
+
+    public init(frontMatter: String, body: String, configText: String) {
+        self.frontMatter = frontMatter
+        self.body = body
+        self.configText = configText
+    }
+
+    /// The `README.md` text for an output directory named `name`.
+    public func text(name: String) -> String {
+        "---\n" + frontMatter + "---\n# " + name + "\n\n" + body
+    }
+}
+
 /// One model directory a plan writes: where (relative to OUT_DIR), its `config.json` and tokenizer donor.
 public struct OutputTarget: Sendable {
     /// Relative to OUT_DIR; empty for OUT_DIR itself.
@@ -51,10 +73,8 @@ public struct OutputTarget: Sendable {
     public var tokenizerDonor: String?
     /// The tokenizer files written (nil: none).
     public var tokenizer: TokenizerFiles?
-    /// The model card (`README.md`) text, written unless `--no-write-model-card` says otherwise.
-    public var modelCard: String?
-    /// The config text the model card shows, also written as `mergekit_config.yml` beside it.
-    public var configText: String?
+    /// The model card (`README.md`) and `mergekit_config.yml`, written unless `--no-write-model-card` says otherwise.
+    public var modelCard: ModelCard?
 
     /// A target written to `directory` (relative to OUT_DIR) from `stage`.
     public init(directory: String, stage: String, config: String?, tokenizerDonor: String?,

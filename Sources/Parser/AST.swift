@@ -220,10 +220,13 @@ public struct ConfigFile: Hashable, Sendable {
     public var documents: [MergeConfig]
     /// "FILE:LINE:COL: warning: …" lines: keys mergekit ignores, left out of `documents`.
     public var warnings: [String]
+    /// The config text as given (the model card shows it).
+    public var text: String
 
-    public init(path: String, documents: [MergeConfig], warnings: [String] = []) {
+    public init(path: String, documents: [MergeConfig], warnings: [String] = [], text: String = "") {
         self.path = path
         self.documents = documents
         self.warnings = warnings
+        self.text = text
     }
 }

@@ -505,13 +505,21 @@ final class Stage: TensorProvider {
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }
 
+    /// The models the stage merges, as mergekit's `referenced_models()` (a set there): the base model first, then
+    /// every other input in the order written.
+    var referencedModels: [ModelReference] {
+        var refs: [ModelReference] = config.baseModel.map { [$0] } ?? []
+        for source in slices.flatMap(\.sources) where !refs.contains(source.ref) { refs.append(source.ref) }
+        return refs
+    }
+
     /// The tokenizer files of this stage's output (`OutputTokenizer`), made once.
     func tokenizerFiles() throws(PlanError) -> TokenizerFiles? {
         if let made = madeTokenizerFiles { return made }
         var directories: [String] = []
         let sources = slices.flatMap(\.sources)
-        let base = config.baseModel.flatMap { b in sources.first { $0.ref == b } }
-        for source in (base.map { [$0] } ?? []) + sources {
+        for ref in referencedModels {
+            guard let source = sources.first(where: { $0.ref == ref }) else { continue }
             if let directory = try source.provider.donorDirectory(), !directories.contains(directory) {
                 directories.append(directory)
             }

@@ -24,6 +24,29 @@ final class TokenizerCaseTests: XCTestCase {
         }
     }
 
+    /// A built vocabulary is written whatever `--no-copy-tokenizer` says (mergekit saves it in any case); a donor's
+    /// tokenizer re-saved for `chat_template` is a copy, left out with it. `generation_config.json` comes from the
+    /// first model (there is no base) beside the tokenizer files.
+    func testTokenizerFilesAndCopyOption() throws {
+        let dir = Fixtures.temporaryDirectory("copy-option")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, options, expected) in [
+            ("tok_chat_auto", [String](), ["chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
+                                           "tokenizer.json", "tokenizer_config.json"]),
+            ("tok_chat_auto", ["--no-copy-tokenizer"], ["config.json", "model.safetensors"]),
+            ("tok_union_chatml", ["--no-copy-tokenizer"], ["chat_template.jinja", "config.json", "model.safetensors",
+                                                           "tokenizer.json", "tokenizer_config.json"]),
+        ] {
+            let out = "\(dir)/\(name)\(options.count)"
+            let result = try Binary.run(["run", Fixtures.caseConfig(name), out, "--quiet", "--no-write-model-card"] + options,
+                                        in: Fixtures.tokenizer)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), expected, "\(name) \(options)")
+        }
+        XCTAssertEqual(FileManager.default.contents(atPath: "\(dir)/tok_chat_auto0/generation_config.json"),
+                       FileManager.default.contents(atPath: "\(Fixtures.tokenizer)/models/llama-chatml-a/generation_config.json"))
+    }
+
     /// `tok_tokens`: 131 tokens padded to 192 rows; `config.json` says so.
     func testPaddedVocabularySize() throws {
         let out = Fixtures.temporaryDirectory("pad")

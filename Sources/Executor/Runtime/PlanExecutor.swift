@@ -208,6 +208,13 @@ public struct PlanExecutor {
             if let config = target.config {
                 try out.write(prefix + "config.json", config + "\n")
             }
+            if options.writeModelCard, let card = target.modelCard {
+                // mergekit names the card after the output directory.
+                let name = target.directory.isEmpty
+                    ? URL(fileURLWithPath: out.destination).standardizedFileURL.lastPathComponent : target.directory
+                try out.write(prefix + "README.md", card.text(name: name))
+                try out.write(prefix + "mergekit_config.yml", card.configText)
+            }
             if let tokenizer = target.tokenizer, tokenizer.required || options.copyTokenizer {
                 for file in tokenizer.files {
                     switch file.contents {
