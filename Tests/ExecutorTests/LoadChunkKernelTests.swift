@@ -5,7 +5,7 @@ import XCTest
 
 /// A reader of a made-up format: tensors at arbitrary (unaligned) offsets of one in-memory "file", as another
 /// format's reader would report them. The load kernel must read only through the `CheckpointReader` protocol.
-private final class BlobReader: CheckpointReader, @unchecked Sendable {
+final class BlobReader: CheckpointReader, @unchecked Sendable {
     let directory = "/blob-checkpoint"
     let filePaths = ["/blob-checkpoint/blob"]
     let tensorNames: [String]

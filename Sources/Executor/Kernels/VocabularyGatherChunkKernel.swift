@@ -23,8 +23,9 @@ final class VocabularyGatherChunkKernel: ChunkKernel, InputReadingKernel {
     private(set) var sawNonFinite = false
     /// One row, for the rows that are a mean and for the padding pass.
     private let scratch: AccountedBuffer<Float>
-    /// The column sums of the vocabulary's rows, during the padding pass.
+    /// The column sums of the vocabulary's rows and the row being added, during the padding pass.
     private var sums: AccountedBuffer<Double>?
+    private var passRow: AccountedBuffer<Float>?
     /// The padding row, after the pass.
     private var mean: AccountedBuffer<Float>?
 
@@ -61,21 +62,23 @@ final class VocabularyGatherChunkKernel: ChunkKernel, InputReadingKernel {
     func beginPass() -> Bool {
         guard gather.paddingRows > 0, mean == nil else { return false }
         sums = context.memory.allocate(Double.self, count: rowLength)
+        passRow = context.memory.allocate(Float.self, count: rowLength)
         return true
     }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
-        guard let sums else { return }
+        guard let sums, let passRow else { return }
         _ = staging.buffer(bytes: operands.range.count * stagingBytesPerElement)
         let rows = operands.range.lowerBound / rowLength..<operands.range.upperBound / rowLength
         for row in rows where row < gather.rows.count {
-            try makeRows(row..<row + 1, into: scratch.pointer)
-            for j in 0..<rowLength { sums[j] += Double(scratch[j]) }
+            try makeRows(row..<row + 1, into: passRow.pointer)
+            for j in 0..<rowLength { sums[j] += Double(passRow[j]) }
         }
     }
 
     func endPass() throws(ExecutionError) {
         guard let sums else { return }
+        passRow = nil  // given back first: the pass's state never grows past its declared bytes
         let mean = context.memory.allocate(Float.self, count: rowLength)
         let count = Double(gather.rows.count)
         for j in 0..<rowLength { mean[j] = Float(sums[j] / count) }
@@ -162,15 +165,15 @@ final class VocabularyGatherChunkKernel: ChunkKernel, InputReadingKernel {
 }
 
 extension VocabularyGatherChunkKernel {
-    /// One f32 row of scratch throughout; with padding, an f64 row of column sums during the pass and the f32 mean
-    /// row after it; reads go through the group's staging buffer at the widest source dtype's size.
+    /// One f32 row of scratch throughout; with padding, an f64 row of column sums and an f32 row during the pass and
+    /// the f32 mean row after it; reads go through the group's staging buffer at the widest source dtype's size.
     static func cost(_ gather: VocabularyGather, shape: [Int]) -> KernelCost {
         let row = rowLength(of: shape)
         let staging = stagingBytesPerElement(gather)
         guard gather.paddingRows > 0 else {
             return KernelCost(initialBytes: row * 4, sweepBytes: row * 4, stagingBytesPerElement: staging)
         }
-        return KernelCost(initialBytes: row * 4, passBytes: [row * 4 + row * 8], sweepBytes: row * 4 + row * 4,
+        return KernelCost(initialBytes: row * 4, passBytes: [row * 4 + row * 8 + row * 4], sweepBytes: row * 4 + row * 4,
                           stagingBytesPerElement: staging)
     }
 }
