@@ -158,4 +158,44 @@ final class TokenizerCaseTests: XCTestCase {
         XCTAssertTrue(error("    <x>: {source: {kind: model_token, model: ../conformance/models/llama-base-tok, token_id: 128}}\n")
             .contains("token id 128 is outside the 128 rows"))
     }
+
+    /// In a chain, a stage's built vocabulary goes on to the stages that read it (its rows, `vocab_size` and tokenizer
+    /// files); a tokenizer setting in a stage that merges another stage's output is not implemented (that stage's
+    /// tokenizer exists only once the chain is written).
+    func testChains() throws {
+        let first = """
+            name: first
+            models:
+              - model: ../conformance/models/llama-ft-a-vocab130
+                parameters: {weight: 0.5}
+              - model: ../conformance/models/llama-ft-b-tok
+                parameters: {weight: 0.5}
+            merge_method: task_arithmetic
+            base_model: ../conformance/models/llama-base-tok
+            tokenizer_source: union
+            dtype: float32
+            ---
+
+            """
+        let out = Fixtures.temporaryDirectory("chain")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (plan, _) = try Fixtures.merge(configText: first + "models: [{model: first}]\nmerge_method: passthrough\n",
+                                           into: out, in: Fixtures.tokenizer)
+        XCTAssertEqual(plan.targets[0].tokenizer?.required, false)
+        let union = Fixtures.expected("rw_vocab_union")
+        XCTAssertEqual(FileManager.default.contents(atPath: out + "/tokenizer.json"), FileManager.default.contents(atPath: union + "/tokenizer.json"))
+        let config = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))))
+        XCTAssertEqual(config["vocab_size"]?.intValue, 130)
+        XCTAssertThrowsError(try Fixtures.compile(first + """
+            models:
+              - model: first
+              - model: ../conformance/models/llama-base-tok
+            merge_method: slerp
+            base_model: ../conformance/models/llama-base-tok
+            parameters: {t: 0.5}
+            tokenizer_source: union
+            """, file: "t.yml", in: Fixtures.tokenizer)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("t.yml:18:1: not implemented: a tokenizer setting in a merge of another stage's output ('first')"), "\(error)")
+        }
+    }
 }
