@@ -8,6 +8,19 @@ import XCTest
 /// that disagree, a name). Tensors and `config.json` pass compare.py's rules; the tokenizer files are mergekit's,
 /// byte for byte.
 final class TokenizerCaseTests: XCTestCase {
+    /// A task-arithmetic merge of the conformance models with 130 and 128 rows over `llama-base-tok` (run from the
+    /// tokenizer fixtures' folder), without a tokenizer setting.
+    static let vocabularyMerge = """
+        models:
+          - model: ../conformance/models/llama-ft-a-vocab130
+            parameters: {weight: 0.5}
+          - model: ../conformance/models/llama-ft-b-tok
+            parameters: {weight: 0.5}
+        merge_method: task_arithmetic
+        base_model: ../conformance/models/llama-base-tok
+
+        """
+
     func testEveryTokenizerCaseMatchesMergekit() throws {
         let names = Fixtures.tokenizerCaseNames
         XCTAssertEqual(names, ["tok_base", "tok_bpe_union", "tok_chat_auto", "tok_model", "tok_tokens", "tok_union_chatml"])
@@ -126,14 +139,7 @@ final class TokenizerCaseTests: XCTestCase {
 
     /// Token settings mergekit cannot honour stop the compile at the setting, naming the token and the model.
     func testTokenSettingErrors() throws {
-        let head = """
-            models:
-              - model: ../conformance/models/llama-ft-a-vocab130
-                parameters: {weight: 0.5}
-              - model: ../conformance/models/llama-ft-b-tok
-                parameters: {weight: 0.5}
-            merge_method: task_arithmetic
-            base_model: ../conformance/models/llama-base-tok
+        let head = Self.vocabularyMerge + """
             tokenizer:
               tokens:
 
@@ -163,15 +169,7 @@ final class TokenizerCaseTests: XCTestCase {
     /// files); a tokenizer setting in a stage that merges another stage's output is not implemented (that stage's
     /// tokenizer exists only once the chain is written).
     func testChains() throws {
-        let first = """
-            name: first
-            models:
-              - model: ../conformance/models/llama-ft-a-vocab130
-                parameters: {weight: 0.5}
-              - model: ../conformance/models/llama-ft-b-tok
-                parameters: {weight: 0.5}
-            merge_method: task_arithmetic
-            base_model: ../conformance/models/llama-base-tok
+        let first = "name: first\n" + Self.vocabularyMerge + """
             tokenizer_source: union
             dtype: float32
             ---
