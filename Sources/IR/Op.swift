@@ -84,6 +84,9 @@ public enum Op: Hashable, Sendable {
     /// the other inputs, and the run fails if any differs from the first in a byte (mergekit
     /// `copy_non_floating_buffer`). Operands and result have one non-float dtype; nothing is converted.
     case copyEqual
+    /// The rows of a vocabulary-axis tensor rearranged into the output vocabulary (mergekit `PermutedVocabulary`):
+    /// reads its sources' rows itself, like `load`, and takes no operands.
+    case vocabularyGather(VocabularyGather)
 
     /// The op's mnemonic in `--dump-ir`.
     public var mnemonic: String {
@@ -116,13 +119,14 @@ public enum Op: Hashable, Sendable {
         case .ramMerge: return "ram_merge"
         case .ramPlusMerge: return "ramplus_merge"
         case .copyEqual: return "copy_equal"
+        case .vocabularyGather: return "vocab_gather"
         }
     }
 
     /// How many operands the op takes (`nil`: any number ≥ 1).
     public var arity: Int? {
         switch self {
-        case .load, .loraDelta: return 0
+        case .load, .loraDelta, .vocabularyGather: return 0
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune: return 1
@@ -172,6 +176,7 @@ public enum Op: Hashable, Sendable {
         case .ramMerge(let epsilon): return "(epsilon=\(formatAttribute(epsilon)))"
         case .ramPlusMerge(let r, let alpha, let epsilon):
             return "(r=\(formatAttribute(r)), alpha=\(formatAttribute(alpha)), epsilon=\(formatAttribute(epsilon)))"
+        case .vocabularyGather(let gather): return gather.summary
         }
     }
 }
@@ -297,6 +302,7 @@ extension Op {
             return unit("density - epsilon", density - epsilon) ?? unit("density + epsilon", density + epsilon)
         case .ramMerge(let epsilon): return finite("epsilon", [epsilon])
         case .ramPlusMerge(let r, let alpha, let epsilon): return finite("r, alpha, epsilon", [r, alpha, epsilon])
+        case .vocabularyGather: return nil
         }
     }
 }
@@ -351,6 +357,11 @@ extension Op {
         case .ramMerge(let epsilon): return [("epsilon", .number(epsilon))]
         case .ramPlusMerge(let r, let alpha, let epsilon):
             return [("r", .number(r)), ("alpha", .number(alpha)), ("epsilon", .number(epsilon))]
+        case .vocabularyGather(let gather):
+            let counts = gather.counts
+            return [("sources", .text(gather.sources.map { "@m\($0.model) \($0.tensor)" }.joined(separator: ", "))),
+                    ("copied", .numbers(counts.copied.map(Double.init))), ("averaged", .integer(counts.averaged)),
+                    ("zero", .integer(counts.zero)), ("padding", .integer(gather.paddingRows))]
         }
     }
 }

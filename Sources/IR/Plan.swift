@@ -1,3 +1,64 @@
+/// A file written beside the tensors: text made by the planner, or a copy of an input's file.
+public struct OutputFile: Hashable, Sendable {
+    public enum Contents: Hashable, Sendable {
+        /// The file's text.
+        case text(String)
+        /// A copy of the file at this path.
+        case copy(String)
+    }
+
+    /// The file's name in the output directory.
+    public var name: String
+    public var contents: Contents
+
+    public init(name: String, contents: Contents) {
+        self.name = name
+        self.contents = contents
+    }
+}
+
+/// The tokenizer files of an output directory.
+public struct TokenizerFiles: Hashable, Sendable {
+    /// The tokenizer and generation files copied from a donor model when it has them (mergekit's `_copy_tokenizer`).
+    public static let copiedNames = [
+        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
+        "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
+        "generation_config.json", "chat_template.json",
+    ]
+
+    public var files: [OutputFile]
+    /// Whether they are written even with `--no-copy-tokenizer`: a tokenizer built for the merged vocabulary is part
+    /// of the model (mergekit saves it whatever `copy_tokenizer` says); a donor's tokenizer is a copy.
+    public var required: Bool
+
+    public init(files: [OutputFile], required: Bool) {
+        self.files = files
+        self.required = required
+    }
+}
+
+/// The model card of an output directory, as mergekit's `generate_card` lays it out (`mergekit/card.py`), written
+/// offline: YAML front matter, a title (the output directory's name, known when it is written), the body.
+public struct ModelCard: Hashable, Sendable {
+    /// The front matter's YAML lines (between the `---` lines).
+    public var frontMatter: String
+    /// Everything after the title.
+    public var body: String
+    /// The config text, written as `mergekit_config.yml` as mergekit writes it.
+    public var configText: String
+
+    public init(frontMatter: String, body: String, configText: String) {
+        self.frontMatter = frontMatter
+        self.body = body
+        self.configText = configText
+    }
+
+    /// The `README.md` text for an output directory named `name`.
+    public func text(name: String) -> String {
+        "---\n" + frontMatter + "---\n# " + name + "\n\n" + body
+    }
+}
+
 /// One model directory a plan writes: where (relative to OUT_DIR), its `config.json` and tokenizer donor.
 public struct OutputTarget: Sendable {
     /// Relative to OUT_DIR; empty for OUT_DIR itself.
@@ -7,15 +68,22 @@ public struct OutputTarget: Sendable {
     /// The merged model's `config.json` text as the planner serialized it (2-space indent, no trailing newline),
     /// or nil when the donor model has none.
     public var config: String?
-    /// The checkpoint directory tokenizer files are copied from.
+    /// The checkpoint directory of the base model (or the first model), which `config.json` starts from and
+    /// tokenizer files are copied from.
     public var tokenizerDonor: String?
+    /// The tokenizer files written (nil: none).
+    public var tokenizer: TokenizerFiles?
+    /// The model card (`README.md`) and `mergekit_config.yml`, written unless `--no-write-model-card` says otherwise.
+    public var modelCard: ModelCard?
 
     /// A target written to `directory` (relative to OUT_DIR) from `stage`.
-    public init(directory: String, stage: String, config: String?, tokenizerDonor: String?) {
+    public init(directory: String, stage: String, config: String?, tokenizerDonor: String?,
+                tokenizer: TokenizerFiles? = nil) {
         self.directory = directory
         self.stage = stage
         self.config = config
         self.tokenizerDonor = tokenizerDonor
+        self.tokenizer = tokenizer
     }
 }
 

@@ -60,6 +60,8 @@ public struct Printer {
             text += " @m\(model) \"\(tensor)\""
         } else if case .loraDelta(let model, let a, let b, _, _, _) = node.op {
             text += " @m\(model) \"\(b)\" · \"\(a)\""
+        } else if case .vocabularyGather(let gather) = node.op, let own = gather.sources.first {
+            text += " @m\(own.model) \"\(own.tensor)\""
         } else {
             text += " " + node.operands.map(\.description).joined(separator: ", ")
         }
@@ -75,7 +77,7 @@ public struct Printer {
 
     func summary() -> [String] {
         let loads = graph.nodes.filter { if case .load = $0.op { return true } else { return false } }
-        let readBytes = loads.reduce(0) { $0 + $1.type.byteCount }
+        let readBytes = graph.readBytes
         let writeBytes = schedule.shards.reduce(0) { $0 + $1.byteCount }
         return [
             "// summary: \(graph.nodes.count) nodes; \(graph.loadRequests) loads requested, \(loads.count) unique; "

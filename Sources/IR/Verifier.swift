@@ -57,6 +57,14 @@ public enum Verifier {
                                         + "or its result is not a matrix")
                 }
             }
+            if case .vocabularyGather(let gather) = node.op {
+                if let source = gather.sources.first(where: { !graph.models.indices.contains($0.model) }) {
+                    throw .unknownModel(id, model: source.model)
+                }
+                if let problem = gather.problem(resultShape: node.type.shape) {
+                    throw .badAttribute(id, op: node.op.mnemonic, problem)
+                }
+            }
             if node.operands.contains(where: { graph[$0].type.shape != node.type.shape }) {
                 throw .shapeMismatch(id, op: node.op.mnemonic)
             }

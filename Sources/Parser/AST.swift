@@ -224,15 +224,19 @@ public struct MergeConfig: Hashable, Sendable {
     public var dtype: Located<DType>?
     public var outDtype: Located<DType>?
     public var parameters: ParameterMap
-    /// Keys mergekit knows that mergegraph does not implement yet (`tokenizer`, `tokenizer_source`, `chat_template`, `modules`).
+    /// `tokenizer_source` or the `tokenizer:` section; nil when neither is given.
+    public var tokenizer: TokenizerSettings?
+    /// `chat_template`: a template name (`auto`, `chatml`, …) or a literal Jinja template.
+    public var chatTemplate: Located<String>?
+    /// Keys mergekit knows that mergegraph does not implement yet (`modules`).
     public var unsupportedKeys: [Located<String>]
     /// Where the document starts.
     public var location: SourceLocation
 
     public init(file: String, name: Located<String>?, inputs: MergeInputs, inputsLocation: SourceLocation,
                 mergeMethod: Located<String>, baseModel: ModelReference?, dtype: Located<DType>?,
-                outDtype: Located<DType>?, parameters: ParameterMap, unsupportedKeys: [Located<String>],
-                location: SourceLocation) {
+                outDtype: Located<DType>?, parameters: ParameterMap, tokenizer: TokenizerSettings? = nil,
+                chatTemplate: Located<String>? = nil, unsupportedKeys: [Located<String>], location: SourceLocation) {
         self.file = file
         self.name = name
         self.inputs = inputs
@@ -242,6 +246,8 @@ public struct MergeConfig: Hashable, Sendable {
         self.dtype = dtype
         self.outDtype = outDtype
         self.parameters = parameters
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
         self.unsupportedKeys = unsupportedKeys
         self.location = location
     }
@@ -253,10 +259,13 @@ public struct ConfigFile: Hashable, Sendable {
     public var documents: [MergeConfig]
     /// "FILE:LINE:COL: warning: …" lines: keys mergekit ignores, left out of `documents`.
     public var warnings: [String]
+    /// The config text as given (the model card shows it).
+    public var text: String
 
-    public init(path: String, documents: [MergeConfig], warnings: [String] = []) {
+    public init(path: String, documents: [MergeConfig], warnings: [String] = [], text: String = "") {
         self.path = path
         self.documents = documents
         self.warnings = warnings
+        self.text = text
     }
 }

@@ -3,7 +3,7 @@ enum DocumentDecoder {
     static let keys = ["merge_method", "name", "models", "slices", "modules", "base_model", "dtype", "out_dtype",
                        "parameters", "tokenizer_source", "tokenizer", "chat_template"]
     /// Keys mergekit knows that mergegraph records but does not implement.
-    static let unsupported: Set<String> = ["modules", "tokenizer_source", "tokenizer", "chat_template"]
+    static let unsupported: Set<String> = ["modules"]
     /// The mutually exclusive input keys, in the order an error message names them.
     static let inputKeys = ["models", "slices", "modules"]
 
@@ -12,8 +12,7 @@ enum DocumentDecoder {
         let mergeMethod = try fields.required("merge_method").string("a merge method name")
         let (inputs, inputsLocation) = try self.inputs(fields, diagnostics)
         let unsupportedKeys: [Located<String>] = fields.pairs.compactMap { pair in
-            guard let key = pair.key.scalar?.text, unsupported.contains(key),
-                  !(key == "tokenizer_source" && pair.value.isNull) else { return nil }
+            guard let key = pair.key.scalar?.text, unsupported.contains(key) else { return nil }
             return Located(key, at: pair.key.location)
         }
         return MergeConfig(file: file,
@@ -25,6 +24,8 @@ enum DocumentDecoder {
                            dtype: try fields.optional("dtype")?.dtype(),
                            outDtype: try fields.optional("out_dtype")?.dtype(),
                            parameters: try ParameterDecoder.map(fields.optional("parameters"), diagnostics),
+                           tokenizer: try TokenizerDecoder.settings(fields, diagnostics),
+                           chatTemplate: try TokenizerDecoder.chatTemplate(fields),
                            unsupportedKeys: unsupportedKeys,
                            location: root.location)
     }

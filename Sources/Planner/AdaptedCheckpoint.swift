@@ -120,6 +120,8 @@ final class AdaptedCheckpoint: TensorProvider {
     /// mergekit reserializes the base's tokenizer when the merged copy has none.
     func donorDirectory() -> String? { base.donorDirectory() }
 
+    func tokenizerFiles() -> TokenizerFiles? { base.tokenizerFiles() }
+
     func layout() -> ModelLayout { base.layout() }
 
     /// The first rows of a tensor the adapter leaves unchanged.

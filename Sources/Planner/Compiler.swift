@@ -37,7 +37,8 @@ public enum Compiler {
             }
             targets.append(OutputTarget(directory: directory, stage: stage.label,
                                         config: try stage.configJSON()?.serialized(),
-                                        tokenizerDonor: try stage.donorDirectory()))
+                                        tokenizerDonor: try stage.donorDirectory(),
+                                        tokenizer: try stage.tokenizerFiles()))
         }
         var graph = builder.graph
         try verify(graph, after: "lowering")
@@ -62,6 +63,10 @@ public enum Compiler {
                         warnings: file.warnings + stages.flatMap(\.warnings)
                             + [relaxation?.warning(budget: options.limits.budgetBytes)].compactMap { $0 })
         plan.stages = stages.map { PlanStage(name: $0.label, method: $0.spec.name) }
+        for (i, output) in outputs.enumerated() {
+            plan.targets[i].modelCard = ModelCardWriter.card(stage: output.stage, directory: output.directory, plan: plan,
+                                                             configText: file.text)
+        }
         return plan
     }
 

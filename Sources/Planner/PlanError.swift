@@ -44,7 +44,7 @@ public enum PlanError: Error, CustomStringConvertible {
             let list = inputs.map { "'\($0.model)' has \($0.rows)" }.joined(separator: ", ")
             return "\(loc): the vocabularies differ: tensor '\(tensor)' has a row per token, and \(list) rows. "
                 + "mergekit 0.1.5 stops here too. Either align the vocabularies with a tokenizer configuration "
-                + "(`tokenizer_source: base` or `tokenizer: {source: base}`; not implemented in mergegraph yet), "
+                + "(`tokenizer_source: union`, `base` or a model; or `tokenizer: {source: base}` with per-token settings), "
                 + "or pass --unsafe-truncate-embeddings to keep every model's first \(inputs.map(\.rows).min() ?? 0) "
                 + "rows (only right when the token ids they share mean the same tokens)"
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message

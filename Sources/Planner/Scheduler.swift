@@ -203,6 +203,8 @@ public enum Scheduler {
             var live = 0
             var buffered = Set<Int>()
             for i in steps.indices {
+                // A kernel that reads inputs in its statistics passes (`vocab_gather`'s padding mean) stages them too.
+                if observers.contains(i) { staging = max(staging, costs[i].stagingBytesPerElement) }
                 if computes.contains(i), !complete.contains(i), !observers.contains(i) {
                     if retained.contains(steps[i].value) {
                         whole += 1

@@ -42,11 +42,32 @@ final class Stage: TensorProvider {
         self.slices = slices
         donor = config.baseModel.flatMap { ref in slices.flatMap(\.sources).first { $0.ref == ref }?.provider }
             ?? slices[0].sources[0].provider
+        if let settings = config.tokenizer {
+            vocabulary = try Stage.alignment(settings, config: config, slices: slices)
+        }
         try buildRecipes()
         warnings = unusedParameterWarnings() + truncations.map {
             "\(config.mergeMethod.location): warning: UNSAFE vocabulary truncation (--unsafe-truncate-embeddings): \($0); "
                 + "this assumes identical token ids in the rows kept"
+        } + (vocabulary?.warnings ?? [])
+    }
+
+    /// The output vocabulary of `settings`, built from the stage's models: the base model (else the first) first,
+    /// then every other input in the order written (mergekit's `referenced_models()`).
+    /// - Throws: `PlanError.notImplemented` when an input is another stage's output (its tokenizer is not on disk).
+    private static func alignment(_ settings: TokenizerSettings, config: MergeConfig,
+                                  slices: [NormalizedSlice]) throws(PlanError) -> VocabularyAlignment {
+        let sources = slices.flatMap(\.sources)
+        var models: [(ref: ModelReference, source: CheckpointSource)] = []
+        let ordered = (config.baseModel.flatMap { base in sources.first { $0.ref == base } }.map { [$0] } ?? []) + sources
+        for source in ordered where !models.contains(where: { $0.ref == source.ref }) {
+            guard let checkpoint = source.provider as? CheckpointSource else {
+                throw .notImplemented(settings.location, "a tokenizer setting in a merge of another stage's output "
+                                      + "('\(source.ref.path)'); set it in the stage that reads the checkpoints")
+            }
+            models.append((source.ref, checkpoint))
         }
+        return try VocabularyAlignment(settings: settings, models: models, base: 0)
     }
 
     // MARK: normalization and validation
@@ -88,6 +109,7 @@ final class Stage: TensorProvider {
                 slices.append(NormalizedSlice(sources: sources, baseIndex: nil, parameters: s.parameters,
                                               location: s.location))
                 if let base = s.baseModel { slices[slices.count - 1].baseIndex = sources.firstIndex { $0.ref == base } }
+                slices[slices.count - 1].sliceBase = s.baseModel
             }
             // Empty ranges everywhere would write a model without layers although its inputs have some.
             if let first = outputSlices.first?.sources.first, slices.allSatisfy({ $0.layerCount == 0 }),
@@ -226,6 +248,9 @@ final class Stage: TensorProvider {
     private var tiesHead = false
     /// What `--unsafe-truncate-embeddings` cut, one line per tensor (reported as warnings).
     private var truncations: [String] = []
+    /// The output vocabulary and the alignment of the vocabulary-axis tensors to it, when the config sets
+    /// `tokenizer_source` or `tokenizer`.
+    private(set) var vocabulary: VocabularyAlignment?
 
     /// Whether `name`'s inputs differ only along a vocabulary axis (dimension 0 of an input embedding or an output
     /// head, or of a tensor whose rows are each model's `vocab_size`), which mergekit's architectures mark with
@@ -238,6 +263,9 @@ final class Stage: TensorProvider {
         let lower = name.lowercased()
         if ModelLayout.isEmbedding(name) && !lower.contains("position") && !lower.contains("wpe") { return true }
         if lower.contains("lm_head") || lower.contains("embed_out") { return true }
+        // Rows equal to `vocab_size` mark a vocabulary tensor only where the row counts differ (equal shapes could be
+        // a coincidence, and aligning such a tensor would scramble it).
+        guard shapes.contains(where: { $0.shape != shapes[0].shape }) else { return false }
         for (source, shape) in zip(sources, shapes) {
             guard try source.provider.configJSON()?["vocab_size"]?.intValue == shape.shape[0] else { return false }
         }
@@ -315,7 +343,24 @@ final class Stage: TensorProvider {
         if standsIn, copyFrom == nil, inputs.contains(where: { $0.tensor == canonical || $0.tensor == output }) {
             untiesHead = true
         }
-        if shapes.contains(where: { $0.shape != shapes[0].shape }) {
+        if let vocabulary, copyFrom == nil, try isVocabularyAxis(output, shapes: shapes, sources: slice.sources) {
+            // mergekit's `PermutedVocabulary`: every input's rows rearranged into the output vocabulary.
+            var aligned: [VocabularyInput] = []
+            for (i, source) in slice.sources.enumerated() {
+                guard let checkpoint = source.provider as? CheckpointSource,
+                      let type = checkpoint.type(of: inputs[i].tensor) else {
+                    throw .notImplemented(source.location, "aligning '\(output)' of another stage's output "
+                                          + "('\(source.ref.path)') to a vocabulary")
+                }
+                aligned.append(VocabularyInput(ref: source.ref, source: checkpoint, tensor: inputs[i].tensor, type: type))
+            }
+            let base = (slice.sliceBase ?? config.baseModel).flatMap { b in slice.sources.firstIndex { $0.ref == b } }
+            let gathers = try vocabulary.gathers(of: output, inputs: aligned, base: base)
+            for i in inputs.indices {
+                inputs[i].gather = gathers[i]
+                shapes[i].shape[0] = vocabulary.rowCount
+            }
+        } else if shapes.contains(where: { $0.shape != shapes[0].shape }) {
             guard try isVocabularyAxis(output, shapes: shapes, sources: slice.sources) else {
                 throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
             }
@@ -426,6 +471,11 @@ final class Stage: TensorProvider {
         }
         var values: [ValueID] = []
         for input in recipe.inputs {
+            if let gather = input.gather {
+                values.append(builder.graph.add(.vocabularyGather(gather), type: recipe.computeType, stage: label,
+                                                note: "\(input.provider.displayName) in the \(config.tokenizer!.source.value) vocabulary"))
+                continue
+            }
             let value: ValueID
             if let rows = input.rows {
                 value = try input.provider.leadingRows(rows, of: input.tensor, stage: label, in: builder)
@@ -450,10 +500,39 @@ final class Stage: TensorProvider {
     func configJSON() throws(PlanError) -> JSONValue? {
         OutputConfig.make(donor: try donor.configJSON(), layerCount: layerTotal,
                           dtype: config.outDtype?.value ?? config.dtype?.value,
-                          tieHead: untiesHead ? false : tiesHead ? true : nil)
+                          tieHead: untiesHead ? false : tiesHead ? true : nil, vocabSize: vocabulary?.rowCount)
     }
 
     func donorDirectory() throws(PlanError) -> String? { try donor.donorDirectory() }
+
+    /// The models the stage merges, as mergekit's `referenced_models()` (a set there): the base model first, then
+    /// every other input in the order written.
+    var referencedModels: [ModelReference] {
+        var refs: [ModelReference] = config.baseModel.map { [$0] } ?? []
+        for source in slices.flatMap(\.sources) where !refs.contains(source.ref) { refs.append(source.ref) }
+        return refs
+    }
+
+    /// The tokenizer files of this stage's output (`OutputTokenizer`), made once.
+    func tokenizerFiles() throws(PlanError) -> TokenizerFiles? {
+        if let made = madeTokenizerFiles { return made }
+        var directories: [String] = []
+        let sources = slices.flatMap(\.sources)
+        for ref in referencedModels {
+            guard let source = sources.first(where: { $0.ref == ref }) else { continue }
+            if let directory = try source.provider.donorDirectory(), !directories.contains(directory) {
+                directories.append(directory)
+            }
+        }
+        var found: [String] = []
+        let files = try OutputTokenizer.files(vocabulary: vocabulary, template: config.chatTemplate, donor: donor,
+                                              models: directories, warnings: &found)
+        warnings += found
+        madeTokenizerFiles = .some(files)
+        return files
+    }
+
+    private var madeTokenizerFiles: TokenizerFiles??
 
     /// The layout of this stage's output, as a later stage reads it.
     func layout() throws(PlanError) -> ModelLayout {

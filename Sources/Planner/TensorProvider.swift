@@ -1,3 +1,4 @@
+import Foundation
 import Checkpoint
 import IR
 import Parser
@@ -21,6 +22,8 @@ protocol TensorProvider: AnyObject {
     func configJSON() throws(PlanError) -> JSONValue?
     /// The checkpoint directory whose tokenizer files this model carries.
     func donorDirectory() throws(PlanError) -> String?
+    /// The tokenizer files this model carries (an output merged from it copies them); nil when it has none.
+    func tokenizerFiles() throws(PlanError) -> TokenizerFiles?
     /// The model's layout: stacks, embeddings, tensors after the stacks, buffers (see `ModelLayout`).
     func layout() throws(PlanError) -> ModelLayout
     /// The IR value of the first `rows` rows (along dimension 0) of one tensor (`--unsafe-truncate-embeddings`).
@@ -88,6 +91,15 @@ final class CheckpointSource: TensorProvider {
     func layout() -> ModelLayout { cachedLayout }
 
     func donorDirectory() -> String? { info.resolvedPath }
+
+    /// Copies of the tokenizer and generation files the directory has (mergekit's `_copy_tokenizer` list).
+    func tokenizerFiles() -> TokenizerFiles? {
+        let files = TokenizerFiles.copiedNames.compactMap { name -> OutputFile? in
+            let path = (info.resolvedPath as NSString).appendingPathComponent(name)
+            return FileManager.default.fileExists(atPath: path) ? OutputFile(name: name, contents: .copy(path)) : nil
+        }
+        return files.isEmpty ? nil : TokenizerFiles(files: files, required: false)
+    }
 
     /// A load of the tensor's first `rows` rows: the stored bytes are row-major, so they are its first elements.
     func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {

@@ -15,6 +15,8 @@ struct SliceSource {
 struct NormalizedSlice {
     var sources: [SliceSource]
     var baseIndex: Int?
+    /// The slice's own `base_model`, when it sets one (whatever the method does with a base).
+    var sliceBase: ModelReference? = nil
     var parameters: ParameterMap
     var location: SourceLocation
     var layerCount: Int { sources[0].end - sources[0].start }
@@ -29,6 +31,8 @@ struct RecipeInput {
     var location: SourceLocation
     /// With `--unsafe-truncate-embeddings`: only the first `rows` rows of the tensor are read.
     var rows: Int? = nil
+    /// With a tokenizer setting, for a vocabulary-axis tensor: its rows rearranged into the output vocabulary.
+    var gather: VocabularyGather? = nil
 }
 
 /// Everything needed to lower one output tensor of a stage.

@@ -19,12 +19,17 @@ struct FinalizeCommand: ParsableCommand {
     @Flag(name: .customLong("copy-tokenizer"), inversion: .prefixedNo, help: "Copy tokenizer files from the base (or first) model.")
     var copyTokenizer = true
 
+    @Flag(name: .customLong("write-model-card"), inversion: .prefixedNo,
+          help: "Write a model card (README.md) and mergekit_config.yml, as run does.")
+    var writeModelCard = true
+
     func run() throws {
         try reportingErrors {
             let catalog = compile.catalog()
             let plan = try compile.compile(catalog: catalog)
-            let executor = PlanExecutor(plan: plan, catalog: catalog,
+            var executor = PlanExecutor(plan: plan, catalog: catalog,
                                         options: ExecutionOptions(copyTokenizer: copyTokenizer))
+            executor.options.writeModelCard = writeModelCard
             try executor.finalize(outputDirectory: outDir)
         }
     }

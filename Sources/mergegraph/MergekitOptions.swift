@@ -3,7 +3,7 @@ import ArgumentParser
 /// `mergekit-yaml`'s options (mergekit 0.1.5 `MergeOptions`) that change nothing in how mergegraph merges, accepted
 /// with mergekit's spelling so that a mergekit command line runs unchanged: each given one is noted once on
 /// standard error with what mergegraph does instead. Options with an effect here (`--out-shard-size`,
-/// `--copy-tokenizer`, `--random-seed`, `-j/--num-threads`, `--unsafe-truncate-embeddings`, `-v`, `--quiet`) are
+/// `--copy-tokenizer`, `--write-model-card`, `--random-seed`, `-j/--num-threads`, `--unsafe-truncate-embeddings`, `-v`, `--quiet`) are
 /// ordinary options of `run`.
 struct MergekitOptions: ParsableArguments {
     @Flag(name: .customLong("allow-crimes"), inversion: .prefixedNo,
@@ -18,9 +18,6 @@ struct MergekitOptions: ParsableArguments {
           help: "mergekit: keep results on the accelerator. mergegraph bounds memory with --max-memory.")
     var lowCPUMemory = false
 
-    @Flag(name: .customLong("write-model-card"), inversion: .prefixedNo,
-          help: "mergekit: write README.md with the merge's details (mergegraph does not write a model card yet).")
-    var writeModelCard = true
 
     @Flag(name: .customLong("trust-remote-code"), inversion: .prefixedNo,
           help: "mergekit: run code from model repos. mergegraph never executes code from a model.")
@@ -69,7 +66,6 @@ struct MergekitOptions: ParsableArguments {
         note(lowCPUMemory || cuda || device.map { $0 != "cpu" } ?? false || readToGPU || multiGPU || gpuRich,
              "GPU options (--cuda, --device, --read-to-gpu, --multi-gpu, --gpu-rich, --low-cpu-memory): mergegraph "
                 + "runs on the CPU within --max-memory")
-        note(!writeModelCard, "--no-write-model-card: mergegraph does not write a model card yet")
         note(trustRemoteCode, "--trust-remote-code: mergegraph never executes code from a model repository")
         note(cloneTensors, "--clone-tensors: not needed, every tensor is written from its own buffers")
         note(!safeSerialization, "--no-safe-serialization: mergegraph writes safetensors only")

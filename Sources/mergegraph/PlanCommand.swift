@@ -2,6 +2,8 @@ import ArgumentParser
 import Checkpoint
 import Executor
 import IR
+import Parser
+import Planner
 
 /// `mergegraph plan CONFIG`: compile only and print the IR (reads headers, no tensor data), or the plan as JSON or DOT.
 struct PlanCommand: ParsableCommand {
@@ -20,7 +22,14 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let catalog = compile.catalog()
-            var plan = try compile.compile(catalog: catalog)
+            let file = try ConfigParser.parse(file: compile.config, strict: compile.strict)
+            // How the inputs' vocabularies differ, before the plan (or before the error that they differ): on
+            // standard output with the text plan, on standard error beside JSON and DOT.
+            let report = VocabularyReport.lines(for: file, catalog: catalog).map { "// " + $0 }
+            if !report.isEmpty {
+                if format == .text { print(report.joined(separator: "\n") + "\n") } else { Console.error(report.joined(separator: "\n")) }
+            }
+            var plan = try compile.compile(file, catalog: catalog)
             if let partition = try partitioning.resolve() {
                 plan.header += Partitioning(schedule: plan.schedule, graph: plan.graph, count: partition.count)
                     .describe(shards: plan.schedule.shards, current: partition.index)

@@ -116,7 +116,7 @@ struct PlanJSON {
                 ("nodes", .number(String(graph.nodes.count))),
                 ("load_requests", .number(String(graph.loadRequests))),
                 ("unique_loads", .number(String(loads.count))),
-                ("read_bytes", .number(String(loads.reduce(0) { $0 + $1.type.byteCount }))),
+                ("read_bytes", .number(String(graph.readBytes))),
                 ("write_bytes", .number(String(schedule.shards.reduce(0) { $0 + $1.byteCount }))),
                 ("outputs", .number(String(graph.outputs.count))),
             ])),

@@ -20,6 +20,10 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("copy-tokenizer"), inversion: .prefixedNo, help: "Copy tokenizer files from the base (or first) model.")
     var copyTokenizer = true
 
+    @Flag(name: .customLong("write-model-card"), inversion: .prefixedNo,
+          help: "Write a model card (README.md: models, method, config, plan summary; offline) and mergekit_config.yml.")
+    var writeModelCard = true
+
     @Flag(help: "Replace OUT_DIR if it exists and is not empty.")
     var overwrite = false
 
@@ -77,6 +81,7 @@ struct Run: ParsableCommand {
                 },
                 onProgress: { progress.update($0) }))
             executor.options.allowNonFinite = allowNonFinite
+            executor.options.writeModelCard = writeModelCard
             executor.options.resume = resume
             executor.options.partition = partition
             executor.options.onNote = { note in

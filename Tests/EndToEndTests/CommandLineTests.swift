@@ -41,7 +41,33 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("= weighted_sum(0.6, 0.4) %0, %1 : f32[128,32]"), result.stdout)
         XCTAssertTrue(result.stdout.contains("// summary: 117 nodes; 78 loads requested, 78 unique"), result.stdout)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        XCTAssertEqual(files, ["config.json", "model.safetensors"])
+        XCTAssertEqual(files, ["README.md", "config.json", "mergekit_config.yml", "model.safetensors"])
+        // The model card: front matter, the output directory's name, method, models, the config as given, the plan.
+        let card = try String(contentsOfFile: out + "/README.md", encoding: .utf8)
+        let config = try String(contentsOfFile: "\(Fixtures.conformance)/\(Fixtures.caseConfig("linear"))", encoding: .utf8)
+        XCTAssertTrue(card.hasPrefix("""
+            ---
+            base_model:
+            - models/llama-ft-a
+            - models/llama-ft-b
+            library_name: transformers
+            tags:
+            - merge
+            - mergekit
+            - mergegraph
+            ---
+            # \((out as NSString).lastPathComponent)
+
+            """), card)
+        XCTAssertTrue(card.contains("merged using the `linear` merge method (weighted average"), card)
+        XCTAssertTrue(card.contains("* models/llama-ft-a\n* models/llama-ft-b\n"), card)
+        XCTAssertTrue(card.contains("```yaml\n" + config), card)
+        XCTAssertTrue(card.contains("39 tensors written (177.1 KiB in 1 shard), 354.2 KiB read from the inputs, predicted peak memory"), card)
+        XCTAssertEqual(try String(contentsOfFile: out + "/mergekit_config.yml", encoding: .utf8), config)
+        let bare = Fixtures.temporaryDirectory("cli-run-bare")
+        defer { try? FileManager.default.removeItem(atPath: bare) }
+        XCTAssertEqual(try run(["run", Fixtures.caseConfig("linear"), bare, "--overwrite", "--no-write-model-card"]).status, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: bare).sorted(), ["config.json", "model.safetensors"])
     }
 
     func testPlanPrintsWithoutWriting() throws {
@@ -57,8 +83,8 @@ final class CommandLineTests: XCTestCase {
         let result = try run(["run", Fixtures.caseConfig("linear"), out, "--out-shard-size", "60K", "--overwrite"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        XCTAssertEqual(files, ["config.json"] + (1...4).map { "model-0000\($0)-of-00004.safetensors" }
-                       + ["model.safetensors.index.json"])
+        XCTAssertEqual(files, ["README.md", "config.json", "mergekit_config.yml"]
+                       + (1...4).map { "model-0000\($0)-of-00004.safetensors" } + ["model.safetensors.index.json"])
         XCTAssertEqual(try CheckpointComparison.problems(actual: out, expected: Fixtures.expected("linear")), [])
     }
 
@@ -77,8 +103,8 @@ final class CommandLineTests: XCTestCase {
             merge_method: linear
             """)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try run(["run", name, "a"], in: dir).status, 0)
-        XCTAssertEqual(try run(["run", name, "b", "--no-copy-tokenizer"], in: dir).status, 0)
+        XCTAssertEqual(try run(["run", name, "a", "--no-write-model-card"], in: dir).status, 0)
+        XCTAssertEqual(try run(["run", name, "b", "--no-copy-tokenizer", "--no-write-model-card"], in: dir).status, 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/a").sorted(),
                        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/b").sorted(),

@@ -11,7 +11,7 @@ final class ConformanceTests: XCTestCase {
         "model_stock", "passthrough_frankenmerge", "passthrough_gpt2_stack", "ties", "breadcrumbs_ties",
         "ties_then_slerp", "nearswap", "sce", "nuslerp", "multislerp", "karcher", "arcee_fusion",
         "rw_pytorch_bin", "rw_f64_input", "rw_bool_buffers", "rw_ties_fp16_cut", "rw_weight_rounding_bf16",
-        "rw_gpt2_hub_names", "rw_lora",
+        "rw_gpt2_hub_names", "rw_lora", "rw_vocab_union", "rw_chat_template",
     ]
 
     /// Cases that do not match mergekit yet, with what is missing: `PendingCases.txt` beside this file (also read
@@ -36,6 +36,34 @@ final class ConformanceTests: XCTestCase {
             let problems = try CheckpointComparison.problems(actual: out, expected: Fixtures.expected(name))
             XCTAssertEqual(problems, [], "case \(name)")
         }
+    }
+
+    /// Where mergekit wrote tokenizer files (`tokenizer_source`, `chat_template`), ours describe the same tokenizer:
+    /// `tokenizer.json`'s model vocabulary and added tokens are mergekit's, `tokenizer_config.json` is the same JSON,
+    /// and the chat template is the same text (so it renders every conversation as mergekit's does). (Cases without a
+    /// tokenizer setting whose models have no tokenizer files, `rw_bool_buffers` and `rw_gpt2_hub_names`, hold the
+    /// empty-vocabulary GPT-2 tokenizer transformers 5 makes up from `model_type`; we write none:
+    /// docs/mergekit-differences.md.)
+    func testTokenizerFilesMatchMergekit() throws {
+        func json(_ path: String) throws -> JSONValue { try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
+        var checked = 0
+        for name in Self.implemented {
+            let expected = Fixtures.expected(name)
+            let config = try String(contentsOfFile: "\(Fixtures.conformance)/\(Fixtures.caseConfig(name))", encoding: .utf8)
+            guard config.contains("\ntokenizer") || config.contains("\nchat_template") else { continue }
+            checked += 1
+            let out = Fixtures.temporaryDirectory(name)
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            try Fixtures.merge(case: name, into: out)
+            let (ours, theirs) = (try json(out + "/tokenizer.json"), try json(expected + "/tokenizer.json"))
+            XCTAssertEqual(ours["model"]?["vocab"], theirs["model"]?["vocab"], name)
+            XCTAssertEqual(ours["added_tokens"], theirs["added_tokens"], name)
+            XCTAssertEqual(try json(out + "/tokenizer_config.json"), try json(expected + "/tokenizer_config.json"), name)
+            let template = "/chat_template.jinja"
+            XCTAssertEqual(FileManager.default.contents(atPath: out + template),
+                           FileManager.default.contents(atPath: expected + template), name)
+        }
+        XCTAssertEqual(checked, 2)
     }
 
     /// TIES follows mergekit's f32 operation order (weights rounded to f32, sums in model order), so on the f32

@@ -13,9 +13,19 @@ enum Fixtures {
 
     /// PEFT adapters for conformance models and what mergekit 0.1.5 makes of them (`make_fixtures.py`).
     static let lora = URL(fileURLWithPath: conformance).deletingLastPathComponent().appendingPathComponent("lora").path
+    /// The tokenizer cases (`Tests/Fixtures/tokenizer`: mergekit 0.1.5's outputs for tokenizer settings, over the
+    /// conformance models and models of their own).
+    static let tokenizer = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/tokenizer").path
 
     static func caseConfig(_ name: String) -> String { "cases/\(name)/config.yml" }
-    static func expected(_ name: String) -> String { "\(conformance)/cases/\(name)/expected" }
+    static func expected(_ name: String, in folder: String = conformance) -> String { "\(folder)/cases/\(name)/expected" }
+
+    /// Every case of the tokenizer fixtures, by folder name.
+    static var tokenizerCaseNames: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(tokenizer)/cases")) ?? []).sorted()
+    }
 
     /// A fresh empty directory under the system temporary directory.
     static func temporaryDirectory(_ label: String) -> String {
@@ -24,11 +34,11 @@ enum Fixtures {
         return path
     }
 
-    /// Compiles and runs config text (model paths relative to the conformance folder) into `output`.
-    /// Returns the plan and the most memory the executor held.
+    /// Compiles and runs config text (model paths relative to `folder`, the conformance folder by default) into
+    /// `output`. Returns the plan and the most memory the executor held.
     @discardableResult
     static func merge(configText: String, file: String = "inline.yml", into output: String, threads: Int = 2,
-                      seed: UInt64 = 0, limits: Scheduler.Limits? = nil, folder: String = conformance,
+                      seed: UInt64 = 0, limits: Scheduler.Limits? = nil, in folder: String = conformance,
                       loraMergeDType: DType? = nil) throws -> (plan: Plan, peakBytes: Int) {
         try inFolder(folder) {
             let catalog = LocalCheckpointCatalog()
@@ -43,12 +53,12 @@ enum Fixtures {
         }
     }
 
-    /// Compiles and runs a conformance case into `output`.
+    /// Compiles and runs a case of `folder` (the conformance cases by default) into `output`.
     @discardableResult
     static func merge(case name: String, into output: String, threads: Int = 2,
-                      limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
-        let text = try String(contentsOfFile: "\(conformance)/\(caseConfig(name))", encoding: .utf8)
-        return try merge(configText: text, file: caseConfig(name), into: output, threads: threads, limits: limits)
+                      limits: Scheduler.Limits? = nil, in folder: String = conformance) throws -> (plan: Plan, peakBytes: Int) {
+        let text = try String(contentsOfFile: "\(folder)/\(caseConfig(name))", encoding: .utf8)
+        return try merge(configText: text, file: caseConfig(name), into: output, threads: threads, limits: limits, in: folder)
     }
 
     /// Every conformance case, by folder name.
@@ -56,7 +66,9 @@ enum Fixtures {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(conformance)/cases")) ?? []).sorted()
     }
 
-    static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T { try inFolder(conformance, body) }
+    static func inConformanceFolder<T>(_ body: () throws -> T) throws -> T {
+        try inFolder(conformance, body)
+    }
 
     /// Runs `body` with `folder` as the working directory.
     static func inFolder<T>(_ folder: String, _ body: () throws -> T) throws -> T {
@@ -69,9 +81,9 @@ enum Fixtures {
 }
 
 extension Fixtures {
-    /// Compiles config text with the conformance folder as working directory.
+    /// Compiles config text with `folder` (the conformance folder by default) as working directory.
     static func compile(_ configText: String, file: String = "chain.yml", options: PlannerOptions = PlannerOptions(),
-                        folder: String = conformance) throws -> Plan {
+                        in folder: String = conformance) throws -> Plan {
         try inFolder(folder) {
             try Compiler.compile(try ConfigParser.parse(text: configText, file: file), catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(), options: options)
         }

@@ -15,7 +15,7 @@ final class LoRATests: XCTestCase {
                        limits: Scheduler.Limits? = nil) throws -> (plan: Plan, peakBytes: Int) {
         let text = try String(contentsOfFile: "\(Fixtures.lora)/cases/\(name)/config.yml", encoding: .utf8)
         return try Fixtures.merge(configText: text, file: "cases/\(name)/config.yml", into: out, limits: limits,
-                                  folder: Fixtures.lora, loraMergeDType: dtype)
+                                  in: Fixtures.lora, loraMergeDType: dtype)
     }
 
     /// Bit for bit: ranks 4, 8, 193 and 400 (MKL's block sums), `alpha_pattern`, an embedding LoRA (rounded before
@@ -52,7 +52,7 @@ final class LoRATests: XCTestCase {
             let text = try String(contentsOfFile: "\(Fixtures.lora)/cases/\(name)/config.yml", encoding: .utf8)
             var options = PlannerOptions(limits: Scheduler.Limits(threads: 1))
             options.loraMergeDType = dtype
-            let unbounded = try Fixtures.compile(text, options: options, folder: Fixtures.lora)
+            let unbounded = try Fixtures.compile(text, options: options, in: Fixtures.lora)
             let smallest = unbounded.schedule.groups.map { $0.bytes(rows: 1) }.max()!
             var outputs: [Data] = []
             for limits in [Scheduler.Limits(threads: 3), Scheduler.Limits(budgetBytes: smallest, threads: 1),
@@ -74,7 +74,7 @@ final class LoRATests: XCTestCase {
         let text = try String(contentsOfFile: "\(Fixtures.lora)/cases/lora_conv1d_fp16/config.yml", encoding: .utf8)
         var options = PlannerOptions()
         options.loraMergeDType = .f16
-        let dump = try Fixtures.compile(text, options: options, folder: Fixtures.lora).dump()
+        let dump = try Fixtures.compile(text, options: options, in: Fixtures.lora).dump()
         XCTAssertTrue(dump.contains("// @m1 = adapters/gpt2-conv1d  ("), dump)
         XCTAssertTrue(dump.contains("LoRA adapter"))
         // rsLoRA: lora_alpha 5 / √6.

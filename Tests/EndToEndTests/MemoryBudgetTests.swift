@@ -7,14 +7,21 @@ import XCTest
 /// Chunked execution: the same bytes for any chunk size, never more memory than the planner predicted,
 /// and a budget too small to run is a compile-time error naming the smallest workable one.
 final class MemoryBudgetTests: XCTestCase {
-    /// The bytes of every file in an output directory, by relative path.
+    /// The implemented conformance cases and the tokenizer cases, with their folders.
+    static var cases: [(folder: String, name: String)] {
+        ConformanceTests.implemented.map { (Fixtures.conformance, $0) } + Fixtures.tokenizerCaseNames.map { (Fixtures.tokenizer, $0) }
+    }
+
+    /// The bytes of every file in an output directory, by relative path, but the model card (which states the
+    /// predicted peak memory, and so differs between budgets).
     private func files(_ directory: String) throws -> [String: Data] {
         var result: [String: Data] = [:]
         let fm = FileManager.default
         for path in fm.enumerator(atPath: directory)?.compactMap({ $0 as? String }) ?? [] {
             var isDirectory: ObjCBool = false
             let full = "\(directory)/\(path)"
-            if fm.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
+            if fm.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue,
+               (path as NSString).lastPathComponent != "README.md" {
                 result[path] = try Data(contentsOf: URL(fileURLWithPath: full))
             }
         }
@@ -24,8 +31,9 @@ final class MemoryBudgetTests: XCTestCase {
     /// One row per chunk, a few rows, whole tensors, with and without keeping statistics operands whole: every
     /// conformance case writes identical files, and the executor never holds more than the planner predicted.
     func testEveryCaseGivesIdenticalBytesForAnyChunkSizeWithinThePrediction() throws {
-        XCTAssertEqual(ConformanceTests.implemented.count, 24)
-        for name in ConformanceTests.implemented {
+        XCTAssertEqual(ConformanceTests.implemented.count, 26)
+        XCTAssertEqual(Fixtures.tokenizerCaseNames.count, 6)
+        for (folder, name) in Self.cases {
             var outputs: [[String: Data]] = []
             for (maxChunk, threads, retain) in [(Int.max / 8, 2, false), (1, 1, false), (100, 2, true), (1000, 3, false),
                                                 (1, 2, true)] {
@@ -33,7 +41,8 @@ final class MemoryBudgetTests: XCTestCase {
                 defer { try? FileManager.default.removeItem(atPath: out) }
                 let (plan, peak) = try Fixtures.merge(
                     case: name, into: out, threads: threads,
-                    limits: Scheduler.Limits(maxChunkElements: maxChunk, threads: threads, retainAcrossPasses: retain))
+                    limits: Scheduler.Limits(maxChunkElements: maxChunk, threads: threads, retainAcrossPasses: retain),
+                    in: folder)
                 XCTAssertLessThanOrEqual(peak, plan.schedule.predictedPeakBytes,
                                          "\(name): held more than predicted with chunks of ≤ \(maxChunk) elements")
                 XCTAssertGreaterThan(peak, 0)
@@ -55,15 +64,15 @@ final class MemoryBudgetTests: XCTestCase {
     /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:
     /// the kernels declare their state phase by phase and the runner follows the schedule's sweeps and frees.
     func testPredictedPeakEqualsTheMeasuredPeak() throws {
-        for name in ConformanceTests.implemented {
-            let text = try String(contentsOfFile: "\(Fixtures.conformance)/\(Fixtures.caseConfig(name))", encoding: .utf8)
+        for (folder, name) in Self.cases {
+            let text = try String(contentsOfFile: "\(folder)/\(Fixtures.caseConfig(name))", encoding: .utf8)
             let oneThread = try Fixtures.compile(text, file: Fixtures.caseConfig(name),
-                                                 options: PlannerOptions(limits: Scheduler.Limits(threads: 1)))
+                                                 options: PlannerOptions(limits: Scheduler.Limits(threads: 1)), in: folder)
             let smallest = oneThread.schedule.groups.map { $0.bytes(rows: 1) }.max()!
             for limits in [Scheduler.Limits(threads: 2), Scheduler.Limits(budgetBytes: smallest + 5000, threads: 1)] {
                 let out = Fixtures.temporaryDirectory("peak-\(name)")
                 defer { try? FileManager.default.removeItem(atPath: out) }
-                let (plan, peak) = try Fixtures.merge(case: name, into: out, limits: limits)
+                let (plan, peak) = try Fixtures.merge(case: name, into: out, limits: limits, in: folder)
                 XCTAssertEqual(peak, plan.schedule.predictedPeakBytes, "\(name), budget \(limits.budgetBytes)")
             }
         }

@@ -42,7 +42,8 @@ final class MultiStageTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tmp), [])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: work), ["out"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(work)/out").sorted(), ["config.json", "model.safetensors"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(work)/out").sorted(),
+                       ["README.md", "config.json", "mergekit_config.yml", "model.safetensors"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.conformance)/cases/ties_then_slerp"), before)
         XCTAssertEqual(try CheckpointComparison.problems(actual: "\(work)/out", expected: Fixtures.expected("ties_then_slerp")), [])
     }

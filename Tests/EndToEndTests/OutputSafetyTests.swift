@@ -99,7 +99,8 @@ final class OutputSafetyTests: XCTestCase {
         try "{}".write(toFile: "\(dir)/out/tokenizer.json", atomically: true, encoding: .utf8)
         let result = try runBinary(["run", "c.yml", "out", "--overwrite", "--quiet"], in: dir)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(try fm.contentsOfDirectory(atPath: "\(dir)/out").sorted(), ["config.json", "model.safetensors"])
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: "\(dir)/out").sorted(),
+                       ["README.md", "config.json", "mergekit_config.yml", "model.safetensors"])
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["a", "c.yml", "out"])
         XCTAssertEqual(try CheckpointComparison.problems(actual: "\(dir)/out", expected: "\(dir)/a"), [])
     }

@@ -255,3 +255,41 @@ final class VerifierTests: XCTestCase {
         assertRejects(g, s, containing: "does not end with an output sweep")
     }
 }
+
+/// `vocab_gather`: a leaf that reads rows of its sources; the verifier checks its rows against its result and sources.
+final class VocabularyGatherVerifierTests: XCTestCase {
+    private func graph(_ gather: VocabularyGather, rows: Int) -> Graph {
+        var g = Graph()
+        _ = g.addModel(ModelInput(name: "a", path: "/a"))
+        _ = g.addModel(ModelInput(name: "b", path: "/b"))
+        let v = g.add(.vocabularyGather(gather), type: TensorType(dtype: .f32, shape: [rows, 4]))
+        g.addOutput(GraphOutput(name: "embed", value: v))
+        return g
+    }
+
+    private let sources = [GatherSource(model: 0, tensor: "e", type: TensorType(dtype: .f32, shape: [3, 4])),
+                           GatherSource(model: 1, tensor: "e", type: TensorType(dtype: .bf16, shape: [5, 4]))]
+
+    func testAGatherOfCopiesMeansZerosAndPaddingVerifiesAndPrints() throws {
+        let gather = VocabularyGather(sources: sources, rows: [
+            [RowPick(source: 0, row: 0)], [RowPick(source: 0, row: 2)], [RowPick(source: 1, row: 4)],
+            [RowPick(source: 0, row: 1), RowPick(source: 1, row: 1)], [],
+        ], paddingRows: 3)
+        XCTAssertNoThrow(try Verifier.verify(graph(gather, rows: 8)))
+        XCTAssertEqual(Op.vocabularyGather(gather).attributes, "(8 rows: 2 from @m0, 1 from @m1, 1 averaged, 1 zero, 3 padding)")
+        XCTAssertEqual(gather.readBytes, 3 * 16 + 2 * 8)
+    }
+
+    func testRowsOutsideTheirSourceOrResultAreRejected() {
+        let outside = VocabularyGather(sources: sources, rows: [[RowPick(source: 0, row: 3)]])
+        XCTAssertThrowsError(try Verifier.verify(graph(outside, rows: 1))) { XCTAssertTrue("\($0)".contains("row 3 of source 0 is outside it")) }
+        let short = VocabularyGather(sources: sources, rows: [[RowPick(source: 0, row: 0)]], paddingRows: 1)
+        XCTAssertThrowsError(try Verifier.verify(graph(short, rows: 3))) { XCTAssertTrue("\($0)".contains("2 rows do not make a result")) }
+        let wide = VocabularyGather(sources: [GatherSource(model: 0, tensor: "e", type: TensorType(dtype: .f32, shape: [3, 5]))],
+                                    rows: [[RowPick(source: 0, row: 0)]])
+        XCTAssertThrowsError(try Verifier.verify(graph(wide, rows: 1))) { XCTAssertTrue("\($0)".contains("its rows do not match")) }
+        let unknown = VocabularyGather(sources: [GatherSource(model: 7, tensor: "e", type: TensorType(dtype: .f32, shape: [3, 4]))],
+                                       rows: [[RowPick(source: 0, row: 0)]])
+        XCTAssertThrowsError(try Verifier.verify(graph(unknown, rows: 1))) { XCTAssertTrue("\($0)".contains("@m7")) }
+    }
+}

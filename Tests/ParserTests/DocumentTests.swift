@@ -102,27 +102,6 @@ final class DocumentTests: XCTestCase {
         assertConfigError(text, "t.yml:6:5:", "more than 1000000 nodes")
     }
 
-    func testUnsupportedKeysAreRecorded() throws {
-        let doc = try parseOne("""
-            merge_method: linear
-            models: [{model: a}]
-            tokenizer_source: union
-            tokenizer:
-              source: base
-            chat_template: chatml
-            """)
-        XCTAssertEqual(doc.unsupportedKeys, [
-            Located("tokenizer_source", at: loc(3, 1)),
-            Located("tokenizer", at: loc(4, 1)),
-            Located("chat_template", at: loc(6, 1)),
-        ])
-    }
-
-    func testNullTokenizerSourceIsNotRecorded() throws {
-        let doc = try parseOne("merge_method: linear\nmodels: [{model: a}]\ntokenizer_source: null\n")
-        XCTAssertEqual(doc.unsupportedKeys, [])
-    }
-
     func testModulesAloneGivesEmptyModelsAndIsRecorded() throws {
         let doc = try parseOne("merge_method: linear\nmodules:\n  text_decoder:\n    models: [{model: a}]\n")
         XCTAssertEqual(doc.inputs, .models([]))

@@ -86,9 +86,7 @@ final class ModelsTests: XCTestCase {
             let config = try ConfigParser.parse(file: path)
             XCTAssertFalse(config.documents.isEmpty, name)
             XCTAssertEqual(config.path, path)
-            // Only the tokenizer keys of issue 13 (rw_vocab_union, rw_chat_template) are recorded as unsupported.
-            let unsupported = Set(config.documents.flatMap(\.unsupportedKeys).map(\.value))
-            XCTAssertTrue(unsupported.isSubset(of: ["tokenizer_source", "tokenizer", "chat_template"]), name)
+            XCTAssertEqual(config.documents.flatMap(\.unsupportedKeys), [], name)
         }
     }
 }

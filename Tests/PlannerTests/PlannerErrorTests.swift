@@ -290,14 +290,14 @@ final class PlannerErrorTests: PlannerTestCase {
             """, prefix: "t.yml:5:5: ", contains: ["model '$A' is listed twice"])
     }
 
-    func testUnsupportedTokenizerSource() {
+    func testTokenizerSourceWithoutTokenizerJSON() {
         fx.assertError("""
             merge_method: linear
             models:
               - model: $A
                 parameters: {weight: 1}
             tokenizer_source: union
-            """, prefix: "t.yml:5:1: ", contains: ["not implemented: tokenizer_source"])
+            """, prefix: "t.yml:5:19: ", contains: ["cannot build the output vocabulary: $A: no tokenizer.json"])
     }
 
     func testPassthroughWithTwoModels() {

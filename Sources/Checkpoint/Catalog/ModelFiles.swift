@@ -1,3 +1,5 @@
+import IR
+
 /// Which files of a model directory a merge reads, by name: the weights in the format `CheckpointFormat` picks
 /// (safetensors over PyTorch `.bin`, with their index), `config.json`, and the tokenizer and generation files copied
 /// beside the output. Used to fetch only those from a remote snapshot.
@@ -5,11 +7,7 @@ public enum ModelFiles {
     /// `config.json`.
     public static let config = "config.json"
     /// The tokenizer and generation files copied from the donor model when present (mergekit `_copy_tokenizer`).
-    public static let tokenizerFiles = [
-        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer.model",
-        "added_tokens.json", "vocab.json", "merges.txt", "vocab.txt", "chat_template.jinja",
-        "generation_config.json", "chat_template.json",
-    ]
+    public static let tokenizerFiles = TokenizerFiles.copiedNames
 
     /// The weight files of a directory holding `names` (top-level file names), as the readers choose them: the
     /// safetensors index (to be read for its shards) or `model.safetensors` or every `*.safetensors`; else the

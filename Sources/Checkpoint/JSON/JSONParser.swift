@@ -18,7 +18,12 @@ public struct JSONParser {
     private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
 
     private mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
     }
 
     private mutating func expect(_ literal: String) throws(JSONSyntaxError) {

@@ -78,7 +78,8 @@ public indirect enum JSONValue: Hashable, Sendable {
         }
     }
 
-    /// `s` as a quoted JSON string literal.
+    /// `s` as a quoted JSON string literal, escaped as Python's `json.dumps(ensure_ascii=False)` and serde_json
+    /// escape it (`\b`, `\f`, `\n`, `\r`, `\t`, other control characters as `\u00XX`).
     public static func quote(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
@@ -88,6 +89,8 @@ public indirect enum JSONValue: Hashable, Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             default:
                 if scalar.value < 0x20 {
                     let hex = String(scalar.value, radix: 16)

@@ -1,6 +1,8 @@
 /// How the executor runs a plan (the worker threads are the plan's: `Schedule.threads`).
 public struct ExecutionOptions: Sendable {
     public var copyTokenizer: Bool
+    /// Write the model card (`README.md`) and `mergekit_config.yml` (mergekit's `--write-model-card`, on by default).
+    public var writeModelCard = true
     /// Replace a non-empty output directory.
     public var overwrite: Bool
     /// Paths the output directory may not replace, contain (or, for input models, lie inside) besides the plan's

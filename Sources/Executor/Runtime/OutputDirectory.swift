@@ -331,7 +331,7 @@ public final class OutputDirectory {
 
     /// The files a model output holds, besides `model*.safetensors`.
     static let outputFileNames: Set<String> = Set([
-        "model.safetensors.index.json", "config.json", "generation_config.json", "README.md",
+        "model.safetensors.index.json", "config.json", "generation_config.json", "README.md", "mergekit_config.yml",
     ] + PlanExecutor.tokenizerFiles)
 
     /// The first entry (relative path) of `directory` that a model output would not hold, or nil when it holds

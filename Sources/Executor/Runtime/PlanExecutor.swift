@@ -6,7 +6,7 @@ import IR
 /// written as its tensors complete, then `config.json` and tokenizer files, then the directory moved into place.
 public struct PlanExecutor {
     /// The tokenizer and generation files copied from the donor model when present.
-    public static let tokenizerFiles = ModelFiles.tokenizerFiles
+    public static let tokenizerFiles = TokenizerFiles.copiedNames
 
     /// The compiled merge to run.
     public var plan: Plan
@@ -232,7 +232,7 @@ public struct PlanExecutor {
             var outputs: [Int] = []
             var outputEntries: [Int] = []
             // For the non-finite check: the float loads of the group and, per entry, the loads it is computed from.
-            var loads: [Int: LoadChunkKernel] = [:]
+            var loads: [Int: any InputReadingKernel] = [:]
             var feedingLoads: [Set<Int>] = []
             let staging = InputStaging(memory: memory)
             for step in group.steps {
@@ -251,6 +251,11 @@ public struct PlanExecutor {
                 } else if case .loraDelta(let m, let a, let b, let rank, let scale, let transposed) = node.op {
                     kernel = try LoRADeltaChunkKernel(reader: models[m], a: a, b: b, rank: rank, scale: scale,
                                                       transposed: transposed, context: context)
+                } else if case .vocabularyGather(let gather) = node.op {
+                    let read = try VocabularyGatherChunkKernel(gather: gather, models: models, staging: staging,
+                                                               context: context, checksFinite: !options.allowNonFinite)
+                    loads[entries.count] = read
+                    kernel = read
                 } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
                                                                threads: threads).make {
                     kernel = make(context)
@@ -369,10 +374,19 @@ public struct PlanExecutor {
             if let config = target.config {
                 try out.write(prefix + "config.json", config + "\n")
             }
-            if options.copyTokenizer, let donor = target.tokenizerDonor {
-                for name in PlanExecutor.tokenizerFiles {
-                    let source = (donor as NSString).appendingPathComponent(name)
-                    if FileManager.default.fileExists(atPath: source) { try out.copy(from: source, name: prefix + name) }
+            if options.writeModelCard, let card = target.modelCard {
+                // mergekit names the card after the output directory.
+                let name = target.directory.isEmpty
+                    ? URL(fileURLWithPath: out.destination).standardizedFileURL.lastPathComponent : target.directory
+                try out.write(prefix + "README.md", card.text(name: name))
+                try out.write(prefix + "mergekit_config.yml", card.configText)
+            }
+            if let tokenizer = target.tokenizer, tokenizer.required || options.copyTokenizer {
+                for file in tokenizer.files {
+                    switch file.contents {
+                    case .text(let text): try out.write(prefix + file.name, text)
+                    case .copy(let source): try out.copy(from: source, name: prefix + file.name)
+                    }
                 }
             }
         }

@@ -5,9 +5,9 @@ import IR
 /// come from the kernel's own file, so the planner's prediction and the executor's run cannot drift apart.
 struct KernelDeclaration {
     var cost: KernelCost
-    /// Builds the kernel for a node described by a `KernelContext`; nil for loads and LoRA updates, which read
-    /// checkpoints (`LoadChunkKernel`, `RawLoadChunkKernel` for integer and BOOL tensors, `LoRADeltaChunkKernel`;
-    /// built by the plan executor from the model's reader).
+    /// Builds the kernel for a node described by a `KernelContext`; nil for the ops that read checkpoints, which the
+    /// plan executor builds from the models' readers (`LoadChunkKernel`, `RawLoadChunkKernel` for integer and BOOL
+    /// tensors, `LoRADeltaChunkKernel`, `VocabularyGatherChunkKernel`).
     var make: ((KernelContext) -> ChunkKernel)?
 }
 
@@ -44,6 +44,8 @@ enum KernelFactory {
         case .loraDelta(_, _, _, let rank, _, _):
             return KernelDeclaration(cost: LoRADeltaChunkKernel.cost(rank: rank, shape: result.shape, threads: threads),
                                      make: nil)
+        case .vocabularyGather(let gather):
+            return KernelDeclaration(cost: VocabularyGatherChunkKernel.cost(gather, shape: result.shape), make: nil)
         case .copyEqual:
             return KernelDeclaration(cost: CopyEqualChunkKernel.cost) { CopyEqualChunkKernel(context: $0) }
         case .cast:

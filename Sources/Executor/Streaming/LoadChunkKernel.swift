@@ -2,9 +2,16 @@ import Checkpoint
 import IR
 import Synchronization
 
+/// A kernel that reads input checkpoints and notes whether what it read held an infinite or NaN value (a merged
+/// output may have such values only when an input it is computed from had them).
+protocol InputReadingKernel: ChunkKernel {
+    /// Whether a read held an infinite or NaN value (when the kernel checks).
+    var sawNonFinite: Bool { get }
+}
+
 /// Reads a stored tensor chunk by chunk as f32, through a staging buffer shared by the group's loads: each chunk's
 /// bytes are read with `pread` through the model's `CheckpointReader`, in parallel blocks, and decoded exactly.
-final class LoadChunkKernel: ChunkKernel {
+final class LoadChunkKernel: InputReadingKernel {
     private let reader: any CheckpointReader
     private let stored: StoredTensor
     private let staging: InputStaging
