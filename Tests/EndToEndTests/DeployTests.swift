@@ -71,12 +71,13 @@ final class DeployTests: XCTestCase {
         let finalize = try Self.shell(script, ["finalize", config, out] + options, in: conformance,
                                  environment: ["SLURM_JOB_ID": "102", "MERGEGRAPH": binary])
         XCTAssertEqual(finalize.status, 0, finalize.output)
-        let single = try Binary.run(["run", config, "\(dir)/single", "--quiet"] + options)
+        // Same folder name: the model card is titled after it.
+        let single = try Binary.run(["run", config, "\(dir)/single/out", "--quiet"] + options)
         XCTAssertEqual(single.status, 0, single.stderr)
-        let files = try fm.contentsOfDirectory(atPath: "\(dir)/single").sorted()
+        let files = try fm.contentsOfDirectory(atPath: "\(dir)/single/out").sorted()
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: out).sorted(), files)
         for file in files {
-            XCTAssertTrue(fm.contentsEqual(atPath: "\(out)/\(file)", andPath: "\(dir)/single/\(file)"), file)
+            XCTAssertTrue(fm.contentsEqual(atPath: "\(out)/\(file)", andPath: "\(dir)/single/out/\(file)"), file)
         }
         let usage = try Self.shell(script, ["three", config, out], in: dir, environment: ["SBATCH": stub, "SLURM_JOB_ID": ""])
         XCTAssertEqual(usage.status, 64, usage.output)

@@ -47,12 +47,13 @@ final class PartitionTests: XCTestCase {
             let config = Fixtures.caseConfig(name)
             let dir = Fixtures.temporaryDirectory("partition-\(name)")
             defer { try? fm.removeItem(atPath: dir) }
-            let single = try Binary.run(["run", config, "\(dir)/single", "--quiet"] + shardSize)
+            // Same folder name: the model card is titled after it.
+            let single = try Binary.run(["run", config, "\(dir)/single/out", "--quiet"] + shardSize)
             XCTAssertEqual(single.status, 0, single.stderr)
-            let reference = contents("\(dir)/single")
+            let reference = contents("\(dir)/single/out")
             XCTAssertGreaterThan(reference.keys.filter { $0.hasSuffix(".safetensors") }.count, 2, "several shards")
             for count in 1...3 {
-                let out = "\(dir)/out\(count)"
+                let out = "\(dir)/\(count)/out"
                 try runPartitions(config, out: out, count: count)
                 XCTAssertNotNil(contents(out).keys.first { $0.hasPrefix(".mergegraph/partition-") }, "ledgers before finalize")
                 XCTAssertNil(contents(out)["config.json"], "no side files before finalize")

@@ -92,9 +92,10 @@ final class ResumeTests: XCTestCase {
     func testKilledRunResumesToTheSameBytes() throws {
         let dir = try scratch()
         defer { try? fm.removeItem(atPath: dir) }
-        let reference = try Binary.run(["run", "c.yml", "reference"] + options, in: dir)
+        // In a folder of the same name: the model card is titled after it.
+        let reference = try Binary.run(["run", "c.yml", "reference/out"] + options, in: dir)
         XCTAssertEqual(reference.status, 0, reference.stderr)
-        XCTAssertEqual(contents("\(dir)/reference").keys.filter { $0.hasSuffix(".safetensors") }.count, 6)
+        XCTAssertEqual(contents("\(dir)/reference/out").keys.filter { $0.hasSuffix(".safetensors") }.count, 6)
 
         let partial = try killedRun(in: dir, after: 2)
         // A damaged recorded shard is not trusted: it is computed again.
@@ -108,7 +109,7 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("shard(s) verified and kept"), resumed.stderr)
         XCTAssertFalse(resumed.stderr.contains(": 0 of 6"), "the undamaged shards are kept: \(resumed.stderr)")
-        let out = contents("\(dir)/out"), expected = contents("\(dir)/reference")
+        let out = contents("\(dir)/out"), expected = contents("\(dir)/reference/out")
         XCTAssertEqual(out.keys.sorted(), expected.keys.sorted())
         for (name, data) in expected { XCTAssertTrue(out[name] == data, "\(name) differs from the uninterrupted run's") }
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["a", "b", "base", "c.yml", "out", "reference"],
