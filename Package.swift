@@ -45,6 +45,9 @@ let package = Package(
         .testTarget(name: "HubTests", dependencies: ["Hub", "Checkpoint", "IR"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "Checkpoint", "IR"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Executor", "Checkpoint", "Planner", "Parser", "IR", "Hub", "mergegraph"]),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "Executor", "Checkpoint", "Planner", "Parser", "IR", "Hub", "mergegraph",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ]
 )

@@ -114,6 +114,8 @@ public struct Plan: Sendable {
     public var warnings: [String]
     /// The stages compiled, in the order the header lists them.
     public var stages: [PlanStage] = []
+    /// The config text as given (its SHA-256 goes into every shard's metadata).
+    public var configText = ""
 
     /// A plan of `graph` run in `schedule` order, writing `targets`.
     public init(graph: Graph, schedule: Schedule, targets: [OutputTarget], header: [String], warnings: [String]) {
@@ -135,4 +137,9 @@ public struct Plan: Sendable {
     public func dump() -> String {
         Printer(graph: graph, schedule: schedule, header: header).render()
     }
+}
+
+/// The version of mergegraph, written into every output shard's metadata (`mergegraph_version`).
+public enum MergegraphVersion {
+    public static let string = "0.2.0"
 }

@@ -63,6 +63,7 @@ public enum Compiler {
                         warnings: file.warnings + stages.flatMap(\.warnings)
                             + [relaxation?.warning(budget: options.limits.budgetBytes)].compactMap { $0 })
         plan.stages = stages.map { PlanStage(name: $0.label, method: $0.spec.name) }
+        plan.configText = file.text
         for (i, output) in outputs.enumerated() {
             plan.targets[i].modelCard = ModelCardWriter.card(stage: output.stage, directory: output.directory, plan: plan,
                                                              configText: file.text)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import IR
 
 /// The `mergegraph` command: compiles mergekit configs into a tensor dataflow graph and runs it.
 @main
@@ -6,6 +7,7 @@ struct MergeGraph: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mergegraph",
         abstract: "Merge LLM checkpoints from mergekit configs, compiled to one dataflow graph.",
+        version: MergegraphVersion.string,
         subcommands: [Run.self, PlanCommand.self, FinalizeCommand.self, MethodsCommand.self, LegacyCommand.self, BakllamaCommand.self],
         defaultSubcommand: Run.self
     )

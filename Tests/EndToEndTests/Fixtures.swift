@@ -27,6 +27,19 @@ enum Fixtures {
         ((try? FileManager.default.contentsOfDirectory(atPath: "\(tokenizer)/cases")) ?? []).sorted()
     }
 
+    /// The merged shard at `path` with the config's SHA-256 in its metadata blanked (`mergegraph_config_sha256`):
+    /// it tells configs apart by design (provenance), so outputs of equivalent configs (a Hub id and a local path,
+    /// `legacy` and its YAML, parameters at another level) compare equal on everything else.
+    static func shardBytes(_ path: String) throws -> Data {
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let key = Data(#""mergegraph_config_sha256":""#.utf8)
+        guard let found = data.range(of: key), found.upperBound + 64 <= data.count else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path + " records no config hash"])
+        }
+        data.replaceSubrange(found.upperBound..<(found.upperBound + 64), with: Data(repeating: UInt8(ascii: "0"), count: 64))
+        return data
+    }
+
     /// A fresh empty directory under the system temporary directory.
     static func temporaryDirectory(_ label: String) -> String {
         let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mergegraph-\(label)-\(UUID().uuidString)")

@@ -58,7 +58,7 @@ final class HubRepoTests: XCTestCase {
             .replacingOccurrences(of: "test/", with: "\(Self.models)/")
         let result = try Binary.run(["run", try config(local, "local"), "\(work)/local", "--quiet"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        return try Data(contentsOf: URL(fileURLWithPath: "\(work)/local/model.safetensors"))
+        return try Fixtures.shardBytes("\(work)/local/model.safetensors")
     }
 
     func testRepoIDsGiveTheBytesOfLocalPathsAndRunOfflineFromTheCache() throws {
@@ -69,7 +69,7 @@ final class HubRepoTests: XCTestCase {
         XCTAssertEqual(online.status, 0, online.stderr)
         XCTAssertTrue(online.stderr.contains("downloading 14 file(s)"), online.stderr)
         let reference = try localReference()
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(work)/online/model.safetensors")), reference)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/online/model.safetensors"), reference)
 
         // The cache as huggingface_hub lays it out: refs, relative symlinks into blobs named by ETag.
         let repo = "\(cache)/models--test--llama-ft-b"
@@ -87,7 +87,7 @@ final class HubRepoTests: XCTestCase {
         let offline = try run(["run", path, "\(work)/offline"], server: nil, cache: cache,
                               environment: ["HF_HUB_OFFLINE": "1"])
         XCTAssertEqual(offline.status, 0, offline.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(work)/offline/model.safetensors")), reference)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/offline/model.safetensors"), reference)
         // Online but unreachable: the cache, with a warning.
         let unreachable = try run(["run", path, "\(work)/unreachable"], server: nil, cache: cache)
         XCTAssertEqual(unreachable.status, 0, unreachable.stderr)
@@ -156,7 +156,7 @@ final class HubRepoTests: XCTestCase {
 
         let resumed = try run(["run", path, "\(work)/resumed"], server: server, cache: cache)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(work)/resumed/model.safetensors")), try localReference())
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/resumed/model.safetensors"), try localReference())
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(blobs)/\(incomplete)"))
         let downloads = server.fullDownloads(of: file)
         XCTAssertEqual(downloads.map(\.range), [nil, "bytes=50000-"])
@@ -175,7 +175,7 @@ final class HubRepoTests: XCTestCase {
         let first = try run(["run", path, "\(work)/first", "--quiet"], server: server, cache: cache)
         XCTAssertEqual(first.status, 0, first.stderr)
         let reference = try localReference()
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(work)/first/model.safetensors")), reference)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/first/model.safetensors"), reference)
         let size = try Data(contentsOf: URL(fileURLWithPath: local)).count
         XCTAssertEqual(server.fullDownloads(of: file).map(\.bytes), [size, size], "the corrupted download was fetched again")
         let base = server.fullDownloads(of: "test/llama-base/model.safetensors")
@@ -193,7 +193,7 @@ final class HubRepoTests: XCTestCase {
         try bytes.write(to: URL(fileURLWithPath: blob))
         let second = try run(["run", path, "\(work)/second", "--quiet"], server: server, cache: cache)
         XCTAssertEqual(second.status, 0, second.stderr)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(work)/second/model.safetensors")), reference)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/second/model.safetensors"), reference)
         XCTAssertEqual(server.fullDownloads(of: file).count, 3)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: link)), try Data(contentsOf: URL(fileURLWithPath: local)))
     }

@@ -8,11 +8,11 @@ public struct SafetensorsCheckpointWriter: CheckpointWriter {
     /// `SafetensorsWriter.byteCount`: the conversion buffers of one shard.
     public var bytesPerOpenShard: Int { SafetensorsWriter.byteCount }
 
-    /// Opens a `SafetensorsWriter` on `path` with the given layout and `{"format": "pt"}` metadata.
+    /// Opens a `SafetensorsWriter` on `path` with the given layout and metadata (`{"format": "pt"}` added).
     /// - Throws: the errors of `SafetensorsWriter.init(path:tensors:metadata:)`.
-    public func openShard(path: String, tensors: [(name: String, dtype: DType, shape: [Int])]) throws(CheckpointError)
-        -> any CheckpointShardWriter {
-        try SafetensorsWriter(path: path, tensors: tensors)
+    public func openShard(path: String, tensors: [(name: String, dtype: DType, shape: [Int])],
+                          metadata: [String: String]) throws(CheckpointError) -> any CheckpointShardWriter {
+        try SafetensorsWriter(path: path, tensors: tensors, metadata: metadata.merging(["format": "pt"]) { _, pt in pt })
     }
 
     /// Writes `directory/model.safetensors.index.json`; see `SafetensorsWriter.writeIndex(directory:weightMap:totalSize:)`.

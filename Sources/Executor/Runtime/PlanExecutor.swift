@@ -1,3 +1,4 @@
+import Crypto
 import Checkpoint
 import Foundation
 import IR
@@ -116,6 +117,13 @@ public struct PlanExecutor {
                             }
                         })
         try recorder.finish()
+    }
+
+    /// What every shard's metadata records besides `format: pt`: the mergegraph version and the SHA-256 of the config
+    /// text, so that any merged file can be traced to its recipe.
+    var provenance: [String: String] {
+        ["mergegraph_version": MergegraphVersion.string,
+         "mergegraph_config_sha256": SHA256.hash(data: Data(plan.configText.utf8)).map { String(format: "%02x", $0) }.joined()]
     }
 
     /// Finishes a partitioned output (`run --partition I/N` for every I): checks that every shard of the plan is in
@@ -345,7 +353,7 @@ public struct PlanExecutor {
         try makeFolder(shard.fileName)
         memory.charge(output.bytesPerOpenShard)
         do {
-            return try output.openShard(path: path(shard.fileName), tensors: layout)
+            return try output.openShard(path: path(shard.fileName), tensors: layout, metadata: provenance)
         } catch {
             throw .checkpoint(error)
         }

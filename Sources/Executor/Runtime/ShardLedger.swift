@@ -113,14 +113,17 @@ public struct ShardLedger: Codable, Sendable, Equatable {
     }
 }
 
-/// What determines the bytes of a plan's shards, hashed: every node (op, attributes, operands, type), every output
+/// What determines the bytes of a plan's shards, hashed: the mergegraph version and the config text (both in the
+/// shards' metadata), every node (op, attributes, operands, type), every output
 /// (name, value, folder), every shard (file, outputs), and each input model's weight files (name, size, modification
 /// time). Chunk sizes, thread counts and the memory budget are left out: the bytes do not depend on them (a budget
 /// that changes what is computed, such as PyTorch's tie order given up, changes the nodes).
 public enum PlanFingerprint {
     /// The hex SHA-256 fingerprint of `plan`.
     public static func of(_ plan: Plan) -> String {
-        var text = "mergegraph-plan/1\n"
+        var text = "mergegraph-plan/1 \(MergegraphVersion.string)\n"
+        // The config text goes into every shard's metadata.
+        text += "config " + SHA256.hash(data: Data(plan.configText.utf8)).map { String(format: "%02x", $0) }.joined() + "\n"
         let graph = plan.graph
         for (i, model) in graph.models.enumerated() {
             text += "@m\(i) \(model.path)\n"
