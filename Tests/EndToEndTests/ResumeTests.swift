@@ -12,7 +12,7 @@ final class ResumeTests: XCTestCase {
 
     /// A base and two fine-tunes of six bf16 [256, 2048] matrices with varied values, and a TIES config of them:
     /// with 1 MB shards each matrix is a shard, and each takes long enough to be killed between two.
-    private func scratch() throws -> String {
+    private func scratch(method: String = "ties") throws -> String {
         let dir = Fixtures.temporaryDirectory("resume")
         let rows = 256, columns = 2048, tensors = 6
         for (name, seed) in [("base", 1), ("a", 2), ("b", 3)] {
@@ -45,7 +45,7 @@ final class ResumeTests: XCTestCase {
                 parameters: {weight: 0.6, density: 0.5}
               - model: b
                 parameters: {weight: 0.4, density: 0.5}
-            merge_method: ties
+            merge_method: \(method)
             base_model: base
             dtype: bfloat16
             """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
@@ -90,7 +90,16 @@ final class ResumeTests: XCTestCase {
     }
 
     func testKilledRunResumesToTheSameBytes() throws {
-        let dir = try scratch()
+        try killAndResume(method: "ties")
+    }
+
+    /// A randomized method's streams are keyed by tensor, not by time: the resumed run's shards are the same bytes.
+    func testKilledRandomizedRunResumesToTheSameBytes() throws {
+        try killAndResume(method: "dare_ties")
+    }
+
+    private func killAndResume(method: String) throws {
+        let dir = try scratch(method: method)
         defer { try? fm.removeItem(atPath: dir) }
         // In a folder of the same name: the model card is titled after it.
         let reference = try Binary.run(["run", "c.yml", "reference/out"] + options, in: dir)
