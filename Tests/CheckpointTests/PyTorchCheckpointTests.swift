@@ -151,4 +151,78 @@ final class PyTorchCheckpointTests: XCTestCase {
             XCTAssertTrue((error as? PickleRejection)?.detail.contains("NEWOBJ") == true, "\(error)")
         }
     }
+
+    /// The refusal `load()` gives for `bytes`, or nil when it accepts them.
+    private func rejection(_ bytes: [UInt8]) -> PickleRejection? {
+        var unpickler = RestrictedUnpickler(bytes)
+        do throws(PickleRejection) {
+            _ = try unpickler.load()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Found by review of `scripts/fuzz.sh pickle`'s target (corpus `regress-self-*`, `regress-mutual-append`): a list
+    /// or dict put into itself, directly or through another, made a reference cycle that was never freed (a leak for
+    /// LeakSanitizer, memory lost per file for the tool). A container can no longer change once it is referenced from
+    /// anywhere but the stack.
+    func testContainersThatWouldContainThemselvesAreRefused() {
+        let cycles: [(String, [UInt8])] = [
+            ("a list appended to itself", [0x80, 0x02, 0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E]),
+            ("a dict set into itself", [0x80, 0x02, 0x7D, 0x71, 0x00, 0x4B, 0x01, 0x68, 0x00, 0x73, 0x2E]),
+            ("two lists appended to each other",
+             [0x80, 0x02, 0x5D, 0x71, 0x00, 0x5D, 0x71, 0x01, 0x68, 0x00, 0x61, 0x30, 0x68, 0x01, 0x61, 0x2E]),
+        ]
+        for (what, bytes) in cycles {
+            let error = rejection(bytes)
+            XCTAssertEqual(error?.unsupported, true, what)
+            XCTAssertTrue(error?.detail.contains("shared or self-referencing container") == true, "\(what): \(String(describing: error))")
+            guard case .rejected(let message) = CheckpointFuzzTargets.pickle(bytes) else { return XCTFail(what) }
+            XCTAssertTrue(message.contains("fuzz/data.pkl"), message)
+        }
+    }
+
+    /// A list referenced twice (`{'a': l, 'b': l}`, the second through the memo) is no cycle: it is accepted, both
+    /// entries are the same list, and it is freed with the value.
+    func testSharedContainersAreAcceptedAndFreed() throws {
+        weak var shared: PickleList?
+        do {
+            var unpickler = RestrictedUnpickler([0x80, 0x02, 0x7D, 0x71, 0x00, 0x28, 0x58, 0x01, 0x00, 0x00, 0x00, 0x61,
+                                                 0x5D, 0x71, 0x01, 0x58, 0x01, 0x00, 0x00, 0x00, 0x62, 0x68, 0x01, 0x75, 0x2E])
+            guard case .dict(let dict) = try unpickler.load(), dict.entries.count == 2,
+                  case .list(let a) = dict.entries[0].value, case .list(let b) = dict.entries[1].value else {
+                return XCTFail("not {'a': list, 'b': list}")
+            }
+            XCTAssertTrue(a === b)
+            shared = a
+        }
+        XCTAssertNil(shared, "the list outlived the unpickler and its value")
+    }
+
+    /// Found by review of `scripts/fuzz.sh pickle`'s target (corpus `regress-nested-*`): a `data.pkl` of a million
+    /// nested tuples (2 MB) overflowed the stack when the value was released (SIGSEGV), as deep lists and dicts
+    /// would. Tuples, lists and dicts nest at most `RestrictedUnpickler.maxDepth` levels; deeper is refused, at once.
+    func testNestingPastTheLimitIsRefusedNotACrash() {
+        let limit = RestrictedUnpickler.maxDepth
+        let header: [UInt8] = [0x80, 0x02]
+        func tuples(_ depth: Int) -> [UInt8] { header + [0x29] + Array(repeating: 0x85, count: depth - 1) + [0x2E] }
+        func lists(_ depth: Int) -> [UInt8] {
+            header + Array(repeating: 0x5D, count: depth) + Array(repeating: 0x61, count: depth - 1) + [0x2E]
+        }
+        func dicts(_ depth: Int) -> [UInt8] {
+            header + [0x7D] + Array([[UInt8]](repeating: [0x4B, 0x00, 0x7D], count: depth - 1).joined())
+                + Array(repeating: 0x73, count: depth - 1) + [0x2E]
+        }
+        for (what, make) in [("tuples", tuples), ("lists", lists), ("dicts", dicts)] {
+            XCTAssertNil(rejection(make(limit)), "\(what) \(limit) deep")
+            for depth in [limit + 1, 1_000_000] {
+                let error = rejection(make(depth))
+                XCTAssertTrue(error?.detail.contains("nested more than \(limit) levels deep") == true,
+                              "\(what) \(depth) deep: \(String(describing: error))")
+            }
+        }
+        guard case .rejected(let message) = CheckpointFuzzTargets.pickle(tuples(1_000_000)) else { return XCTFail() }
+        XCTAssertTrue(message.contains("nested more than"), message)
+    }
 }
