@@ -183,6 +183,25 @@ final class PyTorchCheckpointTests: XCTestCase {
         }
     }
 
+    /// Found by `scripts/fuzz.sh pickle` (corpus `regress-frame-use-after-free.pkl`, the minimized input): reading
+    /// `FRAME`'s 8-byte length into an array that was then discarded wrote to freed memory in optimized builds (Swift
+    /// 6.3.1 released the unused array before copying into it; AddressSanitizer and valgrind both see it). The length
+    /// is now skipped without an array. The write only happens under -O, so this test checks what a debug build can:
+    /// the input is refused for what it is, and a protocol-4 pickle's frames are read through.
+    func testFrameLengthsAreSkipped() throws {
+        let error = rejection([0x95, 0x95, 0x00, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x00])
+        XCTAssertTrue(error?.detail.contains("ends without STOP") == true, String(describing: error))
+        // pickle.dumps({'a': (1, 2.5, 'x', b'y', None, True)}, protocol=4): FRAME, MEMOIZE, SHORT_BINBYTES.
+        var unpickler = RestrictedUnpickler([
+            0x80, 0x04, 0x95, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7D, 0x94, 0x8C, 0x01, 0x61, 0x94, 0x28,
+            0x4B, 0x01, 0x47, 0x40, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x8C, 0x01, 0x78, 0x94, 0x43, 0x01, 0x79,
+            0x94, 0x4E, 0x88, 0x74, 0x94, 0x73, 0x2E,
+        ])
+        guard case .dict(let dict) = try unpickler.load(), dict.entries.count == 1, case .string("a") = dict.entries[0].key,
+              case .tuple(let tuple) = dict.entries[0].value else { return XCTFail("not {'a': tuple}") }
+        XCTAssertEqual(tuple.items.map(\.kind), ["int 1", "float", "str 'x'", "bytes", "None", "bool"])
+    }
+
     /// A list referenced twice (`{'a': l, 'b': l}`, the second through the memo) is no cycle: it is accepted, both
     /// entries are the same list, and it is freed with the value.
     func testSharedContainersAreAcceptedAndFreed() throws {

@@ -244,7 +244,7 @@ struct RestrictedUnpickler {
             let opcode = try byte()
             switch opcode {
             case 0x80: _ = try byte()
-            case 0x95: _ = try read(8)
+            case 0x95: try skip(8)
             case 0x2E:
                 guard let result = stack.popLast(), stack.isEmpty, marks.isEmpty else {
                     throw malformed("STOP with \(stack.count + (marks.isEmpty ? 0 : 1)) values on the stack, expected 1")
@@ -483,6 +483,14 @@ struct RestrictedUnpickler {
         guard count >= 0, count <= bytes.count - position else { throw malformed("the pickle ends inside an argument") }
         defer { position += count }
         return Array(bytes[position..<(position + count)])
+    }
+
+    /// Moves past the next `count` bytes of the stream without copying them (`FRAME`'s length, which is not needed).
+    /// Never `_ = try read(count)`: Swift 6.3.1's optimizer frees that unused array before it copies the bytes into
+    /// it (a write to freed memory in -O builds, found by `scripts/fuzz.sh pickle`).
+    private mutating func skip(_ count: Int) throws(PickleRejection) {
+        guard count >= 0, count <= bytes.count - position else { throw malformed("the pickle ends inside an argument") }
+        position += count
     }
 
     /// A little-endian 4-byte unsigned integer.
