@@ -62,13 +62,18 @@ enum CheckpointFuzzTargets {
         return value.serialized()
     }
 
-    /// Writes `bytes` to a scratch file, runs `read` on its path, and removes the file.
+    /// Writes `bytes` to a scratch file (plainly, with `OutputFile`: no atomic replace, no sync), runs `read` on its
+    /// path, and removes the file.
     private static func withScratchFile(_ bytes: [UInt8], in directory: String, suffix: String,
                                         _ read: (String) throws(CheckpointError) -> [StoredTensor]) -> Outcome {
         let path = directory + "/mergegraph-fuzz-\(getpid()).\(suffix)"
         defer { unlink(path) }
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            return .rejected("cannot write the scratch file \(path)")
+        do throws(CheckpointError) {
+            let file = try OutputFile(creating: path)
+            try file.write(bytes, at: 0)
+            try file.finish()
+        } catch {
+            return .rejected("cannot write the scratch file: \(error.description)")
         }
         do throws(CheckpointError) {
             return .tensors(try read(path))
