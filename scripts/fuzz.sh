@@ -1,6 +1,9 @@
 #!/bin/sh
 # Fuzzes one reader of untrusted input with libFuzzer for SECONDS seconds:
 #   scripts/fuzz.sh TARGET SECONDS [libFuzzer options]
+# or runs the target on given inputs only (to replay a finding, or shrink it with -minimize_crash=1 -runs=N
+# -exact_artifact_path=OUT):
+#   scripts/fuzz.sh TARGET replay [libFuzzer options] FILE...
 # TARGET:
 #   config       YAML text -> the fully checked config (ConfigFuzzTarget.run: UTF-8, libyaml, composer limits,
 #                AST decoding lenient and --strict, bakllama configs, every error message)
@@ -13,10 +16,11 @@
 # scripts/fuzz/TARGET.swift. The run starts from the seeds in scripts/fuzz/corpus/TARGET (kept in the repo, never
 # written) and the scratch corpus .build/fuzz/TARGET-corpus (where new inputs go; it grows across runs); crashing,
 # leaking and slow inputs land in .build/fuzz/TARGET-artifacts/. Exit status: 0 when SECONDS pass without a finding,
-# else libFuzzer's (a crash or a leak: 1 or the sanitizer's, a timeout: 70, out of memory: 71).
+# else non-zero: 1 for what AddressSanitizer reports (memory errors, stack overflow, a leak found at exit), 77 for
+# a crash or leak libFuzzer reports, 70 for a timeout, 71 for out of memory.
 # Each input may take at most FUZZ_TIMEOUT seconds (default 10) and FUZZ_RSS_MB MB (default 1024).
 set -eu
-usage="usage: scripts/fuzz.sh config|safetensors|pickle|json SECONDS [libFuzzer options]"
+usage="usage: scripts/fuzz.sh config|safetensors|pickle|json SECONDS|replay [libFuzzer options] [FILE...]"
 target=${1:?$usage}
 seconds=${2:?$usage}
 shift 2
@@ -60,7 +64,12 @@ swiftc -parse-as-library -module-name FuzzTarget -sanitize=fuzzer,address -O -g 
 # The readers' scratch files (CheckpointFuzzTargets) go to $scratch, not /tmp.
 export TMPDIR="$scratch"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+# A Swift trap is reported by libFuzzer's signal handler ("deadly signal", with the sanitizer's stack trace): the
+# Swift runtime's own backtracer would take seconds per crash (slow to minimize) and trips AddressSanitizer.
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 # Leaks of third-party code that cannot be fixed here, each explained in the file.
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/scripts/fuzz/lsan.supp:print_suppressions=0}"
-exec "$work/$target" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb="${FUZZ_RSS_MB:-1024}" \
-    -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" "$seeds"
+limits="-timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=${FUZZ_RSS_MB:-1024} -detect_leaks=1"
+[ "$seconds" = replay ] && exec "$work/$target" $limits "$@"
+exec "$work/$target" -max_total_time="$seconds" $limits -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" \
+    "$corpus" "$seeds"
