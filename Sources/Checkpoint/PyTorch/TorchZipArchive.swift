@@ -58,7 +58,8 @@ struct TorchZipArchive {
     }
 
     /// Walks the local headers from the start of the file: each gives its entry's name and where its data starts;
-    /// the sizes come from the central directory (torch sets bit 3 and writes them after the data).
+    /// the sizes come from the central directory (torch sets bit 3 and writes them after the data). Each entry must
+    /// lie within the file, and a stored (uncompressed) one must hold as many bytes as it says.
     private static func locate(_ listed: [String: ZIPFoundation.Entry], in file: InputFile) throws(CheckpointError)
         -> [String: Entry] {
         var result: [String: Entry] = [:]
@@ -77,12 +78,18 @@ struct TorchZipArchive {
                 throw .invalidArchive(path: file.path, detail: "entry \(name) at byte \(offset) is not in the central directory")
             }
             let dataOffset = offset + 30 + nameLength + extraLength
-            let size = Int(listedEntry.compressedSize)
-            guard dataOffset + size <= file.size else {
+            // The directory's sizes are untrusted 64-bit values: compared with the file before any arithmetic.
+            guard let size = Int(exactly: listedEntry.compressedSize), size <= file.size - dataOffset else {
                 throw .invalidArchive(path: file.path, detail: "entry \(name) runs past the end of the file (truncated?)")
             }
-            result[name] = Entry(name: name, dataOffset: dataOffset, byteCount: Int(listedEntry.uncompressedSize),
-                                 compressed: listedEntry.isCompressed)
+            let compressed = listedEntry.isCompressed
+            guard compressed || listedEntry.uncompressedSize == listedEntry.compressedSize else {
+                throw .invalidArchive(path: file.path, detail: "entry \(name) is stored in \(size) bytes but its directory "
+                                      + "record says \(listedEntry.uncompressedSize) uncompressed")
+            }
+            result[name] = Entry(name: name, dataOffset: dataOffset,
+                                 byteCount: compressed ? Int(clamping: listedEntry.uncompressedSize) : size,
+                                 compressed: compressed)
             offset = dataOffset + size
             if flags & 0x8 != 0 { offset += try descriptorLength(file, at: offset) }
         }
