@@ -11,9 +11,8 @@
 #   pickle       a bare data.pkl, or a whole torch.save zip archive -> the state dict's tensors through the
 #                restricted unpickler and the .bin reader's checks (CheckpointFuzzTargets.pickle)
 #   json         the JSON parser and serializer (CheckpointFuzzTargets.json)
-# The target's modules are compiled as one module with -sanitize=fuzzer,address (ZIPFoundation, which the .bin
-# reader uses, as its own instrumented library) into .build/fuzz/TARGET, with the entry point
-# scripts/fuzz/TARGET.swift. The run starts from the seeds in scripts/fuzz/corpus/TARGET (kept in the repo, never
+# The target's modules are compiled as one module with -sanitize=fuzzer,address into .build/fuzz/TARGET, with the
+# entry point scripts/fuzz/TARGET.swift. The run starts from the seeds in scripts/fuzz/corpus/TARGET (kept in the repo, never
 # written) and the scratch corpus .build/fuzz/TARGET-corpus (where new inputs go; it grows across runs); crashing,
 # leaking and slow inputs land in .build/fuzz/TARGET-artifacts/. Exit status: 0 when SECONDS pass without a finding,
 # else non-zero: 1 for what AddressSanitizer reports (memory errors, stack overflow, a leak found at exit), 77 for
@@ -34,17 +33,8 @@ config)
     extra="-I $root/Sources/CYAML -lyaml"
     ;;
 safetensors|pickle|json)
-    [ -d "$root/.build/checkouts/ZIPFoundation" ] || (cd "$root" && swift package resolve)
-    zip="$root/.build/checkouts/ZIPFoundation/Sources"
-    lib="$work/zipfoundation"
-    if [ ! -f "$lib/libZIPFoundation.a" ] || [ -n "$(find "$zip/ZIPFoundation" -newer "$lib/libZIPFoundation.a" -name '*.swift')" ]; then
-        rm -rf "$lib" && mkdir -p "$lib"
-        (cd "$lib" && swiftc -parse-as-library -module-name ZIPFoundation -sanitize=fuzzer,address -O -g \
-            -Xcc -D_GNU_SOURCE=1 -I "$zip/CZLib" -emit-library -static -emit-module -emit-module-path "$lib/ZIPFoundation.swiftmodule" \
-            "$zip"/ZIPFoundation/*.swift -o "$lib/libZIPFoundation.a")
-    fi
     files="$root/Sources/IR/*.swift $(find "$root/Sources/Checkpoint" -name '*.swift' | sort | tr '\n' ' ')"
-    extra="-I $lib -I $zip/CZLib -L $lib -lZIPFoundation -lz"
+    extra="-I $root/Sources/CZlib -lz"
     ;;
 *) echo "unknown target '$target'; $usage" >&2; exit 64 ;;
 esac
@@ -67,8 +57,6 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 # A Swift trap is reported by libFuzzer's signal handler ("deadly signal", with the sanitizer's stack trace): the
 # Swift runtime's own backtracer would take seconds per crash (slow to minimize) and trips AddressSanitizer.
 export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
-# Leaks of third-party code that cannot be fixed here, each explained in the file.
-export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/scripts/fuzz/lsan.supp:print_suppressions=0}"
 limits="-timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=${FUZZ_RSS_MB:-1024} -detect_leaks=1"
 [ "$seconds" = replay ] && exec "$work/$target" $limits "$@"
 exec "$work/$target" -max_total_time="$seconds" $limits -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" \

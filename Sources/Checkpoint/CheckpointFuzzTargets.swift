@@ -42,7 +42,7 @@ enum CheckpointFuzzTargets {
             for (_, record) in records {
                 let name = "archive/data/" + record.storage.key
                 entries[name] = TorchZipArchive.Entry(name: name, dataOffset: 0, byteCount: record.storage.byteCount,
-                                                      compressed: false)
+                                                      compressed: false, crc32: 0)
             }
             var tensors: [StoredTensor] = []
             for (name, record) in records {
