@@ -9,17 +9,17 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "IR"),
         .target(name: "CFileOps"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
-            dependencies: ["IR", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["IR", "CZlib"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .target(

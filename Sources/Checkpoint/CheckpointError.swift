@@ -69,7 +69,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case writeFailed(path: String, reason: String)
     /// A `.bin` in the legacy (pre-1.6, non-zip) `torch.save` format, which mergegraph does not read.
     case legacyPyTorchFormat(path: String)
-    /// A `.bin` that is not a readable `torch.save` zip archive (truncated, not a zip, entries missing or compressed).
+    /// A `.bin` that is not a readable `torch.save` zip archive (truncated, not a zip, entries missing or compressed, a
+    /// directory whose offsets or sizes contradict the file, a failed CRC).
     case invalidArchive(path: String, detail: String)
     /// A `data.pkl` using an opcode or global that `torch.save` does not write for a state dict (`detail` names it);
     /// refused before anything is built from it, never executed.

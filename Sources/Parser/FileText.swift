@@ -6,6 +6,8 @@ import Darwin
 
 /// Reads a config file as UTF-8 text.
 enum FileText {
+    /// The content of the config file at `path`.
+    /// - Throws: `ConfigError.io` naming `path` when it cannot be read or is not valid UTF-8.
     static func read(_ path: String) throws(ConfigError) -> String {
         guard let handle = fopen(path, "rb") else { throw .io(path: path, message: String(cString: strerror(errno))) }
         defer { fclose(handle) }
@@ -17,6 +19,12 @@ enum FileText {
             guard count == chunk.count else { break }
         }
         if ferror(handle) != 0 { throw .io(path: path, message: String(cString: strerror(errno))) }
+        return try text(bytes, path: path)
+    }
+
+    /// The content of config file `path` as text.
+    /// - Throws: `ConfigError.io` naming `path` when `bytes` are not valid UTF-8.
+    static func text(_ bytes: [UInt8], path: String) throws(ConfigError) -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .io(path: path, message: "not valid UTF-8 text")
         }

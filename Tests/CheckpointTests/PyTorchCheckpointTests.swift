@@ -151,4 +151,100 @@ final class PyTorchCheckpointTests: XCTestCase {
             XCTAssertTrue((error as? PickleRejection)?.detail.contains("NEWOBJ") == true, "\(error)")
         }
     }
+
+    /// The refusal `load()` gives for `bytes`, or nil when it accepts them.
+    private func rejection(_ bytes: [UInt8]) -> PickleRejection? {
+        var unpickler = RestrictedUnpickler(bytes)
+        do throws(PickleRejection) {
+            _ = try unpickler.load()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Found by review of `scripts/fuzz.sh pickle`'s target (corpus `regress-self-*`, `regress-mutual-append`): a list
+    /// or dict put into itself, directly or through another, made a reference cycle that was never freed (a leak for
+    /// LeakSanitizer, memory lost per file for the tool). A container can no longer change once it is referenced from
+    /// anywhere but the stack.
+    func testContainersThatWouldContainThemselvesAreRefused() {
+        let cycles: [(String, [UInt8])] = [
+            ("a list appended to itself", [0x80, 0x02, 0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E]),
+            ("a dict set into itself", [0x80, 0x02, 0x7D, 0x71, 0x00, 0x4B, 0x01, 0x68, 0x00, 0x73, 0x2E]),
+            ("two lists appended to each other",
+             [0x80, 0x02, 0x5D, 0x71, 0x00, 0x5D, 0x71, 0x01, 0x68, 0x00, 0x61, 0x30, 0x68, 0x01, 0x61, 0x2E]),
+        ]
+        for (what, bytes) in cycles {
+            let error = rejection(bytes)
+            XCTAssertEqual(error?.unsupported, true, what)
+            XCTAssertTrue(error?.detail.contains("shared or self-referencing container") == true, "\(what): \(String(describing: error))")
+            guard case .rejected(let message) = CheckpointFuzzTargets.pickle(bytes) else { return XCTFail(what) }
+            XCTAssertTrue(message.contains("fuzz/data.pkl"), message)
+        }
+    }
+
+    /// Found by `scripts/fuzz.sh pickle` (corpus `regress-frame-use-after-free.pkl`, the minimized input): reading
+    /// `FRAME`'s 8-byte length into an array that was then discarded wrote to freed memory in optimized builds (Swift
+    /// 6.3.1 released the unused array before copying into it; AddressSanitizer and valgrind both see it). The length
+    /// is now skipped without an array. The write only happens under -O, so this test checks what a debug build can:
+    /// the input is refused for what it is, and a protocol-4 pickle's frames are read through.
+    func testFrameLengthsAreSkipped() throws {
+        let error = rejection([0x95, 0x95, 0x00, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x00])
+        XCTAssertTrue(error?.detail.contains("ends without STOP") == true, String(describing: error))
+        // pickle.dumps({'a': (1, 2.5, 'x', b'y', None, True)}, protocol=4): FRAME, MEMOIZE, SHORT_BINBYTES.
+        var unpickler = RestrictedUnpickler([
+            0x80, 0x04, 0x95, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7D, 0x94, 0x8C, 0x01, 0x61, 0x94, 0x28,
+            0x4B, 0x01, 0x47, 0x40, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x8C, 0x01, 0x78, 0x94, 0x43, 0x01, 0x79,
+            0x94, 0x4E, 0x88, 0x74, 0x94, 0x73, 0x2E,
+        ])
+        guard case .dict(let dict) = try unpickler.load(), dict.entries.count == 1, case .string("a") = dict.entries[0].key,
+              case .tuple(let tuple) = dict.entries[0].value else { return XCTFail("not {'a': tuple}") }
+        XCTAssertEqual(tuple.items.map(\.kind), ["int 1", "float", "str 'x'", "bytes", "None", "bool"])
+    }
+
+    /// A list referenced twice (`{'a': l, 'b': l}`, the second through the memo) is no cycle: it is accepted, both
+    /// entries are the same list, and it is freed with the value.
+    func testSharedContainersAreAcceptedAndFreed() throws {
+        weak var shared: PickleList?
+        do {
+            var unpickler = RestrictedUnpickler([0x80, 0x02, 0x7D, 0x71, 0x00, 0x28, 0x58, 0x01, 0x00, 0x00, 0x00, 0x61,
+                                                 0x5D, 0x71, 0x01, 0x58, 0x01, 0x00, 0x00, 0x00, 0x62, 0x68, 0x01, 0x75, 0x2E])
+            guard case .dict(let dict) = try unpickler.load(), dict.entries.count == 2,
+                  case .list(let a) = dict.entries[0].value, case .list(let b) = dict.entries[1].value else {
+                return XCTFail("not {'a': list, 'b': list}")
+            }
+            XCTAssertTrue(a === b)
+            shared = a
+        }
+        XCTAssertNil(shared, "the list outlived the unpickler and its value")
+    }
+
+    /// Found by review of `scripts/fuzz.sh pickle`'s target (corpus `regress-nested-*`): a `data.pkl` of a million
+    /// nested tuples (2 MB) overflowed the stack when the value was released (SIGSEGV), as deep lists and dicts
+    /// would. Tuples, lists and dicts nest at most `RestrictedUnpickler.maxDepth` levels; deeper is refused, at once.
+    func testNestingPastTheLimitIsRefusedNotACrash() {
+        let limit = RestrictedUnpickler.maxDepth
+        let header: [UInt8] = [0x80, 0x02]
+        func tuples(_ depth: Int) -> [UInt8] { header + [0x29] + Array(repeating: 0x85, count: depth - 1) + [0x2E] }
+        func lists(_ depth: Int) -> [UInt8] {
+            header + Array(repeating: 0x5D, count: depth) + Array(repeating: 0x61, count: depth - 1) + [0x2E]
+        }
+        func dicts(_ depth: Int) -> [UInt8] {
+            header + [0x7D] + Array([[UInt8]](repeating: [0x4B, 0x00, 0x7D], count: depth - 1).joined())
+                + Array(repeating: 0x73, count: depth - 1) + [0x2E]
+        }
+        // Lists and dicts are all pushed before they are nested: 10,000 of them (not a million) keep this process's
+        // peak RSS low, which the child of PeakResidentMemoryTests inherits through posix_spawn's exec (Linux records
+        // the vfork parent's peak in the child's ru_maxrss).
+        for (what, make, deep) in [("tuples", tuples, 1_000_000), ("lists", lists, 10_000), ("dicts", dicts, 10_000)] {
+            XCTAssertNil(rejection(make(limit)), "\(what) \(limit) deep")
+            for depth in [limit + 1, deep] {
+                let error = rejection(make(depth))
+                XCTAssertTrue(error?.detail.contains("nested more than \(limit) levels deep") == true,
+                              "\(what) \(depth) deep: \(String(describing: error))")
+            }
+        }
+        guard case .rejected(let message) = CheckpointFuzzTargets.pickle(tuples(1_000_000)) else { return XCTFail() }
+        XCTAssertTrue(message.contains("nested more than"), message)
+    }
 }

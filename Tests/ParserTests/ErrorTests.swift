@@ -223,4 +223,13 @@ final class NestingLimitTests: XCTestCase {
         let text = "merge_method: linear\na: &a \(open)1\(close)\nb: &b \(open)*a\(close)\n"
         assertConfigError(text, "t.yml:3:207:", "aliases nest this node more than 1000 levels deep")
     }
+
+    func testAliasesCannotExpandPastTheNodeLimit() {
+        // "Billion laughs": each list holds ten aliases of the previous one, 10^6 scalars at l5, 10^7 at l6.
+        var lines = ["merge_method: linear", "l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+        for i in 1...6 { lines.append("l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ", ") + "]") }
+        let start = Date()
+        assertConfigError(lines.joined(separator: "\n"), "t.yml:7:5:", "aliases expand this node to more than 1000000 nodes")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, "refused without expanding it")
+    }
 }

@@ -101,7 +101,21 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
                 throw .invalidArchive(path: path, detail: "its byteorder is '\(order)'; only little-endian archives are read")
             }
         }
-        var unpickler = RestrictedUnpickler(try archive.contents(of: pickleName))
+        var tensors: [StoredTensor] = []
+        for (name, record) in try stateDict(pickle: try archive.contents(of: pickleName), path: path) {
+            tensors.append(try stored(name, record, entries: archive.entries, path: path, prefix: prefix,
+                                      fileIndex: fileIndex))
+        }
+        return tensors
+    }
+
+    /// The tensors of the state dict a `data.pkl` holds (a top-level `state_dict` entry unwrapped), in its order.
+    /// - Throws: `CheckpointError.unsupportedPickle` / `.malformedPickle` naming `path` (the archive) for a pickle
+    ///   `RestrictedUnpickler` refuses, a value that is not a dict, a key that is not a string or a value that is
+    ///   not a tensor.
+    static func stateDict(pickle: [UInt8], path: String) throws(CheckpointError)
+        -> [(name: String, record: TorchTensorRecord)] {
+        var unpickler = RestrictedUnpickler(pickle)
         let root: PickleValue
         do throws(PickleRejection) {
             root = try unpickler.load()
@@ -118,7 +132,7 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
         guard case .dict(let dict) = stateDict else {
             throw .malformedPickle(path: path, detail: "data.pkl holds a \(root.kind), not a state dict")
         }
-        var tensors: [StoredTensor] = []
+        var tensors: [(name: String, record: TorchTensorRecord)] = []
         for (key, value) in dict.entries {
             guard case .string(let name) = key else {
                 throw .malformedPickle(path: path, detail: "a state dict key that is a \(key.kind), not a string")
@@ -126,16 +140,18 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
             guard case .tensor(let record) = value else {
                 throw .malformedPickle(path: path, detail: "state dict entry \(name) is a \(value.kind), not a tensor")
             }
-            tensors.append(try stored(name, record, archive: archive, prefix: prefix, fileIndex: fileIndex))
+            tensors.append((name, record))
         }
         return tensors
     }
 
     /// Where the bytes of tensor `name` are: its storage entry's data offset plus the storage offset; checks the
-    /// view is contiguous (row-major strides, dimensions of size 1 free) and inside its stored, uncompressed entry.
-    private static func stored(_ name: String, _ record: TorchTensorRecord, archive: TorchZipArchive, prefix: String,
-                               fileIndex: Int) throws(CheckpointError) -> StoredTensor {
-        let path = archive.path
+    /// view is contiguous (row-major strides, dimensions of size 1 free) and inside its stored, uncompressed entry
+    /// (`PREFIX/data/KEY` of `entries`, the archive `path`'s).
+    /// - Throws: `CheckpointError` naming `path` and the tensor: a negative or overflowing shape, a non-contiguous
+    ///   view, a storage entry that is missing, compressed or too short.
+    static func stored(_ name: String, _ record: TorchTensorRecord, entries: [String: TorchZipArchive.Entry],
+                       path: String, prefix: String, fileIndex: Int) throws(CheckpointError) -> StoredTensor {
         guard record.shape.allSatisfy({ $0 >= 0 }), record.stride.count == record.shape.count,
               let byteCount = record.dtype.storageByteCount(shape: record.shape) else {
             throw .invalidShape(path: path, tensor: name, shape: record.shape)
@@ -148,7 +164,7 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
             expected *= size
         }
         let entryName = prefix + "data/" + record.storage.key
-        guard let entry = archive.entries[entryName] else {
+        guard let entry = entries[entryName] else {
             throw .invalidArchive(path: path, detail: "tensor \(name)'s storage \(entryName) is not in the archive")
         }
         guard !entry.compressed else {

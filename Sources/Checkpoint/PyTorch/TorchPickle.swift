@@ -16,7 +16,7 @@ indirect enum PickleValue {
     /// A `bytes` object.
     case bytes([UInt8])
     /// A tuple.
-    case tuple([PickleValue])
+    case tuple(PickleTuple)
     /// A list (a reference, as `APPEND`s mutate it in place).
     case list(PickleList)
     /// A dict or `collections.OrderedDict` (a reference, as `SETITEM`s mutate it in place), keys in insertion order.
@@ -37,7 +37,7 @@ indirect enum PickleValue {
         case .float: return "float"
         case .string(let s): return "str '\(s)'"
         case .bytes: return "bytes"
-        case .tuple(let t): return "tuple of \(t.count)"
+        case .tuple(let t): return "tuple of \(t.items.count)"
         case .list: return "list"
         case .dict: return "dict"
         case .global(let g): return "global \(g.qualifiedName)"
@@ -45,18 +45,52 @@ indirect enum PickleValue {
         case .tensor: return "tensor"
         }
     }
+
+    /// Tuples, lists and dicts nested in one another, this one included (0 for any other value, 1 for an empty
+    /// tuple); known without walking the value (tuples and containers keep theirs).
+    var depth: Int {
+        switch self {
+        case .tuple(let t): return t.depth
+        case .list(let list): return list.depth
+        case .dict(let dict): return dict.depth
+        default: return 0
+        }
+    }
+}
+
+/// A Python tuple: its items and its nesting depth (`PickleValue.depth`), computed once when it is built.
+struct PickleTuple {
+    /// The items, in order.
+    let items: [PickleValue]
+    /// 1 + the deepest item's depth.
+    let depth: Int
+
+    /// The tuple of `items`.
+    init(_ items: [PickleValue]) {
+        self.items = items
+        self.depth = 1 + items.reduce(0) { max($0, $1.depth) }
+    }
 }
 
 /// A Python list being built by the unpickler.
 final class PickleList {
     /// The items, in order.
     var items: [PickleValue] = []
+    /// 1 + the deepest item's depth (`PickleValue.depth`).
+    var depth = 1
+    /// Set once the list left the stack or was fetched from the memo: from then on it may be referenced from
+    /// elsewhere, and `RestrictedUnpickler` refuses to change it (see there).
+    var sealed = false
 }
 
 /// A Python dict being built by the unpickler; keys keep their insertion order.
 final class PickleDict {
     /// The key–value pairs, in insertion order.
     var entries: [(key: PickleValue, value: PickleValue)] = []
+    /// 1 + the deepest key's or value's depth (`PickleValue.depth`).
+    var depth = 1
+    /// As `PickleList.sealed`.
+    var sealed = false
 }
 
 /// The globals `torch.save` emits for a state dict, the only ones `RestrictedUnpickler` accepts.
@@ -154,7 +188,18 @@ struct PickleRejection: Error, Equatable {
 /// `TorchGlobal`, and persistent ids of storages. `REDUCE` applies one of torch's rebuild functions by name;
 /// any other global or opcode is rejected with its name before anything is built from it. Follows the layout of
 /// `torch.serialization._save` / `_load` (PyTorch 2.x).
+///
+/// Whatever the bytes, the values it builds are finite trees (sharing allowed) that release without deep recursion:
+/// - a list or dict can be changed (`APPEND(S)`, `SETITEM(S)`) only while it has never left the stack nor been
+///   fetched from the memo (`sealed`), which is how `pickle` writes every container, filled right after it is
+///   created; so no value can ever contain itself (a reference cycle that would never be freed). A pickle that
+///   changes a container after that (a self-referencing one) is refused;
+/// - tuples, lists and dicts nest at most `maxDepth` levels (a state dict needs about 5), so that neither releasing
+///   a value nor anything else recursive can exhaust the stack.
 struct RestrictedUnpickler {
+    /// The deepest nesting of tuples, lists and dicts accepted.
+    static let maxDepth = 1000
+
     /// The pickle.
     private let bytes: [UInt8]
     /// The next byte to read.
@@ -199,7 +244,7 @@ struct RestrictedUnpickler {
             let opcode = try byte()
             switch opcode {
             case 0x80: _ = try byte()
-            case 0x95: _ = try read(8)
+            case 0x95: try skip(8)
             case 0x2E:
                 guard let result = stack.popLast(), stack.isEmpty, marks.isEmpty else {
                     throw malformed("STOP with \(stack.count + (marks.isEmpty ? 0 : 1)) values on the stack, expected 1")
@@ -208,7 +253,7 @@ struct RestrictedUnpickler {
             case 0x28: marks.append(stack.count)
             case 0x7D: stack.append(.dict(PickleDict()))
             case 0x5D: stack.append(.list(PickleList()))
-            case 0x29: stack.append(.tuple([]))
+            case 0x29: stack.append(try tuple([]))
             case 0x71: memo[Int(try byte())] = try top()
             case 0x72: memo[Int(try uint32())] = try top()
             case 0x94: memo[memo.count] = try top()
@@ -234,22 +279,22 @@ struct RestrictedUnpickler {
             case 0x55: stack.append(.string(try text(Int(try byte()))))
             case 0x42: stack.append(.bytes(try read(Int(try uint32()))))
             case 0x43: stack.append(.bytes(try read(Int(try byte()))))
-            case 0x74: stack.append(.tuple(try popMark()))
-            case 0x85: stack.append(.tuple(try pop(1)))
-            case 0x86: stack.append(.tuple(try pop(2)))
-            case 0x87: stack.append(.tuple(try pop(3)))
+            case 0x74: stack.append(try tuple(try popMark()))
+            case 0x85: stack.append(try tuple(try pop(1)))
+            case 0x86: stack.append(try tuple(try pop(2)))
+            case 0x87: stack.append(try tuple(try pop(3)))
             case 0x73:
                 let pair = try pop(2)
-                try setItems(pair)
-            case 0x75: try setItems(try popMark())
+                try setItems(pair, at: offset)
+            case 0x75: try setItems(try popMark(), at: offset)
             case 0x61:
                 let item = try pop()
                 guard case .list(let list) = try top() else { throw malformed("APPEND to a non-list") }
-                list.items.append(item)
+                try insert([item], into: list, at: offset)
             case 0x65:
                 let items = try popMark()
                 guard case .list(let list) = try top() else { throw malformed("APPENDS to a non-list") }
-                list.items.append(contentsOf: items)
+                try insert(items, into: list, at: offset)
             case 0x52:
                 let arguments = try pop()
                 let callable = try pop()
@@ -278,9 +323,10 @@ struct RestrictedUnpickler {
 
     /// Applies one of torch's rebuild functions (or `OrderedDict()`) to `arguments` by name; anything else is refused.
     private func reduce(_ callable: PickleValue, _ arguments: PickleValue) throws(PickleRejection) -> PickleValue {
-        guard case .global(let function) = callable, case .tuple(let args) = arguments else {
+        guard case .global(let function) = callable, case .tuple(let tuple) = arguments else {
             throw unsupported("REDUCE of \(callable.kind) with \(arguments.kind)")
         }
+        let args = tuple.items
         switch function {
         case .orderedDict:
             guard args.isEmpty else { throw unsupported("collections.OrderedDict called with \(args.count) arguments") }
@@ -316,7 +362,7 @@ struct RestrictedUnpickler {
 
     /// `('storage', StorageType, key, location, numel)` → the storage it names.
     private func persistentStorage(_ pid: PickleValue) throws(PickleRejection) -> TorchStorageRef {
-        guard case .tuple(let items) = pid, items.count == 5, case .string("storage") = items[0],
+        guard case .tuple(let tuple) = pid, case let items = tuple.items, items.count == 5, case .string("storage") = items[0],
               case .global(.storageType(_, let dtype)) = items[1], case .string(let key) = items[2],
               case .int(let numel) = items[4], numel >= 0 else {
             throw unsupported("persistent id \(pid.kind) is not ('storage', StorageType, key, location, numel)")
@@ -334,17 +380,51 @@ struct RestrictedUnpickler {
         return global
     }
 
-    /// Adds key–value pairs (alternating in `items`) to the dict on top of the stack.
-    private mutating func setItems(_ items: [PickleValue]) throws(PickleRejection) {
+    /// Adds key–value pairs (alternating in `items`) to the dict on top of the stack (the opcode at byte `offset`).
+    private mutating func setItems(_ items: [PickleValue], at offset: Int) throws(PickleRejection) {
         guard items.count % 2 == 0, case .dict(let dict) = try top() else { throw malformed("SETITEM(S) on a non-dict") }
+        guard !dict.sealed else { throw sealedContainer("SETITEM(S)", "dict", offset) }
+        dict.depth = try deeper(dict.depth, items)
         for i in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[i], items[i + 1])) }
+    }
+
+    /// Appends `items` to `list` (the opcode at byte `offset`).
+    private func insert(_ items: [PickleValue], into list: PickleList, at offset: Int) throws(PickleRejection) {
+        guard !list.sealed else { throw sealedContainer("APPEND(S)", "list", offset) }
+        list.depth = try deeper(list.depth, items)
+        list.items.append(contentsOf: items)
+    }
+
+    /// A container's depth once `items` are in it.
+    /// - Throws: a rejection when that is more than `maxDepth`.
+    private func deeper(_ depth: Int, _ items: [PickleValue]) throws(PickleRejection) -> Int {
+        let result = items.reduce(depth) { max($0, $1.depth + 1) }
+        guard result <= Self.maxDepth else { throw tooDeep() }
+        return result
+    }
+
+    /// The tuple of `items`.
+    /// - Throws: a rejection when it nests more than `maxDepth` levels.
+    private func tuple(_ items: [PickleValue]) throws(PickleRejection) -> PickleValue {
+        let tuple = PickleTuple(items)
+        guard tuple.depth <= Self.maxDepth else { throw tooDeep() }
+        return .tuple(tuple)
+    }
+
+    /// Marks `value` (a list or dict) as possibly referenced from elsewhere: it can no longer be changed.
+    private func seal(_ value: PickleValue) {
+        switch value {
+        case .list(let list): list.sealed = true
+        case .dict(let dict): dict.sealed = true
+        default: break
+        }
     }
 
     /// The integers of a tuple of integers (sizes and strides), nil for anything else.
     private func integers(_ value: PickleValue) -> [Int]? {
-        guard case .tuple(let items) = value else { return nil }
+        guard case .tuple(let tuple) = value else { return nil }
         var result: [Int] = []
-        for item in items {
+        for item in tuple.items {
             guard case .int(let i) = item else { return nil }
             result.append(i)
         }
@@ -359,29 +439,35 @@ struct RestrictedUnpickler {
         return value
     }
 
-    /// Removes and returns the top value (above the last mark).
+    /// Removes and returns the top value (above the last mark); a list or dict taken off the stack is sealed.
     private mutating func pop() throws(PickleRejection) -> PickleValue {
         guard stack.count > (marks.last ?? 0), let value = stack.popLast() else { throw malformed("stack underflow") }
+        seal(value)
         return value
     }
 
-    /// Removes and returns the top `n` values, deepest first.
+    /// Removes and returns the top `n` values, deepest first (lists and dicts among them sealed).
     private mutating func pop(_ n: Int) throws(PickleRejection) -> [PickleValue] {
         guard stack.count - n >= (marks.last ?? 0) else { throw malformed("stack underflow") }
         defer { stack.removeLast(n) }
-        return Array(stack.suffix(n))
+        let values = Array(stack.suffix(n))
+        values.forEach(seal)
+        return values
     }
 
-    /// Removes and returns the values above the last mark, and the mark.
+    /// Removes and returns the values above the last mark (lists and dicts among them sealed), and the mark.
     private mutating func popMark() throws(PickleRejection) -> [PickleValue] {
         guard let mark = marks.popLast() else { throw malformed("no MARK") }
         defer { stack.removeLast(stack.count - mark) }
-        return Array(stack[mark...])
+        let values = Array(stack[mark...])
+        values.forEach(seal)
+        return values
     }
 
-    /// The memo entry `index`.
+    /// The memo entry `index` (a list or dict in it is sealed: it is now on the stack besides wherever it was).
     private func memoized(_ index: Int) throws(PickleRejection) -> PickleValue {
         guard let value = memo[index] else { throw malformed("memo \(index) read before it is written") }
+        seal(value)
         return value
     }
 
@@ -397,6 +483,14 @@ struct RestrictedUnpickler {
         guard count >= 0, count <= bytes.count - position else { throw malformed("the pickle ends inside an argument") }
         defer { position += count }
         return Array(bytes[position..<(position + count)])
+    }
+
+    /// Moves past the next `count` bytes of the stream without copying them (`FRAME`'s length, which is not needed).
+    /// Never `_ = try read(count)`: Swift 6.3.1's optimizer frees that unused array before it copies the bytes into
+    /// it (a write to freed memory in -O builds, found by `scripts/fuzz.sh pickle`).
+    private mutating func skip(_ count: Int) throws(PickleRejection) {
+        guard count >= 0, count <= bytes.count - position else { throw malformed("the pickle ends inside an argument") }
+        position += count
     }
 
     /// A little-endian 4-byte unsigned integer.
@@ -441,6 +535,19 @@ struct RestrictedUnpickler {
     /// A rejection for a stream that is not a well-formed pickle.
     private func malformed(_ detail: String) -> PickleRejection {
         PickleRejection(detail: "malformed pickle at byte \(position): \(detail)", unsupported: false)
+    }
+
+    /// The rejection of a change to a sealed container: one that may be referenced from elsewhere, itself included.
+    private func sealedContainer(_ opcode: String, _ kind: String, _ offset: Int) -> PickleRejection {
+        unsupported("\(opcode) at byte \(offset) changes a \(kind) that was already taken off the stack or fetched "
+                    + "from the memo (a shared or self-referencing container, which torch.save does not write for a "
+                    + "state dict)")
+    }
+
+    /// The rejection of a value nested more than `maxDepth` levels deep.
+    private func tooDeep() -> PickleRejection {
+        unsupported("tuples, lists and dicts nested more than \(Self.maxDepth) levels deep at byte \(position) "
+                    + "(a state dict needs a few)")
     }
 
     /// A rejection by the opcode, global or call allow-list.
