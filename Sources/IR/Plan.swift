@@ -1,5 +1,5 @@
 /// A file written beside the tensors: text made by the planner, or a copy of an input's file.
-public struct OutputFile: Hashable, Sendable {
+public struct SideFile: Hashable, Sendable {
     public enum Contents: Hashable, Sendable {
         /// The file's text.
         case text(String)
@@ -26,12 +26,12 @@ public struct TokenizerFiles: Hashable, Sendable {
         "generation_config.json", "chat_template.json",
     ]
 
-    public var files: [OutputFile]
+    public var files: [SideFile]
     /// Whether they are written even with `--no-copy-tokenizer`: a tokenizer built for the merged vocabulary is part
     /// of the model (mergekit saves it whatever `copy_tokenizer` says); a donor's tokenizer is a copy.
     public var required: Bool
 
-    public init(files: [OutputFile], required: Bool) {
+    public init(files: [SideFile], required: Bool) {
         self.files = files
         self.required = required
     }

@@ -28,12 +28,12 @@ enum OutputTokenizer {
         if let vocabulary {
             let directory = vocabulary.built.configDirectory
             var files = [
-                OutputFile(name: "tokenizer.json", contents: .text(vocabulary.built.tokenizer.serialized())),
-                OutputFile(name: "tokenizer_config.json",
+                SideFile(name: "tokenizer.json", contents: .text(vocabulary.built.tokenizer.serialized())),
+                SideFile(name: "tokenizer_config.json",
                            contents: .text(TokenizerConfigFile.saved(from: readJSON(directory, "tokenizer_config.json")))),
             ]
             if let text = chosen ?? ChatTemplate.template(inDirectory: directory) {
-                files.append(OutputFile(name: "chat_template.jinja", contents: .text(text)))
+                files.append(SideFile(name: "chat_template.jinja", contents: .text(text)))
             }
             return TokenizerFiles(files: files + generation, required: true)
         }
@@ -45,17 +45,17 @@ enum OutputTokenizer {
             return inherited
         }
         let config = inherited.files.first { $0.name == "tokenizer_config.json" }.flatMap(text).flatMap(parse)
-        var files = [json, OutputFile(name: "tokenizer_config.json", contents: .text(TokenizerConfigFile.saved(from: config)))]
+        var files = [json, SideFile(name: "tokenizer_config.json", contents: .text(TokenizerConfigFile.saved(from: config)))]
         let own = inherited.files.first { $0.name == "chat_template.jinja" }.flatMap(text)
             ?? config?["chat_template"]?.stringValue
         if let text = chosen ?? own {
-            files.append(OutputFile(name: "chat_template.jinja", contents: .text(text)))
+            files.append(SideFile(name: "chat_template.jinja", contents: .text(text)))
         }
         return TokenizerFiles(files: files + generation, required: false)
     }
 
     /// The text of a file to write.
-    private static func text(_ file: OutputFile) -> String? {
+    private static func text(_ file: SideFile) -> String? {
         switch file.contents {
         case .text(let text): return text
         case .copy(let path): return FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }

@@ -94,9 +94,9 @@ final class CheckpointSource: TensorProvider {
 
     /// Copies of the tokenizer and generation files the directory has (mergekit's `_copy_tokenizer` list).
     func tokenizerFiles() -> TokenizerFiles? {
-        let files = TokenizerFiles.copiedNames.compactMap { name -> OutputFile? in
+        let files = TokenizerFiles.copiedNames.compactMap { name -> SideFile? in
             let path = (info.resolvedPath as NSString).appendingPathComponent(name)
-            return FileManager.default.fileExists(atPath: path) ? OutputFile(name: name, contents: .copy(path)) : nil
+            return FileManager.default.fileExists(atPath: path) ? SideFile(name: name, contents: .copy(path)) : nil
         }
         return files.isEmpty ? nil : TokenizerFiles(files: files, required: false)
     }
