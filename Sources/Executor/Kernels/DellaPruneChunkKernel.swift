@@ -66,18 +66,8 @@ final class DellaPruneChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         if let kept {
-            let factor = rescale.factor
-            context.forEachRoundedBlock(operands, into: out) { p, range in
-                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: L1Rescale.tile) { buffer in
-                    let flags = buffer.baseAddress!
-                    var start = range.lowerBound
-                    while start < range.upperBound {
-                        let part = start..<min(range.upperBound, start + L1Rescale.tile)
-                        kept.load(part, into: flags)
-                        RandomMask.apply(flags, p.inputs[0], part, factor: factor, into: p.output)
-                        start = part.upperBound
-                    }
-                }
+            context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
+                kept.load(part, into: flags)
             }
             return
         }

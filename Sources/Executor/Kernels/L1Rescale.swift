@@ -35,15 +35,23 @@ final class L1Rescale {
              keep: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
         let input = SendablePointer(x)
         sums?.add(range, parallel: parallel) { r, acc in
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: Self.tile) { buffer in
-                let flags = buffer.baseAddress!
-                var start = r.lowerBound
-                while start < r.upperBound {
-                    let part = start..<min(r.upperBound, start + Self.tile)
-                    keep(part, flags)
-                    Self.fold(input.pointer, part, flags: flags, into: acc)
-                    start = part.upperBound
-                }
+            Self.forEachTile(of: r) { part, flags in
+                keep(part, flags)
+                Self.fold(input.pointer, part, flags: flags, into: acc)
+            }
+        }
+    }
+
+    /// Calls `body(part, flags)` for consecutive parts of `range` of at most `tile` elements, in order, with room
+    /// for `tile` flags (on the stack).
+    @inline(__always)
+    static func forEachTile(of range: Range<Int>, _ body: (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: tile) { buffer in
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let part = start..<min(range.upperBound, start + tile)
+                body(part, buffer.baseAddress!)
+                start = part.upperBound
             }
         }
     }

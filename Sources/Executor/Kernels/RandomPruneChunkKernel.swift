@@ -35,18 +35,9 @@ final class RandomPruneChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) { rescale.finish() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let mask = self.mask, factor = rescale.factor, kept = self.kept
-        context.forEachRoundedBlock(operands, into: out) { p, range in
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: L1Rescale.tile) { buffer in
-                let flags = buffer.baseAddress!
-                var start = range.lowerBound
-                while start < range.upperBound {
-                    let part = start..<min(range.upperBound, start + L1Rescale.tile)
-                    if let kept { kept.load(part, into: flags) } else { mask.fill(part, into: flags) }
-                    RandomMask.apply(flags, p.inputs[0], part, factor: factor, into: p.output)
-                    start = part.upperBound
-                }
-            }
+        let mask = self.mask, kept = self.kept
+        context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
+            if let kept { kept.load(part, into: flags) } else { mask.fill(part, into: flags) }
         }
     }
 }
@@ -125,6 +116,21 @@ struct RandomMask: Sendable {
         while i < range.upperBound {
             o[i] = (flags[i - range.lowerBound] != 0 ? x[i] : 0) * factor
             i += 1
+        }
+    }
+}
+
+extension KernelContext {
+    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype, a
+    /// tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)` writes the tile's keep flags
+    /// (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
+    func forEachMaskedTile(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
+                           _ flags: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
+        forEachRoundedBlock(operands, into: out) { p, range in
+            L1Rescale.forEachTile(of: range) { part, tile in
+                flags(part, tile)
+                RandomMask.apply(tile, p.inputs[0], part, factor: factor, into: p.output)
+            }
         }
     }
 }
