@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Benchmark: the merges of ../shared/bench/configs on 1b-shaped models (base + 3 fine-tunes), release build.
-# Prints wall time, user+sys CPU, peak RSS, bytes read and written, and the I/O floor of the same work
-# (reading every input byte and writing every output byte with no computation, warm page cache).
+# Benchmark: merges on 1b-shaped models (base + 3 fine-tunes), release build. Prints per config the wall time,
+# user+sys CPU, peak RSS, bytes read and written, and the I/O floor of the same work measured right after it in
+# the same run (reading every input byte and writing every output byte with no computation, warm page cache).
 #
-#   Benchmarks/merge.sh [MODELS_DIR] [CONFIG_NAMES...]     (default: linear3 ties3 slerp2 slerp_of_ties)
+#   Benchmarks/merge.sh [MODELS_DIR] [CONFIG_NAMES... | all]
+#     A name is Benchmarks/configs/NAME.yml (one-line configs, one per merge method the shared configs leave out)
+#     or ../shared/bench/configs/NAME.yml. Default: linear3 ties3 slerp2 slerp_of_ties; `all` runs the six shared
+#     configs and every config of Benchmarks/configs: all 20 merge methods (two-model methods on ft1 and ft2).
 #   MERGEGRAPH_FLAGS="--max-memory 512MiB" Benchmarks/merge.sh ...   extra flags for every run
 #   CPU=portable Benchmarks/merge.sh ...   the plain release build instead of one for this processor (setup.sh)
+#   WORK_DIR=/dev/shm Benchmarks/merge.sh ...   where outputs (and the floor's written file) go; default: beside
+#                                              MODELS_DIR. The floor writes where the merges write.
+#   FORMAT=markdown Benchmarks/merge.sh ...    the table as Markdown rows
 #
 # Side by side with mergekit (see Benchmarks/mergekit.md for installing 0.1.5 in a virtualenv):
 #   MERGEKIT=/path/to/venv/bin Benchmarks/merge.sh ...    (default: /work/mk-venv/bin when it exists)
@@ -21,9 +27,13 @@ models="${1:-$root/.build-bench/models}"
 shift || true
 configs=("${@:-linear3 ties3 slerp2 slerp_of_ties}")
 configs=(${configs[*]})
+if [ "${configs[*]}" = all ]; then
+  configs=(linear3 ties3 slerp2 slerp_of_ties dare_ties3 della3)
+  for f in "$root"/Benchmarks/configs/*.yml; do configs+=("$(basename "$f" .yml)"); done
+fi
 
 source "$root/Benchmarks/setup.sh"
-work="$(mktemp -d "$models/../merge-bench.XXXXXX")"
+work="$(mktemp -d "${WORK_DIR:-$models/..}/merge-bench.XXXXXX")"
 work="$(cd "$work" && pwd)"   # absolute: the runs below cd into $models
 trap 'rm -rf "$work"' EXIT
 
@@ -41,14 +51,27 @@ seconds() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1" | awk -F: '{ i
 rss_mib() { awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 
-echo "build: CPU=${CPU:-native}; flags: ${MERGEGRAPH_FLAGS:-none}"
-printf '%-15s %9s %9s %10s %12s %12s %12s %7s' config "wall (s)" "cpu (s)" "RSS (MiB)" "read (MB)" "written (MB)" "floor (s)" "×floor"
-if [ -n "$mergekit" ]; then printf ' %11s %12s %11s %10s' "mk wall (s)" "mk RSS (MiB)" "mk/our wall" "mk/our RSS"; fi
-printf '\n'
+markdown=false
+if [ "${FORMAT:-}" = markdown ]; then markdown=true; fi
+echo "build: CPU=${CPU:-native}; flags: ${MERGEGRAPH_FLAGS:-none}; outputs in $work"
+if $markdown; then
+  printf '| config | method | wall (s) | cpu (s) | RSS (MiB) | read (MB) | written (MB) | floor (s) | ×floor |'
+  if [ -n "$mergekit" ]; then printf ' mk wall (s) | mk RSS (MiB) | mk/our wall | mk/our RSS |'; fi
+  printf '\n|---|---|---:|---:|---:|---:|---:|---:|---:|'
+  if [ -n "$mergekit" ]; then printf -- '---:|---:|---:|---:|'; fi
+  printf '\n'
+else
+  printf '%-18s %-17s %9s %9s %10s %12s %12s %10s %7s' config method "wall (s)" "cpu (s)" "RSS (MiB)" "read (MB)" "written (MB)" "floor (s)" "×floor"
+  if [ -n "$mergekit" ]; then printf ' %11s %12s %11s %10s' "mk wall (s)" "mk RSS (MiB)" "mk/our wall" "mk/our RSS"; fi
+  printf '\n'
+fi
 for name in "${configs[@]}"; do
-  config="$shared/configs/$name.yml"
+  config="$root/Benchmarks/configs/$name.yml"
+  if [ ! -f "$config" ]; then config="$shared/configs/$name.yml"; fi
+  if [ ! -f "$config" ]; then echo "merge.sh: no config $name in Benchmarks/configs or $shared/configs" >&2; exit 2; fi
+  method=$(grep -oE 'merge_method: *[a-z_]+' "$config" | awk '{print $2}' | sort -u | paste -sd+ -)
   # Inputs: every model directory the config names (stages are not directories).
-  inputs=$(cd "$models" && grep -oE '(model|base_model): *[^ ]+' "$config" | awk '{print $2}' | sort -u | while read -r m; do if [ -d "$m" ]; then echo "$m"; fi; done)
+  inputs=$(cd "$models" && grep -oE '(model|base_model): *[^ ,}]+' "$config" | awk '{print $2}' | sort -u | while read -r m; do if [ -d "$m" ]; then echo "$m"; fi; done)
   read_bytes=$(cd "$models" && cat $(for m in $inputs; do ls "$m"/*.safetensors; done) | wc -c)
   log="$work/$name.time"
   sync   # start every timed step with no dirty pages of an earlier step still being written back
@@ -64,7 +87,11 @@ for name in "${configs[@]}"; do
   dd if=/dev/zero of="$work/floor.bin" bs=1M count=$(( (written + 1048575) / 1048576 )) status=none
   floor=$(echo "$(date +%s.%N) - $start" | bc)
   rm -f "$work/floor.bin"
-  printf '%-15s %9.1f %9.1f %10d %12d %12d %12.1f %7.1f' "$name" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
+  if $markdown; then
+    printf '| %s | %s | %.1f | %.1f | %d | %d | %d | %.1f | %.1f |' "$name" "$method" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
+  else
+    printf '%-18s %-17s %9.1f %9.1f %10d %12d %12d %10.1f %7.1f' "$name" "$method" "$wall" "$cpu" "$rss" $((read_bytes / 1000000)) $((written / 1000000)) "$floor" "$(echo "$wall / $floor" | bc -l)"
+  fi
   if [ -n "$mergekit" ]; then
     # Same config and models, run from the models dir so that relative model paths resolve the same way.
     # --no-copy-tokenizer as for our run; --no-write-model-card because the card looks every model name up
@@ -77,9 +104,10 @@ for name in "${configs[@]}"; do
     fi
     if (cd "$models" && HF_HUB_OFFLINE=1 /usr/bin/time -v "${mkcmd[@]}" --no-copy-tokenizer --no-write-model-card --quiet ${MERGEKIT_FLAGS:-} >/dev/null 2>"$mklog"); then
       mkwall=$(seconds "$mklog"); mkrss=$(rss_mib "$mklog")
-      printf ' %11.1f %12d %11s %10s' "$mkwall" "$mkrss" "$(ratio "$mkwall" "$wall")" "$(ratio "$mkrss" "$rss")"
+      if $markdown; then printf ' %.1f | %d | %s | %s |' "$mkwall" "$mkrss" "$(ratio "$mkwall" "$wall")" "$(ratio "$mkrss" "$rss")"
+      else printf ' %11.1f %12d %11s %10s' "$mkwall" "$mkrss" "$(ratio "$mkwall" "$wall")" "$(ratio "$mkrss" "$rss")"; fi
     else
-      printf ' %11s %12s %11s %10s' failed - - -
+      if $markdown; then printf ' failed | - | - | - |'; else printf ' %11s %12s %11s %10s' failed - - -; fi
       echo >&2; echo "merge.sh: mergekit failed on $name:" >&2; sed '/Command being timed/,$d' "$mklog" | tail -n 20 >&2
     fi
     rm -rf "$work/mk-out" "$work/mk-stages"

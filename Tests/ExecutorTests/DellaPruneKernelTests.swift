@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import IR
 import Planner
 import XCTest
@@ -97,6 +98,63 @@ final class DellaPruneKernelTests: XCTestCase {
             for j in 0..<inner {
                 XCTAssertEqual(out[(o * length + 0) * inner + j], 0, "slice \(o), column \(j)")
                 XCTAssertNotEqual(out[(o * length + length - 1) * inner + j], 0, "slice \(o), column \(j)")
+            }
+        }
+    }
+
+    /// `DellaRule.rank` gives every position its ascending magnitude rank, ties by position, whether the row is
+    /// ranked by counting (bf16-like values, zeros, duplicates, a constant row) or by radix sort (f32 values whose
+    /// bit patterns span more than the count slots), for rows read with a stride too.
+    func testRanksByCountingAndByRadixAgreeWithSorting() {
+        var state: UInt64 = 11
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) * 0x1p-53
+        }
+        let length = 700
+        let bf16 = (0..<length).map { _ in DTypeConversion.round(Float((next() - 0.5) * 0.02), to: .bf16) }
+        let withZeros = bf16.enumerated().map { $0.offset % 7 == 0 ? 0 : $0.element }
+        let duplicates = (0..<length).map { i -> Float in Float(i % 5) * (i % 2 == 0 ? 1 : -1) }
+        let constant = [Float](repeating: -3, count: length)
+        let wide = (0..<length).map { _ in Float((next() - 0.5) * pow(10, 12 * next() - 6)) }
+        for (name, row) in [("bf16", bf16), ("zeros", withZeros), ("duplicates", duplicates), ("constant", constant),
+                            ("wide f32", wide)] {
+            let expected = ranks(row, rows: 1, length: length)
+            for stride in [1, 3] {
+                var strided = [Float](repeating: .nan, count: length * stride)
+                for k in 0..<length { strided[k * stride] = row[k] }
+                var scratch = [UInt32](repeating: 0, count: 3 * length + DellaScratch.countSlots(length: length))
+                let actual = strided.withUnsafeBufferPointer { x in
+                    scratch.withUnsafeMutableBufferPointer { s in
+                        let r = DellaRule.rank(x.baseAddress!, stride: stride, length: length, scratch: s.baseAddress!)
+                        return (0..<length).map { Int(r[$0]) }
+                    }
+                }
+                XCTAssertEqual(actual, expected, "\(name), stride \(stride)")
+            }
+        }
+    }
+
+    /// The output keeps exactly the elements `DellaRule.decide` keeps: with rescaling from the decisions the pass
+    /// kept (`KeepBits`), without it from deciding in the output sweep.
+    func testOutputKeepsTheRuleDecisions() throws {
+        for shape in [[64, 300], [7, 64, 30]] {
+            let x = Self.values(count: shape.reduce(1, *))
+            let rows = DellaRows(shape: shape)
+            let rule = DellaRule(rows: rows, rng: Philox4x32(seed: 5), key: 11, density: 0.4, epsilon: 0.2)
+            var keep = [Bool](repeating: false, count: x.count)
+            var scratch = [UInt32](repeating: 0, count: 3 * rows.length + DellaScratch.countSlots(length: rows.length))
+            x.withUnsafeBufferPointer { xs in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    for row in 0..<rows.count {
+                        rule.decide(row: row, x: xs.baseAddress!, scratch: s.baseAddress!) { i, kept in keep[i] = kept }
+                    }
+                }
+            }
+            for rescale in [false, true] {
+                let out = try runChunked(.dellaPrune(density: 0.4, epsilon: 0.2, rescale: rescale, seed: 5, key: 11), [x],
+                                         shape: shape, threads: 2, chunkRows: 3)
+                XCTAssertEqual(out.map { $0 != 0 }, keep, "\(shape), rescale \(rescale)")
             }
         }
     }

@@ -75,18 +75,66 @@ final class RandomPruneKernelTests: XCTestCase {
         }
     }
 
-    /// Element i is kept when Philox's draw for (seed, key, i) is below the density; with rescaling the kept f32
-    /// value is multiplied by the f32 factor `Float(‖x‖₁ / ‖kept‖₁)`, then rounded to the dtype.
+    /// Element i is kept when its 32-bit Philox draw for (seed, key, i) is below density · 2³²; with rescaling the
+    /// kept f32 value is multiplied by the f32 factor `Float(‖x‖₁ / ‖kept‖₁)`, the norms summed in eight lanes by
+    /// index mod 8, then rounded to the dtype.
     func testKeepsByTheDrawAndRescalesInF32BeforeRounding() throws {
         let x = Self.deltas(count: 60_000)
         let rng = Philox4x32(seed: 4)
-        let kept = x.indices.map { rng.uniform(stream: 6, index: $0) < 0.4 ? x[$0] : 0 }
+        let kept = x.indices.map { Double(rng.draw(stream: 6, index: $0)) < 0.4 * 0x1p32 ? x[$0] : 0 }
         XCTAssertEqual(try prune(x, density: 0.4, seed: 4, key: 6).map(\.bitPattern), kept.map(\.bitPattern))
-        // One block: its sums are plain f64 sums in index order.
-        let whole = x.reduce(0.0) { $0 + Double(abs($1)) }, part = kept.reduce(0.0) { $0 + Double(abs($1)) }
-        let factor = Float(whole / part)
+        // One block: each lane sums its elements in index order, the lanes are added in lane order.
+        func norm(_ v: [Float]) -> Double {
+            var lanes = [Double](repeating: 0, count: 8)
+            for (i, e) in v.enumerated() { lanes[i % 8] += Double(abs(e)) }
+            return lanes.reduce(0, +)
+        }
+        let factor = Float(norm(x) / norm(kept))
         let expected = kept.map { DTypeConversion.round($0 * factor, to: .bf16).bitPattern }
         XCTAssertEqual(try prune(x, density: 0.4, rescale: true, seed: 4, key: 6, dtype: .bf16).map(\.bitPattern), expected)
+    }
+
+    /// Element draws: element 32g + 8w + l is word w of the block with counter (8g + l, stream); the eight blocks
+    /// computed in SIMD lanes and any range filled at once give the same words as the block function.
+    func testDrawsAreTheBlockWordsOfTheirLanes() {
+        let rng = Philox4x32(seed: 0x1234_5678_9abc_def0)
+        let stream: UInt64 = 0xfeed_beef_0000_0007
+        for g in [0, 1, 77, 1 << 40] as [UInt64] {
+            let group = rng.group(g, stream: stream)
+            for lane in 0..<8 {
+                let counter = g * 8 + UInt64(lane)
+                let b = rng.block((UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32),
+                                   UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)))
+                let words = [b.0, b.1, b.2, b.3]
+                for w in 0..<4 {
+                    XCTAssertEqual(group[8 * w + lane], words[w])
+                    XCTAssertEqual(rng.draw(stream: stream, index: Int(g) * 32 + 8 * w + lane), words[w])
+                }
+            }
+        }
+        for range in [0..<100, 5..<6, 13..<77, 31..<33, 64..<96, 1000..<1003] {
+            var filled = [UInt32](repeating: 0, count: range.count)
+            filled.withUnsafeMutableBufferPointer { rng.fill(stream: stream, range, into: $0.baseAddress!) }
+            XCTAssertEqual(filled, range.map { rng.draw(stream: stream, index: $0) }, "\(range)")
+        }
+    }
+
+    /// The draws are uniform: each of 16 equal bins of the 32-bit range holds its share of 2^20 draws (chi-square
+    /// with 15 degrees of freedom below its 0.999 quantile, 37.7), and so does each of the four words.
+    func testDrawsAreUniform() {
+        let rng = Philox4x32(seed: 99)
+        let n = 1 << 20
+        var bins = [[Double]](repeating: [Double](repeating: 0, count: 16), count: 5)
+        for i in 0..<n {
+            let b = Int(rng.draw(stream: 3, index: i) >> 28)
+            bins[0][b] += 1
+            bins[1 + (i >> 3) & 3][b] += 1
+        }
+        for (k, counts) in bins.enumerated() {
+            let expected = counts.reduce(0, +) / 16
+            let chi2 = counts.reduce(0) { $0 + ($1 - expected) * ($1 - expected) / expected }
+            XCTAssertLessThan(chi2, 37.7, k == 0 ? "all draws" : "word \(k - 1)")
+        }
     }
 
     /// The same seed gives the same bytes for any chunking and thread count (several blocks, a partial last one).

@@ -4,13 +4,17 @@ import IR
 /// DELLA's MAGPRUNE in streaming form (`DellaRule`): every row lies inside one chunk (chunks are whole slices
 /// along dimension 0), so output is computed chunk by chunk, rows in parallel with per-thread rank scratch.
 /// With rescaling, one pass first measures the L1 norms: it decides the rows of a group of slices into a
-/// keep mask, then folds the group in index order (`L1Rescale`); the output sweep decides the rows again.
+/// keep mask, then folds the group (`L1Rescale`), keeping the decisions (`KeepBits`) so that the output sweep only
+/// applies them; a tensor too large to keep them has its rows decided again in the sweep.
 final class DellaPruneChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let rule: DellaRule
     private let rescale: L1Rescale
-    /// `rows.length` entries of rank scratch per worker.
-    private let order: AccountedBuffer<UInt64>
+    /// `DellaScratch.rowWords` words of row scratch per worker.
+    private var scratch: AccountedBuffer<UInt32>?
+    private let rowWords: Int
+    /// The pass's decisions, when kept (`KeepBits.kept`); the row scratch is freed after the pass then.
+    private let kept: KeepBits?
     /// Keep flags of one group of slices (rescaling pass only).
     private var mask: AccountedBuffer<UInt8>?
     /// Elements per group of the rescaling pass: whole slices, about one block per thread.
@@ -21,10 +25,13 @@ final class DellaPruneChunkKernel: ChunkKernel {
         let rows = DellaRows(shape: context.shape)
         rule = DellaRule(rows: rows, rng: Philox4x32(seed: seed), key: key, density: density, epsilon: epsilon)
         self.rescale = L1Rescale(enabled: rescale, context: context)
-        let scratch = DellaScratch(shape: context.shape, threads: context.parallel.threads)
-        order = context.memory.allocate(UInt64.self, count: scratch.orderEntries)
-        groupElements = scratch.groupElements
-        mask = rescale ? context.memory.allocate(UInt8.self, count: scratch.maskBytes) : nil
+        let layout = DellaScratch(shape: context.shape, threads: context.parallel.threads)
+        scratch = context.memory.allocate(UInt32.self, count: layout.words, zeroed: false)
+        rowWords = layout.rowWords
+        groupElements = layout.groupElements
+        mask = rescale ? context.memory.allocate(UInt8.self, count: layout.maskBytes, zeroed: false) : nil
+        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount)
+            ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
     func beginPass() -> Bool { rescale.needsPass }
@@ -32,17 +39,21 @@ final class DellaPruneChunkKernel: ChunkKernel {
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         guard let mask else { return }
         let x = operands.global(0), input = SendablePointer(x), rule = self.rule
-        let flags = SendablePointer(mask.pointer)
+        let flags = SendablePointer(mask.pointer), kept = self.kept
         var start = operands.range.lowerBound
         while start < operands.range.upperBound {
             let group = start..<min(operands.range.upperBound, start + groupElements)
             let offset = group.lowerBound
-            forEachRow(rule.rows.rows(in: group), elements: group.count) { row, order in
-                rule.decide(row: row, x: input.pointer, order: order) { i, keep in
+            forEachRow(rule.rows.rows(in: group), elements: group.count) { row, scratch in
+                rule.decide(row: row, x: input.pointer, scratch: scratch) { i, keep in
                     flags.pointer[i - offset] = keep ? 1 : 0
                 }
             }
-            rescale.add(group, x: x) { i in flags.pointer[i - offset] != 0 }
+            rescale.add(group, x: x) { part, tile in
+                let source = flags.pointer + (part.lowerBound - offset)
+                for k in 0..<part.count { tile[k] = source[k] != 0 ? .max : 0 }
+                kept?.store(part, from: tile)
+            }
             start = group.upperBound
         }
     }
@@ -50,36 +61,50 @@ final class DellaPruneChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) {
         rescale.finish()
         mask = nil
+        if kept != nil { scratch = nil }
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        if let kept {
+            context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
+                kept.load(part, into: flags)
+            }
+            return
+        }
         let p = operands.shared(output: out)
         let rule = self.rule, factor = rescale.factor, dtype = context.dtype
-        forEachRow(rule.rows.rows(in: operands.range), elements: operands.range.count) { row, order in
+        forEachRow(rule.rows.rows(in: operands.range), elements: operands.range.count) { row, scratch in
             let x = p.inputs[0], o = p.output
-            rule.decide(row: row, x: x, order: order) { i, keep in
-                o[i] = DTypeConversion.round((keep ? x[i] : 0) * factor, to: dtype)
+            rule.decide(row: row, x: x, scratch: scratch) { i, keep in o[i] = (keep ? x[i] : 0) * factor }
+            let rows = rule.rows, start = rows.start(of: row)
+            if rows.inner == 1 {
+                DTypeConversion.roundInPlace(o + start, count: rows.length, to: dtype)
+            } else {
+                for k in 0..<rows.length {
+                    o[start + k * rows.inner] = DTypeConversion.round(o[start + k * rows.inner], to: dtype)
+                }
             }
         }
     }
 
     /// Calls `body(row, scratch)` for every row of `rows` (`elements` elements in all), spread over workers.
     private func forEachRow(_ rows: Range<Int>, elements: Int,
-                            _ body: @Sendable (Int, UnsafeMutablePointer<UInt64>) -> Void) {
+                            _ body: @Sendable (Int, UnsafeMutablePointer<UInt32>) -> Void) {
         let workers = max(1, min(context.parallel.threads, rows.count, elements / 4096 + 1))
-        let scratch = SendablePointer(order.pointer), length = rule.rows.length
+        let scratch = SendablePointer(scratch!.pointer), length = rowWords
         context.parallel.forEachRow(in: rows, workers: workers) { w, row in body(row, scratch.pointer + w * length) }
     }
 }
 
 extension DellaPruneChunkKernel {
-    /// Rank scratch for the whole group; with `rescale`, a pass also holding a group of keep flags and the two
-    /// L1 norms' block sums.
+    /// Row scratch for the whole group; with `rescale`, a pass also holding a group of keep flags, the two L1 norms'
+    /// lane sums and the kept decisions, which replace the row scratch in the sweep (`KeepBits`).
     static func cost(rescale: Bool, shape: [Int], threads: Int) -> KernelCost {
         let scratch = DellaScratch(shape: shape, threads: threads)
-        let order = scratch.orderEntries * 8
-        guard rescale else { return .constant(order) }
-        let pass = order + scratch.maskBytes + StreamingSums.bytes(elementCount: shape.reduce(1, *), width: 2)
-        return KernelCost(initialBytes: pass, passBytes: [pass], sweepBytes: order)
+        let rows = scratch.words * 4, n = shape.reduce(1, *)
+        guard rescale else { return .constant(rows) }
+        let bits = KeepBits.kept(rescale: rescale, elementCount: n) ? KeepBits.bytes(elementCount: n) : 0
+        let pass = rows + scratch.maskBytes + L1Rescale.bytes(elementCount: n) + bits
+        return KernelCost(initialBytes: pass, passBytes: [pass], sweepBytes: bits > 0 ? bits : rows)
     }
 }

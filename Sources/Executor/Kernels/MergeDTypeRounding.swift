@@ -37,8 +37,10 @@ enum BF16Rounding: LaneRounding {
         let lowestKept = (bits &>> SIMD8<UInt32>(repeating: 16)) & SIMD8<UInt32>(repeating: 1)
         let rounded = (bits &+ SIMD8<UInt32>(repeating: 0x7FFF) &+ lowestKept) & SIMD8<UInt32>(repeating: 0xFFFF_0000)
         let quietNaN = (bits | SIMD8<UInt32>(repeating: 0x0040_0000)) & SIMD8<UInt32>(repeating: 0xFFFF_0000)
-        let nan = (bits & SIMD8<UInt32>(repeating: 0x7FFF_FFFF)) .> SIMD8<UInt32>(repeating: 0x7F80_0000)
-        return unsafeBitCast(rounded.replacing(with: quietNaN, where: nan), to: SIMD8<Float>.self)
+        // A float comparison finds the NaNs (the SIMD integer comparisons are lane-by-lane loops).
+        let nan = v .!= v
+        return unsafeBitCast(rounded, to: SIMD8<Float>.self)
+            .replacing(with: unsafeBitCast(quietNaN, to: SIMD8<Float>.self), where: nan)
     }
 }
 

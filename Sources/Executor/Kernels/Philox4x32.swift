@@ -1,5 +1,11 @@
-/// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"): a counter-based generator,
-/// so the draw for an element depends only on (seed, stream, element index), never on threads or blocks.
+/// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): a counter-based
+/// generator, so the draw for an element depends only on (seed, stream, element index), never on threads, chunks
+/// or blocks.
+///
+/// Element draws (`draw(stream:index:)`, `fill(stream:_:into:)`) are 32-bit words laid out for SIMD lanes: the
+/// elements `32g ..< 32g + 32` come from the eight blocks with counters `(8g + lane, stream)`, lane 0…7, and
+/// element `32g + 8w + lane` is word `w` of block `lane`. Every element thus has a counter and word of its own, and
+/// eight blocks are computed side by side in vector registers, a quarter of a block per element.
 public struct Philox4x32: Sendable {
     /// The 64-bit key (the user's seed).
     public var key: (UInt32, UInt32)
@@ -25,13 +31,91 @@ public struct Philox4x32: Sendable {
         return c
     }
 
-    /// A uniform double in [0, 1) with 53 random bits for element `index` of stream `stream`.
+    /// The 32 draws of element group `group` (elements `32·group ..< 32·group + 32`) of `stream`: word `w` holds
+    /// elements `32·group + 8w + lane`. The eight blocks' rounds run in SIMD lanes of 64 bits whose low halves
+    /// hold the 32-bit words (a multiply of two such lanes is one `pmuludq`; the high halves are never read).
     @inline(__always)
-    public func uniform(stream: UInt64, index: Int) -> Double {
+    public func group(_ group: UInt64, stream: UInt64) -> Draws {
+        typealias W = SIMD8<UInt64>
+        let low = W(repeating: 0xFFFF_FFFF)
+        let first = group &<< 3
+        var c0 = W(repeating: first & 0xFFFF_FFFF) &+ W(0, 1, 2, 3, 4, 5, 6, 7)
+        var c1 = W(repeating: first >> 32 & 0xFFFF_FFFF)
+        var c2 = W(repeating: stream & 0xFFFF_FFFF)
+        var c3 = W(repeating: stream >> 32)
+        var k0 = UInt64(key.0), k1 = UInt64(key.1)
+        let m0 = W(repeating: 0xD251_1F53), m1 = W(repeating: 0xCD9E_8D57)
+        for round in 0..<10 {
+            if round > 0 {
+                k0 = (k0 &+ 0x9E37_79B9) & 0xFFFF_FFFF
+                k1 = (k1 &+ 0xBB67_AE85) & 0xFFFF_FFFF
+            }
+            let p0 = (c0 & low) &* m0
+            let p1 = (c2 & low) &* m1
+            c0 = (p1 &>> 32) ^ c1 ^ W(repeating: k0)
+            c1 = p1
+            c2 = (p0 &>> 32) ^ c3 ^ W(repeating: k1)
+            c3 = p0
+        }
+        // Lane by lane (the generic SIMD conversions are not vectorized).
+        @inline(__always) func words(_ v: W) -> SIMD8<UInt32> {
+            SIMD8(UInt32(truncatingIfNeeded: v[0]), UInt32(truncatingIfNeeded: v[1]), UInt32(truncatingIfNeeded: v[2]),
+                  UInt32(truncatingIfNeeded: v[3]), UInt32(truncatingIfNeeded: v[4]), UInt32(truncatingIfNeeded: v[5]),
+                  UInt32(truncatingIfNeeded: v[6]), UInt32(truncatingIfNeeded: v[7]))
+        }
+        return Draws(words: (words(c0), words(c1), words(c2), words(c3)))
+    }
+
+    /// The draw of element `index` of `stream`: a uniform 32-bit word (see the layout above).
+    public func draw(stream: UInt64, index: Int) -> UInt32 {
         let i = UInt64(UInt(bitPattern: index))
-        let r = block((UInt32(truncatingIfNeeded: i), UInt32(truncatingIfNeeded: i >> 32),
+        let counter = (i >> 5) << 3 | (i & 7)
+        let r = block((UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32),
                        UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)))
-        let bits = (UInt64(r.0) << 32 | UInt64(r.1)) >> 11
-        return Double(bits) * 0x1p-53
+        switch (i >> 3) & 3 {
+        case 0: return r.0
+        case 1: return r.1
+        case 2: return r.2
+        default: return r.3
+        }
+    }
+
+    /// Writes the draws of elements `range` of `stream` to `out` (`out[0]` is element `range.lowerBound`'s).
+    @inline(__always)
+    public func fill(stream: UInt64, _ range: Range<Int>, into out: UnsafeMutablePointer<UInt32>) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let g = i >> 5, start = g << 5
+            let draws = group(UInt64(g), stream: stream)
+            if i == start, start + 32 <= range.upperBound {
+                let o = UnsafeMutableRawPointer(out + (start - range.lowerBound))
+                o.storeBytes(of: draws.words.0, toByteOffset: 0, as: SIMD8<UInt32>.self)
+                o.storeBytes(of: draws.words.1, toByteOffset: 32, as: SIMD8<UInt32>.self)
+                o.storeBytes(of: draws.words.2, toByteOffset: 64, as: SIMD8<UInt32>.self)
+                o.storeBytes(of: draws.words.3, toByteOffset: 96, as: SIMD8<UInt32>.self)
+                i = start + 32
+            } else {
+                let end = min(range.upperBound, start + 32)
+                for e in i..<end { out[e - range.lowerBound] = draws[e - start] }
+                i = end
+            }
+        }
+    }
+
+    /// The 32 draws of one element group, as four words of eight lanes.
+    public struct Draws {
+        public var words: (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>)
+
+        /// The draw of element `offset` (0..<32) of the group.
+        @inline(__always)
+        public subscript(offset: Int) -> UInt32 {
+            let lane = offset & 7
+            switch offset >> 3 {
+            case 0: return words.0[lane]
+            case 1: return words.1[lane]
+            case 2: return words.2[lane]
+            default: return words.3[lane]
+            }
+        }
     }
 }

@@ -2,53 +2,146 @@ import Checkpoint
 import IR
 
 /// DARE's random pruning (mergekit's `bernoulli`): each element survives with probability `density`, decided by
-/// a Philox draw for (seed, stream key, element index), so the mask is the same for any chunking and thread
-/// count. Without rescaling it is per element; with it, one pass measures the L1 norms first (`L1Rescale`).
+/// its Philox draw for (seed, stream key, element index) (`RandomMask`), so the mask is the same for any chunking
+/// and thread count. Without rescaling it is per element; with it, one pass measures the L1 norms first
+/// (`L1Rescale`), keeping the decisions for the output sweep (`KeepBits`). Masks are made 32 elements at a time,
+/// eight Philox blocks in SIMD lanes, into a tile of flags that the norms' pass and the output sweep read while it
+/// is in the L1 cache.
 final class RandomPruneChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let mask: RandomMask
     private let rescale: L1Rescale
+    /// The pass's decisions, when kept (`KeepBits.kept`).
+    private let kept: KeepBits?
 
     init(density: Double, rescale: Bool, seed: UInt64, key: UInt64, context: KernelContext) {
         self.context = context
         mask = RandomMask(rng: Philox4x32(seed: seed), key: key, density: density)
         self.rescale = L1Rescale(enabled: rescale, context: context)
+        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount)
+            ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
     func beginPass() -> Bool { rescale.needsPass }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
-        let mask = self.mask
-        rescale.add(operands.range, x: operands.global(0)) { i in mask.keeps(i) }
+        let mask = self.mask, kept = self.kept
+        rescale.add(operands.range, x: operands.global(0)) { part, flags in
+            mask.fill(part, into: flags)
+            kept?.store(part, from: flags)
+        }
     }
 
     func endPass() throws(ExecutionError) { rescale.finish() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let p = operands.shared(output: out)
-        let mask = self.mask, factor = rescale.factor, dtype = context.dtype
-        context.parallel.forEachBlock(in: operands.range) { range in
-            let x = p.inputs[0], o = p.output
-            for i in range { o[i] = DTypeConversion.round((mask.keeps(i) ? x[i] : 0) * factor, to: dtype) }
+        let mask = self.mask, kept = self.kept
+        context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
+            if let kept { kept.load(part, into: flags) } else { mask.fill(part, into: flags) }
         }
     }
 }
 
-/// The keep decision of DARE: element `i` is kept when its Philox draw is below `density`.
+/// The keep decision of DARE: element `i` is kept when its 32-bit Philox draw `u` (`Philox4x32.draw`) is below
+/// `density · 2³²`, i.e. `u / 2³² < density`: probability `⌈density · 2³²⌉ / 2³²`, within 2⁻³² of `density`
+/// (exactly `density` for a bf16-rounded one).
 struct RandomMask: Sendable {
     let rng: Philox4x32
     let key: UInt64
-    let density: Double
+    /// `⌈density · 2³²⌉`, clamped to 0…2³².
+    let threshold: UInt64
 
+    init(rng: Philox4x32, key: UInt64, density: Double) {
+        self.rng = rng
+        self.key = key
+        threshold = density <= 0 ? 0 : density >= 1 ? 1 << 32 : min(1 << 32, UInt64((density * 0x1p32).rounded(.up)))
+    }
+
+    /// Whether element `i` is kept.
     @inline(__always)
-    func keeps(_ i: Int) -> Bool { rng.uniform(stream: key, index: i) < density }
+    func keeps(_ i: Int) -> Bool { UInt64(rng.draw(stream: key, index: i)) < threshold }
+
+    /// Writes `0xFFFF_FFFF` (kept) or 0 for each element of `range` to `flags[0 ..< range.count]`.
+    @inline(__always)
+    func fill(_ range: Range<Int>, into flags: UnsafeMutablePointer<UInt32>) {
+        if threshold == 0 || threshold == 1 << 32 {
+            flags.update(repeating: threshold == 0 ? 0 : .max, count: range.count)
+            return
+        }
+        let t = SIMD8<UInt32>(repeating: UInt32(threshold))
+        @inline(__always) func store(_ words: SIMD8<UInt32>, _ at: Int) {
+            UnsafeMutableRawPointer(flags + at).storeBytes(of: Self.below(words, t), as: SIMD8<UInt32>.self)
+        }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let start = i & ~31
+            let draws = rng.group(UInt64(start >> 5), stream: key)
+            if i == start, start + 32 <= range.upperBound {
+                let at = start - range.lowerBound
+                store(draws.words.0, at)
+                store(draws.words.1, at + 8)
+                store(draws.words.2, at + 16)
+                store(draws.words.3, at + 24)
+                i = start + 32
+            } else {
+                let end = min(range.upperBound, start + 32)
+                for e in i..<end { flags[e - range.lowerBound] = UInt64(draws[e - start]) < threshold ? .max : 0 }
+                i = end
+            }
+        }
+    }
+
+    /// `0xFFFF_FFFF` in the lanes where `u < t` (unsigned), else 0, by arithmetic (Hacker's Delight 2-12): the
+    /// SIMD integer comparisons are lane-by-lane loops, not vector instructions.
+    @inline(__always)
+    static func below(_ u: SIMD8<UInt32>, _ t: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let borrow = ((~u & t) | (~(u ^ t) & (u &- t))) &>> 31
+        return SIMD8<UInt32>() &- borrow
+    }
+
+    /// `o[i] = (kept ? x[i] : 0) · factor` in f32 for `i` in `range`, `flags[i − range.lowerBound]` (all ones or
+    /// zero) telling kept; the caller rounds to the dtype.
+    @inline(__always)
+    static func apply(_ flags: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
+                      into o: UnsafeMutablePointer<Float>) {
+        var i = range.lowerBound
+        let f = SIMD8<Float>(repeating: factor)
+        while i + 8 <= range.upperBound {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            let k = UnsafeRawPointer(flags + (i - range.lowerBound)).loadUnaligned(as: SIMD8<UInt32>.self)
+            UnsafeMutableRawPointer(o + i).storeBytes(of: unsafeBitCast(v & k, to: SIMD8<Float>.self) * f,
+                                                      as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < range.upperBound {
+            o[i] = (flags[i - range.lowerBound] != 0 ? x[i] : 0) * factor
+            i += 1
+        }
+    }
+}
+
+extension KernelContext {
+    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype, a
+    /// tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)` writes the tile's keep flags
+    /// (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
+    func forEachMaskedTile(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
+                           _ flags: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
+        forEachRoundedBlock(operands, into: out) { p, range in
+            L1Rescale.forEachTile(of: range) { part, tile in
+                flags(part, tile)
+                RandomMask.apply(tile, p.inputs[0], part, factor: factor, into: p.output)
+            }
+        }
+    }
 }
 
 extension RandomPruneChunkKernel {
-    /// With `rescale`, the two L1 norms' block sums for one pass; nothing otherwise.
+    /// With `rescale`, the two L1 norms' lane sums for one pass and the kept decisions through the sweep
+    /// (`KeepBits`); nothing otherwise.
     static func cost(rescale: Bool, elementCount n: Int) -> KernelCost {
         guard rescale else { return KernelCost() }
-        let sums = StreamingSums.bytes(elementCount: n, width: 2)
-        return KernelCost(initialBytes: sums, passBytes: [sums])
+        let bits = KeepBits.kept(rescale: rescale, elementCount: n) ? KeepBits.bytes(elementCount: n) : 0
+        let sums = L1Rescale.bytes(elementCount: n)
+        return KernelCost(initialBytes: sums + bits, passBytes: [sums + bits], sweepBytes: bits)
     }
 }

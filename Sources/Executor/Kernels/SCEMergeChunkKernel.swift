@@ -19,14 +19,23 @@ final class SCEMergeChunkKernel: ChunkKernel {
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         squares?.add(operands.range, parallel: context.parallel) { range, acc in
-            for k in 1..<p.inputs.count {
-                let x = p.inputs[k]
-                var s = acc[k - 1]
+            // Up to three task vectors per loop, so that their sums' additions overlap (each in index order).
+            var k = 1
+            while k < p.inputs.count {
+                let k1 = min(k + 1, p.inputs.count - 1), k2 = min(k + 2, p.inputs.count - 1)
+                let x0 = p.inputs[k], x1 = p.inputs[k1], x2 = p.inputs[k2]
+                var s0 = acc[k - 1], s1 = acc[k1 - 1], s2 = acc[k2 - 1]
                 for i in range {
-                    let v = Double(x[i])
-                    s += v * v
+                    let v0 = Double(x0[i]), v1 = Double(x1[i]), v2 = Double(x2[i])
+                    s0 += v0 * v0
+                    s1 += v1 * v1
+                    s2 += v2 * v2
                 }
-                acc[k - 1] = s
+                // Repeated vectors end equal; the first copy is written last.
+                acc[k2 - 1] = s2
+                acc[k1 - 1] = s1
+                acc[k - 1] = s0
+                k += 3
             }
         }
     }
@@ -39,21 +48,36 @@ final class SCEMergeChunkKernel: ChunkKernel {
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let w = weights
         context.forEachRoundedBlock(operands, into: out) { p, range in
-            for i in range {
-                let sign = p.inputs[0][i]
-                var sum = 0.0
-                var divisor = 0.0
-                for k in 0..<w.count {
-                    let x = p.inputs[k + 1][i]
-                    if x != 0, (x > 0) == (sign > 0) {
-                        sum += w[k] * Double(x)
-                        divisor += w[k]
+            // Task vector by task vector over the tile (vectorizable): a term that does not agree adds +0, which
+            // changes no sum (they start at +0 and never become −0).
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * Self.tile) { buffer in
+                let sum = buffer.baseAddress!, divisor = sum + Self.tile
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let n = min(Self.tile, range.upperBound - start)
+                    let sign = p.inputs[0] + start
+                    for e in 0..<n {
+                        sum[e] = 0
+                        divisor[e] = 0
                     }
+                    for k in 0..<w.count {
+                        let x = p.inputs[k + 1] + start, wk = w[k]
+                        for e in 0..<n {
+                            let v = x[e], agrees = v != 0 && (v > 0) == (sign[e] > 0)
+                            sum[e] += agrees ? wk * Double(v) : 0
+                            divisor[e] += agrees ? wk : 0
+                        }
+                    }
+                    let o = p.output + start
+                    for e in 0..<n { o[e] = Float(sum[e] / max(divisor[e], 1e-6)) }
+                    start += n
                 }
-                p.output[i] = Float(sum / max(divisor, 1e-6))
             }
         }
     }
+
+    /// Elements of the output computed at a time, task vector by task vector.
+    static let tile = 1024
 
     /// Per task vector: the mean square (`squaredNorms[k] / count`), normalized to sum to 1; equal weights when
     /// the means add up to less than 1e-6.

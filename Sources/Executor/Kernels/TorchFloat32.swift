@@ -55,39 +55,52 @@ enum TorchFloat32 {
         let levelPower = max(4, ceilLog2(size) / levels)
         let levelStep = 1 << levelPower
         let levelMask = levelStep - 1
-        // acc[level][row][lane]
-        var acc = [[[Float]]](repeating: [[Float]](repeating: [Float](repeating: 0, count: width), count: ilp),
-                              count: levels)
-        func addItem(_ item: Int, into row: Int) {
-            for l in 0..<width { acc[0][row][l] += x[item * width + l] }
-        }
-        var i = 0
-        while i + levelStep <= size {
-            for _ in 0..<levelStep {
+        // acc[level][row][lane], flat (nested arrays would check uniqueness on every addition).
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: levels * ilp * width) { buffer -> [Float] in
+            let acc = buffer.baseAddress!
+            acc.initialize(repeating: 0, count: levels * ilp * width)
+            @inline(__always) func slot(_ level: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
+                acc + (level * ilp + row) * width
+            }
+            @inline(__always) func addItem(_ item: Int, into row: Int) {
+                let a = slot(0, row)
+                for l in 0..<width { a[l] += x[item * width + l] }
+            }
+            var i = 0
+            while i + levelStep <= size {
+                for _ in 0..<levelStep {
+                    for k in 0..<ilp { addItem(i * ilp + k, into: k) }
+                    i += 1
+                }
+                for j in 1..<levels {
+                    for k in 0..<ilp {
+                        let upper = slot(j, k), lower = slot(j - 1, k)
+                        for l in 0..<width {
+                            upper[l] += lower[l]
+                            lower[l] = 0
+                        }
+                    }
+                    if i & (levelMask << (j * levelPower)) != 0 { break }
+                }
+            }
+            while i < size {
                 for k in 0..<ilp { addItem(i * ilp + k, into: k) }
                 i += 1
             }
             for j in 1..<levels {
                 for k in 0..<ilp {
-                    for l in 0..<width {
-                        acc[j][k][l] += acc[j - 1][k][l]
-                        acc[j - 1][k][l] = 0
-                    }
+                    let lower = slot(0, k), upper = slot(j, k)
+                    for l in 0..<width { lower[l] += upper[l] }
                 }
-                if i & (levelMask << (j * levelPower)) != 0 { break }
             }
+            let sums = slot(0, 0)
+            for item in (size * ilp)..<count { for l in 0..<width { sums[l] += x[item * width + l] } }
+            for k in 1..<ilp {
+                let row = slot(0, k)
+                for l in 0..<width { sums[l] += row[l] }
+            }
+            return Array(UnsafeBufferPointer(start: sums, count: width))
         }
-        while i < size {
-            for k in 0..<ilp { addItem(i * ilp + k, into: k) }
-            i += 1
-        }
-        for j in 1..<levels {
-            for k in 0..<ilp { for l in 0..<width { acc[0][k][l] += acc[j][k][l] } }
-        }
-        var sums = acc[0]
-        for item in (size * ilp)..<count { for l in 0..<width { sums[0][l] += x[item * width + l] } }
-        for k in 1..<ilp { for l in 0..<width { sums[0][l] += sums[k][l] } }
-        return sums[0]
     }
 
     /// `utils::CeilLog2`: 1 up to 2, else ⌈log2 x⌉.

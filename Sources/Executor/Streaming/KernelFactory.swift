@@ -80,7 +80,7 @@ enum KernelFactory {
         case .ramMerge(let epsilon):
             return stateless { context in
                 let threshold = RamKernel.threshold(epsilon, context.dtype)
-                return ElementwiseChunkKernel(context) { p, i in RamKernel.merge(p, threshold: threshold, scales: nil, i) }
+                return RamChunkKernel(threshold: threshold, context: context)
             }
         case .ramPlusMerge(let r, let alpha, let epsilon):
             return KernelDeclaration(cost: RamPlusChunkKernel.cost(elementCount: n, operands: count)) {
