@@ -336,9 +336,10 @@ public final class OutputDirectory {
 
     /// The first entry (relative path) of `directory` that a model output would not hold, or nil when it holds
     /// only model files and stage folders that themselves look like outputs. Symlinks count as files by their name.
-    static func foreignEntry(in directory: String, depth: Int = 0) -> String? {
+    /// Top-level entries named in `besides` are skipped (a partitioned output's control folder).
+    static func foreignEntry(in directory: String, depth: Int = 0, besides: Set<String> = []) -> String? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return "." }
-        for name in names.sorted() {
+        for name in names.sorted() where depth > 0 || !besides.contains(name) {
             let full = (directory as NSString).appendingPathComponent(name)
             var info = stat()
             guard lstat(full, &info) == 0 else { return name }

@@ -62,7 +62,7 @@ public final class PartitionOutput: @unchecked Sendable {
         let path = OutputDirectory.realPath(url.path) ?? url.path
         self.destination = path
         try OutputDirectory.refuseOverlap(path, protected: protected)
-        if !overwrite, let foreign = Self.foreignEntry(in: path) {
+        if !overwrite, let foreign = OutputDirectory.foreignEntry(in: path, besides: [Self.controlName]) {
             throw .refused(path: path, "holds '\(foreign)', which a partitioned run does not write; choose an empty "
                            + "directory (or --overwrite to replace a previous model output)")
         }
@@ -117,23 +117,5 @@ public final class PartitionOutput: @unchecked Sendable {
         unlink(lockPath)
         Glibc.close(lockDescriptor)
         lockDescriptor = -1
-    }
-
-    /// The first entry of `directory` that neither a model output nor a partitioned run holds.
-    static func foreignEntry(in directory: String) -> String? {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return "." }
-        for name in names.sorted() where name != controlName {
-            let full = (directory as NSString).appendingPathComponent(name)
-            var info = stat()
-            guard lstat(full, &info) == 0 else { return name }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                if name.hasPrefix(".") { return name + "/" }
-                if let inner = OutputDirectory.foreignEntry(in: full, depth: 1) { return name + "/" + inner }
-                continue
-            }
-            let isModelFile = name.hasPrefix("model") && name.hasSuffix(".safetensors")
-            if !isModelFile && !OutputDirectory.outputFileNames.contains(name) { return name }
-        }
-        return nil
     }
 }

@@ -109,7 +109,7 @@ public struct ShardLedger: Codable, Sendable, Equatable {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             total += count
         }
-        return Entry(bytes: total, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return Entry(bytes: total, sha256: PlanFingerprint.hex(hasher.finalize()))
     }
 }
 
@@ -123,7 +123,7 @@ public enum PlanFingerprint {
     public static func of(_ plan: Plan) -> String {
         var text = "mergegraph-plan/1 \(MergegraphVersion.string)\n"
         // The config text goes into every shard's metadata.
-        text += "config " + SHA256.hash(data: Data(plan.configText.utf8)).map { String(format: "%02x", $0) }.joined() + "\n"
+        text += "config \(configSHA256(plan))\n"
         let graph = plan.graph
         for (i, model) in graph.models.enumerated() {
             text += "@m\(i) \(model.path)\n"
@@ -148,6 +148,12 @@ public enum PlanFingerprint {
         for shard in plan.schedule.shards {
             text += "shard \(shard.fileName) \(shard.byteCount) \(shard.outputs.map(String.init).joined(separator: ","))\n"
         }
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return hex(SHA256.hash(data: Data(text.utf8)))
     }
+
+    /// The hex SHA-256 of `plan`'s config text (recorded in every shard's metadata).
+    public static func configSHA256(_ plan: Plan) -> String { hex(SHA256.hash(data: Data(plan.configText.utf8))) }
+
+    /// Lower-case hex of a digest.
+    static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 }
