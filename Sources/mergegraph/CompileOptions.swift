@@ -105,8 +105,11 @@ struct CompileOptions: ParsableArguments {
                                      limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
         options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
         options.loraMergeDType = loraMergeDType.flatMap(DType.init(configName:))
+        // The config's own warnings (keys mergekit ignores) first, so that they are seen when compiling then fails.
+        for warning in file.warnings { Console.error(warning) }
         let plan = try Compiler.compile(file, catalog: catalog, costs: StreamingCostModel(), options: options)
-        for warning in plan.warnings { Console.error(warning) }
+        let shown = Set(file.warnings)
+        for warning in plan.warnings where !shown.contains(warning) { Console.error(warning) }
         return plan
     }
 }

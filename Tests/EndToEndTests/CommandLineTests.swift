@@ -260,4 +260,23 @@ extension CommandLineTests {
         XCTAssertEqual(result.stderr.components(separatedBy: "note: GPU options").count, 2, "one note for all GPU options")
         XCTAssertTrue(result.stderr.contains("peak memory held"), "-v is --verbose")
     }
+
+    /// A misspelt key's warning is printed even when compiling then fails (here because the vocabularies differ,
+    /// which the misspelt `tokenizer_source` would have handled).
+    func testKeyWarningsComeBeforeALaterError() throws {
+        let dir = Fixtures.temporaryDirectory("warning-first")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
+              - model: \(Fixtures.conformance)/models/llama-ft-b-tok
+            merge_method: linear
+            parameters: {weight: 1}
+            tokenzer_source: union
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("did you mean 'tokenizer_source'?"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("the vocabularies differ"), result.stderr)
+    }
 }

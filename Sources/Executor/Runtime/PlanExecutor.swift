@@ -1,4 +1,3 @@
-import Crypto
 import Checkpoint
 import Foundation
 import IR
@@ -123,7 +122,7 @@ public struct PlanExecutor {
     /// text, so that any merged file can be traced to its recipe.
     var provenance: [String: String] {
         ["mergegraph_version": MergegraphVersion.string,
-         "mergegraph_config_sha256": SHA256.hash(data: Data(plan.configText.utf8)).map { String(format: "%02x", $0) }.joined()]
+         "mergegraph_config_sha256": PlanFingerprint.configSHA256(plan)]
     }
 
     /// Finishes a partitioned output (`run --partition I/N` for every I): checks that every shard of the plan is in
@@ -171,7 +170,8 @@ public struct PlanExecutor {
             func problem(_ message: String) { problems.append(PartitionProblem(partition: p, count: count, message: message)) }
             guard let ledger = ledgers[p] else { problem("\(shard.fileName): the partition has not run"); continue }
             guard ledger.plan == fingerprint else {
-                problem("\(shard.fileName): the partition ran a different plan (config, inputs or options differ)")
+                problem("\(shard.fileName): the partition ran a different plan (config, inputs or options differ: "
+                        + "give finalize the same config and options as the partitions, or rerun them)")
                 continue
             }
             guard let entry = ledger.shards[shard.fileName] else { problem("\(shard.fileName) was not finished"); continue }
