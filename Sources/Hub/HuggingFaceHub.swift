@@ -187,27 +187,31 @@ public final class HuggingFaceHub: ModelResolver, @unchecked Sendable {
             var received = start
             var restarted = false
             var transferError: CheckpointError?
-            do {
-                try client.download(repo, commit: snapshot.commit, file: file.path, from: start) { fromZero, chunk in
-                    if fromZero && !restarted {
-                        restarted = true
-                        try? handle.truncate(atOffset: 0)
-                        digest = BlobDigest(size: file.size, lfsSHA256: file.sha256, gitOID: file.oid)
-                        advance(-received, 0)
-                        received = 0
+            // A run killed after the last byte but before the rename left every byte: a request for `bytes=SIZE-`
+            // would be answered 416, so those bytes go straight to the digest check (and are fetched again if wrong).
+            if start < file.size {
+                do {
+                    try client.download(repo, commit: snapshot.commit, file: file.path, from: start) { fromZero, chunk in
+                        if fromZero && !restarted {
+                            restarted = true
+                            try? handle.truncate(atOffset: 0)
+                            digest = BlobDigest(size: file.size, lfsSHA256: file.sha256, gitOID: file.oid)
+                            advance(-received, 0)
+                            received = 0
+                        }
+                        guard received + chunk.count <= file.size else {
+                            throw HubClient.SinkFailure(message: "the Hub sent more than the \(file.size) bytes it lists")
+                        }
+                        do { try handle.write(contentsOf: chunk) } catch {
+                            throw HubClient.SinkFailure(message: "cannot write \(partial): \(error.localizedDescription)")
+                        }
+                        digest.update(chunk)
+                        received += chunk.count
+                        advance(chunk.count, chunk.count)
                     }
-                    guard received + chunk.count <= file.size else {
-                        throw HubClient.SinkFailure(message: "the Hub sent more than the \(file.size) bytes it lists")
-                    }
-                    do { try handle.write(contentsOf: chunk) } catch {
-                        throw HubClient.SinkFailure(message: "cannot write \(partial): \(error.localizedDescription)")
-                    }
-                    digest.update(chunk)
-                    received += chunk.count
-                    advance(chunk.count, chunk.count)
+                } catch {
+                    transferError = error
                 }
-            } catch {
-                transferError = error
             }
             try? handle.close()
             if let transferError {

@@ -163,6 +163,45 @@ final class HubRepoTests: XCTestCase {
         XCTAssertEqual(downloads.map(\.bytes), [50000, size - 50000], "nothing fetched twice")
     }
 
+    /// A run killed after a download's last byte but before its rename leaves a complete `ETAG.incomplete`: the next
+    /// run checks those bytes and links them without asking the Hub for `bytes=SIZE-` (which it answers 416); a
+    /// complete but wrong one is fetched again from the start.
+    func testCompleteUnrenamedDownloadIsLinkedWithoutRefetching() throws {
+        let file = "test/llama-ft-a/model.safetensors"
+        let server = try HubTestServer(repos: Self.repos)
+        let cache = "\(work)/cache"
+        let path = try config(Self.config)
+        let first = try run(["run", path, "\(work)/first", "--quiet"], server: server, cache: cache)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let reference = try localReference()
+        XCTAssertEqual(server.fullDownloads(of: file).count, 1)
+
+        let repo = "\(cache)/models--test--llama-ft-a"
+        func unlinkBlob(corrupting: Bool) throws {
+            let snapshot = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: "\(repo)/snapshots").first)
+            let link = "\(repo)/snapshots/\(snapshot)/model.safetensors"
+            let blob = "\(repo)/snapshots/\(snapshot)/" + (try FileManager.default.destinationOfSymbolicLink(atPath: link))
+            try FileManager.default.removeItem(atPath: link)
+            if corrupting {
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: blob))
+                bytes[100] ^= 0xFF
+                try bytes.write(to: URL(fileURLWithPath: blob))
+            }
+            try FileManager.default.moveItem(atPath: blob, toPath: blob + ".incomplete")
+        }
+        try unlinkBlob(corrupting: false)
+        let second = try run(["run", path, "\(work)/second", "--quiet"], server: server, cache: cache)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/second/model.safetensors"), reference)
+        XCTAssertEqual(server.fullDownloads(of: file).count, 1, "the complete bytes were linked, not fetched again")
+
+        try unlinkBlob(corrupting: true)
+        let third = try run(["run", path, "\(work)/third", "--quiet"], server: server, cache: cache)
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertEqual(try Fixtures.shardBytes("\(work)/third/model.safetensors"), reference)
+        XCTAssertEqual(server.fullDownloads(of: file).map(\.range), [nil, nil], "wrong complete bytes are fetched from the start")
+    }
+
     /// Bytes that do not hash to the Hub's SHA-256 are never linked into a snapshot: a corrupted download is fetched
     /// again, and so is a corrupted blob left in the cache. A connection cut during a download is resumed at once.
     func testCorruptedBlobsAreRefetchedNotUsed() throws {
