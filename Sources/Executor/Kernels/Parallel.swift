@@ -17,7 +17,7 @@ public struct Parallel: Sendable {
             return
         }
         let workers = min(threads, blocks)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerPool.shared.perform(iterations: workers) { w in
             var b = w
             while b < blocks {
                 body(Parallel.range(of: b, count: count))

@@ -18,7 +18,7 @@ extension Parallel {
             for b in first...last { body(0, part(b)) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerPool.shared.perform(iterations: workers) { w in
             var b = first + w
             while b <= last {
                 body(w, part(b))

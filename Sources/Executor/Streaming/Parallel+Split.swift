@@ -11,7 +11,7 @@ extension Parallel {
             return
         }
         let start = range.lowerBound, count = range.count
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerPool.shared.perform(iterations: workers) { w in
             body((start + w * count / workers)..<(start + (w + 1) * count / workers))
         }
     }
@@ -26,7 +26,7 @@ extension Parallel {
                 row += workers
             }
         }
-        if workers <= 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+        if workers <= 1 { run(0) } else { WorkerPool.shared.perform(iterations: workers, run) }
     }
 
     /// Calls `body(i)` once for every `i` in `0..<count` on up to `threads` workers, each taking the next task not
@@ -38,7 +38,7 @@ extension Parallel {
             return
         }
         let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        WorkerPool.shared.perform(iterations: workers) { _ in
             while true {
                 let i = next.add(1, ordering: .relaxed).oldValue
                 if i >= count { return }

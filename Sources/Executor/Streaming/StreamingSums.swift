@@ -40,7 +40,7 @@ public final class StreamingSums: @unchecked Sendable {
             for b in first...last { run(b) }
         } else {
             let workers = min(parallel.threads, count)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            WorkerPool.shared.perform(iterations: workers) { w in
                 var b = first + w
                 while b <= last {
                     run(b)
