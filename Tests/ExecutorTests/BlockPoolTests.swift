@@ -18,6 +18,38 @@ final class BlockPoolTests: XCTestCase {
         XCTAssertEqual(memory.liveBytes, 4 * mib)
     }
 
+    /// Blocks the pool gives back leave the process: its resident memory falls back, even for block sizes glibc
+    /// would serve from its heaps once its mmap threshold has risen (freed heap memory stays resident).
+    func testBlocksGivenBackLeaveTheProcess() throws {
+        func residentBytes() throws -> Int {
+            let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
+            return Int(statm.split(separator: " ")[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        let mib = 1 << 20
+        // Raises glibc's dynamic mmap threshold to 24 MiB, as a run freeing such a block does.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 24 * mib, alignment: 64)
+        raw.deallocate()
+        let before = try residentBytes()
+        // Blocks of sizes 1…12 MiB, interleaved with small long-lived allocations that pin a heap's top; the pool
+        // keeps them until its account goes away.
+        var pins: [UnsafeMutableRawPointer] = []
+        do {
+            let memory = MemoryAccount()
+            var blocks: [AccountedBuffer<UInt8>] = []
+            for size in 1...12 {
+                blocks.append(memory.allocate(UInt8.self, count: size * mib + 4096, zeroed: true))
+                let pin = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+                pin.storeBytes(of: 1, as: UInt8.self)
+                pins.append(pin)
+            }
+            XCTAssertGreaterThan(try residentBytes() - before, 70 * mib)
+            blocks.removeAll()
+            XCTAssertGreaterThan(memory.pool.pooledBytes, 70 * mib)
+        }
+        XCTAssertLessThan(try residentBytes() - before, 16 * mib, "blocks given back are still resident")
+        for pin in pins { pin.deallocate() }
+    }
+
     func testHeldPlusPooledStaysWithinTheBound() {
         let memory = MemoryAccount()
         let mib = 1 << 20
