@@ -96,12 +96,8 @@ final class TieCut {
                 for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
             }
         } else if let tagged, let select {
-            let e = SendablePointer(tagged.pointer)
-            parallel.forEachAlignedBlock(in: range) { _, part in
-                let x = x.pointer, e = e.pointer
-                for i in part { e[i] = TaggedEntries.bf16Key(x[i]) << ShiftedEntries.ordinalBits }
-            }
-            select.count(range, StoredKeys(e: UnsafePointer(tagged.pointer)), parallel: parallel)
+            // One sweep over the chunk both stores the keys and counts them.
+            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer), parallel: parallel)
         }
     }
 
@@ -274,13 +270,20 @@ struct KeepTest: Sendable {
     }
 }
 
-/// The shifted keys a tagged `TieCut` wrote, as order keys of their f32 bit patterns (the bf16 key in the high
-/// half).
-private struct StoredKeys: OrderKeys, @unchecked Sendable {
-    let e: UnsafePointer<UInt32>
+/// The keys of a chunk of bf16 values as a tagged `TieCut` counts them (the bf16 key in the high half of an f32
+/// order key), each stored as a shifted entry (`ShiftedEntries`, ordinal bits clear) as it is read.
+private struct GatheredKeys: OrderKeys, @unchecked Sendable {
+    /// The values, by global element index.
+    let x: UnsafePointer<Float>
+    /// The entries, by global element index.
+    let e: UnsafeMutablePointer<UInt32>
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        for i in range { body(i, e[i] >> (ShiftedEntries.ordinalBits - 16)) }
+        for i in range {
+            let key = TaggedEntries.bf16Key(x[i])
+            e[i] = key << ShiftedEntries.ordinalBits
+            body(i, key << 16)
+        }
     }
 }
