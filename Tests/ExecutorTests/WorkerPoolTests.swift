@@ -49,4 +49,27 @@ final class WorkerPoolTests: XCTestCase {
         WorkerPool.shared.perform(iterations: 8) { i in counts.withLock { $0[i] += 1 } }
         XCTAssertEqual(counts.withLock { $0 }, Array(repeating: 1, count: 8))
     }
+
+    /// `Parallel.forEachTask` with continuations: every task and every continuation runs once, a continuation after
+    /// its task, for any thread count and whether or not tasks return one.
+    func testTasksAndTheirContinuationsRunOnce() {
+        for threads in [1, 2, 3] {
+            for count in [1, 2, 3, 5] {
+                for _ in 0..<300 {
+                    let log = Mutex<[String]>([])
+                    Parallel(threads: threads).forEachTask(count: count) { i -> PassContinuation? in
+                        log.withLock { $0.append("task \(i)") }
+                        guard i % 2 == 0 else { return nil }
+                        return PassContinuation { log.withLock { $0.append("rest \(i)") } }
+                    }
+                    let entries = log.withLock { $0 }
+                    let expected = (0..<count).map { "task \($0)" } + stride(from: 0, to: count, by: 2).map { "rest \($0)" }
+                    XCTAssertEqual(entries.sorted(), expected.sorted())
+                    for i in stride(from: 0, to: count, by: 2) {
+                        XCTAssertLessThan(entries.firstIndex(of: "task \(i)")!, entries.firstIndex(of: "rest \(i)")!)
+                    }
+                }
+            }
+        }
+    }
 }

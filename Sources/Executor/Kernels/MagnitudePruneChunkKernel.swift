@@ -115,9 +115,10 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     }
 
     /// PyTorch ties: replays the sort and marks the kept elements (single-threaded; the runner runs the kernels of
-    /// a sweep side by side).
-    func finishPass() {
-        if stage == .gather { cut?.decide() }
+    /// a sweep side by side): the sort's first partition here, the rest in the returned continuation.
+    func finishPass() -> PassContinuation? {
+        guard stage == .gather, let cut else { return nil }
+        return cut.decide()
     }
 
     func endPass() throws(ExecutionError) {

@@ -101,23 +101,29 @@ final class TieCut {
         }
     }
 
-    /// Decides the cut at the end of the pass: replays PyTorch's sort where it matters and fills `kept`. Allocates
-    /// nothing (the runner calls it concurrently for the observers of a sweep); frees the selection's tables.
-    func decide() {
+    /// Decides the cut at the end of the pass: replays PyTorch's sort where it matters and fills `kept`, the sort's
+    /// first partition now and the rest in the returned continuation (nil when nothing is left to do). Allocates
+    /// nothing (the runner calls it, and the continuation, concurrently for the observers of a sweep); frees the
+    /// selection's tables.
+    func decide() -> PassContinuation? {
         let n = elementCount
+        let descending = self.descending
         let positions = descending ? (n - keep.upperBound)..<(n - keep.lowerBound) : keep
         if let packed {
             let e = PackedEntries(e: packed.pointer)
-            TorchArgsortReplay.select(e, count: n, positions: positions, descending: descending)
-            TorchArgsortReplay.mark(e, positions: positions, in: kept.pointer)
+            let rest = TorchArgsortReplay.beginSelect(e, count: n, positions: positions, descending: descending)
             test = .byMask
-            return
+            let kept = self.kept
+            return PassContinuation {
+                TorchArgsortReplay.finishSelect(e, positions: positions, descending: descending, segments: rest)
+                TorchArgsortReplay.mark(e, positions: positions, in: kept.pointer)
+            }
         }
-        guard let tagged, let ordinals, let select else { return }
+        guard let tagged, let ordinals, let select else { return nil }
         select.finishFirstPass()
         let stats = select.statisticsFromFirstPass(ranks: [keep.lowerBound, keep.upperBound - 1])
         self.select = nil
-        guard stats.count == 2 else { return }
+        guard stats.count == 2 else { return nil }
         let low = stats[0].key >> 16, high = stats[1].key >> 16
         // A boundary magnitude straddles a cut when some of its elements rank on each side of it.
         let straddlesLow = stats[0].countLess < keep.lowerBound
@@ -133,11 +139,12 @@ final class TieCut {
         }
         test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
-        guard let first = tracked.first else { return }
+        guard let first = tracked.first else { return nil }
         let second = tracked.count > 1 ? tracked[1] : first
         let e = tagged.pointer, bits = kept.pointer, kinds = ordinals.pointer
         let shift = ShiftedEntries.ordinalBits
         var ordinal: UInt32 = 0
+        let markKept: () -> Void
         if trackedCount <= ShiftedEntries.maxTracked {
             // Puts the tracked elements' ordinals (in index order) below their keys and marks them all in `kept`...
             TieCut.forEachTracked(e, 0..<n, first << shift, second << shift) { i in
@@ -146,11 +153,14 @@ final class TieCut {
                 bits[i >> 6] |= 1 << UInt64(i & 63)
             }
             let entries = ShiftedEntries(e: e)
-            TorchArgsortReplay.select(entries, count: n, positions: positions, descending: descending)
-            // ...marks the ordinals that land at kept positions...
-            TieCut.forEachTracked(e, positions, first << shift, second << shift) { p in
-                let o = entries.index(p)
-                kinds[o >> 6] |= 1 << UInt64(o & 63)
+            let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending)
+            markKept = {
+                TorchArgsortReplay.finishSelect(entries, positions: positions, descending: descending, segments: rest)
+                // ...marks the ordinals that land at kept positions...
+                TieCut.forEachTracked(e, positions, first << shift, second << shift) { p in
+                    let o = entries.index(p)
+                    kinds[o >> 6] |= 1 << UInt64(o & 63)
+                }
             }
         } else {
             // Tags the tracked elements in index order and marks them all in `kept`...
@@ -165,24 +175,30 @@ final class TieCut {
                 }
             }
             let entries = TaggedEntries(e: e, first: first, second: second)
-            TorchArgsortReplay.select(entries, count: n, positions: positions, descending: descending)
-            // ...marks the ordinals that land at kept positions...
-            for p in positions where e[p] >= TaggedEntries.tagged {
-                let o = entries.index(p)
-                kinds[o >> 6] |= 1 << UInt64(o & 63)
+            let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending)
+            markKept = {
+                TorchArgsortReplay.finishSelect(entries, positions: positions, descending: descending, segments: rest)
+                // ...marks the ordinals that land at kept positions...
+                for p in positions where e[p] >= TaggedEntries.tagged {
+                    let o = entries.index(p)
+                    kinds[o >> 6] |= 1 << UInt64(o & 63)
+                }
             }
         }
-        // ...and unmarks the tracked elements whose ordinal did not.
-        var j = 0
-        for w in 0..<TieCut.maskWords(elementCount: n) {
-            var word = bits[w], rest = word
-            while rest != 0 {
-                let t = rest.trailingZeroBitCount
-                if (kinds[j >> 6] >> UInt64(j & 63)) & 1 == 0 { word &= ~(1 << UInt64(t)) }
-                j += 1
-                rest &= rest - 1
+        return PassContinuation {
+            markKept()
+            // ...and unmarks the tracked elements whose ordinal did not.
+            var j = 0
+            for w in 0..<TieCut.maskWords(elementCount: n) {
+                var word = bits[w], rest = word
+                while rest != 0 {
+                    let t = rest.trailingZeroBitCount
+                    if (kinds[j >> 6] >> UInt64(j & 63)) & 1 == 0 { word &= ~(1 << UInt64(t)) }
+                    j += 1
+                    rest &= rest - 1
+                }
+                bits[w] = word
             }
-            bits[w] = word
         }
     }
 

@@ -61,14 +61,46 @@ enum TorchArgsortReplay {
 
     /// `select` on entries of any layout.
     static func select<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>, descending: Bool) {
-        guard count > 1, !positions.isEmpty, positions.count < count else { return }
+        let rest = beginSelect(entries, count: count, positions: positions, descending: descending)
+        finishSelect(entries, positions: positions, descending: descending, segments: rest)
+    }
+
+    /// A segment `first..<last` of the entries that introsort has still to sort, with `depth` partitions left
+    /// before it turns to heapsort.
+    struct Segment: Sendable, Equatable {
+        var first: Int, last: Int, depth: Int
+    }
+
+    /// `select`'s first step: the sort's first partition of the whole array when it has one (the largest single
+    /// step, a full pass), returning the segments left, for `finishSelect`.
+    static func beginSelect<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>,
+                                              descending: Bool) -> [Segment] {
+        guard count > 1, !positions.isEmpty, positions.count < count else { return [] }
         let depth = 2 * (Int.bitWidth - 1 - count.leadingZeroBitCount)
-        if descending {
-            var sorter = Sorter<Descending, S>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
-            sorter.introsortLoop(0, count, depth)
-        } else {
-            var sorter = Sorter<Ascending, S>(e: entries, lo: positions.lowerBound, hi: positions.upperBound)
-            sorter.introsortLoop(0, count, depth)
+        // `std::__introsort_loop`'s first iteration: partition, recurse on the right, loop on the left with the same
+        // depth, which is a call on the left with that depth.
+        func first<O: Comparator>(_ sorter: Sorter<O, S>) -> [Segment] {
+            guard count > threshold, sorter.straddles(0, count), depth > 0 else { return [Segment(first: 0, last: count, depth: depth)] }
+            let cut = sorter.partitionPivot(0, count)
+            return [Segment(first: cut, last: count, depth: depth - 1), Segment(first: 0, last: cut, depth: depth - 1)]
+        }
+        let (lo, hi) = (positions.lowerBound, positions.upperBound)
+        return descending ? first(Sorter<Descending, S>(e: entries, lo: lo, hi: hi))
+                          : first(Sorter<Ascending, S>(e: entries, lo: lo, hi: hi))
+    }
+
+    /// `select`'s remaining steps on the segments `beginSelect` left.
+    static func finishSelect<S: ReplayEntries>(_ entries: S, positions: Range<Int>, descending: Bool,
+                                               segments: [Segment]) {
+        let (lo, hi) = (positions.lowerBound, positions.upperBound)
+        for segment in segments {
+            if descending {
+                var sorter = Sorter<Descending, S>(e: entries, lo: lo, hi: hi)
+                sorter.introsortLoop(segment.first, segment.last, segment.depth)
+            } else {
+                var sorter = Sorter<Ascending, S>(e: entries, lo: lo, hi: hi)
+                sorter.introsortLoop(segment.first, segment.last, segment.depth)
+            }
         }
     }
 

@@ -27,8 +27,11 @@ public protocol ChunkKernel: AnyObject {
     func observe(_ operands: ChunkOperands) throws(ExecutionError)
     /// The heavy computation at the end of a statistics pass, before `endPass`: it must neither allocate nor free
     /// counted memory, nor touch anything another kernel touches, since the runner calls it concurrently for the
-    /// observers of one sweep (so that, say, three models' exact-tie selections run on two cores at once).
-    func finishPass()
+    /// observers of one sweep (so that, say, three models' exact-tie selections run on two cores at once). It may
+    /// return the rest of its work as a `PassContinuation`, which the runner runs once any thread is free, after
+    /// the other observers' `finishPass` calls have started: so that three kernels' work splits evenly over two
+    /// threads instead of taking two rounds.
+    func finishPass() -> PassContinuation?
     /// Finishes the current pass.
     func endPass() throws(ExecutionError)
     /// Starts a sweep of `produce` calls (chunks in increasing order from the first).
@@ -40,9 +43,17 @@ public protocol ChunkKernel: AnyObject {
 extension ChunkKernel {
     public func beginPass() -> Bool { false }
     public func observe(_ operands: ChunkOperands) throws(ExecutionError) {}
-    public func finishPass() {}
+    public func finishPass() -> PassContinuation? { nil }
     public func endPass() throws(ExecutionError) {}
     public func beginSweep() {}
+}
+
+/// The second part of a kernel's `finishPass` work, run on whichever thread is free (the same rules apply).
+public struct PassContinuation: @unchecked Sendable {
+    /// The work.
+    public let run: () -> Void
+
+    public init(_ run: @escaping () -> Void) { self.run = run }
 }
 
 /// What a kernel knows about the node it computes.

@@ -1,5 +1,8 @@
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Parallel {
     /// Calls `body` with up to `threads` contiguous parts of `range` (rows or columns of a chunk), in parallel.
@@ -32,17 +35,42 @@ extension Parallel {
     /// Calls `body(i)` once for every `i` in `0..<count` on up to `threads` workers, each taking the next task not
     /// yet taken (so uneven tasks balance). Only for tasks independent of each other.
     func forEachTask(count: Int, _ body: @Sendable (Int) -> Void) {
+        forEachTask(count: count) { i -> PassContinuation? in
+            body(i)
+            return nil
+        }
+    }
+
+    /// Calls `body(i)` once for every `i` in `0..<count`, and each continuation a call returns, on up to `threads`
+    /// workers: a free worker takes the next task not yet taken, else the oldest continuation not yet taken, and
+    /// waits while some task still runs that may add one. Only for tasks independent of each other.
+    func forEachTask(count: Int, _ body: @Sendable (Int) -> PassContinuation?) {
         let workers = min(threads, count)
         guard workers > 1 else {
-            for i in 0..<count { body(i) }
+            let continuations = (0..<count).compactMap { body($0) }
+            for continuation in continuations { continuation.run() }
             return
         }
         let next = Atomic<Int>(0)
+        let unfinished = Atomic<Int>(count)  // tasks whose continuation may still be added
+        let queue = Mutex<[PassContinuation]>([])
         WorkerPool.shared.perform(iterations: workers) { _ in
             while true {
                 let i = next.add(1, ordering: .relaxed).oldValue
-                if i >= count { return }
-                body(i)
+                if i < count {
+                    if let continuation = body(i) { queue.withLock { $0.append(continuation) } }
+                    unfinished.subtract(1, ordering: .sequentiallyConsistent)
+                    continue
+                }
+                if let taken = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                    taken.run()
+                } else if unfinished.load(ordering: .sequentiallyConsistent) == 0 {
+                    // Every task has ended; a continuation added just before the count fell is still taken.
+                    guard let last = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return }
+                    last.run()
+                } else {
+                    sched_yield()
+                }
             }
         }
     }
