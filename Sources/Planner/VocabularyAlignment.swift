@@ -1,3 +1,4 @@
+import Foundation
 import Checkpoint
 import IR
 import Parser
@@ -44,6 +45,14 @@ final class VocabularyAlignment {
         case .model(let ref):
             let known = models.first { $0.ref == ref }
             let directory = known?.source.info.resolvedPath ?? ref.path
+            // A name that is no input and no folder is most likely a misspelt keyword or model.
+            var isFolder: ObjCBool = false
+            if known == nil, !(FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder) && isFolder.boolValue) {
+                let guess = KeySuggestion.closest(to: ref.path, among: ["union", "base"] + models.map(\.ref.path))
+                throw .invalidConfig(settings.source.location, "tokenizer source '\(ref.path)' is neither 'union', 'base', "
+                                     + "an input model nor a model folder"
+                                     + (guess.map { " (did you mean '\($0)'?)" } ?? ""))
+            }
             kind = .model(TokenizerInput(name: ref.path, directory: directory,
                                          vocabSize: known.flatMap { VocabularyAlignment.vocabSize(in: $0.source.config) }))
         }

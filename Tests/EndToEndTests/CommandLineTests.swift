@@ -279,4 +279,28 @@ extension CommandLineTests {
         XCTAssertTrue(result.stderr.contains("did you mean 'tokenizer_source'?"), result.stderr)
         XCTAssertTrue(result.stderr.contains("the vocabularies differ"), result.stderr)
     }
+
+    /// A tokenizer source that is no keyword, no input and no folder is named with a guess, not read as a folder
+    /// without tokenizer files.
+    func testMisspeltTokenizerSourceIsNamedWithAGuess() throws {
+        let dir = Fixtures.temporaryDirectory("tokenizer-guess")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (source, guess) in [("unoin", "union"), ("bsae", "base"), ("\(Fixtures.conformance)/models/llama-ft-b-to",
+                                                                        "\(Fixtures.conformance)/models/llama-ft-b-tok")] {
+            try """
+                models:
+                  - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
+                  - model: \(Fixtures.conformance)/models/llama-ft-b-tok
+                merge_method: linear
+                parameters: {weight: 1}
+                tokenizer_source: \(source)
+                """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 1, result.stderr)
+            XCTAssertTrue(result.stderr.contains("c.yml:6:19: tokenizer source '\(source)' is neither 'union', 'base', "
+                                                 + "an input model nor a model folder (did you mean '\(guess)'?)"),
+                          result.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/out"))
+        }
+    }
 }
