@@ -303,4 +303,22 @@ extension CommandLineTests {
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/out"))
         }
     }
+
+    /// `run` is the default command, so a misspelt command name would be read as a config path: when no such file
+    /// exists and the name is close to a command's, the error says which command was meant.
+    func testMisspeltCommandIsNamed() throws {
+        let dir = Fixtures.temporaryDirectory("command-typo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (typo, command) in [("pln", "plan"), ("finalise", "finalize"), ("methds", "methods")] {
+            let result = try Binary.run([typo, "out"], in: dir)
+            XCTAssertEqual(result.status, 1, result.stderr)
+            XCTAssertTrue(result.stderr.contains("\(typo): no such config file (did you mean the '\(command)' command?)"),
+                          result.stderr)
+        }
+        // A path is never taken for a command.
+        let path = try Binary.run(["./pln", "out"], in: dir)
+        XCTAssertEqual(path.status, 1)
+        XCTAssertFalse(path.stderr.contains("did you mean"), path.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/out"))
+    }
 }
