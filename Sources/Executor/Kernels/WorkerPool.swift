@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The threads that run `Parallel`'s loops: persistent workers that, between two jobs, wait for the next one by
-/// spinning for a short while (`spinLimit` checks) before they sleep on a semaphore.
+/// spinning for a short while (`spinLimit` checks, some microseconds) before they sleep on a semaphore.
 ///
 /// A merge calls a parallel loop per kernel per chunk, tens of thousands of times per model, back to back. With
 /// `DispatchQueue.concurrentPerform` every call woke a sleeping worker through the kernel's futex: on a 1b TIES
@@ -21,7 +21,8 @@ final class WorkerPool: @unchecked Sendable {
     /// The pool every `Parallel` uses.
     static let shared = WorkerPool()
 
-    /// Checks of the job counter a waiting thread makes before it sleeps (about 100–300 µs).
+    /// Checks of the job counter a waiting thread makes before it sleeps: about 6 µs on this machine (10× as many
+    /// made no measurable difference to `dare_ties3` or `linear3`, and cost CPU time).
     static let spinLimit = 20_000
 
     /// One published job: the body and the iterations not yet taken or not yet finished.
