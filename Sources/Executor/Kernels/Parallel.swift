@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Runs work over fixed-size blocks of elements on up to `threads` threads. Block boundaries depend only on
 /// the element count, never on the thread count, so per-block reductions combine to the same bits.
 public struct Parallel: Sendable {

@@ -1,5 +1,3 @@
-import Dispatch
-
 extension Parallel {
     /// Calls `body(worker, part)` for each part of `range` (global indices) that lies in one fixed block of
     /// `blockSize` elements (block `b` is `b·blockSize..<(b+1)·blockSize`), on at most `limit` workers numbered

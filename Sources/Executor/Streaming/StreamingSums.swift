@@ -1,5 +1,3 @@
-import Dispatch
-
 /// f64 sums over a tensor fed chunk by chunk that come out bit for bit the same for any chunking and thread
 /// count: each fixed block of `Parallel.blockSize` elements (by global index) folds its elements in index order,
 /// carrying its partial across chunk boundaries, and the block partials are added in block order at the end.
