@@ -261,11 +261,15 @@ public struct ConfigFile: Hashable, Sendable {
     public var warnings: [String]
     /// The config text as given (the model card shows it).
     public var text: String
+    /// Whether what mergekit ignores is an error (`--strict`): also the parameters a merge method does not use,
+    /// which the planner finds.
+    public var strict: Bool
 
-    public init(path: String, documents: [MergeConfig], warnings: [String] = [], text: String = "") {
+    public init(path: String, documents: [MergeConfig], warnings: [String] = [], text: String = "", strict: Bool = false) {
         self.path = path
         self.documents = documents
         self.warnings = warnings
         self.text = text
+        self.strict = strict
     }
 }

@@ -20,6 +20,6 @@ public enum ConfigParser {
         let diagnostics = ConfigDiagnostics(strict: strict)
         var documents: [MergeConfig] = []
         for root in roots { documents.append(try DocumentDecoder.decode(root, file: file, diagnostics: diagnostics)) }
-        return ConfigFile(path: file, documents: documents, warnings: diagnostics.warnings, text: text)
+        return ConfigFile(path: file, documents: documents, warnings: diagnostics.warnings, text: text, strict: strict)
     }
 }

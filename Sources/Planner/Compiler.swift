@@ -159,7 +159,7 @@ final class StageResolver {
         guard let doc = documents[label] else { throw .stage(location, "no stage named '\(label)'") }
         compiling.append(label)
         let compiled = try Stage(config: doc, label: label, randomSeed: randomSeed,
-                                 truncateEmbeddings: truncateEmbeddings) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
+                                 truncateEmbeddings: truncateEmbeddings, strict: file.strict) { (ref: ModelReference) throws(PlanError) -> TensorProvider in
             try self.provider(for: ref)
         }
         compiling.removeLast()

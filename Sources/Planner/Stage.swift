@@ -25,8 +25,9 @@ final class Stage: TensorProvider {
 
     var displayName: String { label }
 
+    /// - Parameter strict: a parameter the merge method does not use is an error rather than a warning (`--strict`).
     init(config: MergeConfig, label: String, randomSeed: UInt64 = 0, truncateEmbeddings: Bool = false,
-         resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) {
+         strict: Bool = false, resolve: (ModelReference) throws(PlanError) -> TensorProvider) throws(PlanError) {
         self.config = config
         self.label = label
         self.randomSeed = randomSeed
@@ -46,7 +47,11 @@ final class Stage: TensorProvider {
             vocabulary = try Stage.alignment(settings, config: config, slices: slices)
         }
         try buildRecipes()
-        warnings = unusedParameterWarnings() + truncations.map {
+        let unused = unusedParameters()
+        if strict, let first = unused.first {
+            throw .invalidConfig(first.location, first.message + "; --strict makes this an error")
+        }
+        warnings = unused.map { "\($0.location): warning: \($0.message)" } + truncations.map {
             "\(config.mergeMethod.location): warning: UNSAFE vocabulary truncation (--unsafe-truncate-embeddings): \($0); "
                 + "this assumes identical token ids in the rows kept"
         } + (vocabulary?.warnings ?? [])
@@ -416,7 +421,9 @@ final class Stage: TensorProvider {
         throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')")
     }
 
-    private func unusedParameterWarnings() -> [String] {
+    /// Parameters mergekit ignores here: unknown to the method, per-model where they apply to the whole merge, or
+    /// `residual_weight`; each with its position and what to say of it.
+    private func unusedParameters() -> [(location: SourceLocation, message: String)] {
         let known = Set(spec.parameters.map(\.name))
         let shared = Set(spec.parameters.filter { $0.scope == .shared }.map(\.name))
         var mergeLevel = [config.parameters]
@@ -428,18 +435,18 @@ final class Stage: TensorProvider {
             modelLevel = s.flatMap { $0.sources.map(\.parameters) }
         }
         let unknown = (mergeLevel + modelLevel).flatMap(\.entries).filter { !known.contains($0.name) }.map {
-            "\($0.location): warning: parameter '\($0.name)' is not used by merge method '\(spec.name)'"
-                + (KeySuggestion.closest(to: $0.name, among: spec.parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? "")
+            ($0.location, "parameter '\($0.name)' is not used by merge method '\(spec.name)'"
+                + (KeySuggestion.closest(to: $0.name, among: spec.parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""))
         }
         let misplaced = modelLevel.flatMap(\.entries).filter { shared.contains($0.name) }.map {
-            "\($0.location): warning: parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
-                + "(move it to the global or slice parameters)"
+            ($0.location, "parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
+                + "(move it to the global or slice parameters)")
         }
-        var ignored: [String] = []
+        var ignored: [(location: SourceLocation, message: String)] = []
         if case .slices(let s) = config.inputs {
             ignored = s.compactMap(\.residualWeight).map {
-                "\($0.location): warning: residual_weight is not used by mergekit 0.1.5's merge planner "
-                    + "(mergekit/plan.py) and is ignored"
+                ($0.location, "residual_weight is not used by mergekit 0.1.5's merge planner (mergekit/plan.py) "
+                    + "and is ignored")
             }
         }
         return unknown + misplaced + ignored

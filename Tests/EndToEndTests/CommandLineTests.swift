@@ -321,4 +321,27 @@ extension CommandLineTests {
         XCTAssertFalse(path.stderr.contains("did you mean"), path.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/out"))
     }
+
+    /// A parameter the merge method does not use (a misspelt `density` keeps mergekit's default) is a warning, and
+    /// an error with `--strict`, as the keys the parser finds are.
+    func testStrictRejectsAnUnusedParameter() throws {
+        let dir = Fixtures.temporaryDirectory("strict-parameter")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-a
+                parameters: {desnity: 0.5, weight: 0.5}
+            merge_method: ties
+            base_model: \(Fixtures.conformance)/models/llama-base
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let lenient = try Binary.run(["run", "c.yml", "lenient", "--quiet"], in: dir)
+        XCTAssertEqual(lenient.status, 0, lenient.stderr)
+        XCTAssertTrue(lenient.stderr.contains("c.yml:3:27: warning: parameter 'desnity' is not used by merge method 'ties' "
+                                              + "(did you mean 'density'?)"), lenient.stderr)
+        let strict = try Binary.run(["run", "c.yml", "strict", "--quiet", "--strict"], in: dir)
+        XCTAssertEqual(strict.status, 1, strict.stderr)
+        XCTAssertTrue(strict.stderr.contains("error: c.yml:3:27: parameter 'desnity' is not used by merge method 'ties' "
+                                             + "(did you mean 'density'?); --strict makes this an error"), strict.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/strict"))
+    }
 }
