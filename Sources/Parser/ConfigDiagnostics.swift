@@ -20,4 +20,15 @@ public final class ConfigDiagnostics {
         warnings.append("\(location): warning: unknown key '\(key)' in \(place)\(guess); mergekit ignores it, "
                         + "and so does mergegraph (--strict makes this an error)")
     }
+
+    /// Reports `key` written again at `location` in a mapping that has it at `first`: PyYAML, which mergekit reads
+    /// configs with, keeps the last value, and so does mergegraph, with a warning; in strict mode the
+    /// `duplicateKey` error.
+    /// - Throws: `ConfigError.duplicateKey` in strict mode.
+    func duplicateKey(_ key: String, at location: SourceLocation, first: SourceLocation) throws(ConfigError) {
+        if strict { throw .duplicateKey(location, key: key, first: first) }
+        warnings.append("\(location): warning: duplicate key '\(key)' (first written at line \(first.line), column "
+                        + "\(first.column)); mergekit (PyYAML) keeps the last value, and so does mergegraph "
+                        + "(--strict makes this an error)")
+    }
 }

@@ -9,7 +9,8 @@ public enum ConfigParser {
     /// Parses config text; `file` is used in locations and messages. Empty documents are skipped.
     /// Keys mergekit ignores become `ConfigFile.warnings` (errors with `strict`).
     public static func parse(text: String, file: String, strict: Bool = false) throws(ConfigError) -> ConfigFile {
-        let roots = try YAMLReader.documents(in: text, file: file).filter { root in
+        let diagnostics = ConfigDiagnostics(strict: strict)
+        let roots = try YAMLReader.documents(in: text, file: file, diagnostics: diagnostics).filter { root in
             guard let scalar = root.scalar else { return true }
             return !(scalar.isPlain && scalar.text.isEmpty)
         }
@@ -17,7 +18,6 @@ public enum ConfigParser {
             throw .wrongType(SourceLocation(file: file, line: 1, column: 1),
                              expected: "a mapping of config keys", found: "an empty file")
         }
-        let diagnostics = ConfigDiagnostics(strict: strict)
         var documents: [MergeConfig] = []
         for root in roots { documents.append(try DocumentDecoder.decode(root, file: file, diagnostics: diagnostics)) }
         return ConfigFile(path: file, documents: documents, warnings: diagnostics.warnings, text: text, strict: strict)

@@ -1,6 +1,8 @@
 import CYAML
 
-/// Builds node trees from libyaml events: resolves aliases and `<<` merge keys, rejects duplicate keys.
+/// Builds node trees from libyaml events: resolves aliases and `<<` merge keys; a key written twice in one mapping
+/// keeps its last value at its first position, as PyYAML (mergekit's reader) does, with a warning (an error with
+/// `--strict`, or when there are no diagnostics to warn through).
 struct YAMLComposer {
     /// The most nodes a document may expand to through aliases (guards against "billion laughs" input).
     static let maxExpandedNodes = 1_000_000
@@ -10,6 +12,8 @@ struct YAMLComposer {
     static let maxDepth = 1000
 
     let file: String
+    /// Where a duplicate key is reported (nil: it is an error).
+    let diagnostics: ConfigDiagnostics?
     /// Completed document roots, in order.
     private(set) var documents: [YAMLNode] = []
     private var anchors: [String: YAMLNode] = [:]
@@ -24,7 +28,10 @@ struct YAMLComposer {
         var children: [YAMLNode] = []
     }
 
-    init(file: String) { self.file = file }
+    init(file: String, diagnostics: ConfigDiagnostics? = nil) {
+        self.file = file
+        self.diagnostics = diagnostics
+    }
 
     mutating func consume(_ event: yaml_event_t) throws(ConfigError) {
         let location = SourceLocation(mark: event.start_mark, file: file)
@@ -61,7 +68,7 @@ struct YAMLComposer {
             guard depth <= Self.maxDepth else {
                 throw .syntax(done.location, "aliases nest this node more than \(Self.maxDepth) levels deep")
             }
-            let kind: YAMLNode.Kind = done.isMapping ? .mapping(try Self.pairs(done.children)) : .sequence(done.children)
+            let kind: YAMLNode.Kind = done.isMapping ? .mapping(try pairs(done.children)) : .sequence(done.children)
             try add(YAMLNode(kind: kind, location: done.location, size: size, depth: depth), anchor: done.anchor)
         default:
             break
@@ -85,25 +92,37 @@ struct YAMLComposer {
         }
     }
 
-    /// Pairs alternating keys and values, expanding `<<` merges in place; explicit keys win over merged ones.
-    private static func pairs(_ children: [YAMLNode]) throws(ConfigError) -> [YAMLPair] {
-        let written = stride(from: 0, to: children.count - 1, by: 2).map {
+    /// Pairs alternating keys and values, expanding `<<` merges in place; explicit keys win over merged ones, and a
+    /// key written twice keeps its last value at its first position.
+    /// - Throws: `ConfigError.duplicateKey` for a key written twice, in strict mode or without diagnostics.
+    private func pairs(_ children: [YAMLNode]) throws(ConfigError) -> [YAMLPair] {
+        var written = stride(from: 0, to: children.count - 1, by: 2).map {
             YAMLPair(key: children[$0], value: children[$0 + 1])
         }
         var firstSeen: [String: SourceLocation] = [:]
-        for pair in written where !isMergeKey(pair.key) {
+        var firstIndex: [String: Int] = [:]
+        var repeated = Set<Int>()
+        for (i, pair) in written.enumerated() where !Self.isMergeKey(pair.key) {
             guard let key = pair.key.scalar?.text else { continue }
-            if let first = firstSeen[key] { throw .duplicateKey(pair.key.location, key: key, first: first) }
-            firstSeen[key] = pair.key.location
+            if let first = firstSeen[key] {
+                guard let diagnostics else { throw .duplicateKey(pair.key.location, key: key, first: first) }
+                try diagnostics.duplicateKey(key, at: pair.key.location, first: first)
+                written[firstIndex[key]!] = YAMLPair(key: written[firstIndex[key]!].key, value: pair.value)
+                repeated.insert(i)
+            } else {
+                firstSeen[key] = pair.key.location
+                firstIndex[key] = i
+            }
         }
+        written = written.indices.filter { !repeated.contains($0) }.map { written[$0] }
         var result: [YAMLPair] = []
         var merged = Set<String>()
         for pair in written {
-            guard isMergeKey(pair.key) else {
+            guard Self.isMergeKey(pair.key) else {
                 result.append(pair)
                 continue
             }
-            for inherited in try mergeSources(pair.value) {
+            for inherited in try Self.mergeSources(pair.value) {
                 guard let key = inherited.key.scalar?.text else {
                     result.append(inherited)
                     continue

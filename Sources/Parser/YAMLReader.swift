@@ -2,8 +2,10 @@ import CYAML
 
 /// Runs libyaml over config text and composes one node tree per document.
 enum YAMLReader {
-    /// The root node of every document in `text`, in order.
-    static func documents(in text: String, file: String) throws(ConfigError) -> [YAMLNode] {
+    /// The root node of every document in `text`, in order; duplicate keys are reported through `diagnostics`
+    /// (an error without them).
+    static func documents(in text: String, file: String,
+                          diagnostics: ConfigDiagnostics? = nil) throws(ConfigError) -> [YAMLNode] {
         let bytes = Array(text.utf8)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
@@ -13,7 +15,7 @@ enum YAMLReader {
         return try bytes.withUnsafeBufferPointer { buffer throws(ConfigError) -> [YAMLNode] in
             guard let base = buffer.baseAddress else { return [] }
             yaml_parser_set_input_string(&parser, base, buffer.count)
-            var composer = YAMLComposer(file: file)
+            var composer = YAMLComposer(file: file, diagnostics: diagnostics)
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {

@@ -68,15 +68,27 @@ final class ErrorTests: XCTestCase {
         XCTAssertEqual(models.map { $0.parameters["weight"]?.value }, [.scalar(.number(0.5)), .scalar(.number(0.5))])
     }
 
-    func testDuplicateKey() {
+    /// With `--strict`, a key written twice is an error naming both places.
+    func testDuplicateKeyIsAnErrorWhenStrict() {
         let error = assertConfigError("merge_method: linear\nmodels: [{model: a}]\nmerge_method: ties\n",
-                                      "t.yml:3:1:", "duplicate key 'merge_method' (first written at line 1, column 1)")
+                                      "t.yml:3:1:", "duplicate key 'merge_method' (first written at line 1, column 1)",
+                                      strict: true)
         XCTAssertEqual(error, .duplicateKey(loc(3, 1), key: "merge_method", first: loc(1, 1)))
+        assertConfigError("merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1, weight: 2}\n",
+                          "t.yml:4:29:", "duplicate key 'weight'", strict: true)
     }
 
-    func testDuplicateParameter() {
-        assertConfigError("merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1, weight: 2}\n",
-                          "t.yml:4:29:", "duplicate key 'weight'")
+    /// Without `--strict`, a key written twice keeps its last value, as PyYAML (mergekit's reader) does, with a
+    /// warning at the second place.
+    func testDuplicateKeyKeepsTheLastValueAsPyYAML() throws {
+        let text = "merge_method: ties\nmodels:\n  - model: a\n    parameters: {weight: 1, weight: 2}\nmerge_method: linear\n"
+        let config = try ConfigParser.parse(text: text, file: testFile)
+        XCTAssertEqual(config.documents[0].mergeMethod.value, "linear")
+        guard case .models(let models) = config.documents[0].inputs else { return XCTFail() }
+        XCTAssertEqual(models[0].parameters["weight"]?.value, .scalar(.number(2)))
+        XCTAssertEqual(config.warnings.map { String($0.prefix(11)) }, ["t.yml:4:29:", "t.yml:5:1: "])
+        XCTAssertTrue(config.warnings[1].contains("warning: duplicate key 'merge_method' (first written at line 1, "
+                                                  + "column 1); mergekit (PyYAML) keeps the last value"), config.warnings[1])
     }
 
     func testModelsMustBeAList() {

@@ -18,10 +18,10 @@ func parseOne(_ text: String, file: StaticString = #filePath, line: UInt = #line
 
 /// Asserts that parsing `text` fails with a message starting with `prefix` ("t.yml:L:C:") and containing `phrase`.
 @discardableResult
-func assertConfigError(_ text: String, _ prefix: String, _ phrase: String,
+func assertConfigError(_ text: String, _ prefix: String, _ phrase: String, strict: Bool = false,
                        file: StaticString = #filePath, line: UInt = #line) -> ConfigError? {
     do {
-        let config = try ConfigParser.parse(text: text, file: testFile)
+        let config = try ConfigParser.parse(text: text, file: testFile, strict: strict)
         XCTFail("expected an error, parsed \(config)", file: file, line: line)
         return nil
     } catch {
