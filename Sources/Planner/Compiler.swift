@@ -178,6 +178,13 @@ final class StageResolver {
             return try stage(ref.path, referencedAt: ref.location)
         }
         if let known = checkpoints[ref.path] { return known }
+        // A name close to a stage's that is no folder is a misspelt stage, not a Hub repo to go looking for.
+        let stageNames = documents.keys.filter { $0 != StageResolver.finalLabel }
+        if !isDirectory, !ref.path.contains("/"), !ref.path.contains("+"), !ref.path.contains("@"),
+           let guess = KeySuggestion.closest(to: ref.path, among: stageNames.sorted()) {
+            throw .stage(ref.location, "no stage named '\(ref.path)' and no model folder of that name "
+                         + "(did you mean the stage '\(guess)'?)")
+        }
         guard let parts = ref.parts else {
             throw .model(ref.location, path: ref.path, "is not a model reference mergekit reads: MODEL, MODEL@REVISION or "
                          + "MODEL+LORA (each part a directory or a repo id, one '+' and at most one '@' in each part)")

@@ -344,4 +344,20 @@ extension CommandLineTests {
                                              + "(did you mean 'density'?); --strict makes this an error"), strict.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/strict"))
     }
+
+    /// A chain input that is no stage and no folder but close to a stage's name is named as a misspelt stage,
+    /// rather than looked up on the Hub.
+    func testMisspeltStageIsNamed() throws {
+        let dir = Fixtures.temporaryDirectory("stage-typo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let chain = try String(contentsOfFile: "\(Fixtures.conformance)/cases/ties_then_slerp/config.yml", encoding: .utf8)
+            .replacingOccurrences(of: "- model: ties-ab\n", with: "- model: ties-abx\n")
+            .replacingOccurrences(of: "models/", with: "\(Fixtures.conformance)/models/")
+        XCTAssertTrue(chain.contains("ties-abx"))
+        try chain.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try Binary.run(["plan", "c.yml"], in: dir)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("no stage named 'ties-abx' and no model folder of that name "
+                                             + "(did you mean the stage 'ties-ab'?)"), result.stderr)
+    }
 }
