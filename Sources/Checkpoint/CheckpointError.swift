@@ -1,3 +1,4 @@
+import Foundation
 import IR
 
 /// A failure finding, reading or writing checkpoint files; every message names the directory or file and, where
@@ -180,6 +181,11 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "tensor \(tensor) in \(path) views elements [\(offset), \(offset) + \(elements)) of a storage of only "
                 + "\(storageBytes) bytes (file truncated?)"
         case let .noSuchModel(path, remote):
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+                return "is a file; a model is the folder holding config.json and the weights"
+                    + " ('\((path as NSString).deletingLastPathComponent)'?)"
+            }
             guard let remote else { return "no such directory (paths are relative to the working directory)" }
             return "no such directory (paths are relative to the working directory), and as a Hugging Face repo id: \(remote)"
         case let .remote(_, detail):

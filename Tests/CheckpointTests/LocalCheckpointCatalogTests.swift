@@ -37,4 +37,15 @@ final class LocalCheckpointCatalogTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains(directory))
         }
     }
+
+    /// A model path naming a file (a checkpoint's config.json) says so and names the folder meant.
+    func testAFileIsNotTakenForAMissingFolder() throws {
+        let directory = try makeTemporaryDirectory()
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        let error = CheckpointError.noSuchModel(path: directory + "/config.json", remote: "not found")
+        XCTAssertTrue(String(describing: error).contains("is a file; a model is the folder holding config.json and "
+                                                         + "the weights ('\(directory)'?)"), "\(error)")
+        XCTAssertTrue(String(describing: CheckpointError.noSuchModel(path: directory + "/missing", remote: nil))
+            .contains("no such directory"))
+    }
 }
