@@ -64,10 +64,11 @@ final class ProgressReporter: Sendable {
         let fraction = p.byteCount > 0 ? Double(p.bytesWritten) / Double(p.byteCount) : 1
         let width = 24
         let filled = Int((fraction * Double(width)).rounded(.down))
-        let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        // The bar only where it is redrawn; a log (standard error not a terminal) gets the plain figures.
+        let bar = style == .bar ? "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " : ""
         let rate = elapsed > 0 ? Double(p.bytesWritten) / elapsed : 0
         let eta = rate > 0 ? Double(p.byteCount - p.bytesWritten) / rate : 0
-        return String(format: "%@ %3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
+        return String(format: "%@%3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
                       p.tensorsDone, p.tensorCount, formatBytes(p.bytesWritten), formatBytes(p.byteCount),
                       formatBytes(Int(rate)), clock(eta))
     }
@@ -76,10 +77,11 @@ final class ProgressReporter: Sendable {
         let fraction = p.byteCount > 0 ? Double(max(0, p.bytesDone)) / Double(p.byteCount) : 1
         let width = 24
         let filled = min(width, Int((fraction * Double(width)).rounded(.down)))
-        let bar = "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        // The bar only where it is redrawn; a log (standard error not a terminal) gets the plain figures.
+        let bar = style == .bar ? "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " : ""
         let rate = elapsed > 0 ? Double(p.bytesFetched) / elapsed : 0
         let eta = rate > 0 ? Double(max(0, p.byteCount - p.bytesDone)) / rate : 0
-        return String(format: "downloading %@ %3.0f%%  %d/%d files  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
+        return String(format: "downloading %@%3.0f%%  %d/%d files  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
                       p.filesDone, p.fileCount, formatBytes(max(0, p.bytesDone)), formatBytes(p.byteCount),
                       formatBytes(Int(rate)), clock(eta))
     }

@@ -199,6 +199,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(shown.status, 0, shown.stderr)
         XCTAssertTrue(shown.stderr.contains("100%  39/39 tensors"), shown.stderr)
         XCTAssertFalse(shown.stderr.contains("\u{1B}["), "no terminal control codes when not on a terminal")
+        XCTAssertFalse(shown.stderr.contains("[#"), "no bar in a log")
         let quiet = try run(["run", Fixtures.caseConfig("linear"), out + "/b", "--quiet"])
         XCTAssertEqual(quiet.status, 0, quiet.stderr)
         XCTAssertEqual(quiet.stderr, "")
