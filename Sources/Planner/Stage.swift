@@ -418,7 +418,13 @@ final class Stage: TensorProvider {
         if let value = try resolver.value(of: p, tensor: tensor) { return value }
         if p.requirement == .optional { return nil }
         let whose = model.map { " for model '\($0)'" } ?? ""
-        throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')")
+        // A parameter the method does not know whose name is close is the likely cause: point at it.
+        let known = Set(spec.parameters.map(\.name))
+        let misspelt = resolver.scopes.flatMap(\.entries).first {
+            !known.contains($0.name) && KeySuggestion.closest(to: $0.name, among: [p.name]) != nil
+        }
+        throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')"
+                             + (misspelt.map { "; is '\($0.name)' (line \($0.location.line), column \($0.location.column)) a misspelling of it?" } ?? ""))
     }
 
     /// Parameters mergekit ignores here: unknown to the method, per-model where they apply to the whole merge, or

@@ -361,4 +361,20 @@ extension CommandLineTests {
         XCTAssertTrue(result.stderr.contains("no stage named 'ties-abx' and no model folder of that name "
                                              + "(did you mean the stage 'ties-ab'?)"), result.stderr)
     }
+
+    /// A missing required parameter points at the misspelt key that was meant to set it.
+    func testMissingParameterPointsAtItsMisspelling() throws {
+        let dir = Fixtures.temporaryDirectory("missing-parameter")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-a
+                parameters: {wieght: 0.5}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try Binary.run(["plan", "c.yml"], in: dir)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("missing required parameter 'weight'"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("; is 'wieght' (line 3, column 26) a misspelling of it?"), result.stderr)
+    }
 }
