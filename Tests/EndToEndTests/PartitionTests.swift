@@ -106,7 +106,10 @@ final class PartitionTests: XCTestCase {
         try runPartitions(config, out: "\(dir)/other", count: 2)
         let foreign = try Binary.run(["finalize", config, "\(dir)/other", "--out-shard-size", "60K"])
         XCTAssertEqual(foreign.status, 1)
-        XCTAssertTrue(foreign.stderr.contains("ran a different plan") || foreign.stderr.contains("has not run"), foreign.stderr)
+        XCTAssertTrue(foreign.stderr.contains("partitions 1/2, 2/2 ran a different plan from the one finalize compiled"),
+                      foreign.stderr)
+        XCTAssertEqual(foreign.stderr.components(separatedBy: "different plan").count, 2, "said once, not per shard")
+        XCTAssertTrue(foreign.stderr.contains("give finalize the config and options (--out-shard-size"), foreign.stderr)
     }
 
     /// `--partition auto` reads Slurm's array variables; `--partition-count` reads Kubernetes' completion index;

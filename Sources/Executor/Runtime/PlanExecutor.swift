@@ -163,17 +163,29 @@ public struct PlanExecutor {
             close(fd)
         }
         let fingerprint = PlanFingerprint.of(plan)
+        // Partitions of another plan: one answer for all, with the shards they wrote beside this plan's, which shows
+        // a differing option such as --out-shard-size at a glance.
+        let foreign = ledgers.filter { $0.value.plan != fingerprint }
+        if !foreign.isEmpty {
+            let written = Set(foreign.values.flatMap(\.shards.keys)).sorted()
+            let planned = plan.schedule.shards.map(\.fileName)
+            func names(_ files: [String]) -> String {
+                "\(files.count) shard\(files.count == 1 ? "" : "s") (" + files.prefix(3).joined(separator: ", ")
+                    + (files.count > 3 ? ", …" : "") + ")"
+            }
+            throw .refused(path: destination, "partition\(foreign.count == 1 ? "" : "s") "
+                           + foreign.keys.sorted().map { "\($0)/\(count)" }.joined(separator: ", ")
+                           + " ran a different plan from the one finalize compiled (the config, its inputs or the options "
+                           + "differ): they wrote " + names(written) + ", this plan has " + names(planned)
+                           + "; give finalize the config and options (--out-shard-size, --random-seed, …) the partitions "
+                           + "ran with, or rerun the partitions")
+        }
         let assignment = Partitioning(schedule: plan.schedule, graph: plan.graph, count: count)
         var problems: [PartitionProblem] = []
         for (s, shard) in plan.schedule.shards.enumerated() {
             let p = assignment.partition(ofShard: s) ?? 1
             func problem(_ message: String) { problems.append(PartitionProblem(partition: p, count: count, message: message)) }
             guard let ledger = ledgers[p] else { problem("\(shard.fileName): the partition has not run"); continue }
-            guard ledger.plan == fingerprint else {
-                problem("\(shard.fileName): the partition ran a different plan (config, inputs or options differ: "
-                        + "give finalize the same config and options as the partitions, or rerun them)")
-                continue
-            }
             guard let entry = ledger.shards[shard.fileName] else { problem("\(shard.fileName) was not finished"); continue }
             let file = (destination as NSString).appendingPathComponent(shard.fileName)
             guard let actual = try? ShardLedger.digest(of: file) else { problem("\(shard.fileName) is missing"); continue }
