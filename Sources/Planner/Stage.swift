@@ -367,7 +367,10 @@ final class Stage: TensorProvider {
             }
         } else if shapes.contains(where: { $0.shape != shapes[0].shape }) {
             guard try isVocabularyAxis(output, shapes: shapes, sources: slice.sources) else {
-                throw .shapeMismatch(slice.location, tensor: output, inputs: shapes)
+                // At the first input whose shape differs from the first input's (a `models:` list's slice is the
+                // whole document).
+                let differing = shapes.firstIndex { $0.shape != shapes[0].shape } ?? 0
+                throw .shapeMismatch(slice.sources[differing].location, tensor: output, inputs: shapes)
             }
             guard truncateEmbeddings else {
                 throw .vocabularyMismatch(slice.location, tensor: output, inputs: shapes.map { ($0.model, $0.shape[0]) })

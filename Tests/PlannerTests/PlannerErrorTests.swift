@@ -229,7 +229,7 @@ final class PlannerErrorTests: PlannerTestCase {
             """)
         XCTAssertTrue(message.contains("shape mismatch"), message)
         XCTAssertTrue(message.contains("'model.layers.2.self_attn.q_proj.weight'"), message)
-        XCTAssertTrue(message.hasPrefix("t.yml:2:1: "), message)
+        XCTAssertTrue(message.hasPrefix("t.yml:5:5: "), "at the model whose shape differs: \(message)")
         XCTAssertTrue(message.contains("of model '\(fx.path("A"))' is [4, 4]"), message)
         XCTAssertTrue(message.contains("of model '\(fx.path("D"))' is [4, 8]"), message)
     }
