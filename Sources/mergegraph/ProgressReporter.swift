@@ -62,10 +62,7 @@ final class ProgressReporter: Sendable {
 
     func line(_ p: RunProgress, elapsed: TimeInterval) -> String {
         let fraction = p.byteCount > 0 ? Double(p.bytesWritten) / Double(p.byteCount) : 1
-        let width = 24
-        let filled = Int((fraction * Double(width)).rounded(.down))
-        // The bar only where it is redrawn; a log (standard error not a terminal) gets the plain figures.
-        let bar = style == .bar ? "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " : ""
+        let bar = self.bar(fraction)
         let rate = elapsed > 0 ? Double(p.bytesWritten) / elapsed : 0
         let eta = rate > 0 ? Double(p.byteCount - p.bytesWritten) / rate : 0
         return String(format: "%@%3.0f%%  %d/%d tensors  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
@@ -75,15 +72,21 @@ final class ProgressReporter: Sendable {
 
     func line(_ p: DownloadProgress, elapsed: TimeInterval) -> String {
         let fraction = p.byteCount > 0 ? Double(max(0, p.bytesDone)) / Double(p.byteCount) : 1
-        let width = 24
-        let filled = min(width, Int((fraction * Double(width)).rounded(.down)))
-        // The bar only where it is redrawn; a log (standard error not a terminal) gets the plain figures.
-        let bar = style == .bar ? "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] " : ""
+        let bar = self.bar(fraction)
         let rate = elapsed > 0 ? Double(p.bytesFetched) / elapsed : 0
         let eta = rate > 0 ? Double(max(0, p.byteCount - p.bytesDone)) / rate : 0
         return String(format: "downloading %@%3.0f%%  %d/%d files  %@ / %@  %@/s  ETA %@", bar, fraction * 100,
                       p.filesDone, p.fileCount, formatBytes(max(0, p.bytesDone)), formatBytes(p.byteCount),
                       formatBytes(Int(rate)), clock(eta))
+    }
+
+    /// `[####    ] ` for `fraction` (0...1) where the line is redrawn; nothing in a log (standard error not a
+    /// terminal), which gets the plain figures.
+    private func bar(_ fraction: Double) -> String {
+        guard style == .bar else { return "" }
+        let width = 24
+        let filled = min(width, max(0, Int((fraction * Double(width)).rounded(.down))))
+        return "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
     }
 
     private func clock(_ seconds: Double) -> String {

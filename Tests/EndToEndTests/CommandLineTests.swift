@@ -265,16 +265,15 @@ extension CommandLineTests {
     /// A misspelt key's warning is printed even when compiling then fails (here because the vocabularies differ,
     /// which the misspelt `tokenizer_source` would have handled).
     func testKeyWarningsComeBeforeALaterError() throws {
-        let dir = Fixtures.temporaryDirectory("warning-first")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try """
+        let (dir, _) = try scratchConfig("""
             models:
               - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
               - model: \(Fixtures.conformance)/models/llama-ft-b-tok
             merge_method: linear
             parameters: {weight: 1}
             tokenzer_source: union
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("did you mean 'tokenizer_source'?"), result.stderr)
@@ -284,18 +283,17 @@ extension CommandLineTests {
     /// A tokenizer source that is no keyword, no input and no folder is named with a guess, not read as a folder
     /// without tokenizer files.
     func testMisspeltTokenizerSourceIsNamedWithAGuess() throws {
-        let dir = Fixtures.temporaryDirectory("tokenizer-guess")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         for (source, guess) in [("unoin", "union"), ("bsae", "base"), ("\(Fixtures.conformance)/models/llama-ft-b-to",
                                                                         "\(Fixtures.conformance)/models/llama-ft-b-tok")] {
-            try """
+            let (dir, _) = try scratchConfig("""
                 models:
                   - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
                   - model: \(Fixtures.conformance)/models/llama-ft-b-tok
                 merge_method: linear
                 parameters: {weight: 1}
                 tokenizer_source: \(source)
-                """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+                """)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
             XCTAssertEqual(result.status, 1, result.stderr)
             XCTAssertTrue(result.stderr.contains("c.yml:6:19: tokenizer source '\(source)' is neither 'union', 'base', "
@@ -326,15 +324,14 @@ extension CommandLineTests {
     /// A parameter the merge method does not use (a misspelt `density` keeps mergekit's default) is a warning, and
     /// an error with `--strict`, as the keys the parser finds are.
     func testStrictRejectsAnUnusedParameter() throws {
-        let dir = Fixtures.temporaryDirectory("strict-parameter")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try """
+        let (dir, _) = try scratchConfig("""
             models:
               - model: \(Fixtures.conformance)/models/llama-ft-a
                 parameters: {desnity: 0.5, weight: 0.5}
             merge_method: ties
             base_model: \(Fixtures.conformance)/models/llama-base
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let lenient = try Binary.run(["run", "c.yml", "lenient", "--quiet"], in: dir)
         XCTAssertEqual(lenient.status, 0, lenient.stderr)
         XCTAssertTrue(lenient.stderr.contains("c.yml:3:27: warning: parameter 'desnity' is not used by merge method 'ties' "
@@ -349,13 +346,11 @@ extension CommandLineTests {
     /// A chain input that is no stage and no folder but close to a stage's name is named as a misspelt stage,
     /// rather than looked up on the Hub.
     func testMisspeltStageIsNamed() throws {
-        let dir = Fixtures.temporaryDirectory("stage-typo")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let chain = try String(contentsOfFile: "\(Fixtures.conformance)/cases/ties_then_slerp/config.yml", encoding: .utf8)
             .replacingOccurrences(of: "- model: ties-ab\n", with: "- model: ties-abx\n")
-            .replacingOccurrences(of: "models/", with: "\(Fixtures.conformance)/models/")
         XCTAssertTrue(chain.contains("ties-abx"))
-        try chain.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let (dir, _) = try scratchConfig(chain)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try Binary.run(["plan", "c.yml"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("no stage named 'ties-abx' and no model folder of that name "
@@ -364,14 +359,13 @@ extension CommandLineTests {
 
     /// A missing required parameter points at the misspelt key that was meant to set it.
     func testMissingParameterPointsAtItsMisspelling() throws {
-        let dir = Fixtures.temporaryDirectory("missing-parameter")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try """
+        let (dir, _) = try scratchConfig("""
             models:
               - model: \(Fixtures.conformance)/models/llama-ft-a
                 parameters: {wieght: 0.5}
             merge_method: linear
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try Binary.run(["plan", "c.yml"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("missing required parameter 'weight'"), result.stderr)
