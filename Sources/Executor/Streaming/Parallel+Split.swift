@@ -31,15 +31,6 @@ extension Parallel {
         if workers <= 1 { run(0) } else { WorkerPool.shared.perform(iterations: workers, run) }
     }
 
-    /// Calls `body(i)` once for every `i` in `0..<count` on up to `threads` workers, each taking the next task not
-    /// yet taken (so uneven tasks balance). Only for tasks independent of each other.
-    func forEachTask(count: Int, _ body: @Sendable (Int) -> Void) {
-        forEachTask(count: count) { i -> PassContinuation? in
-            body(i)
-            return nil
-        }
-    }
-
     /// Calls `body(i)` once for every `i` in `0..<count`, and each continuation a call returns, on up to `threads`
     /// workers: a free worker takes the next task not yet taken, else the oldest continuation not yet taken, and
     /// waits while some task still runs that may add one. Only for tasks independent of each other.
