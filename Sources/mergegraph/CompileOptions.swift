@@ -92,20 +92,7 @@ struct CompileOptions: ParsableArguments {
 
     /// Parses the config and compiles it, printing warnings to standard error.
     func compile(catalog: LocalCheckpointCatalog) throws -> Plan {
-        // `run` is the default command, so a misspelt command name arrives here as a config path.
-        if !FileManager.default.fileExists(atPath: config), !config.contains("/"),
-           let command = KeySuggestion.closest(to: config, among: MergeGraph.configuration.subcommands.map {
-               $0._commandName
-           }) {
-            throw CommandTypo(message: "\(config): no such config file (did you mean the '\(command)' command?)")
-        }
-        return try compile(ConfigParser.parse(file: config, strict: strict), catalog: catalog)
-    }
-
-    /// A config path that is no file but is close to a command's name.
-    struct CommandTypo: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
+        try compile(ConfigParser.parse(file: config, strict: strict), catalog: catalog)
     }
 
     /// Compiles an already parsed config (one `legacy` or `bakllama` made from their arguments) with these options.

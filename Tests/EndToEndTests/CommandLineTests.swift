@@ -309,10 +309,13 @@ extension CommandLineTests {
         let dir = Fixtures.temporaryDirectory("command-typo")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for (typo, command) in [("pln", "plan"), ("finalise", "finalize"), ("methds", "methods")] {
-            let result = try Binary.run([typo, "out"], in: dir)
-            XCTAssertEqual(result.status, 1, result.stderr)
-            XCTAssertTrue(result.stderr.contains("\(typo): no such config file (did you mean the '\(command)' command?)"),
-                          result.stderr)
+            // With the command's own arguments too, which `run` would refuse as one too many.
+            for arguments in [[typo, "out"], [typo, "c.yml", "out"], [typo]] {
+                let result = try Binary.run(arguments, in: dir)
+                XCTAssertEqual(result.status, 1, result.stderr)
+                XCTAssertTrue(result.stderr.contains("\(typo): no such config file (did you mean the '\(command)' command?)"),
+                              result.stderr)
+            }
         }
         // A path is never taken for a command.
         let path = try Binary.run(["./pln", "out"], in: dir)
