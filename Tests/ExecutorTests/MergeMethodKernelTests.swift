@@ -101,11 +101,55 @@ final class MergeMethodKernelTests: XCTestCase {
         let values = (1...100).map(Float.init)
         values.withUnsafeBufferPointer { v in
             XCTAssertEqual(TorchFloat32.rowSum(v), 5050)
-            XCTAssertEqual(TorchFloat32.reduceAll(v, +), 5050)
-            XCTAssertEqual(TorchFloat32.reduceAll(v, TorchFloat32.maximum), 100)
+            XCTAssertEqual(TorchFloat32.sumOfAll(v), 5050)
+            XCTAssertEqual(TorchFloat32.maximumOfAll(v), 100)
             XCTAssertEqual(TorchFloat32.rowSum(UnsafeBufferPointer(rebasing: v[0..<5])), 15)
         }
         XCTAssertEqual(TorchFloat32.ceilLog2(2), 1)
         XCTAssertEqual(TorchFloat32.ceilLog2(17), 5)
+    }
+
+    /// The eight-lane `exp`, `maximum` and `reduceAll` give each lane's scalar result bit for bit, specials included.
+    func testTorchFloat32LanesMatchScalars() {
+        var rng = SystemRandomNumberGenerator()
+        var xs: [Float] = [-.infinity, .infinity, .nan, -104, -103.99999, 100, 100.00001, -0.0, 0, 88.7, -87.3, 1e-30]
+        for _ in 0..<40_000 { xs.append(Float.random(in: -110...110, using: &rng)) }
+        for _ in 0..<10_000 { xs.append(Float.random(in: -1...1, using: &rng)) }
+        while xs.count % 8 != 0 { xs.append(0) }
+        for start in stride(from: 0, to: xs.count, by: 8) {
+            let lanes = SIMD8<Float>(xs[start..<start + 8])
+            let y = TorchFloat32.exp(lanes)
+            let other = SIMD8<Float>(xs[((start + 8) % xs.count)..<((start + 8) % xs.count + 8)])
+            let m = TorchFloat32.maximum(lanes, other)
+            for l in 0..<8 {
+                XCTAssertEqual(y[l].bitPattern, TorchFloat32.exp(lanes[l]).bitPattern, "exp(\(lanes[l]))")
+                XCTAssertEqual(m[l].bitPattern, TorchFloat32.maximum(lanes[l], other[l]).bitPattern,
+                               "maximum(\(lanes[l]), \(other[l]))")
+            }
+        }
+        // reduce_all as ATen writes it: lane accumulators, the tail in its lanes, then i^4, i^2, i^1.
+        func reference(_ x: [Float], _ op: (Float, Float) -> Float) -> Float {
+            guard x.count >= 8 else { return x.dropFirst().reduce(x[0], op) }
+            var acc = Array(x[0..<8])
+            var d = 8
+            while d < x.count - x.count % 8 {
+                for l in 0..<8 { acc[l] = op(acc[l], x[d + l]) }
+                d += 8
+            }
+            for l in 0..<(x.count - d) { acc[l] = op(acc[l], x[d + l]) }
+            for stride in [4, 2, 1] { acc = (0..<8).map { op(acc[$0], acc[$0 ^ stride]) } }
+            return acc[0]
+        }
+        for n in [1, 5, 8, 13, 64, 2048, 2051] {
+            var row = (0..<n).map { _ in Float.random(in: -30...30, using: &rng) }
+            for _ in 0..<2 {
+                row.withUnsafeBufferPointer { v in
+                    XCTAssertEqual(TorchFloat32.sumOfAll(v).bitPattern, reference(row, +).bitPattern, "n \(n)")
+                    XCTAssertEqual(TorchFloat32.maximumOfAll(v).bitPattern,
+                                   reference(row, TorchFloat32.maximum).bitPattern, "n \(n)")
+                }
+                row[n / 2] = .nan
+            }
+        }
     }
 }

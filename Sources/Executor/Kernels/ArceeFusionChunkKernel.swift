@@ -177,9 +177,19 @@ struct RowDivergence {
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.
     static func softmax(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        let top = TorchFloat32.reduceAll(UnsafeBufferPointer(start: x, count: count), TorchFloat32.maximum)
-        for i in 0..<count { out[i] = TorchFloat32.exp(x[i] - top) }
-        let sum = TorchFloat32.reduceAll(UnsafeBufferPointer(start: out, count: count), +)
+        let top = TorchFloat32.maximumOfAll(UnsafeBufferPointer(start: x, count: count))
+        var i = 0
+        let (source, target) = (UnsafeRawPointer(x), UnsafeMutableRawPointer(out))
+        while i + 8 <= count {
+            let v = source.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            target.storeBytes(of: TorchFloat32.exp(v - SIMD8(repeating: top)), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            out[i] = TorchFloat32.exp(x[i] - top)
+            i += 1
+        }
+        let sum = TorchFloat32.sumOfAll(UnsafeBufferPointer(start: out, count: count))
         let inverse = 1 / sum
         for i in 0..<count { out[i] *= inverse }
     }

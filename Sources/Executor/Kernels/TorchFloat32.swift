@@ -6,31 +6,54 @@ enum TorchFloat32 {
     static let lanes = 8
 
     /// `vec::reduce_all(op, x, n)`: fewer than 8 values fold left; otherwise 8 lane accumulators take the
-    /// chunks (a partial tail only in its lanes), then fold lane i with i^4, i^2, i^1.
-    static func reduceAll(_ x: UnsafeBufferPointer<Float>, _ op: (Float, Float) -> Float) -> Float {
+    /// chunks (a partial tail only in its lanes), then fold lane i with i^4, i^2, i^1. `lanesOp` is `op` on
+    /// eight lanes at once (inlined, so that the chunks' loop runs in vector registers).
+    @inline(__always)
+    static func reduceAll(_ x: UnsafeBufferPointer<Float>, _ op: (Float, Float) -> Float,
+                          lanes lanesOp: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) -> Float {
         let n = x.count
-        guard n >= lanes else {
+        guard n >= lanes, let start = x.baseAddress else {
             guard var acc = x.first else { return 0 }
             for i in 1..<n { acc = op(acc, x[i]) }
             return acc
         }
-        var acc = (0..<lanes).map { x[$0] }
+        let raw = UnsafeRawPointer(start)
+        var acc = raw.loadUnaligned(as: SIMD8<Float>.self)
         var d = lanes
         while d < n - n % lanes {
-            for l in 0..<lanes { acc[l] = op(acc[l], x[d + l]) }
+            acc = lanesOp(acc, raw.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self))
             d += lanes
         }
         for l in 0..<(n - d) { acc[l] = op(acc[l], x[d + l]) }
         for stride in [4, 2, 1] {
-            acc = (0..<lanes).map { op(acc[$0], acc[$0 ^ stride]) }
+            var folded = acc
+            for l in 0..<lanes { folded[l] = op(acc[l], acc[l ^ stride]) }
+            acc = folded
         }
         return acc[0]
     }
 
+    /// `reduceAll` with `vec::maximum`.
+    static func maximumOfAll(_ x: UnsafeBufferPointer<Float>) -> Float {
+        reduceAll(x, maximum, lanes: maximum)
+    }
+
+    /// `reduceAll` with `+`.
+    static func sumOfAll(_ x: UnsafeBufferPointer<Float>) -> Float {
+        reduceAll(x, +, lanes: +)
+    }
+
     /// `vec::maximum` on one lane: NaN if either is NaN, else the larger (the second on ties).
+    @inline(__always)
     static func maximum(_ a: Float, _ b: Float) -> Float {
         if a.isNaN || b.isNaN { return .nan }
         return a > b ? a : b
+    }
+
+    /// `maximum` on eight lanes.
+    @inline(__always)
+    static func maximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        b.replacing(with: a, where: a .> b).replacing(with: .nan, where: (a .!= a) .| (b .!= b))
     }
 
     /// `torch.sum` of one contiguous row of `n` float32 values (`vectorized_inner_sum` for n ≥ 8, else
@@ -129,6 +152,41 @@ enum TorchFloat32 {
         return u * pow2(q - h)
     }
 
+    /// `exp` on eight lanes at once, each lane exactly as `exp(_:)` computes it (the same operations, fused
+    /// multiply-adds included, in the same order).
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        typealias F = SIMD8<Float>
+        // Lanes outside −104…100 (and NaN) are replaced at the end; computing on 0 there keeps `q` in range.
+        let inRange = (x .>= -104) .& (x .<= 100)
+        let d = F().replacing(with: x, where: inRange)
+        // Rounding to nearest even by adding and subtracting 1.5·2²³ (exact for |v| < 2²²), whose sum's low bits
+        // are then the integer itself (the generic SIMD conversions run lane by lane).
+        let magic = F(repeating: 12_582_912)
+        let shifted = d * 1.442695040888963407359924681001892137426645954152985934135449 + magic
+        let qf = shifted - magic
+        var s = d.addingProduct(qf, F(repeating: -0.693145751953125))
+        s = s.addingProduct(qf, F(repeating: -1.428606765330187045e-06))
+        var u = F(repeating: 0.00139304355252534151077271).addingProduct(F(repeating: 0.000198527617612853646278381), s)
+        u = F(repeating: 0.00833336077630519866943359).addingProduct(u, s)
+        u = F(repeating: 0.0416664853692054748535156).addingProduct(u, s)
+        u = F(repeating: 0.166666671633720397949219).addingProduct(u, s)
+        u = F(repeating: 0.5).addingProduct(u, s)
+        u = 1 + s.addingProduct(s * s, u)
+        let q = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let h = q &>> 1
+        u = u * pow2(h)
+        u = u * pow2(q &- h)
+        return u.replacing(with: 0, where: x .< -104).replacing(with: .infinity, where: x .> 100)
+            .replacing(with: x, where: x .!= x)
+    }
+
     /// 2^q from the exponent bits (q in the normal range).
     static func pow2(_ q: Int32) -> Float { Float(bitPattern: UInt32(truncatingIfNeeded: q + 127) << 23) }
+
+    /// `pow2` on eight lanes.
+    @inline(__always)
+    static func pow2(_ q: SIMD8<Int32>) -> SIMD8<Float> {
+        unsafeBitCast((q &+ 127) &<< 23, to: SIMD8<Float>.self)
+    }
 }
