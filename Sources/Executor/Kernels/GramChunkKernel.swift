@@ -41,14 +41,39 @@ final class GramChunkKernel: ChunkKernel {
 
     func produce(_ chunk: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let p = chunk.shared(output: out)
-        let terms = self.terms ?? []
-        let indices = terms.map(\.operand), coefficients = terms.map(\.coefficient)
+        let terms = Terms(list: (self.terms ?? []).map { (p.inputs[$0.operand], $0.coefficient) })
         let dtype = context.dtype
         context.parallel.forEachBlock(in: chunk.range) { range in
-            for i in range {
-                var acc = 0.0
-                for k in indices.indices { acc += coefficients[k] * Double(p.inputs[indices[k]][i]) }
-                p.output[i] = DTypeConversion.round(Float(acc), to: dtype)
+            Self.combine(terms.list, range, into: p.output)
+            DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
+        }
+    }
+
+    /// The result's terms as (operand pointer, coefficient), handed to the workers.
+    private struct Terms: @unchecked Sendable {
+        let list: [(UnsafePointer<Float>, Double)]
+    }
+
+    /// Elements per tile: the f64 accumulators of one tile stay in the L1 cache.
+    private static let tile = 2048
+
+    /// `o[i] = Float(Σ c_k·x_k[i])` for `i` in `range`, each sum in f64 from 0 in term order; a tile at a time,
+    /// term by term, so that each loop runs in vector registers (every element still adds its terms in order).
+    private static func combine(_ terms: [(UnsafePointer<Float>, Double)], _ range: Range<Int>,
+                                into o: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: tile) { buffer in
+            let acc = buffer.baseAddress!
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let count = min(tile, range.upperBound - start)
+                acc.update(repeating: 0, count: count)
+                for (x, c) in terms {
+                    let v = x + start
+                    for i in 0..<count { acc[i] = acc[i] + c * Double(v[i]) }
+                }
+                let target = o + start
+                for i in 0..<count { target[i] = Float(acc[i]) }
+                start += count
             }
         }
     }
