@@ -20,7 +20,7 @@ final class GramChunkKernel: ChunkKernel {
         self.operands = operands
         self.solve = solve
         products = PairProducts.gram(operands)
-        sums = StreamingSums(elementCount: context.elementCount, width: products.pairs.count, memory: context.memory)
+        sums = StreamingSums(elementCount: context.elementCount, width: products.laneCount, memory: context.memory)
     }
 
     func beginPass() -> Bool { terms == nil }
@@ -36,7 +36,7 @@ final class GramChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) {
         guard let totals = sums?.totals() else { return }
         sums = nil
-        terms = try solve(PairProducts.matrix(totals, count: operands))
+        terms = try solve(PairProducts.matrix(PairProducts.sums(lanes: totals), count: operands))
     }
 
     func produce(_ chunk: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
@@ -82,7 +82,7 @@ final class GramChunkKernel: ChunkKernel {
 extension GramChunkKernel {
     /// The Gram matrix's `operands·(operands+1)/2` sums over `n` elements, for one pass.
     static func cost(elementCount n: Int, operands: Int) -> KernelCost {
-        let sums = StreamingSums.bytes(elementCount: n, width: operands * (operands + 1) / 2)
+        let sums = StreamingSums.bytes(elementCount: n, width: operands * (operands + 1) / 2 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])
     }
 }

@@ -27,7 +27,7 @@ final class InterpolationChunkKernel: ChunkKernel {
     init(context: KernelContext, coefficients: @escaping Coefficients) {
         self.context = context
         self.coefficients = coefficients
-        sums = StreamingSums(elementCount: context.elementCount, width: 3, memory: context.memory)
+        sums = StreamingSums(elementCount: context.elementCount, width: 3 * PairProducts.lanes, memory: context.memory)
     }
 
     func beginPass() -> Bool { result == nil }
@@ -41,7 +41,7 @@ final class InterpolationChunkKernel: ChunkKernel {
     }
 
     func endPass() throws(ExecutionError) {
-        let s = sums?.totals() ?? [0, 0, 0]
+        let s = sums.map { PairProducts.sums(lanes: $0.totals()) } ?? [0, 0, 0]
         result = coefficients(s[0], s[1], s[2])
         sums = nil
     }
@@ -57,7 +57,7 @@ final class InterpolationChunkKernel: ChunkKernel {
 extension InterpolationChunkKernel {
     /// Σa², Σb², Σab over `n` elements, for one pass.
     static func cost(elementCount n: Int) -> KernelCost {
-        let sums = StreamingSums.bytes(elementCount: n, width: 3)
+        let sums = StreamingSums.bytes(elementCount: n, width: 3 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])
     }
 }

@@ -21,8 +21,7 @@ final class ModelStockChunkKernel: ChunkKernel {
         fineTunes = n
         products = PairProducts(PairProducts.gram(n).pairs.map { ($0.0 + 1, $0.1 + 1) })
         if !filterWise {
-            sums = StreamingSums(elementCount: context.elementCount, width: products.pairs.count,
-                                 memory: context.memory)
+            sums = StreamingSums(elementCount: context.elementCount, width: products.laneCount, memory: context.memory)
         }
     }
 
@@ -37,7 +36,8 @@ final class ModelStockChunkKernel: ChunkKernel {
     }
 
     func endPass() throws(ExecutionError) {
-        guard let totals = sums?.totals() else { return }
+        guard let lanes = sums?.totals() else { return }
+        let totals = PairProducts.sums(lanes: lanes)
         t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
         sums = nil
     }
@@ -52,7 +52,7 @@ final class ModelStockChunkKernel: ChunkKernel {
         let (length, products, fineTunes) = (context.rowLength, self.products, self.fineTunes)
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
         context.parallel.forEachPart(of: rows) { part in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * products.pairs.count) { buffer in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: products.pairs.count + products.laneCount) { buffer in
                 let total = buffer.baseAddress!, block = total + products.pairs.count
                 for r in part {
                     let row = (r * length)..<((r + 1) * length)
@@ -72,9 +72,9 @@ final class ModelStockChunkKernel: ChunkKernel {
         var start = row.lowerBound
         while start < row.upperBound {
             let end = min(row.upperBound, start + Parallel.blockSize)
-            block.initialize(repeating: 0, count: width)
+            block.initialize(repeating: 0, count: products.laneCount)
             products.fold(p.inputs, origin: p.inputs[0], start..<end, into: block)
-            for q in 0..<width { total[q] += block[q] }
+            for (q, sum) in PairProducts.sums(lanes: block, pairs: width).enumerated() { total[q] += sum }
             start = end
         }
     }
@@ -128,7 +128,7 @@ extension ModelStockChunkKernel {
     static func cost(filterWise: Bool, elementCount n: Int, operands: Int) -> KernelCost {
         guard !filterWise else { return KernelCost() }
         let fineTunes = operands - 1
-        let sums = StreamingSums.bytes(elementCount: n, width: fineTunes * (fineTunes + 1) / 2)
+        let sums = StreamingSums.bytes(elementCount: n, width: fineTunes * (fineTunes + 1) / 2 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])
     }
 }

@@ -1,7 +1,7 @@
 import IR
 
 /// NuSLERP of every row (runs along the last dimension; mergekit's default `dim=-1`): each row's coefficients
-/// come from its own sums, folded sequentially over the row. Chunks hold whole rows, so no pass is needed.
+/// come from its own sums, folded over the row in lanes (`PairProducts`). Chunks hold whole rows, so no pass is needed.
 final class NuslerpRowsChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let t: Double
@@ -19,11 +19,12 @@ final class NuslerpRowsChunkKernel: ChunkKernel {
         let products = PairProducts([(0, 0), (1, 1), (0, 1)])
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
         context.parallel.forEachPart(of: rows) { part in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 3) { acc in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: products.laneCount) { lanes in
                 for r in part {
                     let row = (r * length)..<((r + 1) * length)
-                    acc.initialize(repeating: 0)
-                    products.fold(p.inputs, origin: nil, row, into: acc.baseAddress!)
+                    lanes.initialize(repeating: 0)
+                    products.fold(p.inputs, origin: nil, row, into: lanes.baseAddress!)
+                    let acc = PairProducts.sums(lanes: lanes.baseAddress!, pairs: 3)
                     let (ca, cb) = InterpolationCoefficients.nuslerp(t: t, aa: acc[0], bb: acc[1], ab: acc[2])
                     Interpolation.write(p, ca, cb, row, dtype)
                 }

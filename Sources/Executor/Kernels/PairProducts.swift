@@ -1,11 +1,18 @@
 /// Sums of products of operand pairs, `Σ (x_j[i] − o[i])·(x_k[i] − o[i])` in f64 (`o`: an optional origin
-/// operand, else 0). Each pair's sum folds one element at a time in index order, so a fold over a range gives the
-/// same bits as one sequential f64 sum per pair; pairs are folded six at a time to overlap their additions.
+/// operand, else 0), each in `lanes` lanes: element `i` (a global index) adds to lane `i mod 8` of its pair's sum,
+/// elements of a lane in index order, so that eight elements add at once in vector registers and the result
+/// depends on neither chunks nor threads. `sums(lanes:)` then adds each sum's lanes in lane order.
 struct PairProducts: Sendable {
     /// Operand index pairs; sum `q` is the one of `pairs[q]`.
     let pairs: [(Int, Int)]
 
     init(_ pairs: [(Int, Int)]) { self.pairs = pairs }
+
+    /// Lanes per sum: `acc[8·q + l]` is lane `l` of sum `q`.
+    static let lanes = 8
+
+    /// Doubles the lane sums of `pairs` take (`lanes` per pair).
+    var laneCount: Int { pairs.count * Self.lanes }
 
     /// Every pair `j ≤ k` of operands `0..<count`, in the order (0,0), (0,1), …, (0,count−1), (1,1), …
     static func gram(_ count: Int) -> PairProducts {
@@ -15,51 +22,78 @@ struct PairProducts: Sendable {
     /// The index of pair `(j, k)`, `j ≤ k`, in `gram(count)`.
     static func gramIndex(_ j: Int, _ k: Int, count: Int) -> Int { j * count - j * (j - 1) / 2 + (k - j) }
 
-    /// Adds the products over `range` (indices into `x` and `origin`) to `acc[q]`, element by element in order.
-    /// Six sums at a time, so that six chains of additions overlap (each sum's order is its own).
+    /// Adds the products over `range` (global indices into `x` and `origin`) to the lane sums `acc` (`laneCount`
+    /// doubles): element `i` to lane `i mod 8` of each pair's sum. Aligned groups of eight go through vector
+    /// registers a tile at a time, pair by pair; the elements before and after them one at a time.
     func fold(_ x: [UnsafePointer<Float>], origin: UnsafePointer<Float>?, _ range: Range<Int>,
               into acc: UnsafeMutablePointer<Double>) {
-        var q = 0
-        while q < pairs.count {
-            // A group of six sums; a shorter last group repeats its last pair, whose copies end equal.
-            let last = pairs.count - 1
-            let qs = (q, min(q + 1, last), min(q + 2, last), min(q + 3, last), min(q + 4, last), min(q + 5, last))
-            let a0 = x[pairs[qs.0].0], b0 = x[pairs[qs.0].1]
-            let a1 = x[pairs[qs.1].0], b1 = x[pairs[qs.1].1]
-            let a2 = x[pairs[qs.2].0], b2 = x[pairs[qs.2].1]
-            let a3 = x[pairs[qs.3].0], b3 = x[pairs[qs.3].1]
-            let a4 = x[pairs[qs.4].0], b4 = x[pairs[qs.4].1]
-            let a5 = x[pairs[qs.5].0], b5 = x[pairs[qs.5].1]
-            var s0 = acc[qs.0], s1 = acc[qs.1], s2 = acc[qs.2], s3 = acc[qs.3], s4 = acc[qs.4], s5 = acc[qs.5]
-            if let o = origin {
-                for i in range {
-                    let z = Double(o[i])
-                    s0 += (Double(a0[i]) - z) * (Double(b0[i]) - z)
-                    s1 += (Double(a1[i]) - z) * (Double(b1[i]) - z)
-                    s2 += (Double(a2[i]) - z) * (Double(b2[i]) - z)
-                    s3 += (Double(a3[i]) - z) * (Double(b3[i]) - z)
-                    s4 += (Double(a4[i]) - z) * (Double(b4[i]) - z)
-                    s5 += (Double(a5[i]) - z) * (Double(b5[i]) - z)
-                }
-            } else {
-                for i in range {
-                    s0 += Double(a0[i]) * Double(b0[i])
-                    s1 += Double(a1[i]) * Double(b1[i])
-                    s2 += Double(a2[i]) * Double(b2[i])
-                    s3 += Double(a3[i]) * Double(b3[i])
-                    s4 += Double(a4[i]) * Double(b4[i])
-                    s5 += Double(a5[i]) * Double(b5[i])
-                }
+        @inline(__always) func scalar(_ i: Int) {
+            let z = origin.map { Double($0[i]) } ?? 0
+            for (q, (j, k)) in pairs.enumerated() {
+                acc[q * 8 + (i & 7)] += (Double(x[j][i]) - z) * (Double(x[k][i]) - z)
             }
-            // Repeated pairs end equal; the first copy is written last.
-            acc[qs.5] = s5
-            acc[qs.4] = s4
-            acc[qs.3] = s3
-            acc[qs.2] = s2
-            acc[qs.1] = s1
-            acc[qs.0] = s0
-            q += 6
         }
+        var i = range.lowerBound
+        while i < range.upperBound, i & 7 != 0 {
+            scalar(i)
+            i += 1
+        }
+        let body = i + (range.upperBound - i) / 8 * 8
+        var start = i
+        while start < body {
+            let end = min(body, start + Self.tile)
+            for (q, (j, k)) in pairs.enumerated() {
+                let lanes = UnsafeMutableRawPointer(acc + q * 8)
+                var s = lanes.loadUnaligned(as: SIMD8<Double>.self)
+                let a = x[j], b = x[k]
+                var e = start
+                if let o = origin {
+                    while e < end {
+                        let z = Self.wide(o, e)
+                        s += (Self.wide(a, e) - z) * (Self.wide(b, e) - z)
+                        e += 8
+                    }
+                } else {
+                    while e < end {
+                        s += Self.wide(a, e) * Self.wide(b, e)
+                        e += 8
+                    }
+                }
+                lanes.storeBytes(of: s, as: SIMD8<Double>.self)
+            }
+            start = end
+        }
+        i = body
+        while i < range.upperBound {
+            scalar(i)
+            i += 1
+        }
+    }
+
+    /// Elements folded pair after pair while their operands stay in the L1 cache.
+    private static let tile = 1024
+
+    /// `x[i ..< i + 8]` widened to f64, lane by lane so that the conversion is one `vcvtps2pd` (the generic SIMD
+    /// conversion is not).
+    @inline(__always)
+    private static func wide(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Double> {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        return SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
+                     Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
+    }
+
+    /// The pair sums from lane sums (`acc`, `laneCount` values): each sum's lanes added from 0 in lane order.
+    static func sums(lanes acc: UnsafePointer<Double>, pairs: Int) -> [Double] {
+        (0..<pairs).map { q in
+            var total = 0.0
+            for l in 0..<Self.lanes { total += acc[q * Self.lanes + l] }
+            return total
+        }
+    }
+
+    /// `sums(lanes:pairs:)` of an array of lane sums (`StreamingSums.totals()`).
+    static func sums(lanes: [Double]) -> [Double] {
+        lanes.withUnsafeBufferPointer { sums(lanes: $0.baseAddress!, pairs: $0.count / Self.lanes) }
     }
 
     /// The symmetric matrix of `gram(count)` sums.
