@@ -55,4 +55,49 @@ final class RamKernelTests: XCTestCase {
         try assertChunkInvariant(.ramPlusMerge(r: 0.5, alpha: 0.3, epsilon: 0.2), xs, shape: [37, 41], dtype: .bf16)
         try assertChunkInvariant(.ramMerge(epsilon: 0.2), xs, shape: [37, 41], dtype: .bf16)
     }
+
+    /// The vectorized merge and counts give the definition's values bit for bit: random task vectors with zeros,
+    /// values at the threshold, NaN and ranges that are not a multiple of eight long.
+    func testVectorizedLoopsMatchTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        let n = 3 * 1024 + 13, threshold: Float = 0.25
+        let specials: [Float] = [0, 0.25, -0.25, .nan, 0.2500001, -0, 1e-30]
+        let xs: [[Float]] = (0..<3).map { _ in
+            (0..<n).map { _ in Bool.random(using: &rng) ? specials.randomElement(using: &rng)!
+                                                       : Float.random(in: -1...1, using: &rng) }
+        }
+        let buffers = xs.map { values -> UnsafeMutablePointer<Float> in
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            b.initialize(from: values, count: n)
+            return b
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        let pointers = buffers.map { UnsafePointer($0) }
+        for scales in [nil, [1.5, 1.25, 3.0]] as [[Double]?] {
+            for range in [0..<n, 5..<(n - 3), 17..<18] {
+                var out = [Float](repeating: -1, count: n)
+                out.withUnsafeMutableBufferPointer {
+                    RamKernel.merge(pointers, threshold: threshold, scales: scales, range, into: $0.baseAddress!)
+                }
+                for i in range {
+                    var sum = 0.0, count = 0, scale = 1.0
+                    for j in 0..<3 where abs(xs[j][i]) > threshold {
+                        sum += Double(xs[j][i])
+                        count += 1
+                        scale = scales?[j] ?? 1
+                    }
+                    let expected: Float = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
+                    XCTAssertEqual(out[i].bitPattern, expected.bitPattern, "element \(i)")
+                }
+            }
+        }
+        var counts = [Double](repeating: 0, count: 6)
+        counts.withUnsafeMutableBufferPointer { RamKernel.count(pointers, threshold: threshold, 3..<n, into: $0.baseAddress!) }
+        var expected = [Double](repeating: 0, count: 6)
+        for i in 3..<n {
+            let significant = (0..<3).filter { abs(xs[$0][i]) > threshold }
+            for j in significant { expected[significant.count > 1 ? j : 3 + j] += 1 }
+        }
+        XCTAssertEqual(counts, expected)
+    }
 }

@@ -11,66 +11,106 @@ enum RamKernel {
     /// Merges elements `range` (global indices) of the task vectors `xs` into `o`: per element the sum over the
     /// vectors whose magnitude exceeds `threshold`, in vector order from 0 (an insignificant vector adds +0, which
     /// changes no sum), divided by their count when several, times `scales[j]` (nil: 1) when only vector `j`.
+    /// Eight elements at a time in f64 vector registers.
     @inline(__always)
     static func merge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Double]?, _ range: Range<Int>,
                       into o: UnsafeMutablePointer<Float>) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * tile) { doubles in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: tile) { counts in
-                let sum = doubles.baseAddress!, scale = sum + tile, count = counts.baseAddress!
-                var start = range.lowerBound
-                while start < range.upperBound {
-                    let n = min(tile, range.upperBound - start)
-                    for e in 0..<n {
-                        sum[e] = 0
-                        scale[e] = 1
-                        count[e] = 0
-                    }
-                    for j in xs.indices {
-                        let x = xs[j] + start, s = scales?[j] ?? 1
-                        for e in 0..<n {
-                            let v = x[e], significant = abs(v) > threshold
-                            sum[e] += significant ? Double(v) : 0
-                            count[e] += significant ? 1 : 0
-                            scale[e] = significant ? s : scale[e]
-                        }
-                    }
-                    let out = o + start
-                    for e in 0..<n {
-                        let c = count[e]
-                        out[e] = c == 0 ? 0 : c == 1 ? Float(sum[e] * scale[e]) : Float(sum[e] / Double(c))
-                    }
-                    start += n
+        typealias D = SIMD8<Double>
+        let t = D(repeating: Double(threshold))
+        var i = range.lowerBound
+        // Eight elements at a time in registers: the sum, the count, and the sum with each term times its
+        // vector's scale (the result when one vector counts: that vector's term times its scale, as `sum · scale`).
+        withUnsafeTemporaryAllocation(of: D.self, capacity: xs.count) { buffer in
+            let scale = buffer.baseAddress!
+            for j in xs.indices { scale[j] = D(repeating: scales?[j] ?? 1) }
+            while i + 8 <= range.upperBound {
+                var sum = D(), count = D(), scaled = D()
+                for j in xs.indices {
+                    let value = wide(xs[j], i)
+                    let significant = magnitude(value) .> t
+                    sum += D().replacing(with: value, where: significant)
+                    count += D().replacing(with: 1, where: significant)
+                    scaled += D().replacing(with: value * scale[j], where: significant)
                 }
+                // Divided by at least 1 (lanes of no or one vector take 0 and the scaled term instead), so that the
+                // division is one vector instruction.
+                let m = (sum / count.replacing(with: 1, where: count .< 1)).replacing(with: scaled, where: count .== 1)
+                    .replacing(with: 0, where: count .== 0)
+                // Lane by lane, so that the narrowing is one `vcvtpd2ps`.
+                let narrowed = SIMD8<Float>(Float(m[0]), Float(m[1]), Float(m[2]), Float(m[3]),
+                                            Float(m[4]), Float(m[5]), Float(m[6]), Float(m[7]))
+                UnsafeMutableRawPointer(o + i).storeBytes(of: narrowed, as: SIMD8<Float>.self)
+                i += 8
             }
+        }
+        while i < range.upperBound {
+            var sum = 0.0, count = 0, scale = 1.0
+            for j in xs.indices {
+                let v = xs[j][i]
+                guard abs(v) > threshold else { continue }
+                sum += Double(v)
+                count += 1
+                scale = scales?[j] ?? 1
+            }
+            o[i] = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
+            i += 1
         }
     }
 
+    /// `x[i ..< i + 8]` widened to f64, lane by lane so that the conversion is one `vcvtps2pd`.
+    @inline(__always)
+    static func wide(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Double> {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        return SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
+                     Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
+    }
+
+    /// `|v|` lane by lane (NaN stays NaN, so it is never significant).
+    @inline(__always)
+    static func magnitude(_ v: SIMD8<Double>) -> SIMD8<Double> {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD8<Double>.self)
+    }
+
     /// Adds the counts of elements `range` of `xs`: `acc[j]` shared significant elements of vector `j`, `acc[k + j]`
-    /// unique ones (`k` vectors). Counted as integers and added once, which is what adding 1 per element gives.
+    /// unique ones (`k` vectors). Counted as integers per tile of `tile` elements and added once per tile, which
+    /// is what adding 1 per element gives; eight elements at a time in vector registers (counts held as exact
+    /// small floats).
     @inline(__always)
     static func count(_ xs: [UnsafePointer<Float>], threshold: Float, _ range: Range<Int>,
                       into acc: UnsafeMutablePointer<Double>) {
-        let k = xs.count
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: tile) { counts in
-            let count = counts.baseAddress!
+        typealias F = SIMD8<Float>
+        let k = xs.count, t = F(repeating: threshold)
+        @inline(__always) func significant(_ x: UnsafePointer<Float>, _ e: Int) -> SIMDMask<SIMD8<Int32>> {
+            let bits = UnsafeRawPointer(x + e).loadUnaligned(as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
+            return unsafeBitCast(bits, to: F.self) .> t
+        }
+        withUnsafeTemporaryAllocation(of: F.self, capacity: tile / 8) { buffer in
+            let counts = buffer.baseAddress!
             var start = range.lowerBound
             while start < range.upperBound {
                 let n = min(tile, range.upperBound - start)
-                for e in 0..<n { count[e] = 0 }
+                let vectors = n / 8
+                counts.update(repeating: F(), count: vectors)
                 for j in 0..<k {
                     let x = xs[j] + start
-                    for e in 0..<n { count[e] += abs(x[e]) > threshold ? 1 : 0 }
+                    for v in 0..<vectors { counts[v] += F().replacing(with: 1, where: significant(x, 8 * v)) }
                 }
                 for j in 0..<k {
                     let x = xs[j] + start
-                    var shared = 0, unique = 0
-                    for e in 0..<n {
-                        let significant = abs(x[e]) > threshold
-                        shared += significant && count[e] > 1 ? 1 : 0
-                        unique += significant && count[e] == 1 ? 1 : 0
+                    var shared = F(), unique = F()
+                    for v in 0..<vectors {
+                        let s = significant(x, 8 * v), c = counts[v]
+                        shared += F().replacing(with: 1, where: s .& (c .> 1))
+                        unique += F().replacing(with: 1, where: s .& (c .== 1))
                     }
-                    acc[j] += Double(shared)
-                    acc[k + j] += Double(unique)
+                    var sharedTail = 0, uniqueTail = 0
+                    for e in (8 * vectors)..<n where abs(x[e]) > threshold {
+                        var c = 0
+                        for m in 0..<k where abs(xs[m][start + e]) > threshold { c += 1 }
+                        if c > 1 { sharedTail += 1 } else { uniqueTail += 1 }
+                    }
+                    acc[j] += Double(Int(shared.sum()) + sharedTail)
+                    acc[k + j] += Double(Int(unique.sum()) + uniqueTail)
                 }
                 start += n
             }
