@@ -84,11 +84,15 @@ final class SignConsensusChunkKernel: ChunkKernel {
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, merge?.count ?? 0)) { weighted in
+                // Whole groups of eight with the lane count a constant (so that loads and stores are single vector
+                // instructions), then the remainder.
                 var j = range.lowerBound
-                while j < range.upperBound {
-                    let lanes = min(8, range.upperBound - j)
-                    apply(R.self, xs, j, lanes, into: o, weighted: weighted.baseAddress!)
-                    j += lanes
+                while j + 8 <= range.upperBound {
+                    apply(R.self, xs, j, 8, into: o, weighted: weighted.baseAddress!)
+                    j += 8
+                }
+                if j < range.upperBound {
+                    apply(R.self, xs, j, range.upperBound - j, into: o, weighted: weighted.baseAddress!)
                 }
             }
         }
