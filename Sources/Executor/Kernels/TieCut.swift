@@ -247,6 +247,11 @@ struct KeepTest: Sendable {
     /// Every element by its bit.
     static let byMask = KeepTest(byMask: true, low: 0, high: 0, first: none, second: none)
 
+    /// For each byte value, the eight lanes' masks it stands for (bit `l` set: lane `l` all ones, else zero).
+    static let byteMasks: [SIMD8<UInt32>] = (0..<256).map { byte in
+        SIMD8<UInt32>((0..<8).map { (byte >> $0) & 1 == 1 ? UInt32.max : 0 })
+    }
+
     /// All ones when element `i` of value `x` is kept, else zero.
     @inline(__always)
     func mask(_ x: Float, _ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
@@ -273,7 +278,17 @@ struct KeepTest: Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (i >> 6 + 1) << 6)
             let word = bits[i >> 6]
-            if byMask {
+            if byMask, i & 63 == 0, end == i + 64 {
+                // A whole word: eight lanes at a time, each byte's lane masks from a table.
+                KeepTest.byteMasks.withUnsafeBufferPointer { masks in
+                    for g in 0..<8 {
+                        let at = i + 8 * g
+                        let lanes = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
+                        let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
+                        UnsafeMutableRawPointer(out + at).storeBytes(of: v & lanes, as: SIMD8<UInt32>.self)
+                    }
+                }
+            } else if byMask {
                 for k in i..<end {
                     let bit = 0 &- UInt32(truncatingIfNeeded: (word >> UInt64(k & 63)) & 1)
                     out[k] = Float(bitPattern: x[k].bitPattern & bit)
