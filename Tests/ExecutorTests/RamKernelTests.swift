@@ -57,7 +57,8 @@ final class RamKernelTests: XCTestCase {
     }
 
     /// The vectorized merge and counts give the definition's values bit for bit: random task vectors with zeros,
-    /// values at the threshold, NaN and ranges that are not a multiple of eight long.
+    /// values at the threshold, NaN, ranges that are not a multiple of eight long, and a scale of 0 (whose product
+    /// with a negative value is −0).
     func testVectorizedLoopsMatchTheDefinition() {
         var rng = SystemRandomNumberGenerator()
         let n = 3 * 1024 + 13, threshold: Float = 0.25
@@ -73,7 +74,7 @@ final class RamKernelTests: XCTestCase {
         }
         defer { buffers.forEach { $0.deallocate() } }
         let pointers = buffers.map { UnsafePointer($0) }
-        for scales in [nil, [1.5, 1.25, 3.0]] as [[Double]?] {
+        for scales in [nil, [1.5, 1.25, 3.0], [0, 1, 0]] as [[Double]?] {
             for range in [0..<n, 5..<(n - 3), 17..<18] {
                 var out = [Float](repeating: -1, count: n)
                 out.withUnsafeMutableBufferPointer {

@@ -80,7 +80,8 @@ final class GramChunkKernel: ChunkKernel {
 }
 
 extension GramChunkKernel {
-    /// The Gram matrix's `operands·(operands+1)/2` sums over `n` elements, for one pass.
+    /// The Gram matrix's `operands·(operands+1)/2` sums over `n` elements, eight lanes each (`PairProducts`), for
+    /// one pass.
     static func cost(elementCount n: Int, operands: Int) -> KernelCost {
         let sums = StreamingSums.bytes(elementCount: n, width: operands * (operands + 1) / 2 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])

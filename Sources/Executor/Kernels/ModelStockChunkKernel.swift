@@ -53,30 +53,23 @@ final class ModelStockChunkKernel: ChunkKernel {
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
         context.parallel.forEachPart(of: rows) { part in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: products.pairs.count + products.laneCount) { buffer in
-                let total = buffer.baseAddress!, block = total + products.pairs.count
+                let total = buffer.baseAddress!, lanes = total + products.pairs.count
                 for r in part {
                     let row = (r * length)..<((r + 1) * length)
-                    Self.rowSums(products, p, row, total: total, block: block)
+                    Self.rowSums(products, p, row, total: total, lanes: lanes)
                     Self.write(p, t: Self.interpolation(fineTunes: fineTunes) { total[$0] }, row, dtype)
                 }
             }
         }
     }
 
-    /// A row's sums as one whole-tensor sum over it: blocks of `Parallel.blockSize` from the row's start, each
-    /// folded from 0, added in order.
+    /// A row's sums: the row folded into eight lanes by global index (`PairProducts.fold`), then each pair's lanes
+    /// added in lane order (`lanes` holds `products.laneCount` doubles of scratch).
     private static func rowSums(_ products: PairProducts, _ p: SharedPointers, _ row: Range<Int>,
-                                total: UnsafeMutablePointer<Double>, block: UnsafeMutablePointer<Double>) {
-        let width = products.pairs.count
-        total.initialize(repeating: 0, count: width)
-        var start = row.lowerBound
-        while start < row.upperBound {
-            let end = min(row.upperBound, start + Parallel.blockSize)
-            block.initialize(repeating: 0, count: products.laneCount)
-            products.fold(p.inputs, origin: p.inputs[0], start..<end, into: block)
-            for (q, sum) in PairProducts.sums(lanes: block, pairs: width).enumerated() { total[q] += sum }
-            start = end
-        }
+                                total: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<Double>) {
+        lanes.initialize(repeating: 0, count: products.laneCount)
+        products.fold(p.inputs, origin: p.inputs[0], row, into: lanes)
+        for (q, sum) in PairProducts.sums(lanes: lanes, pairs: products.pairs.count).enumerated() { total[q] = sum }
     }
 
     /// The interpolation factor from the offsets' dot products (`sum(q)`: sum `q` of `products`):

@@ -18,8 +18,8 @@ enum RamKernel {
         typealias D = SIMD8<Double>
         let t = D(repeating: Double(threshold))
         var i = range.lowerBound
-        // Eight elements at a time in registers: the sum, the count, and the sum with each term times its
-        // vector's scale (the result when one vector counts: that vector's term times its scale, as `sum · scale`).
+        // Eight elements at a time in registers: the sum, the count, and the last significant vector's term times
+        // its scale (the result when one vector counts: `sum · scale`, −0 included when that product is −0).
         withUnsafeTemporaryAllocation(of: D.self, capacity: xs.count) { buffer in
             let scale = buffer.baseAddress!
             for j in xs.indices { scale[j] = D(repeating: scales?[j] ?? 1) }
@@ -30,7 +30,7 @@ enum RamKernel {
                     let significant = magnitude(value) .> t
                     sum += D().replacing(with: value, where: significant)
                     count += D().replacing(with: 1, where: significant)
-                    scaled += D().replacing(with: value * scale[j], where: significant)
+                    scaled.replace(with: value * scale[j], where: significant)
                 }
                 // Divided by at least 1 (lanes of no or one vector take 0 and the scaled term instead), so that the
                 // division is one vector instruction.

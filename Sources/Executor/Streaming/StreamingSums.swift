@@ -1,6 +1,8 @@
 /// f64 sums over a tensor fed chunk by chunk that come out bit for bit the same for any chunking and thread
-/// count: each fixed block of `Parallel.blockSize` elements (by global index) folds its elements in index order,
-/// carrying its partial across chunk boundaries, and the block partials are added in block order at the end.
+/// count: each fixed block of `Parallel.blockSize` elements (by global index) folds its elements into its partials
+/// in an order fixed by the global indices alone (in index order, or in lanes by index as `PairProducts` and
+/// `L1Rescale` do), carrying its partials across chunk boundaries, and the block partials are added in block order
+/// at the end.
 public final class StreamingSums: @unchecked Sendable {
     public let width: Int
     private let blocks: Int
@@ -19,7 +21,8 @@ public final class StreamingSums: @unchecked Sendable {
     }
 
     /// Folds the elements of `range` (global indices) into the block partials: `term(subrange, acc)` must add
-    /// each element's terms into `acc[0..<width]` one element at a time, in index order.
+    /// the elements' terms into `acc[0..<width]` in an order that depends only on their global indices (one
+    /// element at a time in index order, or each lane's elements in index order).
     public func add(_ range: Range<Int>, parallel: Parallel,
                     _ term: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
         guard !range.isEmpty else { return }
