@@ -93,6 +93,32 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(try runChunked(.arceeFusion, [base, other], shape: [8]), [0, 0, 0, 0, 0, 0, 0, 2])
     }
 
+    /// NearSwap's eight-lane loop gives the scalar definition's bits: equal values, differences around 1e-6 and
+    /// `t`, NaN and infinities, over ranges with a ragged tail.
+    func testNearSwapLanesMatchTheScalar() {
+        var rng = SystemRandomNumberGenerator()
+        let n = 4099
+        let specials: [Float] = [0, -0, 1e-6, -1e-6, 0.01, .nan, .infinity, -.infinity, 5e-7]
+        let a = (0..<n).map { _ in Float.random(in: -0.05...0.05, using: &rng) }
+        let b = a.map { x -> Float in
+            Bool.random(using: &rng) ? x + specials.randomElement(using: &rng)! : x + Float.random(in: -0.02...0.02, using: &rng)
+        }
+        let buffers = [a, b].map { values -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(from: values, count: n)
+            return p
+        }
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { (buffers + [out]).forEach { $0.deallocate() } }
+        let p = SharedPointers(inputs: buffers.map { UnsafePointer($0) }, output: out)
+        for t in [0.01, 0.0, 1e-7] {
+            NearSwapKernel.merge(t: t, p, 3..<n)
+            for i in 3..<n {
+                XCTAssertEqual(out[i].bitPattern, NearSwapKernel.merge(t: t, p, i).bitPattern, "t \(t), element \(i)")
+            }
+        }
+    }
+
     func testTorchFloat32Primitives() {
         for x in stride(from: Float(-20), through: 20, by: 0.37) {
             XCTAssertEqual(TorchFloat32.exp(x), Float(exp(Double(x))), accuracy: Float(exp(Double(x))).ulp)

@@ -3,22 +3,22 @@ import IR
 
 /// A kernel whose output element `i` depends only on element `i` of its operands.
 final class ElementwiseChunkKernel: ChunkKernel {
-    /// Computes element `i` from operands indexed by global element index.
-    typealias Element = @Sendable (SharedPointers, Int) -> Float
+    /// Computes the output elements `range` (global indices, at most `KernelContext.roundingTile` of them) from
+    /// the operands, both indexed by global element index in `SharedPointers`; one call per tile, so that the
+    /// function's loop can run in vector registers.
+    typealias Elements = @Sendable (SharedPointers, Range<Int>) -> Void
 
     private let context: KernelContext
-    private let element: Element
+    private let elements: Elements
 
-    init(_ context: KernelContext, _ element: @escaping Element) {
+    init(_ context: KernelContext, _ elements: @escaping Elements) {
         self.context = context
-        self.element = element
+        self.elements = elements
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let element = self.element
-        context.forEachRoundedBlock(operands, into: out) { p, range in
-            for i in range { p.output[i] = element(p, i) }
-        }
+        let elements = self.elements
+        context.forEachRoundedBlock(operands, into: out) { p, range in elements(p, range) }
     }
 }
 

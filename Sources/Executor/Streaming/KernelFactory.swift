@@ -76,7 +76,7 @@ enum KernelFactory {
                                          context: $0)
             }
         case .nearSwap(let t):
-            return stateless { ElementwiseChunkKernel($0) { p, i in NearSwapKernel.merge(t: t, p, i) } }
+            return stateless { ElementwiseChunkKernel($0) { p, range in NearSwapKernel.merge(t: t, p, range) } }
         case .ramMerge(let epsilon):
             return stateless { context in
                 let threshold = RamKernel.threshold(epsilon, context.dtype)
