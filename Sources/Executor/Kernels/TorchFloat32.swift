@@ -33,14 +33,14 @@ enum TorchFloat32 {
         return acc[0]
     }
 
-    /// `reduceAll` with `vec::maximum`.
+    /// `reduceAll` with `vec::maximum` (the lane form passed as a closure, so that it inlines).
     static func maximumOfAll(_ x: UnsafeBufferPointer<Float>) -> Float {
-        reduceAll(x, maximum, lanes: maximum)
+        reduceAll(x, { maximum($0, $1) }, lanes: { maximum($0, $1) })
     }
 
     /// `reduceAll` with `+`.
     static func sumOfAll(_ x: UnsafeBufferPointer<Float>) -> Float {
-        reduceAll(x, +, lanes: +)
+        reduceAll(x, { $0 + $1 }, lanes: { $0 + $1 })
     }
 
     /// `vec::maximum` on one lane: NaN if either is NaN, else the larger (the second on ties).
