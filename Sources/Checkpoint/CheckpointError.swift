@@ -85,6 +85,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// A model reference that is no directory; `remote` says what the remote resolver found for it (nil: none was
     /// asked, mergegraph reads local directories only in this run).
     case noSuchModel(path: String, remote: String?)
+    /// A model reference naming a file (say, a checkpoint's `config.json`) where a model folder is meant.
+    case modelIsFile(path: String)
     /// A model from a remote service (the Hugging Face Hub) that cannot be resolved or fetched; `detail` names the
     /// repo, what is wrong and what to do.
     case remote(reference: String, detail: String)
@@ -180,12 +182,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .storageOutOfRange(path, tensor, offset, elements, storageBytes):
             return "tensor \(tensor) in \(path) views elements [\(offset), \(offset) + \(elements)) of a storage of only "
                 + "\(storageBytes) bytes (file truncated?)"
-        case let .noSuchModel(path, remote):
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
-                return "is a file; a model is the folder holding config.json and the weights"
-                    + " ('\((path as NSString).deletingLastPathComponent)'?)"
-            }
+        case let .modelIsFile(path):
+            return "is a file; a model is the folder holding config.json and the weights"
+                + " ('\((path as NSString).deletingLastPathComponent)'?)"
+        case let .noSuchModel(_, remote):
             guard let remote else { return "no such directory (paths are relative to the working directory)" }
             return "no such directory (paths are relative to the working directory), and as a Hugging Face repo id: \(remote)"
         case let .remote(_, detail):
@@ -196,5 +196,17 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path): not implemented: LoRA adapters with \(feature) (mergegraph applies plain LoRA: r, lora_alpha, "
                 + "use_rslora, rank_pattern, alpha_pattern, target_modules, fan_in_fan_out, modules_to_save, lora_bias)"
         }
+    }
+}
+
+extension CheckpointError {
+    /// The error for a model reference `path` that names no checkpoint folder: `.modelIsFile` when a file is there,
+    /// else `.noSuchModel` with what the remote resolver said (`remote`).
+    public static func missingModel(path: String, remote: String?) -> CheckpointError {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+            return .modelIsFile(path: path)
+        }
+        return .noSuchModel(path: path, remote: remote)
     }
 }

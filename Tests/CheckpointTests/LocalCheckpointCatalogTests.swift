@@ -42,10 +42,11 @@ final class LocalCheckpointCatalogTests: XCTestCase {
     func testAFileIsNotTakenForAMissingFolder() throws {
         let directory = try makeTemporaryDirectory()
         try Data("{}".utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
-        let error = CheckpointError.noSuchModel(path: directory + "/config.json", remote: "not found")
+        let error = CheckpointError.missingModel(path: directory + "/config.json", remote: "not found")
+        guard case .modelIsFile = error else { return XCTFail("\(error)") }
         XCTAssertTrue(String(describing: error).contains("is a file; a model is the folder holding config.json and "
                                                          + "the weights ('\(directory)'?)"), "\(error)")
-        XCTAssertTrue(String(describing: CheckpointError.noSuchModel(path: directory + "/missing", remote: nil))
+        XCTAssertTrue(String(describing: CheckpointError.missingModel(path: directory + "/missing", remote: nil))
             .contains("no such directory"))
     }
 }

@@ -23,9 +23,10 @@ public protocol CheckpointCatalog {
 }
 
 extension CheckpointCatalog {
-    /// Directories only: `checkpoint(at:)` when `path` is one, else `CheckpointError.noSuchModel`.
+    /// Directories only: `checkpoint(at:)` when `path` is one, else `CheckpointError.noSuchModel` (`.modelIsFile`
+    /// for a file).
     public func checkpoint(at path: String, revision: String?) throws -> CheckpointInfo {
-        guard hasCheckpointDirectory(at: path) else { throw CheckpointError.noSuchModel(path: path, remote: nil) }
+        guard hasCheckpointDirectory(at: path) else { throw CheckpointError.missingModel(path: path, remote: nil) }
         return try checkpoint(at: path)
     }
 

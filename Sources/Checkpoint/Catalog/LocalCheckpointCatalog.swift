@@ -44,13 +44,17 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
     /// The checkpoint in directory `path`, or, when there is none and the resolver accepts `path`, the remote
     /// model it names at `revision`: described from its cached files and the headers of the others (nothing large
     /// is downloaded; see `fetchPending(for:)`).
-    /// - Throws: `CheckpointError.noSuchModel` when `path` is neither a directory nor a model the resolver finds
-    ///   (saying what it found); the resolver's `.remote` errors; the checkpoint's own errors.
+    /// - Throws: `CheckpointError.modelIsFile` when `path` is a file; `.noSuchModel` when it is neither a directory
+    ///   nor a model the resolver finds (saying what it found); the resolver's `.remote` errors; the checkpoint's
+    ///   own errors.
     public func checkpoint(at path: String, revision: String?) throws -> CheckpointInfo {
         if hasCheckpointDirectory(at: path) { return try checkpoint(at: path) }
+        // A file is no model whatever the Hub says of its path (which may look like a repo id).
+        let missing = CheckpointError.missingModel(path: path, remote: nil)
+        if case .modelIsFile = missing { throw missing }
         let snapshot = try resolve(path, revision: revision)
         if let known = remote.withLock({ $0[snapshot.directory] }) { return known.info }
-        guard let resolver else { throw CheckpointError.noSuchModel(path: path, remote: nil) }
+        guard let resolver else { throw CheckpointError.missingModel(path: path, remote: nil) }
         let described = try RemoteCheckpoint(snapshot: snapshot, resolver: resolver)
         remote.withLock { $0[snapshot.directory] = (snapshot, described.info, described.pending) }
         return described.info
@@ -72,11 +76,12 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
     }
 
     /// The snapshot the resolver gives for `path` at `revision`.
-    /// - Throws: `CheckpointError.noSuchModel` without a resolver or when it does not accept `path`; its errors.
+    /// - Throws: `CheckpointError.noSuchModel` (`.modelIsFile` for a file) without a resolver or when it does not
+    ///   accept `path`; its errors.
     private func resolve(_ path: String, revision: String?) throws(CheckpointError) -> any ResolvedSnapshot {
-        guard let resolver else { throw .noSuchModel(path: path, remote: nil) }
+        guard let resolver else { throw .missingModel(path: path, remote: nil) }
         guard resolver.accepts(path) else {
-            throw .noSuchModel(path: path, remote: "'\(path)' is not a repo id (NAME or ORG/NAME of letters, digits, '-', '_' and '.')")
+            throw .missingModel(path: path, remote: "'\(path)' is not a repo id (NAME or ORG/NAME of letters, digits, '-', '_' and '.')")
         }
         return try resolver.resolve(path, revision: revision)
     }
