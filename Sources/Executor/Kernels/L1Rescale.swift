@@ -76,16 +76,11 @@ final class L1Rescale {
             let raw = UnsafeMutableRawPointer(acc)
             var whole = raw.loadUnaligned(as: SIMD8<Double>.self)
             var kept = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
-            // Lane by lane, so that the conversions become `vcvtps2pd` (the generic SIMD conversion is not).
-            @inline(__always) func wide(_ v: SIMD8<Float>) -> SIMD8<Double> {
-                SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
-                      Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
-            }
             while i + 8 <= range.upperBound {
                 let bits = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7FFF_FFFF)
                 let keep = UnsafeRawPointer(flags + (i - offset)).loadUnaligned(as: SIMD8<UInt32>.self)
-                whole += wide(unsafeBitCast(bits, to: SIMD8<Float>.self))
-                kept += wide(unsafeBitCast(bits & keep, to: SIMD8<Float>.self))
+                whole += LaneConversions.wide(unsafeBitCast(bits, to: SIMD8<Float>.self))
+                kept += LaneConversions.wide(unsafeBitCast(bits & keep, to: SIMD8<Float>.self))
                 i += 8
             }
             raw.storeBytes(of: whole, as: SIMD8<Double>.self)

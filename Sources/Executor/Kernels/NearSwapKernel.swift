@@ -19,31 +19,19 @@ enum NearSwapKernel {
         let tiny = D(repeating: 1e-6), ts = D(repeating: t), one = D(repeating: 1)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
-            let x = wide(a, i), y = wide(b, i)
-            let difference = x - y
-            let d = unsafeBitCast(unsafeBitCast(difference, to: SIMD8<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF,
-                                  to: D.self)
+            let x = LaneConversions.wide(a, i), y = LaneConversions.wide(b, i)
+            let d = LaneConversions.magnitude(x - y)
             let floor = d.replacing(with: tiny, where: tiny .>= d)
             let q = ts / floor
             let clampedLow = D().replacing(with: q, where: q .>= 0)
             let w = one.replacing(with: clampedLow, where: clampedLow .< 1)
             let m = w * y + (one - w) * x
-            let narrowed = SIMD8<Float>(Float(m[0]), Float(m[1]), Float(m[2]), Float(m[3]),
-                                        Float(m[4]), Float(m[5]), Float(m[6]), Float(m[7]))
-            UnsafeMutableRawPointer(o + i).storeBytes(of: narrowed, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(o + i).storeBytes(of: LaneConversions.narrow(m), as: SIMD8<Float>.self)
             i += 8
         }
         while i < range.upperBound {
             o[i] = merge(t: t, p, i)
             i += 1
         }
-    }
-
-    /// `x[i ..< i + 8]` widened to f64, lane by lane so that the conversion is one `vcvtps2pd`.
-    @inline(__always)
-    private static func wide(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Double> {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        return SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
-                     Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
     }
 }

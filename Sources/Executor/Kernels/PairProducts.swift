@@ -49,13 +49,13 @@ struct PairProducts: Sendable {
                 var e = start
                 if let o = origin {
                     while e < end {
-                        let z = Self.wide(o, e)
-                        s += (Self.wide(a, e) - z) * (Self.wide(b, e) - z)
+                        let z = LaneConversions.wide(o, e)
+                        s += (LaneConversions.wide(a, e) - z) * (LaneConversions.wide(b, e) - z)
                         e += 8
                     }
                 } else {
                     while e < end {
-                        s += Self.wide(a, e) * Self.wide(b, e)
+                        s += LaneConversions.wide(a, e) * LaneConversions.wide(b, e)
                         e += 8
                     }
                 }
@@ -72,15 +72,6 @@ struct PairProducts: Sendable {
 
     /// Elements folded pair after pair while their operands stay in the L1 cache.
     private static let tile = 1024
-
-    /// `x[i ..< i + 8]` widened to f64, lane by lane so that the conversion is one `vcvtps2pd` (the generic SIMD
-    /// conversion is not).
-    @inline(__always)
-    private static func wide(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Double> {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        return SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
-                     Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
-    }
 
     /// The pair sums from lane sums (`acc`, `laneCount` values): each sum's lanes added from 0 in lane order.
     static func sums(lanes acc: UnsafePointer<Double>, pairs: Int) -> [Double] {

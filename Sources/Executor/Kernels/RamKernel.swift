@@ -26,8 +26,8 @@ enum RamKernel {
             while i + 8 <= range.upperBound {
                 var sum = D(), count = D(), scaled = D()
                 for j in xs.indices {
-                    let value = wide(xs[j], i)
-                    let significant = magnitude(value) .> t
+                    let value = LaneConversions.wide(xs[j], i)
+                    let significant = LaneConversions.magnitude(value) .> t
                     sum += D().replacing(with: value, where: significant)
                     count += D().replacing(with: 1, where: significant)
                     scaled.replace(with: value * scale[j], where: significant)
@@ -36,10 +36,7 @@ enum RamKernel {
                 // division is one vector instruction.
                 let m = (sum / count.replacing(with: 1, where: count .< 1)).replacing(with: scaled, where: count .== 1)
                     .replacing(with: 0, where: count .== 0)
-                // Lane by lane, so that the narrowing is one `vcvtpd2ps`.
-                let narrowed = SIMD8<Float>(Float(m[0]), Float(m[1]), Float(m[2]), Float(m[3]),
-                                            Float(m[4]), Float(m[5]), Float(m[6]), Float(m[7]))
-                UnsafeMutableRawPointer(o + i).storeBytes(of: narrowed, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(o + i).storeBytes(of: LaneConversions.narrow(m), as: SIMD8<Float>.self)
                 i += 8
             }
         }
@@ -55,20 +52,6 @@ enum RamKernel {
             o[i] = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
             i += 1
         }
-    }
-
-    /// `x[i ..< i + 8]` widened to f64, lane by lane so that the conversion is one `vcvtps2pd`.
-    @inline(__always)
-    static func wide(_ x: UnsafePointer<Float>, _ i: Int) -> SIMD8<Double> {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        return SIMD8(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]),
-                     Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
-    }
-
-    /// `|v|` lane by lane (NaN stays NaN, so it is never significant).
-    @inline(__always)
-    static func magnitude(_ v: SIMD8<Double>) -> SIMD8<Double> {
-        unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD8<Double>.self)
     }
 
     /// Adds the counts of elements `range` of `xs`: `acc[j]` shared significant elements of vector `j`, `acc[k + j]`

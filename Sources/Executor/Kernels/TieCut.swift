@@ -274,29 +274,29 @@ struct KeepTest: Sendable {
     @inline(__always)
     func apply(_ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt64>, _ range: Range<Int>,
                into out: UnsafeMutablePointer<Float>) {
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let end = min(range.upperBound, (i >> 6 + 1) << 6)
-            let word = bits[i >> 6]
-            if byMask, i & 63 == 0, end == i + 64 {
-                // A whole word: eight lanes at a time, each byte's lane masks from a table.
-                KeepTest.byteMasks.withUnsafeBufferPointer { masks in
+        KeepTest.byteMasks.withUnsafeBufferPointer { masks in
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let end = min(range.upperBound, (i >> 6 + 1) << 6)
+                let word = bits[i >> 6]
+                if byMask, i & 63 == 0, end == i + 64 {
+                    // A whole word: eight lanes at a time, each byte's lane masks from the table.
                     for g in 0..<8 {
                         let at = i + 8 * g
                         let lanes = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
                         let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
                         UnsafeMutableRawPointer(out + at).storeBytes(of: v & lanes, as: SIMD8<UInt32>.self)
                     }
+                } else if byMask {
+                    for k in i..<end {
+                        let bit = 0 &- UInt32(truncatingIfNeeded: (word >> UInt64(k & 63)) & 1)
+                        out[k] = Float(bitPattern: x[k].bitPattern & bit)
+                    }
+                } else {
+                    for k in i..<end { out[k] = Float(bitPattern: x[k].bitPattern & mask(x[k], word: word, k)) }
                 }
-            } else if byMask {
-                for k in i..<end {
-                    let bit = 0 &- UInt32(truncatingIfNeeded: (word >> UInt64(k & 63)) & 1)
-                    out[k] = Float(bitPattern: x[k].bitPattern & bit)
-                }
-            } else {
-                for k in i..<end { out[k] = Float(bitPattern: x[k].bitPattern & mask(x[k], word: word, k)) }
+                i = end
             }
-            i = end
         }
     }
 }
