@@ -21,6 +21,19 @@ final class CommandLineTests: XCTestCase {
         return (dir, "c.yml")
     }
 
+    /// A linear merge of two models whose vocabularies differ (130 rows and the tokenizer fixture's), with `line`
+    /// as its sixth line (`scratchConfig`).
+    func mixedVocabularyConfig(_ line: String) throws -> (directory: String, config: String) {
+        try scratchConfig("""
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
+              - model: \(Fixtures.conformance)/models/llama-ft-b-tok
+            merge_method: linear
+            parameters: {weight: 1}
+            \(line)
+            """)
+    }
+
     func assertFails(_ config: String, containing phrases: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let (dir, name) = try scratchConfig(config)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -265,14 +278,7 @@ extension CommandLineTests {
     /// A misspelt key's warning is printed even when compiling then fails (here because the vocabularies differ,
     /// which the misspelt `tokenizer_source` would have handled).
     func testKeyWarningsComeBeforeALaterError() throws {
-        let (dir, _) = try scratchConfig("""
-            models:
-              - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
-              - model: \(Fixtures.conformance)/models/llama-ft-b-tok
-            merge_method: linear
-            parameters: {weight: 1}
-            tokenzer_source: union
-            """)
+        let (dir, _) = try mixedVocabularyConfig("tokenzer_source: union")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
@@ -285,14 +291,7 @@ extension CommandLineTests {
     func testMisspeltTokenizerSourceIsNamedWithAGuess() throws {
         for (source, guess) in [("unoin", "union"), ("bsae", "base"), ("\(Fixtures.conformance)/models/llama-ft-b-to",
                                                                         "\(Fixtures.conformance)/models/llama-ft-b-tok")] {
-            let (dir, _) = try scratchConfig("""
-                models:
-                  - model: \(Fixtures.conformance)/models/llama-ft-a-vocab130
-                  - model: \(Fixtures.conformance)/models/llama-ft-b-tok
-                merge_method: linear
-                parameters: {weight: 1}
-                tokenizer_source: \(source)
-                """)
+            let (dir, _) = try mixedVocabularyConfig("tokenizer_source: \(source)")
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
             XCTAssertEqual(result.status, 1, result.stderr)
