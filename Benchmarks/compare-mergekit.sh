@@ -5,7 +5,9 @@
 #                                                    (default: .build-bench/models; linear3 ties3)
 #
 # Runs both tools on each config of ../shared/bench/configs (from MODELS_DIR, so relative model paths resolve
-# the same way; mergekit with ATEN_CPU_CAPABILITY=avx2 unless set, offline, no model card), then compares the
+# the same way; mergekit with ATEN_CPU_CAPABILITY=avx2 and OMP_NUM_THREADS=1 unless set, offline, no model card:
+# PyTorch splits a sum of more than 32,768 elements among its threads, so slerp's cosine depends on their number,
+# and mergegraph follows one thread), then compares the
 # tensors only (mergekit rewrites config.json through transformers): Tests/Fixtures/conformance/compare.py's
 # verdict (values beyond its tolerance: f32 1e-6 + 1e-4·|e|, bf16/f16 one ulp) and the count of values that
 # differ at all. Needs python3 with numpy. See Benchmarks/mergekit.md for installing mergekit 0.1.5.
@@ -34,7 +36,7 @@ printf '%-12s %8s %15s %15s %22s\n' config tensors "values" "values differ" "bey
 for name in "${configs[@]}"; do
   config="$shared/configs/$name.yml"
   (cd "$models" && "$bin" run "$config" "$work/ours" --overwrite --no-copy-tokenizer --quiet)
-  (cd "$models" && HF_HUB_OFFLINE=1 ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}" \
+  (cd "$models" && HF_HUB_OFFLINE=1 ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
      "$mergekit/mergekit-yaml" "$config" "$work/mk" --no-copy-tokenizer --no-write-model-card --quiet >"$work/mk.log" 2>&1) \
     || { tail -n 20 "$work/mk.log" >&2; exit 1; }
   tensors_only "$work/ours" "$work/a"; tensors_only "$work/mk" "$work/e"

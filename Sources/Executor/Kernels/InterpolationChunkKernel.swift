@@ -1,8 +1,8 @@
 import Checkpoint
 import IR
 
-/// Writes `ca·a + cb·b` for two operands, elements rounded to the node's dtype: the element formula of slerp
-/// and nuslerp, with the coefficients of whichever vector an element belongs to.
+/// Writes `ca·a + cb·b` for two operands, elements rounded to the node's dtype: nuslerp's element formula, with
+/// the coefficients of whichever vector an element belongs to.
 enum Interpolation {
     /// Writes elements `range` (global indices) of `p.output`.
     @inline(__always)
@@ -13,8 +13,8 @@ enum Interpolation {
     }
 }
 
-/// Spherical interpolation of two whole tensors as one vector each (slerp, and nuslerp of flattened tensors or
-/// of a single vector): one pass summing Σa², Σb², Σab, then `ca·a + cb·b` elementwise.
+/// Spherical interpolation of two whole tensors as one vector each (nuslerp of flattened tensors or of a single
+/// vector): one pass summing Σa², Σb², Σab, then `ca·a + cb·b` elementwise.
 final class InterpolationChunkKernel: ChunkKernel {
     /// The coefficients from `(aa, bb, ab)`.
     typealias Coefficients = @Sendable (Double, Double, Double) -> (Double, Double)

@@ -1,19 +1,8 @@
 import Foundation
 
-/// The two coefficients `(ca, cb)` of a spherical interpolation `ca·a + cb·b` at `t`, from the vectors' squared
-/// norms `aa`, `bb` and dot product `ab`.
+/// The two coefficients `(ca, cb)` of nuslerp's spherical interpolation `ca·a + cb·b` at `t`, from the vectors'
+/// squared norms `aa`, `bb` and dot product `ab` (slerp follows PyTorch's f32 order instead: `SlerpChunkKernel`).
 enum InterpolationCoefficients {
-    /// mergekit 0.1.5 `slerp`: norms kept at 1 when ≤ 1e-8, linear interpolation when |cos| > 0.9995.
-    static func slerp(t: Double, aa: Double, bb: Double, ab: Double) -> (Double, Double) {
-        var na = aa.squareRoot()
-        var nb = bb.squareRoot()
-        if !(na > 1e-8) { na = 1 }
-        if !(nb > 1e-8) { nb = 1 }
-        let dot = min(1, max(-1, ab / (na * nb)))
-        if abs(dot) > 0.9995 { return (1 - t, t) }
-        return spherical(t: t, theta: acos(dot))
-    }
-
     /// mergekit 0.1.5 `nuslerp`: norms at least 1e-7, linear interpolation where `1 − cos² ≤ 1e-16`.
     static func nuslerp(t: Double, aa: Double, bb: Double, ab: Double) -> (Double, Double) {
         let na = max(aa.squareRoot(), 1e-7)

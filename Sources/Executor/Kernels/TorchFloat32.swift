@@ -126,6 +126,166 @@ enum TorchFloat32 {
         }
     }
 
+    /// `torch.linalg.vector_norm` (p = 2) of one contiguous f32 row of `length` elements, fed in order in pieces
+    /// of any size (ATen's `norm_kernel_tensor_iterator_impl`, the last-dimension path): eight lane accumulators
+    /// take `x·x` (product and sum each rounded: `_mm256_mul_ps`, `_mm256_add_ps`) over the row's whole groups
+    /// of eight, the lanes fold left into lane 0, then the other `length mod 8` elements are added one by one, a
+    /// rounded product for each whole group of four and a fused multiply-add for the rest (how the compiler
+    /// vectorized the scalar tail: measured against torch 2.15 on rows of 1 to 33 elements, every one equal).
+    struct NormTwo {
+        /// Elements in the row.
+        let length: Int
+        private var lanes = SIMD8<Float>()
+        private var seen = 0
+        /// The row's last `length mod 8` elements.
+        private var tail = SIMD8<Float>()
+
+        init(length: Int) { self.length = length }
+
+        /// Adds the row's next `count` elements, `x[0..<count]`.
+        mutating func add(_ x: UnsafePointer<Float>, count: Int) {
+            let vectorEnd = length - length % TorchFloat32.lanes
+            var i = 0
+            // Element by element up to a lane boundary, then whole groups of eight in registers.
+            while i < count, seen < vectorEnd, seen % 8 != 0 {
+                lanes[seen % 8] += x[i] * x[i]
+                i += 1; seen += 1
+            }
+            var acc = lanes
+            while i + 8 <= count, seen + 8 <= vectorEnd {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                acc += v * v
+                i += 8; seen += 8
+            }
+            lanes = acc
+            while i < count {
+                if seen < vectorEnd { lanes[seen % 8] += x[i] * x[i] } else { tail[seen - vectorEnd] = x[i] }
+                i += 1; seen += 1
+            }
+        }
+
+        /// The row's norm, once all `length` elements were added.
+        var norm: Float {
+            var sum = lanes[0]
+            for l in 1..<TorchFloat32.lanes { sum = sum + lanes[l] }
+            let rest = length % TorchFloat32.lanes
+            let rounded = rest - rest % 4
+            for l in 0..<rest {
+                let v = tail[l]
+                sum = l < rounded ? sum + v * v : sum.addingProduct(v, v)
+            }
+            return sum.squareRoot()
+        }
+    }
+
+    /// SLEEF's `xsinf_u1` with FMA (`Sleef_sinf8_u10`, what `torch.sin` runs on f32 under AVX2), for
+    /// `|d| < 125` (`TRIGRANGEMAX2f`; larger arguments take SLEEF's Payne–Hanek branch, which is not followed
+    /// here: NaN is returned for them). Reduces by π in three parts, then a double-float polynomial.
+    static func sin(_ d: Float) -> Float {
+        guard abs(d) < 125 else { return d.isNaN ? d : .nan }
+        let u0 = (d * Float(0.318309886183790671537767526745028724 as Double)).rounded(.toNearestOrEven)
+        let q = Int32(u0)
+        let v = d.addingProduct(u0, -3.1414794921875)
+        var s = DoubleFloat.add2(v, u0 * -0.00011315941810607910156)
+        s = DoubleFloat.add(s, u0 * -1.9841872589410058936e-09)
+        let t = s
+        s = DoubleFloat.square(s)
+        var u: Float = 2.6083159809786593541503e-06
+        u = (-0.0001981069071916863322258 as Float).addingProduct(u, s.hi)
+        u = (0.00833307858556509017944336 as Float).addingProduct(u, s.hi)
+        let x = DoubleFloat.add(1, DoubleFloat.multiply(DoubleFloat.add(-0.166666597127914428710938, u * s.hi), s))
+        var r = DoubleFloat.multiplyToFloat(t, x)
+        if q & 1 == 1 { r = -r }
+        return d == 0 && d.sign == .minus ? d : r
+    }
+
+    /// SLEEF's `xacosf_u1` with FMA (`Sleef_acosf8_u10`, what `torch.acos` runs on f32 under AVX2).
+    static func acos(_ d: Float) -> Float {
+        let small = abs(d) < 0.5
+        let x2 = small ? d * d : (1 - abs(d)) * 0.5
+        var x = small ? DoubleFloat(abs(d), 0) : DoubleFloat.squareRoot(x2)
+        if abs(d) == 1 { x = DoubleFloat(0, 0) }
+        var u: Float = 0.4197454825e-1
+        for c: Float in [0.2424046025e-1, 0.4547423869e-1, 0.7495029271e-1, 0.1666677296e+0] { u = c.addingProduct(u, x2) }
+        u = u * (x2 * x.hi)
+        func withSign(_ v: Float, of s: Float) -> Float {
+            Float(bitPattern: v.bitPattern ^ (s.bitPattern & 0x8000_0000))
+        }
+        var y = DoubleFloat.subtract(DoubleFloat(3.1415927410125732422 / 2, -8.7422776573475857731e-08 / 2),
+                                     DoubleFloat.add(withSign(x.hi, of: d), withSign(u, of: d)))
+        x = DoubleFloat.add(x, u)
+        if !small { y = DoubleFloat(x.hi * 2, x.lo * 2) }
+        if !small && d < 0 { y = DoubleFloat.subtract(DoubleFloat(3.1415927410125732422, -8.7422776573475857731e-08), y) }
+        return y.hi + y.lo
+    }
+
+    /// SLEEF's double-float (`vfloat2`) helpers with FMA (`df.h`), one lane: a value `hi + lo`.
+    struct DoubleFloat {
+        var hi: Float, lo: Float
+        init(_ hi: Float, _ lo: Float) { (self.hi, self.lo) = (hi, lo) }
+
+        /// `dfadd2_vf2_vf_vf`.
+        static func add2(_ x: Float, _ y: Float) -> DoubleFloat {
+            let s = x + y, v = s - x
+            return DoubleFloat(s, (x - (s - v)) + (y - v))
+        }
+        /// `dfadd_vf2_vf2_vf`.
+        static func add(_ x: DoubleFloat, _ y: Float) -> DoubleFloat {
+            let s = x.hi + y
+            return DoubleFloat(s, ((x.hi - s) + y) + x.lo)
+        }
+        /// `dfadd_vf2_vf_vf`.
+        static func add(_ x: Float, _ y: Float) -> DoubleFloat {
+            let s = x + y
+            return DoubleFloat(s, (x - s) + y)
+        }
+        /// `dfadd_vf2_vf_vf2`.
+        static func add(_ x: Float, _ y: DoubleFloat) -> DoubleFloat {
+            let s = x + y.hi
+            return DoubleFloat(s, ((x - s) + y.hi) + y.lo)
+        }
+        /// `dfadd2_vf2_vf_vf2`.
+        static func add2(_ x: Float, _ y: DoubleFloat) -> DoubleFloat {
+            let s = x + y.hi, v = s - x
+            return DoubleFloat(s, ((x - (s - v)) + (y.hi - v)) + y.lo)
+        }
+        /// `dfsub_vf2_vf2_vf2`.
+        static func subtract(_ x: DoubleFloat, _ y: DoubleFloat) -> DoubleFloat {
+            let s = x.hi - y.hi
+            return DoubleFloat(s, (((x.hi - s) - y.hi) + x.lo) - y.lo)
+        }
+        /// `dfsqu_vf2_vf2`.
+        static func square(_ x: DoubleFloat) -> DoubleFloat {
+            let s = x.hi * x.hi
+            return DoubleFloat(s, (-s).addingProduct(x.hi, x.hi).addingProduct(x.hi + x.hi, x.lo))
+        }
+        /// `dfmul_vf2_vf_vf`.
+        static func multiply(_ x: Float, _ y: Float) -> DoubleFloat {
+            let s = x * y
+            return DoubleFloat(s, (-s).addingProduct(x, y))
+        }
+        /// `dfmul_vf2_vf2_vf2`.
+        static func multiply(_ x: DoubleFloat, _ y: DoubleFloat) -> DoubleFloat {
+            let s = x.hi * y.hi
+            return DoubleFloat(s, (-s).addingProduct(x.hi, y.hi).addingProduct(x.lo, y.hi).addingProduct(x.hi, y.lo))
+        }
+        /// `dfmul_vf_vf2_vf2`.
+        static func multiplyToFloat(_ x: DoubleFloat, _ y: DoubleFloat) -> Float {
+            (x.hi * y.lo).addingProduct(x.lo, y.hi).addingProduct(x.hi, y.hi)
+        }
+        /// `dfrec_vf2_vf`.
+        static func reciprocal(_ d: Float) -> DoubleFloat {
+            let s = 1 / d
+            return DoubleFloat(s, s * (1 as Float).addingProduct(-d, s))
+        }
+        /// `dfsqrt_vf2_vf`.
+        static func squareRoot(_ d: Float) -> DoubleFloat {
+            let t = d.squareRoot()
+            let p = multiply(add2(d, multiply(t, t)), reciprocal(t))
+            return DoubleFloat(p.hi * 0.5, p.lo * 0.5)
+        }
+    }
+
     /// `utils::CeilLog2`: 1 up to 2, else ⌈log2 x⌉.
     static func ceilLog2(_ x: Int) -> Int {
         x <= 2 ? 1 : (Int.bitWidth - (x - 1).leadingZeroBitCount)

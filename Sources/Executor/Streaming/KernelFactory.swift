@@ -87,8 +87,8 @@ enum KernelFactory {
                 RamPlusChunkKernel(r: r, alpha: alpha, epsilon: epsilon, operands: count, context: $0)
             }
         case .slerp(let t):
-            return KernelDeclaration(cost: InterpolationChunkKernel.cost(elementCount: n)) {
-                InterpolationChunkKernel(context: $0) { InterpolationCoefficients.slerp(t: t, aa: $0, bb: $1, ab: $2) }
+            return KernelDeclaration(cost: SlerpChunkKernel.cost(elementCount: n)) {
+                SlerpChunkKernel(t: Float(t), context: $0)
             }
         case .nuslerp(let t, let axis):
             return nuslerp(t: t, axis: axis, shape: result.shape)
