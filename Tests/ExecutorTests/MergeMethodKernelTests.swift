@@ -112,9 +112,12 @@ final class MergeMethodKernelTests: XCTestCase {
         defer { (buffers + [out]).forEach { $0.deallocate() } }
         let p = SharedPointers(inputs: buffers.map { UnsafePointer($0) }, output: out)
         for t in [0.01, 0.0, 1e-7] {
-            NearSwapKernel.merge(t: t, p, 3..<n)
-            for i in 3..<n {
-                XCTAssertEqual(out[i].bitPattern, NearSwapKernel.merge(t: t, p, i).bitPattern, "t \(t), element \(i)")
+            for dtype in [DType.f32, .bf16, .f16] {
+                NearSwapKernel.merge(t: t, dtype: dtype, p, 3..<n)
+                for i in 3..<n {
+                    XCTAssertEqual(out[i].bitPattern, NearSwapKernel.merge(t: t, dtype: dtype, p, i).bitPattern,
+                                   "t \(t), \(dtype), element \(i)")
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import IR
 import XCTest
 
@@ -23,6 +24,29 @@ final class RamKernelTests: XCTestCase {
         assertClose(try ram([a, b], epsilon: 1e-5), [1, 1, 0, 1, 0])
         // With a large epsilon nothing counts.
         assertClose(try ram([a, b], epsilon: 10), [0, 0, 0, 0, 0])
+    }
+
+    /// In bf16, mergekit's RAM divides each shared value by the count in bf16 and sums the rounded terms in f32:
+    /// the kernel follows that definition bit for bit on three bf16 task vectors (with ragged lanes), and NaN or
+    /// ±∞ in a task vector gives NaN there (`z · unique` multiplies ∞ by a zero mask), as in mergekit.
+    func testRamInBF16RoundsEachSharedTerm() throws {
+        let n = 1003
+        let xs = (1...3).map { k in pseudoRandom(n, seed: UInt64(k)).map { DTypeConversion.round($0 * 0.1, to: .bf16) } }
+        let threshold = DTypeConversion.round(Float(0.02), to: .bf16)
+        let out = try runChunked(.ramMerge(epsilon: 0.02), xs, shape: [n], dtype: .bf16, chunkRows: nil)
+        for i in 0..<n {
+            let values = xs.map { $0[i] }
+            let count = Float(values.filter { abs($0) > threshold }.count)
+            var sum: Float = 0
+            for v in values where abs(v) > threshold {
+                sum += count == 1 ? v : DTypeConversion.round(v / count, to: .bf16)
+            }
+            XCTAssertEqual(out[i].bitPattern, DTypeConversion.round(sum, to: .bf16).bitPattern, "element \(i)")
+        }
+        let special = try runChunked(.ramMerge(epsilon: 0.02), [[.nan, .infinity, 0.5, 0], [0.5, 0.5, -.infinity, 0]],
+                                     shape: [4], dtype: .bf16)
+        XCTAssertTrue(special[0].isNaN && special[1].isNaN && special[2].isNaN)
+        XCTAssertEqual(special[3], 0)
     }
 
     /// epsilon is a strict bound: an element exactly at epsilon does not count.

@@ -1,36 +1,57 @@
-/// NearSwap (mergekit 0.1.5): moves the base toward the other model only where the two are already close.
+import Checkpoint
+import IR
+
+/// NearSwap (mergekit 0.1.5's `nearswap_merge`): moves the base toward the other model only where the two are
+/// already close. PyTorch computes it with tensors of the merge dtype, so every step is rounded to that dtype
+/// (f32 ops rounded to bf16/f16; f32 merges round to f32 only):
+/// `d = |a − b|`, `w = clamp(reciprocal(clamp(d, min: 1e-6)) · t, 0, 1)` (`t / tensor` is `reciprocal() * t` in
+/// PyTorch, `t` an f32 scalar, 1e-6 rounded to the dtype), `w·b + (1 − w)·a`. NaN propagates as in `torch.clamp`.
 enum NearSwapKernel {
-    /// `w·b + (1 − w)·a` with `w = clamp(t / max(|a − b|, 1e-6), 0, 1)`; `a = inputs[0]` is the base. In f64,
-    /// with Swift's `min`/`max` (so a NaN difference gives `w = 0`).
-    @inline(__always)
-    static func merge(t: Double, _ p: SharedPointers, _ i: Int) -> Float {
-        let x = Double(p.inputs[0][i])
-        let y = Double(p.inputs[1][i])
-        let w = min(1, max(0, t / max(abs(x - y), 1e-6)))
-        return Float(w * y + (1 - w) * x)
+    /// One element `i` (`a = inputs[0]` is the base), rounding every step to `dtype`: the definition the lanes
+    /// follow.
+    static func merge(t: Double, dtype: DType, _ p: SharedPointers, _ i: Int) -> Float {
+        func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
+        let x = p.inputs[0][i], y = p.inputs[1][i]
+        let tiny = r(Float(1e-6))
+        let d = abs(r(x - y))
+        let floor = d < tiny ? tiny : d
+        let q = r(r(1 / floor) * Float(t))
+        let w = q < 0 ? 0 : q > 1 ? 1 : q
+        return r(r(w * y) + r(r(1 - w) * x))
     }
 
-    /// `merge` for every element of `range` into `p.output`, eight at a time in f64 vector registers with the
-    /// same operations and the same selections (`max(a, b)` is `b >= a ? b : a`, `min(a, b)` is `b < a ? b : a`).
+    /// `merge` for every element of `range` into `p.output`, eight at a time, with `dtype`'s rounding.
+    static func merge(t: Double, dtype: DType, _ p: SharedPointers, _ range: Range<Int>) {
+        switch dtype {
+        case .bf16: merge(BF16Rounding.self, t: t, dtype: dtype, p, range)
+        case .f16: merge(F16Rounding.self, t: t, dtype: dtype, p, range)
+        default: merge(NoRounding.self, t: t, dtype: dtype, p, range)
+        }
+    }
+
     @inline(__always)
-    static func merge(t: Double, _ p: SharedPointers, _ range: Range<Int>) {
-        typealias D = SIMD8<Double>
+    private static func merge<R: LaneRounding>(_: R.Type, t: Double, dtype: DType, _ p: SharedPointers,
+                                               _ range: Range<Int>) {
+        typealias F = SIMD8<Float>
         let a = p.inputs[0], b = p.inputs[1], o = p.output
-        let tiny = D(repeating: 1e-6), ts = D(repeating: t), one = D(repeating: 1)
+        let tiny = F(repeating: DTypeConversion.round(Float(1e-6), to: dtype)), ts = F(repeating: Float(t))
+        let zero = F(), one = F(repeating: 1)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
-            let x = LaneConversions.wide(a, i), y = LaneConversions.wide(b, i)
-            let d = LaneConversions.magnitude(x - y)
-            let floor = d.replacing(with: tiny, where: tiny .>= d)
-            let q = ts / floor
-            let clampedLow = D().replacing(with: q, where: q .>= 0)
-            let w = one.replacing(with: clampedLow, where: clampedLow .< 1)
-            let m = w * y + (one - w) * x
-            UnsafeMutableRawPointer(o + i).storeBytes(of: LaneConversions.narrow(m), as: SIMD8<Float>.self)
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: F.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: F.self)
+            let diff = R.round(x - y)
+            let d = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F.self)
+            // Selections keep NaN, as torch.clamp does.
+            let floor = d.replacing(with: tiny, where: d .< tiny)
+            let q = R.round(R.round(one / floor) * ts)
+            let w = q.replacing(with: zero, where: q .< zero).replacing(with: one, where: q .> one)
+            let m = R.round(R.round(w * y) + R.round(R.round(one - w) * x))
+            UnsafeMutableRawPointer(o + i).storeBytes(of: m, as: F.self)
             i += 8
         }
         while i < range.upperBound {
-            o[i] = merge(t: t, p, i)
+            o[i] = merge(t: t, dtype: dtype, p, i)
             i += 1
         }
     }

@@ -8,7 +8,7 @@ enum RamKernel {
     /// Elements processed at a time by `merge` and `count`, operand by operand, in vectorizable loops.
     static let tile = 1024
 
-    /// Merges elements `range` (global indices) of the task vectors `xs` into `o`: per element the sum over the
+    /// RAM+'s merge (RAM takes `ramMerge`) of elements `range` (global indices) of the task vectors `xs` into `o`: per element the sum over the
     /// vectors whose magnitude exceeds `threshold`, in vector order from 0 (an insignificant vector adds +0, which
     /// changes no sum), divided by their count when several, times `scales[j]` (nil: 1) when only vector `j`.
     /// Eight elements at a time in f64 vector registers.
@@ -51,6 +51,55 @@ enum RamKernel {
             }
             o[i] = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
             i += 1
+        }
+    }
+
+    /// RAM's merge of elements `range` of the task vectors `xs` (values of `dtype`) into `o`, as mergekit computes it
+    /// with tensors of the merge dtype: per vector the term `x` when only it is significant, `x / count` rounded to
+    /// `dtype` when `count` are, and `x · 0` otherwise (so NaN and ±∞ task-vector values give NaN, as in mergekit);
+    /// the terms summed in f32 in vector order from 0 (`sum(dim=0)`), the sum rounded to `dtype`.
+    static func ramMerge(_ xs: [UnsafePointer<Float>], threshold: Float, dtype: DType, _ range: Range<Int>,
+                         into o: UnsafeMutablePointer<Float>) {
+        switch dtype {
+        case .bf16: ramMerge(BF16Rounding.self, xs, threshold: threshold, range, into: o)
+        case .f16: ramMerge(F16Rounding.self, xs, threshold: threshold, range, into: o)
+        default: ramMerge(NoRounding.self, xs, threshold: threshold, range, into: o)
+        }
+    }
+
+    @inline(__always)
+    private static func ramMerge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
+                                                  _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
+        typealias F = SIMD8<Float>
+        @inline(__always) func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> F {
+            if lanes == 8 { return UnsafeRawPointer(x + i).loadUnaligned(as: F.self) }
+            var v = F()
+            for l in 0..<lanes { v[l] = x[i + l] }
+            return v
+        }
+        @inline(__always) func magnitude(_ v: F) -> F {
+            unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F.self)
+        }
+        let t = F(repeating: threshold)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let lanes = min(8, range.upperBound - i)
+            var count = F()
+            for x in xs { count += F().replacing(with: 1, where: magnitude(load(x, i, lanes)) .> t) }
+            let divisor = count.replacing(with: 1, where: count .< 1)
+            // mergekit's masks as factors: `z = x · significant`, then `z · unique + (z · overlap) / count`, so
+            // that NaN (never significant) and ±∞ (times a zero mask) give NaN as there.
+            let unique = F().replacing(with: 1, where: count .== 1)
+            let overlap = F().replacing(with: 1, where: count .> 1)
+            var sum = F()
+            for x in xs {
+                let v = load(x, i, lanes)
+                let z = v * F().replacing(with: 1, where: magnitude(v) .> t)
+                sum += z * unique + R.round((z * overlap) / divisor)
+            }
+            let m = R.round(sum)
+            for l in 0..<lanes { o[i + l] = m[l] }
+            i += lanes
         }
     }
 
@@ -115,7 +164,7 @@ enum RamKernel {
     }
 }
 
-/// RAM in streaming form: the merge, a block of each chunk per worker.
+/// RAM in streaming form: the merge (`RamKernel.ramMerge`), a block of each chunk per worker.
 final class RamChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let threshold: Float
@@ -126,9 +175,9 @@ final class RamChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let threshold = self.threshold
+        let threshold = self.threshold, dtype = context.dtype
         context.forEachRoundedBlock(operands, into: out) { p, range in
-            RamKernel.merge(p.inputs, threshold: threshold, scales: nil, range, into: p.output)
+            RamKernel.ramMerge(p.inputs, threshold: threshold, dtype: dtype, range, into: p.output)
         }
     }
 }

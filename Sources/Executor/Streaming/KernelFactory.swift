@@ -76,7 +76,10 @@ enum KernelFactory {
                                          context: $0)
             }
         case .nearSwap(let t):
-            return stateless { ElementwiseChunkKernel($0) { p, range in NearSwapKernel.merge(t: t, p, range) } }
+            return stateless { context in
+                let dtype = context.dtype
+                return ElementwiseChunkKernel(context) { p, range in NearSwapKernel.merge(t: t, dtype: dtype, p, range) }
+            }
         case .ramMerge(let epsilon):
             return stateless { context in
                 let threshold = RamKernel.threshold(epsilon, context.dtype)
