@@ -50,8 +50,8 @@ public enum PlanError: Error, CustomStringConvertible {
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
         case .budgetTooSmall(let budget, let smallest, let tensor):
             return "--max-memory \(formatBytes(budget)) (\(budget) bytes) is too small: tensor \"\(tensor)\" needs "
-                + "\(formatBytes(smallest)) (\(smallest) bytes) to run one row at a time; the smallest workable budget "
-                + "is \(smallest) bytes"
+                + "\(formatBytes(smallest)) (\(smallest) bytes) to run one row at a time, the most of any tensor; the "
+                + "smallest workable budget is \(smallest) bytes"
         }
     }
 }

@@ -122,6 +122,8 @@ public enum Scheduler {
             }
         }
         var groups: [ChunkGroup] = []
+        /// The largest one-row need of a group that does not fit (bytes), and its first output.
+        var tooSmall: (bytes: Int, tensor: String)?
         for (g, outputs) in members.enumerated() {
             var group = plan(outputs, graph: graph)
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
@@ -158,8 +160,11 @@ public enum Scheduler {
                 (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
             }
             guard group.bytes(rows: 1) <= limits.budgetBytes else {
-                throw .budgetTooSmall(budget: limits.budgetBytes, smallest: group.bytes(rows: 1),
-                                      tensor: graph.outputs[outputs[0]].name)
+                // Go on through the other groups, so that the error names the budget every tensor fits in.
+                if group.bytes(rows: 1) > (tooSmall?.bytes ?? 0) {
+                    tooSmall = (group.bytes(rows: 1), graph.outputs[outputs[0]].name)
+                }
+                continue
             }
             let keep = limits.retainAcrossPasses ? retainable(group, graph: graph, costs: stepCosts) : []
             if !keep.isEmpty {
@@ -177,6 +182,9 @@ public enum Scheduler {
             }
             group.chunkRows = max(1, rows)
             groups.append(group)
+        }
+        if let tooSmall {
+            throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
         }
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
     }

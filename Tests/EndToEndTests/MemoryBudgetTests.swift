@@ -96,7 +96,8 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
-    /// One byte less than the smallest workable budget is an error that names it; the budget itself works.
+    /// One byte less than the smallest workable budget is an error that names it, and so is a far smaller budget; the
+    /// budget itself works.
     func testTooSmallABudgetNamesTheSmallestWorkableOne() throws {
         let text = try String(contentsOfFile: "\(Fixtures.conformance)/cases/linear/config.yml", encoding: .utf8)
         let unbounded = try Fixtures.compile(text)
@@ -106,6 +107,10 @@ final class MemoryBudgetTests: XCTestCase {
             XCTAssertTrue(message.contains("too small"), message)
             XCTAssertTrue(message.contains("the smallest workable budget is \(smallest) bytes"), message)
             XCTAssertTrue(message.contains("tensor \""), message)
+        }
+        // Far too small for every tensor: still the budget that every tensor fits in, not the first tensor's need.
+        XCTAssertThrowsError(try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: 1024)))) {
+            XCTAssertTrue("\($0)".contains("the smallest workable budget is \(smallest) bytes"), "\($0)")
         }
         let plan = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: smallest)))
         XCTAssertLessThanOrEqual(plan.schedule.predictedPeakBytes, smallest)
