@@ -4,7 +4,7 @@
 #   MERGEKIT=/path/to/venv/bin Benchmarks/compare-mergekit.sh [MODELS_DIR] [CONFIG_NAMES...]
 #                                                    (default: .build-bench/models; linear3 ties3)
 #
-# Runs both tools on each config of ../shared/bench/configs (from MODELS_DIR, so relative model paths resolve
+# Runs both tools on each config of ../shared/bench/configs or Benchmarks/configs (from MODELS_DIR, so relative model paths resolve
 # the same way; mergekit with ATEN_CPU_CAPABILITY=avx2 and OMP_NUM_THREADS=1 unless set, offline, no model card:
 # PyTorch splits a sum of more than 32,768 elements among its threads, so slerp's cosine depends on their number,
 # and mergegraph follows one thread), then compares the
@@ -35,6 +35,7 @@ tensors_only() { mkdir -p "$2"; for f in "$1"/*.safetensors "$1"/*.safetensors.i
 printf '%-12s %8s %15s %15s %22s\n' config tensors "values" "values differ" "beyond tolerance"
 for name in "${configs[@]}"; do
   config="$shared/configs/$name.yml"
+  [ -f "$config" ] || config="$root/Benchmarks/configs/$name.yml"
   (cd "$models" && "$bin" run "$config" "$work/ours" --overwrite --no-copy-tokenizer --quiet)
   (cd "$models" && HF_HUB_OFFLINE=1 ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
      "$mergekit/mergekit-yaml" "$config" "$work/mk" --no-copy-tokenizer --no-write-model-card --quiet >"$work/mk.log" 2>&1) \

@@ -2,7 +2,8 @@ import Checkpoint
 import IR
 
 /// Model Stock (arXiv:2403.19522) as mergekit 0.1.5 computes it: the mean pairwise cosine of the fine-tunes'
-/// offsets from the base (operand 0) sets how far their average is pulled from the base. Filter-wise, every row
+/// offsets from the base (operand 0) sets how far their average is pulled from the base. bf16/f16 merges round
+/// every op to the dtype as mergekit's tensors do (`HalfPrecision`); f32 merges sum in f64 lanes. Filter-wise, every row
 /// (run along the last dimension) gets its own factor from sums over the row, and chunks hold whole rows;
 /// otherwise one pass sums the offsets' dot products over the whole tensor.
 final class ModelStockChunkKernel: ChunkKernel {
@@ -21,15 +22,25 @@ final class ModelStockChunkKernel: ChunkKernel {
         fineTunes = n
         products = PairProducts(PairProducts.gram(n).pairs.map { ($0.0 + 1, $0.1 + 1) })
         if !filterWise {
-            sums = StreamingSums(elementCount: context.elementCount, width: products.laneCount, memory: context.memory)
+            let width = Self.isHalf(context.dtype) ? HalfPrecision.width(fineTunes: n) : products.laneCount
+            sums = StreamingSums(elementCount: context.elementCount, width: width, memory: context.memory)
         }
     }
+
+    /// bf16 and f16 merges follow mergekit's per-op rounding (`HalfPrecision`); f32 merges sum in f64.
+    static func isHalf(_ dtype: DType) -> Bool { dtype == .bf16 || dtype == .f16 }
 
     func beginPass() -> Bool { !filterWise && t == nil }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
-        let products = self.products
+        let products = self.products, dtype = context.dtype
+        if Self.isHalf(dtype) {
+            sums?.add(operands.range, parallel: context.parallel) { range, acc in
+                HalfPrecision.fold(p.inputs, dtype, range, into: acc)
+            }
+            return
+        }
         sums?.add(operands.range, parallel: context.parallel) { range, acc in
             products.fold(p.inputs, origin: p.inputs[0], range, into: acc)
         }
@@ -37,8 +48,12 @@ final class ModelStockChunkKernel: ChunkKernel {
 
     func endPass() throws(ExecutionError) {
         guard let lanes = sums?.totals() else { return }
-        let totals = PairProducts.sums(lanes: lanes)
-        t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
+        if Self.isHalf(context.dtype) {
+            t = Double(HalfPrecision.interpolation(fineTunes: fineTunes, sums: lanes, context.dtype))
+        } else {
+            let totals = PairProducts.sums(lanes: lanes)
+            t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
+        }
         sums = nil
     }
 
@@ -46,11 +61,28 @@ final class ModelStockChunkKernel: ChunkKernel {
         let p = operands.shared(output: out)
         let dtype = context.dtype
         if let t {
-            context.parallel.forEachBlock(in: operands.range) { range in Self.write(p, t: t, range, dtype) }
+            context.parallel.forEachBlock(in: operands.range) { range in
+                if Self.isHalf(dtype) { HalfPrecision.write(p, t: Float(t), range, dtype) } else { Self.write(p, t: t, range, dtype) }
+            }
             return
         }
         let (length, products, fineTunes) = (context.rowLength, self.products, self.fineTunes)
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
+        if Self.isHalf(dtype) {
+            let width = HalfPrecision.width(fineTunes: fineTunes)
+            context.parallel.forEachPart(of: rows) { part in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { buffer in
+                    for r in part {
+                        let row = (r * length)..<((r + 1) * length)
+                        buffer.initialize(repeating: 0)
+                        HalfPrecision.fold(p.inputs, dtype, row, into: buffer.baseAddress!)
+                        let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: Array(buffer), dtype)
+                        HalfPrecision.write(p, t: t, row, dtype)
+                    }
+                }
+            }
+            return
+        }
         context.parallel.forEachPart(of: rows) { part in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: products.pairs.count + products.laneCount) { buffer in
                 let total = buffer.baseAddress!, lanes = total + products.pairs.count
@@ -116,11 +148,81 @@ final class ModelStockChunkKernel: ChunkKernel {
 }
 
 extension ModelStockChunkKernel {
+    /// mergekit's `model_stock_merge_method` with bf16/f16 tensors, where PyTorch rounds every op to the dtype:
+    /// offsets `x − base` rounded; `torch.norm` of an offset (squares summed in f32, the root rounded); the dot
+    /// `(a·b).sum()` of rounded products, its sum rounded; each cosine `dot / max(‖a‖·‖b‖, 1e-6)` and their mean,
+    /// `1 + (n − 1)·cos`, `n·cos / denominator` rounded op by op; the output
+    /// `t·(Σ fine-tunes / n) + (1 − t)·base` with the running sum, the quotient and each product and sum rounded.
+    /// The sums over the tensor (or row) are taken in f64 and rounded to f32 and then to the dtype, where PyTorch
+    /// adds in f32 in its own order (equal but where that order moves a value across a rounding boundary of the
+    /// dtype).
+    enum HalfPrecision {
+        /// Sums per element: `n` squared offsets, then the `n(n−1)/2` rounded offset products `i < j`.
+        static func width(fineTunes n: Int) -> Int { n + n * (n - 1) / 2 }
+
+        /// Adds elements `range` of the operands (base first) into `acc` (`width` doubles), element by element.
+        static func fold(_ xs: [UnsafePointer<Float>], _ dtype: DType, _ range: Range<Int>,
+                         into acc: UnsafeMutablePointer<Double>) {
+            let n = xs.count - 1
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { offsets in
+                for e in range {
+                    let base = xs[0][e]
+                    for k in 0..<n { offsets[k] = DTypeConversion.round(xs[k + 1][e] - base, to: dtype) }
+                    var q = n
+                    for i in 0..<n {
+                        let o = offsets[i]
+                        acc[i] += Double(o * o)
+                        for j in (i + 1)..<n {
+                            acc[q] += Double(DTypeConversion.round(o * offsets[j], to: dtype))
+                            q += 1
+                        }
+                    }
+                }
+            }
+        }
+
+        /// The interpolation factor `t` (a value of `dtype`) from the sums, as mergekit computes it in `dtype`.
+        static func interpolation(fineTunes n: Int, sums: [Double], _ dtype: DType) -> Float {
+            func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
+            let norms = (0..<n).map { r(Float(sums[$0]).squareRoot()) }
+            let tiny = r(Float(1e-6))
+            var cosSum: Float = 0
+            var q = n, pairs = 0
+            for i in 0..<n {
+                for j in (i + 1)..<n {
+                    let product = r(norms[i] * norms[j])
+                    let c = r(r(Float(sums[q])) / (product < tiny ? tiny : product))
+                    cosSum += c < -1 ? -1 : c > 1 ? 1 : c
+                    q += 1
+                    pairs += 1
+                }
+            }
+            let cos = r(cosSum / Float(pairs))
+            let denominator = r(1 + r(Float(n - 1) * cos))
+            return abs(denominator) < tiny ? 0 : r(r(Float(n) * cos) / denominator)
+        }
+
+        /// `t·mean(fine-tunes) + (1 − t)·base` over `range`, each op rounded to `dtype`.
+        static func write(_ p: SharedPointers, t: Float, _ range: Range<Int>, _ dtype: DType) {
+            let n = p.inputs.count - 1
+            let u = DTypeConversion.round(1 - t, to: dtype)
+            for e in range {
+                var sum = p.inputs[1][e]
+                for k in stride(from: 2, through: n, by: 1) { sum = DTypeConversion.round(sum + p.inputs[k][e], to: dtype) }
+                let average = DTypeConversion.round(sum / Float(n), to: dtype)
+                let a = DTypeConversion.round(t * average, to: dtype)
+                let b = DTypeConversion.round(u * p.inputs[0][e], to: dtype)
+                p.output[e] = DTypeConversion.round(a + b, to: dtype)
+            }
+        }
+    }
+
     /// The fine-tunes' offset dot products over `n` elements for one pass; nothing when `filterWise` (each row
     /// is done within its chunk).
     static func cost(filterWise: Bool, elementCount n: Int, operands: Int) -> KernelCost {
         guard !filterWise else { return KernelCost() }
         let fineTunes = operands - 1
+        // The f32 width (eight lanes per pair) is the larger one, so it covers the half-precision sums too.
         let sums = StreamingSums.bytes(elementCount: n, width: fineTunes * (fineTunes + 1) / 2 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])
     }
