@@ -160,25 +160,54 @@ extension ModelStockChunkKernel {
         /// Sums per element: `n` squared offsets, then the `n(n−1)/2` rounded offset products `i < j`.
         static func width(fineTunes n: Int) -> Int { n + n * (n - 1) / 2 }
 
-        /// Adds elements `range` of the operands (base first) into `acc` (`width` doubles), element by element.
+        /// Adds elements `range` of the operands (base first) into `acc` (`width` doubles), element by element in
+        /// index order; the rounding eight elements at a time.
         static func fold(_ xs: [UnsafePointer<Float>], _ dtype: DType, _ range: Range<Int>,
                          into acc: UnsafeMutablePointer<Double>) {
+            switch dtype {
+            case .bf16: fold(BF16Rounding.self, xs, range, into: acc)
+            case .f16: fold(F16Rounding.self, xs, range, into: acc)
+            default: fold(NoRounding.self, xs, range, into: acc)
+            }
+        }
+
+        @inline(__always)
+        private static func fold<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], _ range: Range<Int>,
+                                                  into acc: UnsafeMutablePointer<Double>) {
             let n = xs.count - 1
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { offsets in
-                for e in range {
-                    let base = xs[0][e]
-                    for k in 0..<n { offsets[k] = DTypeConversion.round(xs[k + 1][e] - base, to: dtype) }
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: n) { offsets in
+                var e = range.lowerBound
+                while e < range.upperBound {
+                    let lanes = min(8, range.upperBound - e)
+                    let base = load(xs[0], e, lanes)
+                    for k in 0..<n { offsets[k] = R.round(load(xs[k + 1], e, lanes) - base) }
                     var q = n
                     for i in 0..<n {
                         let o = offsets[i]
-                        acc[i] += Double(o * o)
+                        add(o * o, lanes, into: &acc[i])
                         for j in (i + 1)..<n {
-                            acc[q] += Double(DTypeConversion.round(o * offsets[j], to: dtype))
+                            add(R.round(o * offsets[j]), lanes, into: &acc[q])
                             q += 1
                         }
                     }
+                    e += lanes
                 }
             }
+        }
+
+        /// Elements `i..<i + lanes` of `x` (at most 8; the rest 0).
+        @inline(__always)
+        static func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+            if lanes == 8 { return UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) }
+            var v = SIMD8<Float>()
+            for l in 0..<lanes { v[l] = x[i + l] }
+            return v
+        }
+
+        /// Adds the first `lanes` lanes of `v` to `sum` in lane (index) order.
+        @inline(__always)
+        private static func add(_ v: SIMD8<Float>, _ lanes: Int, into sum: inout Double) {
+            for l in 0..<lanes { sum += Double(v[l]) }
         }
 
         /// The interpolation factor `t` (a value of `dtype`) from the sums, as mergekit computes it in `dtype`.
@@ -202,17 +231,32 @@ extension ModelStockChunkKernel {
             return abs(denominator) < tiny ? 0 : r(r(Float(n) * cos) / denominator)
         }
 
-        /// `t·mean(fine-tunes) + (1 − t)·base` over `range`, each op rounded to `dtype`.
+        /// `t·mean(fine-tunes) + (1 − t)·base` over `range`, each op rounded to `dtype`, eight elements at a time.
         static func write(_ p: SharedPointers, t: Float, _ range: Range<Int>, _ dtype: DType) {
+            switch dtype {
+            case .bf16: write(BF16Rounding.self, p, t: t, range, dtype)
+            case .f16: write(F16Rounding.self, p, t: t, range, dtype)
+            default: write(NoRounding.self, p, t: t, range, dtype)
+            }
+        }
+
+        @inline(__always)
+        private static func write<R: LaneRounding>(_: R.Type, _ p: SharedPointers, t: Float, _ range: Range<Int>,
+                                                   _ dtype: DType) {
+            typealias F = SIMD8<Float>
             let n = p.inputs.count - 1
-            let u = DTypeConversion.round(1 - t, to: dtype)
-            for e in range {
-                var sum = p.inputs[1][e]
-                for k in stride(from: 2, through: n, by: 1) { sum = DTypeConversion.round(sum + p.inputs[k][e], to: dtype) }
-                let average = DTypeConversion.round(sum / Float(n), to: dtype)
-                let a = DTypeConversion.round(t * average, to: dtype)
-                let b = DTypeConversion.round(u * p.inputs[0][e], to: dtype)
-                p.output[e] = DTypeConversion.round(a + b, to: dtype)
+            let ts = F(repeating: t), u = F(repeating: DTypeConversion.round(1 - t, to: dtype))
+            let count = F(repeating: Float(n))
+            var e = range.lowerBound
+            while e < range.upperBound {
+                let lanes = min(8, range.upperBound - e)
+                // Python's `sum(ws)`: 0 + w₁ is w₁, then each addition rounded.
+                var sum = load(p.inputs[1], e, lanes)
+                for k in stride(from: 2, through: n, by: 1) { sum = R.round(sum + load(p.inputs[k], e, lanes)) }
+                let average = R.round(sum / count)
+                let m = R.round(R.round(ts * average) + R.round(u * load(p.inputs[0], e, lanes)))
+                for l in 0..<lanes { p.output[e + l] = m[l] }
+                e += lanes
             }
         }
     }
