@@ -21,6 +21,15 @@ enum LaneConversions {
         SIMD8(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]))
     }
 
+    /// `x[i ..< i + lanes]` (`lanes` at most 8; the other lanes 0): one unaligned load when `lanes` is 8.
+    @inline(__always)
+    static func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+        if lanes == 8 { return UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) }
+        var v = SIMD8<Float>()
+        for l in 0..<lanes { v[l] = x[i + l] }
+        return v
+    }
+
     /// `|v|` lane by lane, by clearing the sign bit (NaN stays NaN).
     @inline(__always)
     static func magnitude(_ v: SIMD8<Double>) -> SIMD8<Double> {

@@ -179,8 +179,8 @@ extension ModelStockChunkKernel {
                 var e = range.lowerBound
                 while e < range.upperBound {
                     let lanes = min(8, range.upperBound - e)
-                    let base = load(xs[0], e, lanes)
-                    for k in 0..<n { offsets[k] = R.round(load(xs[k + 1], e, lanes) - base) }
+                    let base = LaneConversions.load(xs[0], e, lanes)
+                    for k in 0..<n { offsets[k] = R.round(LaneConversions.load(xs[k + 1], e, lanes) - base) }
                     var q = n
                     for i in 0..<n {
                         let o = offsets[i]
@@ -193,15 +193,6 @@ extension ModelStockChunkKernel {
                     e += lanes
                 }
             }
-        }
-
-        /// Elements `i..<i + lanes` of `x` (at most 8; the rest 0).
-        @inline(__always)
-        static func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
-            if lanes == 8 { return UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) }
-            var v = SIMD8<Float>()
-            for l in 0..<lanes { v[l] = x[i + l] }
-            return v
         }
 
         /// Adds the first `lanes` lanes of `v` to `sum` in lane (index) order.
@@ -251,10 +242,12 @@ extension ModelStockChunkKernel {
             while e < range.upperBound {
                 let lanes = min(8, range.upperBound - e)
                 // Python's `sum(ws)`: 0 + w₁ is w₁, then each addition rounded.
-                var sum = load(p.inputs[1], e, lanes)
-                for k in stride(from: 2, through: n, by: 1) { sum = R.round(sum + load(p.inputs[k], e, lanes)) }
+                var sum = LaneConversions.load(p.inputs[1], e, lanes)
+                for k in stride(from: 2, through: n, by: 1) {
+                    sum = R.round(sum + LaneConversions.load(p.inputs[k], e, lanes))
+                }
                 let average = R.round(sum / count)
-                let m = R.round(R.round(ts * average) + R.round(u * load(p.inputs[0], e, lanes)))
+                let m = R.round(R.round(ts * average) + R.round(u * LaneConversions.load(p.inputs[0], e, lanes)))
                 for l in 0..<lanes { p.output[e + l] = m[l] }
                 e += lanes
             }

@@ -71,12 +71,6 @@ enum RamKernel {
     private static func ramMerge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
                                                   _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
         typealias F = SIMD8<Float>
-        @inline(__always) func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> F {
-            if lanes == 8 { return UnsafeRawPointer(x + i).loadUnaligned(as: F.self) }
-            var v = F()
-            for l in 0..<lanes { v[l] = x[i + l] }
-            return v
-        }
         @inline(__always) func magnitude(_ v: F) -> F {
             unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F.self)
         }
@@ -85,7 +79,7 @@ enum RamKernel {
         while i < range.upperBound {
             let lanes = min(8, range.upperBound - i)
             var count = F()
-            for x in xs { count += F().replacing(with: 1, where: magnitude(load(x, i, lanes)) .> t) }
+            for x in xs { count += F().replacing(with: 1, where: magnitude(LaneConversions.load(x, i, lanes)) .> t) }
             let divisor = count.replacing(with: 1, where: count .< 1)
             // mergekit's masks as factors: `z = x · significant`, then `z · unique + (z · overlap) / count`, so
             // that NaN (never significant) and ±∞ (times a zero mask) give NaN as there.
@@ -93,7 +87,7 @@ enum RamKernel {
             let overlap = F().replacing(with: 1, where: count .> 1)
             var sum = F()
             for x in xs {
-                let v = load(x, i, lanes)
+                let v = LaneConversions.load(x, i, lanes)
                 let z = v * F().replacing(with: 1, where: magnitude(v) .> t)
                 sum += z * unique + R.round((z * overlap) / divisor)
             }

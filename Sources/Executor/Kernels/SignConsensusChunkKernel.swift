@@ -108,7 +108,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
             if let elect {
                 var sum = Lanes()
                 for k in 0..<elect.count {
-                    let weighted = R.round(load(xs[k], j, lanes) * Lanes(repeating: elect[k]))
+                    let weighted = R.round(LaneConversions.load(xs[k], j, lanes) * Lanes(repeating: elect[k]))
                     if sameWeights { saved[k] = weighted }
                     sum += weighted
                 }
@@ -116,14 +116,14 @@ final class SignConsensusChunkKernel: ChunkKernel {
                 // dtype is at least its smallest subnormal in magnitude, so rounding keeps it nonzero and signed.
                 sign = Lanes(repeating: -1).replacing(with: 1, where: sum .>= 0)
             } else if consensus {
-                sign = load(xs[0], j, lanes)
+                sign = LaneConversions.load(xs[0], j, lanes)
                 first = 1
             }
             guard let merge else { return store(sign, o, j, lanes) }
             var sum = Lanes(), divisor = Lanes()
             for k in 0..<merge.count {
                 let c = Lanes(repeating: merge[k])
-                let weighted = sameWeights ? saved[k] : R.round(load(xs[first + k], j, lanes) * c)
+                let weighted = sameWeights ? saved[k] : R.round(LaneConversions.load(xs[first + k], j, lanes) * c)
                 if consensus {
                     // Agrees: nonzero with the elected sign's direction (the sign is ±1, so the product is exact).
                     let agrees = weighted * sign .> 0
@@ -144,14 +144,6 @@ final class SignConsensusChunkKernel: ChunkKernel {
             }
             if lambda != 1 { sum = R.round(sum) * Lanes(repeating: lambda) }
             store(sum, o, j, lanes)
-        }
-
-        @inline(__always)
-        private func load(_ x: UnsafePointer<Float>, _ j: Int, _ lanes: Int) -> SIMD8<Float> {
-            if lanes == 8 { return UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) }
-            var v = SIMD8<Float>()
-            for l in 0..<lanes { v[l] = x[j + l] }
-            return v
         }
 
         @inline(__always)
