@@ -14,6 +14,8 @@ final class ModelStockChunkKernel: ChunkKernel {
     private let products: PairProducts
     private var sums: StreamingSums?
     private var t: Double?
+    /// bf16 and f16 merges follow mergekit's per-op rounding (`HalfPrecision`); f32 merges sum in f64.
+    private let halfPrecision: Bool
 
     init(filterWise: Bool, operands: Int, context: KernelContext) {
         self.context = context
@@ -21,21 +23,19 @@ final class ModelStockChunkKernel: ChunkKernel {
         let n = operands - 1
         fineTunes = n
         products = PairProducts(PairProducts.gram(n).pairs.map { ($0.0 + 1, $0.1 + 1) })
+        halfPrecision = context.dtype == .bf16 || context.dtype == .f16
         if !filterWise {
-            let width = Self.isHalf(context.dtype) ? HalfPrecision.width(fineTunes: n) : products.laneCount
+            let width = halfPrecision ? HalfPrecision.width(fineTunes: n) : products.laneCount
             sums = StreamingSums(elementCount: context.elementCount, width: width, memory: context.memory)
         }
     }
-
-    /// bf16 and f16 merges follow mergekit's per-op rounding (`HalfPrecision`); f32 merges sum in f64.
-    static func isHalf(_ dtype: DType) -> Bool { dtype == .bf16 || dtype == .f16 }
 
     func beginPass() -> Bool { !filterWise && t == nil }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let products = self.products, dtype = context.dtype
-        if Self.isHalf(dtype) {
+        if halfPrecision {
             sums?.add(operands.range, parallel: context.parallel) { range, acc in
                 HalfPrecision.fold(p.inputs, dtype, range, into: acc)
             }
@@ -48,8 +48,9 @@ final class ModelStockChunkKernel: ChunkKernel {
 
     func endPass() throws(ExecutionError) {
         guard let lanes = sums?.totals() else { return }
-        if Self.isHalf(context.dtype) {
-            t = Double(HalfPrecision.interpolation(fineTunes: fineTunes, sums: lanes, context.dtype))
+        if halfPrecision {
+            let dtype = context.dtype, fineTunes = self.fineTunes
+            t = Double(lanes.withUnsafeBufferPointer { HalfPrecision.interpolation(fineTunes: fineTunes, sums: $0, dtype) })
         } else {
             let totals = PairProducts.sums(lanes: lanes)
             t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
@@ -59,16 +60,20 @@ final class ModelStockChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let p = operands.shared(output: out)
-        let dtype = context.dtype
+        let dtype = context.dtype, halfPrecision = self.halfPrecision
         if let t {
             context.parallel.forEachBlock(in: operands.range) { range in
-                if Self.isHalf(dtype) { HalfPrecision.write(p, t: Float(t), range, dtype) } else { Self.write(p, t: t, range, dtype) }
+                if halfPrecision {
+                    HalfPrecision.write(p, t: Float(t), range, dtype)
+                } else {
+                    Self.write(p, t: t, range, dtype)
+                }
             }
             return
         }
         let (length, products, fineTunes) = (context.rowLength, self.products, self.fineTunes)
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
-        if Self.isHalf(dtype) {
+        if halfPrecision {
             let width = HalfPrecision.width(fineTunes: fineTunes)
             context.parallel.forEachPart(of: rows) { part in
                 withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { buffer in
@@ -76,7 +81,7 @@ final class ModelStockChunkKernel: ChunkKernel {
                         let row = (r * length)..<((r + 1) * length)
                         buffer.initialize(repeating: 0)
                         HalfPrecision.fold(p.inputs, dtype, row, into: buffer.baseAddress!)
-                        let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: Array(buffer), dtype)
+                        let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: UnsafeBufferPointer(buffer), dtype)
                         HalfPrecision.write(p, t: t, row, dtype)
                     }
                 }
@@ -202,7 +207,7 @@ extension ModelStockChunkKernel {
         }
 
         /// The interpolation factor `t` (a value of `dtype`) from the sums, as mergekit computes it in `dtype`.
-        static func interpolation(fineTunes n: Int, sums: [Double], _ dtype: DType) -> Float {
+        static func interpolation(fineTunes n: Int, sums: UnsafeBufferPointer<Double>, _ dtype: DType) -> Float {
             func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
             let norms = (0..<n).map { r(Float(sums[$0]).squareRoot()) }
             let tiny = r(Float(1e-6))

@@ -8,9 +8,10 @@ enum RamKernel {
     /// Elements processed at a time by `merge` and `count`, operand by operand, in vectorizable loops.
     static let tile = 1024
 
-    /// RAM+'s merge (RAM takes `ramMerge`) of elements `range` (global indices) of the task vectors `xs` into `o`: per element the sum over the
-    /// vectors whose magnitude exceeds `threshold`, in vector order from 0 (an insignificant vector adds +0, which
-    /// changes no sum), divided by their count when several, times `scales[j]` (nil: 1) when only vector `j`.
+    /// RAM+'s merge (RAM takes `ramMerge`) of elements `range` (global indices) of the task vectors `xs` into `o`:
+    /// per element the sum over the vectors whose magnitude exceeds `threshold`, in vector order from 0 (an
+    /// insignificant vector adds +0, which changes no sum), divided by their count when several, times `scales[j]`
+    /// (nil: 1) when only vector `j`.
     /// Eight elements at a time in f64 vector registers.
     @inline(__always)
     static func merge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Double]?, _ range: Range<Int>,
