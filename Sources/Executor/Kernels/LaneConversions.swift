@@ -30,6 +30,14 @@ enum LaneConversions {
         return v
     }
 
+    /// Stores lanes `0 ..< lanes` of `v` (`lanes` at most 8) to `x[i ..< i + lanes]`: one unaligned store when
+    /// `lanes` is 8.
+    @inline(__always)
+    static func store(_ v: SIMD8<Float>, _ x: UnsafeMutablePointer<Float>, _ i: Int, _ lanes: Int) {
+        if lanes == 8 { UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD8<Float>.self); return }
+        for l in 0..<lanes { x[i + l] = v[l] }
+    }
+
     /// `|v|` lane by lane, by clearing the sign bit (NaN stays NaN).
     @inline(__always)
     static func magnitude(_ v: SIMD8<Double>) -> SIMD8<Double> {

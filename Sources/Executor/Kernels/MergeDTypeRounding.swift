@@ -19,7 +19,7 @@ enum MergeDTypeRounding {
 }
 
 /// A rounding of eight f32 lanes to one dtype.
-protocol LaneRounding {
+protocol LaneRounding: SendableMetatype {
     static func round(_ v: SIMD8<Float>) -> SIMD8<Float>
 }
 

@@ -94,10 +94,18 @@ enum KernelFactory {
                 SlerpChunkKernel(t: Float(t), context: $0)
             }
         case .nuslerp(let t, let axis):
-            return nuslerp(t: t, axis: axis, shape: result.shape)
+            return nuslerp(t: t, axis: axis, shape: result.shape, dtype: result.dtype)
         case .modelStock(let filterWise):
             return KernelDeclaration(cost: ModelStockChunkKernel.cost(filterWise: filterWise, elementCount: n, operands: count)) {
                 ModelStockChunkKernel(filterWise: filterWise, operands: count, context: $0)
+            }
+        case .multislerp(let w, let eps) where result.dtype == .bf16:
+            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(elementCount: n, models: count)) {
+                MultislerpHalfPrecisionChunkKernel<BF16Rounding>(weights: w, eps: eps, context: $0)
+            }
+        case .multislerp(let w, let eps) where result.dtype == .f16:
+            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(elementCount: n, models: count)) {
+                MultislerpHalfPrecisionChunkKernel<F16Rounding>(weights: w, eps: eps, context: $0)
             }
         case .multislerp(let w, let eps):
             return KernelDeclaration(cost: GramChunkKernel.cost(elementCount: n, operands: count)) {
@@ -139,10 +147,25 @@ enum KernelFactory {
     }
 
     /// NuSLERP's kernel for `axis`: a tensor that is a single vector (flattened, 0-D or 1-D, or one row or column
-    /// along the axis) takes whole-tensor sums; otherwise rows are chunk-local and columns take a pass.
-    private static func nuslerp(t: Double, axis: SlerpAxis, shape: [Int]) -> KernelDeclaration {
+    /// along the axis) takes whole-tensor sums; otherwise rows are chunk-local and columns take a pass. bf16 and
+    /// f16 merges round every op as mergekit's tensors do (`NuslerpHalfPrecisionChunkKernel`).
+    private static func nuslerp(t: Double, axis: SlerpAxis, shape: [Int], dtype: DType) -> KernelDeclaration {
         let n = shape.reduce(1, *)
         let length = max(1, axis == .firstDim ? shape.first ?? n : shape.last ?? n)
+        if dtype == .bf16 || dtype == .f16 {
+            let vectors: NuslerpVectors =
+                axis == .flattened || n / length <= 1 ? .whole
+                : axis == .lastDim ? .rows(length: length) : .columns(count: n / length)
+            let cost = vectors.halfPrecisionCost(elementCount: n)
+            if dtype == .bf16 {
+                return KernelDeclaration(cost: cost) {
+                    NuslerpHalfPrecisionChunkKernel<BF16Rounding>(t: t, vectors: vectors, context: $0)
+                }
+            }
+            return KernelDeclaration(cost: cost) {
+                NuslerpHalfPrecisionChunkKernel<F16Rounding>(t: t, vectors: vectors, context: $0)
+            }
+        }
         if axis == .flattened || n / length <= 1 {
             return KernelDeclaration(cost: InterpolationChunkKernel.cost(elementCount: n)) {
                 InterpolationChunkKernel(context: $0) { InterpolationCoefficients.nuslerp(t: t, aa: $0, bb: $1, ab: $2) }

@@ -12,8 +12,8 @@ extension MethodRegistry {
 /// whole tensor, each row, or each column (mergekit's `NuSlerpMerge`). Lowers to one `nuslerp` node.
 ///
 /// Scalar rounding (`nuslerp_merge_method`): none. `t` is computed from the weights in Python (f64) and only
-/// multiplies tensors as a Python scalar. (mergekit's tensor arithmetic itself runs in the merge dtype, rounding
-/// every op on bf16/f16; the kernel computes in f64 and rounds once.)
+/// multiplies tensors as a Python scalar. (mergekit's tensor arithmetic itself runs in the merge dtype; on bf16/f16
+/// the kernel rounds every op as it does, `NuslerpHalfPrecisionChunkKernel`; on f32 it sums in f64.)
 struct Nuslerp: MergeMethod {
     /// Each non-base model's weight (any finite number; t = w₂ / (w₁ + w₂), 0.5 when they sum to about 0).
     static let weight = Parameter<Double>.required("weight", .nonBase)
@@ -49,7 +49,8 @@ struct Nuslerp: MergeMethod {
 /// Scalar rounding (`multislerp`): the weights become a tensor of the merge dtype
 /// (`ScalarRounding.mergeDType`) and `weights / weights.sum()` is computed in it: on bf16/f16 merges the
 /// weights are rounded, their f32 sum is rounded, and each quotient is rounded. `eps` is a Python scalar.
-/// (The rest of mergekit's arithmetic runs in the merge dtype too; the kernel computes in f64.)
+/// (The rest of mergekit's arithmetic runs in the merge dtype too: on bf16/f16 the kernel rounds every op as it
+/// does, `MultislerpHalfPrecisionChunkKernel`; on f32 it computes in f64 from the inputs' Gram matrix.)
 struct Multislerp: MergeMethod {
     /// Each non-base model's weight (any finite number).
     static let weight = Parameter<Double>.required("weight", .nonBase)
