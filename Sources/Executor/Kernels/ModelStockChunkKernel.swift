@@ -3,7 +3,8 @@ import IR
 
 /// Model Stock (arXiv:2403.19522) as mergekit 0.1.5 computes it: the mean pairwise cosine of the fine-tunes'
 /// offsets from the base (operand 0) sets how far their average is pulled from the base. bf16/f16 merges round
-/// every op to the dtype as mergekit's tensors do (`HalfPrecision`); f32 merges sum in f64 lanes. Filter-wise, every row
+/// every op to the dtype as mergekit's tensors do and take their norms and sums in PyTorch's f32 order
+/// (`HalfPrecision`, `TorchHalfReductions`); f32 merges sum in f64 lanes. Filter-wise, every row
 /// (run along the last dimension) gets its own factor from sums over the row, and chunks hold whole rows;
 /// otherwise one pass sums the offsets' dot products over the whole tensor.
 final class ModelStockChunkKernel: ChunkKernel {
@@ -13,6 +14,9 @@ final class ModelStockChunkKernel: ChunkKernel {
     /// The fine-tunes' offset dot products `⟨x_i − base, x_j − base⟩`, pairs `i ≤ j` as `PairProducts.gram`.
     private let products: PairProducts
     private var sums: StreamingSums?
+    /// Half precision, whole tensor: the norms and dot products in PyTorch's order, and their tile of terms.
+    private var reductions: HalfPrecision.Reductions?
+    private var scratch: AccountedBuffer<Float>?
     private var t: Double?
     /// bf16 and f16 merges follow mergekit's per-op rounding (`HalfPrecision`); f32 merges sum in f64.
     private let halfPrecision: Bool
@@ -25,8 +29,12 @@ final class ModelStockChunkKernel: ChunkKernel {
         products = PairProducts(PairProducts.gram(n).pairs.map { ($0.0 + 1, $0.1 + 1) })
         halfPrecision = context.dtype == .bf16 || context.dtype == .f16
         if !filterWise {
-            let width = halfPrecision ? HalfPrecision.width(fineTunes: n) : products.laneCount
-            sums = StreamingSums(elementCount: context.elementCount, width: width, memory: context.memory)
+            if halfPrecision {
+                reductions = HalfPrecision.Reductions(fineTunes: n, length: context.elementCount, dtype: context.dtype)
+                scratch = context.memory.allocate(Float.self, count: HalfPrecision.scratchCount(fineTunes: n, elementCount: context.elementCount))
+            } else {
+                sums = StreamingSums(elementCount: context.elementCount, width: products.laneCount, memory: context.memory)
+            }
         }
     }
 
@@ -35,9 +43,13 @@ final class ModelStockChunkKernel: ChunkKernel {
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let products = self.products, dtype = context.dtype
-        if halfPrecision {
-            sums?.add(operands.range, parallel: context.parallel) { range, acc in
-                HalfPrecision.fold(p.inputs, dtype, range, into: acc)
+        if halfPrecision, let scratch {
+            let capacity = HalfPrecision.tile(elementCount: context.elementCount)
+            TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
+                                        parallel: context.parallel) { part, tileStart, out in
+                HalfPrecision.terms(p.inputs, dtype, part, into: out - tileStart, capacity: capacity)
+            } consume: { out, count in
+                reductions?.add(out, capacity: capacity, count: count)
             }
             return
         }
@@ -47,14 +59,15 @@ final class ModelStockChunkKernel: ChunkKernel {
     }
 
     func endPass() throws(ExecutionError) {
-        guard let lanes = sums?.totals() else { return }
-        if halfPrecision {
-            let dtype = context.dtype, fineTunes = self.fineTunes
-            t = Double(lanes.withUnsafeBufferPointer { HalfPrecision.interpolation(fineTunes: fineTunes, sums: $0, dtype) })
-        } else {
-            let totals = PairProducts.sums(lanes: lanes)
-            t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
+        if let reductions {
+            t = Double(HalfPrecision.interpolation(fineTunes: fineTunes, sums: reductions.totals, context.dtype))
+            self.reductions = nil
+            scratch = nil
+            return
         }
+        guard let lanes = sums?.totals() else { return }
+        let totals = PairProducts.sums(lanes: lanes)
+        t = Self.interpolation(fineTunes: fineTunes) { totals[$0] }
         sums = nil
     }
 
@@ -74,14 +87,15 @@ final class ModelStockChunkKernel: ChunkKernel {
         let (length, products, fineTunes) = (context.rowLength, self.products, self.fineTunes)
         let rows = (operands.range.lowerBound / length)..<(operands.range.upperBound / length)
         if halfPrecision {
-            let width = HalfPrecision.width(fineTunes: fineTunes)
+            let streams = HalfPrecision.width(fineTunes: fineTunes)
             context.parallel.forEachPart(of: rows) { part in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { buffer in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: streams * length) { buffer in
                     for r in part {
                         let row = (r * length)..<((r + 1) * length)
-                        buffer.initialize(repeating: 0)
-                        HalfPrecision.fold(p.inputs, dtype, row, into: buffer.baseAddress!)
-                        let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: UnsafeBufferPointer(buffer), dtype)
+                        HalfPrecision.terms(p.inputs, dtype, row, into: buffer.baseAddress! - row.lowerBound, capacity: length)
+                        var sums = HalfPrecision.Reductions(fineTunes: fineTunes, length: length, dtype: dtype)
+                        sums.add(buffer.baseAddress!, capacity: length, count: length)
+                        let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: sums.totals, dtype)
                         HalfPrecision.write(p, t: t, row, dtype)
                     }
                 }
@@ -158,40 +172,47 @@ extension ModelStockChunkKernel {
     /// `(a·b).sum()` of rounded products, its sum rounded; each cosine `dot / max(‖a‖·‖b‖, 1e-6)` and their mean,
     /// `1 + (n − 1)·cos`, `n·cos / denominator` rounded op by op; the output
     /// `t·(Σ fine-tunes / n) + (1 − t)·base` with the running sum, the quotient and each product and sum rounded.
-    /// The sums over the tensor (or row) are taken in f64 and rounded to f32 and then to the dtype, where PyTorch
-    /// adds in f32 in its own order (equal but where that order moves a value across a rounding boundary of the
-    /// dtype).
+    /// The norms and sums over the tensor (or row) are PyTorch's f32 reductions on one thread
+    /// (`TorchHalfReductions.NormTwo`, `RowSum`), fed in order from tiles of terms computed in parallel.
     enum HalfPrecision {
         /// Sums per element: `n` squared offsets, then the `n(n−1)/2` rounded offset products `i < j`.
         static func width(fineTunes n: Int) -> Int { n + n * (n - 1) / 2 }
 
-        /// Adds elements `range` of the operands (base first) into `acc` (`width` doubles), element by element in
-        /// index order; the rounding eight elements at a time.
-        static func fold(_ xs: [UnsafePointer<Float>], _ dtype: DType, _ range: Range<Int>,
-                         into acc: UnsafeMutablePointer<Double>) {
+        /// Terms computed at once (in parallel) before they are summed in order: at most 2¹⁸ elements per stream.
+        static func tile(elementCount n: Int) -> Int { min(n, 1 << 18) }
+
+        /// Floats of the whole-tensor pass's tile of terms.
+        static func scratchCount(fineTunes n: Int, elementCount: Int) -> Int { width(fineTunes: n) * tile(elementCount: elementCount) }
+
+        /// The terms of elements `range` (global indices) of the operands (base first): stream `k < n` the rounded
+        /// offset `R(x_k − base)`, then stream `n + q` the rounded product of pair `q` (`i < j` in order); term `e`
+        /// of stream `s` goes to `out[s·capacity + e]`.
+        static func terms(_ xs: [UnsafePointer<Float>], _ dtype: DType, _ range: Range<Int>,
+                          into out: UnsafeMutablePointer<Float>, capacity: Int) {
             switch dtype {
-            case .bf16: fold(BF16Rounding.self, xs, range, into: acc)
-            case .f16: fold(F16Rounding.self, xs, range, into: acc)
-            default: fold(NoRounding.self, xs, range, into: acc)
+            case .bf16: terms(BF16Rounding.self, xs, range, into: out, capacity: capacity)
+            case .f16: terms(F16Rounding.self, xs, range, into: out, capacity: capacity)
+            default: terms(NoRounding.self, xs, range, into: out, capacity: capacity)
             }
         }
 
         @inline(__always)
-        private static func fold<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], _ range: Range<Int>,
-                                                  into acc: UnsafeMutablePointer<Double>) {
+        private static func terms<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], _ range: Range<Int>,
+                                                   into out: UnsafeMutablePointer<Float>, capacity: Int) {
             let n = xs.count - 1
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: n) { offsets in
                 var e = range.lowerBound
                 while e < range.upperBound {
                     let lanes = min(8, range.upperBound - e)
                     let base = LaneConversions.load(xs[0], e, lanes)
-                    for k in 0..<n { offsets[k] = R.round(LaneConversions.load(xs[k + 1], e, lanes) - base) }
+                    for k in 0..<n {
+                        offsets[k] = R.round(LaneConversions.load(xs[k + 1], e, lanes) - base)
+                        LaneConversions.store(offsets[k], out + k * capacity, e, lanes)
+                    }
                     var q = n
                     for i in 0..<n {
-                        let o = offsets[i]
-                        add(o * o, lanes, into: &acc[i])
                         for j in (i + 1)..<n {
-                            add(R.round(o * offsets[j]), lanes, into: &acc[q])
+                            LaneConversions.store(R.round(offsets[i] * offsets[j]), out + q * capacity, e, lanes)
                             q += 1
                         }
                     }
@@ -200,23 +221,39 @@ extension ModelStockChunkKernel {
             }
         }
 
-        /// Adds the first `lanes` lanes of `v` to `sum` in lane (index) order.
-        @inline(__always)
-        private static func add(_ v: SIMD8<Float>, _ lanes: Int, into sum: inout Double) {
-            for l in 0..<lanes { sum += Double(v[l]) }
+        /// The offsets' norms (`torch.norm(offset, dim=-1)`) and the pairs' dot products (`(a * b).sum(dim=-1)`)
+        /// of one vector, in PyTorch's f32 order (`TorchHalfReductions`), fed tile by tile from `terms`.
+        struct Reductions {
+            private var norms: [TorchHalfReductions.NormTwo]
+            private var dots: [TorchHalfReductions.RowSum]
+
+            init(fineTunes n: Int, length: Int, dtype: DType) {
+                norms = (0..<n).map { _ in .init(length: length, dtype: dtype) }
+                dots = (0..<(n * (n - 1) / 2)).map { _ in .init(length: length) }
+            }
+
+            /// Adds the next `count` terms of every stream (`terms`' layout, `capacity` floats a stream).
+            mutating func add(_ terms: UnsafePointer<Float>, capacity: Int, count: Int) {
+                for k in norms.indices { norms[k].add(terms + k * capacity, count: count) }
+                for q in dots.indices { dots[q].add(terms + (norms.count + q) * capacity, count: count) }
+            }
+
+            /// The sums of squares, then the dot products (f32), once every term is in.
+            var totals: [Float] { norms.map(\.sumOfSquares) + dots.map(\.sum) }
         }
 
-        /// The interpolation factor `t` (a value of `dtype`) from the sums, as mergekit computes it in `dtype`.
-        static func interpolation(fineTunes n: Int, sums: UnsafeBufferPointer<Double>, _ dtype: DType) -> Float {
+        /// The interpolation factor `t` (a value of `dtype`) from the f32 sums (`Reductions.totals`), as mergekit
+        /// computes it in `dtype`.
+        static func interpolation(fineTunes n: Int, sums: [Float], _ dtype: DType) -> Float {
             func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
-            let norms = (0..<n).map { r(Float(sums[$0]).squareRoot()) }
+            let norms = (0..<n).map { r(sums[$0].squareRoot()) }
             let tiny = r(Float(1e-6))
             var cosSum: Float = 0
             var q = n, pairs = 0
             for i in 0..<n {
                 for j in (i + 1)..<n {
                     let product = r(norms[i] * norms[j])
-                    let c = r(r(Float(sums[q])) / (product < tiny ? tiny : product))
+                    let c = r(r(sums[q]) / (product < tiny ? tiny : product))
                     cosSum += c < -1 ? -1 : c > 1 ? 1 : c
                     q += 1
                     pairs += 1
@@ -261,10 +298,13 @@ extension ModelStockChunkKernel {
 
     /// The fine-tunes' offset dot products over `n` elements for one pass; nothing when `filterWise` (each row
     /// is done within its chunk).
-    static func cost(filterWise: Bool, elementCount n: Int, operands: Int) -> KernelCost {
+    static func cost(filterWise: Bool, elementCount n: Int, operands: Int, dtype: DType) -> KernelCost {
         guard !filterWise else { return KernelCost() }
         let fineTunes = operands - 1
-        // The f32 width (eight lanes per pair) is the larger one, so it covers the half-precision sums too.
+        if dtype == .bf16 || dtype == .f16 {
+            let scratch = HalfPrecision.scratchCount(fineTunes: fineTunes, elementCount: n) * 4
+            return KernelCost(initialBytes: scratch, passBytes: [scratch])
+        }
         let sums = StreamingSums.bytes(elementCount: n, width: fineTunes * (fineTunes + 1) / 2 * PairProducts.lanes)
         return KernelCost(initialBytes: sums, passBytes: [sums])
     }

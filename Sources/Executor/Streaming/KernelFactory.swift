@@ -96,7 +96,7 @@ enum KernelFactory {
         case .nuslerp(let t, let axis):
             return nuslerp(t: t, axis: axis, shape: result.shape, dtype: result.dtype)
         case .modelStock(let filterWise):
-            return KernelDeclaration(cost: ModelStockChunkKernel.cost(filterWise: filterWise, elementCount: n, operands: count)) {
+            return KernelDeclaration(cost: ModelStockChunkKernel.cost(filterWise: filterWise, elementCount: n, operands: count, dtype: result.dtype)) {
                 ModelStockChunkKernel(filterWise: filterWise, operands: count, context: $0)
             }
         case .multislerp(let w, let eps) where result.dtype == .bf16:
