@@ -83,6 +83,11 @@ final class LoweringContext {
         builder.graph.add(op, operands, type: type, stage: stage, note: note)
     }
 
+    /// Adds a node of the tensor's shape but of `dtype` (an intermediate that mergekit keeps in another dtype).
+    func add(_ op: Op, _ operands: [ValueID], dtype: DType, note: String? = nil) -> ValueID {
+        builder.graph.add(op, operands, type: TensorType(dtype: dtype, shape: type.shape), stage: stage, note: note)
+    }
+
     /// A `--dump-ir` note: "METHOD TEXT", then the tensor's position in its slice.
     func note(_ text: String) -> String {
         [spec.name + " " + text, recipe.position].compactMap { $0 }.joined(separator: "; ")

@@ -68,8 +68,9 @@ final class RamKernelTests: XCTestCase {
     func testRamPlusEdgeCounts() {
         // Counts: shared 2, 2, 0; unique 0, 0, 0.
         let lambdas = RamKernel.plusScales(counts: [2, 2, 0, 0, 0, 0], r: 0.1, alpha: 0.2, epsilon: 1e-5)
-        XCTAssertEqual(lambdas[0], 1.02, accuracy: 1e-12)
-        XCTAssertEqual(lambdas[1], 1.02, accuracy: 1e-12)
+        // In f32, as mergekit's tensors: 1 + Float(0.1)·Float(0.2).
+        XCTAssertEqual(lambdas[0], 1 + Float(0.1) * Float(0.2))
+        XCTAssertEqual(lambdas[1], 1 + Float(0.1) * Float(0.2))
         XCTAssertEqual(lambdas[2], 1)
     }
 
@@ -80,9 +81,9 @@ final class RamKernelTests: XCTestCase {
         try assertChunkInvariant(.ramMerge(epsilon: 0.2), xs, shape: [37, 41], dtype: .bf16)
     }
 
-    /// The vectorized merge and counts give the definition's values bit for bit: random task vectors with zeros,
-    /// values at the threshold, NaN, ranges that are not a multiple of eight long, and a scale of 0 (whose product
-    /// with a negative value is −0).
+    /// The vectorized RAM+ merge and counts give the definition's values bit for bit: random task vectors with
+    /// zeros, values at the threshold, NaN, ranges that are not a multiple of eight long, and a scale of 0 (whose
+    /// product with a negative value is −0); in f32 and with bf16 rounding of the shared terms.
     func testVectorizedLoopsMatchTheDefinition() {
         var rng = SystemRandomNumberGenerator()
         let n = 3 * 1024 + 13, threshold: Float = 0.25
@@ -98,21 +99,25 @@ final class RamKernelTests: XCTestCase {
         }
         defer { buffers.forEach { $0.deallocate() } }
         let pointers = buffers.map { UnsafePointer($0) }
-        for scales in [nil, [1.5, 1.25, 3.0], [0, 1, 0]] as [[Double]?] {
-            for range in [0..<n, 5..<(n - 3), 17..<18] {
-                var out = [Float](repeating: -1, count: n)
-                out.withUnsafeMutableBufferPointer {
-                    RamKernel.merge(pointers, threshold: threshold, scales: scales, range, into: $0.baseAddress!)
-                }
-                for i in range {
-                    var sum = 0.0, count = 0, scale = 1.0
-                    for j in 0..<3 where abs(xs[j][i]) > threshold {
-                        sum += Double(xs[j][i])
-                        count += 1
-                        scale = scales?[j] ?? 1
+        for dtype in [DType.f32, .bf16] {
+            for scales in [[1, 1, 1], [1.5, 1.25, 3.0], [0, 1, 0]] as [[Float]] {
+                for range in [0..<n, 5..<(n - 3), 17..<18] {
+                    var out = [Float](repeating: -1, count: n)
+                    out.withUnsafeMutableBufferPointer {
+                        RamKernel.ramPlusMerge(pointers, threshold: threshold, scales: scales, dtype: dtype, range,
+                                               into: $0.baseAddress!)
                     }
-                    let expected: Float = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
-                    XCTAssertEqual(out[i].bitPattern, expected.bitPattern, "element \(i)")
+                    for i in range {
+                        // mergekit: z = x · significant; Σ_j (z·unique)·λ_j + R((z·overlap) / max(count, 1)).
+                        let count = (0..<3).filter { abs(xs[$0][i]) > threshold }.count
+                        var sum: Float = 0
+                        for j in 0..<3 {
+                            let z = xs[j][i] * (abs(xs[j][i]) > threshold ? 1 : 0)
+                            let shared = DTypeConversion.round((z * (count > 1 ? 1 : 0)) / Float(max(count, 1)), to: dtype)
+                            sum += (z * (count == 1 ? 1 : 0)) * scales[j] + shared
+                        }
+                        XCTAssertEqual(out[i].bitPattern, sum.bitPattern, "\(dtype) element \(i)")
+                    }
                 }
             }
         }

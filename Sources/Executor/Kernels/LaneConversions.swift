@@ -40,6 +40,12 @@ enum LaneConversions {
 
     /// `|v|` lane by lane, by clearing the sign bit (NaN stays NaN).
     @inline(__always)
+    static func magnitude(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+    }
+
+    /// `|v|` lane by lane, by clearing the sign bit (NaN stays NaN).
+    @inline(__always)
     static func magnitude(_ v: SIMD8<Double>) -> SIMD8<Double> {
         unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD8<Double>.self)
     }

@@ -5,55 +5,8 @@ import IR
 /// its magnitude exceeds `epsilon`; elements only one vector has are taken as they are (RAM+ scales them by
 /// that vector's λ), elements several have are averaged over those, all others are zero.
 enum RamKernel {
-    /// Elements processed at a time by `merge` and `count`, operand by operand, in vectorizable loops.
+    /// Elements counted at a time by `count`, operand by operand, in vectorizable loops.
     static let tile = 1024
-
-    /// RAM+'s merge (RAM takes `ramMerge`) of elements `range` (global indices) of the task vectors `xs` into `o`:
-    /// per element the sum over the vectors whose magnitude exceeds `threshold`, in vector order from 0 (an
-    /// insignificant vector adds +0, which changes no sum), divided by their count when several, times `scales[j]`
-    /// (nil: 1) when only vector `j`.
-    /// Eight elements at a time in f64 vector registers.
-    @inline(__always)
-    static func merge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Double]?, _ range: Range<Int>,
-                      into o: UnsafeMutablePointer<Float>) {
-        typealias D = SIMD8<Double>
-        let t = D(repeating: Double(threshold))
-        var i = range.lowerBound
-        // Eight elements at a time in registers: the sum, the count, and the last significant vector's term times
-        // its scale (the result when one vector counts: `sum · scale`, −0 included when that product is −0).
-        withUnsafeTemporaryAllocation(of: D.self, capacity: xs.count) { buffer in
-            let scale = buffer.baseAddress!
-            for j in xs.indices { scale[j] = D(repeating: scales?[j] ?? 1) }
-            while i + 8 <= range.upperBound {
-                var sum = D(), count = D(), scaled = D()
-                for j in xs.indices {
-                    let value = LaneConversions.wide(xs[j], i)
-                    let significant = LaneConversions.magnitude(value) .> t
-                    sum += D().replacing(with: value, where: significant)
-                    count += D().replacing(with: 1, where: significant)
-                    scaled.replace(with: value * scale[j], where: significant)
-                }
-                // Divided by at least 1 (lanes of no or one vector take 0 and the scaled term instead), so that the
-                // division is one vector instruction.
-                let m = (sum / count.replacing(with: 1, where: count .< 1)).replacing(with: scaled, where: count .== 1)
-                    .replacing(with: 0, where: count .== 0)
-                UnsafeMutableRawPointer(o + i).storeBytes(of: LaneConversions.narrow(m), as: SIMD8<Float>.self)
-                i += 8
-            }
-        }
-        while i < range.upperBound {
-            var sum = 0.0, count = 0, scale = 1.0
-            for j in xs.indices {
-                let v = xs[j][i]
-                guard abs(v) > threshold else { continue }
-                sum += Double(v)
-                count += 1
-                scale = scales?[j] ?? 1
-            }
-            o[i] = count == 0 ? 0 : count == 1 ? Float(sum * scale) : Float(sum / Double(count))
-            i += 1
-        }
-    }
 
     /// RAM's merge of elements `range` of the task vectors `xs` (values of `dtype`) into `o`, as mergekit computes it
     /// with tensors of the merge dtype: per vector the term `x` when only it is significant, `x / count` rounded to
@@ -94,6 +47,48 @@ enum RamKernel {
             }
             let m = R.round(sum)
             for l in 0..<lanes { o[i + l] = m[l] }
+            i += lanes
+        }
+    }
+
+    /// RAM+'s merge of elements `range` of the task vectors `xs` (values of the merge dtype `dtype`) into `o`, as
+    /// mergekit computes it: λ is an f32 tensor, so per vector the unique term `(x · significant · unique) · λ_j`
+    /// is an f32 product, the shared term `(x · significant · overlap) / count` is rounded to `dtype` (the
+    /// counts become that dtype), their f32 sum is summed over the vectors in f32 from 0 (`sum(dim=0)`), and the
+    /// result stays f32 (mergekit's output is F32 on bf16/f16 merges; the planner rounds it once, after adding
+    /// the base in f32). NaN and ±∞ task-vector values give NaN, as in mergekit.
+    static func ramPlusMerge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Float], dtype: DType,
+                             _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
+        switch dtype {
+        case .bf16: ramPlusMerge(BF16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        case .f16: ramPlusMerge(F16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        default: ramPlusMerge(NoRounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        }
+    }
+
+    @inline(__always)
+    private static func ramPlusMerge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
+                                                      scales: [Float], _ range: Range<Int>,
+                                                      into o: UnsafeMutablePointer<Float>) {
+        typealias F = SIMD8<Float>
+        let t = F(repeating: threshold)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let lanes = min(8, range.upperBound - i)
+            var count = F()
+            for x in xs {
+                count += F().replacing(with: 1, where: LaneConversions.magnitude(LaneConversions.load(x, i, lanes)) .> t)
+            }
+            let divisor = count.replacing(with: 1, where: count .< 1)
+            let unique = F().replacing(with: 1, where: count .== 1)
+            let overlap = F().replacing(with: 1, where: count .> 1)
+            var sum = F()
+            for (j, x) in xs.enumerated() {
+                let v = LaneConversions.load(x, i, lanes)
+                let z = v * F().replacing(with: 1, where: LaneConversions.magnitude(v) .> t)
+                sum += (z * unique) * F(repeating: scales[j]) + R.round((z * overlap) / divisor)
+            }
+            LaneConversions.store(sum, o, i, lanes)
             i += lanes
         }
     }
@@ -144,12 +139,16 @@ enum RamKernel {
         }
     }
 
-    /// RAM+'s per-vector `λ = 1 + r · clamp(shared / max(unique, epsilon), 0, alpha)` from the counts.
-    static func plusScales(counts: [Double], r: Double, alpha: Double, epsilon: Double) -> [Double] {
+    /// RAM+'s per-vector `λ = 1 + r · clamp(shared / max(unique, epsilon), 0, alpha)` from the counts (shared
+    /// counts, then unique ones), in f32 as mergekit's tensors compute it (the counts and the Python scalars
+    /// become f32; NaN stays NaN).
+    static func plusScales(counts: [Double], r: Double, alpha: Double, epsilon: Double) -> [Float] {
         let k = counts.count / 2
         return (0..<k).map { j in
-            let rho = counts[j] / max(counts[k + j], epsilon)
-            return 1 + r * min(max(rho, 0), alpha)
+            let unique = Float(counts[k + j]), epsilon = Float(epsilon)
+            let rho = Float(counts[j]) / (unique < epsilon ? epsilon : unique)
+            let clamped = rho < 0 ? 0 : rho > Float(alpha) ? Float(alpha) : rho
+            return 1 + Float(r) * clamped
         }
     }
 
@@ -177,18 +176,23 @@ final class RamChunkKernel: ChunkKernel {
     }
 }
 
-/// RAM+ in streaming form: one pass counting shared and unique significant elements, then the merge.
+/// RAM+ in streaming form: one pass counting shared and unique significant elements, then the merge
+/// (`RamKernel.ramPlusMerge`). The task vectors' dtype (the merge dtype) sets the threshold and the shared terms'
+/// rounding; the node itself is f32 on bf16/f16 merges (see `RAMPlusTL`).
 final class RamPlusChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let r: Double, alpha: Double, epsilon: Double
     private let threshold: Float
+    /// The task vectors' dtype.
+    private let mergeDType: DType
     private var counts: StreamingSums?
-    private var scales: [Double]?
+    private var scales: [Float]?
 
     init(r: Double, alpha: Double, epsilon: Double, operands: Int, context: KernelContext) {
         self.context = context
         (self.r, self.alpha, self.epsilon) = (r, alpha, epsilon)
-        threshold = RamKernel.threshold(epsilon, context.dtype)
+        mergeDType = context.operandDTypes.first ?? context.dtype
+        threshold = RamKernel.threshold(epsilon, mergeDType)
         counts = StreamingSums(elementCount: context.elementCount, width: 2 * operands, memory: context.memory)
     }
 
@@ -208,9 +212,10 @@ final class RamPlusChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let scales = self.scales, threshold = self.threshold
+        guard let scales else { return }
+        let threshold = self.threshold, dtype = mergeDType
         context.forEachRoundedBlock(operands, into: out) { p, range in
-            RamKernel.merge(p.inputs, threshold: threshold, scales: scales, range, into: p.output)
+            RamKernel.ramPlusMerge(p.inputs, threshold: threshold, scales: scales, dtype: dtype, range, into: p.output)
         }
     }
 }
