@@ -12,6 +12,10 @@ import IR
 /// PyTorch's order (see `TorchFloat32`); a KL divergence of ~1e-4 computed in f64 instead differs by up to
 /// ~1e-3 relative and flips a few elements per model. (Not reproduced: PyTorch on AVX-512 hardware, and
 /// PyTorch splitting one sum over threads, which it does only for a 1-D tensor of more than 32,768 values.)
+/// On bf16/f16 merges every op of the importance is rounded to the dtype as mergekit's tensors are (the softmax,
+/// `+ 1e-8`, `p/q`, `log`, `p·log`, the row's sum by `TorchHalfReductions.RowSum`, `|b − a|`, its product with
+/// the divergence, the threshold's three ops), and the output is `a + R(b − a)·mask` in f32, rounded once (mergekit
+/// writes that f32 sum).
 ///
 /// Quantiles are exact: the importances in ascending order (NaN last) indexed at `⌊q·(n − 1)⌋` (in float32).
 /// mergekit does the same for up to 1,000,000 elements but above that sorts a random sample of 1,000,000 drawn
@@ -70,10 +74,11 @@ final class ArceeFusionChunkKernel: ChunkKernel {
         let workers = min(rowWorkers, max(1, count))
         let p = SharedPointers(inputs: [operands.global(0), operands.global(1)], output: divergences.pointer)
         let buffers = SendablePointer(scratch.pointer)
+        let dtype = context.dtype
         context.parallel.forEachRow(in: first..<(first + count), workers: workers) { w, r in
             let start = r * length
             p.output[r] = RowDivergence(buffers.pointer + w * 3 * length, length: length)
-                .divergence(p.inputs[1] + start, p.inputs[0] + start, count: length)
+                .divergence(p.inputs[1] + start, p.inputs[0] + start, count: length, dtype: dtype)
         }
     }
 
@@ -90,8 +95,11 @@ final class ArceeFusionChunkKernel: ChunkKernel {
         case .selectLow:
             let q = (select?.finishSecondPass() ?? []).map { OrderKey.value(ofTotal: $0.key) }
             select = nil
-            // mergekit's `median + 1.5 * (q3 - q1)`, in float32.
-            if q.count == 3 { threshold = q[1] + 1.5 * (q[2] - q[0]) }
+            // mergekit's `median + 1.5 * (q3 - q1)`, each op in the importances' dtype (f32, or the bf16/f16 of a
+            // half-precision merge).
+            let dtype = context.dtype
+            func r(_ x: Float) -> Float { DTypeConversion.round(x, to: dtype) }
+            if q.count == 3 { threshold = r(q[1] + r(1.5 * r(q[2] - q[0]))) }
             stage = .done
         case .done:
             return
@@ -106,8 +114,9 @@ final class ArceeFusionChunkKernel: ChunkKernel {
         context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
             let a = importances.base, b = importances.other
             importances.forEachImportance(range) { i, importance in
+                // `base + (other − base) · mask` with an f32 mask: the difference in the merge dtype, the rest f32.
                 let x = a[i]
-                o.pointer[i] = importance >= threshold ? x + (b[i] - x) : x
+                o.pointer[i] = x + DTypeConversion.round(b[i] - x, to: dtype) * (importance >= threshold ? 1 : 0)
             }
             DTypeConversion.roundInPlace(o.pointer + range.lowerBound, count: range.count, to: dtype)
         }
@@ -115,7 +124,7 @@ final class ArceeFusionChunkKernel: ChunkKernel {
 
     private func importances(_ operands: ChunkOperands, _ divergences: AccountedBuffer<Float>) -> ArceeImportances {
         ArceeImportances(base: operands.global(0), other: operands.global(1), divergences: divergences.pointer,
-                         rowLength: rowLength)
+                         rowLength: rowLength, dtype: context.dtype)
     }
 }
 
@@ -127,6 +136,8 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
     /// Each row's KL divergence.
     let divergences: UnsafePointer<Float>
     let rowLength: Int
+    /// The merge dtype: on bf16/f16 the difference, its product with the divergence, are rounded to it.
+    let dtype: DType
 
     /// Calls `body(i, importance)` for each element `i` of `range` (global indices), in increasing order.
     @inline(__always)
@@ -136,9 +147,17 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let kl = divergences[row]
-            while i < end {
-                body(i, abs(other[i] - base[i]) * kl)
-                i += 1
+            if dtype == .bf16 || dtype == .f16 {
+                while i < end {
+                    let difference = DTypeConversion.round(other[i] - base[i], to: dtype)
+                    body(i, DTypeConversion.round(abs(difference) * kl, to: dtype))
+                    i += 1
+                }
+            } else {
+                while i < end {
+                    body(i, abs(other[i] - base[i]) * kl)
+                    i += 1
+                }
             }
             row += 1
         }
@@ -163,16 +182,29 @@ struct RowDivergence {
         terms = storage + 2 * length
     }
 
-    /// `torch.sum(p·log(p/q))` with `p = softmax(x) + 1e-8`, `q = softmax(y) + 1e-8`, all float32.
-    func divergence(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+    /// `torch.sum(p·log(p/q))` with `p = softmax(x) + 1e-8`, `q = softmax(y) + 1e-8`, all float32; on a bf16/f16
+    /// merge (`dtype`) each of those ops rounded to the dtype (PyTorch's half-precision softmax and log are its f32
+    /// ones rounded: measured on 15 M values, none differed) and the sum `TorchHalfReductions.RowSum`, rounded.
+    func divergence(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int, dtype: DType = .f32) -> Float {
         RowDivergence.softmax(x, count: count, into: p)
         RowDivergence.softmax(y, count: count, into: q)
-        for i in 0..<count {
-            let pi = p[i] + 1e-8
-            let qi = q[i] + 1e-8
-            terms[i] = pi * logf(pi / qi)
+        guard dtype == .bf16 || dtype == .f16 else {
+            for i in 0..<count {
+                let pi = p[i] + 1e-8
+                let qi = q[i] + 1e-8
+                terms[i] = pi * logf(pi / qi)
+            }
+            return TorchFloat32.rowSum(UnsafeBufferPointer(start: terms, count: count))
         }
-        return TorchFloat32.rowSum(UnsafeBufferPointer(start: terms, count: count))
+        func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
+        for i in 0..<count {
+            let pi = r(r(p[i]) + 1e-8)
+            let qi = r(r(q[i]) + 1e-8)
+            terms[i] = r(pi * r(logf(r(pi / qi))))
+        }
+        var sum = TorchHalfReductions.RowSum(length: count)
+        sum.add(terms, count: count)
+        return r(sum.sum)
     }
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.
