@@ -147,12 +147,10 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let kl = divergences[row]
-            if dtype == .bf16 || dtype == .f16 {
-                while i < end {
-                    let difference = DTypeConversion.round(other[i] - base[i], to: dtype)
-                    body(i, DTypeConversion.round(abs(difference) * kl, to: dtype))
-                    i += 1
-                }
+            if dtype == .bf16 {
+                i = Self.halfImportances(BF16Rounding.self, base, other, i, end, kl, body)
+            } else if dtype == .f16 {
+                i = Self.halfImportances(F16Rounding.self, base, other, i, end, kl, body)
             } else {
                 while i < end {
                     body(i, abs(other[i] - base[i]) * kl)
@@ -161,6 +159,23 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
             }
             row += 1
         }
+    }
+
+    /// `R(|R(b − a)| · kl)` for elements `start ..< end`, eight at a time; returns `end`.
+    @inline(__always)
+    private static func halfImportances<R: LaneRounding>(_: R.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                                         _ start: Int, _ end: Int, _ kl: Float,
+                                                         _ body: (Int, Float) -> Void) -> Int {
+        var i = start
+        let k = SIMD8<Float>(repeating: kl)
+        while i < end {
+            let lanes = min(8, end - i)
+            let difference = R.round(LaneConversions.load(b, i, lanes) - LaneConversions.load(a, i, lanes))
+            let importance = R.round(LaneConversions.magnitude(difference) * k)
+            for l in 0..<lanes { body(i + l, importance[l]) }
+            i += lanes
+        }
+        return end
     }
 
     @inline(__always)
@@ -196,15 +211,27 @@ struct RowDivergence {
             }
             return TorchFloat32.rowSum(UnsafeBufferPointer(start: terms, count: count))
         }
-        func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
-        for i in 0..<count {
-            let pi = r(r(p[i]) + 1e-8)
-            let qi = r(r(q[i]) + 1e-8)
-            terms[i] = r(pi * r(logf(r(pi / qi))))
-        }
+        if dtype == .bf16 { halfTerms(BF16Rounding.self, count: count) } else { halfTerms(F16Rounding.self, count: count) }
         var sum = TorchHalfReductions.RowSum(length: count)
         sum.add(terms, count: count)
-        return r(sum.sum)
+        return DTypeConversion.round(sum.sum, to: dtype)
+    }
+
+    /// `R(p'·R(log R(p'/q')))` with `p' = R(R(p) + 1e-8)`, `q'` the same, into `terms`, eight at a time.
+    @inline(__always)
+    private func halfTerms<R: LaneRounding>(_: R.Type, count: Int) {
+        let eps = SIMD8<Float>(repeating: 1e-8)
+        var i = 0
+        while i < count {
+            let lanes = min(8, count - i)
+            let pi = R.round(R.round(LaneConversions.load(p, i, lanes)) + eps)
+            let qi = R.round(R.round(LaneConversions.load(q, i, lanes)) + eps)
+            let ratio = R.round(pi / qi)
+            var logarithm = SIMD8<Float>()
+            for l in 0..<lanes { logarithm[l] = logf(ratio[l]) }
+            LaneConversions.store(R.round(pi * R.round(logarithm)), terms, i, lanes)
+            i += lanes
+        }
     }
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.
