@@ -62,7 +62,11 @@ enum TorchFloat32 {
         let n = x.count
         guard n >= lanes else { return cascade(x, count: n, width: 1)[0] }
         let vectors = n / lanes
-        let partial = cascade(x, count: vectors, width: lanes)
+        // `cascade(x, count: vectors, width: 8)`, item by item in vector registers.
+        var items = TorchHalfReductions.StreamingCascade(items: vectors)
+        let raw = UnsafeRawPointer(x.baseAddress!)
+        for v in 0..<vectors { items.add(raw.loadUnaligned(fromByteOffset: v * 32, as: SIMD8<Float>.self)) }
+        let partial = items.total
         var total: Float = 0
         for k in (vectors * lanes)..<n { total += x[k] }
         for l in 0..<lanes { total += partial[l] }

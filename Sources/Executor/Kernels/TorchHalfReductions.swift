@@ -142,7 +142,8 @@ enum TorchHalfReductions {
     /// time: four interleaved accumulators, each feeding four levels that carry up every `2^levelPower` groups.
     struct StreamingCascade {
         private let size: Int, levelPower: Int, levelStep: Int
-        private var acc = [SIMD8<Float>](repeating: SIMD8(), count: 16)
+        /// Level `j`, accumulator `k` at `4·j + k`.
+        private var acc = InlineArray<16, SIMD8<Float>>(repeating: SIMD8())
         private var leftovers: [SIMD8<Float>] = []
         private var index = 0
 
@@ -172,7 +173,7 @@ enum TorchHalfReductions {
         /// The eight lane sums, once every item was added.
         var total: SIMD8<Float> {
             var rows = acc
-            for j in 1..<4 { for k in 0..<4 { rows[k] += rows[4 * j + k] } }
+            for j in 1..<4 { for k in 0..<4 { rows[k] = rows[k] + rows[4 * j + k] } }
             var sums = rows[0]
             for item in leftovers { sums += item }
             for k in 1..<4 { sums += rows[k] }
