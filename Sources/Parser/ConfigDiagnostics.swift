@@ -31,4 +31,16 @@ public final class ConfigDiagnostics {
                         + "\(first.column)); mergekit (PyYAML) keeps the last value, and so does mergegraph "
                         + "(--strict makes this an error)")
     }
+
+    /// Reports a `dtype` / `out_dtype` written as one of mergegraph's short aliases (`bf16`, `fp16`, `half`, …) at
+    /// `location`: mergekit 0.1.5's `dtype_from_name` knows only `bfloat16`, `float16`, `float32`, `float64` (and
+    /// `int64`), so the same config fails there ("Unimplemented dtype"); a warning naming the spelling both accept,
+    /// in strict mode the `invalidValue` error.
+    /// - Throws: `ConfigError.invalidValue` in strict mode.
+    func dtypeAlias(_ name: String, canonical: String, at location: SourceLocation) throws(ConfigError) {
+        let text = "dtype '\(name)' is mergegraph's alias for '\(canonical)'; mergekit 0.1.5 rejects it "
+            + "(Unimplemented dtype), so write '\(canonical)' for a config both run"
+        if strict { throw .invalidValue(location, text) }
+        warnings.append("\(location): warning: \(text) (--strict makes this an error)")
+    }
 }

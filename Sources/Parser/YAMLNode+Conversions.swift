@@ -50,8 +50,9 @@ extension YAMLNode {
     }
 
     /// A `dtype` / `out_dtype` name: a float dtype mergekit accepts (`DType.init(configName:)`). `int64`, which
-    /// mergekit's `dtype_from_name` knows but its merge methods reject, is refused here with that reason.
-    func dtype() throws(ConfigError) -> Located<DType> {
+    /// mergekit's `dtype_from_name` knows but its merge methods reject, is refused here with that reason; a short
+    /// alias mergekit does not know (`bf16`, …) is reported to `diagnostics` (`ConfigDiagnostics.dtypeAlias`).
+    func dtype(_ diagnostics: ConfigDiagnostics) throws(ConfigError) -> Located<DType> {
         let name = try string("a dtype name")
         guard let dtype = DType(configName: name.value) else {
             throw .invalidValue(location, "unknown dtype '\(name.value)' (expected float32, float16, bfloat16 or float64)")
@@ -59,6 +60,11 @@ extension YAMLNode {
         guard dtype.isFloatingPoint else {
             throw .invalidValue(location, "dtype '\(name.value)' is not a floating-point type: merges compute in floats "
                                 + "(integer and bool tensors are copied unchanged whatever dtype says)")
+        }
+        var mergekitName = name.value
+        if mergekitName.hasPrefix("torch.") { mergekitName.removeFirst("torch.".count) }
+        if mergekitName != dtype.torchName {
+            try diagnostics.dtypeAlias(name.value, canonical: dtype.torchName, at: location)
         }
         return Located(dtype, at: location)
     }

@@ -34,6 +34,23 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    /// `bf16` and the other short dtype aliases run, with a warning that mergekit 0.1.5 rejects them; the names
+    /// mergekit knows (with or without `torch.`) give none; `--strict` makes an alias an error.
+    func testDtypeAliasWarnsThatMergekitRejectsIt() throws {
+        let text = "merge_method: linear\nmodels: [{model: a}]\ndtype: bf16\nout_dtype: torch.float16\n"
+        let config = try ConfigParser.parse(text: text, file: testFile)
+        XCTAssertEqual(config.documents[0].dtype?.value, .bf16)
+        XCTAssertEqual(config.warnings, ["t.yml:3:8: warning: dtype 'bf16' is mergegraph's alias for 'bfloat16'; "
+                                         + "mergekit 0.1.5 rejects it (Unimplemented dtype), so write 'bfloat16' for a "
+                                         + "config both run (--strict makes this an error)"])
+        XCTAssertThrowsError(try ConfigParser.parse(text: text, file: testFile, strict: true)) {
+            XCTAssertTrue("\($0)".hasPrefix("t.yml:3:8: dtype 'bf16' is mergegraph's alias"), "\($0)")
+        }
+        let plain = try ConfigParser.parse(text: "merge_method: linear\nmodels: [{model: a}]\ndtype: bfloat16\n",
+                                           file: testFile, strict: true)
+        XCTAssertEqual(plain.warnings, [])
+    }
+
     func testUnknownModelEntryKey() throws {
         let text = "merge_method: linear\nmodels:\n  - model: a\n    parameter:\n      weight: 1\n"
         let config = try ConfigParser.parse(text: text, file: testFile)
