@@ -44,12 +44,12 @@ final class ModelStockChunkKernel: ChunkKernel {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let products = self.products, dtype = context.dtype
         if halfPrecision, let scratch {
-            let capacity = HalfPrecision.tile(elementCount: context.elementCount)
+            let capacity = HalfPrecision.tile(elementCount: context.elementCount), parallel = context.parallel
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: context.parallel) { part, tileStart, out in
                 HalfPrecision.terms(p.inputs, dtype, part, into: out - tileStart, capacity: capacity)
             } consume: { out, count in
-                reductions?.add(out, capacity: capacity, count: count)
+                reductions?.add(out, capacity: capacity, count: count, parallel: parallel)
             }
             return
         }
@@ -94,7 +94,7 @@ final class ModelStockChunkKernel: ChunkKernel {
                         let row = (r * length)..<((r + 1) * length)
                         HalfPrecision.terms(p.inputs, dtype, row, into: buffer.baseAddress! - row.lowerBound, capacity: length)
                         var sums = HalfPrecision.Reductions(fineTunes: fineTunes, length: length, dtype: dtype)
-                        sums.add(buffer.baseAddress!, capacity: length, count: length)
+                        sums.add(buffer.baseAddress!, capacity: length, count: length, parallel: Parallel(threads: 1))
                         let t = HalfPrecision.interpolation(fineTunes: fineTunes, sums: sums.totals, dtype)
                         HalfPrecision.write(p, t: t, row, dtype)
                     }
@@ -232,10 +232,12 @@ extension ModelStockChunkKernel {
                 dots = (0..<(n * (n - 1) / 2)).map { _ in .init(length: length) }
             }
 
-            /// Adds the next `count` terms of every stream (`terms`' layout, `capacity` floats a stream).
-            mutating func add(_ terms: UnsafePointer<Float>, capacity: Int, count: Int) {
-                for k in norms.indices { norms[k].add(terms + k * capacity, count: count) }
-                for q in dots.indices { dots[q].add(terms + (norms.count + q) * capacity, count: count) }
+            /// Adds the next `count` terms of every stream (`terms`' layout, `capacity` floats a stream), the
+            /// streams on `parallel`'s threads.
+            mutating func add(_ terms: UnsafePointer<Float>, capacity: Int, count: Int, parallel: Parallel) {
+                TorchHalfReductions.feed(&norms, tile: terms, capacity: capacity, count: count, parallel: parallel)
+                TorchHalfReductions.feed(&dots, tile: terms + norms.count * capacity, capacity: capacity, count: count,
+                                         parallel: parallel)
             }
 
             /// The sums of squares, then the dot products (f32), once every term is in.

@@ -66,12 +66,13 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let (pass, models, range) = (self.pass, self.models, operands.range)
         if pass == 0 {
-            for k in 0..<models { norms2[k].add(p.inputs[k] + range.lowerBound, count: range.count) }
+            TorchHalfReductions.feed(&norms2, p.inputs.map { $0 + range.lowerBound }, count: range.count,
+                                     parallel: context.parallel)
             return
         }
         guard let scratch else { return }
         let terms = Terms(inputs: p.inputs, weights: weights, divisors: divisors, meanNorm: meanNorm, dots: dots)
-        let capacity = min(context.elementCount, NuslerpVectors.productTile)
+        let capacity = min(context.elementCount, NuslerpVectors.productTile), parallel = context.parallel
         TorchHalfReductions.inTiles(range, scratch: scratch.pointer, capacity: capacity,
                                     parallel: context.parallel) { part, tileStart, out in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
@@ -95,7 +96,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
             }
         } consume: { out, count in
             if pass == 2 {
-                for k in 0..<models { sums[k].add(out + k * capacity, count: count) }
+                TorchHalfReductions.feed(&sums, tile: out, capacity: capacity, count: count, parallel: parallel)
             } else {
                 norms2[0].add(out, count: count)
             }

@@ -78,7 +78,8 @@ final class NuslerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         case .rows: return
         case .whole:
             if pass == 0 {
-                for k in 0..<2 { norms[k].add(p.inputs[k] + range.lowerBound, count: range.count) }
+                TorchHalfReductions.feed(&norms, p.inputs.map { $0 + range.lowerBound }, count: range.count,
+                                         parallel: context.parallel)
             } else if let scratch {
                 let na = SIMD8(repeating: normValues.0), nb = SIMD8(repeating: normValues.1)
                 TorchHalfReductions.inTiles(range, scratch: scratch.pointer, capacity: scratch.count,

@@ -10,7 +10,7 @@ enum TorchHalfReductions {
     /// last-dimension path: sixteen elements a step, the first eight then the last eight added into eight lane
     /// accumulators, the lanes folded left, then the other `length mod 16` elements one by one. f16 (and any
     /// strided vector, `columns`) takes `binary_kernel_reduce`: one accumulator in index order.
-    struct NormTwo {
+    struct NormTwo: InOrderReduction {
         /// Elements in the row.
         let length: Int
         private let vectorEnd: Int
@@ -77,7 +77,7 @@ enum TorchHalfReductions {
     /// first eight plus the last eight), the items go through ATen's four-level cascade (`StreamingCascade`), and
     /// the total is the other `length mod 16` elements added in order, then the eight lanes. A shorter row: the
     /// scalar cascade (`TorchFloat32.cascade`, width 1).
-    struct RowSum {
+    struct RowSum: InOrderReduction {
         let length: Int
         private var cascade: StreamingCascade
         private var pending = [Float]()
@@ -153,6 +153,7 @@ enum TorchHalfReductions {
             levelStep = 1 << levelPower
         }
 
+        @inline(__always)
         mutating func add(_ item: SIMD8<Float>) {
             defer { index += 1 }
             guard index < size * 4 else { leftovers.append(item); return }
@@ -205,6 +206,28 @@ extension TorchHalfReductions {
         }
     }
 
+    /// Feeds the next `count` terms of each stream to its reduction: `sources[k]` to `reductions[k]`
+    /// (`add(_:count:)`), the streams spread over `parallel`'s threads (each reduction stays in order; only
+    /// different streams run at once).
+    static func feed<Reduction: InOrderReduction>(_ reductions: inout [Reduction], _ sources: [UnsafePointer<Float>],
+                                                  count: Int, parallel: Parallel) {
+        let streams = min(reductions.count, sources.count)
+        guard streams > 0 else { return }
+        let source = SendablePointer(sources)
+        reductions.withUnsafeMutableBufferPointer { buffer in
+            let target = SendablePointer(buffer.baseAddress!)
+            parallel.forEachRow(in: 0..<streams, workers: min(parallel.threads, streams)) { _, k in
+                target.pointer[k].add(source.pointer[k], count: count)
+            }
+        }
+    }
+
+    /// `feed` from a tile of terms: stream `k` at `terms + k·capacity`.
+    static func feed<Reduction: InOrderReduction>(_ reductions: inout [Reduction], tile terms: UnsafePointer<Float>,
+                                                  capacity: Int, count: Int, parallel: Parallel) {
+        feed(&reductions, (0..<reductions.count).map { terms + $0 * capacity }, count: count, parallel: parallel)
+    }
+
     /// Computes f32 terms of `range` (global indices) a tile at a time into `scratch` (`streams` runs of
     /// `capacity` floats; `compute(subrange, scratch)` writes term `i` of stream `k` to
     /// `scratch[k·capacity + i − tileStart]`), in parallel, and hands each tile to `consume(scratch, count)` in
@@ -223,4 +246,10 @@ extension TorchHalfReductions {
             start = end
         }
     }
+}
+
+/// A reduction fed its terms in order, in pieces of any size (`TorchHalfReductions.NormTwo`, `RowSum`).
+protocol InOrderReduction {
+    /// Adds the next `count` terms, `x[0 ..< count]`.
+    mutating func add(_ x: UnsafePointer<Float>, count: Int)
 }
