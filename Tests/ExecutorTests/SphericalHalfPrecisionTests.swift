@@ -63,14 +63,7 @@ final class SphericalHalfPrecisionTests: XCTestCase {
             XCTAssertNotEqual(halfBits(exact, dtype), expected, "seed \(seed) does not tell the orders apart")
             for piece in [x.count, 1, 5, 16, 37] {
                 var norm = TorchHalfReductions.NormTwo(length: x.count, dtype: dtype)
-                x.withUnsafeBufferPointer { p in
-                    var i = 0
-                    while i < p.count {
-                        let n = min(piece, p.count - i)
-                        norm.add(p.baseAddress! + i, count: n)
-                        i += n
-                    }
-                }
+                feed(&norm, x, inPiecesOf: piece)
                 XCTAssertEqual(halfBits(norm.sumOfSquares.squareRoot(), dtype), expected, "\(dtype) seed \(seed), pieces of \(piece)")
             }
         }
@@ -97,15 +90,20 @@ final class SphericalHalfPrecisionTests: XCTestCase {
             }
             for piece in [length, 3, 16, 100] {
                 var sum = TorchHalfReductions.RowSum(length: length)
-                x.withUnsafeBufferPointer { p in
-                    var i = 0
-                    while i < p.count {
-                        let n = min(piece, p.count - i)
-                        sum.add(p.baseAddress! + i, count: n)
-                        i += n
-                    }
-                }
+                feed(&sum, x, inPiecesOf: piece)
                 XCTAssertEqual(sum.sum.bitPattern, expected.bitPattern, "length \(length), pieces of \(piece)")
+            }
+        }
+    }
+
+    /// Adds `x` to `reduction` in order, `piece` elements at a time.
+    func feed<Reduction: InOrderReduction>(_ reduction: inout Reduction, _ x: [Float], inPiecesOf piece: Int) {
+        x.withUnsafeBufferPointer { p in
+            var i = 0
+            while i < p.count {
+                let n = min(piece, p.count - i)
+                reduction.add(p.baseAddress! + i, count: n)
+                i += n
             }
         }
     }

@@ -118,4 +118,22 @@ final class RandomizedLoweringTests: PlannerTestCase {
                        .ramPlusMerge(r: 0.1, alpha: 0.2, epsilon: 1e-5))
         XCTAssertTrue(plus.dump().contains("ramplus_merge(r=0.1, alpha=0.2, epsilon=1e-05)"), plus.dump())
     }
+
+    /// On a bf16 merge mergekit's RAM+ sum is f32 (its λ is an f32 tensor) and so is the base's addition: both
+    /// nodes are f32, over bf16 task vectors, and one cast rounds to the declared dtype.
+    func testRamPlusOnHalfPrecisionMergesAddsTheBaseInF32() throws {
+        let plan = try compile(config("ramplus_tl", global: "dtype: bfloat16"), seed: 0)
+        let cast = try plan.node(of: "lm_head.weight")
+        XCTAssertEqual(cast.op, .cast(.bf16))
+        let add = plan.graph[cast.operands[0]]
+        XCTAssertEqual(add.op, .add)
+        XCTAssertEqual(add.type.dtype, .f32)
+        let merge = plan.graph[add.operands[1]]
+        XCTAssertEqual(merge.op, .ramPlusMerge(r: 0.1, alpha: 0.2, epsilon: 1e-5))
+        XCTAssertEqual(merge.type.dtype, .f32)
+        XCTAssertEqual(merge.operands.map { plan.graph[$0].type.dtype }, [.bf16, .bf16])
+        let f32 = try compile(config("ramplus_tl", global: "dtype: float32"), seed: 0)
+        XCTAssertEqual(f32.graph[try f32.node(of: "lm_head.weight").operands[1]].op,
+                       .ramPlusMerge(r: 0.1, alpha: 0.2, epsilon: 1e-5), "f32 merges keep the plain form")
+    }
 }
