@@ -60,8 +60,9 @@ final class SlerpChunkKernel: ChunkKernel {
             let segmentEnd = min(context.elementCount, segmentStart + Self.segmentElements)
             let end = min(operands.range.upperBound, segmentEnd)
             if pass == 0 {
+                TorchHalfReductions.feed(&segmentNorm, [p.inputs[0] + start, p.inputs[1] + start], count: end - start,
+                                         parallel: context.parallel)
                 for k in 0..<2 {
-                    segmentNorm[k].add(p.inputs[k] + start, count: end - start)
                     if end == segmentEnd {
                         segmentNorms[k].append(segmentNorm[k].norm)
                         segmentNorm[k] = TorchFloat32.NormTwo(length: min(Self.segmentElements, context.elementCount - end))

@@ -136,7 +136,7 @@ enum TorchFloat32 {
     /// of eight, the lanes fold left into lane 0, then the other `length mod 8` elements are added one by one, a
     /// rounded product for each whole group of four and a fused multiply-add for the rest (how the compiler
     /// vectorized the scalar tail: measured against torch 2.15 on rows of 1 to 33 elements, every one equal).
-    struct NormTwo {
+    struct NormTwo: InOrderReduction {
         /// Elements in the row.
         let length: Int
         private var lanes = SIMD8<Float>()
