@@ -53,6 +53,30 @@ final class SphericalHalfPrecisionTests: XCTestCase {
         }
     }
 
+    /// Odd shapes (one element, one row, columns fewer than eight lanes, rows not a multiple of sixteen long),
+    /// a NaN and a zero vector give the same bytes for every chunking and thread count, in bf16 and f16; a NaN
+    /// makes the whole vector NaN (its norm is NaN), as in mergekit.
+    func testOddShapesNaNAndZerosAreChunkInvariant() throws {
+        for dtype in [DType.bf16, .f16] {
+            for shape in [[1], [1, 1], [3, 5], [7, 37], [40, 3]] {
+                let n = shape.reduce(1, *)
+                let xs = (1...3).map { k in pseudoRandom(n, seed: UInt64(k)).map { DTypeConversion.round($0, to: dtype) } }
+                for axis in [SlerpAxis.flattened, .lastDim, .firstDim] {
+                    try assertChunkInvariant(.nuslerp(t: 0.3, axis: axis), Array(xs[0..<2]), shape: shape, dtype: dtype)
+                }
+                try assertChunkInvariant(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), xs, shape: shape, dtype: dtype)
+                try assertChunkInvariant(.modelStock(filterWise: false), xs, shape: shape, dtype: dtype)
+            }
+            var withNaN = pseudoRandom(40, seed: 9)
+            withNaN[17] = .nan
+            let other = pseudoRandom(40, seed: 10), zeros = [Float](repeating: 0, count: 40)
+            let out = try runChunked(.nuslerp(t: 0.5, axis: .flattened), [withNaN, other], shape: [40], dtype: dtype)
+            XCTAssertTrue(out.allSatisfy(\.isNaN), "\(dtype): one NaN makes the flattened vector NaN")
+            let zero = try runChunked(.nuslerp(t: 0.5, axis: .flattened), [zeros, other], shape: [40], dtype: dtype)
+            XCTAssertFalse(zero.contains(where: \.isNaN), "\(dtype): a zero vector's norm is clamped to 1e-7")
+        }
+    }
+
     /// `torch.norm` of 20,011 elements `0.05·pseudoRandom(seed)` rounded to the dtype: rows where torch's f32 order
     /// and an f64 sum round to different results. Fed whole and in pieces of 1, 5, 16 and 37.
     func testNormTwoFollowsTorchOrder() {

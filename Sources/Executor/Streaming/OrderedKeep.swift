@@ -123,7 +123,6 @@ final class OrderedKeep: @unchecked Sendable {
 
     init(rule: KeepRule, elementCount: Int, memory: MemoryAccount) {
         self.rule = rule
-        let blocks = (elementCount + Parallel.blockSize - 1) / Parallel.blockSize
         table = memory.allocate(Int.self, count: OrderedKeep.bytes(elementCount: elementCount) / 8)
         starts = rule.countsPositions ? table : nil
     }
