@@ -249,7 +249,7 @@ extension TorchHalfReductions {
 }
 
 /// A reduction fed its terms in order, in pieces of any size (`TorchHalfReductions.NormTwo`, `RowSum`).
-protocol InOrderReduction {
+protocol InOrderReduction: SendableMetatype {
     /// Adds the next `count` terms, `x[0 ..< count]`.
     mutating func add(_ x: UnsafePointer<Float>, count: Int)
 }
