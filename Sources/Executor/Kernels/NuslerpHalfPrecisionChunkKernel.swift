@@ -69,6 +69,9 @@ final class NuslerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         }
     }
 
+    // The executor calls kernels through `ChunkKernel`, which reaches a generic class's unspecialized methods;
+    // `@_specialize` gives each method a bf16 and an f16 body that the generic entry dispatches to, so that `R.round`
+    // inlines into the vector loops (without it, a third of a bf16 multislerp's time was the rounding's witness call).
     @_specialize(where R == BF16Rounding)
     @_specialize(where R == F16Rounding)
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
