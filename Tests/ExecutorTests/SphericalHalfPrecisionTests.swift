@@ -3,7 +3,7 @@ import Checkpoint
 import IR
 import XCTest
 
-/// nuslerp and multislerp in bf16 against PyTorch, and the half-precision reductions they use. The expected bit
+/// nuslerp, multislerp and SCE's mix in bf16 against PyTorch, and the half-precision reductions they use. The expected bit
 /// patterns are torch 2.15's (`ATEN_CPU_CAPABILITY=avx2`, one thread): mergekit 0.1.5's `nuslerp` and the body of
 /// its `multislerp` run on the same `pseudoRandom` inputs (task vectors of fine-tunes `base + 0.01·r₂…₄` over
 /// `base = 0.1·r₁`, every tensor bf16), and `torch.norm` of rows chosen because an f64 sum rounded once gives a
@@ -49,6 +49,19 @@ final class SphericalHalfPrecisionTests: XCTestCase {
             // The weights 0.5, 0.3, 0.2 normalized in bf16, as the planner hands them over.
             let out = try runChunked(.multislerp(weights: [0.5, 0.30078125, 0.2001953125], eps: 1e-8), taskVectors(),
                                      shape: [4, 8], dtype: .bf16, threads: threads, chunkRows: chunkRows)
+            XCTAssertEqual(bits(out), expected, "\(chunkRows) rows per chunk, \(threads) threads")
+        }
+    }
+
+    /// SCE's mix in bf16 (`sce_merge` after its mask: the elected sign, then three task vectors): torch's bits for
+    /// mergekit's `sce_weight` and weighted, erased mean of the same task vectors.
+    func testSCEMixMatchesTorch() throws {
+        let tvs = taskVectors()
+        let sign: [Float] = (0..<32).map { i in tvs.reduce(Float(0)) { $0 + $1[i] } >= 0 ? 1 : -1 }
+        let expected: [UInt16] = [0xbb8f, 0x3bb4, 0xbc01, 0x3afd, 0x3ba4, 0x3b6f, 0x3c10, 0x3b8b, 0xbbe7, 0xbb51, 0xbb73, 0x3bd8, 0xbb8e, 0x3ba1, 0xbbeb, 0x3bb0, 0xbbee, 0x3ba3, 0x3b90, 0xbc02, 0xbc08, 0xbbf4, 0x3bd0, 0x3ba6, 0x3ba6, 0x3b9b, 0x3b48, 0x3b6d, 0x3bfc, 0x3bdd, 0x3b9d, 0xbb30]
+        for (chunkRows, threads) in [(1, 1), (4, 2)] {
+            let out = try runChunked(.sceMerge, [sign] + tvs, shape: [4, 8], dtype: .bf16, threads: threads,
+                                     chunkRows: chunkRows)
             XCTAssertEqual(bits(out), expected, "\(chunkRows) rows per chunk, \(threads) threads")
         }
     }

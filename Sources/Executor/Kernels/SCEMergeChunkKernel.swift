@@ -1,23 +1,55 @@
+import Checkpoint
 import IR
 
 /// SCE's final mix (mergekit 0.1.5 `sce_merge`) in streaming form: `operands[0]` is the elected sign (±1), the
 /// rest are task vectors. One pass measures each task vector's mean square over the whole tensor (its weight,
 /// normalized); then each element sums `w[k]·tv[k]` over the task vectors whose sign equals the elected one
 /// and divides by their weights (clamped to ≥ 1e-6).
+///
+/// On bf16/f16 merges every op is rounded to the dtype (`R`) as mergekit's tensors are (`HalfPrecision`): the
+/// squares `R(x²)`, each model's mean `R(R(Σ) / n)` with the sum in PyTorch's order (`TorchHalfReductions.RowSum`),
+/// their sum `R(Σ)` taken to Python (`.item()`), the weights `R(mean / sum)` (or `R(1 / models)` when the sum is
+/// below 1e-6), and per element `R(R(Σ_k R(x_k·w_k)) / max(R(Σ_k w_k), R(1e-6)))` over the agreeing models,
+/// both sums f32 in model order.
 final class SCEMergeChunkKernel: ChunkKernel {
     private let context: KernelContext
     private var squares: StreamingSums?
     private var weights: [Double] = []
+    /// bf16/f16: each model's sum of rounded squares in PyTorch's order, and their tile of terms.
+    private var halfSums: [TorchHalfReductions.RowSum]?
+    private var scratch: AccountedBuffer<Float>?
+    private var halfDone = false
 
     init(operands: Int, context: KernelContext) {
         self.context = context
-        squares = StreamingSums(elementCount: context.elementCount, width: max(0, operands - 1), memory: context.memory)
+        let models = max(0, operands - 1), n = context.elementCount
+        if context.dtype == .bf16 || context.dtype == .f16 {
+            halfSums = (0..<models).map { _ in TorchHalfReductions.RowSum(length: n) }
+            scratch = context.memory.allocate(Float.self, count: Self.halfScratchCount(elementCount: n, models: models))
+        } else {
+            squares = StreamingSums(elementCount: n, width: models, memory: context.memory)
+        }
     }
 
-    func beginPass() -> Bool { squares != nil }
+    func beginPass() -> Bool { squares != nil || (halfSums != nil && !halfDone) }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
+        if halfSums != nil, let scratch {
+            let capacity = min(context.elementCount, NuslerpVectors.productTile), dtype = context.dtype
+            let models = p.inputs.count - 1, parallel = context.parallel
+            TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
+                                        parallel: parallel) { part, tileStart, out in
+                for k in 0..<models {
+                    let x = p.inputs[k + 1] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
+                    for e in 0..<part.count { o[e] = x[e] * x[e] }
+                    DTypeConversion.roundInPlace(o, count: part.count, to: dtype)
+                }
+            } consume: { out, count in
+                TorchHalfReductions.feed(&halfSums!, tile: out, capacity: capacity, count: count, parallel: parallel)
+            }
+            return
+        }
         squares?.add(operands.range, parallel: context.parallel) { range, acc in
             // Up to three task vectors per loop, so that their sums' additions overlap (each in index order).
             var k = 1
@@ -41,12 +73,30 @@ final class SCEMergeChunkKernel: ChunkKernel {
     }
 
     func endPass() throws(ExecutionError) {
+        if let halfSums {
+            weights = Self.halfWeights(sums: halfSums.map(\.sum), count: context.elementCount, dtype: context.dtype)
+            self.halfSums = nil
+            scratch = nil
+            halfDone = true
+            return
+        }
         weights = Self.weights(squaredNorms: squares?.totals() ?? [], count: context.elementCount)
         squares = nil
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let w = weights
+        if halfDone {
+            let dtype = context.dtype, weights = w.map { Float($0) }
+            context.forEachRoundedBlock(operands, into: out) { p, range in
+                if dtype == .bf16 {
+                    Self.halfMix(BF16Rounding.self, p, weights: weights, range)
+                } else {
+                    Self.halfMix(F16Rounding.self, p, weights: weights, range)
+                }
+            }
+            return
+        }
         context.forEachRoundedBlock(operands, into: out) { p, range in
             // Task vector by task vector over the tile (vectorizable): a term that does not agree adds +0, which
             // changes no sum (they start at +0 and never become −0).
@@ -90,9 +140,56 @@ final class SCEMergeChunkKernel: ChunkKernel {
 }
 
 extension SCEMergeChunkKernel {
-    /// The task vectors' squared norms over `n` elements (`operands − 1` of them), for one pass.
-    static func cost(elementCount n: Int, operands: Int) -> KernelCost {
-        let sums = StreamingSums.bytes(elementCount: n, width: max(0, operands - 1))
-        return KernelCost(initialBytes: sums, passBytes: [sums])
+    /// The task vectors' squared norms over `n` elements (`operands − 1` of them), for one pass; on bf16/f16 merges
+    /// a tile of rounded squares per model instead.
+    static func cost(elementCount n: Int, operands: Int, dtype: DType) -> KernelCost {
+        let bytes = dtype == .bf16 || dtype == .f16
+            ? halfScratchCount(elementCount: n, models: max(0, operands - 1)) * 4
+            : StreamingSums.bytes(elementCount: n, width: max(0, operands - 1))
+        return KernelCost(initialBytes: bytes, passBytes: [bytes])
+    }
+
+    /// Floats of the half-precision pass's tile of squares: one tile per model.
+    static func halfScratchCount(elementCount n: Int, models: Int) -> Int {
+        max(1, min(n, NuslerpVectors.productTile) * models)
+    }
+
+    /// mergekit's `sce_weight` on a bf16/f16 merge, from each model's f32 sum of rounded squares: the means
+    /// `R(R(sum) / count)`, their sum `R(Σ)` (`torch.sum` of a few values, then `.item()`), and `R(mean / total)`;
+    /// `R(1 / models)` each when `|total| < 1e-6`.
+    static func halfWeights(sums: [Float], count: Int, dtype: DType) -> [Double] {
+        func r(_ x: Float) -> Float { DTypeConversion.round(x, to: dtype) }
+        var means = sums.map { r(r($0) / Float(count)) }
+        var total = TorchHalfReductions.RowSum(length: means.count)
+        means.withUnsafeMutableBufferPointer { total.add($0.baseAddress!, count: $0.count) }
+        let sum = r(total.sum)
+        if abs(Double(sum)) < 1e-6 { return [Double](repeating: Double(r(1 / Float(means.count))), count: means.count) }
+        return means.map { Double(r($0 / sum)) }
+    }
+
+    /// The half-precision mix of `range` (global indices) into `p.output`, eight elements at a time: over the
+    /// models whose task vector is nonzero with the elected sign, `R(Σ R(x·w))` and `R(Σ w)` in f32 in model
+    /// order, then `R(sum / max(weights, R(1e-6)))`.
+    @inline(__always)
+    static func halfMix<R: LaneRounding>(_: R.Type, _ p: SharedPointers, weights: [Float], _ range: Range<Int>) {
+        typealias F = SIMD8<Float>
+        let floor = R.round(F(repeating: 1e-6))
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let lanes = min(8, range.upperBound - i)
+            let sign = LaneConversions.load(p.inputs[0], i, lanes)
+            var sum = F(), divisor = F()
+            for k in weights.indices {
+                let x = LaneConversions.load(p.inputs[k + 1], i, lanes)
+                // mergekit's erase mask: `x.sign() == elected` (a zero task vector never agrees).
+                let agrees = (x .> 0 .& sign .> 0) .| (x .< 0 .& sign .< 0)
+                let w = F().replacing(with: F(repeating: weights[k]), where: agrees)
+                sum += R.round(x * w)
+                divisor += w
+            }
+            let d = R.round(divisor)
+            LaneConversions.store(R.round(R.round(sum) / d.replacing(with: floor, where: d .< floor)), p.output, i, lanes)
+            i += lanes
+        }
     }
 }

@@ -140,7 +140,7 @@ enum KernelFactory {
                 DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .sceMerge:
-            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count)) {
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count, dtype: result.dtype)) {
                 SCEMergeChunkKernel(operands: count, context: $0)
             }
         }
