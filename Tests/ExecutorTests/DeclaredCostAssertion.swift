@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import IR
 import XCTest
 
@@ -7,23 +8,27 @@ import XCTest
 /// phase plus the chunk buffers alive (the operands during a pass; the operands and the output in the sweep).
 /// With `exact` false (data that leave some declared state unused), at most that.
 func assertStateMatchesDeclaredCost(_ op: Op, operands: Int, shape: [Int], chunkRows: Int, exact: Bool = true,
+                                    dtype: DType = .f32,
                                     file: StaticString = #filePath, line: UInt = #line) throws {
     let n = shape.reduce(1, *)
     let rowElements = shape.count >= 2 ? n / shape[0] : n
-    let xs = (0..<operands).map { pseudoRandom(n, seed: UInt64($0 + 1)) }
+    let xs = (0..<operands).map { pseudoRandom(n, seed: UInt64($0 + 1)).map { DTypeConversion.round($0, to: dtype) } }
     let chunk = min(n, chunkRows * rowElements) * 4
     for threads in [1, 2, 3] {
         let memory = MemoryAccount()
-        _ = try runChunked(op, xs, shape: shape, threads: threads, chunkRows: chunkRows, memory: memory)
-        let cost = declaration(op, operands: operands, shape: shape, threads: threads).cost
+        _ = try runChunked(op, xs, shape: shape, dtype: dtype, threads: threads, chunkRows: chunkRows, memory: memory,
+                           operandDType: dtype)
+        let cost = declaration(op, operands: operands, shape: shape, dtype: dtype, threads: threads,
+                               operandDType: dtype).cost
         var expected = cost.sweepBytes + (operands + 1) * chunk
         if cost.passes > 0 {
             expected = max(expected, cost.initialBytes, cost.passBytes.map { $0 + operands * chunk }.max()!)
         }
         if exact {
-            XCTAssertEqual(memory.peakBytes, expected, "\(op.mnemonic) \(shape), \(threads) threads", file: file, line: line)
+            XCTAssertEqual(memory.peakBytes, expected, "\(op.mnemonic) \(dtype) \(shape), \(threads) threads",
+                           file: file, line: line)
         } else {
-            XCTAssertLessThanOrEqual(memory.peakBytes, expected, "\(op.mnemonic) \(shape), \(threads) threads",
+            XCTAssertLessThanOrEqual(memory.peakBytes, expected, "\(op.mnemonic) \(dtype) \(shape), \(threads) threads",
                                      file: file, line: line)
         }
     }
