@@ -104,8 +104,8 @@ final class RamKernelTests: XCTestCase {
                 for range in [0..<n, 5..<(n - 3), 17..<18] {
                     var out = [Float](repeating: -1, count: n)
                     out.withUnsafeMutableBufferPointer {
-                        RamKernel.ramPlusMerge(pointers, threshold: threshold, scales: scales, dtype: dtype, range,
-                                               into: $0.baseAddress!)
+                        RamKernel.merge(pointers, threshold: threshold, scales: scales, dtype: dtype, range,
+                                        into: $0.baseAddress!)
                     }
                     for i in range {
                         // mergekit: z = x · significant; Σ_j (z·unique)·λ_j + R((z·overlap) / max(count, 1)).

@@ -23,6 +23,12 @@ protocol LaneRounding: SendableMetatype {
     static func round(_ v: SIMD8<Float>) -> SIMD8<Float>
 }
 
+extension LaneRounding {
+    /// One value rounded as a lane is (for the scalars computed between a kernel's vector loops).
+    @inline(__always)
+    static func round(_ x: Float) -> Float { round(SIMD8(repeating: x))[0] }
+}
+
 /// f32: the identity.
 enum NoRounding: LaneRounding {
     @inline(__always)

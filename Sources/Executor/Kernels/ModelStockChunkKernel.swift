@@ -44,7 +44,7 @@ final class ModelStockChunkKernel: ChunkKernel {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let products = self.products, dtype = context.dtype
         if halfPrecision, let scratch {
-            let capacity = HalfPrecision.tile(elementCount: context.elementCount), parallel = context.parallel
+            let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), parallel = context.parallel
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: context.parallel) { part, tileStart, out in
                 HalfPrecision.terms(p.inputs, dtype, part, into: out - tileStart, capacity: capacity)
@@ -178,11 +178,10 @@ extension ModelStockChunkKernel {
         /// Sums per element: `n` squared offsets, then the `n(n−1)/2` rounded offset products `i < j`.
         static func width(fineTunes n: Int) -> Int { n + n * (n - 1) / 2 }
 
-        /// Terms computed at once (in parallel) before they are summed in order: at most 2¹⁸ elements per stream.
-        static func tile(elementCount n: Int) -> Int { min(n, 1 << 18) }
-
         /// Floats of the whole-tensor pass's tile of terms.
-        static func scratchCount(fineTunes n: Int, elementCount: Int) -> Int { width(fineTunes: n) * tile(elementCount: elementCount) }
+        static func scratchCount(fineTunes n: Int, elementCount: Int) -> Int {
+            width(fineTunes: n) * TorchHalfReductions.tile(elementCount: elementCount)
+        }
 
         /// The terms of elements `range` (global indices) of the operands (base first): stream `k < n` the rounded
         /// offset `R(x_k − base)`, then stream `n + q` the rounded product of pair `q` (`i < j` in order); term `e`
@@ -292,7 +291,7 @@ extension ModelStockChunkKernel {
                 }
                 let average = R.round(sum / count)
                 let m = R.round(R.round(ts * average) + R.round(u * LaneConversions.load(p.inputs[0], e, lanes)))
-                for l in 0..<lanes { p.output[e + l] = m[l] }
+                LaneConversions.store(m, p.output, e, lanes)
                 e += lanes
             }
         }

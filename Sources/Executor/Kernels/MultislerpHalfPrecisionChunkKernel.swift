@@ -17,7 +17,7 @@ import IR
 ///
 /// The sums over the tensor follow PyTorch's f32 order on one thread, so neither chunks nor threads change them;
 /// the sums over models add in model order (PyTorch's, for up to 15 models).
-/// Memory: a tile of terms per model (`NuslerpVectors.productTile` f32 each) in passes 1–3.
+/// Memory: a tile of terms per model (`TorchHalfReductions.tile` f32 each) in passes 1–3.
 final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     private let context: KernelContext
     private let weights: [Float]
@@ -55,7 +55,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         default: norms2 = [.init(length: n, dtype: context.dtype)]
         }
         if pass > 0 {
-            scratch = context.memory.allocate(Float.self, count: min(n, NuslerpVectors.productTile) * (pass == 2 ? models : 1))
+            scratch = context.memory.allocate(Float.self, count: TorchHalfReductions.tile(elementCount: n) * (pass == 2 ? models : 1))
         }
         return true
     }
@@ -75,7 +75,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         }
         guard let scratch else { return }
         let terms = Terms(inputs: p.inputs, weights: weights, divisors: divisors, meanNorm: meanNorm, dots: dots)
-        let capacity = min(context.elementCount, NuslerpVectors.productTile), parallel = context.parallel
+        let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), parallel = context.parallel
         TorchHalfReductions.inTiles(range, scratch: scratch.pointer, capacity: capacity,
                                     parallel: context.parallel) { part, tileStart, out in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
@@ -109,7 +109,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     @_specialize(where R == BF16Rounding)
     @_specialize(where R == F16Rounding)
     func endPass() throws(ExecutionError) {
-        func r(_ x: Float) -> Float { R.round(SIMD8(repeating: x))[0] }
+        func r(_ x: Float) -> Float { R.round(x) }
         let roots = norms2.map { r($0.sumOfSquares.squareRoot()) }
         scratch = nil
         switch pass {
@@ -207,9 +207,9 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
 
 extension Multislerp {
     /// Bytes `MultislerpHalfPrecisionChunkKernel` holds in its four passes: none, then a tile of f32 terms
-    /// (`NuslerpVectors.productTile` elements; one per model in pass 2).
+    /// (`TorchHalfReductions.tile` elements; one per model in pass 2).
     static func halfPrecisionCost(elementCount n: Int, models: Int) -> KernelCost {
-        let tile = min(n, NuslerpVectors.productTile) * 4
+        let tile = TorchHalfReductions.tile(elementCount: n) * 4
         return KernelCost(passBytes: [0, tile, tile * models, tile])
     }
 }

@@ -41,7 +41,7 @@ enum NearSwapKernel {
             let x = UnsafeRawPointer(a + i).loadUnaligned(as: F.self)
             let y = UnsafeRawPointer(b + i).loadUnaligned(as: F.self)
             let diff = R.round(x - y)
-            let d = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F.self)
+            let d = LaneConversions.magnitude(diff)
             // Selections keep NaN, as torch.clamp does.
             let floor = d.replacing(with: tiny, where: d .< tiny)
             let q = R.round(R.round(one / floor) * ts)

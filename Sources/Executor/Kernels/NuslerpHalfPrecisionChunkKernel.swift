@@ -17,7 +17,7 @@ import IR
 ///
 /// The sums follow PyTorch's f32 order on one thread, so neither chunks nor threads change them.
 /// Passes: two for a whole-tensor vector (the norms, then the cosine), two for columns, none for rows (a chunk
-/// holds whole rows). Memory: a tile of f32 products (`NuslerpVectors.productTile` elements) or 36 bytes per
+/// holds whole rows). Memory: a tile of f32 products (`TorchHalfReductions.tile` elements) or 36 bytes per
 /// column.
 final class NuslerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     private let context: KernelContext
@@ -59,7 +59,7 @@ final class NuslerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
                 norms = [.init(length: n, dtype: context.dtype), .init(length: n, dtype: context.dtype)]
             } else {
                 cosine = .init(length: n)
-                scratch = context.memory.allocate(Float.self, count: min(n, NuslerpVectors.productTile))
+                scratch = context.memory.allocate(Float.self, count: TorchHalfReductions.tile(elementCount: n))
             }
             return true
         case .columns:
@@ -215,14 +215,14 @@ final class NuslerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
 extension NuslerpHalfPrecisionChunkKernel {
     /// `R(√s)` from an f32 sum of squares `s`, at least `R(1e-7)`; NaN stays NaN.
     static func norm(sumOfSquares s: Float) -> Float {
-        let n = R.round(SIMD8(repeating: s.squareRoot()))[0]
-        let eps = R.round(SIMD8(repeating: Float(1e-7)))[0]
+        let n = R.round(s.squareRoot())
+        let eps = R.round(Float(1e-7))
         return n < eps ? eps : n
     }
 
     /// `(s₀, s₁, s)` of one vector pair from the f32 sum of its unit vectors' rounded products (steps 2–4).
     static func coefficients(t: Double, dot: Float) -> (Float, Float, Float) {
-        func r(_ x: Float) -> Float { R.round(SIMD8(repeating: x))[0] }
+        func r(_ x: Float) -> Float { R.round(x) }
         let l0 = Float(1 - t), l1 = Float(t)
         let raw = r(dot)
         // `clamp(-1, 1)` keeps NaN.
@@ -289,15 +289,12 @@ enum NuslerpVectors: Equatable {
 }
 
 extension NuslerpVectors {
-    /// Products of a whole vector computed at once (in parallel) before they are summed in order.
-    static let productTile = 1 << 18
-
     /// Bytes `NuslerpHalfPrecisionChunkKernel` holds: a tile of products (whole vectors) or 36 per column.
     func halfPrecisionCost(elementCount n: Int) -> KernelCost {
         switch self {
         case .rows: return KernelCost()
         case .whole:
-            return KernelCost(passBytes: [0, min(n, Self.productTile) * 4])
+            return KernelCost(passBytes: [0, TorchHalfReductions.tile(elementCount: n) * 4])
         case .columns(let count):
             let bytes = count * 9 * 4
             return KernelCost(initialBytes: bytes, passBytes: [bytes, bytes], sweepBytes: bytes)

@@ -8,68 +8,27 @@ enum RamKernel {
     /// Elements counted at a time by `count`, operand by operand, in vectorizable loops.
     static let tile = 1024
 
-    /// RAM's merge of elements `range` of the task vectors `xs` (values of `dtype`) into `o`, as mergekit computes it
-    /// with tensors of the merge dtype: per vector the term `x` when only it is significant, `x / count` rounded to
-    /// `dtype` when `count` are, and `x · 0` otherwise (so NaN and ±∞ task-vector values give NaN, as in mergekit);
-    /// the terms summed in f32 in vector order from 0 (`sum(dim=0)`), the sum rounded to `dtype`.
-    static func ramMerge(_ xs: [UnsafePointer<Float>], threshold: Float, dtype: DType, _ range: Range<Int>,
-                         into o: UnsafeMutablePointer<Float>) {
-        switch dtype {
-        case .bf16: ramMerge(BF16Rounding.self, xs, threshold: threshold, range, into: o)
-        case .f16: ramMerge(F16Rounding.self, xs, threshold: threshold, range, into: o)
-        default: ramMerge(NoRounding.self, xs, threshold: threshold, range, into: o)
-        }
-    }
-
-    @inline(__always)
-    private static func ramMerge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
-                                                  _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
-        typealias F = SIMD8<Float>
-        @inline(__always) func magnitude(_ v: F) -> F {
-            unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F.self)
-        }
-        let t = F(repeating: threshold)
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let lanes = min(8, range.upperBound - i)
-            var count = F()
-            for x in xs { count += F().replacing(with: 1, where: magnitude(LaneConversions.load(x, i, lanes)) .> t) }
-            let divisor = count.replacing(with: 1, where: count .< 1)
-            // mergekit's masks as factors: `z = x · significant`, then `z · unique + (z · overlap) / count`, so
-            // that NaN (never significant) and ±∞ (times a zero mask) give NaN as there.
-            let unique = F().replacing(with: 1, where: count .== 1)
-            let overlap = F().replacing(with: 1, where: count .> 1)
-            var sum = F()
-            for x in xs {
-                let v = LaneConversions.load(x, i, lanes)
-                let z = v * F().replacing(with: 1, where: magnitude(v) .> t)
-                sum += z * unique + R.round((z * overlap) / divisor)
-            }
-            let m = R.round(sum)
-            for l in 0..<lanes { o[i + l] = m[l] }
-            i += lanes
-        }
-    }
-
-    /// RAM+'s merge of elements `range` of the task vectors `xs` (values of the merge dtype `dtype`) into `o`, as
-    /// mergekit computes it: λ is an f32 tensor, so per vector the unique term `(x · significant · unique) · λ_j`
-    /// is an f32 product, the shared term `(x · significant · overlap) / count` is rounded to `dtype` (the
-    /// counts become that dtype), their f32 sum is summed over the vectors in f32 from 0 (`sum(dim=0)`), and the
-    /// result stays f32 (mergekit's output is F32 on bf16/f16 merges; the planner rounds it once, after adding
-    /// the base in f32). NaN and ±∞ task-vector values give NaN, as in mergekit.
-    static func ramPlusMerge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Float], dtype: DType,
+    /// RAM's and RAM+'s merge of elements `range` of the task vectors `xs` (values of the merge dtype `dtype`) into
+    /// `o`, as mergekit computes it with mergekit's masks as factors (`z = x · significant`): per vector the unique
+    /// term `(z · unique) · λ_j`, an f32 product (RAM+'s λ is an f32 tensor; RAM's `scales` are all 1, which
+    /// leaves `z · unique` as it is), and the shared term `(z · overlap) / count` rounded to `dtype` (the counts
+    /// become that dtype); their sums added over the vectors in f32 from 0 (`sum(dim=0)`). The result stays f32:
+    /// RAM's node rounds it to `dtype` (`forEachRoundedBlock`), RAM+'s stays f32 on bf16/f16 merges (mergekit's
+    /// output is F32 there; the planner rounds it once, after adding the base in f32). NaN and ±∞ task-vector values
+    /// give NaN, as in mergekit.
+    static func merge(_ xs: [UnsafePointer<Float>], threshold: Float, scales: [Float], dtype: DType,
                              _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
         switch dtype {
-        case .bf16: ramPlusMerge(BF16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
-        case .f16: ramPlusMerge(F16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
-        default: ramPlusMerge(NoRounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        case .bf16: merge(BF16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        case .f16: merge(F16Rounding.self, xs, threshold: threshold, scales: scales, range, into: o)
+        default: merge(NoRounding.self, xs, threshold: threshold, scales: scales, range, into: o)
         }
     }
 
     @inline(__always)
-    private static func ramPlusMerge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
-                                                      scales: [Float], _ range: Range<Int>,
-                                                      into o: UnsafeMutablePointer<Float>) {
+    private static func merge<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], threshold: Float,
+                                               scales: [Float], _ range: Range<Int>,
+                                               into o: UnsafeMutablePointer<Float>) {
         typealias F = SIMD8<Float>
         let t = F(repeating: threshold)
         var i = range.lowerBound
@@ -158,7 +117,7 @@ enum RamKernel {
     }
 }
 
-/// RAM in streaming form: the merge (`RamKernel.ramMerge`), a block of each chunk per worker.
+/// RAM in streaming form: the merge (`RamKernel.merge` with every λ 1), a block of each chunk per worker.
 final class RamChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let threshold: Float
@@ -170,14 +129,15 @@ final class RamChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let threshold = self.threshold, dtype = context.dtype
+        let ones = [Float](repeating: 1, count: operands.pointers.count)
         context.forEachRoundedBlock(operands, into: out) { p, range in
-            RamKernel.ramMerge(p.inputs, threshold: threshold, dtype: dtype, range, into: p.output)
+            RamKernel.merge(p.inputs, threshold: threshold, scales: ones, dtype: dtype, range, into: p.output)
         }
     }
 }
 
 /// RAM+ in streaming form: one pass counting shared and unique significant elements, then the merge
-/// (`RamKernel.ramPlusMerge`). The task vectors' dtype (the merge dtype) sets the threshold and the shared terms'
+/// (`RamKernel.merge`). The task vectors' dtype (the merge dtype) sets the threshold and the shared terms'
 /// rounding; the node itself is f32 on bf16/f16 merges (see `RAMPlusTL`).
 final class RamPlusChunkKernel: ChunkKernel {
     private let context: KernelContext
@@ -215,7 +175,7 @@ final class RamPlusChunkKernel: ChunkKernel {
         guard let scales else { return }
         let threshold = self.threshold, dtype = mergeDType
         context.forEachRoundedBlock(operands, into: out) { p, range in
-            RamKernel.ramPlusMerge(p.inputs, threshold: threshold, scales: scales, dtype: dtype, range, into: p.output)
+            RamKernel.merge(p.inputs, threshold: threshold, scales: scales, dtype: dtype, range, into: p.output)
         }
     }
 }

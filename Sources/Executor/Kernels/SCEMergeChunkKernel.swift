@@ -36,7 +36,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         if halfSums != nil, let scratch {
-            let capacity = min(context.elementCount, NuslerpVectors.productTile), dtype = context.dtype
+            let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), dtype = context.dtype
             let models = p.inputs.count - 1, parallel = context.parallel
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: parallel) { part, tileStart, out in
@@ -151,7 +151,7 @@ extension SCEMergeChunkKernel {
 
     /// Floats of the half-precision pass's tile of squares: one tile per model.
     static func halfScratchCount(elementCount n: Int, models: Int) -> Int {
-        max(1, min(n, NuslerpVectors.productTile) * models)
+        max(1, TorchHalfReductions.tile(elementCount: n) * models)
     }
 
     /// mergekit's `sce_weight` on a bf16/f16 merge, from each model's f32 sum of rounded squares: the means

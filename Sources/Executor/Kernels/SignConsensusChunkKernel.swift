@@ -119,7 +119,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
                 sign = LaneConversions.load(xs[0], j, lanes)
                 first = 1
             }
-            guard let merge else { return store(sign, o, j, lanes) }
+            guard let merge else { return LaneConversions.store(sign, o, j, lanes) }
             var sum = Lanes(), divisor = Lanes()
             for k in 0..<merge.count {
                 let c = Lanes(repeating: merge[k])
@@ -143,13 +143,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
                 sum /= divisor.replacing(with: 1, where: unusable)
             }
             if lambda != 1 { sum = R.round(sum) * Lanes(repeating: lambda) }
-            store(sum, o, j, lanes)
-        }
-
-        @inline(__always)
-        private func store(_ v: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, _ j: Int, _ lanes: Int) {
-            if lanes == 8 { return UnsafeMutableRawPointer(o + j).storeBytes(of: v, as: SIMD8<Float>.self) }
-            for l in 0..<lanes { o[j + l] = v[l] }
+            LaneConversions.store(sum, o, j, lanes)
         }
     }
 }

@@ -7,6 +7,12 @@ import IR
 /// of random lengths up to 5,000, column sums and norms of 64 to 5,000 rows: no result differed, where f64 sums
 /// rounded once differed in up to 45 rows of 50,000.
 enum TorchHalfReductions {
+    /// Terms of one stream computed at once (in parallel) before they are fed in order (`inTiles`): 2¹⁸.
+    static let tile = 1 << 18
+
+    /// `tile`, or fewer for a smaller tensor of `n` elements.
+    static func tile(elementCount n: Int) -> Int { min(n, tile) }
+
     /// `torch.norm(x, dim=-1)` of a contiguous row, fed in order in pieces of any size: the f32 sum of squares
     /// (`sumOfSquares`; squares of bf16/f16 values are exact in f32). bf16 takes `norm_kernel_tensor_iterator_impl`'s
     /// last-dimension path: sixteen elements a step, the first eight then the last eight added into eight lane
