@@ -18,12 +18,13 @@ final class SCEMergeChunkKernel: ChunkKernel {
     /// bf16/f16: each model's sum of rounded squares in PyTorch's order, and their tile of terms.
     private var halfSums: [TorchHalfReductions.RowSum]?
     private var scratch: AccountedBuffer<Float>?
-    private var halfDone = false
+    private let halfPrecision: Bool
 
     init(operands: Int, context: KernelContext) {
         self.context = context
         let models = max(0, operands - 1), n = context.elementCount
-        if context.dtype == .bf16 || context.dtype == .f16 {
+        halfPrecision = context.dtype == .bf16 || context.dtype == .f16
+        if halfPrecision {
             halfSums = (0..<models).map { _ in TorchHalfReductions.RowSum(length: n) }
             scratch = context.memory.allocate(Float.self, count: Self.halfScratchCount(elementCount: n, models: models))
         } else {
@@ -31,7 +32,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
         }
     }
 
-    func beginPass() -> Bool { squares != nil || (halfSums != nil && !halfDone) }
+    func beginPass() -> Bool { squares != nil || halfSums != nil }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
@@ -77,7 +78,6 @@ final class SCEMergeChunkKernel: ChunkKernel {
             weights = Self.halfWeights(sums: halfSums.map(\.sum), count: context.elementCount, dtype: context.dtype)
             self.halfSums = nil
             scratch = nil
-            halfDone = true
             return
         }
         weights = Self.weights(squaredNorms: squares?.totals() ?? [], count: context.elementCount)
@@ -86,7 +86,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let w = weights
-        if halfDone {
+        if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
             context.forEachRoundedBlock(operands, into: out) { p, range in
                 if dtype == .bf16 {
