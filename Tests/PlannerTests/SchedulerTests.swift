@@ -129,7 +129,7 @@ final class SchedulerTests: PlannerTestCase {
     }
 
     /// An operand of a statistics pass that itself needs passes is kept whole when the budget allows, else
-    /// recomputed; operands computed without passes are always recomputed.
+    /// recomputed; operands computed without passes are recomputed unless that costs many recomputed steps.
     func testOperandsNeedingPassesAreKeptWholeWhenTheBudgetAllows() throws {
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))
@@ -141,9 +141,11 @@ final class SchedulerTests: PlannerTestCase {
         let s = g.add(.slerp(t: 0.5), [x, pruned], type: t)
         g.addOutput(GraphOutput(name: "s", value: s))
         let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts)
-        XCTAssertEqual(roomy.groups[0].retained, [pruned], "x is read again and d recomputed rather than kept")
-        XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 1000 * 4, "the kept value is counted")
-        XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %3;"))
+        // d would be computed in both of the prune's passes and the slerp's (2 recomputations of 3 steps): kept
+        // too; x, read in every sweep, is read again.
+        XCTAssertEqual(roomy.groups[0].retained, [d, pruned], "x is read again rather than kept")
+        XCTAssertGreaterThanOrEqual(roomy.groups[0].peakBytes, 2 * 1000 * 4, "the kept values are counted")
+        XCTAssertTrue(Printer(graph: g, schedule: roomy).render().contains("kept whole across passes: %2 %3;"))
         // Just enough for one row without keeping anything.
         let bare = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts,
                                           limits: Scheduler.Limits(retainAcrossPasses: false)).groups[0]
@@ -153,6 +155,51 @@ final class SchedulerTests: PlannerTestCase {
         XCTAssertEqual(tight.groups[0].chunkRows, 1)
         let off = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts, limits: Scheduler.Limits(retainAcrossPasses: false))
         XCTAssertEqual(off.groups[0].retained, [])
+    }
+
+    /// Operands that the sweeps would recompute many times over (counted in steps: multislerp's four passes and
+    /// the output sweep over task vectors of three steps each) are kept whole when the budget allows; inputs read
+    /// three times (a two-pass kernel over loads) are read again.
+    func testOperandsRecomputedOftenAreKeptWholeWhenTheBudgetAllows() throws {
+        struct FourPasses: CostModel {
+            let bytesPerOpenShard = 0
+            func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+                switch op {
+                case .multislerp: return KernelCost(passBytes: [100, 100, 100, 100])
+                case .slerp: return KernelCost(passBytes: [100, 100])
+                default: return testCosts.cost(of: op, result: result, operands: operands, threads: threads)
+                }
+            }
+        }
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .bf16, shape: [100, 10])
+        let base = g.add(.load(model: m, tensor: "base"), type: t)
+        let vectors = (0..<3).map { k in
+            g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)
+        }
+        let merged = g.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)
+        let out = g.add(.add, [base, merged], type: t)
+        g.addOutput(GraphOutput(name: "merged", value: out))
+        let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: FourPasses())
+        XCTAssertEqual(roomy.groups[0].retained, vectors)
+        XCTAssertEqual(roomy.groups[0].sweeps.count, 5)
+        // The later sweeps read the kept task vectors and compute nothing; the output sweep reads the base once more.
+        XCTAssertEqual(roomy.groups[0].sweeps[1].computes.map { roomy.groups[0].steps[$0].value }.sorted(),
+                       vectors.sorted())
+        assertValidSchedule(g, roomy)
+        let bare = try Scheduler.schedule(g, maxShardBytes: 0, costs: FourPasses(),
+                                          limits: Scheduler.Limits(retainAcrossPasses: false)).groups[0]
+        let tight = try Scheduler.schedule(g, maxShardBytes: 0, costs: FourPasses(),
+                                           limits: Scheduler.Limits(budgetBytes: bare.bytes(rows: 1)))
+        XCTAssertEqual(tight.groups[0].retained, [])
+
+        var h = Graph()
+        let n = h.addModel(ModelInput(name: "a", path: "/a"))
+        let a = h.add(.load(model: n, tensor: "a"), type: t), b = h.add(.load(model: n, tensor: "b"), type: t)
+        h.addOutput(GraphOutput(name: "s", value: h.add(.slerp(t: 0.5), [a, b], type: t)))
+        XCTAssertEqual(try Scheduler.schedule(h, maxShardBytes: 0, costs: FourPasses()).groups[0].retained, [],
+                       "inputs read three times are read again")
     }
 
     func testBuffersAreF32WhateverTheDType() throws {
