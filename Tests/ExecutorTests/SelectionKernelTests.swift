@@ -59,6 +59,44 @@ final class SelectionKernelTests: XCTestCase {
         XCTAssertEqual(try runChunked(.arceeFusion, [zero, zero], shape: [12, 5], chunkRows: 5), zero)
     }
 
+    /// On bf16 values of either sign (and ±0, ±∞, NaN), the first pass alone gives the statistics the second pass
+    /// finds: what lets a bf16 arcee_fusion select its quartiles in one pass.
+    func testBF16TotalKeysSelectInOnePassWithTheSameResult() throws {
+        struct Keys: OrderKeys {
+            let keys: [UInt32]
+            func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) { for i in range { body(i, keys[i]) } }
+        }
+        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, -.nan, 1, -1]
+        let values = pseudoRandom(50_000, seed: 7).enumerated().map { i, x -> Float in
+            i % 97 == 0 ? specials[(i / 97) % specials.count] : Float(bitPattern: (x * 3).bitPattern & 0xFFFF_0000)
+        }
+        let keys = Keys(keys: values.map(OrderKey.total))
+        let ranks = [0, 1, 12_499, 24_999, 37_499, 49_998, 49_999]
+        for threads in [1, 2] {
+            let parallel = Parallel(threads: threads)
+            func firstPass() -> StreamingSelect {
+                let select = StreamingSelect(elementCount: values.count, threads: threads, memory: MemoryAccount())
+                for start in stride(from: 0, to: values.count, by: 4_096) {
+                    select.count(start..<min(values.count, start + 4_096), keys, parallel: parallel)
+                }
+                select.finishFirstPass()
+                return select
+            }
+            let two = firstPass()
+            var expected: [StreamingSelect.Statistic] = []
+            for batch in stride(from: 0, to: ranks.count, by: StreamingSelect.maxRanks) {
+                let wanted = Array(ranks[batch..<min(ranks.count, batch + StreamingSelect.maxRanks)])
+                let select = batch == 0 ? two : firstPass()
+                select.beginSecondPass(ranks: wanted)
+                select.count(0..<values.count, keys, parallel: parallel)
+                expected += select.finishSecondPass()
+            }
+            XCTAssertEqual(firstPass().statisticsFromFirstPass(bf16TotalRanks: ranks), expected)
+            let sorted = keys.keys.sorted()
+            XCTAssertEqual(expected.map(\.key), ranks.map { sorted[$0] })
+        }
+    }
+
     /// Each selection kernel holds exactly its declared state for several thread counts and chunkings.
     func testStateMatchesTheDeclaredCost() throws {
         let shape = [1601, 123]

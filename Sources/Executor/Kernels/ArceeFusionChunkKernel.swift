@@ -6,7 +6,8 @@ import IR
 /// the KL divergence between the softmaxes (over the last dimension, plus 1e-8) of its row in `b` and in `a`;
 /// `b` is taken where importance ≥ median + 1.5·(q3 − q1) of all importances, `a` (the base) elsewhere.
 /// Passes: the two of a `StreamingSelect` finding the three quartiles (the first also computes every row's KL
-/// divergence, kept for the later passes); chunks are whole rows.
+/// divergence, kept for the later passes; on a bf16 merge the first pass alone decides them, see `onePass`);
+/// chunks are whole rows.
 ///
 /// Elements near the threshold decide between two models, so the importances are computed in float32 in
 /// PyTorch's order (see `TorchFloat32`); a KL divergence of ~1e-4 computed in f64 instead differs by up to
@@ -88,22 +89,33 @@ final class ArceeFusionChunkKernel: ChunkKernel {
             scratch = nil
             select?.finishFirstPass()
             let last = Float(context.elementCount - 1)
-            select?.beginSecondPass(ranks: [0.25, 0.5, 0.75].map { (q: Float) in
-                min(context.elementCount - 1, Int(q * last))
-            })
-            stage = .selectLow
+            let ranks = [0.25, 0.5, 0.75].map { (q: Float) in min(context.elementCount - 1, Int(q * last)) }
+            if Self.onePass(context.dtype) {
+                setThreshold(select?.statisticsFromFirstPass(bf16TotalRanks: ranks) ?? [])
+            } else {
+                select?.beginSecondPass(ranks: ranks)
+                stage = .selectLow
+            }
         case .selectLow:
-            let q = (select?.finishSecondPass() ?? []).map { OrderKey.value(ofTotal: $0.key) }
-            select = nil
-            // mergekit's `median + 1.5 * (q3 - q1)`, each op in the importances' dtype (f32, or the bf16/f16 of a
-            // half-precision merge).
-            let dtype = context.dtype
-            func r(_ x: Float) -> Float { DTypeConversion.round(x, to: dtype) }
-            if q.count == 3 { threshold = r(q[1] + r(1.5 * r(q[2] - q[0]))) }
-            stage = .done
+            setThreshold(select?.finishSecondPass() ?? [])
         case .done:
             return
         }
+    }
+
+    /// Whether the quartiles come from the first pass alone: bf16 importances (rounded to bf16 op by op) have keys
+    /// whose high 16 bits decide them (`StreamingSelect.statisticsFromFirstPass(bf16TotalRanks:)`).
+    static func onePass(_ dtype: DType) -> Bool { dtype == .bf16 }
+
+    /// mergekit's `median + 1.5 * (q3 - q1)` from the quartiles' statistics, each op in the importances' dtype
+    /// (f32, or the bf16/f16 of a half-precision merge); ends the passes.
+    private func setThreshold(_ quartiles: [StreamingSelect.Statistic]) {
+        let q = quartiles.map { OrderKey.value(ofTotal: $0.key) }
+        select = nil
+        let dtype = context.dtype
+        func r(_ x: Float) -> Float { DTypeConversion.round(x, to: dtype) }
+        if q.count == 3 { threshold = r(q[1] + r(1.5 * r(q[2] - q[0]))) }
+        stage = .done
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
@@ -257,17 +269,18 @@ struct RowDivergence {
 extension ArceeFusionChunkKernel {
     /// What the kernel holds for a tensor of `shape` on `threads` threads: every row's KL divergence (f32) from
     /// the first pass on; in the first pass one table per worker and three rows of scratch per row worker; in
-    /// the second, three tables (one per quartile) per worker.
-    static func cost(shape: [Int], threads: Int) -> KernelCost {
+    /// the second (not on a bf16 merge, `dtype`: see `onePass`), three tables (one per quartile) per worker.
+    static func cost(shape: [Int], dtype: DType, threads: Int) -> KernelCost {
         let n = shape.reduce(1, *)
         guard n > 0 else { return KernelCost() }
         let length = max(1, shape.count < 2 ? n : shape[shape.count - 1])
         let rows = n / length
         let divergences = rows * 4
         let scratch = max(1, min(threads, rows)) * 3 * length * 4
+        let first = StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1) + divergences + scratch
+        if onePass(dtype) { return KernelCost(passBytes: [first], sweepBytes: divergences) }
         return KernelCost(passBytes: [
-            StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1) + divergences + scratch,
-            StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 3) + divergences,
+            first, StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 3) + divergences,
         ], sweepBytes: divergences)
     }
 }

@@ -128,7 +128,7 @@ enum KernelFactory {
                 VarianceTopKChunkKernel(fraction: fraction, context: $0)
             }
         case .arceeFusion:
-            return KernelDeclaration(cost: ArceeFusionChunkKernel.cost(shape: result.shape, threads: threads)) {
+            return KernelDeclaration(cost: ArceeFusionChunkKernel.cost(shape: result.shape, dtype: result.dtype, threads: threads)) {
                 ArceeFusionChunkKernel(context: $0)
             }
         case .randomPrune(let density, let rescale, let seed, let key):

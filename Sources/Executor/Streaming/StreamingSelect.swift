@@ -101,6 +101,19 @@ final class StreamingSelect {
         }
     }
 
+    /// The statistic of each of `ranks` straight from the first pass, for total-order keys (`OrderKey.total`) of
+    /// bf16 values of either sign: a high bucket then holds one key, its low 16 bits all zero for non-negative
+    /// values and all one for negative values and NaN (`~bits`, and NaN's `UInt32.max`). What a second pass would
+    /// find, without it.
+    func statisticsFromFirstPass(bf16TotalRanks ranks: [Int]) -> [Statistic] {
+        statisticsFromFirstPass(ranks: ranks).map { s in
+            var s = s
+            let bucket = s.key >> 16
+            if bucket < 0x8000 || bucket == 0xFFFF { s.key |= 0xFFFF }
+            return s
+        }
+    }
+
     /// Starts the second pass for up to `maxRanks` ascending ranks, each below the element count.
     func beginSecondPass(ranks: [Int]) {
         precondition(ranks.count <= StreamingSelect.maxRanks, "at most \(StreamingSelect.maxRanks) ranks")
