@@ -54,8 +54,12 @@ public enum Op: Hashable, Sendable {
     case mul
     /// NearSwap from `operands[0]` (the base) toward `operands[1]`: weight `clamp(t / max(|a − b|, 1e-6), 0, 1)`.
     case nearSwap(t: Double)
-    /// A 0/1 mask of the `fraction` of elements whose variance across the operands is largest (among those
-    /// with nonzero variance; SCE's `select_topk`).
+    /// Each element's population variance across the operands (`torch.var(dim=0, unbiased=False)`): the mean and
+    /// the sum of squared deviations each accumulated in f64 over the operands in order, divided by the operand
+    /// count, rounded once to the node's dtype (f32 where SCE lowers it).
+    case variance
+    /// A 0/1 mask of the `fraction` of elements of largest value among those of nonzero value in `operands[0]`, a
+    /// `variance` (SCE's `select_topk`): equal values are taken from the lower index first, NaN ranks highest.
     case varianceTopK(fraction: Double)
     /// SCE merge: `operands[0]` is the elected sign, the rest task vectors; each weighted by its mean square
     /// (normalized over inputs), summed where it agrees with the sign, divided by the agreeing weights.
@@ -108,6 +112,7 @@ public enum Op: Hashable, Sendable {
         case .tiesMerge: return "ties_merge"
         case .mul: return "mul"
         case .nearSwap: return "nearswap"
+        case .variance: return "variance"
         case .varianceTopK: return "variance_topk"
         case .sceMerge: return "sce_merge"
         case .nuslerp: return "nuslerp"
@@ -129,8 +134,8 @@ public enum Op: Hashable, Sendable {
         case .load, .loraDelta, .vocabularyGather: return 0
         case .cast, .scale: return 1
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
-        case .magnitudePrune, .randomPrune, .dellaPrune: return 1
-        case .weightedSum, .taskMix, .linearMix, .modelStock, .signElect, .disjointMerge, .tiesMerge, .varianceTopK,
+        case .magnitudePrune, .randomPrune, .dellaPrune, .varianceTopK: return 1
+        case .weightedSum, .taskMix, .linearMix, .modelStock, .signElect, .disjointMerge, .tiesMerge, .variance,
              .sceMerge, .multislerp, .karcher, .ramMerge, .ramPlusMerge, .copyEqual:
             return nil
         }
@@ -139,7 +144,7 @@ public enum Op: Hashable, Sendable {
     /// The op's attributes as written in `--dump-ir` (empty when it has none).
     public var attributes: String {
         switch self {
-        case .load, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return ""
+        case .load, .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return ""
         case .loraDelta(_, _, _, let rank, let scale, let transposed):
             return "(rank \(rank), scale \(formatAttribute(scale))\(transposed ? ", transposed" : ""))"
         case .cast(let d): return "(\(d.shortName))"
@@ -273,7 +278,7 @@ extension Op {
             (0...1).contains(x) ? nil : "\(name) must be in [0, 1], found \(formatAttribute(x))"
         }
         switch self {
-        case .load, .cast, .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual:
+        case .load, .cast, .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual:
             return nil
         case .loraDelta(_, _, _, let rank, let scale, _):
             return rank < 1 ? "rank must be at least 1, found \(rank)" : finite("scale", [scale])
@@ -325,7 +330,7 @@ extension Op {
         case .loraDelta(let model, let a, let b, let rank, let scale, let transposed):
             return [("model", .text("@m\(model)")), ("a", .text(a)), ("b", .text(b)), ("rank", .integer(rank)),
                     ("scale", .number(scale)), ("transposed", .bool(transposed))]
-        case .sub, .add, .mul, .sceMerge, .arceeFusion, .copyEqual: return []
+        case .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return []
         case .cast(let dtype): return [("dtype", .text(dtype.shortName))]
         case .scale(let s): return [("scale", .number(s))]
         case .weightedSum(let c): return [("coefficients", .numbers(c))]

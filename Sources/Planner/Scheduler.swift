@@ -173,12 +173,18 @@ public enum Scheduler {
                 (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
                 if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
             }
-            let often = limits.retainAcrossPasses ? recomputedOften(group, graph: graph) : []
-            if !often.isEmpty {
-                var kept = group
-                kept.retained = Array(Set(group.retained).union(often)).sorted()
-                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
-                if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
+            // Then, one at a time, the values whose recomputation costs the most that still fit.
+            var tried = Set<ValueID>()
+            while limits.retainAcrossPasses {
+                let candidates = recomputedOften(group, graph: graph).filter { !tried.contains($0) }
+                guard let fitting = candidates.lazy.compactMap({ v -> ChunkGroup? in
+                    tried.insert(v)
+                    var kept = group
+                    kept.retained = (group.retained + [v]).sorted()
+                    (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
+                    return kept.bytes(rows: 1) <= limits.budgetBytes ? kept : nil
+                }).first else { break }
+                group = fitting
             }
             let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
             var rows = min(group.rowCount, cap)
@@ -294,34 +300,40 @@ public enum Scheduler {
         return values.sorted()
     }
 
-    /// The operands of statistics passes whose recomputation costs more than keeping them whole: those the group's
-    /// sweeps would compute again, counted in steps (the sweeps after the first that compute the value, times the
-    /// steps of its cone: loads, task vectors' `sub`s, …), at least `recomputedStepsWorthKeeping` times. Kept whole
-    /// (f32) when the budget allows, their inputs are read and decoded once instead of once per sweep: multislerp's
-    /// task vectors (four passes and the output sweep, 3 steps each: 12), SCE's (3 sweeps: 6).
+    /// The operands of statistics passes whose recomputation costs more than keeping them whole, most costly
+    /// first: those the group's sweeps would compute again, counted in steps (the sweeps after the first that
+    /// compute the value, times the steps of its cone: loads, task vectors' `sub`s, …), at least
+    /// `recomputedStepsWorthKeeping` times. Kept whole (f32) when the budget allows, their inputs are read and
+    /// decoded once instead of once per sweep: multislerp's task vectors (four passes and the output sweep, 3 steps
+    /// each: 12), SCE's variance (two more sweeps of 8 steps: 16).
     static func recomputedOften(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
         var computations = [Int](repeating: 0, count: group.steps.count)
         for sweep in group.sweeps { for i in sweep.computes { computations[i] += 1 } }
         var index: [ValueID: Int] = [:]
         for (i, step) in group.steps.enumerated() { index[step.value] = i }
+        let retained = Set(group.retained)
+        /// Steps computing `v` from scratch (values kept whole cost nothing).
         func coneSteps(_ v: ValueID) -> Int {
             var seen = Set<ValueID>()
             var stack = [v]
             while let x = stack.popLast() {
-                if index[x] != nil, seen.insert(x).inserted { stack.append(contentsOf: graph[x].operands) }
+                if index[x] != nil, x == v || !retained.contains(x), seen.insert(x).inserted {
+                    stack.append(contentsOf: graph[x].operands)
+                }
             }
             return seen.count
         }
-        var values = Set<ValueID>()
+        var saved: [ValueID: Int] = [:]
         for sweep in group.sweeps {
             for o in sweep.observers {
                 for operand in graph[group.steps[o].value].operands {
-                    guard let i = index[operand], computations[i] > 1, !group.retained.contains(operand) else { continue }
-                    if (computations[i] - 1) * coneSteps(operand) >= recomputedStepsWorthKeeping { values.insert(operand) }
+                    guard let i = index[operand], computations[i] > 1, !retained.contains(operand) else { continue }
+                    let steps = (computations[i] - 1) * coneSteps(operand)
+                    if steps >= recomputedStepsWorthKeeping { saved[operand] = steps }
                 }
             }
         }
-        return values.sorted()
+        return saved.sorted { a, b in a.value != b.value ? a.value > b.value : a.key < b.key }.map(\.key)
     }
 
     /// Recomputed steps (see `recomputedOften`) that cost more than keeping a value whole. Measured on the 1b

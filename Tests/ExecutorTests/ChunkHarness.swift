@@ -78,3 +78,8 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
         return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
     }
 }
+
+/// The per-element population variances of `operands` (a `variance` node, f32), which `variance_topk` selects from.
+func variances(_ operands: [[Float]], shape: [Int]) throws -> [Float] {
+    try runChunked(.variance, operands, shape: shape)
+}

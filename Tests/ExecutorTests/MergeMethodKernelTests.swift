@@ -23,7 +23,9 @@ final class MergeMethodKernelTests: XCTestCase {
 
     func testVarianceTopKKeepsTheLargestNonzeroVariances() throws {
         let xs: [[Float]] = [[1, 0, 2, 0], [-1, 0, 2, 0.5]]
-        func topK(_ fraction: Double) throws -> [Float] { try runChunked(.varianceTopK(fraction: fraction), xs, shape: [4]) }
+        func topK(_ fraction: Double) throws -> [Float] {
+            try runChunked(.varianceTopK(fraction: fraction), [variances(xs, shape: [4])], shape: [4])
+        }
         // variances 1, 0, 0, 0.0625: two nonzero, half of them kept.
         XCTAssertEqual(try topK(0.5), [1, 0, 0, 0])
         XCTAssertEqual(try topK(1), [1, 1, 1, 1])

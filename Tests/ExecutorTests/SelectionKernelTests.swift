@@ -24,7 +24,8 @@ final class SelectionKernelTests: XCTestCase {
         let xs: [[Float]] = [[1, 1, 1, 1, 0, 1], [-1, -1, -1, -1, 0, 1]]
         for (chunkRows, threads) in [(1, 1), (4, 2), (6, 3)] {
             let topK = { (f: Double) in
-                try runChunked(.varianceTopK(fraction: f), xs, shape: [6, 1], threads: threads, chunkRows: chunkRows)
+                try runChunked(.varianceTopK(fraction: f), [variances(xs, shape: [6, 1])], shape: [6, 1], threads: threads,
+                               chunkRows: chunkRows)
             }
             XCTAssertEqual(try topK(0.5), [1, 1, 0, 0, 0, 0])
             XCTAssertEqual(try topK(0.75), [1, 1, 1, 0, 0, 0])
@@ -35,7 +36,8 @@ final class SelectionKernelTests: XCTestCase {
     /// Equal operands have no nonzero variance, so nothing is kept.
     func testVarianceTopKOfEqualOperandsIsEmpty() throws {
         let x = pseudoRandom(50, seed: 3)
-        XCTAssertEqual(try runChunked(.varianceTopK(fraction: 0.5), [x, x], shape: [10, 5], chunkRows: 2),
+        XCTAssertEqual(try runChunked(.varianceTopK(fraction: 0.5), [variances([x, x], shape: [10, 5])], shape: [10, 5],
+                                      chunkRows: 2),
                        [Float](repeating: 0, count: 50))
     }
 
@@ -44,9 +46,28 @@ final class SelectionKernelTests: XCTestCase {
     func testVarianceTopKMatchesASortForAnyChunking() throws {
         let n = 1601 * 123
         let xs = [pseudoRandom(n, seed: 21), pseudoRandom(n, seed: 22).map { $0.rounded() }, [Float](repeating: 0, count: n)]
-        XCTAssertEqual(try runChunked(.varianceTopK(fraction: 0.37), xs, shape: [1601, 123], threads: 2, chunkRows: 50),
+        let v = try variances(xs, shape: [1601, 123])
+        XCTAssertEqual(try runChunked(.varianceTopK(fraction: 0.37), [v], shape: [1601, 123], threads: 2, chunkRows: 50),
                        referenceTopK(xs, fraction: 0.37))
-        try assertChunkInvariant(.varianceTopK(fraction: 0.37), xs, shape: [1601, 123], dtype: .bf16)
+        try assertChunkInvariant(.varianceTopK(fraction: 0.37), [v], shape: [1601, 123], dtype: .bf16)
+    }
+
+    /// The `variance` op: per element, the f64 mean and sum of squared deviations over the operands in order,
+    /// divided by their count, as f32 (`referenceTopK`'s variances), for any chunking and thread count; NaN
+    /// and infinite operands give NaN.
+    func testVarianceIsThePopulationVarianceInF64() throws {
+        let n = 1601 * 123
+        var xs = [pseudoRandom(n, seed: 31), pseudoRandom(n, seed: 32), pseudoRandom(n, seed: 33).map { $0 * 1e-3 }]
+        xs[0][5] = .nan
+        xs[1][7] = .infinity
+        let expected: [Float] = (0..<n).map { i in
+            let mean = xs.reduce(0.0) { $0 + Double($1[i]) } / 3
+            return Float(xs.reduce(0.0) { $0 + (Double($1[i]) - mean) * (Double($1[i]) - mean) } / 3)
+        }
+        let v = try variances(xs, shape: [1601, 123])
+        XCTAssertEqual(v.map(\.bitPattern), expected.map(\.bitPattern))
+        XCTAssertTrue(v[5].isNaN && v[7].isNaN)
+        try assertChunkInvariant(.variance, xs, shape: [1601, 123])
     }
 
     /// Row-local importances over chunks of whole rows; bf16 output; a 3-D tensor (rows of its last dimension).
@@ -112,7 +133,7 @@ final class SelectionKernelTests: XCTestCase {
                                                        operands: 1, shape: shape, chunkRows: chunkRows)
                 }
             }
-            try assertStateMatchesDeclaredCost(.varianceTopK(fraction: 0.3), operands: 2, shape: shape, chunkRows: chunkRows)
+            try assertStateMatchesDeclaredCost(.varianceTopK(fraction: 0.3), operands: 1, shape: shape, chunkRows: chunkRows)
             try assertStateMatchesDeclaredCost(.arceeFusion, operands: 2, shape: shape, chunkRows: chunkRows)
         }
     }

@@ -160,7 +160,7 @@ final class VerifierTests: XCTestCase {
             (.randomPrune(density: -0.5, rescale: true, seed: 0, key: 0), 1, "density must be in [0, 1], found -0.5"),
             (.dellaPrune(density: 0.9, epsilon: 0.2, rescale: true, seed: 0, key: 0), 1,
              "density + epsilon must be in [0, 1]"),
-            (.varianceTopK(fraction: 2), 2, "fraction must be in [0, 1], found 2"),
+            (.varianceTopK(fraction: 2), 1, "fraction must be in [0, 1], found 2"),
             (.tiesMerge(electWeights: [1], weights: [1, 1], normalize: true, lambda: 1), 2,
              "1 election weights for 2 merge weights"),
             (.disjointMerge(weights: [1], normalize: true, lambda: .infinity), 2, "lambda must be finite"),

@@ -1,10 +1,11 @@
 import IR
 
-/// SCE's variance top-k mask (mergekit's `sce_mask`) in streaming form: 1 for the `k = min(nonzero, ⌊nonzero ·
-/// fraction⌋)` elements (the product in float32, as mergekit) of largest population variance across the operands,
-/// equal variances taken from the lower index first, 0 elsewhere; all ones when `fraction ≥ 1`, all zeros when
-/// `fraction ≤ 0`. `nonzero` counts the elements of nonzero variance. Passes: the two of a `StreamingSelect` (the
-/// first also counts the zero variances) finding the variance at descending rank `k`.
+/// SCE's variance top-k mask (mergekit's `sce_mask`) in streaming form, over the per-element variances its operand
+/// holds (a `variance` node): 1 for the `k = min(nonzero, ⌊nonzero · fraction⌋)` elements (the product in float32,
+/// as mergekit) of largest variance, equal variances taken from the lower index first, 0 elsewhere; all ones when
+/// `fraction ≥ 1`, all zeros when `fraction ≤ 0`. `nonzero` counts the elements of nonzero variance. Passes: the
+/// two of a `StreamingSelect` (the first also counts the zero variances) finding the variance at descending rank
+/// `k`.
 final class VarianceTopKChunkKernel: ChunkKernel {
     /// What the next statistics pass computes.
     private enum Stage {
@@ -91,53 +92,56 @@ final class VarianceTopKChunkKernel: ChunkKernel {
 /// Variance order keys: 0 for a zero variance, alone in high bucket 0; otherwise the float32 variance's bits
 /// (variances are ≥ 0) plus 2¹⁶; NaN last.
 struct VarianceKeys: OrderKeys, @unchecked Sendable {
-    /// The operands, indexed by global element index.
-    let inputs: [UnsafePointer<Float>]
-    /// Elements whose variances are computed together (operand by operand, so that the loops vectorize).
-    static let tile = 256
+    /// The variances, indexed by global element index.
+    let variances: UnsafePointer<Float>
 
     init(_ operands: ChunkOperands) {
-        inputs = operands.pointers.indices.map { operands.global($0) }
+        variances = operands.global(0)
     }
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * VarianceKeys.tile) { buffer in
-            let mean = buffer.baseAddress!, variance = mean + VarianceKeys.tile
+        for i in range {
+            let v = variances[i]
+            body(i, v.isNaN ? .max : v == 0 ? 0 : v.bitPattern &+ 0x1_0000)
+        }
+    }
+}
+
+/// Population variances across operands (`torch.var(dim=0, unbiased=False)`), in f64.
+enum PopulationVariance {
+    /// Elements whose variances are computed together (operand by operand, so that the loops vectorize).
+    static let tile = 256
+
+    /// The variances across `inputs` (indexed by global element index) of elements `range`, as f32, into `out`
+    /// (indexed the same way): per element the mean and the sum of squared deviations, each folded over the
+    /// operands in order in f64, then divided by the operand count.
+    static func compute(_ inputs: [UnsafePointer<Float>], _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * tile) { buffer in
+            let mean = buffer.baseAddress!, sum = mean + tile
+            let m = Double(inputs.count)
             var start = range.lowerBound
             while start < range.upperBound {
-                let count = min(VarianceKeys.tile, range.upperBound - start)
-                variances(from: start, count: count, mean: mean, into: variance)
-                for j in 0..<count {
-                    let v = Float(variance[j])
-                    body(start + j, v.isNaN ? .max : v == 0 ? 0 : v.bitPattern &+ 0x1_0000)
+                let count = min(tile, range.upperBound - start)
+                mean.initialize(repeating: 0, count: count)
+                sum.initialize(repeating: 0, count: count)
+                for x in inputs {
+                    let x = x + start
+                    for j in 0..<count { mean[j] += Double(x[j]) }
                 }
+                for j in 0..<count { mean[j] /= m }
+                for x in inputs {
+                    let x = x + start
+                    for j in 0..<count {
+                        let d = Double(x[j]) - mean[j]
+                        sum[j] += d * d
+                    }
+                }
+                let o = out + start
+                for j in 0..<count { o[j] = Float(sum[j] / m) }
                 start += count
             }
         }
-    }
-
-    /// The population variances across the operands of `count` elements from `start`, in f64: the mean and the
-    /// sum of squared deviations each folded over the operands in order, then divided by their count.
-    @inline(__always)
-    private func variances(from start: Int, count: Int, mean: UnsafeMutablePointer<Double>,
-                           into sum: UnsafeMutablePointer<Double>) {
-        let m = Double(inputs.count)
-        mean.initialize(repeating: 0, count: count)
-        sum.initialize(repeating: 0, count: count)
-        for x in inputs {
-            let x = x + start
-            for j in 0..<count { mean[j] += Double(x[j]) }
-        }
-        for j in 0..<count { mean[j] /= m }
-        for x in inputs {
-            let x = x + start
-            for j in 0..<count {
-                let d = Double(x[j]) - mean[j]
-                sum[j] += d * d
-            }
-        }
-        for j in 0..<count { sum[j] /= m }
     }
 }
 

@@ -12,6 +12,8 @@ final class ArithmeticChunkKernel: ChunkKernel {
         case mul
         /// `Σ c[k]·x[k]`, accumulated in f64 from 0 in operand order.
         case weightedSum([Double])
+        /// The population variance across the operands (`PopulationVariance`).
+        case variance
         /// mergekit's `linear_merge` on bf16/f16 operands: `Σ w[k]·x[k]` in an f32 accumulator, one fused
         /// multiply-add per operand in operand order, then divided by `divisor` (nil: not normalized).
         case linearMix([Float], divisor: Float?)
@@ -47,6 +49,8 @@ final class ArithmeticChunkKernel: ChunkKernel {
                 for i in range { o[i] = x[i] * y[i] }
             case .weightedSum(let c):
                 ArithmeticChunkKernel.weightedSum(p.inputs, c, into: o, range)
+            case .variance:
+                PopulationVariance.compute(p.inputs, range, into: o)
             case .linearMix(let w, let divisor):
                 ArithmeticChunkKernel.linearMix(p.inputs, w, divisor: divisor, into: o, range)
             }

@@ -60,6 +60,8 @@ enum KernelFactory {
             return stateless { ArithmeticChunkKernel(.mul, context: $0) }
         case .weightedSum(let c):
             return stateless { ArithmeticChunkKernel(.weightedSum(c), context: $0) }
+        case .variance:
+            return stateless { ArithmeticChunkKernel(.variance, context: $0) }
         case .linearMix(let w, let normalize):
             // `weight.sum(dim=1)` of the f32 weights, in order.
             let divisor = normalize ? w.reduce(Float(0)) { $0 + Float($1) } : nil

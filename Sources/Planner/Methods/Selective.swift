@@ -53,7 +53,10 @@ struct SCE: MergeMethod {
         let topK = c[Self.selectTopK]
         var deltas = c.offsets(inputs, others)
         if topK < 1 {
-            let mask = c.add(.varianceTopK(fraction: topK), deltas, note: "select_topk=\(formatAttribute(topK))")
+            // The variance in f32 whatever the merge dtype (see docs/mergekit-differences.md), as its own value
+            // so that the selection's passes read it instead of recomputing it (and the plan can keep it whole).
+            let variance = c.add(.variance, deltas, dtype: .f32)
+            let mask = c.add(.varianceTopK(fraction: topK), [variance], note: "select_topk=\(formatAttribute(topK))")
             deltas = deltas.map { c.add(.mul, [$0, mask]) }
         }
         let sign = c.add(.signElect(weights: others.map { _ in 1 }), deltas)
