@@ -1,3 +1,4 @@
+import Foundation
 @testable import Executor
 import IR
 import Planner
@@ -115,6 +116,38 @@ final class SelectionKernelTests: XCTestCase {
             XCTAssertEqual(firstPass().statisticsFromFirstPass(bf16TotalRanks: ranks), expected)
             let sorted = keys.keys.sorted()
             XCTAssertEqual(expected.map(\.key), ranks.map { sorted[$0] })
+        }
+    }
+
+    /// A half-precision KL divergence takes its logarithms from `HalfLogarithms`: each row's terms have the same
+    /// bits as with glibc's `logf` called on each rounded quotient (NaN where that gives NaN), and so does the sum,
+    /// on rows whose softmaxes span many magnitudes (so the quotients do).
+    func testHalfPrecisionDivergenceMatchesLogfPerElement() throws {
+        for (dtype, round) in [(DType.bf16, { (x: Float) in BF16Rounding.round(x) }),
+                               (.f16, { (x: Float) in F16Rounding.round(x) })] {
+            for (length, seed, scale) in [(2048, UInt64(41), Float(3)), (2048, 44, 12), (37, 42, 12), (5, 43, 1)] {
+                let x = pseudoRandom(length, seed: seed).map { round($0 * scale) }
+                let y = pseudoRandom(length, seed: seed + 100).map { round($0 * scale) }
+                var storage = [Float](repeating: 0, count: 3 * length)
+                let actual = storage.withUnsafeMutableBufferPointer { buffer in
+                    RowDivergence(buffer.baseAddress!, length: length).divergence(x, y, count: length, dtype: dtype)
+                }
+                var p = [Float](repeating: 0, count: length), q = p
+                RowDivergence.softmax(x, count: length, into: &p)
+                RowDivergence.softmax(y, count: length, into: &q)
+                var terms: [Float] = (0..<length).map { i in
+                    let pi = round(round(p[i]) + 1e-8), qi = round(round(q[i]) + 1e-8)
+                    return round(pi * round(logf(round(pi / qi))))
+                }
+                for (i, (a, e)) in zip(storage[(2 * length)...], terms).enumerated() where !(a.isNaN && e.isNaN) {
+                    XCTAssertEqual(a.bitPattern, e.bitPattern, "\(dtype) row of \(length) (scale \(scale)), term \(i)")
+                }
+                var sum = TorchHalfReductions.RowSum(length: length)
+                terms.withUnsafeMutableBufferPointer { sum.add($0.baseAddress!, count: length) }
+                let expected = round(sum.sum)
+                XCTAssertTrue(actual.bitPattern == expected.bitPattern || (actual.isNaN && expected.isNaN),
+                              "\(dtype) row of \(length) (scale \(scale)): \(actual) vs \(expected)")
+            }
         }
     }
 

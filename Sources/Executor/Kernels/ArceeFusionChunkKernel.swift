@@ -229,20 +229,27 @@ struct RowDivergence {
         return DTypeConversion.round(sum.sum, to: dtype)
     }
 
-    /// `R(p'·R(log R(p'/q')))` with `p' = R(R(p) + 1e-8)`, `q'` the same, into `terms`, eight at a time.
+    /// `R(p'·R(log R(p'/q')))` with `p' = R(R(p) + 1e-8)`, `q'` the same, into `terms`, eight at a time. The
+    /// quotient is a value of the dtype, so its rounded logarithm comes from a table of all 65,536 (`HalfLogarithms`).
     @inline(__always)
     private func halfTerms<R: LaneRounding>(_: R.Type, count: Int) {
         let eps = SIMD8<Float>(repeating: 1e-8)
-        var i = 0
-        while i < count {
-            let lanes = min(8, count - i)
-            let pi = R.round(R.round(LaneConversions.load(p, i, lanes)) + eps)
-            let qi = R.round(R.round(LaneConversions.load(q, i, lanes)) + eps)
-            let ratio = R.round(pi / qi)
-            var logarithm = SIMD8<Float>()
-            for l in 0..<lanes { logarithm[l] = logf(ratio[l]) }
-            LaneConversions.store(R.round(pi * R.round(logarithm)), terms, i, lanes)
-            i += lanes
+        let bf16 = R.self == BF16Rounding.self
+        let table = bf16 ? HalfLogarithms.bf16 : HalfLogarithms.f16
+        table.withUnsafeBufferPointer { logarithms in
+            var i = 0
+            while i < count {
+                let lanes = min(8, count - i)
+                let pi = R.round(R.round(LaneConversions.load(p, i, lanes)) + eps)
+                let qi = R.round(R.round(LaneConversions.load(q, i, lanes)) + eps)
+                let ratio = R.round(pi / qi)
+                var logarithm = SIMD8<Float>()
+                for l in 0..<lanes {
+                    logarithm[l] = logarithms[bf16 ? Int(ratio[l].bitPattern >> 16) : Int(Float16(ratio[l]).bitPattern)]
+                }
+                LaneConversions.store(R.round(pi * logarithm), terms, i, lanes)
+                i += lanes
+            }
         }
     }
 
@@ -282,5 +289,19 @@ extension ArceeFusionChunkKernel {
         return KernelCost(passBytes: [
             first, StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 3) + divergences,
         ], sweepBytes: divergences)
+    }
+}
+
+/// `R(logf(v))` for every value `v` of bf16 and of f16, indexed by the value's 16-bit pattern: glibc's `logf` (as
+/// PyTorch's half-precision `log` computes it, in f32) rounded to the dtype. arcee_fusion's half-precision KL terms
+/// take the logarithm of a quotient already rounded to the dtype, so a lookup gives the same bits as the call.
+enum HalfLogarithms {
+    /// Indexed by a bf16 bit pattern (the high half of the f32's).
+    static let bf16: [Float] = (0..<65536).map { bits in
+        BF16Rounding.round(logf(Float(bitPattern: UInt32(bits) << 16)))
+    }
+    /// Indexed by an f16 bit pattern.
+    static let f16: [Float] = (0..<65536).map { bits in
+        F16Rounding.round(logf(Float(Float16(bitPattern: UInt16(bits)))))
     }
 }
