@@ -151,6 +151,37 @@ final class SelectionKernelTests: XCTestCase {
         }
     }
 
+    /// arcee_fusion on a bf16 merge, against its definition written out: rows' KL divergences, importances
+    /// `R(|R(b − a)| · kl)`, the quartiles of the sorted importances, the threshold's three rounded ops and
+    /// `R(a + R(b − a) · mask)` (an infinite difference gives NaN where the mask is 0, as mergekit's product does).
+    func testHalfPrecisionArceeFusionFollowsItsDefinition() throws {
+        let (rows, length) = (9, 40), n = rows * length
+        func r(_ x: Float) -> Float { BF16Rounding.round(x) }
+        let a = pseudoRandom(n, seed: 51).map { r($0 * 4) }
+        var b = zip(a, pseudoRandom(n, seed: 52)).enumerated().map { i, pair in r(pair.0 + pair.1 * (i % 7 == 0 ? 2 : 0.05)) }
+        b[17] = .infinity
+        var storage = [Float](repeating: 0, count: 3 * length)
+        let kl: [Float] = (0..<rows).map { row in
+            storage.withUnsafeMutableBufferPointer { buffer in
+                RowDivergence(buffer.baseAddress!, length: length)
+                    .divergence(Array(b[(row * length)..<((row + 1) * length)]), Array(a[(row * length)..<((row + 1) * length)]),
+                                count: length, dtype: .bf16)
+            }
+        }
+        let differences = (0..<n).map { r(b[$0] - a[$0]) }
+        let importances = (0..<n).map { r(abs(differences[$0]) * kl[$0 / length]) }
+        let sorted = importances.sorted { x, y in y.isNaN ? !x.isNaN : (!x.isNaN && x < y) }
+        let q = [0.25, 0.5, 0.75].map { (f: Float) in sorted[Int(f * Float(n - 1))] }
+        let threshold = r(q[1] + r(1.5 * r(q[2] - q[0])))
+        let expected = (0..<n).map { r(a[$0] + differences[$0] * (importances[$0] >= threshold ? 1 : 0)) }
+        XCTAssertTrue(expected.contains { $0 != $0 }, "the infinite difference shows")
+        for threads in [1, 2] {
+            let actual = try runChunked(.arceeFusion, [a, b], shape: [rows, length], dtype: .bf16, threads: threads, chunkRows: 2)
+            XCTAssertEqual(actual.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                           expected.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern })
+        }
+    }
+
     /// Each selection kernel holds exactly its declared state for several thread counts and chunkings.
     func testStateMatchesTheDeclaredCost() throws {
         let shape = [1601, 123]

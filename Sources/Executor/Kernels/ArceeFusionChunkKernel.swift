@@ -123,6 +123,16 @@ final class ArceeFusionChunkKernel: ChunkKernel {
         let importances = importances(operands, divergences)
         let o = SendablePointer(out - operands.range.lowerBound)
         let dtype = context.dtype, threshold = self.threshold
+        if dtype == .bf16 || dtype == .f16 {
+            context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
+                if dtype == .bf16 {
+                    importances.merge(BF16Rounding.self, range, threshold: threshold, into: o.pointer)
+                } else {
+                    importances.merge(F16Rounding.self, range, threshold: threshold, into: o.pointer)
+                }
+            }
+            return
+        }
         context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
             let a = importances.base, b = importances.other
             importances.forEachImportance(range) { i, importance in
@@ -193,6 +203,30 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
         forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
+    }
+
+    /// The output of a bf16/f16 merge for elements `range` (global indices) into `out` (indexed the same way),
+    /// eight at a time: `R(a + R(b − a) · mask)` with the mask 1 where `R(|R(b − a)| · kl) ≥ threshold`, else 0
+    /// (so an infinite or NaN difference still gives NaN, as mergekit's product does).
+    @inline(__always)
+    func merge<R: LaneRounding>(_: R.Type, _ range: Range<Int>, threshold: Float, into out: UnsafeMutablePointer<Float>) {
+        var i = range.lowerBound
+        var row = i / rowLength
+        let t = SIMD8<Float>(repeating: threshold)
+        while i < range.upperBound {
+            let end = min(range.upperBound, (row + 1) * rowLength)
+            let k = SIMD8<Float>(repeating: divergences[row])
+            while i < end {
+                let lanes = min(8, end - i)
+                let a = LaneConversions.load(base, i, lanes)
+                let difference = R.round(LaneConversions.load(other, i, lanes) - a)
+                let importance = R.round(LaneConversions.magnitude(difference) * k)
+                let mask = SIMD8<Float>(repeating: 0).replacing(with: 1, where: importance .>= t)
+                LaneConversions.store(R.round(a + difference * mask), out, i, lanes)
+                i += lanes
+            }
+            row += 1
+        }
     }
 }
 
