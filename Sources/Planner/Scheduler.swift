@@ -173,18 +173,19 @@ public enum Scheduler {
                 (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
                 if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
             }
-            // Then, one at a time, the values whose recomputation costs the most that still fit.
+            // Then, one at a time, the values whose recomputation costs the most, each while the group still fits.
             var tried = Set<ValueID>()
-            while limits.retainAcrossPasses {
-                let candidates = recomputedOften(group, graph: graph).filter { !tried.contains($0) }
-                guard let fitting = candidates.lazy.compactMap({ v -> ChunkGroup? in
-                    tried.insert(v)
+            search: while limits.retainAcrossPasses {
+                for v in recomputedOften(group, graph: graph) where tried.insert(v).inserted {
                     var kept = group
                     kept.retained = (group.retained + [v]).sorted()
                     (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
-                    return kept.bytes(rows: 1) <= limits.budgetBytes ? kept : nil
-                }).first else { break }
-                group = fitting
+                    if kept.bytes(rows: 1) <= limits.budgetBytes {
+                        group = kept
+                        continue search
+                    }
+                }
+                break
             }
             let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
             var rows = min(group.rowCount, cap)
@@ -337,8 +338,9 @@ public enum Scheduler {
     }
 
     /// Recomputed steps (see `recomputedOften`) that cost more than keeping a value whole. Measured on the 1b
-    /// bench models: an input read three times (slerp2, nuslerp2, arcee_fusion2: 2 recomputed steps) runs no faster
-    /// kept whole; SCE's task vectors (6) ran 9% faster, multislerp's (12) 25%.
+    /// bench models with `--max-memory 512MiB`: an input read three times (slerp2, nuslerp2, arcee_fusion2: 2
+    /// recomputed steps) and TIES/DARE task vectors read again in the output sweep (3) ran no faster kept whole;
+    /// multislerp's task vectors (12) ran 25% faster.
     static let recomputedStepsWorthKeeping = 4
 
     /// Outputs in write order, grouped (by first appearance) when they share a node and a shape.
