@@ -182,6 +182,19 @@ final class SelectionKernelTests: XCTestCase {
         }
     }
 
+    /// The vector `OrderKey.total` arcee_fusion's half-precision pass counts with agrees with the scalar one on
+    /// both signs, zeros, infinities, subnormals and NaNs.
+    func testVectorTotalKeysMatchTheScalarOnes() {
+        let values: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, -.nan, .leastNonzeroMagnitude,
+                               -.leastNonzeroMagnitude, .greatestFiniteMagnitude, -3.5e-3, 7.25, Float(bitPattern: 0x7FC0_0001)]
+        for start in stride(from: 0, to: values.count, by: 8) {
+            var v = SIMD8<Float>(repeating: 2)
+            for l in 0..<min(8, values.count - start) { v[l] = values[start + l] }
+            let keys = ArceeImportances.totalKeys(v)
+            for l in 0..<8 { XCTAssertEqual(keys[l], OrderKey.total(v[l]), "\(v[l])") }
+        }
+    }
+
     /// Each selection kernel holds exactly its declared state for several thread counts and chunkings.
     func testStateMatchesTheDeclaredCost() throws {
         let shape = [1601, 123]

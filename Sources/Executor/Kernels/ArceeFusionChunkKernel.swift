@@ -202,7 +202,39 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
+        switch dtype {
+        case .bf16: forEachKey(BF16Rounding.self, range, body)
+        case .f16: forEachKey(F16Rounding.self, range, body)
+        default: forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
+        }
+    }
+
+    /// `forEach` on a bf16/f16 merge: the importances and their `OrderKey.total` keys eight at a time.
+    @inline(__always)
+    private func forEachKey<R: LaneRounding>(_: R.Type, _ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        var i = range.lowerBound
+        var row = i / rowLength
+        while i < range.upperBound {
+            let end = min(range.upperBound, (row + 1) * rowLength)
+            let k = SIMD8<Float>(repeating: divergences[row])
+            while i < end {
+                let lanes = min(8, end - i)
+                let difference = R.round(LaneConversions.load(other, i, lanes) - LaneConversions.load(base, i, lanes))
+                let importance = R.round(LaneConversions.magnitude(difference) * k)
+                let keys = Self.totalKeys(importance)
+                for l in 0..<lanes { body(i + l, keys[l]) }
+                i += lanes
+            }
+            row += 1
+        }
+    }
+
+    /// `OrderKey.total` of eight values: `~bits` for a negative value, `bits | 2³¹` otherwise, `UInt32.max` for NaN.
+    @inline(__always)
+    static func totalKeys(_ v: SIMD8<Float>) -> SIMD8<UInt32> {
+        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+        let sign = unsafeBitCast(unsafeBitCast(bits, to: SIMD8<Int32>.self) &>> 31, to: SIMD8<UInt32>.self)
+        return (bits ^ (sign | SIMD8(repeating: 0x8000_0000))).replacing(with: .max, where: v .!= v)
     }
 
     /// The output of a bf16/f16 merge for elements `range` (global indices) into `out` (indexed the same way),
