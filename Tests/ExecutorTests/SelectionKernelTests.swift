@@ -190,7 +190,7 @@ final class SelectionKernelTests: XCTestCase {
         for start in stride(from: 0, to: values.count, by: 8) {
             var v = SIMD8<Float>(repeating: 2)
             for l in 0..<min(8, values.count - start) { v[l] = values[start + l] }
-            let keys = ArceeImportances.totalKeys(v)
+            let keys = OrderKey.total(v)
             for l in 0..<8 { XCTAssertEqual(keys[l], OrderKey.total(v[l]), "\(v[l])") }
         }
     }

@@ -161,7 +161,8 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
     /// The merge dtype: on bf16/f16 the difference, its product with the divergence, are rounded to it.
     let dtype: DType
 
-    /// Calls `body(i, importance)` for each element `i` of `range` (global indices), in increasing order.
+    /// Calls `body(i, importance)` for each element `i` of `range` (global indices), in increasing order, on an f32
+    /// merge (bf16/f16 merges go through `forEachHalfLanes`).
     @inline(__always)
     func forEachImportance(_ range: Range<Int>, _ body: (Int, Float) -> Void) {
         var i = range.lowerBound
@@ -169,82 +170,22 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let kl = divergences[row]
-            if dtype == .bf16 {
-                i = Self.halfImportances(BF16Rounding.self, base, other, i, end, kl, body)
-            } else if dtype == .f16 {
-                i = Self.halfImportances(F16Rounding.self, base, other, i, end, kl, body)
-            } else {
-                while i < end {
-                    body(i, abs(other[i] - base[i]) * kl)
-                    i += 1
-                }
-            }
-            row += 1
-        }
-    }
-
-    /// `R(|R(b − a)| · kl)` for elements `start ..< end`, eight at a time; returns `end`.
-    @inline(__always)
-    private static func halfImportances<R: LaneRounding>(_: R.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                                         _ start: Int, _ end: Int, _ kl: Float,
-                                                         _ body: (Int, Float) -> Void) -> Int {
-        var i = start
-        let k = SIMD8<Float>(repeating: kl)
-        while i < end {
-            let lanes = min(8, end - i)
-            let difference = R.round(LaneConversions.load(b, i, lanes) - LaneConversions.load(a, i, lanes))
-            let importance = R.round(LaneConversions.magnitude(difference) * k)
-            for l in 0..<lanes { body(i + l, importance[l]) }
-            i += lanes
-        }
-        return end
-    }
-
-    @inline(__always)
-    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        switch dtype {
-        case .bf16: forEachKey(BF16Rounding.self, range, body)
-        case .f16: forEachKey(F16Rounding.self, range, body)
-        default: forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
-        }
-    }
-
-    /// `forEach` on a bf16/f16 merge: the importances and their `OrderKey.total` keys eight at a time.
-    @inline(__always)
-    private func forEachKey<R: LaneRounding>(_: R.Type, _ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        var i = range.lowerBound
-        var row = i / rowLength
-        while i < range.upperBound {
-            let end = min(range.upperBound, (row + 1) * rowLength)
-            let k = SIMD8<Float>(repeating: divergences[row])
             while i < end {
-                let lanes = min(8, end - i)
-                let difference = R.round(LaneConversions.load(other, i, lanes) - LaneConversions.load(base, i, lanes))
-                let importance = R.round(LaneConversions.magnitude(difference) * k)
-                let keys = Self.totalKeys(importance)
-                for l in 0..<lanes { body(i + l, keys[l]) }
-                i += lanes
+                body(i, abs(other[i] - base[i]) * kl)
+                i += 1
             }
             row += 1
         }
     }
 
-    /// `OrderKey.total` of eight values: `~bits` for a negative value, `bits | 2³¹` otherwise, `UInt32.max` for NaN.
+    /// On a bf16/f16 merge, calls `body(i, lanes, a, difference, importance)` for elements `i ..< i + lanes` of
+    /// `range` (global indices) eight at a time, in increasing order, never across a row's end: the base `a`,
+    /// `R(b − a)` and the importance `R(|R(b − a)| · kl)`.
     @inline(__always)
-    static func totalKeys(_ v: SIMD8<Float>) -> SIMD8<UInt32> {
-        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
-        let sign = unsafeBitCast(unsafeBitCast(bits, to: SIMD8<Int32>.self) &>> 31, to: SIMD8<UInt32>.self)
-        return (bits ^ (sign | SIMD8(repeating: 0x8000_0000))).replacing(with: .max, where: v .!= v)
-    }
-
-    /// The output of a bf16/f16 merge for elements `range` (global indices) into `out` (indexed the same way),
-    /// eight at a time: `R(a + R(b − a) · mask)` with the mask 1 where `R(|R(b − a)| · kl) ≥ threshold`, else 0
-    /// (so an infinite or NaN difference still gives NaN, as mergekit's product does).
-    @inline(__always)
-    func merge<R: LaneRounding>(_: R.Type, _ range: Range<Int>, threshold: Float, into out: UnsafeMutablePointer<Float>) {
+    func forEachHalfLanes<R: LaneRounding>(_: R.Type, _ range: Range<Int>,
+                                           _ body: (Int, Int, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) -> Void) {
         var i = range.lowerBound
         var row = i / rowLength
-        let t = SIMD8<Float>(repeating: threshold)
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let k = SIMD8<Float>(repeating: divergences[row])
@@ -252,12 +193,37 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
                 let lanes = min(8, end - i)
                 let a = LaneConversions.load(base, i, lanes)
                 let difference = R.round(LaneConversions.load(other, i, lanes) - a)
-                let importance = R.round(LaneConversions.magnitude(difference) * k)
-                let mask = SIMD8<Float>(repeating: 0).replacing(with: 1, where: importance .>= t)
-                LaneConversions.store(R.round(a + difference * mask), out, i, lanes)
+                body(i, lanes, a, difference, R.round(LaneConversions.magnitude(difference) * k))
                 i += lanes
             }
             row += 1
+        }
+    }
+
+    @inline(__always)
+    func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
+        @inline(__always) func keys<R: LaneRounding>(_: R.Type) {
+            forEachHalfLanes(R.self, range) { i, lanes, _, _, importance in
+                let keys = OrderKey.total(importance)
+                for l in 0..<lanes { body(i + l, keys[l]) }
+            }
+        }
+        switch dtype {
+        case .bf16: keys(BF16Rounding.self)
+        case .f16: keys(F16Rounding.self)
+        default: forEachImportance(range) { i, importance in body(i, OrderKey.total(importance)) }
+        }
+    }
+
+    /// The output of a bf16/f16 merge for elements `range` (global indices) into `out` (indexed the same way),
+    /// eight at a time: `R(a + R(b − a) · mask)` with the mask 1 where the importance is at least `threshold`,
+    /// else 0 (so an infinite or NaN difference still gives NaN, as mergekit's product does).
+    @inline(__always)
+    func merge<R: LaneRounding>(_: R.Type, _ range: Range<Int>, threshold: Float, into out: UnsafeMutablePointer<Float>) {
+        let t = SIMD8<Float>(repeating: threshold)
+        forEachHalfLanes(R.self, range) { i, lanes, a, difference, importance in
+            let mask = SIMD8<Float>(repeating: 0).replacing(with: 1, where: importance .>= t)
+            LaneConversions.store(R.round(a + difference * mask), out, i, lanes)
         }
     }
 }

@@ -15,6 +15,14 @@ enum OrderKey {
         return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
     }
 
+    /// `total` of eight values at once: `~bits` for a negative value, `bits | 2³¹` otherwise, `UInt32.max` for NaN.
+    @inline(__always)
+    static func total(_ v: SIMD8<Float>) -> SIMD8<UInt32> {
+        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+        let sign = unsafeBitCast(unsafeBitCast(bits, to: SIMD8<Int32>.self) &>> 31, to: SIMD8<UInt32>.self)
+        return (bits ^ (sign | SIMD8(repeating: 0x8000_0000))).replacing(with: .max, where: v .!= v)
+    }
+
     /// The value `total` encodes (NaN for the NaN key).
     static func value(ofTotal key: UInt32) -> Float {
         if key == .max { return .nan }
