@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
-            dependencies: ["IR", "CZlib"],
+            dependencies: ["IR", "CZlib", "CFileOps"],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .target(

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -33,4 +34,16 @@ int mg_rename_noreplace(const char *from, const char *to) { return renamex_np(fr
 #else
 int mg_rename_exchange(const char *from, const char *to) { (void)from; (void)to; errno = ENOSYS; return -1; }
 int mg_rename_noreplace(const char *from, const char *to) { (void)from; (void)to; errno = ENOSYS; return -1; }
+#endif
+
+#if defined(__linux__)
+int mg_open_write_uncached(const char *path) { return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC); }
+#elif defined(__APPLE__)
+int mg_open_write_uncached(const char *path) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && fcntl(fd, F_NOCACHE, 1) == -1) { int saved = errno; close(fd); errno = saved; return -1; }
+    return fd;
+}
+#else
+int mg_open_write_uncached(const char *path) { (void)path; errno = ENOSYS; return -1; }
 #endif

@@ -9,4 +9,11 @@ int mg_rename_exchange(const char *from, const char *to);
 /// Returns 0, or -1 with errno set (EEXIST when `to` exists; EINVAL/ENOSYS/ENOTSUP when unsupported).
 int mg_rename_noreplace(const char *from, const char *to);
 
+/// Opens the existing file `path` for writing past the page cache (Linux `O_DIRECT`; macOS `F_NOCACHE`), so that
+/// written bytes go from the caller's buffer to the device without taking page-cache memory. On Linux, writes
+/// through it must start at an offset, come from an address and have a length that are multiples of the file
+/// system's block size (4096 bytes suffices on common file systems).
+/// Returns the descriptor, or -1 with errno set (EINVAL when the file system cannot, e.g. tmpfs).
+int mg_open_write_uncached(const char *path);
+
 #endif

@@ -86,7 +86,7 @@ public final class SafetensorsWriter: CheckpointShardWriter {
         self.dataStart = 8 + header.count
         self.written = Array(repeating: 0, count: slots.count)
         self.complete = Array(repeating: false, count: slots.count)
-        self.scratch = (0..<Self.scratchCount).map { _ in .allocate(byteCount: Self.scratchByteCount, alignment: 16) }
+        self.scratch = (0..<Self.scratchCount).map { _ in .allocate(byteCount: Self.scratchByteCount, alignment: OutputFile.uncachedAlignment) }
         self.freeScratch = DispatchSemaphore(value: Self.scratchCount)
     }
 
@@ -169,20 +169,23 @@ public final class SafetensorsWriter: CheckpointShardWriter {
     }
 
     /// Fills the next free buffer with `fill(elementsDone, elementCount, buffer)` (at most `scratchByteCount` bytes of
-    /// `dtype` elements) and hands its bytes to the background queue, one buffer at a time.
+    /// `dtype` elements) and hands its bytes to the background queue, one buffer at a time. Each piece sits in its
+    /// buffer at its file offset's place modulo `OutputFile.uncachedAlignment` and ends at a multiple of it where the
+    /// element size allows, so that its whole blocks are written past the page cache.
     private func writeInPieces(count: Int, dtype: DType, at fileOffset: Int,
                                fill: (Int, Int, UnsafeMutableRawPointer) -> Void) throws(CheckpointError) {
-        let chunkElements = Self.scratchByteCount / dtype.byteSize
+        let size = dtype.byteSize
         var done = 0
         while done < count {
             if let error = failure.error { throw error }
-            let chunk = min(chunkElements, count - done)
+            let offset = fileOffset + done * size
+            let lead = offset % OutputFile.uncachedAlignment
+            let chunk = min((Self.scratchByteCount - lead) / size, count - done)
             freeScratch.wait()
-            let buffer = scratch[nextScratch]
+            let buffer = scratch[nextScratch] + lead
             nextScratch = (nextScratch + 1) % scratch.count
             fill(done, chunk, buffer)
-            let job = WriteJob(file: output, bytes: buffer, count: chunk * dtype.byteSize,
-                               offset: fileOffset + done * dtype.byteSize)
+            let job = WriteJob(file: output, bytes: buffer, count: chunk * size, offset: offset)
             queue.async { [failure, freeScratch] in
                 do throws(CheckpointError) { try job.run() } catch { failure.record(error) }
                 freeScratch.signal()
