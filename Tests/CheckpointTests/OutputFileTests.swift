@@ -94,6 +94,16 @@ final class OutputFileTests: XCTestCase {
         }
     }
 
+    /// tmpfs has no device to write past its pages to (and newer kernels accept `O_DIRECT` there): the file goes
+    /// through the page cache.
+    func testTmpfsIsWrittenThroughThePageCache() throws {
+        let directories = try candidateDirectories()
+        guard directories.count == 2 else { throw XCTSkip("no /dev/shm on this machine") }
+        let file = try OutputFile(creating: directories[1] + "/tmpfs.bin")
+        XCTAssertFalse(file.writesPastPageCache)
+        try file.finish()
+    }
+
     /// A fresh temporary directory, plus one on tmpfs (which refuses uncached writes) where the machine has one.
     private func candidateDirectories() throws -> [String] {
         var directories = [try makeTemporaryDirectory()]

@@ -13,7 +13,10 @@ int mg_rename_noreplace(const char *from, const char *to);
 /// written bytes go from the caller's buffer to the device without taking page-cache memory. On Linux, writes
 /// through it must start at an offset, come from an address and have a length that are multiples of the file
 /// system's block size (4096 bytes suffices on common file systems).
-/// Returns the descriptor, or -1 with errno set (EINVAL when the file system cannot, e.g. tmpfs).
+/// On Linux only local block-device file systems qualify (ext2/3/4, XFS, btrfs, F2FS): on network and FUSE file
+/// systems every such write would be a synchronous round trip.
+/// Returns the descriptor, or -1 with errno set (EINVAL when the file system cannot, e.g. tmpfs; EOPNOTSUPP when it
+/// is not one of those above).
 int mg_open_write_uncached(const char *path);
 
 #endif

@@ -13,7 +13,8 @@ import CFileOps
 /// merge writes gigabytes that it never reads back: through the page cache they would evict the inputs' cached
 /// pages (which a statistics sweep reads again) and cost a copy plus a fresh page per 4 KiB (on a VM that hands
 /// freed memory back to its host, 2.1 GB took 5.0 s of system time this way, 0.8 s uncached). Where the file system
-/// refuses uncached writes (tmpfs, some network file systems), every write goes through the page cache.
+/// refuses uncached writes (tmpfs) or is not a local block-device one (`mg_open_write_uncached`: network and FUSE file
+/// systems would make each write a synchronous round trip), every write goes through the page cache.
 final class OutputFile {
     let path: String
     private var descriptor: Int32?
@@ -23,6 +24,9 @@ final class OutputFile {
     /// The block of uncached writes, in bytes: their file offsets, memory addresses and lengths are multiples of it
     /// (4096 bytes, the page size, is a multiple of the logical block size of common devices).
     static let uncachedAlignment = 4096
+
+    /// Whether whole aligned blocks go past the page cache (until the file system refuses one).
+    var writesPastPageCache: Bool { uncached != nil }
 
     /// Creates or truncates `path` (mode 0644).
     /// - Throws: `CheckpointError.writeFailed` naming `path` when it cannot be created.
