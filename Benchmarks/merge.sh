@@ -2,7 +2,7 @@
 # Benchmark: merges on 1b-shaped models (base + 3 fine-tunes), release build. Prints per config the wall time,
 # user+sys CPU, peak RSS, bytes read and written, and the I/O floor of the same work measured right after it in
 # the same run (reading every input byte and writing every output byte with no computation, warm page cache; the
-# faster of a write through the page cache and one past it).
+# fastest of four tries: two writing through the page cache, two past it).
 #
 #   Benchmarks/merge.sh [MODELS_DIR] [CONFIG_NAMES... | all]
 #     A name is Benchmarks/configs/NAME.yml (one-line configs, one per merge method the shared configs leave out)
@@ -83,11 +83,11 @@ for name in "${configs[@]}"; do
   written=$(du -sb "$work/out" | awk '{printf "%.0f", $1}')
   # I/O floor: read the same inputs, write the same number of bytes in 1 MiB writes (as our writer does), once
   # through the page cache and once past it (oflag=direct, as our writer writes whole blocks where the file system
-  # lets it; skipped where it does not); the faster try is the floor. Two tries also because on a shared machine a
-  # single try varies by a second or more.
+  # lets it; skipped where it does not), twice each; the fastest try is the floor: on a shared machine a single try
+  # varies by a second or more.
   rm -rf "$work/out"
   floor=""
-  for oflag in "" direct; do
+  for oflag in "" direct "" direct; do
     if [ -n "$oflag" ] && ! dd if=/dev/zero of="$work/floor.bin" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
       rm -f "$work/floor.bin"; continue
     fi

@@ -135,6 +135,47 @@ final class DellaPruneKernelTests: XCTestCase {
         }
     }
 
+    /// `DellaRule.decide` keeps exactly what the rule's definition does with every element's rank from sorting
+    /// (`u < low + rank · step` in f64): rows ranked by counting with few or many equal magnitudes, zeros, constant
+    /// rows and rows ranked by radix sort, wide and narrow epsilons, read with a stride too.
+    func testDecisionsEqualTheRuleWithSortedRanks() {
+        var state: UInt64 = 5
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) * 0x1p-53
+        }
+        let length = 600
+        let gaussianish = (0..<length).map { _ in DTypeConversion.round(Float((next() + next() - 1) * 0.02), to: .bf16) }
+        let fewValues = (0..<length).map { _ in DTypeConversion.round(Float((next() - 0.5) * 0.02).rounded(toPlaces: 3), to: .bf16) }
+        let withZeros = gaussianish.enumerated().map { $0.offset % 3 == 0 ? 0 : $0.element }
+        let constant = [Float](repeating: 0.5, count: length)
+        let wide = (0..<length).map { _ in Float((next() - 0.5) * pow(10, 12 * next() - 6)) }
+        for (name, row) in [("bf16", gaussianish), ("few values", fewValues), ("zeros", withZeros), ("constant", constant),
+                            ("wide f32", wide)] {
+            let rank = ranks(row, rows: 1, length: length)
+            for stride in [1, 3] {
+                for (density, epsilon) in [(0.5, 0.15), (0.5, 0.49), (0.3, 0.01), (0.6, 0.0)] {
+                    var strided = [Float](repeating: .nan, count: length * stride)
+                    for k in 0..<length { strided[k * stride] = row[k] }
+                    let rows = DellaRows(shape: stride == 1 ? [1, length] : [1, length, stride])
+                    let rule = DellaRule(rows: rows, rng: Philox4x32(seed: 9), key: 3, density: density, epsilon: epsilon)
+                    var scratch = [UInt32](repeating: 0, count: 3 * length + DellaScratch.countSlots(length: length))
+                    var kept = [Bool](repeating: false, count: length)
+                    strided.withUnsafeBufferPointer { x in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            rule.decide(row: 0, x: x.baseAddress!, scratch: s.baseAddress!) { i, keep in kept[i / stride] = keep }
+                        }
+                    }
+                    let low = (density - epsilon) * 0x1p32, step = 2 * epsilon / Double(length - 1) * 0x1p32
+                    let expected = (0..<length).map { k in
+                        Double(Philox4x32(seed: 9).draw(stream: 3, index: k * stride)) < low + Double(rank[k]) * step
+                    }
+                    XCTAssertEqual(kept, expected, "\(name), stride \(stride), density \(density), epsilon \(epsilon)")
+                }
+            }
+        }
+    }
+
     /// The output keeps exactly the elements `DellaRule.decide` keeps: with rescaling from the decisions the pass
     /// kept (`KeepBits`), without it from deciding in the output sweep.
     func testOutputKeepsTheRuleDecisions() throws {
@@ -197,5 +238,13 @@ final class DellaPruneKernelTests: XCTestCase {
         try assertStateMatchesDeclaredCost(op, operands: 1, shape: [5000], chunkRows: 1)
         try assertStateMatchesDeclaredCost(.dellaPrune(density: 0.3, epsilon: 0.1, rescale: false, seed: 0, key: 11),
                                           operands: 1, shape: [7, 64, 300], chunkRows: 2)
+    }
+}
+
+private extension Float {
+    /// Rounded to `places` decimal places (so that a row holds few distinct values).
+    func rounded(toPlaces places: Int) -> Float {
+        let scale = Float(pow(10, Double(places)))
+        return (self * scale).rounded() / scale
     }
 }

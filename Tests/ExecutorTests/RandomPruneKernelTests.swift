@@ -101,6 +101,11 @@ final class RandomPruneKernelTests: XCTestCase {
         let stream: UInt64 = 0xfeed_beef_0000_0007
         for g in [0, 1, 77, 1 << 40] as [UInt64] {
             let group = rng.group(g, stream: stream)
+            let (first, second) = rng.groupPair(g, stream: stream), next = rng.group(g &+ 1, stream: stream)
+            for e in 0..<32 {
+                XCTAssertEqual(first[e], group[e], "group pair, first, element \(e)")
+                XCTAssertEqual(second[e], next[e], "group pair, second, element \(e)")
+            }
             for lane in 0..<8 {
                 let counter = g * 8 + UInt64(lane)
                 let b = rng.block((UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32),
@@ -112,7 +117,7 @@ final class RandomPruneKernelTests: XCTestCase {
                 }
             }
         }
-        for range in [0..<100, 5..<6, 13..<77, 31..<33, 64..<96, 1000..<1003] {
+        for range in [0..<100, 5..<6, 13..<77, 31..<33, 64..<96, 1000..<1003, 32..<200, 0..<64, 7..<135] {
             var filled = [UInt32](repeating: 0, count: range.count)
             filled.withUnsafeMutableBufferPointer { rng.fill(stream: stream, range, into: $0.baseAddress!) }
             XCTAssertEqual(filled, range.map { rng.draw(stream: stream, index: $0) }, "\(range)")

@@ -36,34 +36,73 @@ public struct Philox4x32: Sendable {
     /// hold the 32-bit words (a multiply of two such lanes is one `pmuludq`; the high halves are never read).
     @inline(__always)
     public func group(_ group: UInt64, stream: UInt64) -> Draws {
-        typealias W = SIMD8<UInt64>
-        let low = W(repeating: 0xFFFF_FFFF)
-        let first = group &<< 3
-        var c0 = W(repeating: first & 0xFFFF_FFFF) &+ W(0, 1, 2, 3, 4, 5, 6, 7)
-        var c1 = W(repeating: first >> 32 & 0xFFFF_FFFF)
-        var c2 = W(repeating: stream & 0xFFFF_FFFF)
-        var c3 = W(repeating: stream >> 32)
+        var a = Lanes(group: group, stream: stream)
         var k0 = UInt64(key.0), k1 = UInt64(key.1)
-        let m0 = W(repeating: 0xD251_1F53), m1 = W(repeating: 0xCD9E_8D57)
         for round in 0..<10 {
-            if round > 0 {
-                k0 = (k0 &+ 0x9E37_79B9) & 0xFFFF_FFFF
-                k1 = (k1 &+ 0xBB67_AE85) & 0xFFFF_FFFF
-            }
-            let p0 = (c0 & low) &* m0
-            let p1 = (c2 & low) &* m1
+            if round > 0 { Self.bump(&k0, &k1) }
+            a.round(k0, k1)
+        }
+        return a.draws
+    }
+
+    /// The draws of element groups `group` and `group + 1` of `stream` (`self.group` of each): the two groups' rounds
+    /// are interleaved, so that one group's multiplies run while the other's wait for their results (a round is a
+    /// chain of dependent instructions; one group alone leaves the vector units idle most of the time).
+    @inline(__always)
+    public func groupPair(_ group: UInt64, stream: UInt64) -> (Draws, Draws) {
+        var a = Lanes(group: group, stream: stream), b = Lanes(group: group &+ 1, stream: stream)
+        var k0 = UInt64(key.0), k1 = UInt64(key.1)
+        for round in 0..<10 {
+            if round > 0 { Self.bump(&k0, &k1) }
+            a.round(k0, k1)
+            b.round(k0, k1)
+        }
+        return (a.draws, b.draws)
+    }
+
+    /// Philox's key schedule: the Weyl increments of one round, modulo 2³².
+    @inline(__always)
+    private static func bump(_ k0: inout UInt64, _ k1: inout UInt64) {
+        k0 = (k0 &+ 0x9E37_79B9) & 0xFFFF_FFFF
+        k1 = (k1 &+ 0xBB67_AE85) & 0xFFFF_FFFF
+    }
+
+    /// The four counter words of one element group's eight blocks, in the low halves of 64-bit lanes.
+    private struct Lanes {
+        typealias W = SIMD8<UInt64>
+        var c0, c1, c2, c3: W
+
+        @inline(__always)
+        init(group: UInt64, stream: UInt64) {
+            let first = group &<< 3
+            c0 = W(repeating: first & 0xFFFF_FFFF) &+ W(0, 1, 2, 3, 4, 5, 6, 7)
+            c1 = W(repeating: first >> 32 & 0xFFFF_FFFF)
+            c2 = W(repeating: stream & 0xFFFF_FFFF)
+            c3 = W(repeating: stream >> 32)
+        }
+
+        /// One Philox round with round key `(k0, k1)`.
+        @inline(__always)
+        mutating func round(_ k0: UInt64, _ k1: UInt64) {
+            let low = W(repeating: 0xFFFF_FFFF)
+            let p0 = (c0 & low) &* W(repeating: 0xD251_1F53)
+            let p1 = (c2 & low) &* W(repeating: 0xCD9E_8D57)
             c0 = (p1 &>> 32) ^ c1 ^ W(repeating: k0)
             c1 = p1
             c2 = (p0 &>> 32) ^ c3 ^ W(repeating: k1)
             c3 = p0
         }
-        // Lane by lane (the generic SIMD conversions are not vectorized).
-        @inline(__always) func words(_ v: W) -> SIMD8<UInt32> {
-            SIMD8(UInt32(truncatingIfNeeded: v[0]), UInt32(truncatingIfNeeded: v[1]), UInt32(truncatingIfNeeded: v[2]),
-                  UInt32(truncatingIfNeeded: v[3]), UInt32(truncatingIfNeeded: v[4]), UInt32(truncatingIfNeeded: v[5]),
-                  UInt32(truncatingIfNeeded: v[6]), UInt32(truncatingIfNeeded: v[7]))
+
+        /// The 32-bit words, lane by lane (the generic SIMD conversions are not vectorized).
+        @inline(__always)
+        var draws: Draws {
+            @inline(__always) func words(_ v: W) -> SIMD8<UInt32> {
+                SIMD8(UInt32(truncatingIfNeeded: v[0]), UInt32(truncatingIfNeeded: v[1]), UInt32(truncatingIfNeeded: v[2]),
+                      UInt32(truncatingIfNeeded: v[3]), UInt32(truncatingIfNeeded: v[4]), UInt32(truncatingIfNeeded: v[5]),
+                      UInt32(truncatingIfNeeded: v[6]), UInt32(truncatingIfNeeded: v[7]))
+            }
+            return Draws(words: (words(c0), words(c1), words(c2), words(c3)))
         }
-        return Draws(words: (words(c0), words(c1), words(c2), words(c3)))
     }
 
     /// The draw of element `index` of `stream`: a uniform 32-bit word (see the layout above).
@@ -83,16 +122,26 @@ public struct Philox4x32: Sendable {
     /// Writes the draws of elements `range` of `stream` to `out` (`out[0]` is element `range.lowerBound`'s).
     @inline(__always)
     public func fill(stream: UInt64, _ range: Range<Int>, into out: UnsafeMutablePointer<UInt32>) {
+        @inline(__always) func store(_ draws: Draws, at start: Int) {
+            let o = UnsafeMutableRawPointer(out + (start - range.lowerBound))
+            o.storeBytes(of: draws.words.0, toByteOffset: 0, as: SIMD8<UInt32>.self)
+            o.storeBytes(of: draws.words.1, toByteOffset: 32, as: SIMD8<UInt32>.self)
+            o.storeBytes(of: draws.words.2, toByteOffset: 64, as: SIMD8<UInt32>.self)
+            o.storeBytes(of: draws.words.3, toByteOffset: 96, as: SIMD8<UInt32>.self)
+        }
         var i = range.lowerBound
         while i < range.upperBound {
             let g = i >> 5, start = g << 5
+            if i == start, start + 64 <= range.upperBound {
+                let (first, second) = groupPair(UInt64(g), stream: stream)
+                store(first, at: start)
+                store(second, at: start + 32)
+                i = start + 64
+                continue
+            }
             let draws = group(UInt64(g), stream: stream)
             if i == start, start + 32 <= range.upperBound {
-                let o = UnsafeMutableRawPointer(out + (start - range.lowerBound))
-                o.storeBytes(of: draws.words.0, toByteOffset: 0, as: SIMD8<UInt32>.self)
-                o.storeBytes(of: draws.words.1, toByteOffset: 32, as: SIMD8<UInt32>.self)
-                o.storeBytes(of: draws.words.2, toByteOffset: 64, as: SIMD8<UInt32>.self)
-                o.storeBytes(of: draws.words.3, toByteOffset: 96, as: SIMD8<UInt32>.self)
+                store(draws, at: start)
                 i = start + 32
             } else {
                 let end = min(range.upperBound, start + 32)

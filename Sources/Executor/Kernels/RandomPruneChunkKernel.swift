@@ -72,16 +72,25 @@ struct RandomMask: Sendable {
         @inline(__always) func store(_ words: SIMD8<UInt32>, _ at: Int) {
             UnsafeMutableRawPointer(flags + at).storeBytes(of: Self.below(words, t), as: SIMD8<UInt32>.self)
         }
+        @inline(__always) func store(_ draws: Philox4x32.Draws, _ at: Int) {
+            store(draws.words.0, at)
+            store(draws.words.1, at + 8)
+            store(draws.words.2, at + 16)
+            store(draws.words.3, at + 24)
+        }
         var i = range.lowerBound
         while i < range.upperBound {
             let start = i & ~31
+            if i == start, start + 64 <= range.upperBound {
+                let (first, second) = rng.groupPair(UInt64(start >> 5), stream: key)
+                store(first, start - range.lowerBound)
+                store(second, start + 32 - range.lowerBound)
+                i = start + 64
+                continue
+            }
             let draws = rng.group(UInt64(start >> 5), stream: key)
             if i == start, start + 32 <= range.upperBound {
-                let at = start - range.lowerBound
-                store(draws.words.0, at)
-                store(draws.words.1, at + 8)
-                store(draws.words.2, at + 16)
-                store(draws.words.3, at + 24)
+                store(draws, start - range.lowerBound)
                 i = start + 32
             } else {
                 let end = min(range.upperBound, start + 32)
