@@ -40,26 +40,35 @@ int mg_rename_noreplace(const char *from, const char *to) { (void)from; (void)to
 #include <sys/vfs.h>
 /* Local block-device file systems whose direct I/O is plain and fast: ext2/3/4, XFS, btrfs, F2FS. Network and FUSE
    file systems take O_DIRECT too, but each write becomes a synchronous round trip there, so they are left out. */
-static int mg_is_local_block_file_system(int fd) {
-    struct statfs info;
-    if (fstatfs(fd, &info) != 0) return 0;
-    switch ((unsigned long)info.f_type) {
+static int mg_is_local_block_type(unsigned long type) {
+    switch (type) {
     case 0xEF53UL: case 0x58465342UL: case 0x9123683EUL: case 0xF2F52010UL: return 1;
     default: return 0;
     }
 }
 
-int mg_open_write_uncached(const char *path) {
-    int fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-    if (fd >= 0 && !mg_is_local_block_file_system(fd)) { close(fd); errno = EOPNOTSUPP; return -1; }
-    return fd;
+int mg_is_local_block_file_system_at(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) == 0 && mg_is_local_block_type((unsigned long)info.f_type);
+}
+
+int mg_open_write_uncached(int fd) {
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    if (!mg_is_local_block_type((unsigned long)info.f_type)) { errno = EOPNOTSUPP; return -1; }
+    /* The same open file, not whatever the path names by now. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
 }
 #elif defined(__APPLE__)
-int mg_open_write_uncached(const char *path) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0 && fcntl(fd, F_NOCACHE, 1) == -1) { int saved = errno; close(fd); errno = saved; return -1; }
-    return fd;
+int mg_is_local_block_file_system_at(const char *path) { (void)path; return 0; }
+int mg_open_write_uncached(int fd) {
+    int uncached = dup(fd);
+    if (uncached >= 0 && fcntl(uncached, F_NOCACHE, 1) == -1) { int saved = errno; close(uncached); errno = saved; return -1; }
+    return uncached;
 }
 #else
-int mg_open_write_uncached(const char *path) { (void)path; errno = ENOSYS; return -1; }
+int mg_is_local_block_file_system_at(const char *path) { (void)path; return 0; }
+int mg_open_write_uncached(int fd) { (void)fd; errno = ENOSYS; return -1; }
 #endif

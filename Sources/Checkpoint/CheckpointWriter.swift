@@ -9,10 +9,11 @@ public protocol CheckpointWriter: Sendable {
 
     /// Creates (or truncates) the shard file `path` holding `tensors` in this order (dtype: what each is stored as;
     /// shape: dimensions, outermost first) and `metadata` (string pairs, e.g. safetensors' `__metadata__`), and writes
-    /// its header.
+    /// its header; `observer` (if any) sees every byte written (`ShardBytesObserver`).
     /// - Throws: `CheckpointError` naming the file: a tensor listed twice, an invalid shape, a failed create or write.
     func openShard(path: String, tensors: [(name: String, dtype: DType, shape: [Int])],
-                   metadata: [String: String]) throws(CheckpointError) -> any CheckpointShardWriter
+                   metadata: [String: String], observer: (any ShardBytesObserver)?) throws(CheckpointError)
+        -> any CheckpointShardWriter
 
     /// Writes the index of a sharded checkpoint into `directory`: `weightMap` maps each tensor name to its shard file
     /// name (relative to `directory`), `totalSize` is the tensors' stored bytes.

@@ -158,14 +158,17 @@ final class Stage: TensorProvider {
         let count = slice.sources.count
         if count < spec.minInputs || count > (spec.maxInputs ?? Int.max) {
             throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes "
-                                 + expectedCount(spec.minInputs, spec.maxInputs) + " input models (base included), found \(count)")
+                                 + expectedCount(spec.minInputs, spec.maxInputs)
+                                 + ((spec.maxInputs ?? spec.minInputs) == 1 ? " input model" : " input models")
+                                 + " (base included), found \(count)")
         }
         let nonBase = count - (slice.baseIndex == nil ? 0 : 1)
         if spec.minNonBase != nil || spec.maxNonBase != nil,
            nonBase < (spec.minNonBase ?? 0) || nonBase > (spec.maxNonBase ?? Int.max) {
             throw .invalidConfig(slice.location, "merge method '\(spec.name)' takes "
                                  + expectedCount(spec.minNonBase ?? 0, spec.maxNonBase)
-                                 + " input models besides the base, found \(nonBase)")
+                                 + ((spec.maxNonBase ?? spec.minNonBase) == 1 ? " input model" : " input models")
+                                 + " besides the base, found \(nonBase)")
         }
     }
 

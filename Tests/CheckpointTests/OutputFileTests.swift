@@ -1,4 +1,5 @@
 @testable import Checkpoint
+import CFileOps
 import Foundation
 import IR
 import XCTest
@@ -32,10 +33,17 @@ final class OutputFileTests: XCTestCase {
                 try file.write(start, count: length, at: offset)
                 offset += length
             }
+            if Self.isLocalBlockFileSystem(directory) {
+                XCTAssertTrue(file.writesPastPageCache, "\(directory): the aligned blocks should have gone past the page cache")
+            }
             try file.finish()
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data(expected), directory)
         }
     }
+
+    /// Whether `path` is on ext2/3/4, XFS, btrfs or F2FS, where every aligned block must go past the page cache (a
+    /// refused uncached write would quietly fall back to the page cache: only this check notices).
+    static func isLocalBlockFileSystem(_ path: String) -> Bool { mg_is_local_block_file_system_at(path) == 1 }
 
     /// Pieces written out of order (a later block first, then the ones before it) and a piece rewritten: the file
     /// holds the last bytes written at each offset.

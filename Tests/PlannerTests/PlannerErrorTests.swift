@@ -306,7 +306,7 @@ final class PlannerErrorTests: PlannerTestCase {
             models:
               - model: $A
               - model: $B
-            """, prefix: "t.yml:2:1: ", contains: ["merge method 'passthrough' takes exactly 1 input", "found 2"])
+            """, prefix: "t.yml:2:1: ", contains: ["merge method 'passthrough' takes exactly 1 input model (base included)", "found 2"])
     }
 
     // MARK: multi-document configs

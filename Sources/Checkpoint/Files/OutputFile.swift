@@ -35,7 +35,7 @@ final class OutputFile {
         guard fd >= 0 else { throw .writeFailed(path: path, reason: errnoDescription(errno)) }
         self.path = path
         self.descriptor = fd
-        let direct = mg_open_write_uncached(path)
+        let direct = mg_open_write_uncached(fd)
         self.uncached = direct >= 0 ? direct : nil
     }
 
@@ -99,7 +99,7 @@ final class OutputFile {
 
     /// Writes aligned whole blocks past the page cache and returns how many bytes it wrote (a multiple of
     /// `uncachedAlignment`); the caller writes the rest through the page cache. A file system that refuses
-    /// (`EINVAL`) closes the uncached descriptor for good, with nothing written.
+    /// (`EINVAL`) closes the uncached descriptor for good; what this call wrote before that is counted.
     private func writeUncached(_ bytes: UnsafeRawPointer, count: Int, at offset: Int) throws(CheckpointError) -> Int {
         var written = 0
         while written < count, let uncached {

@@ -9,10 +9,12 @@ public struct SafetensorsCheckpointWriter: CheckpointWriter {
     public var bytesPerOpenShard: Int { SafetensorsWriter.byteCount }
 
     /// Opens a `SafetensorsWriter` on `path` with the given layout and metadata (`{"format": "pt"}` added).
-    /// - Throws: the errors of `SafetensorsWriter.init(path:tensors:metadata:)`.
+    /// - Throws: the errors of `SafetensorsWriter.init(path:tensors:metadata:observer:)`.
     public func openShard(path: String, tensors: [(name: String, dtype: DType, shape: [Int])],
-                          metadata: [String: String]) throws(CheckpointError) -> any CheckpointShardWriter {
-        try SafetensorsWriter(path: path, tensors: tensors, metadata: metadata.merging(["format": "pt"]) { _, pt in pt })
+                          metadata: [String: String], observer: (any ShardBytesObserver)?) throws(CheckpointError)
+        -> any CheckpointShardWriter {
+        try SafetensorsWriter(path: path, tensors: tensors, metadata: metadata.merging(["format": "pt"]) { _, pt in pt },
+                              observer: observer)
     }
 
     /// Writes `directory/model.safetensors.index.json`; see `SafetensorsWriter.writeIndex(directory:weightMap:totalSize:)`.

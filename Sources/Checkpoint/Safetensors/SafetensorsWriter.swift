@@ -30,6 +30,8 @@ public final class SafetensorsWriter: CheckpointShardWriter {
     private let queue = DispatchQueue(label: "mergegraph.safetensors-writer")
     private let freeScratch: DispatchSemaphore
     private let failure = FirstFailure()
+    /// Sees each piece after its write (on `queue`, in order).
+    private let observer: (any ShardBytesObserver)?
 
     /// Bytes converted per `pwrite`.
     private static let scratchByteCount = 1 << 20
@@ -40,12 +42,14 @@ public final class SafetensorsWriter: CheckpointShardWriter {
     public static let byteCount = scratchCount * scratchByteCount
 
     /// Lays out `tensors` in order, creates `path` and writes its header (padded so the data starts 8-byte aligned)
-    /// with `metadata` as `__metadata__` (omitted when empty).
+    /// with `metadata` as `__metadata__` (omitted when empty); `observer` (if any) sees the header and every piece
+    /// written after it (`ShardBytesObserver`).
     /// - Throws: `CheckpointError` naming `path`: a tensor listed twice, an invalid shape, a failed create or write.
     public init(
         path: String,
         tensors: [(name: String, dtype: DType, shape: [Int])],
-        metadata: [String: String] = ["format": "pt"]
+        metadata: [String: String] = ["format": "pt"],
+        observer: (any ShardBytesObserver)? = nil
     ) throws(CheckpointError) {
         var slots: [Slot] = []
         var slotIndexByName: [String: Int] = [:]
@@ -76,8 +80,9 @@ public final class SafetensorsWriter: CheckpointShardWriter {
         while (8 + header.count) % 8 != 0 { header.append(UInt8(ascii: " ")) }
 
         let output = try OutputFile(creating: path)
-        let lengthBytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
-        try output.write(lengthBytes + header, at: 0)
+        let headerBytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header
+        try output.write(headerBytes, at: 0)
+        headerBytes.withUnsafeBytes { observer?.wrote($0, at: 0) }
 
         self.path = path
         self.output = output
@@ -88,6 +93,7 @@ public final class SafetensorsWriter: CheckpointShardWriter {
         self.complete = Array(repeating: false, count: slots.count)
         self.scratch = (0..<Self.scratchCount).map { _ in .allocate(byteCount: Self.scratchByteCount, alignment: OutputFile.uncachedAlignment) }
         self.freeScratch = DispatchSemaphore(value: Self.scratchCount)
+        self.observer = observer
     }
 
     deinit {
@@ -185,7 +191,7 @@ public final class SafetensorsWriter: CheckpointShardWriter {
             let buffer = scratch[nextScratch] + lead
             nextScratch = (nextScratch + 1) % scratch.count
             fill(done, chunk, buffer)
-            let job = WriteJob(file: output, bytes: buffer, count: chunk * size, offset: offset)
+            let job = WriteJob(file: output, bytes: buffer, count: chunk * size, offset: offset, observer: observer)
             queue.async { [failure, freeScratch] in
                 do throws(CheckpointError) { try job.run() } catch { failure.record(error) }
                 freeScratch.signal()
@@ -204,12 +210,16 @@ private final class FirstFailure: Sendable {
     func record(_ error: CheckpointError) { value.withLock { if $0 == nil { $0 = error } } }
 }
 
-/// One background `pwrite` of a filled conversion buffer.
+/// One background `pwrite` of a filled conversion buffer, then the observer's look at it.
 private struct WriteJob: @unchecked Sendable {
     let file: OutputFile
     let bytes: UnsafeMutableRawPointer
     let count: Int
     let offset: Int
+    let observer: (any ShardBytesObserver)?
 
-    func run() throws(CheckpointError) { try file.write(bytes, count: count, at: offset) }
+    func run() throws(CheckpointError) {
+        try file.write(bytes, count: count, at: offset)
+        observer?.wrote(UnsafeRawBufferPointer(start: bytes, count: count), at: offset)
+    }
 }

@@ -65,9 +65,10 @@ public struct PlanExecutor {
             if recorder != nil { try ledger.save(ledgerPath) }
             try writeShards(computing: Set(shards.indices).subtracting(done), path: { out.path($0) },
                             makeFolder: { name throws(ExecutionError) in try out.makeDirectory(for: name) },
-                            finished: { s in
+                            hashing: { s in recorder != nil && !unrecorded.contains(s) },
+                            finished: { s, digest in
                                 guard let recorder, !unrecorded.contains(s) else { return }
-                                recorder.record(shards[s].fileName, at: out.path(shards[s].fileName))
+                                recorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
                             })
             try recorder?.finish()
             try writeSideFiles(into: out)
@@ -109,9 +110,10 @@ public struct PlanExecutor {
                             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
                             catch { throw .io(path: folder, "cannot create: \(OutputDirectory.reason(error))") }
                         },
-                        finished: { s in
+                        hashing: { _ in true },
+                        finished: { s, digest in
                             let name = shards[s].fileName
-                            recorder.record(name, at: out.stagingPath(name)) { () throws(ExecutionError) in
+                            recorder.record(name, at: out.stagingPath(name), digest: digest) { () throws(ExecutionError) in
                                 try out.publish(name)
                             }
                         })
@@ -212,10 +214,12 @@ public struct PlanExecutor {
 
     /// Computes and writes the shards `computing` (indices into the schedule's shards; groups that write none of
     /// them are skipped, writes into other shards dropped), each opened at `path(fileName)` after `makeFolder`;
-    /// `finished(s)` is called once shard `s` is complete on disk.
+    /// `finished(s, digest)` is called once shard `s` is complete on disk, with its size and SHA-256 when
+    /// `hashing(s)` asked for them and its bytes were written in file order (`ShardDigest`).
     private func writeShards(computing: Set<Int>, path: (String) -> String,
                              makeFolder: (String) throws(ExecutionError) -> Void,
-                             finished: (Int) -> Void) throws(ExecutionError) {
+                             hashing: (Int) -> Bool,
+                             finished: (Int, ShardLedger.Entry?) -> Void) throws(ExecutionError) {
         var models: [any CheckpointReader] = []
         for input in plan.graph.models {
             do {
@@ -238,6 +242,7 @@ public struct PlanExecutor {
         let parallel = Parallel(threads: threads)
         let shardOf = plan.schedule.shardOfOutput
         var writers: [Int: any CheckpointShardWriter] = [:]
+        var digests: [Int: ShardDigest] = [:]
         let computed = plan.schedule.shards.indices.filter { computing.contains($0) }
         var progress = RunProgress(tensorCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].outputs.count },
                                    byteCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].byteCount })
@@ -245,7 +250,10 @@ public struct PlanExecutor {
             let writes = group.steps.flatMap(\.writes)
             guard writes.contains(where: { shardOf[$0].map { computing.contains($0 - 1) } ?? false }) else { continue }
             for s in group.opensShards where computing.contains(s) {
-                writers[s + 1] = try openWriter(plan.schedule.shards[s], path: path, makeFolder: makeFolder)
+                let digest = hashing(s) ? ShardDigest() : nil
+                digests[s] = digest
+                writers[s + 1] = try openWriter(plan.schedule.shards[s], path: path, makeFolder: makeFolder,
+                                                observer: digest)
             }
             var entries: [ChunkRunner.Entry] = []
             var entryOf: [ValueID: Int] = [:]
@@ -337,7 +345,7 @@ public struct PlanExecutor {
                 do { try writer.finish() } catch { throw .checkpoint(error) }
                 memory.release(output.bytesPerOpenShard)
                 let shard = plan.schedule.shards[s]
-                finished(s)
+                finished(s, digests.removeValue(forKey: s)?.entry)
                 options.onShardDone?(shard.fileName, shard.outputs.count)
             }
             options.onProgress?(progress)
@@ -356,7 +364,8 @@ public struct PlanExecutor {
     }
 
     private func openWriter(_ shard: Shard, path: (String) -> String,
-                            makeFolder: (String) throws(ExecutionError) -> Void) throws(ExecutionError) -> any CheckpointShardWriter {
+                            makeFolder: (String) throws(ExecutionError) -> Void,
+                            observer: ShardDigest?) throws(ExecutionError) -> any CheckpointShardWriter {
         let layout = shard.outputs.map { o -> (name: String, dtype: DType, shape: [Int]) in
             let output = plan.graph.outputs[o]
             let type = plan.graph[output.value].type
@@ -365,7 +374,7 @@ public struct PlanExecutor {
         try makeFolder(shard.fileName)
         memory.charge(output.bytesPerOpenShard)
         do {
-            return try output.openShard(path: path(shard.fileName), tensors: layout, metadata: provenance)
+            return try output.openShard(path: path(shard.fileName), tensors: layout, metadata: provenance, observer: observer)
         } catch {
             throw .checkpoint(error)
         }

@@ -3,7 +3,8 @@ import Foundation
 import Synchronization
 
 /// Records finished shards in a `ShardLedger` on a background queue, so that syncing and hashing a shard overlaps
-/// the computation of the next: each shard is synced to disk, hashed, optionally published (a partitioned run
+/// the computation of the next: each shard is synced to disk, hashed (unless its writer's `ShardDigest` hashed it
+/// already), optionally published (a partitioned run
 /// renames it into the shared directory), then added to the ledger, which is saved. The first failure is kept and
 /// thrown by `finish`; later shards are not recorded after one.
 final class ShardRecorder: Sendable {
@@ -17,14 +18,17 @@ final class ShardRecorder: Sendable {
         self.ledgerPath = ledgerPath
     }
 
-    /// Queues the recording of shard `name` (relative to the output directory), whose finished file is at `path`;
+    /// Queues the recording of shard `name` (relative to the output directory), whose finished file is at `path`
+    /// and whose size and hash are `digest` when known (`ShardDigest.entry`; read from the file otherwise);
     /// `publish` (if any) runs after the file is synced and before it is recorded.
-    func record(_ name: String, at path: String, publish: (@Sendable () throws(ExecutionError) -> Void)? = nil) {
+    func record(_ name: String, at path: String, digest: ShardLedger.Entry? = nil,
+                publish: (@Sendable () throws(ExecutionError) -> Void)? = nil) {
         queue.async { [self] in
             guard state.withLock({ $0.failure == nil }) else { return }
             do throws(ExecutionError) {
                 try ShardLedger.sync(file: path)
-                let entry = try ShardLedger.digest(of: path)
+                let entry: ShardLedger.Entry
+                if let digest { entry = digest } else { entry = try ShardLedger.digest(of: path) }
                 try publish?()
                 let ledger = state.withLock { state -> ShardLedger in
                     state.ledger.shards[name] = entry
