@@ -106,11 +106,8 @@ final class DellaPruneKernelTests: XCTestCase {
     /// ranked by counting (bf16-like values, zeros, duplicates, a constant row) or by radix sort (f32 values whose
     /// bit patterns span more than the count slots), for rows read with a stride too.
     func testRanksByCountingAndByRadixAgreeWithSorting() {
-        var state: UInt64 = 11
-        func next() -> Double {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(state >> 11) * 0x1p-53
-        }
+        var uniforms = Uniforms(state: 11)
+        func next() -> Double { uniforms.next() }
         let length = 700
         let bf16 = (0..<length).map { _ in DTypeConversion.round(Float((next() - 0.5) * 0.02), to: .bf16) }
         let withZeros = bf16.enumerated().map { $0.offset % 7 == 0 ? 0 : $0.element }
@@ -139,11 +136,8 @@ final class DellaPruneKernelTests: XCTestCase {
     /// (`u < low + rank · step` in f64): rows ranked by counting with few or many equal magnitudes, zeros, constant
     /// rows and rows ranked by radix sort, wide and narrow epsilons, read with a stride too.
     func testDecisionsEqualTheRuleWithSortedRanks() {
-        var state: UInt64 = 5
-        func next() -> Double {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(state >> 11) * 0x1p-53
-        }
+        var uniforms = Uniforms(state: 5)
+        func next() -> Double { uniforms.next() }
         let length = 600
         let gaussianish = (0..<length).map { _ in DTypeConversion.round(Float((next() + next() - 1) * 0.02), to: .bf16) }
         let fewValues = (0..<length).map { _ in DTypeConversion.round(Float((next() - 0.5) * 0.02).rounded(toPlaces: 3), to: .bf16) }
@@ -238,6 +232,16 @@ final class DellaPruneKernelTests: XCTestCase {
         try assertStateMatchesDeclaredCost(op, operands: 1, shape: [5000], chunkRows: 1)
         try assertStateMatchesDeclaredCost(.dellaPrune(density: 0.3, epsilon: 0.1, rescale: false, seed: 0, key: 11),
                                           operands: 1, shape: [7, 64, 300], chunkRows: 2)
+    }
+}
+
+/// Uniform doubles in [0, 1) from a 64-bit linear congruential generator (Knuth's MMIX constants).
+private struct Uniforms {
+    var state: UInt64
+
+    mutating func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) * 0x1p-53
     }
 }
 
