@@ -48,8 +48,8 @@ struct DellaRule: Sendable {
     }
 
     /// The ascending magnitude rank (ties by position) of each position `0..<length` of the row `x[0]`,
-    /// `x[stride]`, …, returned as a pointer into `scratch` (`DellaScratch.rowWords(length:)` words: the keys, two
-    /// rows of positions or ranks, the count slots).
+    /// `x[stride]`, …, returned as a pointer into `scratch` (`DellaScratch.rowWords(length:)` words: the keys (or,
+    /// when counting, their slots), two rows of positions or ranks, the count slots).
     @inline(__always)
     static func rank(_ x: UnsafePointer<Float>, stride: Int, length: Int,
                      scratch: UnsafeMutablePointer<UInt32>) -> UnsafeMutablePointer<UInt32> {
@@ -91,8 +91,13 @@ struct DellaRule: Sendable {
         let span = Int((most >> shift) - lowest) + 1
         if span < DellaScratch.countSlots(length: length) {
             counts.update(repeating: 0, count: span + 1)
-            @inline(__always) func slot(_ key: UInt32) -> Int { key == 0 ? 0 : Int((key >> shift) - lowest) + 1 }
-            for k in 0..<length { counts[slot(keys[k])] += 1 }
+            // The slots replace the keys, in one branch-free pass the compiler vectorizes, so that the two passes
+            // over the counts below only load them.
+            for k in 0..<length {
+                let key = keys[k]
+                keys[k] = key == 0 ? 0 : ((key >> shift) &- lowest) &+ 1
+            }
+            for k in 0..<length { counts[Int(keys[k])] += 1 }
             var sum: UInt32 = 0
             for s in 0...span {
                 let n = counts[s]
@@ -100,7 +105,7 @@ struct DellaRule: Sendable {
                 sum += n
             }
             for k in 0..<length {
-                let s = slot(keys[k])
+                let s = Int(keys[k])
                 ranks[k] = counts[s]
                 counts[s] += 1
             }
