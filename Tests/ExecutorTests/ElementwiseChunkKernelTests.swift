@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import IR
 import XCTest
 
@@ -21,6 +22,26 @@ final class ElementwiseChunkKernelTests: XCTestCase {
         XCTAssertEqual(Array(bf16.prefix(3)), [1, 1 + 0x1p-7, 1 + 0x1p-7], "ties to even")
         XCTAssertTrue(bf16[3].isNaN)
         XCTAssertEqual(try runChunked(.cast(.f16), [[65520, 1e-8]], shape: [2], dtype: .f16), [.infinity, 0])
+    }
+
+    /// `sub`, `add` and `mul` on bf16/f16 nodes round in their own loop: each element equals the f32 result rounded
+    /// to the dtype (`DTypeConversion.round`), ties to even, NaN, infinities, overflow and subnormals included, for
+    /// lengths that are not multiples of the eight lanes, on two threads and chunk by chunk.
+    func testHalfPrecisionPairOpsRoundEachElement() throws {
+        let special: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1 + 0x1p-8, 1 + 3 * 0x1p-8, 3e38, -3e38,
+                                0x1p-130, 65504, 65520, 1e-8, 2.5e-5]
+        let count = 1001
+        let a = special + pseudoRandom(count - special.count, seed: 21)
+        let b = special.reversed() + pseudoRandom(count - special.count, seed: 22).map { $0 * 3 }
+        for dtype in [DType.bf16, .f16] {
+            for (op, f) in [(Op.sub, { (x: Float, y: Float) in x - y }), (.add, { $0 + $1 }), (.mul, { $0 * $1 })] {
+                let expected = zip(a, b).map { DTypeConversion.round(f($0, $1), to: dtype).bitPattern }
+                for (threads, rows) in [(1, nil), (2, 7)] as [(Int, Int?)] {
+                    let actual = try runChunked(op, [a, b], shape: [143, 7], dtype: dtype, threads: threads, chunkRows: rows)
+                    XCTAssertEqual(actual.map(\.bitPattern), expected, "\(op) \(dtype), \(threads) thread(s)")
+                }
+            }
+        }
     }
 
     func testSignConsensus() throws {

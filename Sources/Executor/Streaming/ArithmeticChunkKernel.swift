@@ -29,6 +29,14 @@ final class ArithmeticChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let formula = self.formula
+        if let pair = PairOp(formula), context.dtype == .bf16 || context.dtype == .f16 {
+            // Rounded in the same loop, eight lanes at a time, instead of stored and rounded in a second pass.
+            let p = operands.shared(output: out), bf16 = context.dtype == .bf16
+            context.parallel.forEachBlock(in: operands.range) { range in
+                if bf16 { pair.run(BF16Rounding.self, p, range) } else { pair.run(F16Rounding.self, p, range) }
+            }
+            return
+        }
         context.forEachRoundedBlock(operands, into: out) { p, range in
             let o = p.output
             switch formula {
@@ -53,6 +61,49 @@ final class ArithmeticChunkKernel: ChunkKernel {
                 PopulationVariance.compute(p.inputs, range, into: o)
             case .linearMix(let w, let divisor):
                 ArithmeticChunkKernel.linearMix(p.inputs, w, divisor: divisor, into: o, range)
+            }
+        }
+    }
+
+    /// The two-operand formulas that half-precision merges run most (task vectors, their sums and masks), computed
+    /// and rounded to the dtype lane by lane in one loop: the same bits as `forEachRoundedBlock`'s store then
+    /// `DTypeConversion.roundInPlace` (the lane roundings are that rounding).
+    private enum PairOp {
+        case sub, add, mul
+
+        init?(_ formula: Formula) {
+            switch formula {
+            case .sub: self = .sub
+            case .add: self = .add
+            case .mul: self = .mul
+            default: return nil
+            }
+        }
+
+        @inline(__always)
+        func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
+            switch self {
+            case .sub: Self.apply(R.self, p, range) { $0 - $1 }
+            case .add: Self.apply(R.self, p, range) { $0 + $1 }
+            case .mul: Self.apply(R.self, p, range) { $0 * $1 }
+            }
+        }
+
+        @inline(__always)
+        private static func apply<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>,
+                                                   _ op: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
+            let x = p.inputs[0], y = p.inputs[1], o = p.output
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(op(a, b)), as: SIMD8<Float>.self)
+                i += 8
+            }
+            if i < range.upperBound {
+                let lanes = range.upperBound - i
+                LaneConversions.store(R.round(op(LaneConversions.load(x, i, lanes), LaneConversions.load(y, i, lanes))),
+                                      o, i, lanes)
             }
         }
     }
