@@ -108,37 +108,44 @@ struct RandomMask: Sendable {
         return SIMD8<UInt32>() &- borrow
     }
 
-    /// `o[i] = (kept ? x[i] : 0) · factor` in f32 for `i` in `range`, `flags[i − range.lowerBound]` (all ones or
-    /// zero) telling kept; the caller rounds to the dtype.
+    /// `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`: the product in f32, rounded by `R` (the dtype's
+    /// lane rounding) in the same loop; `flags[i − range.lowerBound]` (all ones or zero) tells kept.
     @inline(__always)
-    static func apply(_ flags: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
-                      into o: UnsafeMutablePointer<Float>) {
+    static func apply<R: LaneRounding>(_: R.Type, _ flags: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>,
+                                       _ range: Range<Int>, factor: Float, into o: UnsafeMutablePointer<Float>) {
         var i = range.lowerBound
         let f = SIMD8<Float>(repeating: factor)
         while i + 8 <= range.upperBound {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
             let k = UnsafeRawPointer(flags + (i - range.lowerBound)).loadUnaligned(as: SIMD8<UInt32>.self)
-            UnsafeMutableRawPointer(o + i).storeBytes(of: unsafeBitCast(v & k, to: SIMD8<Float>.self) * f,
+            UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(unsafeBitCast(v & k, to: SIMD8<Float>.self) * f),
                                                       as: SIMD8<Float>.self)
             i += 8
         }
         while i < range.upperBound {
-            o[i] = (flags[i - range.lowerBound] != 0 ? x[i] : 0) * factor
+            o[i] = R.round((flags[i - range.lowerBound] != 0 ? x[i] : 0) * factor)
             i += 1
         }
     }
 }
 
 extension KernelContext {
-    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype, a
-    /// tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)` writes the tile's keep flags
+    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype in
+    /// the same loop (`RandomMask.apply`), a tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)` writes the tile's keep flags
     /// (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
     func forEachMaskedTile(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
                            _ flags: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
-        forEachRoundedBlock(operands, into: out) { p, range in
+        let p = operands.shared(output: out), dtype = self.dtype
+        parallel.forEachBlock(in: operands.range) { range in
             L1Rescale.forEachTile(of: range) { part, tile in
                 flags(part, tile)
-                RandomMask.apply(tile, p.inputs[0], part, factor: factor, into: p.output)
+                switch dtype {
+                case .bf16: RandomMask.apply(BF16Rounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
+                case .f16: RandomMask.apply(F16Rounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
+                default:
+                    RandomMask.apply(NoRounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
+                    DTypeConversion.roundInPlace(p.output + part.lowerBound, count: part.count, to: dtype)
+                }
             }
         }
     }
