@@ -122,30 +122,36 @@ public struct Philox4x32: Sendable {
     /// Writes the draws of elements `range` of `stream` to `out` (`out[0]` is element `range.lowerBound`'s).
     @inline(__always)
     public func fill(stream: UInt64, _ range: Range<Int>, into out: UnsafeMutablePointer<UInt32>) {
-        @inline(__always) func store(_ draws: Draws, at start: Int) {
+        forEachGroup(stream: stream, range, whole: { start, draws in
             let o = UnsafeMutableRawPointer(out + (start - range.lowerBound))
             o.storeBytes(of: draws.words.0, toByteOffset: 0, as: SIMD8<UInt32>.self)
             o.storeBytes(of: draws.words.1, toByteOffset: 32, as: SIMD8<UInt32>.self)
             o.storeBytes(of: draws.words.2, toByteOffset: 64, as: SIMD8<UInt32>.self)
             o.storeBytes(of: draws.words.3, toByteOffset: 96, as: SIMD8<UInt32>.self)
-        }
+        }, part: { e, draw in out[e - range.lowerBound] = draw })
+    }
+
+    /// The draws of elements `range` of `stream`, in element order: `whole(start, draws)` for each element group
+    /// inside `range` (`start` its first element; two groups computed at once where two follow, `groupPair`), and
+    /// `part(e, draw)` for each element of `range` in a group it covers only partly.
+    @inline(__always)
+    public func forEachGroup(stream: UInt64, _ range: Range<Int>, whole: (Int, Draws) -> Void,
+                             part: (Int, UInt32) -> Void) {
         var i = range.lowerBound
         while i < range.upperBound {
             let g = i >> 5, start = g << 5
             if i == start, start + 64 <= range.upperBound {
                 let (first, second) = groupPair(UInt64(g), stream: stream)
-                store(first, at: start)
-                store(second, at: start + 32)
+                whole(start, first)
+                whole(start + 32, second)
                 i = start + 64
-                continue
-            }
-            let draws = group(UInt64(g), stream: stream)
-            if i == start, start + 32 <= range.upperBound {
-                store(draws, at: start)
+            } else if i == start, start + 32 <= range.upperBound {
+                whole(start, group(UInt64(g), stream: stream))
                 i = start + 32
             } else {
+                let draws = group(UInt64(g), stream: stream)
                 let end = min(range.upperBound, start + 32)
-                for e in i..<end { out[e - range.lowerBound] = draws[e - start] }
+                for e in i..<end { part(e, draws[e - start]) }
                 i = end
             }
         }

@@ -72,32 +72,13 @@ struct RandomMask: Sendable {
         @inline(__always) func store(_ words: SIMD8<UInt32>, _ at: Int) {
             UnsafeMutableRawPointer(flags + at).storeBytes(of: Self.below(words, t), as: SIMD8<UInt32>.self)
         }
-        @inline(__always) func store(_ draws: Philox4x32.Draws, _ at: Int) {
+        rng.forEachGroup(stream: key, range, whole: { start, draws in
+            let at = start - range.lowerBound
             store(draws.words.0, at)
             store(draws.words.1, at + 8)
             store(draws.words.2, at + 16)
             store(draws.words.3, at + 24)
-        }
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let start = i & ~31
-            if i == start, start + 64 <= range.upperBound {
-                let (first, second) = rng.groupPair(UInt64(start >> 5), stream: key)
-                store(first, start - range.lowerBound)
-                store(second, start + 32 - range.lowerBound)
-                i = start + 64
-                continue
-            }
-            let draws = rng.group(UInt64(start >> 5), stream: key)
-            if i == start, start + 32 <= range.upperBound {
-                store(draws, start - range.lowerBound)
-                i = start + 32
-            } else {
-                let end = min(range.upperBound, start + 32)
-                for e in i..<end { flags[e - range.lowerBound] = UInt64(draws[e - start]) < threshold ? .max : 0 }
-                i = end
-            }
-        }
+        }, part: { e, draw in flags[e - range.lowerBound] = UInt64(draw) < threshold ? .max : 0 })
     }
 
     /// `0xFFFF_FFFF` in the lanes where `u < t` (unsigned), else 0, by arithmetic (Hacker's Delight 2-12): the
@@ -131,8 +112,8 @@ struct RandomMask: Sendable {
 
 extension KernelContext {
     /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype in
-    /// the same loop (`RandomMask.apply`), a tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)` writes the tile's keep flags
-    /// (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
+    /// the same loop (`RandomMask.apply`), a tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)`
+    /// writes the tile's keep flags (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
     func forEachMaskedTile(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
                            _ flags: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
         let p = operands.shared(output: out), dtype = self.dtype

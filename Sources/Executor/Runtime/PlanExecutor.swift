@@ -63,11 +63,12 @@ public struct PlanExecutor {
             let unrecorded = Set(plan.schedule.groups.last?.closesShards ?? [])
             let recorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
             if recorder != nil { try ledger.save(ledgerPath) }
+            let recorded = { (s: Int) in recorder != nil && !unrecorded.contains(s) }
             try writeShards(computing: Set(shards.indices).subtracting(done), path: { out.path($0) },
                             makeFolder: { name throws(ExecutionError) in try out.makeDirectory(for: name) },
-                            hashing: { s in recorder != nil && !unrecorded.contains(s) },
+                            hashing: recorded,
                             finished: { s, digest in
-                                guard let recorder, !unrecorded.contains(s) else { return }
+                                guard let recorder, recorded(s) else { return }
                                 recorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
                             })
             try recorder?.finish()
