@@ -32,4 +32,45 @@ final class ModelStockHalfPrecisionTests: XCTestCase {
     func testFilterWiseMatchesTorch() throws {
         try assertBits(filterWise: true, [0xbdba, 0xbdb2, 0xbd1a, 0x3d84, 0xbd1f, 0x3db8, 0xbdbd, 0xbd36, 0xbc84, 0x3c1e, 0x3cc8, 0xbd1c, 0x3d7b, 0x3d18, 0xbd94, 0xba9b, 0xbdd6, 0xbd96, 0x3d8d, 0x3cda, 0xbd67, 0x3ca1, 0x3d92, 0x3d8c, 0x3cb8, 0xbd4e, 0xbd7a, 0xbdc2, 0xbd06, 0x3d18, 0xbdc8, 0x3d68])
     }
+
+    /// The terms of the whole-tensor pass (two, three and four fine-tunes: three take their own loop) are their
+    /// definition element by element: each offset `x_k − base` rounded, then each pair's product of rounded
+    /// offsets rounded, pairs `i < j` in order; on ranges that end inside a group of eight lanes.
+    func testTermsAreRoundedOffsetsAndTheirProducts() {
+        for dtype in [DType.bf16, .f16] {
+            for fineTunes in 2...4 {
+                let count = 45
+                let base = pseudoRandom(count, seed: 7).map { DTypeConversion.round($0, to: dtype) }
+                let models = [base] + (0..<fineTunes).map { k in
+                    pseudoRandom(count, seed: UInt64(20 + k)).map { DTypeConversion.round($0 * 3, to: dtype) }
+                }
+                let streams = ModelStockChunkKernel.HalfPrecision.width(fineTunes: fineTunes)
+                let range = 3..<count
+                var out = [Float](repeating: .nan, count: streams * count)
+                withPointers(models) { xs in
+                    out.withUnsafeMutableBufferPointer {
+                        ModelStockChunkKernel.HalfPrecision.terms(xs, dtype, range, into: $0.baseAddress!, capacity: count)
+                    }
+                }
+                func r(_ v: Float) -> Float { DTypeConversion.round(v, to: dtype) }
+                for e in range {
+                    let offsets = (1...fineTunes).map { r(models[$0][e] - base[e]) }
+                    var expected = offsets
+                    for i in 0..<fineTunes { for j in (i + 1)..<fineTunes { expected.append(r(offsets[i] * offsets[j])) } }
+                    XCTAssertEqual((0..<streams).map { out[$0 * count + e].bitPattern }, expected.map(\.bitPattern),
+                                   "\(dtype), \(fineTunes) fine-tunes, element \(e)")
+                }
+            }
+        }
+    }
+
+    private func withPointers(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> Void) {
+        let buffers = arrays.map { a in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+            p.initialize(from: a, count: a.count)
+            return p
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        body(buffers.map { UnsafePointer($0) })
+    }
 }

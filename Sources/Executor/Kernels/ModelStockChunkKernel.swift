@@ -199,6 +199,7 @@ extension ModelStockChunkKernel {
         private static func terms<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], _ range: Range<Int>,
                                                    into out: UnsafeMutablePointer<Float>, capacity: Int) {
             let n = xs.count - 1
+            if n == 3 { return threeTerms(R.self, xs, range, into: out, capacity: capacity) }
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: n) { offsets in
                 var e = range.lowerBound
                 while e < range.upperBound {
@@ -217,6 +218,30 @@ extension ModelStockChunkKernel {
                     }
                     e += lanes
                 }
+            }
+        }
+
+        /// `terms` of three fine-tunes (the usual model_stock merge) with the offsets in registers: the same
+        /// streams, offsets 0, 1, 2, then products (0, 1), (0, 2), (1, 2).
+        @inline(__always)
+        private static func threeTerms<R: LaneRounding>(_: R.Type, _ xs: [UnsafePointer<Float>], _ range: Range<Int>,
+                                                        into out: UnsafeMutablePointer<Float>, capacity: Int) {
+            let (base, x1, x2, x3) = (xs[0], xs[1], xs[2], xs[3])
+            var e = range.lowerBound
+            while e < range.upperBound {
+                let lanes = min(8, range.upperBound - e)
+                let b = LaneConversions.load(base, e, lanes)
+                let d1 = R.round(LaneConversions.load(x1, e, lanes) - b)
+                let d2 = R.round(LaneConversions.load(x2, e, lanes) - b)
+                let d3 = R.round(LaneConversions.load(x3, e, lanes) - b)
+                let streams = (d1, d2, d3, R.round(d1 * d2), R.round(d1 * d3), R.round(d2 * d3))
+                LaneConversions.store(streams.0, out, e, lanes)
+                LaneConversions.store(streams.1, out + capacity, e, lanes)
+                LaneConversions.store(streams.2, out + 2 * capacity, e, lanes)
+                LaneConversions.store(streams.3, out + 3 * capacity, e, lanes)
+                LaneConversions.store(streams.4, out + 4 * capacity, e, lanes)
+                LaneConversions.store(streams.5, out + 5 * capacity, e, lanes)
+                e += lanes
             }
         }
 
