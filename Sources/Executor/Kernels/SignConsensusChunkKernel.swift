@@ -83,31 +83,46 @@ final class SignConsensusChunkKernel: ChunkKernel {
         /// Computes elements `range` into `o`, eight at a time, rounding the intermediates with `R`.
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, merge?.count ?? 0)) { weighted in
+            let models = merge?.count ?? elect?.count ?? 0
+            if models == 3 {
+                // The usual three task vectors: with the count a constant, the loops over the models unroll and the
+                // weighted task vectors stay in registers.
+                run(R.self, models: 3, xs, range, into: o)
+            } else {
+                run(R.self, models: models, xs, range, into: o)
+            }
+        }
+
+        /// `run` for `models` task vectors (the weights' count).
+        @inline(__always)
+        private func run<R: LaneRounding>(_ r: R.Type, models: Int, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>,
+                                          _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, models)) { weighted in
                 // Whole groups of eight with the lane count a constant (so that loads and stores are single vector
                 // instructions), then the remainder.
                 var j = range.lowerBound
                 while j + 8 <= range.upperBound {
-                    apply(R.self, xs, j, 8, into: o, weighted: weighted.baseAddress!)
+                    apply(R.self, models: models, xs, j, 8, into: o, weighted: weighted.baseAddress!)
                     j += 8
                 }
                 if j < range.upperBound {
-                    apply(R.self, xs, j, range.upperBound - j, into: o, weighted: weighted.baseAddress!)
+                    apply(R.self, models: models, xs, j, range.upperBound - j, into: o, weighted: weighted.baseAddress!)
                 }
             }
         }
 
-        /// Computes elements `j..<j + lanes` (at most 8) into `o`; `saved` holds the weighted task vectors between
-        /// the election and the merge when they weigh alike.
+        /// Computes elements `j..<j + lanes` (at most 8) of `models` task vectors into `o`; `saved` holds the weighted
+        /// task vectors between the election and the merge when they weigh alike.
         @inline(__always)
-        func apply<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int, _ lanes: Int,
-                                    into o: UnsafeMutablePointer<Float>, weighted saved: UnsafeMutablePointer<SIMD8<Float>>) {
+        func apply<R: LaneRounding>(_ r: R.Type, models: Int, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ j: Int,
+                                    _ lanes: Int, into o: UnsafeMutablePointer<Float>,
+                                    weighted saved: UnsafeMutablePointer<SIMD8<Float>>) {
             typealias Lanes = SIMD8<Float>
             var first = 0
             var sign = Lanes(repeating: 1)
             if let elect {
                 var sum = Lanes()
-                for k in 0..<elect.count {
+                for k in 0..<models {
                     let weighted = R.round(LaneConversions.load(xs[k], j, lanes) * Lanes(repeating: elect[k]))
                     if sameWeights { saved[k] = weighted }
                     sum += weighted
@@ -121,7 +136,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
             }
             guard let merge else { return LaneConversions.store(sign, o, j, lanes) }
             var sum = Lanes(), divisor = Lanes()
-            for k in 0..<merge.count {
+            for k in 0..<models {
                 let c = Lanes(repeating: merge[k])
                 let weighted = sameWeights ? saved[k] : R.round(LaneConversions.load(xs[first + k], j, lanes) * c)
                 if consensus {
