@@ -14,30 +14,11 @@ final class ResumeTests: XCTestCase {
     /// with 1 MB shards each matrix is a shard, and each takes long enough to be killed between two.
     private func scratch(method: String = "ties") throws -> String {
         let dir = Fixtures.temporaryDirectory("resume")
-        let rows = 256, columns = 2048, tensors = 6
         for (name, seed) in [("base", 1), ("a", 2), ("b", 3)] {
             try fm.createDirectory(atPath: "\(dir)/\(name)", withIntermediateDirectories: false)
-            try #"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": \#(tensors), "torch_dtype": "bfloat16"}"#
+            try #"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": \#(Self.tensors), "torch_dtype": "bfloat16"}"#
                 .write(toFile: "\(dir)/\(name)/config.json", atomically: true, encoding: .utf8)
-            let bytes = rows * columns * 2
-            var entries: [String] = []
-            for t in 0..<tensors {
-                entries.append(#""model.layers.\#(t).mlp.up_proj.weight":{"dtype":"BF16","shape":[\#(rows),\#(columns)],"data_offsets":[\#(t * bytes),\#((t + 1) * bytes)]}"#)
-            }
-            var header = "{" + entries.joined(separator: ",") + "}"
-            while header.utf8.count % 8 != 0 { header += " " }
-            var data = Data()
-            withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-            data.append(contentsOf: Array(header.utf8))
-            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15
-            var values = [UInt16](repeating: 0, count: tensors * rows * columns)
-            for i in values.indices {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                // bf16 of a small float: exponent near 2^-7, a few mantissa bits, either sign.
-                values[i] = UInt16(truncatingIfNeeded: 0x3C00 | (state >> 33) & 0x80FF)
-            }
-            values.withUnsafeBytes { data.append(contentsOf: $0) }
-            try data.write(to: URL(fileURLWithPath: "\(dir)/\(name)/model.safetensors"))
+            try Self.weights(seed: seed).write(to: URL(fileURLWithPath: "\(dir)/\(name)/model.safetensors"))
         }
         try """
             models:
@@ -50,6 +31,32 @@ final class ResumeTests: XCTestCase {
             dtype: bfloat16
             """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
         return dir
+    }
+
+    private static let tensors = 6
+
+    /// The safetensors bytes of a model of `scratch`: the same header for every seed, values drawn from `seed`.
+    private static func weights(seed: Int) -> Data {
+        let rows = 256, columns = 2048
+        let bytes = rows * columns * 2
+        var entries: [String] = []
+        for t in 0..<tensors {
+            entries.append(#""model.layers.\#(t).mlp.up_proj.weight":{"dtype":"BF16","shape":[\#(rows),\#(columns)],"data_offsets":[\#(t * bytes),\#((t + 1) * bytes)]}"#)
+        }
+        var header = "{" + entries.joined(separator: ",") + "}"
+        while header.utf8.count % 8 != 0 { header += " " }
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array(header.utf8))
+        var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15
+        var values = [UInt16](repeating: 0, count: tensors * rows * columns)
+        for i in values.indices {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // bf16 of a small float: exponent near 2^-7, a few mantissa bits, either sign.
+            values[i] = UInt16(truncatingIfNeeded: 0x3C00 | (state >> 33) & 0x80FF)
+        }
+        values.withUnsafeBytes { data.append(contentsOf: $0) }
+        return data
     }
 
     private let options = ["--out-shard-size", "1M", "--threads", "1", "--quiet", "--no-copy-tokenizer"]
@@ -123,6 +130,50 @@ final class ResumeTests: XCTestCase {
         for (name, data) in expected { XCTAssertTrue(out[name] == data, "\(name) differs from the uninterrupted run's") }
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["a", "b", "base", "c.yml", "out", "reference"],
                        "nothing partial is left")
+    }
+
+    /// An input replaced, after the run was killed, by other bytes of the same size and modification time is a
+    /// changed input: the resumed run keeps none of the killed run's shards and gives the bytes of a fresh run on the
+    /// new input. Both ways such a file comes about: rewritten in place, same inode (`cp -p`), and a new file renamed
+    /// over it (`rsync -a`).
+    func testInputReplacedWithTheSameSizeAndModificationTimeIsNotResumed() throws {
+        for inPlace in [true, false] {
+            let dir = try scratch()
+            defer { try? fm.removeItem(atPath: dir) }
+            _ = try killedRun(in: dir, after: 2)
+
+            let path = "\(dir)/a/model.safetensors"
+            var old = stat()
+            XCTAssertEqual(stat(path, &old), 0)
+            let replacement = inPlace ? path : path + ".new"
+            let fd = open(replacement, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            let data = Self.weights(seed: 4)
+            XCTAssertEqual(data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }, data.count)
+            close(fd)
+            let times = [old.st_atim, old.st_mtim]
+            XCTAssertEqual(utimensat(AT_FDCWD, replacement, times, 0), 0, String(cString: strerror(errno)))
+            if !inPlace { XCTAssertEqual(rename(replacement, path), 0) }
+            var new = stat()
+            XCTAssertEqual(stat(path, &new), 0)
+            XCTAssertEqual(new.st_size, old.st_size)
+            XCTAssertEqual(new.st_mtim.tv_sec, old.st_mtim.tv_sec)
+            XCTAssertEqual(new.st_mtim.tv_nsec, old.st_mtim.tv_nsec)
+            XCTAssertEqual(new.st_ino == old.st_ino, inPlace)
+
+            let reference = try Binary.run(["run", "c.yml", "reference/out"] + options, in: dir)
+            XCTAssertEqual(reference.status, 0, reference.stderr)
+            let resumed = try Binary.run(["run", "c.yml", "out", "--resume"] + options, in: dir)
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertTrue(resumed.stderr.contains("made by a different plan"), "in place \(inPlace): \(resumed.stderr)")
+            let out = contents("\(dir)/out"), expected = contents("\(dir)/reference/out")
+            XCTAssertEqual(out.keys.sorted(), expected.keys.sorted())
+            for (name, data) in expected {
+                XCTAssertTrue(out[name] == data, "in place \(inPlace): \(name) differs from a fresh run's on the new input")
+            }
+            XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["a", "b", "base", "c.yml", "out", "reference"],
+                           "nothing partial is left")
+        }
     }
 
     func testRunWithoutResumeLeavesTheKilledRunsShardsUntilItCompletes() throws {

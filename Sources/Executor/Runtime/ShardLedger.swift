@@ -115,9 +115,13 @@ public struct ShardLedger: Codable, Sendable, Equatable {
 
 /// What determines the bytes of a plan's shards, hashed: the mergegraph version and the config text (both in the
 /// shards' metadata), every node (op, attributes, operands, type), every output
-/// (name, value, folder), every shard (file, outputs), and each input model's weight files (name, size, modification
-/// time). Chunk sizes, thread counts and the memory budget are left out: the bytes do not depend on them (a budget
-/// that changes what is computed, such as PyTorch's tie order given up, changes the nodes).
+/// (name, value, folder), every shard (file, outputs), and each input model's weight and `.json` files (name, size,
+/// modification time, inode and change time). The inode and change time (ctime, which no program can set back) tell a
+/// file replaced by another of the same size and modification time (`cp -p`, `rsync -a`, `touch -r`) from the one the
+/// shards were computed from. The device number is left out: it is not the same on two machines mounting one shared
+/// filesystem (NFS gives each client its own), and partitions and `finalize` on different machines must agree. Chunk
+/// sizes, thread counts and the memory budget are left out: the bytes do not depend on them (a budget that changes what
+/// is computed, such as PyTorch's tie order given up, changes the nodes).
 public enum PlanFingerprint {
     /// The hex SHA-256 fingerprint of `plan`.
     public static func of(_ plan: Plan) -> String {
@@ -131,7 +135,8 @@ public enum PlanFingerprint {
             for name in names where name.hasSuffix(".safetensors") || name.hasSuffix(".bin") || name.hasSuffix(".json") {
                 var info = stat()
                 guard stat((model.path as NSString).appendingPathComponent(name), &info) == 0 else { continue }
-                text += "  \(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)\n"
+                text += "  \(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) inode \(info.st_ino) "
+                    + "ctime \(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)\n"
             }
         }
         for id in graph.values {
