@@ -47,7 +47,7 @@ enum CheckpointFuzzTargets {
             var tensors: [StoredTensor] = []
             for (name, record) in records {
                 tensors.append(try PyTorchModel.stored(name, record, entries: entries, path: path, prefix: "archive/",
-                                                       fileIndex: 0))
+                                                       fileIndex: 0).tensor)
             }
             return .tensors(tensors)
         } catch {

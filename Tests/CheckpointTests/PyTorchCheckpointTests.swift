@@ -66,6 +66,115 @@ final class PyTorchCheckpointTests: XCTestCase {
         XCTAssertEqual(bits(try model.floats("f64")), bits(doubles.map { Float($0) }))
     }
 
+    /// Flips the lowest bit of byte `offset` of the file at `path`.
+    private func flipBit(at offset: Int, in path: String) throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[offset] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The name of the zip entry of the archive at `path` whose data holds byte `offset`.
+    private func entry(holding offset: Int, in path: String) throws -> String {
+        let archive = try TorchZipArchive(file: InputFile(path: path))
+        return try XCTUnwrap(archive.entries.values.first { $0.dataOffset <= offset && offset < $0.dataOffset + $0.byteCount }?.name)
+    }
+
+    /// Reads `pieces` (element ranges of `tensor`) on several threads at once; returns the errors the reads threw.
+    private func read(_ pieces: [Range<Int>], of tensor: StoredTensor, from model: PyTorchModel) -> [CheckpointError] {
+        let size = tensor.dtype.byteSize
+        let errors = NSLock()
+        nonisolated(unsafe) var thrown: [CheckpointError] = []
+        DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
+            let piece = pieces[i]
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(piece.count * size, 1), alignment: 16)
+            defer { buffer.deallocate() }
+            do throws(CheckpointError) {
+                try model.readBytes(fileIndex: tensor.fileIndex, offset: tensor.fileOffset + piece.lowerBound * size,
+                                    count: piece.count * size, into: buffer)
+            } catch {
+                errors.withLock { thrown.append(error) }
+            }
+        }
+        return thrown
+    }
+
+    /// Element ranges covering `0..<count` in pieces of 1 to 7 elements, some read twice, some overlapping their
+    /// neighbours, in a shuffled order (from `seed`).
+    private func shuffledPieces(of count: Int, seed: UInt64) -> [Range<Int>] {
+        var state = seed
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var pieces: [Range<Int>] = []
+        var start = 0
+        while start < count {
+            let end = min(count, start + 1 + next(7))
+            pieces.append(start..<end)
+            if next(4) == 0 { pieces.append(start..<end) }
+            if next(4) == 0 { pieces.append(max(0, start - 2)..<min(count, end + 2)) }
+            start = end
+        }
+        for i in pieces.indices.reversed() { pieces.swapAt(i, next(i + 1)) }
+        return pieces
+    }
+
+    /// The CRC-32 of a tensor storage entry is checked on the bytes a merge reads, once they have all been read, in
+    /// whatever order, pieces and threads; bytes of the storage that no tensor views are read for it then.
+    func testStorageEntriesAreCRCCheckedOnceTheirBytesHaveAllBeenRead() throws {
+        // Intact: every tensor read in shuffled, repeated, overlapping pieces on several threads, twice.
+        let intact = try PyTorchModel(directory: try directoryHolding("dtypes/pytorch_model.bin"))
+        for round in 0..<2 {
+            for (n, name) in intact.tensorNames.enumerated() {
+                let t = try XCTUnwrap(intact.tensor(name))
+                XCTAssertEqual(read(shuffledPieces(of: t.elementCount, seed: UInt64(n * 2 + round)), of: t, from: intact)
+                                   .map(\.description), [], name)
+            }
+        }
+        let large = try PyTorchModel(directory: conformanceModelsDirectory + "/llama-ft-c-bin")
+        for (n, name) in large.tensorNames.enumerated() {
+            let t = try XCTUnwrap(large.tensor(name))
+            XCTAssertEqual(read(shuffledPieces(of: t.elementCount, seed: UInt64(n)), of: t, from: large).map(\.description), [], name)
+        }
+
+        // One bit flipped in tensor f32's bytes: reading it is an error naming the file and the entry when the read
+        // that completes the entry comes, and again after; the other tensors read as before.
+        let directory = try directoryHolding("dtypes/pytorch_model.bin")
+        let path = directory + "/pytorch_model.bin"
+        let f32 = try XCTUnwrap(intact.tensor("f32"))
+        try flipBit(at: f32.fileOffset + 4, in: path)
+        let entryName = try entry(holding: f32.fileOffset, in: path)
+        XCTAssertTrue(entryName.hasPrefix("pytorch_model/data/"), entryName)
+        let damaged = try PyTorchModel(directory: directory)
+        for name in damaged.tensorNames where name != "f32" { XCTAssertNoThrow(try damaged.rawBytes(name), name) }
+        for e in (1..<f32.elementCount).reversed() { XCTAssertEqual(read([e..<(e + 1)], of: f32, from: damaged).count, 0) }
+        for _ in 0..<2 {
+            let errors = read([0..<1], of: f32, from: damaged)
+            XCTAssertEqual(errors.count, 1)
+            for mention in [path, "entry \(entryName) (the storage of tensor f32) fails its CRC-32 check"] {
+                XCTAssertTrue(errors.first?.description.contains(mention) == true, "\(errors) does not mention \(mention)")
+            }
+        }
+        // Read at once from several threads, the damaged entry fails at least one read.
+        let again = try PyTorchModel(directory: directory)
+        XCTAssertFalse(read(shuffledPieces(of: f32.elementCount, seed: 7), of: f32, from: again).isEmpty)
+
+        // A bit flipped where no tensor looks: view_rows (elements 8..<20) and view_flat (4..<10) share a storage
+        // of 24 floats; its first element is no tensor's. The error comes once both views have been read.
+        let viewed = try directoryHolding("dtypes/pytorch_model.bin")
+        let flat = try XCTUnwrap(intact.tensor("view_flat"))
+        try flipBit(at: flat.fileOffset - 4 * 4, in: viewed + "/pytorch_model.bin")
+        let views = try PyTorchModel(directory: viewed)
+        XCTAssertNoThrow(try views.rawBytes("view_rows"))
+        assertCheckpointError(mentioning: [viewed + "/pytorch_model.bin", "(the storage of tensor view_rows) fails its CRC-32 check"]) {
+            () throws(CheckpointError) in
+            let t = views.tensor("view_flat")!
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: t.byteCount, alignment: 16)
+            defer { buffer.deallocate() }
+            try views.readBytes(fileIndex: t.fileIndex, offset: t.fileOffset, count: t.byteCount, into: buffer)
+        }
+    }
+
     func testShardedBinWithIndexMatchesTheTwin() throws {
         let reader = try CheckpointFormat.open(directory: fixtures + "/sharded")
         XCTAssertTrue(reader is PyTorchModel)

@@ -5,8 +5,9 @@ import IR
 /// `pytorch_model.bin.index.json` lists, each a `torch.save` zip archive. Every archive's `data.pkl` is read by
 /// `RestrictedUnpickler` (nothing is executed); each tensor becomes a `StoredTensor` pointing at its bytes inside
 /// the archive's stored `data/KEY` entry (storage offset applied), so tensors are read lazily with `pread` like
-/// safetensors ones. The `CheckpointReader` of `CheckpointFormat.pytorchBin`; follows transformers' file names
-/// and mergekit's loader (`ShardedTensorIndex.from_disk`: a top-level `state_dict` entry is unwrapped).
+/// safetensors ones; each storage entry's CRC-32 is checked on the bytes those reads bring in, once all of them have
+/// been read (`StorageChecks`). The `CheckpointReader` of `CheckpointFormat.pytorchBin`; follows transformers' file
+/// names and mergekit's loader (`ShardedTensorIndex.from_disk`: a top-level `state_dict` entry is unwrapped).
 public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     /// The single-file checkpoint's name.
     public static let singleFileName = "pytorch_model.bin"
@@ -21,6 +22,8 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     public let tensorNames: [String]
     /// The archives, open for `pread`, and every tensor by name.
     private let opened: OpenedFiles
+    /// The CRC-32 checks of each archive's storage entries, by file index.
+    private let checks: [StorageChecks]
 
     /// Opens `files` in `directory` when given (a PEFT adapter's `adapter_model.bin`); otherwise the index's shards,
     /// else `pytorch_model.bin`.
@@ -48,21 +51,25 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
             throw CheckpointFormat.noReadableCheckpoint(directory: directory, entries: names)
         }
         var opened = OpenedFiles(directory: directory)
+        var checks: [StorageChecks] = []
         for (fileIndex, name) in fileNames.enumerated() {
             let file = try InputFile(path: SafetensorsFiles.join(directory, name))
-            try opened.add(file, tensors: try Self.readTensors(file: file, fileIndex: fileIndex))
+            let tensors = try Self.readTensors(file: file, fileIndex: fileIndex)
+            try opened.add(file, tensors: tensors.map(\.tensor))
+            checks.append(StorageChecks(file: file, tensors: tensors))
         }
         try index?.verify(tensors: opened.order.compactMap { opened.tensor($0) }, shardNames: fileNames)
         self.directory = directory
         self.filePaths = opened.files.map(\.path)
         self.tensorNames = opened.order
         self.opened = opened
+        self.checks = checks
     }
 
     /// The tensors of one `torch.save` archive, in its state dict's order, with their byte ranges in the file.
     /// - Throws: the errors of `init(directory:)` for this file.
     public static func readTensors(path: String) throws(CheckpointError) -> [StoredTensor] {
-        try readTensors(file: InputFile(path: path), fileIndex: 0)
+        try readTensors(file: InputFile(path: path), fileIndex: 0).map(\.tensor)
     }
 
     /// Number of files opened.
@@ -71,15 +78,20 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
     /// The tensor called `name`, if the checkpoint has one.
     public func tensor(_ name: String) -> StoredTensor? { opened.tensor(name) }
 
-    /// Copies `count` bytes at `offset` of archive `fileIndex` into `buffer` with `pread` (`OpenedFiles.readBytes`).
+    /// Copies `count` bytes at `offset` of archive `fileIndex` into `buffer` with `pread` (`OpenedFiles.readBytes`),
+    /// and adds them to the CRC-32 checks of the storage entries they belong to (`StorageChecks`).
+    /// - Throws: the errors of `OpenedFiles.readBytes`; `CheckpointError.invalidArchive` naming the file and entry
+    ///   when the read completes a storage entry whose bytes do not match its CRC-32 (or reads one that did not).
     public func readBytes(fileIndex: Int, offset: Int, count: Int, into buffer: UnsafeMutableRawPointer) throws(CheckpointError) {
         try opened.readBytes(fileIndex: fileIndex, offset: offset, count: count, into: buffer)
+        try checks[fileIndex].note(offset: offset, count: count, bytes: buffer)
     }
 
     // MARK: one archive
 
-    /// The tensors of the archive `file` (number `fileIndex` of its checkpoint).
-    private static func readTensors(file: InputFile, fileIndex: Int) throws(CheckpointError) -> [StoredTensor] {
+    /// The tensors of the archive `file` (number `fileIndex` of its checkpoint), each with its storage entry.
+    private static func readTensors(file: InputFile, fileIndex: Int) throws(CheckpointError)
+        -> [(tensor: StoredTensor, entry: TorchZipArchive.Entry)] {
         let path = file.path
         guard file.size >= 4 else { throw .fileTooShort(path: path, fileSize: file.size) }
         let magic = try file.bytes(offset: 0, count: 4)
@@ -101,10 +113,9 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
                 throw .invalidArchive(path: path, detail: "its byteorder is '\(order)'; only little-endian archives are read")
             }
         }
-        var tensors: [StoredTensor] = []
+        var tensors: [(tensor: StoredTensor, entry: TorchZipArchive.Entry)] = []
         for (name, record) in try stateDict(pickle: try archive.contents(of: pickleName), path: path) {
-            tensors.append(try stored(name, record, entries: archive.entries, path: path, prefix: prefix,
-                                      fileIndex: fileIndex))
+            tensors.append(try stored(name, record, entries: archive.entries, path: path, prefix: prefix, fileIndex: fileIndex))
         }
         return tensors
     }
@@ -145,13 +156,14 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
         return tensors
     }
 
-    /// Where the bytes of tensor `name` are: its storage entry's data offset plus the storage offset; checks the
-    /// view is contiguous (row-major strides, dimensions of size 1 free) and inside its stored, uncompressed entry
-    /// (`PREFIX/data/KEY` of `entries`, the archive `path`'s).
+    /// Where the bytes of tensor `name` are: its storage entry's data offset plus the storage offset, with that entry;
+    /// checks the view is contiguous (row-major strides, dimensions of size 1 free) and inside its stored, uncompressed
+    /// entry (`PREFIX/data/KEY` of `entries`, the archive `path`'s).
     /// - Throws: `CheckpointError` naming `path` and the tensor: a negative or overflowing shape, a non-contiguous
     ///   view, a storage entry that is missing, compressed or too short.
     static func stored(_ name: String, _ record: TorchTensorRecord, entries: [String: TorchZipArchive.Entry],
-                       path: String, prefix: String, fileIndex: Int) throws(CheckpointError) -> StoredTensor {
+                       path: String, prefix: String, fileIndex: Int) throws(CheckpointError)
+        -> (tensor: StoredTensor, entry: TorchZipArchive.Entry) {
         guard record.shape.allSatisfy({ $0 >= 0 }), record.stride.count == record.shape.count,
               let byteCount = record.dtype.storageByteCount(shape: record.shape) else {
             throw .invalidShape(path: path, tensor: name, shape: record.shape)
@@ -177,7 +189,7 @@ public final class PyTorchModel: CheckpointReader, @unchecked Sendable {
             throw .storageOutOfRange(path: path, tensor: name, offset: record.storageOffset, elements: byteCount / elementSize,
                                      storageBytes: available)
         }
-        return StoredTensor(name: name, dtype: record.dtype, shape: record.shape, fileIndex: fileIndex,
-                            fileOffset: entry.dataOffset + start, byteCount: byteCount)
+        return (StoredTensor(name: name, dtype: record.dtype, shape: record.shape, fileIndex: fileIndex,
+                             fileOffset: entry.dataOffset + start, byteCount: byteCount), entry)
     }
 }

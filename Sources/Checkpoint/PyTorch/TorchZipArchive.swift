@@ -5,7 +5,8 @@ import CZlib
 /// bytes can be read in place with `pread`. The archive is untrusted: every offset, size and count it gives is
 /// checked against the file before it is used — the directory lies within the file and after the entries, each
 /// entry's local header and data lie before the directory and after the previous entry (no overlap), names are
-/// unique, a stored entry holds as many bytes as it says — and the small entries read whole are CRC-checked.
+/// unique, a stored entry holds as many bytes as it says — and the small entries read whole are CRC-checked (the
+/// tensor storage entries are checked as they are read, by `StorageChecks`).
 /// Follows the zip format (PKWARE APPNOTE 6.3, sections 4.3 and 4.5.3) as far as `torch.save` uses it; one disk,
 /// no encryption.
 struct TorchZipArchive {
