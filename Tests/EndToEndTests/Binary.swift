@@ -32,12 +32,18 @@ enum Binary {
     }
 
     /// Runs `arguments` in `directory` and waits; both output streams are collected. The environment is
-    /// `environment(overrides)`.
+    /// `environment(overrides)`. With `fileLimit`, the binary runs with at most that many open files
+    /// (`ulimit -n` in a shell that then execs it).
     static func run(_ arguments: [String], in directory: String = Fixtures.conformance,
-                    environment overrides: [String: String] = [:]) throws -> Result {
+                    environment overrides: [String: String] = [:], fileLimit: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let fileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.environment = environment(overrides)
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()

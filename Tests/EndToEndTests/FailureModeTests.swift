@@ -148,6 +148,45 @@ final class FailureModeTests: XCTestCase {
         }
     }
 
+    /// Too few file descriptors (`ulimit -n`): the run fails at whichever open comes first (an input shard, the
+    /// output lock, a shard it writes, its ledger), exits 1 naming the file, and leaves nothing behind: no partial
+    /// directory (which, holding a shard ledger, would pass for a killed run's), no lock. Every limit from one
+    /// that stops at the inputs to one that completes.
+    func testRunningOutOfFileDescriptorsLeavesNothingBehind() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try """
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: models/llama-ft-b-sharded
+                parameters: {weight: 1}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        var failuresWhileWriting = 0, completed = 0
+        for extra in [["--out-shard-size", "20K"], []] {
+            for limit in 12...32 {
+                let result = try Binary.run(["run", "c.yml", "out", "--quiet"] + extra, in: dir, fileLimit: limit)
+                if result.status == 0 {
+                    completed += 1
+                    try fm.removeItem(atPath: "\(dir)/out")
+                } else {
+                    XCTAssertEqual(result.status, 1, "ulimit -n \(limit) \(extra): \(result.stderr)")
+                    XCTAssertTrue(result.stderr.contains("Too many open files"), "ulimit -n \(limit) \(extra): \(result.stderr)")
+                    if result.stderr.contains("/.out.partial-") { failuresWhileWriting += 1 }
+                }
+                XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "models"],
+                               "ulimit -n \(limit) \(extra) left something behind: \(result.stderr)")
+                for name in try fm.contentsOfDirectory(atPath: dir) where name != "c.yml" && name != "models" {
+                    try fm.removeItem(atPath: "\(dir)/\(name)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(failuresWhileWriting, 0, "no limit made the run fail while it wrote its partial output")
+        XCTAssertGreaterThan(completed, 0, "no limit let the run complete")
+    }
+
     func testEmptyLayerRangeIsAnError() throws {
         try assertFails(["run", "c.yml", "out"], config: """
             slices:

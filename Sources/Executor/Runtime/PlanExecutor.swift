@@ -49,6 +49,8 @@ public struct PlanExecutor {
         let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected,
                                       resume: options.resume ? fingerprint : nil)
         for note in out.notes { options.onNote?(note) }
+        // Set once shards may be recorded in the background; stopped before a failed run removes its partial output.
+        var recorder: ShardRecorder?
         do {
             let ledgerPath = out.path(OutputDirectory.ledgerName)
             var ledger = ShardLedger(plan: fingerprint)
@@ -61,21 +63,25 @@ public struct PlanExecutor {
             let shards = plan.schedule.shards
             // The shards the last group closes are followed at once by the commit: not worth recording.
             let unrecorded = Set(plan.schedule.groups.last?.closesShards ?? [])
-            let recorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
-            if recorder != nil { try ledger.save(ledgerPath) }
-            let recorded = { (s: Int) in recorder != nil && !unrecorded.contains(s) }
+            let shardRecorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
+            recorder = shardRecorder
+            if shardRecorder != nil { try ledger.save(ledgerPath) }
+            let recorded = { (s: Int) in shardRecorder != nil && !unrecorded.contains(s) }
             try writeShards(computing: Set(shards.indices).subtracting(done), path: { out.path($0) },
                             makeFolder: { name throws(ExecutionError) in try out.makeDirectory(for: name) },
                             hashing: recorded,
                             finished: { s, digest in
-                                guard let recorder, recorded(s) else { return }
-                                recorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
+                                guard let shardRecorder, recorded(s) else { return }
+                                shardRecorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
                             })
-            try recorder?.finish()
+            try shardRecorder?.finish()
             try writeSideFiles(into: out)
             unlink(ledgerPath)
             try out.commit()
         } catch {
+            // A shard still being recorded would otherwise write its ledger into the folder being removed, leaving
+            // what looks like a killed run's resumable output.
+            recorder?.abandon()
             out.discard()
             throw error
         }

@@ -6,15 +6,16 @@ import Synchronization
 /// the computation of the next: each shard is synced to disk, hashed (unless its writer's `ShardDigest` hashed it
 /// already), optionally published (a partitioned run
 /// renames it into the shared directory), then added to the ledger, which is saved. The first failure is kept and
-/// thrown by `finish`; later shards are not recorded after one.
+/// thrown by `finish`; later shards are not recorded after one. A run that fails calls `abandon` (or `finish`) before
+/// it cleans up, so that no recording writes into a folder being removed.
 final class ShardRecorder: Sendable {
     private let queue = DispatchQueue(label: "mergegraph.shard-recorder")
-    private let state: Mutex<(ledger: ShardLedger, failure: ExecutionError?)>
+    private let state: Mutex<(ledger: ShardLedger, failure: ExecutionError?, abandoned: Bool)>
     private let ledgerPath: String
 
     /// A recorder adding to `ledger`, saved at `ledgerPath`.
     init(ledger: ShardLedger, ledgerPath: String) {
-        state = Mutex((ledger, nil))
+        state = Mutex((ledger, nil, false))
         self.ledgerPath = ledgerPath
     }
 
@@ -24,7 +25,7 @@ final class ShardRecorder: Sendable {
     func record(_ name: String, at path: String, digest: ShardLedger.Entry? = nil,
                 publish: (@Sendable () throws(ExecutionError) -> Void)? = nil) {
         queue.async { [self] in
-            guard state.withLock({ $0.failure == nil }) else { return }
+            guard state.withLock({ $0.failure == nil && !$0.abandoned }) else { return }
             do throws(ExecutionError) {
                 try ShardLedger.sync(file: path)
                 let entry: ShardLedger.Entry
@@ -45,5 +46,12 @@ final class ShardRecorder: Sendable {
     func finish() throws(ExecutionError) {
         queue.sync {}
         if let failure = state.withLock({ $0.failure }) { throw failure }
+    }
+
+    /// Drops the recordings not yet started and waits for the one in progress, after which nothing writes into the
+    /// output folder or the ledger any more: a failed run calls it before removing its partial output.
+    func abandon() {
+        state.withLock { $0.abandoned = true }
+        queue.sync {}
     }
 }
