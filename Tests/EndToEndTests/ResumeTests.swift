@@ -125,6 +125,14 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("shard(s) verified and kept"), resumed.stderr)
         XCTAssertFalse(resumed.stderr.contains(": 0 of 6"), "the undamaged shards are kept: \(resumed.stderr)")
+        // The damaged shard is named, once, on a line of its own, with what happens to it.
+        let named = resumed.stderr.split(separator: "\n").filter { $0.contains(shards[0]) }
+        XCTAssertEqual(named.count, 1, resumed.stderr)
+        XCTAssertTrue(named.first?.contains("\(shards[0]) of \(URL(fileURLWithPath: dir).resolvingSymlinksInPath().path)/out") == true
+                          || named.first?.contains("\(shards[0]) of \(dir)/out") == true, resumed.stderr)
+        XCTAssertTrue(named.first?.contains("fails its SHA-256 check") == true, resumed.stderr)
+        XCTAssertTrue(named.first?.contains("it will be recomputed") == true, resumed.stderr)
+        XCTAssertFalse(shards.dropFirst().contains { resumed.stderr.contains($0) }, "only the damaged shard is named: \(resumed.stderr)")
         let out = contents("\(dir)/out"), expected = contents("\(dir)/reference/out")
         XCTAssertEqual(out.keys.sorted(), expected.keys.sorted())
         for (name, data) in expected { XCTAssertTrue(out[name] == data, "\(name) differs from the uninterrupted run's") }

@@ -56,7 +56,7 @@ public struct PlanExecutor {
             var ledger = ShardLedger(plan: fingerprint)
             var done = Set<Int>()
             if out.resumed, let old = ShardLedger.load(ledgerPath), old.plan == fingerprint {
-                (done, ledger) = verified(old, path: { out.path($0) })
+                (done, ledger) = verified(old, path: { out.path($0) }, destination: out.destination)
                 options.onNote?("resuming \(out.destination): \(done.count) of \(plan.schedule.shards.count) shard(s) "
                                 + "verified and kept, computing the rest")
             }
@@ -103,7 +103,7 @@ public struct PlanExecutor {
         var ledger = ShardLedger(plan: fingerprint, partition: partition.description)
         var done = Set<Int>()
         if options.resume, let old = ShardLedger.load(out.ledgerPath), old.plan == fingerprint {
-            (done, ledger) = verified(old, path: { out.finalPath($0) })
+            (done, ledger) = verified(old, path: { out.finalPath($0) }, destination: out.destination)
             done.formIntersection(mine)
             options.onNote?("partition \(partition): \(done.count) of \(mine.count) shard(s) verified and kept")
         }
@@ -206,13 +206,32 @@ public struct PlanExecutor {
     }
 
     /// Which of `ledger`'s shards are still on disk as recorded (size and SHA-256 of the file at `path(name)`), as
-    /// shard indices, and the ledger reduced to them.
-    private func verified(_ ledger: ShardLedger, path: (String) -> String) -> (Set<Int>, ShardLedger) {
+    /// shard indices, and the ledger reduced to them. Each recorded shard that is not is named in a note
+    /// (`options.onNote`), as a shard of `destination` (the output directory the user gave, resolved): it will be
+    /// computed again.
+    private func verified(_ ledger: ShardLedger, path: (String) -> String,
+                          destination: String) -> (Set<Int>, ShardLedger) {
         var kept = ShardLedger(plan: ledger.plan, partition: ledger.partition)
         var done = Set<Int>()
         for (s, shard) in plan.schedule.shards.enumerated() {
-            guard let entry = ledger.shards[shard.fileName],
-                  let actual = try? ShardLedger.digest(of: path(shard.fileName)), actual == entry else { continue }
+            guard let entry = ledger.shards[shard.fileName] else { continue }
+            let shardName = "shard \(shard.fileName) of \(destination)"
+            let actual: ShardLedger.Entry
+            do {
+                actual = try ShardLedger.digest(of: path(shard.fileName))
+            } catch {
+                let reason: String
+                if case .io(_, let message) = error { reason = message } else { reason = "\(error)" }
+                options.onNote?("--resume: recorded \(shardName): \(reason); it will be recomputed")
+                continue
+            }
+            guard actual == entry else {
+                let what = actual.bytes == entry.bytes ? "fails its SHA-256 check"
+                    : "has \(actual.bytes) bytes where \(entry.bytes) were recorded"
+                options.onNote?("--resume: recorded \(shardName) \(what) (changed since it was written); "
+                                + "it will be recomputed")
+                continue
+            }
             kept.shards[shard.fileName] = entry
             done.insert(s)
         }
