@@ -66,13 +66,19 @@ public struct ConditionalValue: Hashable, Sendable {
 public struct ParameterEntry: Hashable, Sendable {
     public var name: String
     public var value: ParameterValue
-    /// Where the value starts.
+    /// Where the value starts: what errors about the value point at.
     public var location: SourceLocation
+    /// Where the name (the key) is written: what warnings about the name point at (a misspelt or misplaced
+    /// parameter).
+    public var keyLocation: SourceLocation
 
-    public init(name: String, value: ParameterValue, location: SourceLocation) {
+    /// An entry whose value starts at `location` and whose key is written at `keyLocation` (`location` when not
+    /// given).
+    public init(name: String, value: ParameterValue, location: SourceLocation, keyLocation: SourceLocation? = nil) {
         self.name = name
         self.value = value
         self.location = location
+        self.keyLocation = keyLocation ?? location
     }
 }
 

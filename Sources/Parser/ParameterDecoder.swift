@@ -10,7 +10,8 @@ enum ParameterDecoder {
         for pair in pairs {
             let name = try pair.key.key()
             guard !pair.value.isNull else { continue }
-            entries.append(ParameterEntry(name: name, value: try setting(pair.value, diagnostics), location: pair.value.location))
+            entries.append(ParameterEntry(name: name, value: try setting(pair.value, diagnostics), location: pair.value.location,
+                                          keyLocation: pair.key.location))
         }
         return ParameterMap(entries)
     }

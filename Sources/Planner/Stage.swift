@@ -430,7 +430,7 @@ final class Stage: TensorProvider {
             !known.contains($0.name) && KeySuggestion.closest(to: $0.name, among: [p.name]) != nil
         }
         throw .invalidConfig(location, "missing required parameter '\(p.name)'\(whose) (tensor '\(tensor)', merge method '\(spec.name)')"
-                             + (misspelt.map { "; is '\($0.name)' (line \($0.location.line), column \($0.location.column)) a misspelling of it?" } ?? ""))
+                             + (misspelt.map { "; is '\($0.name)' (line \($0.keyLocation.line), column \($0.keyLocation.column)) a misspelling of it?" } ?? ""))
     }
 
     /// Parameters mergekit ignores here: unknown to the method, per-model where they apply to the whole merge, or
@@ -447,11 +447,11 @@ final class Stage: TensorProvider {
             modelLevel = s.flatMap { $0.sources.map(\.parameters) }
         }
         let unknown = (mergeLevel + modelLevel).flatMap(\.entries).filter { !known.contains($0.name) }.map {
-            ($0.location, "parameter '\($0.name)' is not used by merge method '\(spec.name)'"
+            ($0.keyLocation, "parameter '\($0.name)' is not used by merge method '\(spec.name)'"
                 + (KeySuggestion.closest(to: $0.name, among: spec.parameters.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""))
         }
         let misplaced = modelLevel.flatMap(\.entries).filter { shared.contains($0.name) }.map {
-            ($0.location, "parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
+            ($0.keyLocation, "parameter '\($0.name)' applies to the whole merge; set per model it is ignored "
                 + "(move it to the global or slice parameters)")
         }
         var ignored: [(location: SourceLocation, message: String)] = []

@@ -336,11 +336,11 @@ extension CommandLineTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let lenient = try Binary.run(["run", "c.yml", "lenient", "--quiet"], in: dir)
         XCTAssertEqual(lenient.status, 0, lenient.stderr)
-        XCTAssertTrue(lenient.stderr.contains("c.yml:3:27: warning: parameter 'desnity' is not used by merge method 'ties' "
+        XCTAssertTrue(lenient.stderr.contains("c.yml:3:18: warning: parameter 'desnity' is not used by merge method 'ties' "
                                               + "(did you mean 'density'?)"), lenient.stderr)
         let strict = try Binary.run(["run", "c.yml", "strict", "--quiet", "--strict"], in: dir)
         XCTAssertEqual(strict.status, 1, strict.stderr)
-        XCTAssertTrue(strict.stderr.contains("error: c.yml:3:27: parameter 'desnity' is not used by merge method 'ties' "
+        XCTAssertTrue(strict.stderr.contains("error: c.yml:3:18: parameter 'desnity' is not used by merge method 'ties' "
                                              + "(did you mean 'density'?); --strict makes this an error"), strict.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/strict"))
     }
@@ -371,6 +371,6 @@ extension CommandLineTests {
         let result = try Binary.run(["plan", "c.yml"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("missing required parameter 'weight'"), result.stderr)
-        XCTAssertTrue(result.stderr.contains("; is 'wieght' (line 3, column 26) a misspelling of it?"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("; is 'wieght' (line 3, column 18) a misspelling of it?"), result.stderr)
     }
 }

@@ -490,8 +490,8 @@ final class LoweringTests: PlannerTestCase {
                 parameters:
                   weight: 1
             """)
-        // The location is that of the value (`ParameterEntry.location`).
-        XCTAssertEqual(plan.warnings, ["t.yml:3:12: warning: parameter 'density' is not used by merge method 'linear'"])
+        // The location is that of the key (`ParameterEntry.keyLocation`), not of its value (3:12).
+        XCTAssertEqual(plan.warnings, ["t.yml:3:3: warning: parameter 'density' is not used by merge method 'linear'"])
     }
 
     func testMisspeltParameterWarningSuggestsTheName() throws {
@@ -504,8 +504,28 @@ final class LoweringTests: PlannerTestCase {
               - model: $B
                 parameters: {weight: 1, densty: 0.7}
             """)
-        XCTAssertEqual(plan.warnings, ["t.yml:5:37: warning: parameter 'densty' is not used by merge method 'ties' "
+        // At the misspelt key, not at its value (5:37).
+        XCTAssertEqual(plan.warnings, ["t.yml:5:29: warning: parameter 'densty' is not used by merge method 'ties' "
                                        + "(did you mean 'density'?)"])
+    }
+
+    /// A parameter of the whole merge set per model is reported at its key, in block and flow mappings alike.
+    func testMisplacedParameterWarningPointsAtTheKey() throws {
+        fx.add("A", FakeModel(layers: 1))
+        fx.add("B", FakeModel(layers: 1))
+        let plan = try fx.compile("""
+            merge_method: ties
+            base_model: $A
+            models:
+              - model: $B
+                parameters:
+                  weight: 1
+                  lambda:   0.5
+              - model: $A
+                parameters: {normalize: true}
+            """)
+        XCTAssertEqual(plan.warnings.map { $0.prefix(while: { $0 != " " }) }, ["t.yml:7:7:", "t.yml:9:18:"], "\(plan.warnings)")
+        XCTAssertTrue(plan.warnings.allSatisfy { $0.contains("applies to the whole merge") }, "\(plan.warnings)")
     }
 
     func testOutputConfigKeepsDonorKeys() throws {
