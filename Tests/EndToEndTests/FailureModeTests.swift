@@ -213,6 +213,16 @@ final class FailureModeTests: XCTestCase {
                         containing: "unknown merge method 'dare_tie' (did you mean 'dare_ties'?)")
     }
 
+    /// An output directory where nothing can be created (under `/proc`, whose root takes no new files) is named as
+    /// the user gave it, not by the lock file the run tried to create beside it.
+    func testAnOutputDirectoryThatCannotBeCreatedIsNamed() throws {
+        guard fm.fileExists(atPath: "/proc/self/status") else { throw XCTSkip("no /proc here") }
+        let out = "/proc/mergegraph-test-out-\(getpid())"
+        try assertFails(["run", "c.yml", out], containing: "error: \(out): cannot create the output directory")
+        try assertFails(["run", "c.yml", out, "--out-shard-size", "20K"], containing: "error: \(out): ")
+        XCTAssertFalse(fm.fileExists(atPath: out))
+    }
+
     func testAParentThatIsAFileIsNotAFoundationErrorCode() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }

@@ -124,7 +124,8 @@ public final class OutputDirectory {
                 }
                 resumed = true
             } else if mkdir(staging, 0o777) != 0 {
-                throw .io(path: staging, "cannot create: \(String(cString: strerror(errno)))")
+                throw .io(path: path, "cannot create the output directory: its partial directory \(staging) cannot be "
+                          + "created: \(String(cString: strerror(errno)))")
             }
             Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath) }
         } catch {
@@ -357,12 +358,14 @@ public final class OutputDirectory {
     // MARK: Locking and sweeping
 
     /// Takes an exclusive `flock` on `path` (created if needed), writing our pid into it; fails at once when another
-    /// process holds it, naming that process's pid.
+    /// process holds it, naming that process's pid. Errors name `destination`, the output the lock is for, as the
+    /// user gave it (resolved), and the lock file.
     static func lock(_ path: String, destination: String) throws(ExecutionError) -> Int32 {
         for _ in 0..<100 {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
-                throw .io(path: path, "cannot create the output lock: \(String(cString: strerror(errno)))")
+                throw .io(path: destination, "cannot create the output directory: its lock file \(path) cannot be "
+                          + "created: \(String(cString: strerror(errno)))")
             }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
                 let code = errno
@@ -370,7 +373,7 @@ public final class OutputDirectory {
                 let count = pread(fd, &buffer, buffer.count, 0)
                 close(fd)
                 guard code == EWOULDBLOCK else {
-                    throw .io(path: path, "cannot lock: \(String(cString: strerror(code)))")
+                    throw .io(path: destination, "cannot lock its lock file \(path): \(String(cString: strerror(code)))")
                 }
                 let pid = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self)
                     .trimmingCharacters(in: .whitespacesAndNewlines) : ""
@@ -386,7 +389,7 @@ public final class OutputDirectory {
             }
             close(fd)
         }
-        throw .io(path: path, "cannot lock: the lock file keeps changing")
+        throw .io(path: destination, "cannot lock its lock file \(path): the file keeps changing")
     }
 
     /// Removes `.NAME.partial-PID` siblings whose process no longer exists and that hold only model files (and,
