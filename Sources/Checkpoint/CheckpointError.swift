@@ -87,6 +87,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case noSuchModel(path: String, remote: String?)
     /// A model reference naming a file (say, a checkpoint's `config.json`) where a model folder is meant.
     case modelIsFile(path: String)
+    /// A model folder (a checkpoint; LoRA adapters are read apart) without `config.json`, which mergekit 0.1.5 loads
+    /// for every model it merges.
+    case missingConfig(directory: String)
     /// A model from a remote service (the Hugging Face Hub) that cannot be resolved or fetched; `detail` names the
     /// repo, what is wrong and what to do.
     case remote(reference: String, detail: String)
@@ -185,6 +188,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .modelIsFile(path):
             return "is a file; a model is the folder holding config.json and the weights"
                 + " ('\((path as NSString).deletingLastPathComponent)'?)"
+        case let .missingConfig(directory):
+            return "\(directory) has no config.json: a model is the folder holding config.json and the weights "
+                + "(mergekit loads every model's config.json and stops without it)"
         case let .noSuchModel(_, remote):
             guard let remote else { return "no such directory (paths are relative to the working directory)" }
             return "no such directory (paths are relative to the working directory), and as a Hugging Face repo id: \(remote)"

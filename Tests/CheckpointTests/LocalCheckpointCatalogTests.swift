@@ -29,6 +29,19 @@ final class LocalCheckpointCatalogTests: XCTestCase {
         XCTAssertTrue(try catalog.reader(at: resolved) === catalog.reader(at: resolved), "each directory is opened once")
     }
 
+    /// A model folder without `config.json` is refused, naming the folder and the file (mergekit 0.1.5 loads every
+    /// model's config and stops without it); the weights alone are no model.
+    func testAModelFolderWithoutConfigJSONIsAnError() throws {
+        let directory = try makeTemporaryDirectory()
+        try writeCheckpoint(path: directory + "/model.safetensors", tensors: [("a", .f32, [2], sampleFloats(count: 2, seed: 1))])
+        XCTAssertThrowsError(try LocalCheckpointCatalog().checkpoint(at: directory)) { error in
+            let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+            XCTAssertTrue(String(describing: error).contains("\(resolved) has no config.json"), "\(error)")
+        }
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        XCTAssertEqual(try LocalCheckpointCatalog().checkpoint(at: directory).configJSON, Array("{}".utf8))
+    }
+
     func testErrorsNameTheDirectory() throws {
         let directory = try makeTemporaryDirectory()
         try Data().write(to: URL(fileURLWithPath: directory + "/model.gguf"))

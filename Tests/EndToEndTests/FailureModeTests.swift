@@ -187,6 +187,46 @@ final class FailureModeTests: XCTestCase {
         XCTAssertGreaterThan(completed, 0, "no limit let the run complete")
     }
 
+    /// A model folder without `config.json` (weights only) is a compile-time error at the model's position naming
+    /// the folder and the file, as mergekit 0.1.5 stops loading the model's config; as the base model too, and for
+    /// `plan`. A LoRA adapter folder (`adapter_config.json`, no `config.json`) after `+` still merges.
+    func testAModelFolderWithoutConfigJSONIsAnError() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createDirectory(atPath: "\(dir)/weights-only", withIntermediateDirectories: false)
+        try fm.createSymbolicLink(atPath: "\(dir)/weights-only/model.safetensors",
+                                  withDestinationPath: "\(Fixtures.conformance)/models/llama-ft-a/model.safetensors")
+        let folder = URL(fileURLWithPath: "\(dir)/weights-only").resolvingSymlinksInPath().path
+        let models = "\(Fixtures.conformance)/models"
+        let cases = [
+            ("models:\n  - model: \(models)/llama-ft-b\n    parameters: {weight: 1}\n  - model: weights-only\n    parameters: {weight: 1}\nmerge_method: linear\n",
+             "c.yml:4:12: model 'weights-only': \(folder) has no config.json"),
+            ("models:\n  - model: \(models)/llama-ft-b\n    parameters: {weight: 1, density: 0.5}\nbase_model: weights-only\nmerge_method: ties\n",
+             "c.yml:4:13: model 'weights-only': \(folder) has no config.json"),
+        ]
+        for (config, phrase) in cases {
+            try config.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            for command in [["run", "c.yml", "out"], ["plan", "c.yml"]] {
+                let result = try run(command, in: dir)
+                XCTAssertEqual(result.status, 1, "\(command): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("error: \(phrase)"), "\(command): \(result.stderr)")
+                XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "weights-only"])
+            }
+        }
+        XCTAssertFalse(fm.fileExists(atPath: "\(models)/lora-a/config.json"))
+        try """
+            models:
+              - model: \(models)/llama-base+\(models)/lora-a
+                parameters: {weight: 0.5}
+              - model: \(models)/llama-ft-a
+                parameters: {weight: 0.5}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let adapted = try run(["run", "c.yml", "out", "--quiet"], in: dir)
+        XCTAssertEqual(adapted.status, 0, adapted.stderr)
+        XCTAssertTrue(fm.fileExists(atPath: "\(dir)/out/config.json"))
+    }
+
     func testEmptyLayerRangeIsAnError() throws {
         try assertFails(["run", "c.yml", "out"], config: """
             slices:

@@ -27,7 +27,9 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
     }
 
     /// The tensors and `config.json` of the checkpoint in `path`, resolved to an absolute path without symlinks.
-    /// - Throws: `CheckpointError` naming the directory and file (see `CheckpointFormat.open(directory:)`).
+    /// - Throws: `CheckpointError` naming the directory and file (see `CheckpointFormat.open(directory:)`);
+    ///   `.missingConfig` when the folder has weights but no `config.json` (mergekit needs it too),
+    ///   `.cannotOpen` when it cannot be read.
     public func checkpoint(at path: String) throws -> CheckpointInfo {
         let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
         let reader = try reader(at: resolved)
@@ -36,8 +38,17 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
             guard let t = reader.tensor(name) else { continue }
             tensors[name] = TensorInfo(name: name, type: TensorType(dtype: t.dtype, shape: t.shape))
         }
-        let configPath = (resolved as NSString).appendingPathComponent("config.json")
-        let config = FileManager.default.contents(atPath: configPath).map { [UInt8]($0) }
+        let configPath = (resolved as NSString).appendingPathComponent(ModelFiles.config)
+        let fd = open(configPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { throw CheckpointError.missingConfig(directory: resolved) }
+            throw CheckpointError.cannotOpen(path: configPath, reason: errnoDescription(code))
+        }
+        close(fd)
+        guard let config = FileManager.default.contents(atPath: configPath).map({ [UInt8]($0) }) else {
+            throw CheckpointError.cannotOpen(path: configPath, reason: "it cannot be read")
+        }
         return CheckpointInfo(resolvedPath: resolved, tensorNames: reader.tensorNames, tensors: tensors, configJSON: config)
     }
 
