@@ -51,16 +51,32 @@ public enum CheckpointFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// The names in `directory`, sorted.
+    /// The names in `directory` (besides `.` and `..`), sorted.
+    /// - Throws: `CheckpointError.directoryNotFound`; `.cannotOpen` with the system's reason (`strerror`) when the
+    ///   directory cannot be opened or read.
     static func entries(of directory: String) throws(CheckpointError) -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .directoryNotFound(path: directory)
         }
-        do {
-            return try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        } catch {
-            throw .cannotOpen(path: directory, reason: error.localizedDescription)
+        // `opendir`/`readdir` rather than `FileManager.contentsOfDirectory`, whose errors say "NSCocoaErrorDomain
+        // error 256" instead of the system's reason (out of file descriptors, say).
+        guard let stream = opendir(directory) else {
+            throw .cannotOpen(path: directory, reason: String(cString: strerror(errno)))
         }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw .cannotOpen(path: directory, reason: String(cString: strerror(errno))) }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
     }
 }

@@ -183,6 +183,16 @@ final class FailureModeTests: XCTestCase {
                 }
             }
         }
+        // Fewer descriptors still: the run fails while it lists and opens the models, with the system's reason (a
+        // model folder's listing said "NSCocoaErrorDomain error 256" at 4).
+        for limit in 4...11 {
+            let result = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir, fileLimit: limit)
+            XCTAssertEqual(result.status, 1, "ulimit -n \(limit): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("Too many open files"), "ulimit -n \(limit): \(result.stderr)")
+            XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "ulimit -n \(limit): \(result.stderr)")
+            XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "models"],
+                           "ulimit -n \(limit) left something behind: \(result.stderr)")
+        }
         XCTAssertGreaterThan(failuresWhileWriting, 0, "no limit made the run fail while it wrote its partial output")
         XCTAssertGreaterThan(completed, 0, "no limit let the run complete")
     }
