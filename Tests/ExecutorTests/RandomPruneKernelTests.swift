@@ -169,4 +169,43 @@ final class RandomPruneKernelTests: XCTestCase {
         try assertStateMatchesDeclaredCost(.randomPrune(density: 0.3, rescale: true, seed: 1, key: 2), operands: 1,
                                           shape: [1601, 123], chunkRows: 100)
     }
+
+    /// The output sweep applies kept decisions straight from their bits (`KeepBits.apply`): element by element
+    /// `R((kept ? x : 0) · factor)`, for ranges that start and end inside a byte of bits, with NaN, infinities,
+    /// subnormals and values that round up, in bf16, f16 and f32.
+    func testKeptBitsApplyTheirDecisions() {
+        let n = 203
+        let special: [Float] = [.nan, .infinity, -.infinity, 1e-40, -0.0, 65504, 3.0e38, 1.00390625]
+        var x = pseudoRandom(n, seed: 31).map { $0 * 7 }
+        for (k, v) in special.enumerated() { x[5 + 9 * k] = v }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let flags: [UInt32] = (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 40 & 1 == 1 ? .max : 0
+        }
+        let memory = MemoryAccount()
+        let kept = KeepBits(elementCount: n, memory: memory)
+        flags.withUnsafeBufferPointer { kept.store(0..<n, from: $0.baseAddress!) }
+        for factor: Float in [1.8867924, 1, 0.5] {
+            for range in [0..<n, 3..<n - 2, 13..<14, 9..<17] {
+                func check<R: LaneRounding>(_: R.Type, _ dtype: DType) {
+                    var out = [Float](repeating: 42, count: n)
+                    x.withUnsafeBufferPointer { xs in
+                        out.withUnsafeMutableBufferPointer {
+                            kept.apply(R.self, xs.baseAddress!, range, factor: factor, into: $0.baseAddress!)
+                        }
+                    }
+                    for i in 0..<n {
+                        let expected = range.contains(i)
+                            ? DTypeConversion.round((flags[i] != 0 ? x[i] : 0) * factor, to: dtype) : 42
+                        XCTAssertEqual(out[i].bitPattern, expected.bitPattern,
+                                       "\(dtype), factor \(factor), range \(range), element \(i): x \(x[i])")
+                    }
+                }
+                check(BF16Rounding.self, .bf16)
+                check(F16Rounding.self, .f16)
+                check(NoRounding.self, .f32)
+            }
+        }
+    }
 }

@@ -65,12 +65,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        if let kept {
-            context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
-                kept.load(part, into: flags)
-            }
-            return
-        }
+        if let kept { return context.forEachKeptElement(operands, into: out, factor: rescale.factor, kept: kept) }
         let p = operands.shared(output: out)
         let rule = self.rule, factor = rescale.factor, dtype = context.dtype
         forEachRow(rule.rows.rows(in: operands.range), elements: operands.range.count) { row, scratch in

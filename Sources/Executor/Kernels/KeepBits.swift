@@ -47,25 +47,31 @@ final class KeepBits: @unchecked Sendable {
         bits.pointer[i >> 3] = keep ? bits.pointer[i >> 3] | mask : bits.pointer[i >> 3] & ~mask
     }
 
-    /// Writes the flags of elements `range` to `flags[0 ..< range.count]`: `0xFFFF_FFFF` kept, 0 dropped.
+    /// `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range` (global indices), straight from the bits: bit `i`
+    /// of the kept decisions becomes lane `i mod 8`'s mask, eight elements at a time, so no tile of flags is
+    /// written and read back. The same bits as `RandomMask.apply` given the decisions as flags.
     @inline(__always)
-    func load(_ range: Range<Int>, into flags: UnsafeMutablePointer<UInt32>) {
+    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
+                                into o: UnsafeMutablePointer<Float>) {
         let b = bits.pointer
+        @inline(__always) func one(_ i: Int) {
+            o[i] = R.round((b[i >> 3] & (1 << UInt8(i & 7)) != 0 ? x[i] : 0) * factor)
+        }
         var i = range.lowerBound
-        let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
         while i < range.upperBound, i & 7 != 0 {
-            flags[i - range.lowerBound] = b[i >> 3] & (1 << UInt8(i & 7)) != 0 ? .max : 0
+            one(i)
             i += 1
         }
+        let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7), f = SIMD8<Float>(repeating: factor)
         while i + 8 <= range.upperBound {
-            // Bit l of the byte to lane l, as all ones or zero (arithmetic: SIMD integer comparisons are not
-            // vectorized).
             let keep = SIMD8<UInt32>() &- ((SIMD8<UInt32>(repeating: UInt32(b[i >> 3])) &>> lanes) & 1)
-            UnsafeMutableRawPointer(flags + (i - range.lowerBound)).storeBytes(of: keep, as: SIMD8<UInt32>.self)
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(unsafeBitCast(v & keep, to: SIMD8<Float>.self) * f),
+                                                      as: SIMD8<Float>.self)
             i += 8
         }
         while i < range.upperBound {
-            flags[i - range.lowerBound] = b[i >> 3] & (1 << UInt8(i & 7)) != 0 ? .max : 0
+            one(i)
             i += 1
         }
     }

@@ -35,9 +35,10 @@ final class RandomPruneChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) { rescale.finish() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let mask = self.mask, kept = self.kept
+        if let kept { return context.forEachKeptElement(operands, into: out, factor: rescale.factor, kept: kept) }
+        let mask = self.mask
         context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
-            if let kept { kept.load(part, into: flags) } else { mask.fill(part, into: flags) }
+            mask.fill(part, into: flags)
         }
     }
 }
@@ -127,6 +128,25 @@ extension KernelContext {
                     RandomMask.apply(NoRounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
                     DTypeConversion.roundInPlace(p.output + part.lowerBound, count: part.count, to: dtype)
                 }
+            }
+        }
+    }
+}
+
+extension KernelContext {
+    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype in
+    /// the same loop, with the decisions read straight from `kept` (`KeepBits.apply`): what `forEachMaskedTile` gives
+    /// with `kept.load` as its flags, without the tile of flags.
+    func forEachKeptElement(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
+                            kept: KeepBits) {
+        let p = operands.shared(output: out), dtype = self.dtype
+        parallel.forEachBlock(in: operands.range) { range in
+            switch dtype {
+            case .bf16: kept.apply(BF16Rounding.self, p.inputs[0], range, factor: factor, into: p.output)
+            case .f16: kept.apply(F16Rounding.self, p.inputs[0], range, factor: factor, into: p.output)
+            default:
+                kept.apply(NoRounding.self, p.inputs[0], range, factor: factor, into: p.output)
+                DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
             }
         }
     }
