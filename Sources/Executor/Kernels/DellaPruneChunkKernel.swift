@@ -65,7 +65,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        if let kept { return context.forEachKeptElement(operands, into: out, factor: rescale.factor, kept: kept) }
+        if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         let p = operands.shared(output: out)
         let rule = self.rule, factor = rescale.factor, dtype = context.dtype
         forEachRow(rule.rows.rows(in: operands.range), elements: operands.range.count) { row, scratch in

@@ -35,11 +35,8 @@ final class RandomPruneChunkKernel: ChunkKernel {
     func endPass() throws(ExecutionError) { rescale.finish() }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        if let kept { return context.forEachKeptElement(operands, into: out, factor: rescale.factor, kept: kept) }
-        let mask = self.mask
-        context.forEachMaskedTile(operands, into: out, factor: rescale.factor) { part, flags in
-            mask.fill(part, into: flags)
-        }
+        if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
+        context.forEachLaneRoundedBlock(operands, into: out, mask.output(factor: rescale.factor))
     }
 }
 
@@ -111,44 +108,38 @@ struct RandomMask: Sendable {
     }
 }
 
-extension KernelContext {
-    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype in
-    /// the same loop (`RandomMask.apply`), a tile of at most `L1Rescale.tile` elements at a time: `flags(part, tile)`
-    /// writes the tile's keep flags (`0xFFFF_FFFF` kept, 0 dropped) to `tile[0 ..< part.count]`.
-    func forEachMaskedTile(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
-                           _ flags: @Sendable (Range<Int>, UnsafeMutablePointer<UInt32>) -> Void) {
-        let p = operands.shared(output: out), dtype = self.dtype
-        parallel.forEachBlock(in: operands.range) { range in
-            L1Rescale.forEachTile(of: range) { part, tile in
-                flags(part, tile)
-                switch dtype {
-                case .bf16: RandomMask.apply(BF16Rounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
-                case .f16: RandomMask.apply(F16Rounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
-                default:
-                    RandomMask.apply(NoRounding.self, tile, p.inputs[0], part, factor: factor, into: p.output)
-                    DTypeConversion.roundInPlace(p.output + part.lowerBound, count: part.count, to: dtype)
-                }
-            }
+extension RandomMask {
+    /// The masked output `(kept ? x[i] : 0) · factor` (operand 0 is `x`), drawing the decisions a tile of at most
+    /// `L1Rescale.tile` elements at a time (`fill`) and applying them in the loop that rounds (`apply`).
+    func output(factor: Float) -> some LaneRoundedLoop { MaskedOutput(mask: self, factor: factor) }
+}
+
+/// `RandomMask.output(factor:)`.
+private struct MaskedOutput: LaneRoundedLoop {
+    let mask: RandomMask
+    let factor: Float
+
+    func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
+        L1Rescale.forEachTile(of: range) { part, tile in
+            mask.fill(part, into: tile)
+            RandomMask.apply(R.self, tile, p.inputs[0], part, factor: factor, into: p.output)
         }
     }
 }
 
-extension KernelContext {
-    /// Writes `(kept ? x[i] : 0) · factor` for the elements of the chunk (operand 0 is `x`), rounded to the dtype in
-    /// the same loop, with the decisions read straight from `kept` (`KeepBits.apply`): what `forEachMaskedTile` gives
-    /// with `kept.load` as its flags, without the tile of flags.
-    func forEachKeptElement(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>, factor: Float,
-                            kept: KeepBits) {
-        let p = operands.shared(output: out), dtype = self.dtype
-        parallel.forEachBlock(in: operands.range) { range in
-            switch dtype {
-            case .bf16: kept.apply(BF16Rounding.self, p.inputs[0], range, factor: factor, into: p.output)
-            case .f16: kept.apply(F16Rounding.self, p.inputs[0], range, factor: factor, into: p.output)
-            default:
-                kept.apply(NoRounding.self, p.inputs[0], range, factor: factor, into: p.output)
-                DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
-            }
-        }
+extension KeepBits {
+    /// The masked output `(kept ? x[i] : 0) · factor` (operand 0 is `x`), the decisions read straight from the bits
+    /// (`apply`), without a tile of flags.
+    func output(factor: Float) -> some LaneRoundedLoop { KeptOutput(kept: self, factor: factor) }
+}
+
+/// `KeepBits.output(factor:)`.
+private struct KeptOutput: LaneRoundedLoop {
+    let kept: KeepBits
+    let factor: Float
+
+    func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
+        kept.apply(R.self, p.inputs[0], range, factor: factor, into: p.output)
     }
 }
 

@@ -31,11 +31,7 @@ final class ArithmeticChunkKernel: ChunkKernel {
         let formula = self.formula
         if let pair = PairOp(formula), context.dtype == .bf16 || context.dtype == .f16 {
             // Rounded in the same loop, eight lanes at a time, instead of stored and rounded in a second pass.
-            let p = operands.shared(output: out), bf16 = context.dtype == .bf16
-            context.parallel.forEachBlock(in: operands.range) { range in
-                if bf16 { pair.run(BF16Rounding.self, p, range) } else { pair.run(F16Rounding.self, p, range) }
-            }
-            return
+            return context.forEachLaneRoundedBlock(operands, into: out, pair)
         }
         context.forEachRoundedBlock(operands, into: out) { p, range in
             let o = p.output
@@ -68,7 +64,7 @@ final class ArithmeticChunkKernel: ChunkKernel {
     /// The two-operand formulas that half-precision merges run most (task vectors, their sums and masks), computed
     /// and rounded to the dtype lane by lane in one loop: the same bits as `forEachRoundedBlock`'s store then
     /// `DTypeConversion.roundInPlace` (the lane roundings are that rounding).
-    private enum PairOp {
+    private enum PairOp: LaneRoundedLoop {
         case sub, add, mul
 
         init?(_ formula: Formula) {

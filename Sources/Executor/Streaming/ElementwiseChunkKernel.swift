@@ -45,6 +45,31 @@ extension KernelContext {
 
     /// Elements written and rounded at a time: 16 KiB of f32.
     static let roundingTile = 4096
+
+    /// Runs `loop` over the chunk's blocks in parallel, with the lane rounding of the node's dtype, so that each
+    /// value is rounded in the loop that computes it (bf16, f16); other dtypes run it unrounded (`NoRounding`) and
+    /// round each block afterwards (f32: nothing to do). The same bits as `forEachRoundedBlock` with the loop's
+    /// unrounded values: the lane roundings are `DTypeConversion.round`.
+    func forEachLaneRoundedBlock<Loop: LaneRoundedLoop>(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>,
+                                                         _ loop: Loop) {
+        let p = operands.shared(output: out), dtype = self.dtype
+        parallel.forEachBlock(in: operands.range) { range in
+            switch dtype {
+            case .bf16: loop.run(BF16Rounding.self, p, range)
+            case .f16: loop.run(F16Rounding.self, p, range)
+            default:
+                loop.run(NoRounding.self, p, range)
+                DTypeConversion.roundInPlace(p.output + range.lowerBound, count: range.count, to: dtype)
+            }
+        }
+    }
+}
+
+/// A kernel's loop over a block of output elements that rounds each value itself (`KernelContext
+/// .forEachLaneRoundedBlock` picks the rounding from the node's dtype).
+protocol LaneRoundedLoop: Sendable {
+    /// Writes output elements `range` (global indices) to `p.output`, each rounded by `R`.
+    func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>)
 }
 
 extension ChunkOperands {
