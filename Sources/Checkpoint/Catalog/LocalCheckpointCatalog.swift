@@ -39,15 +39,13 @@ public final class LocalCheckpointCatalog: CheckpointCatalog, Sendable {
             tensors[name] = TensorInfo(name: name, type: TensorType(dtype: t.dtype, shape: t.shape))
         }
         let configPath = (resolved as NSString).appendingPathComponent(ModelFiles.config)
-        let fd = open(configPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw CheckpointError.missingConfig(directory: resolved) }
-            throw CheckpointError.cannotOpen(path: configPath, reason: errnoDescription(code))
-        }
-        close(fd)
-        guard let config = FileManager.default.contents(atPath: configPath).map({ [UInt8]($0) }) else {
-            throw CheckpointError.cannotOpen(path: configPath, reason: "it cannot be read")
+        // One open and one read (`InputFile`), whose errors give the system's reason.
+        let config: [UInt8]
+        do {
+            let file = try InputFile(path: configPath)
+            config = try file.bytes(offset: 0, count: file.size)
+        } catch .fileNotFound {
+            throw CheckpointError.missingConfig(directory: resolved)
         }
         return CheckpointInfo(resolvedPath: resolved, tensorNames: reader.tensorNames, tensors: tensors, configJSON: config)
     }
