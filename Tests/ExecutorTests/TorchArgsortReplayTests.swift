@@ -132,6 +132,31 @@ final class TorchArgsortReplayTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(bf16Fixtures, 5)
     }
 
+    /// The partition's keys eight at a time (`keys8`) are each layout's keys one at a time, tagged entries of both
+    /// tracked magnitudes included.
+    func testLaneKeysAreTheKeys() {
+        var rng = SystemRandomNumberGenerator()
+        let n = 64
+        let packed = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+        defer { packed.deallocate(); words.deallocate() }
+        for i in 0..<n {
+            let x = Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng))
+            packed[i] = TorchArgsortReplay.entry(x, index: i)
+        }
+        let p = PackedEntries(e: packed)
+        for i in 0...(n - 8) { XCTAssertEqual(p.keys8(i), SIMD8((0..<8).map { p.key(i + $0) }), "packed at \(i)") }
+        for i in 0..<n { words[i] = UInt32.random(in: 0...UInt32.max, using: &rng) }
+        let shifted = ShiftedEntries(e: words)
+        for i in 0...(n - 8) { XCTAssertEqual(shifted.keys8(i), SIMD8((0..<8).map { shifted.key(i + $0) }), "shifted at \(i)") }
+        for i in 0..<n {
+            words[i] = [UInt32.random(in: 0...0x7FC0, using: &rng), TaggedEntries.tagged | UInt32(i),
+                        TaggedEntries.tagged | TaggedEntries.secondBit | UInt32(i)][i % 3]
+        }
+        let tagged = TaggedEntries(e: words, first: 0x3F80, second: 0x4000)
+        for i in 0...(n - 8) { XCTAssertEqual(tagged.keys8(i), SIMD8((0..<8).map { tagged.key(i + $0) }), "tagged at \(i)") }
+    }
+
     /// The tagged layout and the packed one keep the same elements: random bf16 magnitudes (a few hundred levels,
     /// so thousands tie at each cut), a cut with more than 2^17 tied elements (the `TaggedEntries` path), one with
     /// no ties at the cut (no replay), both orders, rescaled or not.
@@ -141,10 +166,14 @@ final class TorchArgsortReplayTests: XCTestCase {
         let random = (0..<60_000).map { _ in levels.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
         // 450,000 elements in three magnitudes: every cut inside the middle one ties 150,000 elements.
         let three = (0..<450_000).map { i -> Float in [0.25, 0.5, -1.0][(i * 7919) % 3] }
+        // 600,000 in four: cuts inside the second and third tie 300,000 elements of two magnitudes (`TaggedEntries`
+        // with both tags).
+        let four = (0..<600_000).map { i -> Float in [0.25, -0.5, 1.0, 2.0][(i * 7919) % 4] }
         let distinct = (0..<5000).map { Float(bitPattern: (Float($0 + 1) * 0.001).bitPattern & 0xFFFF_0000) }
         let cases: [([Float], [Int], Range<Int>)] = [
             (random, [600, 100], 30_000..<60_000), (random, [60_000], 11_111..<49_999),
             (three, [4500, 100], 200_000..<450_000), (three, [450_000], 190_000..<260_000),
+            (four, [600_000], 200_000..<400_000),
             (distinct.shuffled(using: &rng), [50, 100], 2500..<5000),
         ]
         for (x, shape, keep) in cases {

@@ -131,6 +131,21 @@ enum TorchArgsortReplay {
         #endif
     }
 
+    /// For each byte `m`, the positions (0…7) of its set bits in increasing order, packed from the low byte up: what
+    /// the block partition appends to its stopper offsets for eight examined keys whose stoppers are `m`.
+    static let stopperOffsets: SendablePointer<UnsafePointer<UInt64>> = {
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+        for m in 0..<256 {
+            var packed: UInt64 = 0, k: UInt64 = 0
+            for t in 0..<8 where (m >> t) & 1 == 1 {
+                packed |= UInt64(t) << (8 * k)
+                k += 1
+            }
+            table[m] = packed
+        }
+        return SendablePointer(UnsafePointer(table))
+    }()
+
     /// libstdc++'s `_S_threshold`: segments this short are left to the final insertion sort.
     static let threshold = 16
 
@@ -140,6 +155,9 @@ enum TorchArgsortReplay {
         static func before(_ a: UInt32, _ b: UInt32) -> Bool
         /// `before(a, b)` as 1 or 0, computed by arithmetic (a sign bit), not by a branch.
         static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int
+        /// `beforeBit` in eight lanes, for keys below 2³¹ (every order key is): 1 where `a` sorts strictly before
+        /// `b`, else 0, from the sign bit of a lane difference (SIMD comparisons are lane-by-lane loops in Swift).
+        static func beforeBits(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32>
     }
 
     /// `KeyValueCompDesc`: larger first, NaN first.
@@ -148,6 +166,9 @@ enum TorchArgsortReplay {
         @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
             Int(truncatingIfNeeded: UInt64(bitPattern: Int64(b) &- Int64(a)) >> 63)
         }
+        @inline(__always) static func beforeBits(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
+            (b &- a) &>> 31
+        }
     }
 
     /// `KeyValueCompAsc`: smaller first, NaN last.
@@ -155,6 +176,9 @@ enum TorchArgsortReplay {
         @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a < b }
         @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
             Int(truncatingIfNeeded: UInt64(bitPattern: Int64(a) &- Int64(b)) >> 63)
+        }
+        @inline(__always) static func beforeBits(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
+            (a &- b) &>> 31
         }
     }
 
@@ -242,6 +266,8 @@ enum TorchArgsortReplay {
         /// position the left scan examines; `last`: one past the next position the right scan examines).
         func blockPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> (Int, Int) {
             let b = Self.block
+            let pivot = SIMD8<UInt32>(repeating: p)
+            let offsets = TorchArgsortReplay.stopperOffsets.pointer
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * b) { buffer -> (Int, Int) in
                 let left = buffer.baseAddress!, right = left + b
                 var l = firstIn, r = lastIn  // unexamined: l..<r, besides unpaired stoppers in the buffers
@@ -249,16 +275,28 @@ enum TorchArgsortReplay {
                 while r - l >= 2 * b {
                     if leftCount == 0 {
                         leftStart = 0
-                        for i in 0..<b {
-                            left[leftCount] = UInt8(truncatingIfNeeded: i)
-                            leftCount &+= 1 &- O.beforeBit(key(l + i), p)
+                        // Eight keys at a time: lane j is position l + i + j, bit j of the stoppers' mask.
+                        var i = 0
+                        while i < b {
+                            let stops = 1 &- O.beforeBits(e.keys8(l + i), pivot)
+                            let mask = Self.laneBits(stops, multiplier: Self.inLaneOrder)
+                            UnsafeMutableRawPointer(left + leftCount)
+                                .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
+                            leftCount &+= mask.nonzeroBitCount
+                            i += 8
                         }
                     }
                     if rightCount == 0 {
                         rightStart = 0
-                        for i in 0..<b {
-                            right[rightCount] = UInt8(truncatingIfNeeded: i)
-                            rightCount &+= 1 &- O.beforeBit(p, key(r - 1 - i))
+                        // Lane j is position r − 8 − i + j, offset i + 7 − j from r − 1: bit 7 − j of the mask.
+                        var i = 0
+                        while i < b {
+                            let stops = 1 &- O.beforeBits(pivot, e.keys8(r - 8 - i))
+                            let mask = Self.laneBits(stops, multiplier: Self.inReversedLaneOrder)
+                            UnsafeMutableRawPointer(right + rightCount)
+                                .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
+                            rightCount &+= mask.nonzeroBitCount
+                            i += 8
                         }
                     }
                     let pairs = min(leftCount, rightCount)
@@ -276,6 +314,19 @@ enum TorchArgsortReplay {
                 let last = rightCount > 0 ? r - Int(right[rightStart]) : r
                 return (first, last)
             }
+        }
+
+        /// `0x01` in every byte: adds a block offset to eight packed offsets at once (none carries: all are below 128).
+        static var everyByte: UInt64 { 0x0101_0101_0101_0101 }
+        /// `laneBits` multipliers: lane j to bit j, and lane j to bit 7 − j.
+        static var inLaneOrder: UInt64 { 0x0102_0408_1020_4080 }
+        static var inReversedLaneOrder: UInt64 { 0x8040_2010_0804_0201 }
+
+        /// Eight lanes of 0 or 1 as the bits of a byte (the lanes narrowed to bytes, then one multiply gathers a bit
+        /// of each into the top byte: the partial products land on distinct bits, so nothing carries).
+        @inline(__always) static func laneBits(_ lanes: SIMD8<UInt32>, multiplier: UInt64) -> Int {
+            let bytes = unsafeBitCast(SIMD8<UInt8>(truncatingIfNeeded: lanes), to: UInt64.self)
+            return Int(truncatingIfNeeded: (bytes &* multiplier) >> 56)
         }
 
         /// `std::__insertion_sort` (stable).
@@ -372,6 +423,8 @@ protocol ReplayEntries {
     func swapAt(_ a: Int, _ b: Int)
     /// An entry's order key.
     func key(of entry: Entry) -> UInt32
+    /// The order keys at positions `i ..< i + 8`, lane j holding position `i + j`'s.
+    func keys8(_ i: Int) -> SIMD8<UInt32>
 }
 
 /// Entries as one `UInt64` each: the 32-bit order key above the 32-bit index (8 bytes per element).
@@ -393,6 +446,12 @@ struct PackedEntries: ReplayEntries {
         e[b] = t
     }
     @inline(__always) func key(of entry: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: entry >> 32) }
+    @inline(__always) func keys8(_ i: Int) -> SIMD8<UInt32> {
+        let v = UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<UInt64>.self) &>> 32
+        return SIMD8(UInt32(truncatingIfNeeded: v[0]), UInt32(truncatingIfNeeded: v[1]), UInt32(truncatingIfNeeded: v[2]),
+                     UInt32(truncatingIfNeeded: v[3]), UInt32(truncatingIfNeeded: v[4]), UInt32(truncatingIfNeeded: v[5]),
+                     UInt32(truncatingIfNeeded: v[6]), UInt32(truncatingIfNeeded: v[7]))
+    }
 }
 
 /// Entries of bf16 magnitudes in 4 bytes each, for a cut whose boundary magnitudes are known beforehand
@@ -436,6 +495,13 @@ struct TaggedEntries: ReplayEntries {
     @inline(__always) func key(of entry: UInt32) -> UInt32 {
         entry < Self.tagged ? entry : (entry & Self.secondBit == 0 ? first : second)
     }
+    /// `key(of:)` in lanes, by masks from the tag bits.
+    @inline(__always) func keys8(_ i: Int) -> SIMD8<UInt32> {
+        let v = UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<UInt32>.self)
+        let isTagged = SIMD8<UInt32>() &- (v &>> 31), isSecond = SIMD8<UInt32>() &- ((v &>> 30) & 1)
+        let tagKey = (SIMD8(repeating: first) & ~isSecond) | (SIMD8(repeating: second) & isSecond)
+        return (v & ~isTagged) | (tagKey & isTagged)
+    }
 }
 
 /// Entries of bf16 magnitudes in 4 bytes each when at most 2^17 elements are tracked (`TaggedEntries` otherwise):
@@ -462,4 +528,7 @@ struct ShiftedEntries: ReplayEntries {
         e[b] = t
     }
     @inline(__always) func key(of entry: UInt32) -> UInt32 { entry >> Self.ordinalBits }
+    @inline(__always) func keys8(_ i: Int) -> SIMD8<UInt32> {
+        UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<UInt32>.self) &>> SIMD8(repeating: Self.ordinalBits)
+    }
 }
