@@ -264,12 +264,21 @@ final class FailureModeTests: XCTestCase {
     }
 
     /// An output directory where nothing can be created (under `/proc`, whose root takes no new files) is named as
-    /// the user gave it, not by the lock file the run tried to create beside it.
+    /// the user gave it, not by the lock file the run tried to create beside it; a partitioned run, which creates the
+    /// directory itself, names it with the system's reason (it said "The operation could not be completed. The file
+    /// doesn't exist.").
     func testAnOutputDirectoryThatCannotBeCreatedIsNamed() throws {
         guard fm.fileExists(atPath: "/proc/self/status") else { throw XCTSkip("no /proc here") }
         let out = "/proc/mergegraph-test-out-\(getpid())"
         try assertFails(["run", "c.yml", out], containing: "error: \(out): cannot create the output directory")
         try assertFails(["run", "c.yml", out, "--out-shard-size", "20K"], containing: "error: \(out): ")
+        guard mkdir(out, 0o777) != 0 else {
+            rmdir(out)
+            throw XCTSkip("\(out) can be created here")
+        }
+        let reason = String(cString: strerror(errno))
+        try assertFails(["run", "c.yml", out, "--partition", "1/2"],
+                        containing: "error: \(out): cannot create the output directory: \(reason)\n")
         XCTAssertFalse(fm.fileExists(atPath: out))
     }
 
@@ -280,9 +289,20 @@ final class FailureModeTests: XCTestCase {
         try "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linear\n"
             .write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
         try "x".write(toFile: "\(dir)/plain", atomically: true, encoding: .utf8)
-        let result = try run(["run", "c.yml", "plain/out"], in: dir)
-        XCTAssertEqual(result.status, 1)
-        XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), result.stderr)
-        XCTAssertTrue(result.stderr.contains("\(dir)/plain is a file, not a directory"), result.stderr)
+        // A partitioned run creates the output directory itself; it said "(NSCocoaErrorDomain error 512.)".
+        for extra in [[], ["--partition", "1/2"]] {
+            let result = try run(["run", "c.yml", "plain/out"] + extra, in: dir)
+            XCTAssertEqual(result.status, 1, "\(extra)")
+            XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain"), "\(extra): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("error: \(dir)/plain/out: cannot create the output directory: \(dir)/plain is a file, not a directory"),
+                          "\(extra): \(result.stderr)")
+        }
+        // The output directory itself a file: said as an ordinary run says it (it said "A file with the same name
+        // already exists.").
+        for extra in [[], ["--partition", "1/2"]] {
+            let result = try run(["run", "c.yml", "plain"] + extra, in: dir)
+            XCTAssertEqual(result.status, 1, "\(extra)")
+            XCTAssertTrue(result.stderr.contains("error: \(dir)/plain: exists and is not a directory"), "\(extra): \(result.stderr)")
+        }
     }
 }

@@ -82,7 +82,7 @@ public final class OutputDirectory {
         }
         // Before any folder is created: a destination inside an input model is refused whether or not it exists.
         try Self.refuseInsideInputs(Self.resolvedPrefix(url.path), protected: protected)
-        let parent = try Self.makeParent(url.deletingLastPathComponent().path, for: url.path)
+        let parent = try Self.makeDirectories(url.deletingLastPathComponent().path, for: url.path)
         var path = (parent as NSString).appendingPathComponent(name)
         // A destination that is a symlink is followed: the directory it names is what would be replaced.
         if Self.isSymlink(path), let real = Self.realPath(path) { path = real }
@@ -420,10 +420,12 @@ public final class OutputDirectory {
 
     // MARK: Paths
 
-    /// Creates `parent` and its missing ancestors; a component that is a file is named in the error.
-    private static func makeParent(_ parent: String, for destination: String) throws(ExecutionError) -> String {
+    /// Creates the directory `folder` (the output directory's parent, or the output directory itself for a
+    /// partitioned run) and its missing ancestors; returns it with symlinks resolved. Errors name `destination`, the
+    /// output directory as the user gave it (absolute), with the component that is a file or the system's reason.
+    static func makeDirectories(_ folder: String, for destination: String) throws(ExecutionError) -> String {
         var missing: [String] = []
-        var path = parent
+        var path = folder
         while !exists(path) && !isSymlink(path) {
             missing.append((path as NSString).lastPathComponent)
             let up = (path as NSString).deletingLastPathComponent
@@ -432,6 +434,7 @@ public final class OutputDirectory {
         }
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+            if path == destination { throw .io(path: destination, "exists and is not a directory") }
             throw .io(path: destination, "cannot create the output directory: \(path) is a file, not a directory")
         }
         if isSymlink(path), !exists(path) {
@@ -441,7 +444,9 @@ public final class OutputDirectory {
         for component in missing.reversed() {
             current = (current as NSString).appendingPathComponent(component)
             if mkdir(current, 0o777) != 0, errno != EEXIST {
-                throw .io(path: destination, "cannot create the output directory: cannot create \(current): \(String(cString: strerror(errno)))")
+                let reason = String(cString: strerror(errno))
+                if current == destination { throw .io(path: destination, "cannot create the output directory: \(reason)") }
+                throw .io(path: destination, "cannot create the output directory: cannot create \(current): \(reason)")
             }
         }
         return realPath(current) ?? current

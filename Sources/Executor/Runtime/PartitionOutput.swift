@@ -54,12 +54,7 @@ public final class PartitionOutput: @unchecked Sendable {
         self.partition = partition
         let url = URL(fileURLWithPath: destination).standardizedFileURL
         try OutputDirectory.refuseInsideInputs(OutputDirectory.resolvedPrefix(url.path), protected: protected)
-        do {
-            try FileManager.default.createDirectory(atPath: url.path, withIntermediateDirectories: true)
-        } catch {
-            throw .io(path: url.path, "cannot create the output directory: \(OutputDirectory.reason(error))")
-        }
-        let path = OutputDirectory.realPath(url.path) ?? url.path
+        let path = try OutputDirectory.makeDirectories(url.path, for: url.path)
         self.destination = path
         try OutputDirectory.refuseOverlap(path, protected: protected)
         if !overwrite, let foreign = OutputDirectory.foreignEntry(in: path, besides: [Self.controlName]) {
