@@ -1,3 +1,4 @@
+import Checkpoint
 import Synchronization
 import Foundation
 import XCTest
@@ -110,6 +111,133 @@ final class PartitionTests: XCTestCase {
                       foreign.stderr)
         XCTAssertEqual(foreign.stderr.components(separatedBy: "different plan").count, 2, "said once, not per shard")
         XCTAssertTrue(foreign.stderr.contains("give finalize the config and options (--out-shard-size"), foreign.stderr)
+    }
+
+    /// The shards partition `stem` (`partition-I-of-N`) of `out` records in its ledger, nil when it has none.
+    private func recorded(_ out: String, _ stem: String) throws -> [String: [String: AnyHashable]]? {
+        guard let data = fm.contents(atPath: "\(out)/.mergegraph/\(stem).json") else { return nil }
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try XCTUnwrap(json["shards"] as? [String: [String: AnyHashable]])
+    }
+
+    /// A worker that fails part way (here on a tensor whose bytes fail their CRC-32 check, after it has published the
+    /// shards before it) withdraws what it did, as an ordinary run removes its partial output: the shards it
+    /// published and its ledger (it left four shards, recorded in its ledger, which `finalize` and `--resume` would
+    /// take for finished work). Workers beside it keep theirs: every file left in OUT is a ledger of a worker that
+    /// succeeded or a shard such a ledger records.
+    func testAFailedWorkerWithdrawsTheShardsItPublished() throws {
+        let dir = Fixtures.temporaryDirectory("partition-failed")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-c-bin", toPath: "\(dir)/c-bin")
+        let path = "\(dir)/c-bin/pytorch_model.bin"
+        // A tensor of the last layer: the shards before it are finished when its storage entry fails the check.
+        let name = "model.layers.3.self_attn.q_proj.weight"
+        let tensor = try XCTUnwrap(try PyTorchModel(directory: "\(dir)/c-bin").tensor(name))
+        var bytes = try XCTUnwrap(fm.contents(atPath: path))
+        bytes[tensor.fileOffset + tensor.byteCount / 2 / 4 * 4] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        try """
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-a
+                parameters: {weight: 0.5}
+              - model: c-bin
+                parameters: {weight: 0.5}
+            merge_method: linear
+            dtype: float16
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let options = ["--quiet", "--out-shard-size", "20K"]
+        let alone = try Binary.run(["run", "c.yml", "out", "--partition", "1/1"] + options, in: dir)
+        XCTAssertEqual(alone.status, 1, alone.stderr)
+        XCTAssertTrue(alone.stderr.contains("(the storage of tensor \(name)) fails its CRC-32 check"), alone.stderr)
+        XCTAssertEqual(contents("\(dir)/out").keys.sorted(), [], "the failed worker left shards or its ledger")
+        for count in 2...3 {
+            let out = "\(dir)/out-\(count)"
+            var failed = 0
+            for i in 1...count {
+                let result = try Binary.run(["run", "c.yml", out, "--partition", "\(i)/\(count)"] + options, in: dir)
+                let stem = "partition-\(i)-of-\(count)"
+                if result.status == 0 {
+                    XCTAssertNotNil(try recorded(out, stem), "\(i)/\(count) succeeded but has no ledger")
+                } else {
+                    failed += 1
+                    XCTAssertEqual(result.status, 1, result.stderr)
+                    XCTAssertTrue(result.stderr.contains("fails its CRC-32 check"), result.stderr)
+                    XCTAssertNil(try recorded(out, stem), "\(i)/\(count) failed but left its ledger")
+                }
+            }
+            XCTAssertEqual(failed, 1, "one worker of \(count) reads the damaged tensor")
+            var expected = Set<String>()
+            for i in 1...count {
+                let stem = "partition-\(i)-of-\(count)"
+                guard let shards = try recorded(out, stem) else { continue }
+                expected.insert(".mergegraph/\(stem).json")
+                expected.formUnion(shards.keys)
+            }
+            XCTAssertEqual(contents(out).keys.sorted(), expected.sorted(), "\(count) workers")
+        }
+    }
+
+    /// A resumed worker that fails keeps the shards it kept, recorded as they were, and withdraws only the shard it
+    /// computed (it left that one published and recorded). The failure: the last shard cannot be renamed into
+    /// place, a folder of its name being in the way (not ours: it stays).
+    func testAFailedResumedWorkerKeepsWhatItKept() throws {
+        let config = Fixtures.caseConfig("ties")
+        let dir = Fixtures.temporaryDirectory("partition-failed-resume")
+        defer { try? fm.removeItem(atPath: dir) }
+        let out = "\(dir)/out"
+        let first = try Binary.run(["run", config, out, "--partition", "1/1", "--quiet"] + shardSize)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let before = try XCTUnwrap(try recorded(out, "partition-1-of-1"))
+        let names = before.keys.sorted()
+        XCTAssertGreaterThan(names.count, 2, "several shards")
+        guard let computed = names.first, let blocked = names.last else { return }
+        try fm.removeItem(atPath: "\(out)/\(computed)")
+        try fm.removeItem(atPath: "\(out)/\(blocked)")
+        try fm.createDirectory(atPath: "\(out)/\(blocked)", withIntermediateDirectories: false)
+        let kept = contents(out).filter { $0.key.hasSuffix(".safetensors") }
+        let resumed = try Binary.run(["run", config, out, "--partition", "1/1", "--resume", "--quiet"] + shardSize)
+        XCTAssertEqual(resumed.status, 1, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("\(blocked): cannot move the finished shard into place"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("\(names.count - 2) of \(names.count) shard(s) verified and kept"), resumed.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: "\(out)/\(computed)"), "the shard the failed run computed is withdrawn")
+        XCTAssertTrue(fm.fileExists(atPath: "\(out)/\(blocked)"), "the folder in the way is not ours")
+        XCTAssertEqual(try recorded(out, "partition-1-of-1"), before.filter { $0.key != computed && $0.key != blocked },
+                       "the ledger records the kept shards, as before the run")
+        let after = contents(out).filter { $0.key.hasSuffix(".safetensors") }
+        XCTAssertEqual(after.keys.sorted(), kept.keys.sorted())
+        for (name, data) in kept { XCTAssertTrue(after[name] == data, "kept shard \(name) changed") }
+    }
+
+    /// Too few file descriptors (`ulimit -n`): a worker that fails, wherever that is, leaves no file in OUT (its
+    /// ledger was left when it failed opening its first shard).
+    func testAWorkerOutOfFileDescriptorsLeavesNoFile() throws {
+        let dir = Fixtures.temporaryDirectory("partition-fd")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try """
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: models/llama-ft-b-sharded
+                parameters: {weight: 1}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        var failed = 0, completed = 0
+        for limit in 12...32 {
+            let result = try Binary.run(["run", "c.yml", "out", "--partition", "1/1", "--quiet", "--out-shard-size", "20K"],
+                                        in: dir, fileLimit: limit)
+            if result.status == 0 {
+                completed += 1
+            } else {
+                failed += 1
+                XCTAssertEqual(result.status, 1, "ulimit -n \(limit): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("Too many open files"), "ulimit -n \(limit): \(result.stderr)")
+                XCTAssertEqual(contents("\(dir)/out").keys.sorted(), [], "ulimit -n \(limit) left files: \(result.stderr)")
+            }
+            try? fm.removeItem(atPath: "\(dir)/out")
+        }
+        XCTAssertGreaterThan(failed, 0, "no limit made the worker fail")
+        XCTAssertGreaterThan(completed, 0, "no limit let the worker complete")
     }
 
     /// `--partition auto` reads Slurm's array variables; `--partition-count` reads Kubernetes' completion index;

@@ -1,5 +1,6 @@
 import Foundation
 import IR
+import Synchronization
 
 /// Which share of a plan's output shards a partitioned run computes: worker `index` of `count` (1-based), by the
 /// plan's `Partitioning`.
@@ -27,8 +28,11 @@ public struct PartitionID: Hashable, Sendable, CustomStringConvertible {
 /// same partition fails at once.
 ///
 /// `OUT` may not be, contain or lie inside an input model, nor contain the config or the working directory; it may
-/// hold only what partitioned runs and `finalize` write (shards, `.mergegraph/`), unless `overwrite`. Sendable: its
-/// paths are constant and `publish` (called from the shard recorder's queue) only renames; `close` runs after it.
+/// hold only what partitioned runs and `finalize` write (shards, `.mergegraph/`), unless `overwrite`. A run that fails
+/// calls `withdraw` before `close`: the shards it published are removed and its ledger is put back as the run began,
+/// so a failed worker leaves no shard and no ledger entry of its own (a killed one leaves both, for `--resume`).
+/// Sendable: its paths are constant, `publish` (called from the shard recorder's queue) renames and notes what it
+/// published under a lock; `withdraw` and `close` run after the recorder has stopped.
 public final class PartitionOutput: @unchecked Sendable {
     /// The shared output directory, absolute.
     public let destination: String
@@ -41,6 +45,8 @@ public final class PartitionOutput: @unchecked Sendable {
     public let partition: PartitionID
     private var lockDescriptor: Int32 = -1
     private let lockPath: String
+    /// The shards this run renamed into `OUT` (names relative to it), with the device and inode each had then.
+    private let published = Mutex<[(name: String, device: UInt64, inode: UInt64)]>([])
 
     /// The folder of control files inside an output directory.
     public static let controlName = ".mergegraph"
@@ -86,7 +92,8 @@ public final class PartitionOutput: @unchecked Sendable {
     /// Where shard `name` lies once published.
     public func finalPath(_ name: String) -> String { (destination as NSString).appendingPathComponent(name) }
 
-    /// Moves finished shard `name` (synced to disk) from the staging folder into `OUT`, replacing an older copy.
+    /// Moves finished shard `name` (synced to disk) from the staging folder into `OUT`, replacing an older copy, and
+    /// notes it as this run's (`withdraw`).
     /// - Throws: `ExecutionError.io` naming the shard.
     public func publish(_ name: String) throws(ExecutionError) {
         let target = finalPath(name)
@@ -94,10 +101,35 @@ public final class PartitionOutput: @unchecked Sendable {
         if mkdir(folder, 0o777) != 0, errno != EEXIST {
             throw .io(path: folder, "cannot create: \(String(cString: strerror(errno)))")
         }
-        guard rename(stagingPath(name), target) == 0 else {
+        var info = stat()
+        guard lstat(stagingPath(name), &info) == 0, rename(stagingPath(name), target) == 0 else {
             throw .io(path: target, "cannot move the finished shard into place: \(String(cString: strerror(errno)))")
         }
+        published.withLock { $0.append((name, UInt64(info.st_dev), UInt64(info.st_ino))) }
         ShardLedger.syncDirectory(folder)
+    }
+
+    /// Undoes a failed run's part of `OUT`: puts the partition's ledger back to `ledger` (the shards kept from
+    /// before this run, as saved when it began; the ledger is removed when that records none, or when it cannot be
+    /// saved), then removes each shard this run published that is still the file it renamed into place. Nothing
+    /// else is touched: shards of other partitions, shards kept by `--resume`, folders. Call it once nothing
+    /// publishes or records any more (`ShardRecorder.abandon`), before `close`.
+    public func withdraw(keeping ledger: ShardLedger) {
+        if ledger.shards.isEmpty {
+            unlink(ledgerPath)
+        } else {
+            do { try ledger.save(ledgerPath) } catch { unlink(ledgerPath) }
+        }
+        for shard in published.withLock({ $0 }) {
+            let path = finalPath(shard.name)
+            var info = stat()
+            guard lstat(path, &info) == 0, UInt64(info.st_dev) == shard.device, UInt64(info.st_ino) == shard.inode else {
+                continue
+            }
+            unlink(path)
+        }
+        published.withLock { $0 = [] }
+        ShardLedger.syncDirectory(destination)
     }
 
     /// Removes the staging folder and releases the lock (the ledger stays for `finalize` and `--resume`).

@@ -89,7 +89,8 @@ public struct PlanExecutor {
 
     /// Computes worker `partition`'s shards of the plan (`Partitioning`) into `outputDirectory`, shared with the
     /// other workers (`PartitionOutput`): each finished shard is synced, hashed, renamed into place and recorded in
-    /// the worker's ledger. With `options.resume`, shards the ledger records whose files still match are kept.
+    /// the worker's ledger. With `options.resume`, shards the ledger records whose files still match are kept. A run
+    /// that fails withdraws the shards it published and their ledger entries (`PartitionOutput.withdraw`).
     /// - Throws: `ExecutionError` as `run`.
     private func runPartition(outputDirectory: String, partition: PartitionID,
                               protected: [ProtectedPath]) throws(ExecutionError) {
@@ -111,20 +112,28 @@ public struct PlanExecutor {
         try ledger.save(out.ledgerPath)
         if mine.isEmpty { options.onNote?("partition \(partition): no shards to compute (the plan has \(shards.count))") }
         let recorder = ShardRecorder(ledger: ledger, ledgerPath: out.ledgerPath)
-        try writeShards(computing: mine.subtracting(done), path: { out.stagingPath($0) },
-                        makeFolder: { name throws(ExecutionError) in
-                            let folder = (out.stagingPath(name) as NSString).deletingLastPathComponent
-                            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-                            catch { throw .io(path: folder, "cannot create: \(OutputDirectory.reason(error))") }
-                        },
-                        hashing: { _ in true },
-                        finished: { s, digest in
-                            let name = shards[s].fileName
-                            recorder.record(name, at: out.stagingPath(name), digest: digest) { () throws(ExecutionError) in
-                                try out.publish(name)
-                            }
-                        })
-        try recorder.finish()
+        do {
+            try writeShards(computing: mine.subtracting(done), path: { out.stagingPath($0) },
+                            makeFolder: { name throws(ExecutionError) in
+                                let folder = (out.stagingPath(name) as NSString).deletingLastPathComponent
+                                do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                                catch { throw .io(path: folder, "cannot create: \(OutputDirectory.reason(error))") }
+                            },
+                            hashing: { _ in true },
+                            finished: { s, digest in
+                                let name = shards[s].fileName
+                                recorder.record(name, at: out.stagingPath(name), digest: digest) { () throws(ExecutionError) in
+                                    try out.publish(name)
+                                }
+                            })
+            try recorder.finish()
+        } catch {
+            // As an ordinary run removes its partial output: the recorder is stopped first, so that no shard is
+            // published or recorded after the shards of this run are withdrawn and the ledger is put back.
+            recorder.abandon()
+            out.withdraw(keeping: ledger)
+            throw error
+        }
     }
 
     /// What every shard's metadata records besides `format: pt`: the mergegraph version and the SHA-256 of the config
