@@ -132,6 +132,27 @@ final class TorchArgsortReplayTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(bf16Fixtures, 5)
     }
 
+    /// NaN sorts above +∞ in both layouts (one canonical NaN key, whatever its sign and payload): cuts inside the
+    /// NaNs and inside the infinities keep the same elements packed and tagged.
+    func testTaggedLayoutOrdersNaNAboveInfinity() throws {
+        let nans = [Float.nan, -Float.nan, Float(bitPattern: 0x7FC1_0000), Float(bitPattern: 0xFF81_0000)]
+        let x = (0..<3000).map { i -> Float in
+            switch (i * 7919) % 5 {
+            case 0, 1: return nans[i % 4]
+            case 2: return i % 2 == 0 ? .infinity : -.infinity
+            default: return Float(bitPattern: (Float(i % 97 + 1) * 0.01).bitPattern & 0xFFFF_0000)
+            }
+        }
+        for keep in [1500..<3000, 2000..<3000, 700..<2900] {
+            for ties in [TieOrder.torchDescending, .torchAscending] {
+                let op = Op.magnitudePrune(keep: keep, rescale: false, ties: ties)
+                let packed = try runChunked(op, [x], shape: [30, 100], threads: 2, chunkRows: 7)
+                let tagged = try runChunked(op, [x], shape: [30, 100], threads: 2, chunkRows: 7, operandDType: .bf16)
+                XCTAssertTrue(packed.map(\.bitPattern) == tagged.map(\.bitPattern), "\(keep) \(ties)")
+            }
+        }
+    }
+
     /// The partition's keys eight at a time (`keys8`) are each layout's keys one at a time, tagged entries of both
     /// tracked magnitudes included.
     func testLaneKeysAreTheKeys() {

@@ -309,12 +309,42 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     /// The entries, by global element index.
     let e: UnsafeMutablePointer<UInt32>
 
+    /// Elements whose keys a vector loop computes and stores (into the entries and a small tile) before `body`
+    /// sees them in a scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
+    static let tile = 256
+
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        for i in range {
-            let key = TaggedEntries.bf16Key(x[i])
-            e[i] = key << ShiftedEntries.ordinalBits
-            body(i, key << 16)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: Self.tile) { buffer in
+            let keys = buffer.baseAddress!
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + Self.tile)
+                var i = start
+                while i + 8 <= end {
+                    let k = Self.bf16Keys(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self))
+                    UnsafeMutableRawPointer(e + i).storeBytes(of: k &<< SIMD8(repeating: ShiftedEntries.ordinalBits),
+                                                              as: SIMD8<UInt32>.self)
+                    UnsafeMutableRawPointer(keys + (i - start)).storeBytes(of: k, as: SIMD8<UInt32>.self)
+                    i += 8
+                }
+                while i < end {
+                    let key = TaggedEntries.bf16Key(x[i])
+                    e[i] = key << ShiftedEntries.ordinalBits
+                    keys[i - start] = key
+                    i += 1
+                }
+                for i in start..<end { body(i, keys[i - start] << 16) }
+                start = end
+            }
         }
+    }
+
+    /// `TaggedEntries.bf16Key` of eight values' bit patterns, by masks (SIMD comparisons are lane-by-lane loops).
+    @inline(__always)
+    static func bf16Keys(_ bits: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let magnitude = bits & 0x7FFF_FFFF
+        let nan = SIMD8<UInt32>() &- ((SIMD8(repeating: 0x7F80_0000) &- magnitude) &>> 31)
+        return ((magnitude &>> 16) & ~nan) | (SIMD8(repeating: 0x7FC0) & nan)
     }
 }
