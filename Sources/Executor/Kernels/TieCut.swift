@@ -252,6 +252,14 @@ struct KeepTest: Sendable {
         SIMD8<UInt32>((0..<8).map { (byte >> $0) & 1 == 1 ? UInt32.max : 0 })
     }
 
+    /// All ones in the lanes where `a` equals `b`, else zero, by arithmetic (`d | −d` has its sign bit set exactly
+    /// when `d ≠ 0`; SIMD comparisons are lane-by-lane loops).
+    @inline(__always)
+    static func equal(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let d = a ^ b
+        return ((d | (SIMD8<UInt32>() &- d)) &>> 31) &- 1
+    }
+
     /// All ones when element `i` of value `x` is kept, else zero.
     @inline(__always)
     func mask(_ x: Float, _ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
@@ -286,6 +294,20 @@ struct KeepTest: Sendable {
                         let lanes = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
                         let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
                         UnsafeMutableRawPointer(out + at).storeBytes(of: v & lanes, as: SIMD8<UInt32>.self)
+                    }
+                } else if i & 63 == 0, end == i + 64 {
+                    // A whole word, eight lanes at a time: the range test and the tracked keys by masks.
+                    let low = SIMD8(repeating: self.low), high = SIMD8(repeating: self.high)
+                    let first = SIMD8(repeating: self.first), second = SIMD8(repeating: self.second)
+                    for g in 0..<8 {
+                        let at = i + 8 * g
+                        let bit = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
+                        let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
+                        let key = TaggedEntries.bf16Keys(v)
+                        // Keys are below 2¹⁵, so the differences' sign bits compare them.
+                        let inRange = (((key &- low) | (high &- key)) &>> 31) &- 1
+                        let tracked = KeepTest.equal(key, first) | KeepTest.equal(key, second)
+                        UnsafeMutableRawPointer(out + at).storeBytes(of: v & inRange & (bit | ~tracked), as: SIMD8<UInt32>.self)
                     }
                 } else if byMask {
                     for k in i..<end {
@@ -322,7 +344,7 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
                 let end = min(range.upperBound, start + Self.tile)
                 var i = start
                 while i + 8 <= end {
-                    let k = Self.bf16Keys(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self))
+                    let k = TaggedEntries.bf16Keys(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self))
                     UnsafeMutableRawPointer(e + i).storeBytes(of: k &<< SIMD8(repeating: ShiftedEntries.ordinalBits),
                                                               as: SIMD8<UInt32>.self)
                     UnsafeMutableRawPointer(keys + (i - start)).storeBytes(of: k, as: SIMD8<UInt32>.self)
@@ -340,11 +362,4 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
         }
     }
 
-    /// `TaggedEntries.bf16Key` of eight values' bit patterns, by masks (SIMD comparisons are lane-by-lane loops).
-    @inline(__always)
-    static func bf16Keys(_ bits: SIMD8<UInt32>) -> SIMD8<UInt32> {
-        let magnitude = bits & 0x7FFF_FFFF
-        let nan = SIMD8<UInt32>() &- ((SIMD8(repeating: 0x7F80_0000) &- magnitude) &>> 31)
-        return ((magnitude &>> 16) & ~nan) | (SIMD8(repeating: 0x7FC0) & nan)
-    }
 }

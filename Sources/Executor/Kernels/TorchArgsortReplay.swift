@@ -480,6 +480,13 @@ struct TaggedEntries: ReplayEntries {
         return key > 0x7F80_0000 ? 0x7FC0 : key >> 16
     }
 
+    /// `bf16Key` of eight values' bit patterns, by masks (SIMD comparisons are lane-by-lane loops).
+    @inline(__always) static func bf16Keys(_ bits: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let magnitude = bits & 0x7FFF_FFFF
+        let nan = SIMD8<UInt32>() &- ((SIMD8(repeating: 0x7F80_0000) &- magnitude) &>> 31)
+        return ((magnitude &>> 16) & ~nan) | (SIMD8(repeating: 0x7FC0) & nan)
+    }
+
     @inline(__always) subscript(_ i: Int) -> UInt32 {
         get { e[i] }
         nonmutating set { e[i] = newValue }
