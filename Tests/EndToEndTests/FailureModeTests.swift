@@ -121,23 +121,8 @@ final class FailureModeTests: XCTestCase {
     func testDamagedTensorBytesInABinFailTheirCRCCheck() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }
-        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-c-bin", toPath: "\(dir)/c-bin")
-        let path = "\(dir)/c-bin/pytorch_model.bin"
         let name = "model.layers.1.mlp.down_proj.weight"
-        let tensor = try XCTUnwrap(try PyTorchModel(directory: "\(dir)/c-bin").tensor(name))
-        var bytes = try XCTUnwrap(fm.contents(atPath: path))
-        // The lowest byte of an element in the middle: a value changed in its last mantissa bits.
-        bytes[tensor.fileOffset + tensor.byteCount / 2 / 4 * 4] ^= 0x01
-        try bytes.write(to: URL(fileURLWithPath: path))
-        try """
-            models:
-              - model: \(Fixtures.conformance)/models/llama-ft-a
-                parameters: {weight: 0.5}
-              - model: c-bin
-                parameters: {weight: 0.5}
-            merge_method: linear
-            dtype: float16
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let path = try Fixtures.damagedBinMerge(in: dir, tensor: name)
         for extra in [[], ["--out-shard-size", "20K"]] {
             let result = try run(["run", "c.yml", "out"] + extra, in: dir)
             XCTAssertEqual(result.status, 1, result.stderr)

@@ -40,6 +40,32 @@ enum Fixtures {
         return data
     }
 
+    /// Copies the `.bin` fine-tune `llama-ft-c-bin` to `dir/c-bin` with one bit flipped inside the storage of tensor
+    /// `name` (the lowest byte of an element in the middle: a value changed in its last mantissa bits, so only the
+    /// storage entry's CRC-32 tells), and writes `dir/c.yml`, a float16 linear merge of it with `llama-ft-a`.
+    /// Returns the damaged `pytorch_model.bin`'s path.
+    static func damagedBinMerge(in dir: String, tensor name: String) throws -> String {
+        let fm = FileManager.default
+        try fm.copyItem(atPath: "\(conformance)/models/llama-ft-c-bin", toPath: "\(dir)/c-bin")
+        let path = "\(dir)/c-bin/pytorch_model.bin"
+        guard let tensor = try PyTorchModel(directory: "\(dir)/c-bin").tensor(name),
+              var bytes = fm.contents(atPath: path) else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        bytes[tensor.fileOffset + tensor.byteCount / 2 / 4 * 4] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        try """
+            models:
+              - model: \(conformance)/models/llama-ft-a
+                parameters: {weight: 0.5}
+              - model: c-bin
+                parameters: {weight: 0.5}
+            merge_method: linear
+            dtype: float16
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// A fresh empty directory under the system temporary directory.
     static func temporaryDirectory(_ label: String) -> String {
         let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mergegraph-\(label)-\(UUID().uuidString)")

@@ -128,23 +128,9 @@ final class PartitionTests: XCTestCase {
     func testAFailedWorkerWithdrawsTheShardsItPublished() throws {
         let dir = Fixtures.temporaryDirectory("partition-failed")
         defer { try? fm.removeItem(atPath: dir) }
-        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-c-bin", toPath: "\(dir)/c-bin")
-        let path = "\(dir)/c-bin/pytorch_model.bin"
         // A tensor of the last layer: the shards before it are finished when its storage entry fails the check.
         let name = "model.layers.3.self_attn.q_proj.weight"
-        let tensor = try XCTUnwrap(try PyTorchModel(directory: "\(dir)/c-bin").tensor(name))
-        var bytes = try XCTUnwrap(fm.contents(atPath: path))
-        bytes[tensor.fileOffset + tensor.byteCount / 2 / 4 * 4] ^= 0x01
-        try bytes.write(to: URL(fileURLWithPath: path))
-        try """
-            models:
-              - model: \(Fixtures.conformance)/models/llama-ft-a
-                parameters: {weight: 0.5}
-              - model: c-bin
-                parameters: {weight: 0.5}
-            merge_method: linear
-            dtype: float16
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        _ = try Fixtures.damagedBinMerge(in: dir, tensor: name)
         let options = ["--quiet", "--out-shard-size", "20K"]
         let alone = try Binary.run(["run", "c.yml", "out", "--partition", "1/1"] + options, in: dir)
         XCTAssertEqual(alone.status, 1, alone.stderr)
