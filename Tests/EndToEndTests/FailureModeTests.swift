@@ -140,15 +140,7 @@ final class FailureModeTests: XCTestCase {
     func testRunningOutOfFileDescriptorsLeavesNothingBehind() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }
-        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
-        try """
-            models:
-              - model: models/llama-ft-a
-                parameters: {weight: 1}
-              - model: models/llama-ft-b-sharded
-                parameters: {weight: 1}
-            merge_method: linear
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        try Fixtures.shardedLinearMerge(in: dir)
         var failuresWhileWriting = 0, completed = 0
         for extra in [["--out-shard-size", "20K"], []] {
             for limit in 12...32 {

@@ -66,6 +66,20 @@ enum Fixtures {
         return path
     }
 
+    /// Links the conformance models at `dir/models` and writes `dir/c.yml`, a linear merge of a one-file model and a
+    /// sharded one (each a file to open: for runs under a file-descriptor limit).
+    static func shardedLinearMerge(in dir: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(conformance)/models")
+        try """
+            models:
+              - model: models/llama-ft-a
+                parameters: {weight: 1}
+              - model: models/llama-ft-b-sharded
+                parameters: {weight: 1}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+    }
+
     /// A fresh empty directory under the system temporary directory.
     static func temporaryDirectory(_ label: String) -> String {
         let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mergegraph-\(label)-\(UUID().uuidString)")

@@ -199,15 +199,7 @@ final class PartitionTests: XCTestCase {
     func testAWorkerOutOfFileDescriptorsLeavesNoFile() throws {
         let dir = Fixtures.temporaryDirectory("partition-fd")
         defer { try? fm.removeItem(atPath: dir) }
-        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
-        try """
-            models:
-              - model: models/llama-ft-a
-                parameters: {weight: 1}
-              - model: models/llama-ft-b-sharded
-                parameters: {weight: 1}
-            merge_method: linear
-            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        try Fixtures.shardedLinearMerge(in: dir)
         var failed = 0, completed = 0
         for limit in 12...32 {
             let result = try Binary.run(["run", "c.yml", "out", "--partition", "1/1", "--quiet", "--out-shard-size", "20K"],
