@@ -75,12 +75,7 @@ final class PartitionTests: XCTestCase {
         defer { try? fm.removeItem(atPath: dir) }
         let out = "\(dir)/out"
         try runPartitions(config, out: out, count: 3)
-        let plan = try Binary.run(["plan", config, "--partition", "2/3"] + shardSize)
-        let line = plan.stdout.split(separator: "\n").first { $0.contains("partition 2/3 (this run):") } ?? ""
-        guard let shard = line.split(separator: ":").dropFirst().first?.split(separator: ",").first?
-            .trimmingCharacters(in: .whitespaces).split(separator: ";").first.map(String.init) else {
-            return XCTFail("plan shows no shard of partition 2/3: \(plan.stdout)")
-        }
+        let shard = try firstShard(of: "2/3", config)
         try fm.removeItem(atPath: "\(out)/\(shard)")
         let missing = try Binary.run(["finalize", config, out] + shardSize)
         XCTAssertEqual(missing.status, 1)
@@ -111,6 +106,38 @@ final class PartitionTests: XCTestCase {
                       foreign.stderr)
         XCTAssertEqual(foreign.stderr.components(separatedBy: "different plan").count, 2, "said once, not per shard")
         XCTAssertTrue(foreign.stderr.contains("give finalize the config and options (--out-shard-size"), foreign.stderr)
+    }
+
+    /// The first shard `plan --partition partition` (`I/N`) deals to that partition.
+    private func firstShard(of partition: String, _ config: String) throws -> String {
+        let plan = try Binary.run(["plan", config, "--partition", partition] + shardSize)
+        let line = plan.stdout.split(separator: "\n").first { $0.contains("partition \(partition) (this run):") } ?? ""
+        let shard = line.split(separator: ":").dropFirst().first?.split(separator: ",").first?
+            .trimmingCharacters(in: .whitespaces).split(separator: ";").first.map(String.init)
+        return try XCTUnwrap(shard, "plan shows no shard of partition \(partition): \(plan.stdout)")
+    }
+
+    /// A shard that is there but cannot be read (a directory in its place, which stops reads by root too): finalize
+    /// says so with the system's reason, not that it is missing, names the partition to rerun, writes nothing and
+    /// leaves the directory (not ours) where it is.
+    func testFinalizeSaysWhyAShardCannotBeRead() throws {
+        let config = Fixtures.caseConfig("ties")
+        let dir = Fixtures.temporaryDirectory("partition-unreadable")
+        defer { try? fm.removeItem(atPath: dir) }
+        let out = "\(dir)/out"
+        try runPartitions(config, out: out, count: 3)
+        let shard = try firstShard(of: "2/3", config)
+        try fm.removeItem(atPath: "\(out)/\(shard)")
+        try fm.createDirectory(atPath: "\(out)/\(shard)", withIntermediateDirectories: false)
+        try Data("not ours".utf8).write(to: URL(fileURLWithPath: "\(out)/\(shard)/notes.txt"))
+        let result = try Binary.run(["finalize", config, out] + shardSize)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("partition 2/3: \(shard): cannot read: Is a directory"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("is missing"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("--partition 2/3"), result.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: "\(out)/config.json"), "a failed finalize writes nothing")
+        XCTAssertTrue(fm.fileExists(atPath: "\(out)/.mergegraph"), "a failed finalize keeps the ledgers")
+        XCTAssertEqual(fm.contents(atPath: "\(out)/\(shard)/notes.txt"), Data("not ours".utf8), "the directory stays")
     }
 
     /// The shards partition `stem` (`partition-I-of-N`) of `out` records in its ledger, nil when it has none.

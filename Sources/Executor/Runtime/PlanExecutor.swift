@@ -147,8 +147,9 @@ public struct PlanExecutor {
     /// `outputDirectory` with the size and SHA-256 its partition's ledger records under this plan's fingerprint, then
     /// writes the index, config and tokenizer files and removes the control folder (`.mergegraph`). The result is
     /// byte-identical to an ordinary run's.
-    /// - Throws: `ExecutionError.partitionsIncomplete` naming each missing, damaged or foreign shard with the
-    ///   partition to rerun; `.locked` when a partition is still running; `.io` when there is nothing to finalize.
+    /// - Throws: `ExecutionError.partitionsIncomplete` naming each missing, unreadable (with the system's reason),
+    ///   damaged or foreign shard with the partition to rerun; `.locked` when a partition is still running; `.io`
+    ///   when there is nothing to finalize.
     public func finalize(outputDirectory: String) throws(ExecutionError) {
         guard let destination = OutputDirectory.realPath(outputDirectory) else {
             throw .io(path: outputDirectory, "does not exist: run the partitions first (mergegraph run CONFIG OUT --partition I/N)")
@@ -206,7 +207,19 @@ public struct PlanExecutor {
             guard let ledger = ledgers[p] else { problem("\(shard.fileName): the partition has not run"); continue }
             guard let entry = ledger.shards[shard.fileName] else { problem("\(shard.fileName) was not finished"); continue }
             let file = (destination as NSString).appendingPathComponent(shard.fileName)
-            guard let actual = try? ShardLedger.digest(of: file) else { problem("\(shard.fileName) is missing"); continue }
+            let actual: ShardLedger.Entry
+            do {
+                actual = try ShardLedger.digest(of: file)
+            } catch {
+                // Missing only when nothing has the name; a shard that is there but cannot be read (a directory in
+                // its place, no read permission, a read error) is named with the system's reason.
+                var status = stat()
+                if lstat(file, &status) != 0 && errno == ENOENT { problem("\(shard.fileName) is missing"); continue }
+                let reason: String
+                if case .io(_, let message) = error { reason = message } else { reason = "\(error)" }
+                problem("\(shard.fileName): \(reason)")
+                continue
+            }
             if actual != entry { problem("\(shard.fileName) is damaged (its size or SHA-256 differs from the ledger's)") }
         }
         guard problems.isEmpty else { throw .partitionsIncomplete(path: destination, problems: problems) }
