@@ -140,6 +140,50 @@ final class PartitionTests: XCTestCase {
         XCTAssertEqual(fm.contents(atPath: "\(out)/\(shard)/notes.txt"), Data("not ours".utf8), "the directory stays")
     }
 
+    /// A worker that failed withdrew its shards and ledger, so finalize cannot tell it from one that never ran: it
+    /// says the partition "has not run or did not finish", once (not once per shard), and to run or rerun it; with
+    /// every worker failed (no ledger at all) it says the same of all partitions. Rerunning the partition repairs it.
+    func testFinalizeAfterAFailedWorkerSaysItDidNotFinish() throws {
+        let config = Fixtures.caseConfig("ties")
+        let dir = Fixtures.temporaryDirectory("partition-unfinished")
+        defer { try? fm.removeItem(atPath: dir) }
+        let out = "\(dir)/out"
+        for i in [1, 3] {
+            let result = try Binary.run(["run", config, out, "--partition", "\(i)/3", "--quiet"] + shardSize)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        // Partition 2 fails: a folder is in the way of its shard.
+        let shard = try firstShard(of: "2/3", config)
+        try fm.createDirectory(atPath: "\(out)/\(shard)", withIntermediateDirectories: false)
+        let failed = try Binary.run(["run", config, out, "--partition", "2/3", "--quiet"] + shardSize)
+        XCTAssertEqual(failed.status, 1, failed.stderr)
+        XCTAssertNil(try recorded(out, "partition-2-of-3"), "the failed worker withdrew its ledger")
+        try fm.removeItem(atPath: "\(out)/\(shard)")
+        let finalize = try Binary.run(["finalize", config, out] + shardSize)
+        XCTAssertEqual(finalize.status, 1, finalize.stderr)
+        XCTAssertTrue(finalize.stderr.contains("cannot finalize: partition 2/3 has not run or did not finish; "
+                                               + "run (or rerun) --partition 2/3 (mergegraph run CONFIG OUT --partition "
+                                               + "I/N), then finalize again"), finalize.stderr)
+        XCTAssertEqual(finalize.stderr.components(separatedBy: "has not run").count, 2, "said once, not per shard")
+        XCTAssertFalse(fm.fileExists(atPath: "\(out)/config.json"), "a failed finalize writes nothing")
+        let rerun = try Binary.run(["run", config, out, "--partition", "2/3", "--quiet"] + shardSize)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        let repaired = try Binary.run(["finalize", config, out] + shardSize)
+        XCTAssertEqual(repaired.status, 0, repaired.stderr)
+        // The only worker fails: no ledger is left at all.
+        let alone = "\(dir)/alone"
+        try fm.createDirectory(atPath: "\(alone)/\(shard)", withIntermediateDirectories: true)
+        let failedAlone = try Binary.run(["run", config, alone, "--partition", "1/1", "--quiet"] + shardSize)
+        XCTAssertEqual(failedAlone.status, 1, failedAlone.stderr)
+        try fm.removeItem(atPath: "\(alone)/\(shard)")
+        let none = try Binary.run(["finalize", config, alone] + shardSize)
+        XCTAssertEqual(none.status, 1, none.stderr)
+        XCTAssertTrue(none.stderr.contains("holds no partition ledgers (.mergegraph/partition-I-of-N.json): no partition "
+                                           + "has run or finished; run (or rerun) mergegraph run CONFIG OUT --partition "
+                                           + "I/N for every I, then finalize again"), none.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: "\(alone)/config.json"), "a failed finalize writes nothing")
+    }
+
     /// The shards partition `stem` (`partition-I-of-N`) of `out` records in its ledger, nil when it has none.
     private func recorded(_ out: String, _ stem: String) throws -> [String: [String: AnyHashable]]? {
         guard let data = fm.contents(atPath: "\(out)/.mergegraph/\(stem).json") else { return nil }

@@ -17,8 +17,8 @@ public enum ExecutionError: Error, CustomStringConvertible {
     case nonFinite(tensor: String)
     /// A merge op has no defined result for these inputs (value, op, reason).
     case undefinedMerge(value: String, op: String, String)
-    /// `finalize` found shards missing, damaged or made by another plan: the output directory and, per problem, the
-    /// partition (1-based) to rerun, the partition count and what is wrong.
+    /// `finalize` found partitions that have not run or did not finish, or shards missing, unreadable or damaged:
+    /// the output directory and, per problem, the partition (1-based) to rerun, the partition count and what is wrong.
     case partitionsIncomplete(path: String, problems: [PartitionProblem])
     /// A kernel that does not make the statistics passes its declared cost promised the plan (a bug in that
     /// kernel's cost declaration, never the user's input).
@@ -42,22 +42,47 @@ public enum ExecutionError: Error, CustomStringConvertible {
         case .partitionsIncomplete(let path, let problems):
             let partitions = Set(problems.map(\.partition)).sorted()
             let count = problems.first?.count ?? 0
-            return "\(path): cannot finalize: " + problems.map { "partition \($0.partition)/\($0.count): \($0.message)" }
-                .joined(separator: "; ") + "; rerun " + partitions.map { "--partition \($0)/\(count)" }
-                .joined(separator: ", ") + " (mergegraph run CONFIG OUT --partition I/N), then finalize again"
+            // A partition without a ledger may never have run: "rerun" alone would not fit it.
+            let verb = problems.contains { $0.kind == .notFinished } ? "run (or rerun)" : "rerun"
+            return "\(path): cannot finalize: " + problems.map(\.description).joined(separator: "; ") + "; \(verb) "
+                + partitions.map { "--partition \($0)/\(count)" }.joined(separator: ", ")
+                + " (mergegraph run CONFIG OUT --partition I/N), then finalize again"
         }
     }
 }
 
 /// One reason `finalize` cannot finish: the partition (1-based) to rerun, of `count`, and what is wrong.
-public struct PartitionProblem: Sendable, Equatable {
-    public var partition: Int
-    public var count: Int
-    public var message: String
+public struct PartitionProblem: Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong with a partition.
+    public enum Kind: Sendable, Equatable {
+        /// The partition has no ledger: it has not run, or its worker failed and withdrew its shards and ledger (the
+        /// two leave the same files); one problem for all its shards.
+        case notFinished
+        /// One of its shards is not as its ledger records: what is wrong, naming the shard
+        /// ("model-00002-of-00004.safetensors is missing").
+        case shard(String)
+    }
 
-    public init(partition: Int, count: Int, message: String) {
+    /// The partition to rerun, from 1.
+    public var partition: Int
+    /// The number of partitions.
+    public var count: Int
+    /// What is wrong.
+    public var kind: Kind
+
+    /// A problem of partition `partition` of `count`.
+    public init(partition: Int, count: Int, kind: Kind) {
         self.partition = partition
         self.count = count
-        self.message = message
+        self.kind = kind
+    }
+
+    /// The problem as `finalize` reports it, naming the partition: "partition 2/3 has not run or did not finish",
+    /// "partition 2/3: model-00002-of-00004.safetensors is missing".
+    public var description: String {
+        switch kind {
+        case .notFinished: return "partition \(partition)/\(count) has not run or did not finish"
+        case .shard(let message): return "partition \(partition)/\(count): \(message)"
+        }
     }
 }

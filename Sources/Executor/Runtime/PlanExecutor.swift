@@ -147,9 +147,9 @@ public struct PlanExecutor {
     /// `outputDirectory` with the size and SHA-256 its partition's ledger records under this plan's fingerprint, then
     /// writes the index, config and tokenizer files and removes the control folder (`.mergegraph`). The result is
     /// byte-identical to an ordinary run's.
-    /// - Throws: `ExecutionError.partitionsIncomplete` naming each missing, unreadable (with the system's reason),
-    ///   damaged or foreign shard with the partition to rerun; `.locked` when a partition is still running; `.io`
-    ///   when there is nothing to finalize.
+    /// - Throws: `ExecutionError.partitionsIncomplete` naming each partition that has not run or did not finish (no
+    ///   ledger) and each missing, unreadable (with the system's reason), damaged or foreign shard with the partition
+    ///   to rerun; `.locked` when a partition is still running; `.io` when there is nothing to finalize.
     public func finalize(outputDirectory: String) throws(ExecutionError) {
         guard let destination = OutputDirectory.realPath(outputDirectory) else {
             throw .io(path: outputDirectory, "does not exist: run the partitions first (mergegraph run CONFIG OUT --partition I/N)")
@@ -165,8 +165,10 @@ public struct PlanExecutor {
             if let ledger = ShardLedger.load((control as NSString).appendingPathComponent(name)) { ledgers[i] = ledger }
         }
         guard let count = counts.first else {
+            // No worker has finished: none ran yet, or each that did failed and withdrew its ledger.
             throw .io(path: destination, "holds no partition ledgers (\(PartitionOutput.controlName)/partition-I-of-N.json): "
-                      + "run mergegraph run CONFIG OUT --partition I/N for every I first")
+                      + "no partition has run or finished; run (or rerun) mergegraph run CONFIG OUT --partition I/N "
+                      + "for every I, then finalize again")
         }
         guard counts.count == 1 else {
             throw .refused(path: destination, "holds partitions of different counts (\(counts.sorted().map(String.init).joined(separator: ", "))); "
@@ -203,8 +205,15 @@ public struct PlanExecutor {
         var problems: [PartitionProblem] = []
         for (s, shard) in plan.schedule.shards.enumerated() {
             let p = assignment.partition(ofShard: s) ?? 1
-            func problem(_ message: String) { problems.append(PartitionProblem(partition: p, count: count, message: message)) }
-            guard let ledger = ledgers[p] else { problem("\(shard.fileName): the partition has not run"); continue }
+            func problem(_ message: String) {
+                problems.append(PartitionProblem(partition: p, count: count, kind: .shard(message)))
+            }
+            // No ledger: not run, or failed (a failed worker withdraws its ledger and shards). Said once per partition.
+            guard let ledger = ledgers[p] else {
+                let unfinished = PartitionProblem(partition: p, count: count, kind: .notFinished)
+                if !problems.contains(unfinished) { problems.append(unfinished) }
+                continue
+            }
             guard let entry = ledger.shards[shard.fileName] else { problem("\(shard.fileName) was not finished"); continue }
             let file = (destination as NSString).appendingPathComponent(shard.fileName)
             let actual: ShardLedger.Entry
