@@ -33,13 +33,18 @@ enum Binary {
 
     /// Runs `arguments` in `directory` and waits; both output streams are collected. The environment is
     /// `environment(overrides)`. With `fileLimit`, the binary runs with at most that many open files
-    /// (`ulimit -n` in a shell that then execs it).
+    /// (`ulimit -n` in a shell that then execs it); with `timeLimit`, it is stopped after that many seconds
+    /// (coreutils' `timeout`: status 124), for runs a defect could leave waiting forever.
     static func run(_ arguments: [String], in directory: String = Fixtures.conformance,
-                    environment overrides: [String: String] = [:], fileLimit: Int? = nil) throws -> Result {
+                    environment overrides: [String: String] = [:], fileLimit: Int? = nil,
+                    timeLimit: Int? = nil) throws -> Result {
         let process = Process()
-        if let fileLimit {
+        if fileLimit != nil || timeLimit != nil {
+            // `ulimit -n` for a file-descriptor limit; coreutils' `timeout` (exit 124) for a run that could hang.
+            let limit = fileLimit.map { "ulimit -n \($0) && " } ?? ""
+            let timeout = timeLimit.map { "timeout \($0) " } ?? ""
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", binary.path] + arguments
+            process.arguments = ["-c", "\(limit)exec \(timeout)\"$0\" \"$@\"", binary.path] + arguments
         } else {
             process.executableURL = binary
             process.arguments = arguments

@@ -133,6 +133,29 @@ final class FailureModeTests: XCTestCase {
         }
     }
 
+    /// A named pipe in place of a model's weights file is refused at once, naming it, instead of the run waiting
+    /// forever for a writer to open the pipe; nothing is left behind.
+    func testANamedPipeInPlaceOfAWeightsFileIsRefused() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        try fm.copyItem(atPath: "\(Fixtures.conformance)/models/llama-ft-a", toPath: "\(dir)/a")
+        try fm.removeItem(atPath: "\(dir)/a/model.safetensors")
+        XCTAssertEqual(mkfifo("\(dir)/a/model.safetensors", 0o644), 0)
+        try """
+            models:
+              - model: \(Fixtures.conformance)/models/llama-ft-b
+                parameters: {weight: 0.5}
+              - model: a
+                parameters: {weight: 0.5}
+            merge_method: linear
+            """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+        let result = try Binary.run(["run", "c.yml", "out"], in: dir, timeLimit: 60)
+        XCTAssertEqual(result.status, 1, "a named pipe as weights: \(result.status) \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("\(dir)/a/model.safetensors"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("not a regular file"), result.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: "\(dir)/out"), "a refused run left output behind")
+    }
+
     /// Too few file descriptors (`ulimit -n`): the run fails at whichever open comes first (an input shard, the
     /// output lock, a shard it writes, its ledger), exits 1 naming the file, and leaves nothing behind: no partial
     /// directory (which, holding a shard ledger, would pass for a killed run's), no lock. Every limit from one

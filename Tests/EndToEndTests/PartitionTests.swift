@@ -138,6 +138,12 @@ final class PartitionTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: "\(out)/config.json"), "a failed finalize writes nothing")
         XCTAssertTrue(fm.fileExists(atPath: "\(out)/.mergegraph"), "a failed finalize keeps the ledgers")
         XCTAssertEqual(fm.contents(atPath: "\(out)/\(shard)/notes.txt"), Data("not ours".utf8), "the directory stays")
+        // A named pipe in the shard's place is refused at once (opening it to read used to wait for a writer).
+        try fm.removeItem(atPath: "\(out)/\(shard)")
+        XCTAssertEqual(mkfifo("\(out)/\(shard)", 0o644), 0)
+        let pipe = try Binary.run(["finalize", config, out] + shardSize, timeLimit: 60)
+        XCTAssertEqual(pipe.status, 1, "finalize on a named pipe: \(pipe.status) \(pipe.stderr)")
+        XCTAssertTrue(pipe.stderr.contains("partition 2/3: \(shard): cannot read: not a regular file"), pipe.stderr)
     }
 
     /// A worker that failed withdrew its shards and ledger, so finalize cannot tell it from one that never ran: it

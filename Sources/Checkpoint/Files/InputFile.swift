@@ -11,9 +11,10 @@ final class InputFile: @unchecked Sendable {
     let size: Int
     private let descriptor: Int32
 
-    /// Opens `path`, which must be a regular file.
+    /// Opens `path`, which must be a regular file. It is opened without blocking, so that a named pipe is refused at
+    /// once instead of waiting for a writer (reads of a regular file never block either way).
     init(path: String) throws(CheckpointError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw .fileNotFound(path: path) }

@@ -89,11 +89,19 @@ public struct ShardLedger: Codable, Sendable, Equatable {
     }
 
     /// The size in bytes and hex SHA-256 of the file at `path`, read in 8 MiB blocks.
-    /// - Throws: `ExecutionError.io` naming the file.
+    /// - Throws: `ExecutionError.io` naming the file, also when it is not a regular file: it is opened without
+    ///   blocking, so that a named pipe in a shard's place is refused at once instead of waiting for a writer.
     public static func digest(of path: String) throws(ExecutionError) -> Entry {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .io(path: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .io(path: path, "cannot read: \(String(cString: strerror(errno)))") }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .io(path: path, "cannot read: \(String(cString: strerror(EISDIR)))")
+        default: throw .io(path: path, "cannot read: not a regular file (a named pipe, socket or device)")
+        }
         var hasher = SHA256()
         let block = 8 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: block, alignment: 64)
