@@ -8,7 +8,7 @@ import Darwin
 
 /// SIGINT and SIGTERM are blocked in every thread (installed before any other thread starts, so all inherit the
 /// mask) and taken by one dedicated thread with `sigwait`: it removes the partial output directories and locks of
-/// the run, then exits with 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+/// the run (and says so when there were any), then exits with 128 + the signal (130 for SIGINT, 143 for SIGTERM).
 enum TerminationSignals {
     static func install() {
         var set = sigset_t()
@@ -22,9 +22,9 @@ enum TerminationSignals {
             while true {
                 var number: Int32 = 0
                 guard sigwait(&waited, &number) == 0 else { continue }
-                OutputDirectory.cleanUpForExit()
+                let removed = OutputDirectory.cleanUpForExit()
                 let name = number == SIGINT ? "SIGINT" : "SIGTERM"
-                let message = "\ninterrupted (\(name)): the partial output was removed\n"
+                let message = "\ninterrupted (\(name))" + (removed > 0 ? ": the partial output was removed\n" : "\n")
                 _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 fflush(nil)
                 _exit(128 + number)

@@ -218,4 +218,22 @@ final class OutputSafetyTests: XCTestCase {
     func testSIGTERMRemovesThePartialOutputAndExits143() throws {
         try interruptRun(signal: SIGTERM, expectedStatus: 143)
     }
+
+    /// Interrupted before any output exists (here while it waits to read its config from a named pipe), a run says
+    /// it was interrupted and no more: there was no partial output to remove.
+    func testAnInterruptBeforeAnyOutputDoesNotClaimARemoval() throws {
+        let dir = Fixtures.temporaryDirectory("interrupt-early")
+        defer { try? fm.removeItem(atPath: dir) }
+        XCTAssertEqual(mkfifo("\(dir)/c.yml", 0o644), 0)
+        let run = try start(["run", "c.yml", "out", "--quiet"], in: dir, log: "run.err")
+        usleep(500_000)
+        XCTAssertTrue(run.isRunning, "the run waits for its config")
+        kill(run.processIdentifier, SIGTERM)
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 143)
+        let messages = try String(contentsOfFile: "\(dir)/run.err", encoding: .utf8)
+        XCTAssertTrue(messages.contains("interrupted (SIGTERM)"), messages)
+        XCTAssertFalse(messages.contains("partial output"), messages)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["c.yml", "run.err"])
+    }
 }

@@ -254,15 +254,19 @@ public final class OutputDirectory {
 
     /// Removes every partial output directory and lock of this process; called on SIGINT/SIGTERM before exiting.
     /// Waits for a commit in progress to finish (a committed output is no longer partial). Later attempts to
-    /// create folders in a partial output fail.
-    public static func cleanUpForExit() {
+    /// create folders in a partial output fail. Returns how many partial outputs there were (0 when the signal came
+    /// before any, or during a command that writes none, such as `finalize`).
+    @discardableResult
+    public static func cleanUpForExit() -> Int {
         registry.withLock { state in
             state.terminating = true
+            let count = state.partials.count
             for (staging, lock) in state.partials.values {
                 for _ in 0..<3 where exists(staging) { try? FileManager.default.removeItem(atPath: staging) }
                 unlink(lock)
             }
             state.partials = [:]
+            return count
         }
     }
 
