@@ -67,16 +67,24 @@ final class PartitionTests: XCTestCase {
         }
     }
 
-    /// A shard missing or damaged: finalize fails, names the shard and the partition to rerun, and writes nothing;
-    /// rerunning that partition alone repairs it.
-    func testFinalizeNamesThePartitionToRerun() throws {
+    /// The `ties` case run as three partitions into `out` of a fresh directory `dir` (labelled `label`), then
+    /// partition 2/3's first shard (`shard`) removed.
+    private func partitionsWithAShardRemoved(_ label: String) throws
+        -> (config: String, dir: String, out: String, shard: String) {
         let config = Fixtures.caseConfig("ties")
-        let dir = Fixtures.temporaryDirectory("partition-missing")
-        defer { try? fm.removeItem(atPath: dir) }
+        let dir = Fixtures.temporaryDirectory(label)
         let out = "\(dir)/out"
         try runPartitions(config, out: out, count: 3)
         let shard = try firstShard(of: "2/3", config)
         try fm.removeItem(atPath: "\(out)/\(shard)")
+        return (config, dir, out, shard)
+    }
+
+    /// A shard missing or damaged: finalize fails, names the shard and the partition to rerun, and writes nothing;
+    /// rerunning that partition alone repairs it.
+    func testFinalizeNamesThePartitionToRerun() throws {
+        let (config, dir, out, shard) = try partitionsWithAShardRemoved("partition-missing")
+        defer { try? fm.removeItem(atPath: dir) }
         let missing = try Binary.run(["finalize", config, out] + shardSize)
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("partition 2/3: \(shard) is missing"), missing.stderr)
@@ -121,13 +129,8 @@ final class PartitionTests: XCTestCase {
     /// says so with the system's reason, not that it is missing, names the partition to rerun, writes nothing and
     /// leaves the directory (not ours) where it is.
     func testFinalizeSaysWhyAShardCannotBeRead() throws {
-        let config = Fixtures.caseConfig("ties")
-        let dir = Fixtures.temporaryDirectory("partition-unreadable")
+        let (config, dir, out, shard) = try partitionsWithAShardRemoved("partition-unreadable")
         defer { try? fm.removeItem(atPath: dir) }
-        let out = "\(dir)/out"
-        try runPartitions(config, out: out, count: 3)
-        let shard = try firstShard(of: "2/3", config)
-        try fm.removeItem(atPath: "\(out)/\(shard)")
         try fm.createDirectory(atPath: "\(out)/\(shard)", withIntermediateDirectories: false)
         try Data("not ours".utf8).write(to: URL(fileURLWithPath: "\(out)/\(shard)/notes.txt"))
         let result = try Binary.run(["finalize", config, out] + shardSize)
@@ -158,13 +161,16 @@ final class PartitionTests: XCTestCase {
             let result = try Binary.run(["run", config, out, "--partition", "\(i)/3", "--quiet"] + shardSize)
             XCTAssertEqual(result.status, 0, result.stderr)
         }
-        // Partition 2 fails: a folder is in the way of its shard.
         let shard = try firstShard(of: "2/3", config)
-        try fm.createDirectory(atPath: "\(out)/\(shard)", withIntermediateDirectories: false)
-        let failed = try Binary.run(["run", config, out, "--partition", "2/3", "--quiet"] + shardSize)
-        XCTAssertEqual(failed.status, 1, failed.stderr)
+        /// Runs `partition` into `out` with a folder in the way of `shard`, so that it fails; then removes the folder.
+        func failBehindAFolder(_ out: String, partition: String) throws {
+            try fm.createDirectory(atPath: "\(out)/\(shard)", withIntermediateDirectories: true)
+            let failed = try Binary.run(["run", config, out, "--partition", partition, "--quiet"] + shardSize)
+            XCTAssertEqual(failed.status, 1, failed.stderr)
+            try fm.removeItem(atPath: "\(out)/\(shard)")
+        }
+        try failBehindAFolder(out, partition: "2/3")
         XCTAssertNil(try recorded(out, "partition-2-of-3"), "the failed worker withdrew its ledger")
-        try fm.removeItem(atPath: "\(out)/\(shard)")
         let finalize = try Binary.run(["finalize", config, out] + shardSize)
         XCTAssertEqual(finalize.status, 1, finalize.stderr)
         XCTAssertTrue(finalize.stderr.contains("cannot finalize: partition 2/3 has not run or did not finish; "
@@ -178,10 +184,7 @@ final class PartitionTests: XCTestCase {
         XCTAssertEqual(repaired.status, 0, repaired.stderr)
         // The only worker fails: no ledger is left at all.
         let alone = "\(dir)/alone"
-        try fm.createDirectory(atPath: "\(alone)/\(shard)", withIntermediateDirectories: true)
-        let failedAlone = try Binary.run(["run", config, alone, "--partition", "1/1", "--quiet"] + shardSize)
-        XCTAssertEqual(failedAlone.status, 1, failedAlone.stderr)
-        try fm.removeItem(atPath: "\(alone)/\(shard)")
+        try failBehindAFolder(alone, partition: "1/1")
         let none = try Binary.run(["finalize", config, alone] + shardSize)
         XCTAssertEqual(none.status, 1, none.stderr)
         XCTAssertTrue(none.stderr.contains("holds no partition ledgers (.mergegraph/partition-I-of-N.json): no partition "
