@@ -318,8 +318,9 @@ enum TorchArgsortReplay {
 
         /// `0x01` in every byte: adds a block offset to eight packed offsets at once (none carries: all are below 128).
         static var everyByte: UInt64 { 0x0101_0101_0101_0101 }
-        /// `laneBits` multipliers: lane j to bit j, and lane j to bit 7 − j.
+        /// The `laneBits` multiplier taking lane j to bit j (the left scan's order: offset i + j).
         static var inLaneOrder: UInt64 { 0x0102_0408_1020_4080 }
+        /// The `laneBits` multiplier taking lane j to bit 7 − j (the right scan's order: lane j is offset i + 7 − j).
         static var inReversedLaneOrder: UInt64 { 0x8040_2010_0804_0201 }
 
         /// Eight lanes of 0 or 1 as the bits of a byte (the lanes narrowed to bytes, then one multiply gathers a bit
