@@ -108,40 +108,42 @@ struct RandomMask: Sendable {
     }
 }
 
-extension RandomMask {
-    /// The masked output `(kept ? x[i] : 0) · factor` (operand 0 is `x`), drawing the decisions a tile of at most
-    /// `L1Rescale.tile` elements at a time (`fill`) and applying them in the loop that rounds (`apply`).
-    func output(factor: Float) -> some LaneRoundedLoop { MaskedOutput(mask: self, factor: factor) }
+/// Keep decisions a prune's output sweep applies: `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`
+/// (global indices), rounded by `R` in the loop that computes (`RandomMask` draws them, `KeepBits` reads them back).
+protocol KeepDecisions: Sendable {
+    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
+                                into o: UnsafeMutablePointer<Float>)
 }
 
-/// `RandomMask.output(factor:)`.
-private struct MaskedOutput: LaneRoundedLoop {
-    let mask: RandomMask
+extension KeepDecisions {
+    /// The masked output `(kept ? x[i] : 0) · factor` (operand 0 is `x`) as a loop for
+    /// `KernelContext.forEachLaneRoundedBlock`.
+    func output(factor: Float) -> some LaneRoundedLoop { MaskedOutput(decisions: self, factor: factor) }
+}
+
+/// `KeepDecisions.output(factor:)`.
+private struct MaskedOutput<Decisions: KeepDecisions>: LaneRoundedLoop {
+    let decisions: Decisions
     let factor: Float
 
     func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
+        decisions.apply(R.self, p.inputs[0], range, factor: factor, into: p.output)
+    }
+}
+
+extension RandomMask: KeepDecisions {
+    /// Draws the decisions a tile of at most `L1Rescale.tile` elements at a time (`fill`) and applies them in the
+    /// loop that rounds (`apply(_:_:_:_:factor:into:)` on the tile's flags).
+    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
+                                into o: UnsafeMutablePointer<Float>) {
         L1Rescale.forEachTile(of: range) { part, tile in
-            mask.fill(part, into: tile)
-            RandomMask.apply(R.self, tile, p.inputs[0], part, factor: factor, into: p.output)
+            fill(part, into: tile)
+            RandomMask.apply(R.self, tile, x, part, factor: factor, into: o)
         }
     }
 }
 
-extension KeepBits {
-    /// The masked output `(kept ? x[i] : 0) · factor` (operand 0 is `x`), the decisions read straight from the bits
-    /// (`apply`), without a tile of flags.
-    func output(factor: Float) -> some LaneRoundedLoop { KeptOutput(kept: self, factor: factor) }
-}
-
-/// `KeepBits.output(factor:)`.
-private struct KeptOutput: LaneRoundedLoop {
-    let kept: KeepBits
-    let factor: Float
-
-    func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
-        kept.apply(R.self, p.inputs[0], range, factor: factor, into: p.output)
-    }
-}
+extension KeepBits: KeepDecisions {}
 
 extension RandomPruneChunkKernel {
     /// With `rescale`, the two L1 norms' lane sums for one pass and the kept decisions through the sweep
