@@ -51,6 +51,15 @@ public enum ExecutionError: Error, CustomStringConvertible {
     }
 }
 
+extension ExecutionError {
+    /// What went wrong, without the path when the error names one in front (`.io`'s message: "cannot read: Is a
+    /// directory"); the whole description otherwise. For messages that name the file themselves.
+    public var reason: String {
+        if case .io(_, let message) = self { return message }
+        return description
+    }
+}
+
 /// One reason `finalize` cannot finish: the partition (1-based) to rerun, of `count`, and what is wrong.
 public struct PartitionProblem: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong with a partition.

@@ -49,32 +49,30 @@ public struct PlanExecutor {
         let out = try OutputDirectory(destination: outputDirectory, overwrite: options.overwrite, protected: protected,
                                       resume: options.resume ? fingerprint : nil)
         for note in out.notes { options.onNote?(note) }
-        // Set once shards may be recorded in the background; stopped before a failed run removes its partial output.
-        var recorder: ShardRecorder?
+        let ledgerPath = out.path(OutputDirectory.ledgerName)
+        var ledger = ShardLedger(plan: fingerprint)
+        var done = Set<Int>()
+        if out.resumed, let old = ShardLedger.load(ledgerPath), old.plan == fingerprint {
+            (done, ledger) = verified(old, path: { out.path($0) }, destination: out.destination)
+            options.onNote?("resuming \(out.destination): \(done.count) of \(plan.schedule.shards.count) shard(s) "
+                            + "verified and kept, computing the rest")
+        }
+        let shards = plan.schedule.shards
+        // The shards the last group closes are followed at once by the commit: not worth recording.
+        let unrecorded = Set(plan.schedule.groups.last?.closesShards ?? [])
+        // Records shards in the background; stopped before a failed run removes its partial output.
+        let recorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
+        let recorded = { (s: Int) in recorder != nil && !unrecorded.contains(s) }
         do {
-            let ledgerPath = out.path(OutputDirectory.ledgerName)
-            var ledger = ShardLedger(plan: fingerprint)
-            var done = Set<Int>()
-            if out.resumed, let old = ShardLedger.load(ledgerPath), old.plan == fingerprint {
-                (done, ledger) = verified(old, path: { out.path($0) }, destination: out.destination)
-                options.onNote?("resuming \(out.destination): \(done.count) of \(plan.schedule.shards.count) shard(s) "
-                                + "verified and kept, computing the rest")
-            }
-            let shards = plan.schedule.shards
-            // The shards the last group closes are followed at once by the commit: not worth recording.
-            let unrecorded = Set(plan.schedule.groups.last?.closesShards ?? [])
-            let shardRecorder = shards.count > 1 ? ShardRecorder(ledger: ledger, ledgerPath: ledgerPath) : nil
-            recorder = shardRecorder
-            if shardRecorder != nil { try ledger.save(ledgerPath) }
-            let recorded = { (s: Int) in shardRecorder != nil && !unrecorded.contains(s) }
+            if recorder != nil { try ledger.save(ledgerPath) }
             try writeShards(computing: Set(shards.indices).subtracting(done), path: { out.path($0) },
                             makeFolder: { name throws(ExecutionError) in try out.makeDirectory(for: name) },
                             hashing: recorded,
                             finished: { s, digest in
-                                guard let shardRecorder, recorded(s) else { return }
-                                shardRecorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
+                                guard let recorder, recorded(s) else { return }
+                                recorder.record(shards[s].fileName, at: out.path(shards[s].fileName), digest: digest)
                             })
-            try shardRecorder?.finish()
+            try recorder?.finish()
             try writeSideFiles(into: out)
             unlink(ledgerPath)
             try out.commit()
@@ -224,9 +222,7 @@ public struct PlanExecutor {
                 // its place, no read permission, a read error) is named with the system's reason.
                 var status = stat()
                 if lstat(file, &status) != 0 && errno == ENOENT { problem("\(shard.fileName) is missing"); continue }
-                let reason: String
-                if case .io(_, let message) = error { reason = message } else { reason = "\(error)" }
-                problem("\(shard.fileName): \(reason)")
+                problem("\(shard.fileName): \(error.reason)")
                 continue
             }
             if actual != entry { problem("\(shard.fileName) is damaged (its size or SHA-256 differs from the ledger's)") }
@@ -251,9 +247,7 @@ public struct PlanExecutor {
             do {
                 actual = try ShardLedger.digest(of: path(shard.fileName))
             } catch {
-                let reason: String
-                if case .io(_, let message) = error { reason = message } else { reason = "\(error)" }
-                options.onNote?("--resume: recorded \(shardName): \(reason); it will be recomputed")
+                options.onNote?("--resume: recorded \(shardName): \(error.reason); it will be recomputed")
                 continue
             }
             guard actual == entry else {
