@@ -396,7 +396,24 @@ public final class OutputDirectory {
         throw .io(path: destination, "cannot lock its lock file \(path): the file keeps changing")
     }
 
-    /// Removes `.NAME.partial-PID` siblings whose process no longer exists and that hold only model files (and,
+    /// Whether process `pid` has ended: it no longer exists, or (Linux) it is a zombie that its parent has not reaped
+    /// yet (`/proc/PID/stat` state `Z` or `X`). A run killed a moment ago under a supervisor slow to reap it is such a
+    /// zombie, and `kill(pid, 0)` still succeeds on it: taken for a live run, its partial output was neither resumed
+    /// nor removed.
+    static func processEnded(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        #if os(Linux)
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // The state follows the command name, which is in parentheses and may itself hold ')' or spaces.
+        let state = stat[close...].dropFirst().drop { $0 == " " }.first
+        return state == "Z" || state == "X"
+        #else
+        return false
+        #endif
+    }
+
+    /// Removes `.NAME.partial-PID` siblings whose process has ended (`processEnded`) and that hold only model files (and,
     /// unless `keepingLedgers`, a shard ledger); returns the ones kept for their ledger, with it.
     private static func sweepStalePartials(in folder: String, name: String,
                                            keepingLedgers: Bool) -> [(path: String, ledger: ShardLedger)] {
@@ -407,7 +424,7 @@ public final class OutputDirectory {
             var rest = String(sibling.dropFirst(prefix.count))
             if rest.hasSuffix(".old") { rest.removeLast(4) }
             guard let pid = Int32(rest), pid > 0, pid != getpid() else { continue }
-            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            guard processEnded(pid) else { continue }
             let full = (folder as NSString).appendingPathComponent(sibling)
             let ledgerPath = (full as NSString).appendingPathComponent(ledgerName)
             let ledger = ShardLedger.load(ledgerPath)
