@@ -1,7 +1,7 @@
 extension Parallel {
     /// Calls `body(worker, part)` for each part of `range` (global indices) that lies in one fixed block of
     /// `blockSize` elements (block `b` is `b·blockSize..<(b+1)·blockSize`), on at most `limit` workers numbered
-    /// from 0; each worker takes its blocks in increasing order.
+    /// from 0; each worker takes its blocks in increasing order (the next not yet taken, `forEachIndex`).
     func forEachAlignedBlock(in range: Range<Int>, workers limit: Int = .max,
                              _ body: @Sendable (_ worker: Int, _ part: Range<Int>) -> Void) {
         guard !range.isEmpty else { return }
@@ -16,12 +16,6 @@ extension Parallel {
             for b in first...last { body(0, part(b)) }
             return
         }
-        WorkerPool.shared.perform(iterations: workers) { w in
-            var b = first + w
-            while b <= last {
-                body(w, part(b))
-                b += workers
-            }
-        }
+        Parallel.forEachIndex(last - first + 1, workers: workers) { w, i in body(w, part(first + i)) }
     }
 }

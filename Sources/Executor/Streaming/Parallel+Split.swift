@@ -18,17 +18,10 @@ extension Parallel {
         }
     }
 
-    /// Calls `body(worker, row)` for every row of `rows` on `workers` workers: worker `w` takes rows
-    /// `rows.lowerBound + w`, `+ workers`, …, so each may use scratch of its own.
+    /// Calls `body(worker, row)` for every row of `rows` on `workers` workers numbered from 0, each taking the
+    /// next row not yet taken (`forEachIndex`), so each may use scratch of its own.
     func forEachRow(in rows: Range<Int>, workers: Int, _ body: @Sendable (_ worker: Int, _ row: Int) -> Void) {
-        @Sendable func run(_ w: Int) {
-            var row = rows.lowerBound + w
-            while row < rows.upperBound {
-                body(w, row)
-                row += workers
-            }
-        }
-        if workers <= 1 { run(0) } else { WorkerPool.shared.perform(iterations: workers, run) }
+        Parallel.forEachIndex(rows.count, workers: workers) { w, i in body(w, rows.lowerBound + i) }
     }
 
     /// Calls `body(i)` once for every `i` in `0..<count`, and each continuation a call returns, on up to `threads`

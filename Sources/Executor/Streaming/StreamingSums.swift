@@ -40,14 +40,7 @@ public final class StreamingSums: @unchecked Sendable {
         if count == 1 || parallel.threads == 1 {
             for b in first...last { run(b) }
         } else {
-            let workers = min(parallel.threads, count)
-            WorkerPool.shared.perform(iterations: workers) { w in
-                var b = first + w
-                while b <= last {
-                    run(b)
-                    b += workers
-                }
-            }
+            Parallel.forEachIndex(count, workers: parallel.threads) { _, i in run(first + i) }
         }
         withExtendedLifetime(storage) {}
     }
