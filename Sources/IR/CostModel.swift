@@ -13,13 +13,34 @@ public struct KernelCost: Hashable, Sendable {
     /// Bytes per chunk element of the staging buffer the node reads stored data through (loads: the stored
     /// dtype's size). One staging buffer serves a whole group, sized for its widest load.
     public var stagingBytesPerElement: Int
+    /// The passes that read the operands; nil when every pass and the output sweep read them. A kernel that holds
+    /// what it needs of its operands itself reads them only in its first `operandPasses` passes, so the sweeps
+    /// after those compute nothing for it.
+    public var operandPasses: Int?
+    /// The cost of the kernel holding its operands itself, when it offers to (`holdingOperands`).
+    public var holding: OperandHolding?
 
-    public init(initialBytes: Int = 0, passBytes: [Int] = [], sweepBytes: Int = 0, stagingBytesPerElement: Int = 0) {
+    public init(initialBytes: Int = 0, passBytes: [Int] = [], sweepBytes: Int = 0, stagingBytesPerElement: Int = 0,
+                holding: OperandHolding? = nil) {
         self.initialBytes = initialBytes
         self.passBytes = passBytes
         self.sweepBytes = sweepBytes
         self.stagingBytesPerElement = stagingBytesPerElement
+        self.holding = holding
     }
+
+    /// The cost with the kernel holding its operands (what the scheduler grants when the budget allows), or nil
+    /// when the kernel does not offer to.
+    public func holdingOperands() -> KernelCost? {
+        guard let holding else { return nil }
+        var cost = KernelCost(initialBytes: initialBytes, passBytes: holding.passBytes, sweepBytes: holding.sweepBytes,
+                              stagingBytesPerElement: stagingBytesPerElement)
+        cost.operandPasses = holding.operandPasses
+        return cost
+    }
+
+    /// Whether pass `pass` (the output sweep: `passes`) reads the operands.
+    public func readsOperands(pass: Int) -> Bool { operandPasses.map { pass < $0 } ?? true }
 
     /// A kernel that holds `bytes` for the whole group and makes no pass.
     public static func constant(_ bytes: Int) -> KernelCost {
@@ -35,6 +56,25 @@ public struct KernelCost: Hashable, Sendable {
         if passes == 0 { return sweepBytes }
         if pass < 0 { return initialBytes }
         return pass < passes ? passBytes[pass] : sweepBytes
+    }
+}
+
+/// What a kernel holds when it keeps, from its first `operandPasses` passes, a whole-tensor copy of what the
+/// later passes and the output sweep need (say multislerp's unit vectors in the merge dtype, 2 bytes an element
+/// each), so that those read no operands: its operands are computed (loaded, decoded, subtracted) in the first
+/// passes only. The scheduler grants it when the group fits the budget with these bytes (`ChunkGroup.holding`).
+public struct OperandHolding: Hashable, Sendable {
+    /// The passes that read the operands (at least 1, at most the kernel's passes).
+    public var operandPasses: Int
+    /// Bytes held during each pass, in order (as `KernelCost.passBytes`, the held copy included).
+    public var passBytes: [Int]
+    /// Bytes held after the last pass, through the output sweep.
+    public var sweepBytes: Int
+
+    public init(operandPasses: Int, passBytes: [Int], sweepBytes: Int) {
+        self.operandPasses = operandPasses
+        self.passBytes = passBytes
+        self.sweepBytes = sweepBytes
     }
 }
 

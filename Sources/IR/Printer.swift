@@ -108,6 +108,8 @@ public struct Printer {
             + (group.writerBytes == 0 ? "" : "writers \(formatBytes(group.writerBytes)); ")
             + (group.retained.isEmpty ? ""
                 : "kept whole across passes: \(group.retained.map(\.description).joined(separator: " ")); ")
+            + (group.holding.isEmpty ? ""
+                : "holding their operands: \(group.holding.map(\.description).joined(separator: " ")); ")
             + "peak \(formatBytes(group.peakBytes))"
     }
 }

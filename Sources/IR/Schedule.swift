@@ -77,6 +77,9 @@ public struct ChunkGroup: Hashable, Sendable {
     /// Values kept whole (f32) from their first computation to the end of the group, so that statistics
     /// passes do not recompute them.
     public var retained: [ValueID]
+    /// Steps whose kernels hold their operands themselves (`KernelCost.holdingOperands`): after their first
+    /// `operandPasses` passes no sweep computes operands for them.
+    public var holding: [ValueID]
     /// Shards (0-based) whose writer opens before the group runs.
     public var opensShards: [Int]
     /// Shards (0-based) finished after the group.
@@ -88,8 +91,8 @@ public struct ChunkGroup: Hashable, Sendable {
     public var bufferBytesPerElement: Int
 
     public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, sweeps: [Sweep] = [],
-                phases: [PhaseMemory], retained: [ValueID] = [], opensShards: [Int] = [], closesShards: [Int] = [],
-                writerBytes: Int = 0, bufferBytesPerElement: Int = 4) {
+                phases: [PhaseMemory], retained: [ValueID] = [], holding: [ValueID] = [], opensShards: [Int] = [],
+                closesShards: [Int] = [], writerBytes: Int = 0, bufferBytesPerElement: Int = 4) {
         self.steps = steps
         self.shape = shape
         self.rowElements = rowElements
@@ -97,6 +100,7 @@ public struct ChunkGroup: Hashable, Sendable {
         self.sweeps = sweeps
         self.phases = phases
         self.retained = retained
+        self.holding = holding
         self.opensShards = opensShards
         self.closesShards = closesShards
         self.writerBytes = writerBytes

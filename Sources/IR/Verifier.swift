@@ -141,6 +141,9 @@ public enum Verifier {
             for v in group.retained where position[v] == nil {
                 throw .badSchedule("group \(g) keeps \(v) whole but never computes it")
             }
+            for v in group.holding where position[v] == nil {
+                throw .badSchedule("group \(g) lets \(v) hold its operands but never computes it")
+            }
         }
         if let o = written.firstIndex(where: { $0 != 1 }) {
             throw .badSchedule("output \"\(graph.outputs[o].path)\" is written \(written[o]) times")

@@ -47,7 +47,8 @@ public enum Scheduler {
         public var maxChunkElements: Int
         /// Worker threads (per-thread kernel state grows with them).
         public var threads: Int
-        /// Keep the operands of statistics passes whole when the budget allows, instead of recomputing them.
+        /// Keep the operands of statistics passes whole, and let kernels that offer to hold their operands
+        /// themselves (`KernelCost.holding`) do so, when the budget allows, instead of recomputing them.
         public var retainAcrossPasses: Bool
 
         public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
@@ -166,6 +167,20 @@ public enum Scheduler {
                 }
                 continue
             }
+            // Kernels that offer to hold their operands themselves, each while the group still fits with chunks as
+            // large as without it: later sweeps then compute nothing for them.
+            for i in group.steps.indices where limits.retainAcrossPasses {
+                guard let held = stepCosts[i].holdingOperands() else { continue }
+                var costs = stepCosts
+                costs[i] = held
+                var holding = group
+                holding.holding = (group.holding + [group.steps[i].value]).sorted()
+                (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [])
+                if holding.bytes(rows: chunkRows(group, limits: limits)) <= limits.budgetBytes {
+                    group = holding
+                    stepCosts = costs
+                }
+            }
             let keep = limits.retainAcrossPasses ? retainable(group, graph: graph, costs: stepCosts) : []
             if !keep.isEmpty {
                 var kept = group
@@ -187,20 +202,26 @@ public enum Scheduler {
                 }
                 break
             }
-            let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
-            var rows = min(group.rowCount, cap)
-            for phase in group.phases {
-                let fixed = group.bytes(phase: phase, rows: 0)
-                let perRow = max(1, group.bytes(phase: phase, rows: 1) - fixed)
-                rows = min(rows, (limits.budgetBytes - fixed) / perRow)
-            }
-            group.chunkRows = max(1, rows)
+            group.chunkRows = chunkRows(group, limits: limits)
             groups.append(group)
         }
         if let tooSmall {
             throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
         }
         return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
+    }
+
+    /// Rows per chunk of `group`: as many as `limits.maxChunkElements` allows and every phase fits the budget with
+    /// (at least 1).
+    static func chunkRows(_ group: ChunkGroup, limits: Limits) -> Int {
+        let cap = max(1, limits.maxChunkElements / max(1, group.rowElements))
+        var rows = min(group.rowCount, cap)
+        for phase in group.phases {
+            let fixed = group.bytes(phase: phase, rows: 0)
+            let perRow = max(1, group.bytes(phase: phase, rows: 1) - fixed)
+            rows = min(rows, (limits.budgetBytes - fixed) / perRow)
+        }
+        return max(1, rows)
     }
 
     /// The sweeps of `group` as the executor runs them (the statistics sweeps, then the output sweep, which has no
@@ -258,7 +279,7 @@ public enum Scheduler {
                 }
             }
             if observers.isEmpty { break }
-            let cone = cone(of: observers.flatMap { operands[$0] })
+            let cone = cone(of: observers.filter(readsOperands).flatMap { operands[$0] })
             phases.append(run(computes: cone, observers: Set(observers)))
             sweeps.append(Sweep(observers: observers, computes: cone.sorted()))
             for i in cone where retained.contains(steps[i].value) { complete.insert(i) }
@@ -269,15 +290,21 @@ public enum Scheduler {
         sweeps.append(Sweep(observers: [], computes: outputs.sorted()))
         return (sweeps, phases)
 
-        /// The steps `roots` need, themselves included; a value kept whole by an earlier sweep needs nothing more.
+        /// The steps `roots` need, themselves included; a value kept whole by an earlier sweep, or computed by a
+        /// kernel holding its operands, needs nothing more.
         func cone(of roots: [Int]) -> Set<Int> {
             var cone = Set<Int>()
             var stack = roots
             while let i = stack.popLast() {
-                if cone.insert(i).inserted, !complete.contains(i) { stack.append(contentsOf: operands[i]) }
+                if cone.insert(i).inserted, !complete.contains(i), readsOperands(i) {
+                    stack.append(contentsOf: operands[i])
+                }
             }
             return cone
         }
+
+        /// Whether step `i` reads its operands in its next pass (or, its passes made, in the output sweep).
+        func readsOperands(_ i: Int) -> Bool { costs[i].readsOperands(pass: passesMade[i]) }
     }
 
     /// The operands of statistics passes that are themselves computed through statistics passes (a stage's

@@ -141,6 +141,7 @@ struct PlanJSON {
             ("kernel_state_bytes", .number(String(group.stateBytes))),
             ("writer_bytes", .number(String(group.writerBytes))),
             ("kept_whole", .array(group.retained.map { .string($0.description) })),
+            ("holding_operands", .array(group.holding.map { .string($0.description) })),
             ("peak_bytes", .number(String(group.peakBytes))),
             ("steps", .array(group.steps.map { step in
                 .object([("value", .string(step.value.description)),

@@ -17,16 +17,20 @@ final class ArrayChunkKernel: ChunkKernel {
 
 /// Runs `op`'s streaming kernel on array operands of `shape`, `chunkRows` slices along dimension 0 at a time
 /// (nil: the whole tensor in one chunk), as the executor does: as many statistics sweeps as the kernel's
-/// declared cost, then the output sweep.
+/// declared cost, then the output sweep. With `holding` (for a kernel that offers it, `KernelCost.holding`), the
+/// kernel holds its operands as the planner may grant: the sweeps after its operand passes compute none.
 func runChunked(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, threads: Int = 1,
                 chunkRows: Int? = nil, memory: MemoryAccount = MemoryAccount(),
-                operandDType: DType = .f32) throws -> [Float] {
-    let context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory,
+                operandDType: DType = .f32, holding: Bool = false) throws -> [Float] {
+    var context = KernelContext(shape: shape, dtype: dtype, parallel: Parallel(threads: threads), memory: memory,
                                 operandDTypes: operands.map { _ in operandDType })
     let declaration = declaration(op, operands: operands.count, shape: shape, dtype: dtype, threads: threads,
                                   operandDType: operandDType)
+    let held = holding ? declaration.cost.holdingOperands() : nil
+    XCTAssertEqual(held == nil, !holding, "\(op.mnemonic) offers no holding")
+    context.holdsOperands = held != nil
     return try runChunked(declaration.make!(context), operands, shape: shape, passes: declaration.cost.passes,
-                          chunkRows: chunkRows, memory: memory)
+                          chunkRows: chunkRows, memory: memory, operandPasses: held?.operandPasses)
 }
 
 /// The kernel declaration of `op` over `operands` tensors of `shape`.
@@ -39,17 +43,21 @@ func declaration(_ op: Op, operands: Int, shape: [Int], dtype: DType = .f32, thr
 
 /// Runs `kernel` on array operands of `shape`, `chunkRows` slices along dimension 0 at a time, after `passes`
 /// statistics sweeps.
+/// statistics sweeps; with `operandPasses`, a kernel holding its operands that reads them in its first
+/// `operandPasses` passes only.
 func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], passes: Int, chunkRows: Int? = nil,
-                memory: MemoryAccount = MemoryAccount()) throws -> [Float] {
+                memory: MemoryAccount = MemoryAccount(), operandPasses: Int? = nil) throws -> [Float] {
     let count = shape.reduce(1, *)
     let rowElements = shape.count >= 2 ? count / shape[0] : count
     var entries = operands.map { ChunkRunner.Entry(kernel: ArrayChunkKernel($0), operands: [], frees: []) }
     let k = entries.count
     entries.append(ChunkRunner.Entry(kernel: kernel, operands: Array(operands.indices), frees: Array(0...k)))
-    let sweeps = Array(repeating: Sweep(observers: [k], computes: Array(operands.indices)), count: passes)
-        + [Sweep(observers: [], computes: Array(0...k))]
+    let reads = operandPasses ?? (passes + 1)
+    let sweeps = (0..<passes).map { Sweep(observers: [k], computes: $0 < reads ? Array(operands.indices) : []) }
+        + [Sweep(observers: [], computes: passes < reads ? Array(0...k) : [k])]
     let runner = ChunkRunner(entries: entries, sweeps: sweeps, elementCount: count,
-                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory)
+                             chunkElements: chunkRows.map { $0 * rowElements } ?? count, memory: memory,
+                             holding: operandPasses == nil ? [] : [k])
     var result = [Float](repeating: .nan, count: count)
     try runner.run(outputs: [k]) { _, range, values throws(ExecutionError) in
         for i in range { result[i] = values[i - range.lowerBound] }
@@ -58,15 +66,19 @@ func runChunked(_ kernel: ChunkKernel, _ operands: [[Float]], shape: [Int], pass
 }
 
 /// Asserts `op` gives the same bits for one row per chunk, a few rows, the whole tensor, and 1, 2 or 3 threads.
-func assertChunkInvariant(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32,
+/// With `holding`, also with the kernel holding its operands (`runChunked`'s `holding`).
+func assertChunkInvariant(_ op: Op, _ operands: [[Float]], shape: [Int], dtype: DType = .f32, holding: Bool = false,
                           file: StaticString = #filePath, line: UInt = #line) throws {
     let reference = try runChunked(op, operands, shape: shape, dtype: dtype).map(\.bitPattern)
     let rows = shape.count >= 2 ? shape[0] : 1
-    for (chunkRows, threads) in [(1, 1), (3, 2), (max(1, rows / 2), 3), (rows, 2)] {
-        let bits = try runChunked(op, operands, shape: shape, dtype: dtype, threads: threads, chunkRows: chunkRows)
-            .map(\.bitPattern)
-        XCTAssertTrue(bits == reference, "\(op.mnemonic): \(chunkRows) rows per chunk, \(threads) threads differ",
-                      file: file, line: line)
+    for held in holding ? [false, true] : [false] {
+        for (chunkRows, threads) in [(1, 1), (3, 2), (max(1, rows / 2), 3), (rows, 2)] {
+            let bits = try runChunked(op, operands, shape: shape, dtype: dtype, threads: threads, chunkRows: chunkRows,
+                                      operandDType: held ? dtype : .f32, holding: held).map(\.bitPattern)
+            XCTAssertTrue(bits == reference,
+                          "\(op.mnemonic): \(chunkRows) rows per chunk, \(threads) threads\(held ? ", holding" : "") differ",
+                          file: file, line: line)
+        }
     }
 }
 

@@ -28,6 +28,8 @@ final class DeclaredCostTests: XCTestCase {
                 }
                 try assertStateMatchesDeclaredCost(.multislerp(weights: [0.5, 0.3, 0.2], eps: 1e-8), operands: 3,
                                                    shape: shape, chunkRows: 3, dtype: dtype)
+                try assertStateMatchesDeclaredCost(.multislerp(weights: [0.5, 0.3, 0.2], eps: 1e-8), operands: 3,
+                                                   shape: shape, chunkRows: 3, dtype: dtype, holding: true)
                 try assertStateMatchesDeclaredCost(.modelStock(filterWise: false), operands: 4, shape: shape,
                                                    chunkRows: 3, dtype: dtype)
                 try assertStateMatchesDeclaredCost(.sceMerge, operands: 3, shape: shape, chunkRows: 3, dtype: dtype)

@@ -45,11 +45,23 @@ final class SphericalHalfPrecisionTests: XCTestCase {
 
     func testMultislerpMatchesTorch() throws {
         let expected: [UInt16] = [0xba30, 0x3ba9, 0xbbee, 0x3b1b, 0x3baf, 0x3b9b, 0x3b5e, 0x3b28, 0x3a8a, 0xbaeb, 0xbb02, 0x3bc5, 0xbba2, 0xbb67, 0xbc3b, 0x3bc1, 0xbc4c, 0x3b1a, 0x3b02, 0xbbed, 0xbc4d, 0xbbf6, 0xba33, 0x3c06, 0x3bba, 0x3b5e, 0xb9f1, 0x3b98, 0x3bf5, 0x3bb1, 0x3ac1, 0xb98e]
-        for (chunkRows, threads) in [(1, 1), (4, 2)] {
+        for (chunkRows, threads, holding) in [(1, 1, false), (4, 2, false), (1, 1, true), (3, 2, true)] {
             // The weights 0.5, 0.3, 0.2 normalized in bf16, as the planner hands them over.
             let out = try runChunked(.multislerp(weights: [0.5, 0.30078125, 0.2001953125], eps: 1e-8), taskVectors(),
-                                     shape: [4, 8], dtype: .bf16, threads: threads, chunkRows: chunkRows)
-            XCTAssertEqual(bits(out), expected, "\(chunkRows) rows per chunk, \(threads) threads")
+                                     shape: [4, 8], dtype: .bf16, threads: threads, chunkRows: chunkRows,
+                                     operandDType: holding ? .bf16 : .f32, holding: holding)
+            XCTAssertEqual(bits(out), expected, "\(chunkRows) rows per chunk, \(threads) threads, holding: \(holding)")
+        }
+    }
+
+    /// Two antipodal operands of different norms: the mean vanishes and the bf16 kernel falls back to linear
+    /// interpolation of the operands themselves, also when it holds them (its planes keep the operands, not the unit
+    /// vectors, while two models may still fall back).
+    func testMultislerpFallsBackToTheOperandsWhenHoldingThem() throws {
+        for holding in [false, true] {
+            let out = try runChunked(.multislerp(weights: [0.5, 0.5], eps: 1e-8), [[2, 1], [-1, -0.5]], shape: [2],
+                                     dtype: .bf16, operandDType: holding ? .bf16 : .f32, holding: holding)
+            XCTAssertEqual(out, [0.5, 0.25], "holding: \(holding)")
         }
     }
 
@@ -77,7 +89,10 @@ final class SphericalHalfPrecisionTests: XCTestCase {
                 for axis in [SlerpAxis.flattened, .lastDim, .firstDim] {
                     try assertChunkInvariant(.nuslerp(t: 0.3, axis: axis), Array(xs[0..<2]), shape: shape, dtype: dtype)
                 }
-                try assertChunkInvariant(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), xs, shape: shape, dtype: dtype)
+                try assertChunkInvariant(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), xs, shape: shape, dtype: dtype,
+                                         holding: true)
+                try assertChunkInvariant(.multislerp(weights: [0.6, 0.4], eps: 1e-8), Array(xs[0..<2]), shape: shape,
+                                         dtype: dtype, holding: true)
                 try assertChunkInvariant(.modelStock(filterWise: false), xs, shape: shape, dtype: dtype)
             }
             var withNaN = pseudoRandom(40, seed: 9)

@@ -202,6 +202,54 @@ final class SchedulerTests: PlannerTestCase {
                        "inputs read three times are read again")
     }
 
+    /// A kernel that offers to hold its operands (multislerp's planes) is granted it when the group fits with
+    /// chunks as large as without: its operands are then computed in its first pass only, so nothing is kept whole,
+    /// and the later sweeps compute nothing for it. Without room it reads its operands as before.
+    func testAKernelHoldsItsOperandsWhenTheBudgetAllows() throws {
+        struct Holding: CostModel {
+            let bytesPerOpenShard = 0
+            func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+                guard case .multislerp = op else {
+                    return testCosts.cost(of: op, result: result, operands: operands, threads: threads)
+                }
+                let planes = 4 * result.elementCount * 2
+                return KernelCost(passBytes: [0, 100, 100, 100], holding: OperandHolding(
+                    operandPasses: 1, passBytes: [planes, planes + 100, planes + 100, planes + 100], sweepBytes: planes))
+            }
+        }
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .bf16, shape: [100, 10])
+        let base = g.add(.load(model: m, tensor: "base"), type: t)
+        let loads = (0..<3).map { k in g.add(.load(model: m, tensor: "x\(k)"), type: t) }
+        let vectors = loads.map { g.add(.sub, [$0, base], type: t) }
+        let merged = g.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)
+        let out = g.add(.add, [base, merged], type: t)
+        g.addOutput(GraphOutput(name: "merged", value: out))
+        let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding()).groups[0]
+        XCTAssertEqual(roomy.holding, [merged])
+        XCTAssertEqual(roomy.retained, [], "the task vectors are computed once")
+        XCTAssertEqual(roomy.sweeps.count, 5)
+        func computed(_ sweep: Int) -> [ValueID] { roomy.sweeps[sweep].computes.map { roomy.steps[$0].value }.sorted() }
+        XCTAssertEqual(computed(0), ([base] + loads + vectors).sorted())
+        for sweep in 1...3 { XCTAssertEqual(computed(sweep), [], "sweep \(sweep)") }
+        XCTAssertEqual(computed(4), [base, merged, out].sorted(), "the output sweep reads the base only")
+        XCTAssertGreaterThanOrEqual(roomy.peakBytes, 8000, "the planes are counted")
+        let schedule = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding())
+        assertValidSchedule(g, schedule)
+        XCTAssertTrue(Printer(graph: g, schedule: schedule).render().contains("holding their operands: \(merged);"))
+
+        let bare = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(),
+                                          limits: Scheduler.Limits(retainAcrossPasses: false)).groups[0]
+        XCTAssertEqual(bare.holding, [])
+        XCTAssertEqual(bare.sweeps[2].computes.count, 7, "without holding every pass recomputes the task vectors")
+        let tight = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(),
+                                           limits: Scheduler.Limits(budgetBytes: bare.bytes(rows: bare.chunkRows) + 7999))
+            .groups[0]
+        XCTAssertEqual(tight.holding, [], "the planes do not fit beside chunks as large as without them")
+        XCTAssertEqual(tight.chunkRows, bare.chunkRows)
+    }
+
     func testBuffersAreF32WhateverTheDType() throws {
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))

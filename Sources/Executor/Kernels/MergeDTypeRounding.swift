@@ -59,3 +59,43 @@ enum F16Rounding: LaneRounding {
         return r
     }
 }
+
+/// A rounding to a 16-bit dtype whose values kernels may hold packed: `pack` gives each lane's 16-bit pattern
+/// (exact for a value of the dtype, which every lane must be), `unpack` the value back as f32.
+protocol HalfLaneRounding: LaneRounding {
+    static func pack(_ v: SIMD8<Float>) -> SIMD8<UInt16>
+    static func unpack(_ v: SIMD8<UInt16>) -> SIMD8<Float>
+}
+
+extension BF16Rounding: HalfLaneRounding {
+    /// The upper halves of the f32 patterns (the odd 16-bit lanes, little-endian; a shuffle, where the generic
+    /// `truncatingIfNeeded` conversion was an out-of-line call).
+    @inline(__always)
+    static func pack(_ v: SIMD8<Float>) -> SIMD8<UInt16> {
+        unsafeBitCast(v, to: SIMD16<UInt16>.self).oddHalf
+    }
+
+    @inline(__always)
+    static func unpack(_ v: SIMD8<UInt16>) -> SIMD8<Float> {
+        var halves = SIMD16<UInt16>()
+        halves.oddHalf = v
+        return unsafeBitCast(halves, to: SIMD8<Float>.self)
+    }
+}
+
+extension F16Rounding: HalfLaneRounding {
+    /// Through `Float16`, lane by lane.
+    @inline(__always)
+    static func pack(_ v: SIMD8<Float>) -> SIMD8<UInt16> {
+        var r = SIMD8<UInt16>()
+        for l in 0..<8 { r[l] = Float16(v[l]).bitPattern }
+        return r
+    }
+
+    @inline(__always)
+    static func unpack(_ v: SIMD8<UInt16>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for l in 0..<8 { r[l] = Float(Float16(bitPattern: v[l])) }
+        return r
+    }
+}

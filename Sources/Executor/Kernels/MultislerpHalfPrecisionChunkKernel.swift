@@ -18,7 +18,16 @@ import IR
 /// The sums over the tensor follow PyTorch's f32 order on one thread, so neither chunks nor threads change them;
 /// the sums over models add in model order (PyTorch's, for up to 15 models).
 /// Memory: a tile of terms per model (`TorchHalfReductions.tile` f32 each) in passes 1–3.
-final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
+///
+/// Holding its operands (`KernelContext.holdsOperands`, granted by the planner when the budget allows,
+/// `Multislerp.halfPrecisionCost`), the kernel keeps `models + 1` planes of the tensor in the merge dtype
+/// (2 bytes an element each) and reads its operands in pass 0 only: pass 0 stores each `x_k` in plane `k`; pass 1
+/// stores `mean` in the last plane and replaces each `x_k` by `u_k` (with two models, whose vanishing mean falls
+/// back to the operands, pass 2 does); pass 2 replaces `mean` by `m`; pass 3 replaces `u_0` by `tr`; the output
+/// reads `m` and `tr` (or, when the mean vanished, `x_0` and `x_1`). Every held value is already rounded to the
+/// dtype, so the bytes are the same; an element of three models then takes 25 roundings and 4 divisions in all
+/// instead of 58 and 15, and the operands (loads and task vectors) are computed in one sweep instead of five.
+final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel {
     private let context: KernelContext
     private let weights: [Float]
     private let eps: Float
@@ -36,6 +45,9 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     /// `(c, s, a)` after pass 3, or nil with `linear` set when the mean vanished.
     private var factors: (Float, Float, Float)?
     private var linear = false
+    /// With `context.holdsOperands`: planes `0..<models` (`x_k`, then `u_k`; plane 0 then `tr`) and plane `models`
+    /// (`mean`, then `m`), `elementCount` 16-bit values each, from pass 0 on (see the type's comment).
+    private var held: AccountedBuffer<UInt16>?
 
     /// `weights`: one per operand (the rounded, normalized weights); `R` rounds to `context.dtype`.
     init(weights: [Double], eps: Double, context: KernelContext) {
@@ -45,9 +57,11 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         models = weights.count
     }
 
+    /// Four passes, as declared; after a vanishing mean (`linear`) the last two observe nothing.
     func beginPass() -> Bool {
-        guard factors == nil, !linear, pass < 3 else { return false }
+        guard pass < 3 else { return false }
         pass += 1
+        if linear { return true }
         let n = context.elementCount
         switch pass {
         case 0: norms2 = (0..<models).map { _ in .init(length: n, dtype: context.dtype) }
@@ -56,8 +70,15 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
         }
         if pass > 0 {
             scratch = context.memory.allocate(Float.self, count: TorchHalfReductions.tile(elementCount: n) * (pass == 2 ? models : 1))
+        } else if context.holdsOperands {
+            held = context.memory.allocate(UInt16.self, count: (models + 1) * n, zeroed: false)
         }
         return true
+    }
+
+    /// The held planes, or nil when the kernel reads its operands in every pass.
+    private var planes: Planes? {
+        held.map { Planes(base: $0.pointer, stride: context.elementCount, models: models) }
     }
 
     // The executor calls kernels through `ChunkKernel`, which reaches a generic class's unspecialized methods;
@@ -66,15 +87,23 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     @_specialize(where R == BF16Rounding)
     @_specialize(where R == F16Rounding)
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
-        let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
-        let (pass, models, range) = (self.pass, self.models, operands.range)
+        let (pass, models, range, planes) = (self.pass, self.models, operands.range, self.planes)
+        if linear { return }
+        let inputs = operands.pointers.indices.map { operands.global($0) }
         if pass == 0 {
-            TorchHalfReductions.feed(&norms2, p.inputs.map { $0 + range.lowerBound }, count: range.count,
+            TorchHalfReductions.feed(&norms2, inputs.map { $0 + range.lowerBound }, count: range.count,
                                      parallel: context.parallel)
+            if let planes {
+                let x = SendablePointer(inputs)
+                context.parallel.forEachBlock(in: range) { part in
+                    for k in 0..<models { planes.store(x.pointer[k], plane: k, part) }
+                }
+            }
             return
         }
         guard let scratch else { return }
-        let terms = Terms(inputs: p.inputs, weights: weights, divisors: divisors, meanNorm: meanNorm, dots: dots)
+        let terms = Terms(inputs: inputs, planes: planes, weights: weights, divisors: divisors, meanNorm: meanNorm,
+                          dots: dots)
         let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), parallel = context.parallel
         TorchHalfReductions.inTiles(range, scratch: scratch.pointer, capacity: capacity,
                                     parallel: context.parallel) { part, tileStart, out in
@@ -83,16 +112,42 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
                 var i = part.lowerBound
                 while i < part.upperBound {
                     let lanes = min(8, part.upperBound - i)
-                    let mean = terms.mean(i, lanes, units: u)
-                    switch pass {
-                    case 1: LaneConversions.store(mean, out, i - tileStart, lanes)
-                    case 2:
-                        let m = terms.direction(mean)
+                    switch (pass, planes) {
+                    case (1, let planes):
+                        let mean = terms.mean(i, lanes, units: u)
+                        if let planes {
+                            planes.store(mean, plane: models, i, lanes)
+                            // Only two models fall back to linear interpolation of the operands.
+                            if models != 2 { for k in 0..<models { planes.store(u[k], plane: k, i, lanes) } }
+                        }
+                        LaneConversions.store(mean, out, i - tileStart, lanes)
+                    case (2, let planes?):
+                        // The fallback is ruled out: the operands' planes take the units (if pass 1 has not).
+                        let m = terms.direction(planes.load(plane: models, i, lanes))
+                        planes.store(m, plane: models, i, lanes)
+                        for k in 0..<models {
+                            let unit: SIMD8<Float>
+                            if models == 2 {
+                                unit = terms.unit(k, i, lanes)
+                                planes.store(unit, plane: k, i, lanes)
+                            } else {
+                                unit = planes.load(plane: k, i, lanes)
+                            }
+                            LaneConversions.store(R.round(unit * m), out + k * capacity, i - tileStart, lanes)
+                        }
+                    case (2, nil):
+                        let m = terms.direction(terms.mean(i, lanes, units: u))
                         for k in 0..<models {
                             LaneConversions.store(R.round(u[k] * m), out + k * capacity, i - tileStart, lanes)
                         }
-                    default:
-                        LaneConversions.store(terms.tangent(units: u, terms.direction(mean)), out, i - tileStart, lanes)
+                    case (_, let planes?):
+                        for k in 0..<models { u[k] = planes.load(plane: k, i, lanes) }
+                        let tangent = terms.tangent(units: u, planes.load(plane: models, i, lanes))
+                        planes.store(tangent, plane: 0, i, lanes)
+                        LaneConversions.store(tangent, out, i - tileStart, lanes)
+                    case (_, nil):
+                        LaneConversions.store(terms.tangent(units: u, terms.direction(terms.mean(i, lanes, units: u))),
+                                              out, i - tileStart, lanes)
                     }
                     i += lanes
                 }
@@ -109,6 +164,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     @_specialize(where R == BF16Rounding)
     @_specialize(where R == F16Rounding)
     func endPass() throws(ExecutionError) {
+        if linear { return }
         func r(_ x: Float) -> Float { R.round(x) }
         let roots = norms2.map { r($0.sumOfSquares.squareRoot()) }
         scratch = nil
@@ -139,7 +195,9 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     @_specialize(where R == F16Rounding)
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let p = operands.shared(output: out)
-        let terms = Terms(inputs: p.inputs, weights: weights, divisors: divisors, meanNorm: meanNorm, dots: dots)
+        let planes = self.planes
+        let terms = Terms(inputs: p.inputs, planes: planes, weights: weights, divisors: divisors, meanNorm: meanNorm,
+                          dots: dots)
         let (linear, weights) = (self.linear, self.weights)
         let (c, s, a) = factors ?? (0, 0, 0)
         let models = self.models
@@ -151,8 +209,12 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
                     let lanes = min(8, range.upperBound - i)
                     let v: SIMD8<Float>
                     if linear {
-                        let x0 = LaneConversions.load(p.inputs[0], i, lanes), x1 = LaneConversions.load(p.inputs[1], i, lanes)
+                        let x0 = terms.operand(0, i, lanes), x1 = terms.operand(1, i, lanes)
                         v = R.round(R.round(x0 * SIMD8(repeating: weights[0])) + R.round(x1 * SIMD8(repeating: weights[1])))
+                    } else if let planes {
+                        let m = planes.load(plane: models, i, lanes), tangent = planes.load(plane: 0, i, lanes)
+                        v = R.round(R.round(R.round(m * SIMD8(repeating: c)) + R.round(tangent * SIMD8(repeating: s)))
+                                    * SIMD8(repeating: a))
                     } else {
                         let m = terms.direction(terms.mean(i, lanes, units: u))
                         let tangent = terms.tangent(units: u, m)
@@ -169,18 +231,34 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
     /// The per-element quantities of steps 1–4, eight elements at a time (elements `i ..< i + lanes`; the other
     /// lanes unspecified), from the scalars known so far.
     private struct Terms: @unchecked Sendable {
+        /// The operands indexed by global element index (empty when they are held).
         let inputs: [UnsafePointer<Float>]
+        /// The held operands, when the kernel holds them (`x_k` until pass 1 or 2 replaces them).
+        let planes: Planes?
         let weights: [Float]
         let divisors: [Float]
         let meanNorm: Float
         let dots: [Float]
+
+        /// `x_k`, from the operands or their held plane.
+        @inline(__always)
+        func operand(_ k: Int, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+            if let planes { return planes.load(plane: k, i, lanes) }
+            return LaneConversions.load(inputs[k], i, lanes)
+        }
+
+        /// `u_k = R(x_k / d_k)`.
+        @inline(__always)
+        func unit(_ k: Int, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+            R.round(operand(k, i, lanes) / SIMD8(repeating: divisors[k]))
+        }
 
         /// `u_k = R(x_k / d_k)` into `u[k]`, and `mean = R(Σ_k R(u_k·w_k))` (summed in f32 in model order).
         @inline(__always)
         func mean(_ i: Int, _ lanes: Int, units u: UnsafeMutablePointer<SIMD8<Float>>) -> SIMD8<Float> {
             var sum = SIMD8<Float>()
             for k in 0..<weights.count {
-                u[k] = R.round(LaneConversions.load(inputs[k], i, lanes) / SIMD8(repeating: divisors[k]))
+                u[k] = unit(k, i, lanes)
                 sum += R.round(u[k] * SIMD8(repeating: weights[k]))
             }
             return R.round(sum)
@@ -203,13 +281,55 @@ final class MultislerpHalfPrecisionChunkKernel<R: LaneRounding>: ChunkKernel {
             return R.round(sum)
         }
     }
+
+    /// The held planes of a tensor of `stride` elements: `models + 1` of them, one after another, each value the
+    /// 16-bit pattern of a value of the merge dtype (`HalfLaneRounding.pack`).
+    private struct Planes: @unchecked Sendable {
+        let base: UnsafeMutablePointer<UInt16>
+        let stride: Int
+        let models: Int
+
+        /// Elements `i ..< i + lanes` of plane `plane` (the other lanes 0).
+        @inline(__always)
+        func load(plane: Int, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+            let p = base + plane * stride + i
+            if lanes == 8 { return R.unpack(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)) }
+            var v = SIMD8<UInt16>()
+            for l in 0..<lanes { v[l] = p[l] }
+            return R.unpack(v)
+        }
+
+        /// Stores lanes `0 ..< lanes` of `v` (values of the dtype) to elements `i ..< i + lanes` of plane `plane`.
+        @inline(__always)
+        func store(_ v: SIMD8<Float>, plane: Int, _ i: Int, _ lanes: Int) {
+            let p = base + plane * stride + i, packed = R.pack(v)
+            if lanes == 8 { UnsafeMutableRawPointer(p).storeBytes(of: packed, as: SIMD8<UInt16>.self); return }
+            for l in 0..<lanes { p[l] = packed[l] }
+        }
+
+        /// Stores the operand `x` (global indices, values of the dtype) at `range` of plane `plane`.
+        @inline(__always)
+        func store(_ x: UnsafePointer<Float>, plane: Int, _ range: Range<Int>) {
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let lanes = min(8, range.upperBound - i)
+                store(LaneConversions.load(x, i, lanes), plane: plane, i, lanes)
+                i += lanes
+            }
+        }
+    }
 }
 
 extension Multislerp {
-    /// Bytes `MultislerpHalfPrecisionChunkKernel` holds in its four passes: none, then a tile of f32 terms
-    /// (`TorchHalfReductions.tile` elements; one per model in pass 2).
-    static func halfPrecisionCost(elementCount n: Int, models: Int) -> KernelCost {
+    /// Bytes `MultislerpHalfPrecisionChunkKernel` holds in its four passes over a tensor of `n` elements: none,
+    /// then a tile of f32 terms (`TorchHalfReductions.tile` elements; one per model in pass 2). It offers to hold
+    /// its operands (`models + 1` planes of 2 bytes an element from pass 0 on, operands read in pass 0 only) when
+    /// every operand is of the merge dtype (`operandsInMergeDType`), so that the planes hold them exactly.
+    static func halfPrecisionCost(elementCount n: Int, models: Int, operandsInMergeDType: Bool) -> KernelCost {
         let tile = TorchHalfReductions.tile(elementCount: n) * 4
-        return KernelCost(passBytes: [0, tile, tile * models, tile])
+        let planes = (models + 1) * n * 2
+        let holding = OperandHolding(operandPasses: 1, passBytes: [planes, planes + tile, planes + tile * models,
+                                                                   planes + tile], sweepBytes: planes)
+        return KernelCost(passBytes: [0, tile, tile * models, tile], holding: operandsInMergeDType ? holding : nil)
     }
 }

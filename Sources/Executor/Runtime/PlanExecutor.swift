@@ -317,8 +317,9 @@ public struct PlanExecutor {
             for step in group.steps {
                 let node = graph[step.value]
                 let operandTypes = node.operands.map { graph[$0].type }
-                let context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
+                var context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
                                             memory: memory, operandDTypes: operandTypes.map(\.dtype))
+                context.holdsOperands = group.holding.contains(step.value)
                 let kernel: ChunkKernel
                 if case .load(let m, let name) = node.op, !node.type.dtype.isFloatingPoint {
                     kernel = try RawLoadChunkKernel(reader: models[m], tensor: name, context: context)
@@ -356,7 +357,8 @@ public struct PlanExecutor {
             let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                      chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
                                      memory: memory,
-                                     retain: Set(group.retained.compactMap { entryOf[$0] }), parallel: parallel)
+                                     retain: Set(group.retained.compactMap { entryOf[$0] }),
+                                     holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel)
             var nonFiniteOutputs = Set<Int>()
             let checksFinite = !options.allowNonFinite
             do {

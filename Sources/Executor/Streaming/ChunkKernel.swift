@@ -67,6 +67,9 @@ public struct KernelContext: Sendable {
     public var memory: MemoryAccount
     /// The operands' dtypes: every operand value is representable in its dtype (f32 when not known).
     public var operandDTypes: [DType]
+    /// Whether the plan lets the kernel hold its operands itself (`KernelCost.holding`, `ChunkGroup.holding`):
+    /// after its operand passes it gets none.
+    public var holdsOperands = false
 
     public init(shape: [Int], dtype: DType, parallel: Parallel, memory: MemoryAccount, operandDTypes: [DType] = []) {
         self.shape = shape

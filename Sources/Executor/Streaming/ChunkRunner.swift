@@ -24,6 +24,9 @@ final class ChunkRunner {
     private let parallel: Parallel
     /// Entries kept whole across sweeps instead of being recomputed.
     private let retain: Set<Int>
+    /// Entries whose kernels hold their operands themselves: in the sweeps after their operand passes they get
+    /// none (`ChunkOperands.pointers` empty).
+    private let holding: Set<Int>
     /// Floats in a whole-tensor buffer (`elementCount` times the buffer words per element).
     private let wholeCount: Int
     private var kept: [Int: AccountedBuffer<Float>] = [:]
@@ -33,13 +36,14 @@ final class ChunkRunner {
     /// `bufferBytesPerElement` bytes per element (4: f32 values; 8 for a group of int64 tensors, which chunk buffers
     /// hold as their bytes).
     init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
-         memory: MemoryAccount, retain: Set<Int> = [], parallel: Parallel = Parallel(threads: 1)) {
+         memory: MemoryAccount, retain: Set<Int> = [], holding: Set<Int> = [], parallel: Parallel = Parallel(threads: 1)) {
         self.entries = entries
         self.parallel = parallel
         self.sweeps = sweeps
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.retain = retain
+        self.holding = holding
         wholeCount = elementCount * max(1, bufferBytesPerElement / 4)
         pool = BufferPool(memory: memory, capacity: self.chunkElements * max(1, bufferBytesPerElement / 4))
     }
@@ -83,8 +87,13 @@ final class ChunkRunner {
                     if complete.contains(e) {
                         values[e] = kept[e]!.pointer + range.lowerBound
                     } else {
+                        let computed = entries[e].operands.allSatisfy { values[$0] != nil }
+                        guard computed || holding.contains(e) else {
+                            throw .planMismatch("step \(e)'s operands are not computed in the sweep that needs them")
+                        }
                         let operands = ChunkOperands(
-                            pointers: entries[e].operands.map { UnsafePointer(values[$0]!) }, range: range)
+                            pointers: computed ? entries[e].operands.map { UnsafePointer(values[$0]!) } : [],
+                            range: range)
                         if observers.contains(e) {
                             try entries[e].kernel.observe(operands)
                         } else {

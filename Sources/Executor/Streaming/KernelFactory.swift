@@ -102,11 +102,13 @@ enum KernelFactory {
                 ModelStockChunkKernel(filterWise: filterWise, operands: count, context: $0)
             }
         case .multislerp(let w, let eps) where result.dtype == .bf16:
-            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(elementCount: n, models: count)) {
+            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(
+                elementCount: n, models: count, operandsInMergeDType: operands.allSatisfy { $0.dtype == result.dtype })) {
                 MultislerpHalfPrecisionChunkKernel<BF16Rounding>(weights: w, eps: eps, context: $0)
             }
         case .multislerp(let w, let eps) where result.dtype == .f16:
-            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(elementCount: n, models: count)) {
+            return KernelDeclaration(cost: Multislerp.halfPrecisionCost(
+                elementCount: n, models: count, operandsInMergeDType: operands.allSatisfy { $0.dtype == result.dtype })) {
                 MultislerpHalfPrecisionChunkKernel<F16Rounding>(weights: w, eps: eps, context: $0)
             }
         case .multislerp(let w, let eps):
