@@ -217,6 +217,12 @@ final class DellaPruneKernelTests: XCTestCase {
                 let op = Op.dellaPrune(density: 0.3, epsilon: 0.1, rescale: rescale, seed: 0, key: 11)
                 try assertChunkInvariant(op, [x], shape: shape, dtype: shape.count == 2 && rescale ? .bf16 : .f32)
             }
+            // Holding its operand (a bf16 or f16 task vector) from the pass to the output sweep gives the same bytes.
+            for dtype in [DType.bf16, .f16] {
+                try assertChunkInvariant(.dellaPrune(density: 0.3, epsilon: 0.1, rescale: true, seed: 0, key: 11),
+                                         [x.map { DTypeConversion.round($0, to: dtype) }], shape: shape, dtype: dtype,
+                                         holding: true)
+            }
         }
         let x = Self.values(count: 1601 * 123)
         let reference = try prune(x, shape: [1601, 123], density: 0.3, epsilon: 0.1, rescale: true)
@@ -230,6 +236,8 @@ final class DellaPruneKernelTests: XCTestCase {
         try assertStateMatchesDeclaredCost(op, operands: 1, shape: [1601, 123], chunkRows: 100)
         try assertStateMatchesDeclaredCost(op, operands: 1, shape: [7, 64, 300], chunkRows: 2)
         try assertStateMatchesDeclaredCost(op, operands: 1, shape: [5000], chunkRows: 1)
+        try assertStateMatchesDeclaredCost(op, operands: 1, shape: [1601, 123], chunkRows: 100, dtype: .bf16, holding: true)
+        try assertStateMatchesDeclaredCost(op, operands: 1, shape: [7, 64, 300], chunkRows: 2, dtype: .f16, holding: true)
         try assertStateMatchesDeclaredCost(.dellaPrune(density: 0.3, epsilon: 0.1, rescale: false, seed: 0, key: 11),
                                           operands: 1, shape: [7, 64, 300], chunkRows: 2)
     }

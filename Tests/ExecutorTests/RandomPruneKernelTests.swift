@@ -150,6 +150,12 @@ final class RandomPruneKernelTests: XCTestCase {
             try assertChunkInvariant(op, [x], shape: [1601, 123])
             try assertChunkInvariant(op, [x], shape: [1601, 123], dtype: .bf16)
         }
+        // Holding its operand (a bf16 or f16 task vector) from the norms' pass to the output sweep gives the same bytes.
+        for dtype in [DType.bf16, .f16] {
+            let held = x.map { DTypeConversion.round($0, to: dtype) }
+            try assertChunkInvariant(.randomPrune(density: 0.3, rescale: true, seed: 5, key: 9), [held], shape: [1601, 123],
+                                     dtype: dtype, holding: true)
+        }
     }
 
     func testDensityZeroKeepsNothingAndDensityOneEverything() throws {
@@ -168,6 +174,8 @@ final class RandomPruneKernelTests: XCTestCase {
     func testStateStaysWithinThePlannedBound() throws {
         try assertStateMatchesDeclaredCost(.randomPrune(density: 0.3, rescale: true, seed: 1, key: 2), operands: 1,
                                           shape: [1601, 123], chunkRows: 100)
+        try assertStateMatchesDeclaredCost(.randomPrune(density: 0.3, rescale: true, seed: 1, key: 2), operands: 1,
+                                          shape: [1601, 123], chunkRows: 100, dtype: .bf16, holding: true)
     }
 
     /// The output sweep applies kept decisions straight from their bits (`KeepBits.apply`): element by element

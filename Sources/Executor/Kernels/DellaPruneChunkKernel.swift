@@ -19,6 +19,8 @@ final class DellaPruneChunkKernel: ChunkKernel {
     private var mask: AccountedBuffer<UInt8>?
     /// Elements per group of the rescaling pass: whole slices, about one block per thread.
     private let groupElements: Int
+    /// The operand, when the plan lets the kernel hold it (from the pass on).
+    private var held: HeldOperand?
 
     init(density: Double, epsilon: Double, rescale: Bool, seed: UInt64, key: UInt64, context: KernelContext) {
         self.context = context
@@ -34,9 +36,14 @@ final class DellaPruneChunkKernel: ChunkKernel {
             ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
-    func beginPass() -> Bool { rescale.needsPass }
+    func beginPass() -> Bool {
+        guard rescale.needsPass else { return false }
+        held = held ?? HeldOperand(context: context)
+        return true
+    }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        held?.store(operands)
         guard let mask else { return }
         let x = operands.global(0), input = SendablePointer(x), rule = self.rule
         let flags = SendablePointer(mask.pointer), kept = self.kept
@@ -60,11 +67,14 @@ final class DellaPruneChunkKernel: ChunkKernel {
 
     func endPass() throws(ExecutionError) {
         rescale.finish()
+        held?.endPass()
         mask = nil
         if kept != nil { scratch = nil }
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        // A held operand is unpacked into `out`; both outputs below compute each element from itself in place.
+        let operands = held?.operands(operands.range, into: out) ?? operands
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         let p = operands.shared(output: out)
         let rule = self.rule, factor = rescale.factor, dtype = context.dtype

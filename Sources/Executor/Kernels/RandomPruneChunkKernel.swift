@@ -13,6 +13,8 @@ final class RandomPruneChunkKernel: ChunkKernel {
     private let rescale: L1Rescale
     /// The pass's decisions, when kept (`KeepBits.kept`).
     private let kept: KeepBits?
+    /// The operand, when the plan lets the kernel hold it (from the pass on).
+    private var held: HeldOperand?
 
     init(density: Double, rescale: Bool, seed: UInt64, key: UInt64, context: KernelContext) {
         self.context = context
@@ -22,9 +24,14 @@ final class RandomPruneChunkKernel: ChunkKernel {
             ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
-    func beginPass() -> Bool { rescale.needsPass }
+    func beginPass() -> Bool {
+        guard rescale.needsPass else { return false }
+        held = held ?? HeldOperand(context: context)
+        return true
+    }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
+        held?.store(operands)
         let mask = self.mask, kept = self.kept
         rescale.add(operands.range, x: operands.global(0)) { part, flags in
             mask.fill(part, into: flags)
@@ -32,9 +39,13 @@ final class RandomPruneChunkKernel: ChunkKernel {
         }
     }
 
-    func endPass() throws(ExecutionError) { rescale.finish() }
+    func endPass() throws(ExecutionError) {
+        rescale.finish()
+        held?.endPass()
+    }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        let operands = held?.operands(operands.range, into: out) ?? operands
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         context.forEachLaneRoundedBlock(operands, into: out, mask.output(factor: rescale.factor))
     }

@@ -136,11 +136,13 @@ enum KernelFactory {
                 ArceeFusionChunkKernel(context: $0)
             }
         case .randomPrune(let density, let rescale, let seed, let key):
-            return KernelDeclaration(cost: RandomPruneChunkKernel.cost(rescale: rescale, elementCount: n)) {
+            return KernelDeclaration(cost: RandomPruneChunkKernel.cost(rescale: rescale, elementCount: n)
+                .offeringToHold(operand: operands.first?.dtype ?? .f32, result: result.dtype, elementCount: n)) {
                 RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
-            return KernelDeclaration(cost: DellaPruneChunkKernel.cost(rescale: rescale, shape: result.shape, threads: threads)) {
+            return KernelDeclaration(cost: DellaPruneChunkKernel.cost(rescale: rescale, shape: result.shape, threads: threads)
+                .offeringToHold(operand: operands.first?.dtype ?? .f32, result: result.dtype, elementCount: n)) {
                 DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .sceMerge:
