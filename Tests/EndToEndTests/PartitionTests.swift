@@ -243,6 +243,26 @@ final class PartitionTests: XCTestCase {
         }
     }
 
+    /// A failed worker leaves `OUT/.mergegraph` empty; an ordinary run into that OUT takes it as empty (and removes
+    /// the control directory), while a control directory holding a ledger still makes OUT not empty.
+    func testAnOrdinaryRunTakesAnEmptyControlDirectoryAsEmpty() throws {
+        let dir = Fixtures.temporaryDirectory("partition-leftover")
+        defer { try? fm.removeItem(atPath: dir) }
+        try Fixtures.shardedLinearMerge(in: dir)
+        try fm.createDirectory(atPath: "\(dir)/out/.mergegraph", withIntermediateDirectories: true)
+        let run = try Binary.run(["run", "c.yml", "out", "--quiet"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: "\(dir)/out/.mergegraph"), "the empty control directory stays")
+        XCTAssertTrue(contents("\(dir)/out").keys.contains("config.json"))
+
+        try fm.createDirectory(atPath: "\(dir)/ledger/.mergegraph", withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(dir)/ledger/.mergegraph/partition-1-of-2.json"))
+        let refused = try Binary.run(["run", "c.yml", "ledger", "--quiet"], in: dir)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("output directory exists and is not empty"), refused.stderr)
+        XCTAssertTrue(fm.fileExists(atPath: "\(dir)/ledger/.mergegraph/partition-1-of-2.json"))
+    }
+
     /// A resumed worker that fails keeps the shards it kept, recorded as they were, and withdraws only the shard it
     /// computed (it left that one published and recorded). The failure: the last shard cannot be renamed into
     /// place, a folder of its name being in the way (not ours: it stays).

@@ -281,7 +281,11 @@ public final class OutputDirectory {
             throw .io(path: destination, "exists and is not a directory")
         }
         try Self.refuseOverlap(destination, protected: protected)
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
+        var contents = (try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? []
+        // A `--partition` worker that failed leaves its control directory empty (another worker may have been about
+        // to lock inside): alone, it counts as empty, and this run removes it (`rmdir` removes only an empty one).
+        let control = (destination as NSString).appendingPathComponent(PartitionOutput.controlName)
+        if contents == [PartitionOutput.controlName], rmdir(control) == 0 { contents = [] }
         guard !contents.isEmpty else { return }
         guard overwrite else { throw .outputExists(path: destination) }
         if let foreign = Self.foreignEntry(in: destination) {
