@@ -243,6 +243,27 @@ final class PartitionTests: XCTestCase {
         }
     }
 
+    /// A worker without --overwrite refuses an OUT holding a finished model output and leaves it as it was (it
+    /// used to publish its shards over the old model's, and withdraw them when it failed); with --overwrite it runs.
+    func testAWorkerRefusesAFinishedOutputWithoutOverwrite() throws {
+        let dir = Fixtures.temporaryDirectory("partition-finished")
+        defer { try? fm.removeItem(atPath: dir) }
+        try Fixtures.shardedLinearMerge(in: dir)
+        let options = ["--quiet", "--out-shard-size", "20K"]
+        let first = try Binary.run(["run", "c.yml", "out"] + options, in: dir)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let before = contents("\(dir)/out")
+        XCTAssertGreaterThan(before.keys.filter { $0.hasSuffix(".safetensors") }.count, 1)
+        let worker = try Binary.run(["run", "c.yml", "out", "--partition", "1/2"] + options, in: dir)
+        XCTAssertEqual(worker.status, 1, worker.stderr)
+        XCTAssertTrue(worker.stderr.contains("holds a finished model output ('config.json'); use --overwrite"),
+                      worker.stderr)
+        XCTAssertEqual(contents("\(dir)/out"), before, "the finished output changed")
+        XCTAssertFalse(fm.fileExists(atPath: "\(dir)/out/.mergegraph"))
+        let replacing = try Binary.run(["run", "c.yml", "out", "--partition", "1/2", "--overwrite"] + options, in: dir)
+        XCTAssertEqual(replacing.status, 0, replacing.stderr)
+    }
+
     /// A failed worker leaves `OUT/.mergegraph` empty; an ordinary run into that OUT takes it as empty (and removes
     /// the control directory), while a control directory holding a ledger still makes OUT not empty.
     func testAnOrdinaryRunTakesAnEmptyControlDirectoryAsEmpty() throws {

@@ -51,10 +51,13 @@ public final class PartitionOutput: @unchecked Sendable {
     /// The folder of control files inside an output directory.
     public static let controlName = ".mergegraph"
 
+    /// Files only a finished output has (`finalize` and ordinary runs write them, partition workers never do).
+    static let finishedOutputFiles = ["config.json", "model.safetensors.index.json"]
+
     /// Opens `destination` for partition `partition`: creates it and its control folder, takes the partition's lock
     /// and (re)creates the partition's staging folder.
-    /// - Throws: `ExecutionError` naming the path: a protected path overlapped, foreign files without `overwrite`,
-    ///   the partition already running (its pid), a folder that cannot be created.
+    /// - Throws: `ExecutionError` naming the path: a protected path overlapped, foreign files or a finished model
+    ///   output without `overwrite`, the partition already running (its pid), a folder that cannot be created.
     public init(destination: String, partition: PartitionID, overwrite: Bool,
                 protected: [ProtectedPath]) throws(ExecutionError) {
         self.partition = partition
@@ -66,6 +69,14 @@ public final class PartitionOutput: @unchecked Sendable {
         if !overwrite, let foreign = OutputDirectory.foreignEntry(in: path, besides: [Self.controlName]) {
             throw .refused(path: path, "holds '\(foreign)', which a partitioned run does not write; choose an empty "
                            + "directory (or --overwrite to replace a previous model output)")
+        }
+        // A finished model output (`finalize`'s or an ordinary run's: workers write neither file) is replaced only
+        // with --overwrite; without this check a worker would swap its shards in over the old model's, and withdraw
+        // them again if it failed, leaving the old model without them.
+        if !overwrite, let finished = Self.finishedOutputFiles.first(where: {
+            FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0))
+        }) {
+            throw .refused(path: path, "holds a finished model output ('\(finished)'); use --overwrite to replace it")
         }
         controlDirectory = (path as NSString).appendingPathComponent(Self.controlName)
         if mkdir(controlDirectory, 0o777) != 0, errno != EEXIST {
