@@ -22,9 +22,9 @@ enum TerminationSignals {
             while true {
                 var number: Int32 = 0
                 guard sigwait(&waited, &number) == 0 else { continue }
-                let removed = OutputDirectory.cleanUpForExit()
+                let cleanUp = OutputDirectory.cleanUpForExit()
                 let name = number == SIGINT ? "SIGINT" : "SIGTERM"
-                let message = "\ninterrupted (\(name))" + (removed > 0 ? ": the partial output was removed\n" : "\n")
+                let message = "\ninterrupted (\(name))" + cleanUp.summary + "\n"
                 _ = message.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 fflush(nil)
                 _exit(128 + number)

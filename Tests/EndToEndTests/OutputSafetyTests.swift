@@ -207,8 +207,32 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(first.terminationStatus, expectedStatus)
         let messages = try String(contentsOfFile: "\(dir)/first.err", encoding: .utf8)
         XCTAssertTrue(messages.contains("interrupted"), messages)
+        XCTAssertTrue(messages.contains(": the partial output was removed"), messages)
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), ["a", "b", "c.yml", "first.err"],
                        "no partial directory, lock or output is left")
+    }
+
+    /// A `--partition` worker stopped by SIGTERM while writing a shard says that it removed that shard and kept
+    /// what it published, for `--resume` (it used to say "the partial output was removed").
+    func testAnInterruptedWorkerSaysItKeepsItsPublishedShards() throws {
+        let dir = try slowScratch()
+        defer { try? fm.removeItem(atPath: dir) }
+        let worker = try start(["run", "c.yml", "out", "--partition", "1/1", "--max-memory", "64MiB", "--threads", "1",
+                                "--quiet"], in: dir, log: "worker.err")
+        let partial = "\(dir)/out/.mergegraph/partition-1-of-1.partial"
+        let deadline = Date().addingTimeInterval(120)
+        while ((try? fm.contentsOfDirectory(atPath: partial)) ?? []).isEmpty {
+            guard worker.isRunning, Date() < deadline else { return XCTFail("the worker ended before it wrote a shard") }
+            usleep(10_000)
+        }
+        kill(worker.processIdentifier, SIGTERM)
+        worker.waitUntilExit()
+        XCTAssertEqual(worker.terminationStatus, 143)
+        let messages = try String(contentsOfFile: "\(dir)/worker.err", encoding: .utf8)
+        XCTAssertTrue(messages.contains("interrupted (SIGTERM): partition 1/1's shard in progress was removed; the "
+                                        + "shards it published are kept (rerun it with --resume)"), messages)
+        XCTAssertFalse(messages.contains("the partial output was removed"), messages)
+        XCTAssertFalse(fm.fileExists(atPath: partial), "the shard in progress stays")
     }
 
     func testSIGINTRemovesThePartialOutputAndExits130() throws {

@@ -127,7 +127,7 @@ public final class OutputDirectory {
                 throw .io(path: path, "cannot create the output directory: its partial directory \(staging) cannot be "
                           + "created: \(String(cString: strerror(errno)))")
             }
-            Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath) }
+            Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath, nil) }
         } catch {
             releaseLock()
             throw error
@@ -236,15 +236,17 @@ public final class OutputDirectory {
     // MARK: Signals
 
     private struct Registry {
-        var partials: [ObjectIdentifier: (staging: String, lock: String)] = [:]
+        /// Partial folders and locks; `partition` names a `--partition` worker's (whose published shards stay).
+        var partials: [ObjectIdentifier: (staging: String, lock: String, partition: String?)] = [:]
         var terminating = false
     }
 
     private static let registry = Mutex(Registry())
 
-    /// Records `owner`'s partial folder and lock for removal on SIGINT/SIGTERM (a partitioned run's).
-    static func register(_ owner: AnyObject, staging: String, lock: String) {
-        registry.withLock { $0.partials[ObjectIdentifier(owner)] = (staging, lock) }
+    /// Records `owner`'s partial folder and lock for removal on SIGINT/SIGTERM (a `--partition` worker's, for
+    /// partition `partition`, e.g. "2/3").
+    static func register(_ owner: AnyObject, staging: String, lock: String, partition: String) {
+        registry.withLock { $0.partials[ObjectIdentifier(owner)] = (staging, lock, partition) }
     }
 
     /// Forgets what `register` recorded for `owner`.
@@ -252,21 +254,40 @@ public final class OutputDirectory {
         registry.withLock { _ = $0.partials.removeValue(forKey: ObjectIdentifier(owner)) }
     }
 
+    /// What `cleanUpForExit` removed: how many partial outputs of ordinary runs, and the partitions (e.g. "2/3")
+    /// whose shard in progress it removed, keeping the shards they published for `--resume`.
+    public struct CleanUp: Sendable {
+        public var partialOutputs = 0
+        public var partitions: [String] = []
+
+        /// The end of the interrupt message: what was removed and what was kept (empty when nothing was written).
+        public var summary: String {
+            var parts: [String] = []
+            if partialOutputs > 0 { parts.append("the partial output was removed") }
+            for partition in partitions {
+                parts.append("partition \(partition)'s shard in progress was removed; the shards it published are kept "
+                             + "(rerun it with --resume)")
+            }
+            return parts.isEmpty ? "" : ": " + parts.joined(separator: "; ")
+        }
+    }
+
     /// Removes every partial output directory and lock of this process; called on SIGINT/SIGTERM before exiting.
     /// Waits for a commit in progress to finish (a committed output is no longer partial). Later attempts to
-    /// create folders in a partial output fail. Returns how many partial outputs there were (0 when the signal came
-    /// before any, or during a command that writes none, such as `finalize`).
+    /// create folders in a partial output fail. Returns what there was (nothing when the signal came before any
+    /// output, or during a command that writes none, such as `finalize`).
     @discardableResult
-    public static func cleanUpForExit() -> Int {
+    public static func cleanUpForExit() -> CleanUp {
         registry.withLock { state in
             state.terminating = true
-            let count = state.partials.count
-            for (staging, lock) in state.partials.values {
+            var cleanUp = CleanUp()
+            for (staging, lock, partition) in state.partials.values {
                 for _ in 0..<3 where exists(staging) { try? FileManager.default.removeItem(atPath: staging) }
                 unlink(lock)
+                if let partition { cleanUp.partitions.append(partition) } else { cleanUp.partialOutputs += 1 }
             }
             state.partials = [:]
-            return count
+            return cleanUp
         }
     }
 

@@ -92,7 +92,7 @@ public final class PartitionOutput: @unchecked Sendable {
             releaseLock()
             throw .io(path: staging, "cannot create: \(reason)")
         }
-        OutputDirectory.register(self, staging: staging, lock: lockPath)
+        OutputDirectory.register(self, staging: staging, lock: lockPath, partition: "\(partition)")
     }
 
     deinit { close() }
