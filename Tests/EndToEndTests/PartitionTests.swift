@@ -264,6 +264,36 @@ final class PartitionTests: XCTestCase {
         XCTAssertEqual(replacing.status, 0, replacing.stderr)
     }
 
+    /// Workers with --overwrite into an earlier output of more shards replace only the shards they write; finalize
+    /// refuses to leave the earlier output's other shards beside the index (it used to finish with them there), and
+    /// finishes once they are gone.
+    func testFinalizeRefusesShardsOfAnEarlierOutput() throws {
+        let dir = Fixtures.temporaryDirectory("partition-stale")
+        defer { try? fm.removeItem(atPath: dir) }
+        try Fixtures.shardedLinearMerge(in: dir)
+        let first = try Binary.run(["run", "c.yml", "out", "--quiet", "--out-shard-size", "20K"], in: dir)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let options = ["--quiet", "--out-shard-size", "40K"]
+        for i in 1...2 {
+            let worker = try Binary.run(["run", "c.yml", "out", "--partition", "\(i)/2", "--overwrite"] + options, in: dir)
+            XCTAssertEqual(worker.status, 0, worker.stderr)
+        }
+        let refused = try Binary.run(["finalize", "c.yml", "out", "--out-shard-size", "40K"], in: dir)
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("-of-00010.safetensors and "), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("which this output does not have (an earlier output's); remove them"),
+                      refused.stderr)
+        for name in try fm.contentsOfDirectory(atPath: "\(dir)/out") where name.hasSuffix("-of-00010.safetensors") {
+            try fm.removeItem(atPath: "\(dir)/out/\(name)")
+        }
+        let finished = try Binary.run(["finalize", "c.yml", "out", "--out-shard-size", "40K"], in: dir)
+        XCTAssertEqual(finished.status, 0, finished.stderr)
+        let ordinary = try Binary.run(["run", "c.yml", "plain"] + options, in: dir)
+        XCTAssertEqual(ordinary.status, 0, ordinary.stderr)
+        let plain = contents("\(dir)/plain").filter { $0.key != "README.md" }
+        XCTAssertEqual(contents("\(dir)/out").filter { $0.key != "README.md" }, plain)
+    }
+
     /// A failed worker leaves `OUT/.mergegraph` empty; an ordinary run into that OUT takes it as empty (and removes
     /// the control directory), while a control directory holding a ledger still makes OUT not empty.
     func testAnOrdinaryRunTakesAnEmptyControlDirectoryAsEmpty() throws {

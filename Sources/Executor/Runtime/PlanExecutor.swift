@@ -147,7 +147,8 @@ public struct PlanExecutor {
     /// byte-identical to an ordinary run's.
     /// - Throws: `ExecutionError.partitionsIncomplete` naming each partition that has not run or did not finish (no
     ///   ledger) and each missing, unreadable (with the system's reason), damaged or foreign shard with the partition
-    ///   to rerun; `.locked` when a partition is still running; `.io` when there is nothing to finalize.
+    ///   to rerun; `.locked` when a partition is still running; `.io` when there is nothing to finalize; `.refused`
+    ///   when shards this output does not have (an earlier output's) lie beside it.
     public func finalize(outputDirectory: String) throws(ExecutionError) {
         guard let destination = OutputDirectory.realPath(outputDirectory) else {
             throw .io(path: outputDirectory, "does not exist: run the partitions first (mergegraph run CONFIG OUT --partition I/N)")
@@ -228,6 +229,16 @@ public struct PlanExecutor {
             if actual != entry { problem("\(shard.fileName) is damaged (its size or SHA-256 differs from the ledger's)") }
         }
         guard problems.isEmpty else { throw .partitionsIncomplete(path: destination, problems: problems) }
+        // Shards of an earlier output in the same directory (workers with --overwrite replace only the files they
+        // write): refused rather than left beside the index, where loaders that glob the shards would read them.
+        let planned = Set(plan.schedule.shards.map(\.fileName))
+        let stale = ((try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? [])
+            .filter { $0.hasPrefix("model") && $0.hasSuffix(".safetensors") && !planned.contains($0) }.sorted()
+        if let first = stale.first {
+            throw .refused(path: destination, "holds \(first)" + (stale.count > 1 ? " and \(stale.count - 1) more shards" : "")
+                           + ", which this output does not have (an earlier output's); remove "
+                           + (stale.count > 1 ? "them" : "it") + ", then finalize again")
+        }
         try writeSideFiles(into: FinalizedFolder(destination: destination))
         try? FileManager.default.removeItem(atPath: control)
     }
