@@ -22,8 +22,8 @@ struct CompileOptions: ParsableArguments {
     var allStages = false
 
     @Option(name: .customLong("random-seed"), parsing: .unconditional,
-            help: "Seed for the randomized merge methods dare_ties, dare_linear, della and della_linear (default: 0). The same seed gives the same output for any --threads.")
-    var randomSeed: Int = 0
+            help: "Seed for the randomized merge methods dare_ties, dare_linear, della and della_linear (default: 0): an integer from -2^63 to 2^64-1, a negative seed s standing for 2^64 + s as torch.manual_seed takes it. The same seed gives the same output for any --threads.")
+    var randomSeed: RandomSeed = RandomSeed(value: 0)
 
     @Option(name: .customLong("max-memory"), parsing: .unconditional,
             help: "Memory budget for chunk buffers, kernel state, input staging and output writers, e.g. 512MiB, 2GiB, 1.5G or plain bytes (K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000). Default: half of physical memory. The process adds a fixed overhead (see README).")
@@ -101,7 +101,7 @@ struct CompileOptions: ParsableArguments {
             throw ValidationError("--out-shard-size: '\(outShardSize)' is not a size like 5B, 500M or 1000000")
         }
         var options = PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
-                                     randomSeed: UInt64(bitPattern: Int64(randomSeed)),
+                                     randomSeed: randomSeed.value,
                                      limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
         options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
         options.loraMergeDType = loraMergeDType.flatMap(DType.init(configName:))

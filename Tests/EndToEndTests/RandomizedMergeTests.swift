@@ -139,5 +139,15 @@ extension CommandLineTests {
         XCTAssertTrue(seeded.stdout.contains("random_prune(density=0.5, rescale, seed=7, key=0x"), seeded.stdout)
         let unseeded = try run(["plan", name], in: dir)
         XCTAssertTrue(unseeded.stdout.contains("random_prune(density=0.5, rescale, seed=0, key=0x"), unseeded.stdout)
+        // A negative seed is 2^64 plus it, as torch.manual_seed takes it; the seed plan prints can be given back.
+        let negative = try run(["plan", name, "--random-seed", "-1"], in: dir)
+        XCTAssertTrue(negative.stdout.contains("seed=18446744073709551615, key=0x"), negative.stdout)
+        let printed = try run(["plan", name, "--random-seed", "18446744073709551615"], in: dir)
+        XCTAssertEqual(printed.status, 0, printed.stderr)
+        XCTAssertEqual(printed.stdout, negative.stdout)
+        for outside in ["18446744073709551616", "-9223372036854775809", "1.5"] {
+            let refused = try run(["plan", name, "--random-seed", outside], in: dir)
+            XCTAssertEqual(refused.status, 64, outside)
+        }
     }
 }
