@@ -288,6 +288,11 @@ final class PartitionTests: XCTestCase {
         }
         let finished = try Binary.run(["finalize", "c.yml", "out", "--out-shard-size", "40K"], in: dir)
         XCTAssertEqual(finished.status, 0, finished.stderr)
+        // Finalizing again finds the finished output, not "no partition has run".
+        let again = try Binary.run(["finalize", "c.yml", "out", "--out-shard-size", "40K"], in: dir)
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains("holds a finished model output ('config.json') and no partition ledgers: it "
+                                            + "was finalized already, or written by an ordinary run"), again.stderr)
         let ordinary = try Binary.run(["run", "c.yml", "plain"] + options, in: dir)
         XCTAssertEqual(ordinary.status, 0, ordinary.stderr)
         let plain = contents("\(dir)/plain").filter { $0.key != "README.md" }

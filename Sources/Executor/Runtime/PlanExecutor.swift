@@ -164,6 +164,13 @@ public struct PlanExecutor {
             if let ledger = ShardLedger.load((control as NSString).appendingPathComponent(name)) { ledgers[i] = ledger }
         }
         guard let count = counts.first else {
+            // A finished output: finalized already (which removes the ledgers), or an ordinary run's.
+            if let finished = PartitionOutput.finishedOutputFiles.first(where: {
+                FileManager.default.fileExists(atPath: (destination as NSString).appendingPathComponent($0))
+            }) {
+                throw .io(path: destination, "holds a finished model output ('\(finished)') and no partition ledgers: "
+                          + "it was finalized already, or written by an ordinary run; there is nothing to finalize")
+            }
             // No worker has finished: none ran yet, or each that did failed and withdrew its ledger.
             throw .io(path: destination, "holds no partition ledgers (\(PartitionOutput.controlName)/partition-I-of-N.json): "
                       + "no partition has run or finished; run (or rerun) mergegraph run CONFIG OUT --partition I/N "
