@@ -313,10 +313,14 @@ final class PartitionTests: XCTestCase {
 
         try fm.createDirectory(atPath: "\(dir)/ledger/.mergegraph", withIntermediateDirectories: true)
         try Data("{}".utf8).write(to: URL(fileURLWithPath: "\(dir)/ledger/.mergegraph/partition-1-of-2.json"))
-        let refused = try Binary.run(["run", "c.yml", "ledger", "--quiet"], in: dir)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("output directory exists and is not empty"), refused.stderr)
-        XCTAssertTrue(fm.fileExists(atPath: "\(dir)/ledger/.mergegraph/partition-1-of-2.json"))
+        // Partitions' work: refused with or without --overwrite, saying how to finish it or start over.
+        for overwrite in [[], ["--overwrite"]] {
+            let refused = try Binary.run(["run", "c.yml", "ledger", "--quiet"] + overwrite, in: dir)
+            XCTAssertEqual(refused.status, 1, refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("holds the work of partitioned runs (.mergegraph/): finish it with "
+                                                  + "mergegraph finalize CONFIG OUT"), refused.stderr)
+            XCTAssertTrue(fm.fileExists(atPath: "\(dir)/ledger/.mergegraph/partition-1-of-2.json"))
+        }
     }
 
     /// A resumed worker that fails keeps the shards it kept, recorded as they were, and withdraws only the shard it

@@ -308,6 +308,13 @@ public final class OutputDirectory {
         let control = (destination as NSString).appendingPathComponent(PartitionOutput.controlName)
         if contents == [PartitionOutput.controlName], rmdir(control) == 0 { contents = [] }
         guard !contents.isEmpty else { return }
+        // Partitions' work in progress: neither an ordinary run nor --overwrite replaces it (said at once, rather
+        // than "use --overwrite" followed by --overwrite's refusal of the control folder).
+        if contents.contains(PartitionOutput.controlName) {
+            throw .refused(path: destination, "holds the work of partitioned runs (\(PartitionOutput.controlName)/): "
+                           + "finish it with mergegraph finalize CONFIG OUT, or remove \(PartitionOutput.controlName)/ "
+                           + "and the shards yourself to start over")
+        }
         guard overwrite else { throw .outputExists(path: destination) }
         if let foreign = Self.foreignEntry(in: destination) {
             throw .refused(path: destination, "holds '\(foreign)', which is not part of a model output; "
