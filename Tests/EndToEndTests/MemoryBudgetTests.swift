@@ -78,6 +78,48 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
+    /// Kernels holding their operands (bf16/f16 multislerp, DARE's and DELLA's prunes): with budgets that grant
+    /// holding on every tensor, on some and on none, and without keeping anything across passes, the bytes are the
+    /// same and the measured peak is the predicted one.
+    func testHoldingOperandsKeepsTheBytesAndThePrediction() throws {
+        let models = "[{model: models/llama-ft-a, parameters: {weight: 0.5, density: 0.6}}, "
+            + "{model: models/llama-ft-b, parameters: {weight: 0.3, density: 0.6}}, "
+            + "{model: models/llama-ft-c, parameters: {weight: 0.2, density: 0.6}}]"
+        let configs = [
+            "{merge_method: multislerp, base_model: models/llama-base, models: \(models), dtype: bfloat16}",
+            "{merge_method: multislerp, models: [{model: models/llama-ft-a, parameters: {weight: 1}}, "
+                + "{model: models/llama-ft-b, parameters: {weight: 2}}], dtype: float16}",
+            "{merge_method: dare_ties, base_model: models/llama-base, models: \(models), dtype: bfloat16}",
+            "{merge_method: della, base_model: models/llama-base, models: \(models), "
+                + "parameters: {epsilon: 0.1}, dtype: float16}",
+        ]
+        for text in configs {
+            let roomy = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2)))
+            XCTAssertTrue(roomy.schedule.groups.contains { !$0.holding.isEmpty }, text)
+            let bare = try Fixtures.compile(text, options: PlannerOptions(
+                limits: Scheduler.Limits(threads: 2, retainAcrossPasses: false)))
+            let smallest = bare.schedule.groups.map { $0.bytes(rows: 1) }.max()!
+            var outputs: [[String: Data]] = []
+            var granted: [Int] = []
+            for limits in [Scheduler.Limits(threads: 2), Scheduler.Limits(budgetBytes: smallest + 20_000, threads: 2),
+                           Scheduler.Limits(budgetBytes: smallest, threads: 1),
+                           Scheduler.Limits(threads: 2, retainAcrossPasses: false)] {
+                let out = Fixtures.temporaryDirectory("holding")
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                let (plan, peak) = try Fixtures.merge(configText: text, into: out, limits: limits)
+                XCTAssertEqual(peak, plan.schedule.predictedPeakBytes, "\(text), budget \(limits.budgetBytes)")
+                granted.append(plan.schedule.groups.filter { !$0.holding.isEmpty }.count)
+                outputs.append(try files(out))
+            }
+            XCTAssertEqual(granted.last, 0, text)
+            XCTAssertGreaterThan(granted[0], granted.last!, text)
+            for (i, other) in outputs.enumerated().dropFirst() {
+                XCTAssertEqual(Set(other.keys), Set(outputs[0].keys), "\(text) run \(i)")
+                for (path, data) in outputs[0] { XCTAssertTrue(other[path] == data, "\(text): \(path) differs in run \(i)") }
+            }
+        }
+    }
+
     /// The budget sets the chunk size: the predicted peak stays within it, and the executor within that.
     func testBudgetBoundsThePredictionAndTheRun() throws {
         // Selection histograms grow with the threads: the smallest budget is that of the threads the run uses.
