@@ -114,6 +114,17 @@ final class PartitionTests: XCTestCase {
                       foreign.stderr)
         XCTAssertEqual(foreign.stderr.components(separatedBy: "different plan").count, 2, "said once, not per shard")
         XCTAssertTrue(foreign.stderr.contains("give finalize the config and options (--out-shard-size"), foreign.stderr)
+        XCTAssertTrue(foreign.stderr.contains("they wrote "), foreign.stderr)
+        // Another density is another plan with the same shards: the message does not list them as if they differed.
+        let text = try String(contentsOfFile: "\(Fixtures.conformance)/\(config)", encoding: .utf8)
+        XCTAssertTrue(text.contains("density: 0.5"))
+        try fm.createSymbolicLink(atPath: "\(dir)/models", withDestinationPath: "\(Fixtures.conformance)/models")
+        try text.replacingOccurrences(of: "density: 0.5", with: "density: 0.4")
+            .write(toFile: "\(dir)/denser.yml", atomically: true, encoding: .utf8)
+        let changed = try Binary.run(["finalize", "denser.yml", "\(dir)/other"] + shardSize, in: dir)
+        XCTAssertEqual(changed.status, 1)
+        XCTAssertTrue(changed.stderr.contains("they wrote the shards this plan has, so the config, an input's bytes or an "
+                                              + "option other than --out-shard-size differs"), changed.stderr)
     }
 
     /// The first shard `plan --partition partition` (`I/N`) deals to that partition.

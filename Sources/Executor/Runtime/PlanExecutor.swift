@@ -200,10 +200,15 @@ public struct PlanExecutor {
                 "\(files.count) shard\(files.count == 1 ? "" : "s") (" + files.prefix(3).joined(separator: ", ")
                     + (files.count > 3 ? ", …" : "") + ")"
             }
+            // The same shard names: the difference is not the sharding, so the names would only mislead.
+            let shards = Set(written) == Set(planned)
+                ? "they wrote the shards this plan has, so the config, an input's bytes or an option other than "
+                    + "--out-shard-size differs"
+                : "they wrote " + names(written) + ", this plan has " + names(planned)
             throw .refused(path: destination, "partition\(foreign.count == 1 ? "" : "s") "
                            + foreign.keys.sorted().map { "\($0)/\(count)" }.joined(separator: ", ")
                            + " ran a different plan from the one finalize compiled (the config, its inputs or the options "
-                           + "differ): they wrote " + names(written) + ", this plan has " + names(planned)
+                           + "differ): " + shards
                            + "; give finalize the config and options (--out-shard-size, --random-seed, …) the partitions "
                            + "ran with, or rerun the partitions")
         }
