@@ -322,7 +322,8 @@ public enum Scheduler {
             return result
         }
         var values = Set<ValueID>()
-        for step in group.steps where takesPasses[step.value] == true {
+        // A kernel holding its operands after its first pass reads them once: nothing to keep for it.
+        for (i, step) in group.steps.enumerated() where takesPasses[step.value] == true && (costs[i].operandPasses ?? 2) > 1 {
             values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
         return values.sorted()

@@ -248,6 +248,21 @@ final class SchedulerTests: PlannerTestCase {
             .groups[0]
         XCTAssertEqual(tight.holding, [], "the planes do not fit beside chunks as large as without them")
         XCTAssertEqual(tight.chunkRows, bare.chunkRows)
+
+        // An operand that takes passes itself (a prune's result) is kept whole for a kernel that reads it in every
+        // pass, but not for one holding it after its first pass, which reads it once.
+        var h = Graph()
+        let n = h.addModel(ModelInput(name: "a", path: "/a"))
+        let hb = h.add(.load(model: n, tensor: "base"), type: t)
+        let hx = (0..<3).map { k in h.add(.sub, [h.add(.load(model: n, tensor: "x\(k)"), type: t), hb], type: t) }
+        let pruned = h.add(.magnitudePrune(keep: 500..<1000, rescale: false, ties: .index), [hx[0]], type: t)
+        let hm = h.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), [pruned, hx[1], hx[2]], type: t)
+        h.addOutput(GraphOutput(name: "m", value: h.add(.add, [hb, hm], type: t)))
+        let held = try Scheduler.schedule(h, maxShardBytes: 0, costs: Holding()).groups[0]
+        XCTAssertEqual(held.holding, [hm])
+        XCTAssertFalse(held.retained.contains(pruned), "kept whole for a kernel that reads it once")
+        let reading = try Scheduler.schedule(h, maxShardBytes: 0, costs: testCosts).groups[0]
+        XCTAssertTrue(reading.retained.contains(pruned), "kept whole for a kernel that reads it in every pass")
     }
 
     func testBuffersAreF32WhateverTheDType() throws {
