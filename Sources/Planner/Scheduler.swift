@@ -323,7 +323,7 @@ public enum Scheduler {
         }
         var values = Set<ValueID>()
         // A kernel holding its operands after its first pass reads them once: nothing to keep for it.
-        for (i, step) in group.steps.enumerated() where takesPasses[step.value] == true && (costs[i].operandPasses ?? 2) > 1 {
+        for (i, step) in group.steps.enumerated() where takesPasses[step.value] == true && costs[i].readsOperands(pass: 1) {
             values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
         return values.sorted()

@@ -33,8 +33,8 @@ final class HeldOperand {
         guard !filled, let first = operands.pointers.first else { return }
         let x = SendablePointer(first - operands.range.lowerBound), p = SendablePointer(plane.pointer)
         switch dtype {
-        case .bf16: parallel.forEachBlock(in: operands.range) { Self.pack(BF16Rounding.self, x.pointer, p.pointer, $0) }
-        default: parallel.forEachBlock(in: operands.range) { Self.pack(F16Rounding.self, x.pointer, p.pointer, $0) }
+        case .bf16: parallel.forEachBlock(in: operands.range) { BF16Rounding.pack(x.pointer, into: p.pointer, $0) }
+        default: parallel.forEachBlock(in: operands.range) { F16Rounding.pack(x.pointer, into: p.pointer, $0) }
         }
     }
 
@@ -46,41 +46,10 @@ final class HeldOperand {
     func operands(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) -> ChunkOperands {
         let o = SendablePointer(out - range.lowerBound), p = SendablePointer(UnsafePointer(plane.pointer))
         switch dtype {
-        case .bf16: parallel.forEachBlock(in: range) { Self.unpack(BF16Rounding.self, p.pointer, o.pointer, $0) }
-        default: parallel.forEachBlock(in: range) { Self.unpack(F16Rounding.self, p.pointer, o.pointer, $0) }
+        case .bf16: parallel.forEachBlock(in: range) { BF16Rounding.unpack(p.pointer, into: o.pointer, $0) }
+        default: parallel.forEachBlock(in: range) { F16Rounding.unpack(p.pointer, into: o.pointer, $0) }
         }
         return ChunkOperands(pointers: [UnsafePointer(out)], range: range)
-    }
-
-    @inline(__always)
-    private static func pack<R: HalfLaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ plane: UnsafeMutablePointer<UInt16>,
-                                                  _ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(LaneConversions.load(x, i, 8)), as: SIMD8<UInt16>.self)
-            i += 8
-        }
-        let lanes = range.upperBound - i
-        if lanes > 0 {
-            let packed = R.pack(LaneConversions.load(x, i, lanes))
-            for l in 0..<lanes { plane[i + l] = packed[l] }
-        }
-    }
-
-    @inline(__always)
-    private static func unpack<R: HalfLaneRounding>(_: R.Type, _ plane: UnsafePointer<UInt16>, _ out: UnsafeMutablePointer<Float>,
-                                                    _ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            LaneConversions.store(R.unpack(UnsafeRawPointer(plane + i).loadUnaligned(as: SIMD8<UInt16>.self)), out, i, 8)
-            i += 8
-        }
-        let lanes = range.upperBound - i
-        if lanes > 0 {
-            var v = SIMD8<UInt16>()
-            for l in 0..<lanes { v[l] = plane[i + l] }
-            LaneConversions.store(R.unpack(v), out, i, lanes)
-        }
     }
 }
 

@@ -67,6 +67,47 @@ protocol HalfLaneRounding: LaneRounding {
     static func unpack(_ v: SIMD8<UInt16>) -> SIMD8<Float>
 }
 
+extension HalfLaneRounding {
+    /// Elements `i ..< i + lanes` (`lanes` at most 8; the other lanes 0) of the 16-bit patterns at `p`, as f32.
+    @inline(__always)
+    static func load(_ p: UnsafePointer<UInt16>, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
+        if lanes == 8 { return unpack(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<UInt16>.self)) }
+        var v = SIMD8<UInt16>()
+        for l in 0..<lanes { v[l] = p[i + l] }
+        return unpack(v)
+    }
+
+    /// Stores lanes `0 ..< lanes` of `v` (values of the dtype) as 16-bit patterns at `p[i ..< i + lanes]`.
+    @inline(__always)
+    static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<UInt16>, _ i: Int, _ lanes: Int) {
+        let packed = pack(v)
+        if lanes == 8 { UnsafeMutableRawPointer(p + i).storeBytes(of: packed, as: SIMD8<UInt16>.self); return }
+        for l in 0..<lanes { p[i + l] = packed[l] }
+    }
+
+    /// Packs `x[range]` (values of the dtype) into `plane[range]` (global indices both).
+    @inline(__always)
+    static func pack(_ x: UnsafePointer<Float>, into plane: UnsafeMutablePointer<UInt16>, _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let lanes = min(8, range.upperBound - i)
+            store(LaneConversions.load(x, i, lanes), plane, i, lanes)
+            i += lanes
+        }
+    }
+
+    /// Unpacks `plane[range]` into `out[range]` as f32 (global indices both).
+    @inline(__always)
+    static func unpack(_ plane: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let lanes = min(8, range.upperBound - i)
+            LaneConversions.store(load(plane, i, lanes), out, i, lanes)
+            i += lanes
+        }
+    }
+}
+
 extension BF16Rounding: HalfLaneRounding {
     /// The upper halves of the f32 patterns (the odd 16-bit lanes, little-endian; a shuffle, where the generic
     /// `truncatingIfNeeded` conversion was an out-of-line call).

@@ -291,31 +291,16 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
 
         /// Elements `i ..< i + lanes` of plane `plane` (the other lanes 0).
         @inline(__always)
-        func load(plane: Int, _ i: Int, _ lanes: Int) -> SIMD8<Float> {
-            let p = base + plane * stride + i
-            if lanes == 8 { return R.unpack(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)) }
-            var v = SIMD8<UInt16>()
-            for l in 0..<lanes { v[l] = p[l] }
-            return R.unpack(v)
-        }
+        func load(plane: Int, _ i: Int, _ lanes: Int) -> SIMD8<Float> { R.load(base + plane * stride, i, lanes) }
 
         /// Stores lanes `0 ..< lanes` of `v` (values of the dtype) to elements `i ..< i + lanes` of plane `plane`.
         @inline(__always)
-        func store(_ v: SIMD8<Float>, plane: Int, _ i: Int, _ lanes: Int) {
-            let p = base + plane * stride + i, packed = R.pack(v)
-            if lanes == 8 { UnsafeMutableRawPointer(p).storeBytes(of: packed, as: SIMD8<UInt16>.self); return }
-            for l in 0..<lanes { p[l] = packed[l] }
-        }
+        func store(_ v: SIMD8<Float>, plane: Int, _ i: Int, _ lanes: Int) { R.store(v, base + plane * stride, i, lanes) }
 
         /// Stores the operand `x` (global indices, values of the dtype) at `range` of plane `plane`.
         @inline(__always)
         func store(_ x: UnsafePointer<Float>, plane: Int, _ range: Range<Int>) {
-            var i = range.lowerBound
-            while i < range.upperBound {
-                let lanes = min(8, range.upperBound - i)
-                store(LaneConversions.load(x, i, lanes), plane: plane, i, lanes)
-                i += lanes
-            }
+            R.pack(x, into: base + plane * stride, range)
         }
     }
 }

@@ -385,11 +385,13 @@ public final class OutputDirectory {
                 if let inner = foreignEntry(in: full, depth: depth + 1) { return name + "/" + inner }
                 continue
             }
-            let isModelFile = name.hasPrefix("model") && name.hasSuffix(".safetensors")
-            if !isModelFile && !outputFileNames.contains(name) { return name }
+            if !isShardName(name) && !outputFileNames.contains(name) { return name }
         }
         return nil
     }
+
+    /// Whether `name` is that of a model output's weights file (`model*.safetensors`).
+    static func isShardName(_ name: String) -> Bool { name.hasPrefix("model") && name.hasSuffix(".safetensors") }
 
     // MARK: Locking and sweeping
 

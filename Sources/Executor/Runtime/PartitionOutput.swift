@@ -51,8 +51,13 @@ public final class PartitionOutput: @unchecked Sendable {
     /// The folder of control files inside an output directory.
     public static let controlName = ".mergegraph"
 
-    /// Files only a finished output has (`finalize` and ordinary runs write them, partition workers never do).
-    static let finishedOutputFiles = ["config.json", "model.safetensors.index.json"]
+    /// The first file in `directory` that only a finished output has (`config.json`, the index: `finalize` and
+    /// ordinary runs write them, partition workers never do), or nil.
+    static func finishedOutputFile(in directory: String) -> String? {
+        ["config.json", "model.safetensors.index.json"].first {
+            FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0))
+        }
+    }
 
     /// Opens `destination` for partition `partition`: creates it and its control folder, takes the partition's lock
     /// and (re)creates the partition's staging folder.
@@ -73,9 +78,7 @@ public final class PartitionOutput: @unchecked Sendable {
         // A finished model output (`finalize`'s or an ordinary run's: workers write neither file) is replaced only
         // with --overwrite; without this check a worker would swap its shards in over the old model's, and withdraw
         // them again if it failed, leaving the old model without them.
-        if !overwrite, let finished = Self.finishedOutputFiles.first(where: {
-            FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0))
-        }) {
+        if !overwrite, let finished = Self.finishedOutputFile(in: path) {
             throw .refused(path: path, "holds a finished model output ('\(finished)'); use --overwrite to replace it")
         }
         controlDirectory = (path as NSString).appendingPathComponent(Self.controlName)

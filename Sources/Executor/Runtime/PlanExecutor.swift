@@ -165,9 +165,7 @@ public struct PlanExecutor {
         }
         guard let count = counts.first else {
             // A finished output: finalized already (which removes the ledgers), or an ordinary run's.
-            if let finished = PartitionOutput.finishedOutputFiles.first(where: {
-                FileManager.default.fileExists(atPath: (destination as NSString).appendingPathComponent($0))
-            }) {
+            if let finished = PartitionOutput.finishedOutputFile(in: destination) {
                 throw .io(path: destination, "holds a finished model output ('\(finished)') and no partition ledgers: "
                           + "it was finalized already, or written by an ordinary run; there is nothing to finalize")
             }
@@ -245,7 +243,7 @@ public struct PlanExecutor {
         // write): refused rather than left beside the index, where loaders that glob the shards would read them.
         let planned = Set(plan.schedule.shards.map(\.fileName))
         let stale = ((try? FileManager.default.contentsOfDirectory(atPath: destination)) ?? [])
-            .filter { $0.hasPrefix("model") && $0.hasSuffix(".safetensors") && !planned.contains($0) }.sorted()
+            .filter { OutputDirectory.isShardName($0) && !planned.contains($0) }.sorted()
         if let first = stale.first {
             throw .refused(path: destination, "holds \(first)" + (stale.count > 1 ? " and \(stale.count - 1) more shards" : "")
                            + ", which this output does not have (an earlier output's); remove "
