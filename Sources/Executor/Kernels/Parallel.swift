@@ -12,11 +12,7 @@ public struct Parallel: Sendable {
     /// Calls `body` once per block with the block's element range.
     public func forEachBlock(count: Int, _ body: @Sendable (Range<Int>) -> Void) {
         let blocks = (count + Parallel.blockSize - 1) / Parallel.blockSize
-        guard blocks > 1, threads > 1 else {
-            for b in 0..<blocks { body(Parallel.range(of: b, count: count)) }
-            return
-        }
-        Parallel.forEachIndex(blocks, workers: min(threads, blocks)) { _, b in body(Parallel.range(of: b, count: count)) }
+        Parallel.forEachIndex(blocks, workers: threads) { _, b in body(Parallel.range(of: b, count: count)) }
     }
 
     /// Calls `body(worker, i)` once for every `i` in `0..<count`, on `workers` workers numbered from 0 (the

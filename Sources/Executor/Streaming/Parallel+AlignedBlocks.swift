@@ -12,10 +12,6 @@ extension Parallel {
         @Sendable func part(_ b: Int) -> Range<Int> {
             max(range.lowerBound, b * size)..<min(range.upperBound, (b + 1) * size)
         }
-        guard workers > 1 else {
-            for b in first...last { body(0, part(b)) }
-            return
-        }
         Parallel.forEachIndex(last - first + 1, workers: workers) { w, i in body(w, part(first + i)) }
     }
 }

@@ -36,12 +36,7 @@ public final class StreamingSums: @unchecked Sendable {
             let hi = min(range.upperBound, (b + 1) * Parallel.blockSize)
             term(lo..<hi, shared.pointer + b * width)
         }
-        let count = last - first + 1
-        if count == 1 || parallel.threads == 1 {
-            for b in first...last { run(b) }
-        } else {
-            Parallel.forEachIndex(count, workers: parallel.threads) { _, i in run(first + i) }
-        }
+        Parallel.forEachIndex(last - first + 1, workers: parallel.threads) { _, i in run(first + i) }
         withExtendedLifetime(storage) {}
     }
 
