@@ -181,6 +181,11 @@ final class MergeMethodKernelTests: XCTestCase {
                 }
                 row[n / 2] = .nan
             }
+            // A largest zero: the same value, either sign (see `maximumOfAll`).
+            let zeros = (0..<n).map { i -> Float in i % 3 == 0 ? 0 : (i % 3 == 1 ? -0.0 : -Float(i)) }
+            zeros.withUnsafeBufferPointer { v in
+                XCTAssertEqual(TorchFloat32.maximumOfAll(v), reference(zeros, TorchFloat32.maximum), "n \(n)")
+            }
         }
     }
 }

@@ -33,9 +33,35 @@ enum TorchFloat32 {
         return acc[0]
     }
 
-    /// `reduceAll` with `vec::maximum` (the lane form passed as a closure, so that it inlines).
+    /// `reduceAll` with `vec::maximum`: the largest value, NaN when any is NaN. The maximum does not depend on the
+    /// order the values are taken in, except which of +0 and −0 a largest zero is, so four accumulators take
+    /// the chunks, in turn, to overlap `vec::maximum`'s latency; `reduceAll` may return the other zero there. (The
+    /// softmax subtracts the maximum, and `x − 0` and `x − (−0)` differ only as ±0, whose `exp` is 1.)
     static func maximumOfAll(_ x: UnsafeBufferPointer<Float>) -> Float {
-        reduceAll(x, { maximum($0, $1) }, lanes: { maximum($0, $1) })
+        let n = x.count
+        guard n >= 4 * lanes, let start = x.baseAddress else {
+            return reduceAll(x, { maximum($0, $1) }, lanes: { maximum($0, $1) })
+        }
+        let raw = UnsafeRawPointer(start)
+        @inline(__always) func load(_ i: Int) -> SIMD8<Float> { raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) }
+        var (a, b, c, d) = (load(0), load(lanes), load(2 * lanes), load(3 * lanes))
+        var i = 4 * lanes
+        while i + 4 * lanes <= n {
+            a = maximum(a, load(i))
+            b = maximum(b, load(i + lanes))
+            c = maximum(c, load(i + 2 * lanes))
+            d = maximum(d, load(i + 3 * lanes))
+            i += 4 * lanes
+        }
+        while i + lanes <= n {
+            a = maximum(a, load(i))
+            i += lanes
+        }
+        var acc = maximum(maximum(a, b), maximum(c, d))
+        for l in 0..<(n - i) { acc[l] = maximum(acc[l], x[i + l]) }
+        var top = acc[0]
+        for l in 1..<lanes { top = maximum(top, acc[l]) }
+        return top
     }
 
     /// `reduceAll` with `+`.
