@@ -182,7 +182,13 @@ final class MergeMethodKernelTests: XCTestCase {
                 row[n / 2] = .nan
             }
             // A largest zero: the same value, either sign (see `maximumOfAll`).
-            let zeros = (0..<n).map { i -> Float in i % 3 == 0 ? 0 : (i % 3 == 1 ? -0.0 : -Float(i)) }
+            let zeros = (0..<n).map { i -> Float in
+                switch i % 3 {
+                case 0: return 0
+                case 1: return -0.0
+                default: return -Float(i)
+                }
+            }
             zeros.withUnsafeBufferPointer { v in
                 XCTAssertEqual(TorchFloat32.maximumOfAll(v), reference(zeros, TorchFloat32.maximum), "n \(n)")
             }
