@@ -200,7 +200,7 @@ final class RandomPruneKernelTests: XCTestCase {
                     var out = [Float](repeating: 42, count: n)
                     x.withUnsafeBufferPointer { xs in
                         out.withUnsafeMutableBufferPointer {
-                            kept.apply(R.self, xs.baseAddress!, range, factor: factor, into: $0.baseAddress!)
+                            kept.apply(R.self, FloatOperand(x: xs.baseAddress!), range, factor: factor, into: $0.baseAddress!)
                         }
                     }
                     for i in 0..<n {
@@ -213,6 +213,28 @@ final class RandomPruneKernelTests: XCTestCase {
                 check(BF16Rounding.self, .bf16)
                 check(F16Rounding.self, .f16)
                 check(NoRounding.self, .f32)
+                // A held plane of the dtype's values read in place gives the bits its f32 values give.
+                func checkPlane<R: HalfLaneRounding>(_: R.Type, _ dtype: DType) {
+                    let values = x.map { DTypeConversion.round($0, to: dtype) }
+                    var plane = [UInt16](repeating: 0, count: n)
+                    var fromPlane = [Float](repeating: 42, count: n), fromFloats = fromPlane
+                    values.withUnsafeBufferPointer { xs in
+                        plane.withUnsafeMutableBufferPointer { R.pack(xs.baseAddress!, into: $0.baseAddress!, 0..<n) }
+                        fromFloats.withUnsafeMutableBufferPointer {
+                            kept.apply(R.self, FloatOperand(x: xs.baseAddress!), range, factor: factor, into: $0.baseAddress!)
+                        }
+                    }
+                    plane.withUnsafeBufferPointer { p in
+                        fromPlane.withUnsafeMutableBufferPointer {
+                            kept.apply(R.self, HeldOperand.Plane<R>(p: p.baseAddress!), range, factor: factor,
+                                       into: $0.baseAddress!)
+                        }
+                    }
+                    XCTAssertEqual(fromPlane.map(\.bitPattern), fromFloats.map(\.bitPattern),
+                                   "\(dtype), factor \(factor), range \(range)")
+                }
+                checkPlane(BF16Rounding.self, .bf16)
+                checkPlane(F16Rounding.self, .f16)
             }
         }
     }

@@ -43,10 +43,9 @@ final class DellaPruneChunkKernel: ChunkKernel {
     }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
-        held?.store(operands)
         guard let mask else { return }
         let x = operands.global(0), input = SendablePointer(x), rule = self.rule
-        let flags = SendablePointer(mask.pointer), kept = self.kept
+        let flags = SendablePointer(mask.pointer), kept = self.kept, plane = held?.filling
         var start = operands.range.lowerBound
         while start < operands.range.upperBound {
             let group = start..<min(operands.range.upperBound, start + groupElements)
@@ -60,6 +59,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
                 let source = flags.pointer + (part.lowerBound - offset)
                 for k in 0..<part.count { tile[k] = source[k] != 0 ? .max : 0 }
                 kept?.store(part, from: tile)
+                plane?.store(input.pointer, part)
             }
             start = group.upperBound
         }
@@ -73,7 +73,9 @@ final class DellaPruneChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        // A held operand is unpacked into `out`; both outputs below compute each element from itself in place.
+        // A held operand is read in place by the kept decisions' output, else unpacked into `out`, which the rows'
+        // decisions below compute element by element in place.
+        if let held, let kept { return held.output(kept, factor: rescale.factor, range: operands.range, into: out) }
         let operands = held?.operands(operands.range, into: out) ?? operands
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         let p = operands.shared(output: out)

@@ -3,6 +3,8 @@ import IR
 /// The one operand of a random prune kernel (DARE's, DELLA's) held whole in the merge dtype, 2 bytes an element,
 /// from the kernel's first statistics pass to its output sweep (`KernelCost.offeringToHold`): the output sweep
 /// then reads it from here instead of computing it again (loading, decoding and subtracting the base of a fine-tune).
+/// The pass stores it from the loop that folds the L1 norms (`filling`), and the sweep's masked output reads it in
+/// place (`output`), so neither makes a pass of its own over the chunk.
 /// Every operand value is a value of the dtype (the planner grants holding only then), so the output is the same.
 ///
 /// Measured on the 1b bench models (`--max-memory 512MiB`, `perf record`): on `dare_ties3` the output sweep's
@@ -28,18 +30,53 @@ final class HeldOperand {
     /// Bytes held for a tensor of `n` elements.
     static func bytes(elementCount n: Int) -> Int { n * 2 }
 
-    /// During the first pass: stores the chunk's operand (`operands.pointers[0]`, values of the dtype).
-    func store(_ operands: ChunkOperands) {
-        guard !filled, let first = operands.pointers.first else { return }
-        let x = SendablePointer(first - operands.range.lowerBound), p = SendablePointer(plane.pointer)
-        switch dtype {
-        case .bf16: parallel.forEachBlock(in: operands.range) { BF16Rounding.pack(x.pointer, into: p.pointer, $0) }
-        default: parallel.forEachBlock(in: operands.range) { F16Rounding.pack(x.pointer, into: p.pointer, $0) }
+    /// During the first pass, what stores the operand into the plane, part by part, from the loop that reads the
+    /// operand for the pass's own work (while its values are in the cache); nil once the plane is full.
+    var filling: Filling? {
+        filled ? nil : Filling(plane: SendablePointer(plane.pointer), bf16: dtype == .bf16)
+    }
+
+    /// Stores parts of the operand into the plane; calls for different parts may run at once.
+    struct Filling: Sendable {
+        let plane: SendablePointer<UnsafeMutablePointer<UInt16>>
+        let bf16: Bool
+
+        /// Stores `x[part]` (global indices, values of the dtype).
+        @inline(__always)
+        func store(_ x: UnsafePointer<Float>, _ part: Range<Int>) {
+            if bf16 { BF16Rounding.pack(x, into: plane.pointer, part) } else { F16Rounding.pack(x, into: plane.pointer, part) }
         }
     }
 
     /// Ends a pass: the plane is full after the first.
     func endPass() { filled = true }
+
+    /// In the output sweep: `out[i] = R((kept ? x[i] : 0) · factor)` for the chunk `range` (`out` holds the chunk)
+    /// with `x` read from the plane in the loop that applies `decisions` (`KeepDecisions.apply`) and rounds by the
+    /// dtype's rounding, in parallel blocks: the same bits as unpacking the plane into `out` and applying them there.
+    func output<D: KeepDecisions>(_ decisions: D, factor: Float, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let o = SendablePointer(out - range.lowerBound), p = SendablePointer(UnsafePointer(plane.pointer))
+        switch dtype {
+        case .bf16:
+            parallel.forEachBlock(in: range) {
+                decisions.apply(BF16Rounding.self, Plane<BF16Rounding>(p: p.pointer), $0, factor: factor, into: o.pointer)
+            }
+        default:
+            parallel.forEachBlock(in: range) {
+                decisions.apply(F16Rounding.self, Plane<F16Rounding>(p: p.pointer), $0, factor: factor, into: o.pointer)
+            }
+        }
+    }
+
+    /// The plane as a prune's operand: 16-bit values of `R`'s dtype, read as f32.
+    struct Plane<R: HalfLaneRounding>: MaskedOperand {
+        let p: UnsafePointer<UInt16>
+
+        @inline(__always) func bits(_ i: Int) -> SIMD8<UInt32> {
+            unsafeBitCast(R.unpack(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<UInt16>.self)), to: SIMD8<UInt32>.self)
+        }
+        @inline(__always) subscript(_ i: Int) -> Float { R.load(p, i, 1)[0] }
+    }
 
     /// In the output sweep: the chunk `range`'s operand unpacked into `out` (the kernel's output chunk, which the
     /// kernel then computes in place, element by element), as the operands the kernel would have got.

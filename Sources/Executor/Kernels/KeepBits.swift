@@ -51,8 +51,8 @@ final class KeepBits: @unchecked Sendable {
     /// of the kept decisions becomes lane `i mod 8`'s mask, eight elements at a time, so no tile of flags is
     /// written and read back. The same bits as `RandomMask.apply` given the decisions as flags.
     @inline(__always)
-    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
-                                into o: UnsafeMutablePointer<Float>) {
+    func apply<R: LaneRounding, X: MaskedOperand>(_: R.Type, _ x: X, _ range: Range<Int>, factor: Float,
+                                                  into o: UnsafeMutablePointer<Float>) {
         let b = bits.pointer
         @inline(__always) func one(_ i: Int) {
             o[i] = R.round((b[i >> 3] & (1 << UInt8(i & 7)) != 0 ? x[i] : 0) * factor)
@@ -65,7 +65,7 @@ final class KeepBits: @unchecked Sendable {
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7), f = SIMD8<Float>(repeating: factor)
         while i + 8 <= range.upperBound {
             let keep = SIMD8<UInt32>() &- ((SIMD8<UInt32>(repeating: UInt32(b[i >> 3])) &>> lanes) & 1)
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            let v = x.bits(i)
             UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(unsafeBitCast(v & keep, to: SIMD8<Float>.self) * f),
                                                       as: SIMD8<Float>.self)
             i += 8

@@ -31,11 +31,11 @@ final class RandomPruneChunkKernel: ChunkKernel {
     }
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
-        held?.store(operands)
-        let mask = self.mask, kept = self.kept
-        rescale.add(operands.range, x: operands.global(0)) { part, flags in
+        let mask = self.mask, kept = self.kept, plane = held?.filling, x = SendablePointer(operands.global(0))
+        rescale.add(operands.range, x: x.pointer) { part, flags in
             mask.fill(part, into: flags)
             kept?.store(part, from: flags)
+            plane?.store(x.pointer, part)
         }
     }
 
@@ -45,7 +45,11 @@ final class RandomPruneChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        let operands = held?.operands(operands.range, into: out) ?? operands
+        if let held {
+            // The held task vector is read in place, 2 bytes an element, by the loop that applies the decisions.
+            if let kept { return held.output(kept, factor: rescale.factor, range: operands.range, into: out) }
+            return held.output(mask, factor: rescale.factor, range: operands.range, into: out)
+        }
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         context.forEachLaneRoundedBlock(operands, into: out, mask.output(factor: rescale.factor))
     }
@@ -101,12 +105,13 @@ struct RandomMask: Sendable {
     /// `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`: the product in f32, rounded by `R` (the dtype's
     /// lane rounding) in the same loop; `flags[i − range.lowerBound]` (all ones or zero) tells kept.
     @inline(__always)
-    static func apply<R: LaneRounding>(_: R.Type, _ flags: UnsafePointer<UInt32>, _ x: UnsafePointer<Float>,
-                                       _ range: Range<Int>, factor: Float, into o: UnsafeMutablePointer<Float>) {
+    static func apply<R: LaneRounding, X: MaskedOperand>(_: R.Type, _ flags: UnsafePointer<UInt32>, _ x: X,
+                                                         _ range: Range<Int>, factor: Float,
+                                                         into o: UnsafeMutablePointer<Float>) {
         var i = range.lowerBound
         let f = SIMD8<Float>(repeating: factor)
         while i + 8 <= range.upperBound {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            let v = x.bits(i)
             let k = UnsafeRawPointer(flags + (i - range.lowerBound)).loadUnaligned(as: SIMD8<UInt32>.self)
             UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(unsafeBitCast(v & k, to: SIMD8<Float>.self) * f),
                                                       as: SIMD8<Float>.self)
@@ -119,11 +124,28 @@ struct RandomMask: Sendable {
     }
 }
 
+/// Where a prune's output loop reads its operand `x` (global indices): f32 values (`FloatOperand`) or a held plane
+/// of 16-bit values of the merge dtype (`HeldOperand.Plane`).
+protocol MaskedOperand {
+    /// The f32 bit patterns of `x[i ..< i + 8]`.
+    func bits(_ i: Int) -> SIMD8<UInt32>
+    /// `x[i]`.
+    subscript(_ i: Int) -> Float { get }
+}
+
+/// An operand of f32 values, indexed by global element index.
+struct FloatOperand: MaskedOperand {
+    let x: UnsafePointer<Float>
+
+    @inline(__always) func bits(_ i: Int) -> SIMD8<UInt32> { UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) }
+    @inline(__always) subscript(_ i: Int) -> Float { x[i] }
+}
+
 /// Keep decisions a prune's output sweep applies: `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`
 /// (global indices), rounded by `R` in the loop that computes (`RandomMask` draws them, `KeepBits` reads them back).
 protocol KeepDecisions: Sendable {
-    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
-                                into o: UnsafeMutablePointer<Float>)
+    func apply<R: LaneRounding, X: MaskedOperand>(_: R.Type, _ x: X, _ range: Range<Int>, factor: Float,
+                                                  into o: UnsafeMutablePointer<Float>)
 }
 
 extension KeepDecisions {
@@ -138,15 +160,15 @@ private struct MaskedOutput<Decisions: KeepDecisions>: LaneRoundedLoop {
     let factor: Float
 
     func run<R: LaneRounding>(_: R.Type, _ p: SharedPointers, _ range: Range<Int>) {
-        decisions.apply(R.self, p.inputs[0], range, factor: factor, into: p.output)
+        decisions.apply(R.self, FloatOperand(x: p.inputs[0]), range, factor: factor, into: p.output)
     }
 }
 
 extension RandomMask: KeepDecisions {
     /// Draws the decisions a tile of at most `L1Rescale.tile` elements at a time (`fill`) and applies them in the
     /// loop that rounds (`apply(_:_:_:_:factor:into:)` on the tile's flags).
-    func apply<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>, factor: Float,
-                                into o: UnsafeMutablePointer<Float>) {
+    func apply<R: LaneRounding, X: MaskedOperand>(_: R.Type, _ x: X, _ range: Range<Int>, factor: Float,
+                                                  into o: UnsafeMutablePointer<Float>) {
         L1Rescale.forEachTile(of: range) { part, tile in
             fill(part, into: tile)
             RandomMask.apply(R.self, tile, x, part, factor: factor, into: o)
