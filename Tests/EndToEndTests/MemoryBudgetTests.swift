@@ -78,7 +78,7 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
-    /// Kernels holding their operands (bf16/f16 multislerp, DARE's and DELLA's prunes): with budgets that grant
+    /// Kernels holding their operands (bf16/f16 multislerp, DARE's, DELLA's and TIES's prunes): with budgets that grant
     /// holding on every tensor, on some and on none, and without keeping anything across passes, the bytes are the
     /// same and the measured peak is the predicted one.
     func testHoldingOperandsKeepsTheBytesAndThePrediction() throws {
@@ -92,6 +92,8 @@ final class MemoryBudgetTests: XCTestCase {
             "{merge_method: dare_ties, base_model: models/llama-base, models: \(models), dtype: bfloat16}",
             "{merge_method: della, base_model: models/llama-base, models: \(models), "
                 + "parameters: {epsilon: 0.1}, dtype: float16}",
+            "{merge_method: ties, base_model: models/llama-base, models: \(models), dtype: bfloat16}",
+            "{merge_method: breadcrumbs_ties, base_model: models/llama-base, models: \(models), dtype: float16}",
         ]
         for text in configs {
             let roomy = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2)))

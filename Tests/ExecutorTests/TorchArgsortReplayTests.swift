@@ -1,4 +1,5 @@
 @testable import Executor
+import Checkpoint
 import Foundation
 import IR
 import XCTest
@@ -75,6 +76,16 @@ final class TorchArgsortReplayTests: XCTestCase {
             }
             try assertChunkInvariant(.magnitudePrune(keep: f.keep, rescale: true, ties: f.ties), [f.keys], shape: shape,
                                      dtype: .bf16)
+            // Holding a bf16 or f16 operand (stored as it is gathered, read in place in the sweep): the same bytes.
+            for dtype in [DType.bf16, .f16] {
+                let values = f.keys.map { DTypeConversion.round($0, to: dtype) }
+                for rescale in [false, true] {
+                    try assertChunkInvariant(.magnitudePrune(keep: f.keep, rescale: rescale, ties: f.ties), [values],
+                                             shape: shape, dtype: dtype, holding: true)
+                }
+                try assertStateMatchesDeclaredCost(.magnitudePrune(keep: f.keep, rescale: true, ties: f.ties), operands: 1,
+                                                   shape: shape, chunkRows: 3, dtype: dtype, holding: true)
+            }
         }
     }
 

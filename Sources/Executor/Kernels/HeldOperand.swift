@@ -1,16 +1,17 @@
 import IR
 
-/// The one operand of a random prune kernel (DARE's, DELLA's) held whole in the merge dtype, 2 bytes an element,
-/// from the kernel's first statistics pass to its output sweep (`KernelCost.offeringToHold`): the output sweep
-/// then reads it from here instead of computing it again (loading, decoding and subtracting the base of a fine-tune).
-/// The pass stores it from the loop that folds the L1 norms (`filling`), and the sweep's masked output reads it in
-/// place (`output`), so neither makes a pass of its own over the chunk.
-/// Every operand value is a value of the dtype (the planner grants holding only then), so the output is the same.
+/// The one operand of a prune kernel (DARE's, DELLA's, and a magnitude prune replaying PyTorch's ties: TIES,
+/// breadcrumbs) held whole in the merge dtype, 2 bytes an element, from the kernel's first statistics pass to its
+/// output sweep (`KernelCost.offeringToHold`): the output sweep then reads it from here instead of computing it
+/// again (loading, decoding and subtracting the base of a fine-tune). The pass stores it from the loop that already
+/// reads the operand (`filling`: the L1 norms' fold, the tie cut's gathering), and the sweep's masked output reads
+/// it in place (`output`, `reading`), so neither makes a pass of its own over the chunk. Every operand value is a
+/// value of the dtype (the planner grants holding only then), so the output is the same.
 ///
-/// Measured on the 1b bench models (`--max-memory 512MiB`, `perf record`): on `dare_ties3` the output sweep's
-/// copies, decoding and `sub`s fell by about 1,900 samples and storing and unpacking the planes (memory-bound)
-/// took about 1,100, 14% fewer samples in all (wall 7.7 → 6.8 s, medians of six alternated runs). On `ties3`
-/// the two were even (1,130 against 1,210), so TIES's magnitude prune does not offer it.
+/// Measured on the 1b bench models (`--max-memory 512MiB`): with a pass of its own to store the plane and one to
+/// unpack it, holding took `dare_ties3` from 7.7 to 6.8 s (medians of six alternated runs) and left `ties3` even
+/// (`perf`: 1,130 samples saved, 1,210 added). Stored and read in place, `dare_ties3` took 13.1–14.7 s of CPU
+/// against 14.5–16.4, and `ties3` 16.1–18.7 against 17.7–20.6 (four alternated runs each, inputs read just before).
 final class HeldOperand {
     private let plane: AccountedBuffer<UInt16>
     private let dtype: DType
@@ -68,8 +69,14 @@ final class HeldOperand {
         }
     }
 
+    /// Calls `bf16` or `f16` (by the dtype) with the plane as an operand read in place.
+    func reading(bf16: (Plane<BF16Rounding>) -> Void, f16: (Plane<F16Rounding>) -> Void) {
+        let p = UnsafePointer(plane.pointer)
+        if dtype == .bf16 { bf16(Plane(p: p)) } else { f16(Plane(p: p)) }
+    }
+
     /// The plane as a prune's operand: 16-bit values of `R`'s dtype, read as f32.
-    struct Plane<R: HalfLaneRounding>: MaskedOperand {
+    struct Plane<R: HalfLaneRounding>: MaskedOperand, @unchecked Sendable {
         let p: UnsafePointer<UInt16>
 
         @inline(__always) func bits(_ i: Int) -> SIMD8<UInt32> {

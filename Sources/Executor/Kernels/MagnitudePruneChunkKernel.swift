@@ -26,6 +26,8 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     private var select: StreamingSelect?
     /// PyTorch ties: the cut, gathered, decided, then asked.
     private var cut: TieCut?
+    /// PyTorch ties: the operand, when the plan lets the kernel hold it (from the gathering pass on).
+    private var held: HeldOperand?
     /// Index ties: the kept elements, once known (nil: none).
     private var selection: OrderedKeep?
     private var norms: StreamingSums?
@@ -59,6 +61,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
             cut = TieCut(keep: keep, descending: ties == .torchDescending, elementCount: context.elementCount,
                          operand: context.operandDTypes.first ?? .f32, threads: context.parallel.threads,
                          memory: context.memory)
+            held = HeldOperand(context: context)
             return true
         case .selectHigh, .selectLow:
             return true
@@ -75,7 +78,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         let keys = MagnitudeKeys(x: operands.global(0))
         switch stage {
         case .gather:
-            cut?.gather(keys.x, operands.range, parallel: context.parallel)
+            cut?.gather(keys.x, operands.range, parallel: context.parallel, filling: held?.filling)
         case .selectHigh, .selectLow:
             select?.count(operands.range, keys, parallel: context.parallel)
         case .norms:
@@ -125,6 +128,7 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         switch stage {
         case .gather:
             cut?.endPass()
+            held?.endPass()
             stage = rescale ? .norms : .done
         case .selectHigh:
             select?.finishFirstPass()
@@ -215,17 +219,25 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
 
 extension MagnitudePruneChunkKernel {
     /// PyTorch ties' output: x where the cut keeps the element, +0 elsewhere, then rescaled and rounded as `produce`.
+    /// A held operand is read in place from its plane (`HeldOperand.reading`).
     private func produceMarked(_ operands: ChunkOperands, cut: TieCut, into out: UnsafeMutablePointer<Float>) {
-        let x = SendablePointer(operands.global(0)), range = operands.range
+        let range = operands.range
         let o = SendablePointer(out - range.lowerBound), bits = SendablePointer(UnsafePointer(cut.kept.pointer))
         let test = cut.test
         let dtype = context.dtype, factor = self.factor
         let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
-        context.parallel.forEachAlignedBlock(in: range) { _, part in
-            let x = x.pointer, out = o.pointer, bits = bits.pointer
-            test.apply(x, bits, part, into: out)
-            if let factor { for i in part { out[i] *= factor } }
-            if !exact { DTypeConversion.roundInPlace(out + part.lowerBound, count: part.count, to: dtype) }
+        func run<X: MaskedOperand>(_ x: X) {
+            context.parallel.forEachAlignedBlock(in: range) { _, part in
+                let out = o.pointer, bits = bits.pointer
+                test.apply(x, bits, part, into: out)
+                if let factor { for i in part { out[i] *= factor } }
+                if !exact { DTypeConversion.roundInPlace(out + part.lowerBound, count: part.count, to: dtype) }
+            }
+        }
+        if let held {
+            held.reading(bf16: { run($0) }, f16: { run($0) })
+        } else {
+            run(FloatOperand(x: operands.global(0)))
         }
     }
 

@@ -126,7 +126,7 @@ struct RandomMask: Sendable {
 
 /// Where a prune's output loop reads its operand `x` (global indices): f32 values (`FloatOperand`) or a held plane
 /// of 16-bit values of the merge dtype (`HeldOperand.Plane`).
-protocol MaskedOperand {
+protocol MaskedOperand: Sendable {
     /// The f32 bit patterns of `x[i ..< i + 8]`.
     func bits(_ i: Int) -> SIMD8<UInt32>
     /// `x[i]`.
@@ -134,7 +134,7 @@ protocol MaskedOperand {
 }
 
 /// An operand of f32 values, indexed by global element index.
-struct FloatOperand: MaskedOperand {
+struct FloatOperand: MaskedOperand, @unchecked Sendable {
     let x: UnsafePointer<Float>
 
     @inline(__always) func bits(_ i: Int) -> SIMD8<UInt32> { UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) }

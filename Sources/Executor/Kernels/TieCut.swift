@@ -86,18 +86,24 @@ final class TieCut {
         kept = memory.allocate(UInt64.self, count: words)
     }
 
-    /// Adds elements `range` of `x` (indexed by global element index) to the pass.
-    func gather(_ x: UnsafePointer<Float>, _ range: Range<Int>, parallel: Parallel) {
+    /// Adds elements `range` of `x` (indexed by global element index) to the pass, and stores them to `filling`'s
+    /// plane when given (the prune holds its operand) in the same loop.
+    func gather(_ x: UnsafePointer<Float>, _ range: Range<Int>, parallel: Parallel, filling: HeldOperand.Filling? = nil) {
         let x = SendablePointer(x)
         if let packed {
             let e = SendablePointer(packed.pointer)
             parallel.forEachAlignedBlock(in: range) { _, part in
                 let x = x.pointer, e = e.pointer
                 for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
+                filling?.store(x, part)
             }
         } else if let tagged, let select {
-            // One sweep over the chunk both stores the keys and counts them.
-            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer), parallel: parallel)
+            // One sweep over the chunk stores the keys (and the values, held as bf16), and counts them.
+            if let filling, !filling.bf16 {
+                parallel.forEachAlignedBlock(in: range) { _, part in filling.store(x.pointer, part) }
+            }
+            let plane = filling?.bf16 == true ? filling?.plane.pointer : nil
+            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer, plane: plane), parallel: parallel)
         }
     }
 
@@ -278,10 +284,11 @@ struct KeepTest: Sendable {
     }
 
     /// Writes `x[i]` where kept and +0 elsewhere to `out[i]` for every `i` of `range` (both indexed by global
-    /// element index), a mask word at a time so that the compiler vectorizes the inner loop.
+    /// element index; `x` f32 values or a held plane), a mask word at a time so that the compiler vectorizes the
+    /// inner loop.
     @inline(__always)
-    func apply(_ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt64>, _ range: Range<Int>,
-               into out: UnsafeMutablePointer<Float>) {
+    func apply<X: MaskedOperand>(_ x: X, _ bits: UnsafePointer<UInt64>, _ range: Range<Int>,
+                                 into out: UnsafeMutablePointer<Float>) {
         KeepTest.byteMasks.withUnsafeBufferPointer { masks in
             var i = range.lowerBound
             while i < range.upperBound {
@@ -292,7 +299,7 @@ struct KeepTest: Sendable {
                     for g in 0..<8 {
                         let at = i + 8 * g
                         let lanes = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
-                        let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
+                        let v = x.bits(at)
                         UnsafeMutableRawPointer(out + at).storeBytes(of: v & lanes, as: SIMD8<UInt32>.self)
                     }
                 } else if i & 63 == 0, end == i + 64 {
@@ -302,7 +309,7 @@ struct KeepTest: Sendable {
                     for g in 0..<8 {
                         let at = i + 8 * g
                         let bit = masks[Int((word >> UInt64(8 * g)) & 0xFF)]
-                        let v = UnsafeRawPointer(x + at).loadUnaligned(as: SIMD8<UInt32>.self)
+                        let v = x.bits(at)
                         let key = TaggedEntries.bf16Keys(v)
                         // Keys are below 2¹⁵, so the differences' sign bits compare them.
                         let inRange = (((key &- low) | (high &- key)) &>> 31) &- 1
@@ -330,6 +337,8 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     let x: UnsafePointer<Float>
     /// The entries, by global element index.
     let e: UnsafeMutablePointer<UInt32>
+    /// Where the values are held as bf16 (a held operand's plane), by global element index, if they are.
+    let plane: UnsafeMutablePointer<UInt16>?
 
     /// Elements whose keys a vector loop computes and stores (into the entries and a small tile) before `body`
     /// sees them in a scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
@@ -344,13 +353,19 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
                 let end = min(range.upperBound, start + Self.tile)
                 var i = start
                 while i + 8 <= end {
-                    let k = TaggedEntries.bf16Keys(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self))
+                    let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+                    if let plane {
+                        UnsafeMutableRawPointer(plane + i).storeBytes(of: BF16Rounding.pack(unsafeBitCast(v, to: SIMD8<Float>.self)),
+                                                                      as: SIMD8<UInt16>.self)
+                    }
+                    let k = TaggedEntries.bf16Keys(v)
                     UnsafeMutableRawPointer(e + i).storeBytes(of: k &<< SIMD8(repeating: ShiftedEntries.ordinalBits),
                                                               as: SIMD8<UInt32>.self)
                     UnsafeMutableRawPointer(keys + (i - start)).storeBytes(of: k, as: SIMD8<UInt32>.self)
                     i += 8
                 }
                 while i < end {
+                    plane?[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16)
                     let key = TaggedEntries.bf16Key(x[i])
                     e[i] = key << ShiftedEntries.ordinalBits
                     keys[i - start] = key
