@@ -81,10 +81,11 @@ public enum Scheduler {
         var relaxed: Set<ValueID>? = []
         let exact = try schedule(graph, maxShardBytes: maxShardBytes, costs: costs, limits: limits, relaxing: &relaxed)
         guard let relaxed, !relaxed.isEmpty else { return (graph, exact, nil) }
-        // What the whole plan would need with PyTorch's order everywhere (index order only where the group would
-        // not fit even then).
+        // What the whole plan needs at least with PyTorch's order everywhere (index order only where the group would
+        // not fit even then): without operands kept whole or held by their kernels, which the planner grants only
+        // when they fit (with no budget it grants them, and their bytes would overstate the need).
         let strict = Limits(budgetBytes: Int.max / 4, maxChunkElements: limits.maxChunkElements, threads: limits.threads,
-                            retainAcrossPasses: limits.retainAcrossPasses)
+                            retainAcrossPasses: false)
         var none: Set<ValueID>? = nil
         let needed = try schedule(graph, maxShardBytes: maxShardBytes, costs: costs, limits: strict, relaxing: &none)
             .groups.map { $0.bytes(rows: 1) }.max() ?? 0
