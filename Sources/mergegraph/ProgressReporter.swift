@@ -46,7 +46,7 @@ final class ProgressReporter: Sendable {
         guard due else { return }
         let text = text(now.timeIntervalSince(start))
         if style == .bar {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (done ? "\n" : "")).utf8))
+            Console.write("\r\u{1B}[K" + text + (done ? "\n" : ""))
         } else if last.withLock({ state in
             defer { state.text = text }
             return state.text != text
@@ -57,7 +57,7 @@ final class ProgressReporter: Sendable {
 
     /// Clears an unfinished bar before other output (an error or a shard message).
     func interrupt() {
-        if style == .bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if style == .bar { Console.write("\r\u{1B}[K") }
     }
 
     func line(_ p: RunProgress, elapsed: TimeInterval) -> String {

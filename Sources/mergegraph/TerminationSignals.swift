@@ -9,8 +9,14 @@ import Darwin
 /// SIGINT and SIGTERM are blocked in every thread (installed before any other thread starts, so all inherit the
 /// mask) and taken by one dedicated thread with `sigwait`: it removes the partial output directories and locks of
 /// the run (and says so when there were any), then exits with 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+///
+/// SIGPIPE is ignored: a standard output or error whose reader has gone (`mergegraph run … --dump-ir | head`) makes
+/// those writes fail, not the process die. The merge goes on and finishes its output (its messages are lost);
+/// killed by the signal, it left its partial output directory and lock behind, said nothing and exited with 141,
+/// even after writing the whole model.
 enum TerminationSignals {
     static func install() {
+        signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)

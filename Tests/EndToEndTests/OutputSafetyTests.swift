@@ -129,6 +129,27 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), [".out.partial-\(other)", "a", "c.yml", "out"])
     }
 
+    /// Standard output and error read by a reader that has gone (`| head`): the run still finishes its output and
+    /// exits 0, leaving no partial directory or lock (killed by SIGPIPE, it left both behind and exited 141).
+    func testAClosedPipeDoesNotStopTheRun() throws {
+        let dir = try scratch()
+        defer { try? fm.removeItem(atPath: dir) }
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = ["run", "c.yml", "out", "--dump-ir"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try pipe.fileHandleForReading.close()  // the reader is gone before the first write
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "killed by signal \(process.terminationStatus)")
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(fm.fileExists(atPath: "\(dir)/out/model.safetensors"))
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".") }, [])
+    }
+
     /// The pid of a process that has exited.
     private func deadPid() throws -> Int32 {
         let process = Process()
