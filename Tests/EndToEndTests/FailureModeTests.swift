@@ -63,7 +63,9 @@ final class FailureModeTests: XCTestCase {
     func testValuesThatOverflowTheOutputDTypeAreAnErrorNamingTheTensor() throws {
         try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig,
                         containing: "tensor \"model.embed_tokens.weight\": the merge produced infinite or NaN values "
-                            + "although none of its inputs has any (use --allow-non-finite")
+                            + "although none of its inputs has any (a value beyond the range of the merge's or the "
+                            + "output's dtype, e.g. past 65504 in float16, becomes infinite, whether an input's cast to "
+                            + "the merge dtype or a result; use --allow-non-finite to write it anyway)")
         try assertFails(["run", "c.yml", "out"], config: Self.overflowingConfig.replacingOccurrences(of: "float16", with: "float32")
                             .replacingOccurrences(of: "1000000", with: "3.0e38"),
                         containing: "the merge produced infinite or NaN values")

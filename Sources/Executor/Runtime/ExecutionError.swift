@@ -36,7 +36,8 @@ public enum ExecutionError: Error, CustomStringConvertible {
             return "\(path): another mergegraph run (pid \(pid.map(String.init) ?? "unknown")) is writing this output directory"
         case .nonFinite(let tensor):
             return "tensor \"\(tensor)\": the merge produced infinite or NaN values although none of its inputs has any "
-                + "(use --allow-non-finite to write it anyway)"
+                + "(a value beyond the range of the merge's or the output's dtype, e.g. past 65504 in float16, becomes "
+                + "infinite, whether an input's cast to the merge dtype or a result; use --allow-non-finite to write it anyway)"
         case .undefinedMerge(let value, let op, let reason): return "\(op) (\(value)): \(reason)"
         case .planMismatch(let message): return "internal error: the plan and a kernel disagree: \(message)"
         case .partitionsIncomplete(let path, let problems):
