@@ -56,17 +56,11 @@ final class HeldOperand {
     /// with `x` read from the plane in the loop that applies `decisions` (`KeepDecisions.apply`) and rounds by the
     /// dtype's rounding, in parallel blocks: the same bits as unpacking the plane into `out` and applying them there.
     func output<D: KeepDecisions>(_ decisions: D, factor: Float, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let o = SendablePointer(out - range.lowerBound), p = SendablePointer(UnsafePointer(plane.pointer))
-        switch dtype {
-        case .bf16:
-            parallel.forEachBlock(in: range) {
-                decisions.apply(BF16Rounding.self, Plane<BF16Rounding>(p: p.pointer), $0, factor: factor, into: o.pointer)
-            }
-        default:
-            parallel.forEachBlock(in: range) {
-                decisions.apply(F16Rounding.self, Plane<F16Rounding>(p: p.pointer), $0, factor: factor, into: o.pointer)
-            }
+        let o = SendablePointer(out - range.lowerBound), parallel = self.parallel
+        func run<R: HalfLaneRounding>(_ x: Plane<R>) {
+            parallel.forEachBlock(in: range) { decisions.apply(R.self, x, $0, factor: factor, into: o.pointer) }
         }
+        reading(bf16: { run($0) }, f16: { run($0) })
     }
 
     /// Calls `bf16` or `f16` (by the dtype) with the plane as an operand read in place.

@@ -98,12 +98,10 @@ final class TieCut {
                 filling?.store(x, part)
             }
         } else if let tagged, let select {
-            // One sweep over the chunk stores the keys (and the values, held as bf16), and counts them.
-            if let filling, !filling.bf16 {
-                parallel.forEachAlignedBlock(in: range) { _, part in filling.store(x.pointer, part) }
-            }
-            let plane = filling?.bf16 == true ? filling?.plane.pointer : nil
-            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer, plane: plane), parallel: parallel)
+            // One sweep over the chunk stores the keys (and the values, held as bf16: the tagged layout is the bf16
+            // operand's, and a held operand is of the merge dtype), and counts them.
+            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer, plane: filling?.plane.pointer),
+                         parallel: parallel)
         }
     }
 
