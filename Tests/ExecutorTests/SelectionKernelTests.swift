@@ -195,6 +195,42 @@ final class SelectionKernelTests: XCTestCase {
         }
     }
 
+    /// The eight-lane variance and magnitude keys (`keys8`) the selections' vector loops read agree with the scalar
+    /// ones on zeros of both signs, subnormals, infinities, NaNs and ordinary values.
+    func testVectorVarianceAndMagnitudeKeysMatchTheScalarOnes() {
+        let values: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, -.nan, .leastNonzeroMagnitude,
+                               -.leastNonzeroMagnitude, .greatestFiniteMagnitude, 3.5e-3, 7.25, Float(bitPattern: 0x7FC0_0001),
+                               Float(bitPattern: 0xFFFF_FFFF), 2.5e-38]
+        values.withUnsafeBufferPointer { x in
+            let variance = VarianceKeys(variances: x.baseAddress!), magnitude = MagnitudeKeys(x: x.baseAddress!)
+            for start in stride(from: 0, to: values.count, by: 8) {
+                let v = variance.keys8(start), m = magnitude.keys8(start)
+                variance.forEach(start..<(start + 8)) { i, key in XCTAssertEqual(v[i - start], key, "\(values[i])") }
+                magnitude.forEach(start..<(start + 8)) { i, key in XCTAssertEqual(m[i - start], key, "\(values[i])") }
+            }
+        }
+    }
+
+    /// `LaneMask.equal` and `LaneMask.below` give all ones exactly where `==` and `<` hold, over the whole unsigned
+    /// range (both halves, neighbours, the extremes).
+    func testLaneMasksCompareLikeTheScalarOperators() {
+        let edges: [UInt32] = [0, 1, 2, 0x7FFF_FFFE, 0x7FFF_FFFF, 0x8000_0000, 0x8000_0001, 0xFFFF_FFFE, 0xFFFF_FFFF,
+                               0x1_0000, 0x3F80_0000, 0x7F80_0000]
+        for a in edges {
+            for start in stride(from: 0, to: edges.count, by: 8) {
+                var b = SIMD8<UInt32>(repeating: 5)
+                for l in 0..<min(8, edges.count - start) { b[l] = edges[start + l] }
+                let va = SIMD8(repeating: a)
+                let equal = LaneMask.equal(va, b), below = LaneMask.below(va, b)
+                for l in 0..<8 {
+                    XCTAssertEqual(equal[l], a == b[l] ? .max : 0, "\(a) == \(b[l])")
+                    XCTAssertEqual(below[l], a < b[l] ? .max : 0, "\(a) < \(b[l])")
+                }
+                XCTAssertEqual(LaneMask.any(equal), (0..<8).contains { a == b[$0] })
+            }
+        }
+    }
+
     /// Each selection kernel holds exactly its declared state for several thread counts and chunkings.
     func testStateMatchesTheDeclaredCost() throws {
         let shape = [1601, 123]

@@ -285,6 +285,13 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
         for i in range { body(i, MagnitudeRank.key(x[i])) }
     }
+
+    static var vectorized: Bool { true }
+
+    @inline(__always)
+    func keys8(_ i: Int) -> SIMD8<UInt32> {
+        UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) & 0x7FFF_FFFF
+    }
 }
 
 extension MagnitudePruneChunkKernel {

@@ -259,10 +259,7 @@ struct KeepTest: Sendable {
     /// All ones in the lanes where `a` equals `b`, else zero, by arithmetic (`d | −d` has its sign bit set exactly
     /// when `d ≠ 0`; SIMD comparisons are lane-by-lane loops).
     @inline(__always)
-    static func equal(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
-        let d = a ^ b
-        return ((d | (SIMD8<UInt32>() &- d)) &>> 31) &- 1
-    }
+    static func equal(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> { LaneMask.equal(a, b) }
 
     /// All ones when element `i` of value `x` is kept, else zero.
     @inline(__always)

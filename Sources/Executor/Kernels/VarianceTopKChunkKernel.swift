@@ -81,10 +81,25 @@ final class VarianceTopKChunkKernel: ChunkKernel {
         let keys = VarianceKeys(operands)
         selection.scan(operands.range, keys, parallel: context.parallel)
         let o = SendablePointer(out - operands.range.lowerBound)
+        let rule = selection.rule
+        let low = SIMD8(repeating: rule.low), high = SIMD8(repeating: rule.high), one = Float(1).bitPattern
         context.parallel.forEachAlignedBlock(in: operands.range) { _, range in
             var cursor = selection.cursor(at: range.lowerBound)
             // 1.0's bits where kept, +0 elsewhere, without a branch.
-            keys.forEach(range) { i, key in o.pointer[i] = Float(bitPattern: Float(1).bitPattern & cursor.mask(key)) }
+            @inline(__always) func single(_ i: Int, _ key: UInt32) {
+                o.pointer[i] = Float(bitPattern: one & cursor.mask(key))
+            }
+            // Eight at a time by the keys alone where none is a boundary key (whose fate depends on the position
+            // among its equals, which the cursor counts).
+            keys.forEachLanes(range, lanes: { i, k in
+                if LaneMask.any(LaneMask.equal(k, low) | LaneMask.equal(k, high)) {
+                    for lane in 0..<8 { single(i + lane, k[lane]) }
+                } else {
+                    let kept = LaneMask.below(low, k) & LaneMask.below(k, high)
+                    UnsafeMutableRawPointer(o.pointer + i).storeBytes(of: kept & SIMD8(repeating: one),
+                                                                      as: SIMD8<UInt32>.self)
+                }
+            }, single: single)
         }
     }
 }
@@ -99,12 +114,28 @@ struct VarianceKeys: OrderKeys, @unchecked Sendable {
         variances = operands.global(0)
     }
 
+    init(variances: UnsafePointer<Float>) {
+        self.variances = variances
+    }
+
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
         for i in range {
             let v = variances[i]
             body(i, v.isNaN ? .max : v == 0 ? 0 : v.bitPattern &+ 0x1_0000)
         }
+    }
+
+    static var vectorized: Bool { true }
+
+    /// `forEach`'s keys of eight elements, by masks.
+    @inline(__always)
+    func keys8(_ i: Int) -> SIMD8<UInt32> {
+        let bits = UnsafeRawPointer(variances + i).loadUnaligned(as: SIMD8<UInt32>.self)
+        let magnitude = bits & 0x7FFF_FFFF
+        let nan = SIMD8<UInt32>() &- ((SIMD8(repeating: 0x7F80_0000) &- magnitude) &>> 31)
+        let zero = LaneMask.equal(magnitude, SIMD8())
+        return ((bits &+ 0x1_0000) & ~zero) | nan
     }
 }
 

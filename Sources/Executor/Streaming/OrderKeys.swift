@@ -3,6 +3,56 @@
 protocol OrderKeys: Sendable {
     /// Calls `body(i, key)` for each element `i` of `range` (global indices), in increasing order.
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void)
+    /// Whether `keys8` computes eight keys at once in vector lanes (else loops that could use it call `forEach`).
+    static var vectorized: Bool { get }
+    /// The keys of elements `i ..< i + 8` (global indices of the current chunk), lane j holding element `i + j`'s.
+    func keys8(_ i: Int) -> SIMD8<UInt32>
+}
+
+extension OrderKeys {
+    static var vectorized: Bool { false }
+
+    func keys8(_ i: Int) -> SIMD8<UInt32> {
+        var keys = SIMD8<UInt32>()
+        forEach(i..<(i + 8)) { j, key in keys[j - i] = key }
+        return keys
+    }
+
+    /// Visits the keys of `range` in increasing order: `lanes(i, keys8(i))` for each run of eight elements from the
+    /// start of `range` and `single(i, key)` for the last few, when the keys are `vectorized`; else `single` for
+    /// every element.
+    @inline(__always)
+    func forEachLanes(_ range: Range<Int>, lanes: (Int, SIMD8<UInt32>) -> Void, single: (Int, UInt32) -> Void) {
+        var i = range.lowerBound
+        if Self.vectorized {
+            while i + 8 <= range.upperBound {
+                lanes(i, keys8(i))
+                i += 8
+            }
+        }
+        forEach(i..<range.upperBound, single)
+    }
+}
+
+/// Lane masks of 32-bit keys computed by arithmetic (Swift's SIMD comparisons compile to lane-by-lane loops).
+enum LaneMask {
+    /// All ones in the lanes where `a` equals `b`, else zero (`d | −d` has its sign bit set exactly when `d ≠ 0`).
+    @inline(__always)
+    static func equal(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let d = a ^ b
+        return ((d | (SIMD8<UInt32>() &- d)) &>> 31) &- 1
+    }
+
+    /// All ones in the lanes where `a < b` (unsigned), else zero: the borrow out of `a − b`.
+    @inline(__always)
+    static func below(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        let borrow = (~a & b) | (~(a ^ b) & (a &- b))
+        return SIMD8<UInt32>() &- (borrow &>> 31)
+    }
+
+    /// Whether some lane of `mask` is nonzero.
+    @inline(__always)
+    static func any(_ mask: SIMD8<UInt32>) -> Bool { mask.max() != 0 }
 }
 
 /// Encodings of floats as order keys.

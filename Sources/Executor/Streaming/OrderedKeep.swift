@@ -137,13 +137,18 @@ final class OrderedKeep: @unchecked Sendable {
     func scan<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
         guard countsPositions, !range.isEmpty else { return }
         let low = rule.low, high = rule.high
+        let lowLanes = SIMD8(repeating: low), highLanes = SIMD8(repeating: high)
         parallel.forEachAlignedBlock(in: range) { _, part in
             var l = 0, h = 0
-            keys.forEach(part) { _, key in
+            var ls = SIMD8<UInt32>(), hs = SIMD8<UInt32>()
+            keys.forEachLanes(part, lanes: { _, k in
+                ls &+= LaneMask.equal(k, lowLanes) & 1
+                hs &+= LaneMask.equal(k, highLanes) & 1
+            }, single: { _, key in
                 if key == low { l += 1 }
                 if key == high { h += 1 }
-            }
-            self.record(part, low: l, high: h)
+            })
+            self.record(part, low: l + Int(ls.wrappedSum()), high: h + Int(hs.wrappedSum()))
         }
         advance(range)
     }

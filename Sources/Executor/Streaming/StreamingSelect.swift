@@ -64,14 +64,22 @@ final class StreamingSelect {
         }
         // Unused slots hold a bucket no key has (high halves are below 65536).
         let b0 = slots[0], b1 = slots.count > 1 ? slots[1] : .max, b2 = slots.count > 2 ? slots[2] : .max
+        let v0 = SIMD8(repeating: b0), v1 = SIMD8(repeating: b1), v2 = SIMD8(repeating: b2)
         parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
             let t0 = base.pointer + w * width
             let t1 = t0 + StreamingSelect.buckets, t2 = t1 + StreamingSelect.buckets
-            keys.forEach(part) { _, key in
+            @inline(__always) func add(_ key: UInt32) {
                 let h = key >> 16
                 let low = Int(key & 0xFFFF)
                 if h == b0 { t0[low] += 1 } else if h == b1 { t1[low] += 1 } else if h == b2 { t2[low] += 1 }
             }
+            // Few keys lie in the wanted high buckets: eight are tested at once, and counted only if one does.
+            keys.forEachLanes(part, lanes: { _, k in
+                let h = k &>> 16
+                if LaneMask.any(LaneMask.equal(h, v0) | LaneMask.equal(h, v1) | LaneMask.equal(h, v2)) {
+                    for lane in 0..<8 { add(k[lane]) }
+                }
+            }, single: { _, key in add(key) })
         }
     }
 
