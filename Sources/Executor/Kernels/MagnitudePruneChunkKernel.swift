@@ -277,7 +277,7 @@ extension MagnitudePruneChunkKernel {
 }
 
 /// Magnitude order keys: |x|'s bits.
-struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
+struct MagnitudeKeys: VectorOrderKeys, @unchecked Sendable {
     /// The operand, indexed by global element index.
     let x: UnsafePointer<Float>
 
@@ -285,8 +285,6 @@ struct MagnitudeKeys: OrderKeys, @unchecked Sendable {
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
         for i in range { body(i, MagnitudeRank.key(x[i])) }
     }
-
-    static var vectorized: Bool { true }
 
     @inline(__always)
     func keys8(_ i: Int) -> SIMD8<UInt32> {

@@ -106,7 +106,7 @@ final class VarianceTopKChunkKernel: ChunkKernel {
 
 /// Variance order keys: 0 for a zero variance, alone in high bucket 0; otherwise the float32 variance's bits
 /// (variances are ≥ 0) plus 2¹⁶; NaN last.
-struct VarianceKeys: OrderKeys, @unchecked Sendable {
+struct VarianceKeys: VectorOrderKeys, @unchecked Sendable {
     /// The variances, indexed by global element index.
     let variances: UnsafePointer<Float>
 
@@ -125,8 +125,6 @@ struct VarianceKeys: OrderKeys, @unchecked Sendable {
             body(i, v.isNaN ? .max : v == 0 ? 0 : v.bitPattern &+ 0x1_0000)
         }
     }
-
-    static var vectorized: Bool { true }
 
     /// `forEach`'s keys of eight elements, by masks.
     @inline(__always)

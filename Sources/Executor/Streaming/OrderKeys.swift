@@ -3,32 +3,24 @@
 protocol OrderKeys: Sendable {
     /// Calls `body(i, key)` for each element `i` of `range` (global indices), in increasing order.
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void)
-    /// Whether `keys8` computes eight keys at once in vector lanes (else loops that could use it call `forEach`).
-    static var vectorized: Bool { get }
+}
+
+/// Order keys that can also be computed eight at a time in vector lanes: the selections' loops that test many keys
+/// against a few (a second pass's wanted buckets, a cut's boundary keys) read them so.
+protocol VectorOrderKeys: OrderKeys {
     /// The keys of elements `i ..< i + 8` (global indices of the current chunk), lane j holding element `i + j`'s.
     func keys8(_ i: Int) -> SIMD8<UInt32>
 }
 
-extension OrderKeys {
-    static var vectorized: Bool { false }
-
-    func keys8(_ i: Int) -> SIMD8<UInt32> {
-        var keys = SIMD8<UInt32>()
-        forEach(i..<(i + 8)) { j, key in keys[j - i] = key }
-        return keys
-    }
-
+extension VectorOrderKeys {
     /// Visits the keys of `range` in increasing order: `lanes(i, keys8(i))` for each run of eight elements from the
-    /// start of `range` and `single(i, key)` for the last few, when the keys are `vectorized`; else `single` for
-    /// every element.
+    /// start of `range`, then `single(i, key)` for the last few.
     @inline(__always)
     func forEachLanes(_ range: Range<Int>, lanes: (Int, SIMD8<UInt32>) -> Void, single: (Int, UInt32) -> Void) {
         var i = range.lowerBound
-        if Self.vectorized {
-            while i + 8 <= range.upperBound {
-                lanes(i, keys8(i))
-                i += 8
-            }
+        while i + 8 <= range.upperBound {
+            lanes(i, keys8(i))
+            i += 8
         }
         forEach(i..<range.upperBound, single)
     }

@@ -137,6 +137,21 @@ final class OrderedKeep: @unchecked Sendable {
     func scan<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
         guard countsPositions, !range.isEmpty else { return }
         let low = rule.low, high = rule.high
+        parallel.forEachAlignedBlock(in: range) { _, part in
+            var l = 0, h = 0
+            keys.forEach(part) { _, key in
+                if key == low { l += 1 }
+                if key == high { h += 1 }
+            }
+            self.record(part, low: l, high: h)
+        }
+        advance(range)
+    }
+
+    /// `scan` of keys that can be read eight at a time: the equal keys are counted in lanes.
+    func scan<Keys: VectorOrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
+        guard countsPositions, !range.isEmpty else { return }
+        let low = rule.low, high = rule.high
         let lowLanes = SIMD8(repeating: low), highLanes = SIMD8(repeating: high)
         parallel.forEachAlignedBlock(in: range) { _, part in
             var l = 0, h = 0

@@ -50,37 +50,69 @@ final class StreamingSelect {
 
     /// Counts the keys of `range` (global indices) in the current pass.
     func count<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
-        let slots = self.slots ?? []
+        guard let (base, width) = passTables() else { return }
+        if let slots {
+            let (b0, b1, b2) = StreamingSelect.wanted(slots)
+            parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
+                let t0 = base.pointer + w * width
+                keys.forEach(part) { _, key in StreamingSelect.countLow(key, b0, b1, b2, t0) }
+            }
+        } else {
+            countHigh(range, keys, parallel: parallel, tables: base, width: width)
+        }
+    }
+
+    /// `count` of keys that can be read eight at a time: the second pass tests eight keys against the wanted high
+    /// buckets at once, and counts them only when one lies in one (few do).
+    func count<Keys: VectorOrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel) {
+        guard let (base, width) = passTables() else { return }
+        if let slots {
+            let (b0, b1, b2) = StreamingSelect.wanted(slots)
+            let v0 = SIMD8(repeating: b0), v1 = SIMD8(repeating: b1), v2 = SIMD8(repeating: b2)
+            parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
+                let t0 = base.pointer + w * width
+                keys.forEachLanes(part, lanes: { _, k in
+                    let h = k &>> 16
+                    if LaneMask.any(LaneMask.equal(h, v0) | LaneMask.equal(h, v1) | LaneMask.equal(h, v2)) {
+                        for lane in 0..<8 { StreamingSelect.countLow(k[lane], b0, b1, b2, t0) }
+                    }
+                }, single: { _, key in StreamingSelect.countLow(key, b0, b1, b2, t0) })
+            }
+        } else {
+            countHigh(range, keys, parallel: parallel, tables: base, width: width)
+        }
+    }
+
+    /// The current pass's tables (allocated by its first count) and the counts per worker.
+    private func passTables() -> (SendablePointer<UnsafeMutablePointer<Int>>, Int)? {
         let width = tablesPerWorker * StreamingSelect.buckets
         if tables == nil { tables = memory.allocate(Int.self, count: workers * width) }
-        guard let tables else { return }
-        let base = SendablePointer(tables.pointer)
-        guard self.slots != nil else {
-            parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
-                let table = base.pointer + w * width
-                keys.forEach(part) { _, key in table[Int(key >> 16)] += 1 }
-            }
-            return
-        }
-        // Unused slots hold a bucket no key has (high halves are below 65536).
-        let b0 = slots[0], b1 = slots.count > 1 ? slots[1] : .max, b2 = slots.count > 2 ? slots[2] : .max
-        let v0 = SIMD8(repeating: b0), v1 = SIMD8(repeating: b1), v2 = SIMD8(repeating: b2)
+        guard let tables else { return nil }
+        return (SendablePointer(tables.pointer), width)
+    }
+
+    /// The first pass's count: the keys' high 16 bits, into worker `w`'s table at `tables + w · width`.
+    private func countHigh<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel,
+                                            tables base: SendablePointer<UnsafeMutablePointer<Int>>, width: Int) {
         parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
-            let t0 = base.pointer + w * width
-            let t1 = t0 + StreamingSelect.buckets, t2 = t1 + StreamingSelect.buckets
-            @inline(__always) func add(_ key: UInt32) {
-                let h = key >> 16
-                let low = Int(key & 0xFFFF)
-                if h == b0 { t0[low] += 1 } else if h == b1 { t1[low] += 1 } else if h == b2 { t2[low] += 1 }
-            }
-            // Few keys lie in the wanted high buckets: eight are tested at once, and counted only if one does.
-            keys.forEachLanes(part, lanes: { _, k in
-                let h = k &>> 16
-                if LaneMask.any(LaneMask.equal(h, v0) | LaneMask.equal(h, v1) | LaneMask.equal(h, v2)) {
-                    for lane in 0..<8 { add(k[lane]) }
-                }
-            }, single: { _, key in add(key) })
+            let table = base.pointer + w * width
+            keys.forEach(part) { _, key in table[Int(key >> 16)] += 1 }
         }
+    }
+
+    /// The second pass's high buckets, three of them: unused slots hold a bucket no key has (high halves are below
+    /// 65536).
+    private static func wanted(_ slots: [UInt32]) -> (UInt32, UInt32, UInt32) {
+        (slots[0], slots.count > 1 ? slots[1] : .max, slots.count > 2 ? slots[2] : .max)
+    }
+
+    /// Counts `key`'s low 16 bits in the table of the wanted bucket (`b0`, `b1`, `b2`) its high bits name, if any:
+    /// a worker's tables follow each other from `t0`.
+    @inline(__always)
+    private static func countLow(_ key: UInt32, _ b0: UInt32, _ b1: UInt32, _ b2: UInt32, _ t0: UnsafeMutablePointer<Int>) {
+        let h = key >> 16
+        let low = Int(key & 0xFFFF)
+        if h == b0 { t0[low] += 1 } else if h == b1 { t0[buckets + low] += 1 } else if h == b2 { t0[2 * buckets + low] += 1 }
     }
 
     /// Ends the first pass: merges its tables.
