@@ -9,12 +9,6 @@ public protocol CheckpointShardWriter: AnyObject {
     ///   next one or runs past the tensor, a finished shard, a failed write.
     func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(CheckpointError)
 
-    /// `write(_:elementOffset:floats:)` with each piece's conversion handed to `split`, which must call its body
-    /// once for each part of `0..<count` elements (disjoint, covering it), in any order and on any threads, and
-    /// return when all have returned: the caller's parallel loop. The bytes are the same for any split.
-    func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>,
-               split: ConversionSplit) throws(CheckpointError)
-
     /// Writes `bytes`, whole elements in tensor `name`'s stored dtype (little-endian), unchanged as its elements
     /// `[elementOffset, elementOffset + bytes.count / dtype.byteSize)`: how integer and BOOL tensors are written
     /// (never through f32). Same order rules as `write(_:elementOffset:floats:)`.
@@ -26,16 +20,4 @@ public protocol CheckpointShardWriter: AnyObject {
     /// - Throws: `CheckpointError.tensorNotWritten` naming a tensor left incomplete, `.writeFailed` for a write or
     ///   close that failed, `.writerFinished` when called twice.
     func finish() throws(CheckpointError)
-}
-
-/// Runs `body` over parts of `0..<count` (elements), possibly concurrently (see
-/// `CheckpointShardWriter.write(_:elementOffset:floats:split:)`).
-public typealias ConversionSplit = (_ count: Int, _ body: @Sendable (Range<Int>) -> Void) -> Void
-
-extension CheckpointShardWriter {
-    /// Converts on the calling thread alone.
-    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>,
-                      split: ConversionSplit) throws(CheckpointError) {
-        try write(name, elementOffset: elementOffset, floats: floats)
-    }
 }

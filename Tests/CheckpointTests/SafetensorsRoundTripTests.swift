@@ -1,7 +1,6 @@
 import Checkpoint
 import Foundation
 import IR
-import Synchronization
 import XCTest
 
 final class SafetensorsRoundTripTests: XCTestCase {
@@ -41,55 +40,6 @@ final class SafetensorsRoundTripTests: XCTestCase {
             let expected = tensor.values.map { DTypeConversion.round($0, to: tensor.dtype) }
             XCTAssertEqual(bits(try model.floats(tensor.name)), bits(expected), tensor.name)
         }
-    }
-
-    /// Conversions split into parts that run concurrently (on uneven parts, several pieces per tensor: more than a
-    /// conversion buffer's worth of elements written at odd offsets) give the bytes of the unsplit writes, and the
-    /// split sees every element of every piece exactly once.
-    func testSplitConversionsWriteTheSameBytes() throws {
-        let directory = try makeTemporaryDirectory()
-        let n = 700_001
-        let tensors: [(name: String, dtype: DType, values: [Float])] = [
-            ("a.bf16", .bf16, sampleFloats(count: n, seed: 4)), ("b.f16", .f16, sampleFloats(count: n, seed: 5)),
-            ("c.f32", .f32, sampleFloats(count: 1001, seed: 6)),
-        ]
-        let seen = Mutex(0)
-        func write(_ path: String, split: ConversionSplit?) throws {
-            let writer = try SafetensorsWriter(path: path, tensors: tensors.map { ($0.name, $0.dtype, [$0.values.count]) },
-                                               metadata: [:])
-            for tensor in tensors {
-                try tensor.values.withUnsafeBufferPointer { (all) throws(CheckpointError) in
-                    var offset = 0
-                    for wanted in [1, 333_333, 366_667] {
-                        let length = min(wanted, all.count - offset)
-                        guard length > 0 else { break }
-                        let part = UnsafeBufferPointer(rebasing: all[offset..<(offset + length)])
-                        if let split {
-                            try writer.write(tensor.name, elementOffset: offset, floats: part, split: split)
-                        } else {
-                            try writer.write(tensor.name, elementOffset: offset, floats: part)
-                        }
-                        offset += length
-                    }
-                    if offset < all.count {
-                        try writer.write(tensor.name, elementOffset: offset, floats: UnsafeBufferPointer(rebasing: all[offset...]))
-                    }
-                }
-            }
-            try writer.finish()
-        }
-        try write(directory + "/plain.safetensors", split: nil)
-        try write(directory + "/split.safetensors") { count, body in
-            let cuts = [0, count / 7, count / 2, count - 1, count].map { max(0, min(count, $0)) }
-            DispatchQueue.concurrentPerform(iterations: cuts.count - 1) { k in
-                guard cuts[k] < cuts[k + 1] else { return }
-                body(cuts[k]..<cuts[k + 1])
-                seen.withLock { $0 += cuts[k + 1] - cuts[k] }
-            }
-        }
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: directory + "/split.safetensors")),
-                       try Data(contentsOf: URL(fileURLWithPath: directory + "/plain.safetensors")))
-        XCTAssertEqual(seen.withLock { $0 }, tensors.reduce(0) { $0 + $1.values.count })
     }
 
     func testHeaderIsPaddedSoDataStartsEightByteAligned() throws {

@@ -116,23 +116,11 @@ public final class SafetensorsWriter: CheckpointShardWriter {
     /// - Throws: `CheckpointError` naming the file and tensor: not in the layout, not the next range, past the end,
     ///   or a background write that failed.
     public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>) throws(CheckpointError) {
-        try write(name, elementOffset: elementOffset, floats: floats) { count, body in body(0..<count) }
-    }
-
-    /// `write(_:elementOffset:floats:)`, each piece converted in the parts `split` runs (perhaps concurrently).
-    /// - Throws: the errors of `write(_:elementOffset:floats:)`.
-    public func write(_ name: String, elementOffset: Int, floats: UnsafeBufferPointer<Float>,
-                      split: ConversionSplit) throws(CheckpointError) {
         let (index, slot) = try nextRange(name, elementOffset: elementOffset, count: floats.count)
         if let source = floats.baseAddress {
-            let size = slot.dtype.byteSize, dtype = slot.dtype
             try writeInPieces(count: floats.count, dtype: slot.dtype,
                               at: dataStart + slot.dataOffset + elementOffset * slot.dtype.byteSize) { done, chunk, buffer in
-                let from = SendableConversion(source: source + done, target: buffer)
-                split(chunk) { part in
-                    DTypeConversion.encode(from.source + part.lowerBound, count: part.count, as: dtype,
-                                           into: from.target + part.lowerBound * size)
-                }
+                DTypeConversion.encode(source + done, count: chunk, as: slot.dtype, into: buffer)
             }
         }
         written[index] += floats.count
@@ -211,13 +199,6 @@ public final class SafetensorsWriter: CheckpointShardWriter {
             done += chunk
         }
     }
-}
-
-/// The source and target of one piece's conversion, for the parts a `ConversionSplit` may run on other threads
-/// (each part reads and writes its own elements only).
-private struct SendableConversion: @unchecked Sendable {
-    let source: UnsafePointer<Float>
-    let target: UnsafeMutableRawPointer
 }
 
 /// The first error of the background writes.

@@ -392,12 +392,10 @@ public struct PlanExecutor {
                     let dtype = graph[output.value].type.dtype
                     if dtype.isFloatingPoint {
                         if checksFinite, !nonFiniteOutputs.contains(k),
-                           FiniteCheck.exceeds(values, count: range.count, limitBits: FiniteCheck.limitBits(for: dtype),
-                                              parallel: parallel) {
+                           FiniteCheck.exceeds(values, count: range.count, limitBits: FiniteCheck.limitBits(for: dtype)) {
                             nonFiniteOutputs.insert(k)
                         }
-                        try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count),
-                                       parallel: parallel)
+                        try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
                     } else {
                         try Self.write(writer, output.name, range.lowerBound,
                                        UnsafeRawBufferPointer(start: values, count: range.count * dtype.byteSize))
@@ -428,15 +426,9 @@ public struct PlanExecutor {
         }
     }
 
-    /// Writes a chunk's values, converted to the output dtype on `parallel`'s threads (a serial conversion kept the
-    /// other workers waiting, and asleep, at every chunk).
     private static func write(_ writer: any CheckpointShardWriter, _ name: String, _ offset: Int,
-                              _ values: UnsafeBufferPointer<Float>, parallel: Parallel) throws(ExecutionError) {
-        do {
-            try writer.write(name, elementOffset: offset, floats: values) { count, body in
-                parallel.forEachPart(of: 0..<count, body)
-            }
-        } catch { throw .checkpoint(error) }
+                              _ values: UnsafeBufferPointer<Float>) throws(ExecutionError) {
+        do { try writer.write(name, elementOffset: offset, floats: values) } catch { throw .checkpoint(error) }
     }
 
     /// Writes the bytes of an integer or BOOL tensor's elements unchanged.

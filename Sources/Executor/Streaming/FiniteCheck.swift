@@ -1,4 +1,3 @@
-import Synchronization
 import IR
 
 /// Whether chunks of f32 values hold a value that is, or becomes once stored in a dtype, infinite or NaN: one
@@ -19,23 +18,9 @@ enum FiniteCheck {
 
     /// True when any of `count` values at `values` has a magnitude whose bits reach `limitBits`.
     static func exceeds(_ values: UnsafePointer<Float>, count: Int, limitBits: UInt32) -> Bool {
-        largestMagnitudeBits(values, 0..<count) >= limitBits
-    }
-
-    /// `exceeds(_:count:limitBits:)` with the values split between `parallel`'s threads.
-    static func exceeds(_ values: UnsafePointer<Float>, count: Int, limitBits: UInt32, parallel: Parallel) -> Bool {
-        let largest = Atomic<UInt32>(0), values = SendablePointer(values)
-        parallel.forEachPart(of: 0..<count) { part in
-            _ = largest.max(largestMagnitudeBits(values.pointer, part), ordering: .relaxed)
-        }
-        return largest.load(ordering: .relaxed) >= limitBits
-    }
-
-    /// The largest magnitude's bits (an f32's bits without the sign) among `values[range]`.
-    private static func largestMagnitudeBits(_ values: UnsafePointer<Float>, _ range: Range<Int>) -> UInt32 {
         let bits = UnsafeRawPointer(values).assumingMemoryBound(to: UInt32.self)
         var largest: UInt32 = 0
-        for i in range { largest = max(largest, bits[i] & 0x7FFF_FFFF) }
-        return largest
+        for i in 0..<count { largest = max(largest, bits[i] & 0x7FFF_FFFF) }
+        return largest >= limitBits
     }
 }
