@@ -20,6 +20,24 @@ final class SCEMergeKernelTests: XCTestCase {
         XCTAssertEqual(out, [0, 0], "no agreeing input: 0 / max(0, 1e-6)")
     }
 
+    /// A NaN or infinite task-vector value makes a weight NaN (NaN, or ∞/∞), and the whole result NaN as in
+    /// mergekit (whose erased weights are NaN · 0 = NaN even where no sign agrees), in f32 and bf16, by chunks.
+    func testANonFiniteTaskVectorMakesTheWholeResultNaN() throws {
+        let sign: [Float] = [1, -1, 1, 1, -1, 1]
+        for bad in [Float.nan, .infinity] {
+            let tv1: [Float] = [1, -1, 0, 2, -3, bad], tv2: [Float] = [1, 1, 0, 0, -1, 2]
+            XCTAssertTrue(SCEMergeChunkKernel.weights(squaredNorms: [tv1.reduce(0) { $0 + Double($1 * $1) }, 7],
+                                                      count: 6).contains(where: \.isNaN))
+            for dtype in [DType.f32, .bf16] {
+                let out = try runChunked(.sceMerge, [sign, tv1, tv2], shape: [3, 2], dtype: dtype, chunkRows: 1)
+                XCTAssertTrue(out.allSatisfy(\.isNaN), "\(bad) \(dtype): \(out)")
+            }
+        }
+        // Finite task vectors give finite results.
+        XCTAssertFalse(try runChunked(.sceMerge, [sign, [1, -1, 0, 2, -3, 4], [1, 1, 0, 0, -1, 2]], shape: [3, 2])
+            .contains(where: \.isNaN))
+    }
+
     /// The weights come from the whole tensor, not from a chunk: one task vector is large only in the last row.
     func testWeightsSpanTheWholeTensor() throws {
         let sign = [Float](repeating: 1, count: 6)

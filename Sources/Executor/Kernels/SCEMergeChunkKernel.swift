@@ -86,6 +86,12 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let w = weights
+        // A non-finite value in a (masked) task vector makes its mean square, the weights' sum and so every weight
+        // NaN; mergekit multiplies the weights by the erase mask (NaN · 0 is NaN), so its whole result is NaN.
+        if w.contains(where: \.isNaN) {
+            out.initialize(repeating: .nan, count: operands.range.count)
+            return
+        }
         if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
             context.forEachRoundedBlock(operands, into: out) { p, range in
