@@ -26,7 +26,8 @@ extension VectorOrderKeys {
     }
 }
 
-/// Lane masks of 32-bit keys computed by arithmetic (Swift's SIMD comparisons compile to lane-by-lane loops).
+/// Lane masks of 32-bit keys: all ones or zero per lane, computed by arithmetic so that they combine with values
+/// by `&` (as `KeepTest` and `RandomMask` build theirs).
 enum LaneMask {
     /// All ones in the lanes where `a` equals `b`, else zero (`d | −d` has its sign bit set exactly when `d ≠ 0`).
     @inline(__always)
