@@ -83,7 +83,7 @@ struct RandomMask: Sendable {
         }
         let t = SIMD8<UInt32>(repeating: UInt32(threshold))
         @inline(__always) func store(_ words: SIMD8<UInt32>, _ at: Int) {
-            UnsafeMutableRawPointer(flags + at).storeBytes(of: Self.below(words, t), as: SIMD8<UInt32>.self)
+            UnsafeMutableRawPointer(flags + at).storeBytes(of: LaneMask.below(words, t), as: SIMD8<UInt32>.self)
         }
         rng.forEachGroup(stream: key, range, whole: { start, draws in
             let at = start - range.lowerBound
@@ -92,14 +92,6 @@ struct RandomMask: Sendable {
             store(draws.words.2, at + 16)
             store(draws.words.3, at + 24)
         }, part: { e, draw in flags[e - range.lowerBound] = UInt64(draw) < threshold ? .max : 0 })
-    }
-
-    /// `0xFFFF_FFFF` in the lanes where `u < t` (unsigned), else 0, by arithmetic (Hacker's Delight 2-12): the
-    /// SIMD integer comparisons are lane-by-lane loops, not vector instructions.
-    @inline(__always)
-    static func below(_ u: SIMD8<UInt32>, _ t: SIMD8<UInt32>) -> SIMD8<UInt32> {
-        let borrow = ((~u & t) | (~(u ^ t) & (u &- t))) &>> 31
-        return SIMD8<UInt32>() &- borrow
     }
 
     /// `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`: the product in f32, rounded by `R` (the dtype's

@@ -256,11 +256,6 @@ struct KeepTest: Sendable {
         SIMD8<UInt32>((0..<8).map { (byte >> $0) & 1 == 1 ? UInt32.max : 0 })
     }
 
-    /// All ones in the lanes where `a` equals `b`, else zero, by arithmetic (`d | −d` has its sign bit set exactly
-    /// when `d ≠ 0`; SIMD comparisons are lane-by-lane loops).
-    @inline(__always)
-    static func equal(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> { LaneMask.equal(a, b) }
-
     /// All ones when element `i` of value `x` is kept, else zero.
     @inline(__always)
     func mask(_ x: Float, _ bits: UnsafePointer<UInt64>, _ i: Int) -> UInt32 {
@@ -308,7 +303,7 @@ struct KeepTest: Sendable {
                         let key = TaggedEntries.bf16Keys(v)
                         // Keys are below 2¹⁵, so the differences' sign bits compare them.
                         let inRange = (((key &- low) | (high &- key)) &>> 31) &- 1
-                        let tracked = KeepTest.equal(key, first) | KeepTest.equal(key, second)
+                        let tracked = LaneMask.equal(key, first) | LaneMask.equal(key, second)
                         UnsafeMutableRawPointer(out + at).storeBytes(of: v & inRange & (bit | ~tracked), as: SIMD8<UInt32>.self)
                     }
                 } else if byMask {

@@ -131,7 +131,7 @@ struct VarianceKeys: VectorOrderKeys, @unchecked Sendable {
     func keys8(_ i: Int) -> SIMD8<UInt32> {
         let bits = UnsafeRawPointer(variances + i).loadUnaligned(as: SIMD8<UInt32>.self)
         let magnitude = bits & 0x7FFF_FFFF
-        let nan = SIMD8<UInt32>() &- ((SIMD8(repeating: 0x7F80_0000) &- magnitude) &>> 31)
+        let nan = LaneMask.below(SIMD8(repeating: 0x7F80_0000), magnitude)
         let zero = LaneMask.equal(magnitude, SIMD8())
         return ((bits &+ 0x1_0000) & ~zero) | nan
     }

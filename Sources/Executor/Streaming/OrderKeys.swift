@@ -36,7 +36,7 @@ enum LaneMask {
         return ((d | (SIMD8<UInt32>() &- d)) &>> 31) &- 1
     }
 
-    /// All ones in the lanes where `a < b` (unsigned), else zero: the borrow out of `a − b`.
+    /// All ones in the lanes where `a < b` (unsigned), else zero: the borrow out of `a − b` (Hacker's Delight 2-12).
     @inline(__always)
     static func below(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32> {
         let borrow = (~a & b) | (~(a ^ b) & (a &- b))
