@@ -84,10 +84,12 @@ final class SignConsensusChunkKernel: ChunkKernel {
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
             let models = merge?.count ?? elect?.count ?? 0
+            // The usual two or three task vectors: with the count a constant, the loops over the models unroll and
+            // the weighted task vectors stay in registers.
             if models == 3 {
-                // The usual three task vectors: with the count a constant, the loops over the models unroll and the
-                // weighted task vectors stay in registers.
                 run(R.self, models: 3, xs, range, into: o)
+            } else if models == 2 {
+                run(R.self, models: 2, xs, range, into: o)
             } else {
                 run(R.self, models: models, xs, range, into: o)
             }
