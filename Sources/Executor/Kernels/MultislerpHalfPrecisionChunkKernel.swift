@@ -109,9 +109,8 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
                                     parallel: context.parallel) { part, tileStart, out in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
                 let u = buffer.baseAddress!
-                var i = part.lowerBound
-                while i < part.upperBound {
-                    let lanes = min(8, part.upperBound - i)
+                /// Elements `i ..< i + lanes` of the tile.
+                @inline(__always) func step(_ i: Int, _ lanes: Int) {
                     switch (pass, planes) {
                     case (1, let planes):
                         let mean = terms.mean(i, lanes, units: u)
@@ -149,8 +148,14 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
                         LaneConversions.store(terms.tangent(units: u, terms.direction(terms.mean(i, lanes, units: u))),
                                               out, i - tileStart, lanes)
                     }
-                    i += lanes
                 }
+                // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
+                var i = part.lowerBound
+                while i + 8 <= part.upperBound {
+                    step(i, 8)
+                    i += 8
+                }
+                if i < part.upperBound { step(i, part.upperBound - i) }
             }
         } consume: { out, count in
             if pass == 2 {
@@ -204,26 +209,29 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         context.parallel.forEachBlock(in: operands.range) { range in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
                 let u = buffer.baseAddress!
-                var i = range.lowerBound
-                while i < range.upperBound {
-                    let lanes = min(8, range.upperBound - i)
+                let (cv, sv, av) = (SIMD8<Float>(repeating: c), SIMD8<Float>(repeating: s), SIMD8<Float>(repeating: a))
+                @inline(__always) func step(_ i: Int, _ lanes: Int) {
                     let v: SIMD8<Float>
                     if linear {
                         let x0 = terms.operand(0, i, lanes), x1 = terms.operand(1, i, lanes)
                         v = R.round(R.round(x0 * SIMD8(repeating: weights[0])) + R.round(x1 * SIMD8(repeating: weights[1])))
                     } else if let planes {
                         let m = planes.load(plane: models, i, lanes), tangent = planes.load(plane: 0, i, lanes)
-                        v = R.round(R.round(R.round(m * SIMD8(repeating: c)) + R.round(tangent * SIMD8(repeating: s)))
-                                    * SIMD8(repeating: a))
+                        v = R.round(R.round(R.round(m * cv) + R.round(tangent * sv)) * av)
                     } else {
                         let m = terms.direction(terms.mean(i, lanes, units: u))
                         let tangent = terms.tangent(units: u, m)
-                        v = R.round(R.round(R.round(m * SIMD8(repeating: c)) + R.round(tangent * SIMD8(repeating: s)))
-                                    * SIMD8(repeating: a))
+                        v = R.round(R.round(R.round(m * cv) + R.round(tangent * sv)) * av)
                     }
                     LaneConversions.store(v, p.output, i, lanes)
-                    i += lanes
                 }
+                // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    step(i, 8)
+                    i += 8
+                }
+                if i < range.upperBound { step(i, range.upperBound - i) }
             }
         }
     }
