@@ -189,13 +189,15 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let k = SIMD8<Float>(repeating: divergences[row])
-            while i < end {
-                let lanes = min(8, end - i)
+            @inline(__always) func step(_ lanes: Int) {
                 let a = LaneConversions.load(base, i, lanes)
                 let difference = R.round(LaneConversions.load(other, i, lanes) - a)
                 body(i, lanes, a, difference, R.round(LaneConversions.magnitude(difference) * k))
                 i += lanes
             }
+            // Whole groups of eight with the lane count a constant (single vector loads), then the row's rest.
+            while i + 8 <= end { step(8) }
+            if i < end { step(end - i) }
             row += 1
         }
     }
@@ -295,26 +297,26 @@ struct RowDivergence {
         typealias R = BF16Rounding
         let eps = SIMD8<Float>(repeating: 1e-8)
         let patterns = UnsafeMutableRawPointer(q)
-        var i = 0
-        while i < count {
-            let lanes = min(8, count - i)
+        // Each vector loop takes whole groups of eight with the lane count a constant, then the rest.
+        @inline(__always) func quotient(_ i: Int, _ lanes: Int) {
             let pi = R.round(R.round(LaneConversions.load(p, i, lanes)) + eps)
             let qi = R.round(R.round(LaneConversions.load(q, i, lanes)) + eps)
             let ratio = unsafeBitCast(R.round(pi / qi), to: SIMD8<UInt32>.self) &>> 16
             LaneConversions.store(pi, p, i, lanes)
             LaneConversions.store(unsafeBitCast(ratio, to: SIMD8<Float>.self), q, i, lanes)
-            i += lanes
         }
+        @inline(__always) func product(_ i: Int, _ lanes: Int) {
+            let product = LaneConversions.load(p, i, lanes) * LaneConversions.load(terms, i, lanes)
+            LaneConversions.store(R.round(product), terms, i, lanes)
+        }
+        let whole = count & ~7
+        for i in stride(from: 0, to: whole, by: 8) { quotient(i, 8) }
+        if whole < count { quotient(whole, count - whole) }
         for i in 0..<count {
             terms[i] = logarithms[Int(patterns.load(fromByteOffset: 4 * i, as: UInt32.self))]
         }
-        i = 0
-        while i < count {
-            let lanes = min(8, count - i)
-            let product = LaneConversions.load(p, i, lanes) * LaneConversions.load(terms, i, lanes)
-            LaneConversions.store(R.round(product), terms, i, lanes)
-            i += lanes
-        }
+        for i in stride(from: 0, to: whole, by: 8) { product(i, 8) }
+        if whole < count { product(whole, count - whole) }
     }
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.
