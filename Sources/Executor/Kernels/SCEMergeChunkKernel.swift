@@ -180,9 +180,7 @@ extension SCEMergeChunkKernel {
     static func halfMix<R: LaneRounding>(_: R.Type, _ p: SharedPointers, weights: [Float], _ range: Range<Int>) {
         typealias F = SIMD8<Float>
         let floor = R.round(F(repeating: 1e-6))
-        var i = range.lowerBound
-        while i < range.upperBound {
-            let lanes = min(8, range.upperBound - i)
+        @inline(__always) func mix(_ i: Int, _ lanes: Int) {
             let sign = LaneConversions.load(p.inputs[0], i, lanes)
             var sum = F(), divisor = F()
             for k in weights.indices {
@@ -195,7 +193,13 @@ extension SCEMergeChunkKernel {
             }
             let d = R.round(divisor)
             LaneConversions.store(R.round(R.round(sum) / d.replacing(with: floor, where: d .< floor)), p.output, i, lanes)
-            i += lanes
         }
+        // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            mix(i, 8)
+            i += 8
+        }
+        if i < range.upperBound { mix(i, range.upperBound - i) }
     }
 }
