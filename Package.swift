@@ -16,6 +16,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "IR"),
         .target(name: "CFileOps"),
+        .target(name: "CPUHints"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
@@ -29,7 +30,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Checkpoint", "CFileOps", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["IR", "Checkpoint", "CFileOps", "CPUHints", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .executableTarget(
