@@ -189,15 +189,12 @@ struct ArceeImportances: OrderKeys, @unchecked Sendable {
         while i < range.upperBound {
             let end = min(range.upperBound, (row + 1) * rowLength)
             let k = SIMD8<Float>(repeating: divergences[row])
-            @inline(__always) func step(_ lanes: Int) {
+            LaneConversions.forEachGroup(i..<end) { i, lanes in
                 let a = LaneConversions.load(base, i, lanes)
                 let difference = R.round(LaneConversions.load(other, i, lanes) - a)
                 body(i, lanes, a, difference, R.round(LaneConversions.magnitude(difference) * k))
-                i += lanes
             }
-            // Whole groups of eight with the lane count a constant (single vector loads), then the row's rest.
-            while i + 8 <= end { step(8) }
-            if i < end { step(end - i) }
+            i = end
             row += 1
         }
     }
@@ -297,7 +294,6 @@ struct RowDivergence {
         typealias R = BF16Rounding
         let eps = SIMD8<Float>(repeating: 1e-8)
         let patterns = UnsafeMutableRawPointer(q)
-        // Each vector loop takes whole groups of eight with the lane count a constant, then the rest.
         @inline(__always) func quotient(_ i: Int, _ lanes: Int) {
             let pi = R.round(R.round(LaneConversions.load(p, i, lanes)) + eps)
             let qi = R.round(R.round(LaneConversions.load(q, i, lanes)) + eps)
@@ -309,14 +305,11 @@ struct RowDivergence {
             let product = LaneConversions.load(p, i, lanes) * LaneConversions.load(terms, i, lanes)
             LaneConversions.store(R.round(product), terms, i, lanes)
         }
-        let whole = count & ~7
-        for i in stride(from: 0, to: whole, by: 8) { quotient(i, 8) }
-        if whole < count { quotient(whole, count - whole) }
+        LaneConversions.forEachGroup(0..<count, quotient)
         for i in 0..<count {
             terms[i] = logarithms[Int(patterns.load(fromByteOffset: 4 * i, as: UInt32.self))]
         }
-        for i in stride(from: 0, to: whole, by: 8) { product(i, 8) }
-        if whole < count { product(whole, count - whole) }
+        LaneConversions.forEachGroup(0..<count, product)
     }
 
     /// ATen's `_vec_softmax_lastdim`: max, `exp(x − max)`, sum, then multiply by `1 / sum`.

@@ -21,6 +21,19 @@ enum LaneConversions {
         SIMD8(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]))
     }
 
+    /// Calls `body(i, lanes)` for the elements of `range` eight at a time: `lanes` is the literal 8 for every whole
+    /// group (so that the `load`s and `store`s `body` inlines are single vector instructions, not lane-count tests),
+    /// then once with the remaining count, if any.
+    @inline(__always)
+    static func forEachGroup(_ range: Range<Int>, _ body: (_ i: Int, _ lanes: Int) -> Void) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            body(i, 8)
+            i += 8
+        }
+        if i < range.upperBound { body(i, range.upperBound - i) }
+    }
+
     /// `x[i ..< i + lanes]` (`lanes` at most 8; the other lanes 0): one unaligned load when `lanes` is 8.
     @inline(__always)
     static func load(_ x: UnsafePointer<Float>, _ i: Int, _ lanes: Int) -> SIMD8<Float> {

@@ -88,24 +88,13 @@ extension HalfLaneRounding {
     /// Packs `x[range]` (values of the dtype) into `plane[range]` (global indices both).
     @inline(__always)
     static func pack(_ x: UnsafePointer<Float>, into plane: UnsafeMutablePointer<UInt16>, _ range: Range<Int>) {
-        // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            store(LaneConversions.load(x, i, 8), plane, i, 8)
-            i += 8
-        }
-        if i < range.upperBound { store(LaneConversions.load(x, i, range.upperBound - i), plane, i, range.upperBound - i) }
+        LaneConversions.forEachGroup(range) { i, lanes in store(LaneConversions.load(x, i, lanes), plane, i, lanes) }
     }
 
     /// Unpacks `plane[range]` into `out[range]` as f32 (global indices both).
     @inline(__always)
     static func unpack(_ plane: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            LaneConversions.store(load(plane, i, 8), out, i, 8)
-            i += 8
-        }
-        if i < range.upperBound { LaneConversions.store(load(plane, i, range.upperBound - i), out, i, range.upperBound - i) }
+        LaneConversions.forEachGroup(range) { i, lanes in LaneConversions.store(load(plane, i, lanes), out, i, lanes) }
     }
 }
 

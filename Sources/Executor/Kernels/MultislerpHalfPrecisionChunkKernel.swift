@@ -149,13 +149,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
                                               out, i - tileStart, lanes)
                     }
                 }
-                // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
-                var i = part.lowerBound
-                while i + 8 <= part.upperBound {
-                    step(i, 8)
-                    i += 8
-                }
-                if i < part.upperBound { step(i, part.upperBound - i) }
+                LaneConversions.forEachGroup(part, step)
             }
         } consume: { out, count in
             if pass == 2 {
@@ -225,13 +219,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
                     }
                     LaneConversions.store(v, p.output, i, lanes)
                 }
-                // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
-                var i = range.lowerBound
-                while i + 8 <= range.upperBound {
-                    step(i, 8)
-                    i += 8
-                }
-                if i < range.upperBound { step(i, range.upperBound - i) }
+                LaneConversions.forEachGroup(range, step)
             }
         }
     }

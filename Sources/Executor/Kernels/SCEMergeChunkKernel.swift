@@ -194,12 +194,6 @@ extension SCEMergeChunkKernel {
             let d = R.round(divisor)
             LaneConversions.store(R.round(R.round(sum) / d.replacing(with: floor, where: d .< floor)), p.output, i, lanes)
         }
-        // Whole groups of eight with the lane count a constant (single vector loads and stores), then the rest.
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            mix(i, 8)
-            i += 8
-        }
-        if i < range.upperBound { mix(i, range.upperBound - i) }
+        LaneConversions.forEachGroup(range, mix)
     }
 }

@@ -100,15 +100,8 @@ final class SignConsensusChunkKernel: ChunkKernel {
         private func run<R: LaneRounding>(_ r: R.Type, models: Int, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>,
                                           _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, models)) { weighted in
-                // Whole groups of eight with the lane count a constant (so that loads and stores are single vector
-                // instructions), then the remainder.
-                var j = range.lowerBound
-                while j + 8 <= range.upperBound {
-                    apply(R.self, models: models, xs, j, 8, into: o, weighted: weighted.baseAddress!)
-                    j += 8
-                }
-                if j < range.upperBound {
-                    apply(R.self, models: models, xs, j, range.upperBound - j, into: o, weighted: weighted.baseAddress!)
+                LaneConversions.forEachGroup(range) { j, lanes in
+                    apply(R.self, models: models, xs, j, lanes, into: o, weighted: weighted.baseAddress!)
                 }
             }
         }
