@@ -87,7 +87,15 @@ public struct Printer {
             "// schedule: \(schedule.groups.count) chunked groups, \(schedule.steps.count) steps per chunk pass",
             "// memory: budget \(schedule.budgetBytes >= Int.max / 8 ? "unlimited" : formatBytes(schedule.budgetBytes)); "
                 + "predicted peak \(formatBytes(schedule.predictedPeakBytes))" + largest(),
-        ]
+        ] + lanes()
+    }
+
+    /// How many groups run at once, and which.
+    private func lanes() -> [String] {
+        guard schedule.lanes > 1 else { return [] }
+        let concurrent = schedule.groups.filter(\.concurrent).count
+        return ["// lanes: \(schedule.lanes), one thread each: \(concurrent) of \(schedule.groups.count) groups run beside "
+                + "each other within \(formatBytes(schedule.laneWindowBytes)), the others alone on all threads"]
     }
 
     /// Where the predicted peak is reached.
@@ -111,6 +119,7 @@ public struct Printer {
             + (group.holding.isEmpty ? ""
                 : "holding their operands: \(group.holding.map(\.description).joined(separator: " ")); ")
             + "peak \(formatBytes(group.peakBytes))"
+            + (schedule.lanes > 1 ? (group.concurrent ? "; on one lane" : "; alone on \(schedule.threads) threads") : "")
     }
 }
 

@@ -89,6 +89,13 @@ public struct ChunkGroup: Hashable, Sendable {
     /// Bytes each chunk buffer holds per element: 4 (an f32) for float groups; an integer or BOOL group holds its
     /// stored elements as bytes in the same buffers, so 8 for one with int64 values.
     public var bufferBytesPerElement: Int
+    /// Bytes of the outputs the group writes, in their stored dtypes (set by the scheduler): what a concurrent group
+    /// holds when it finishes before the groups ahead of it are written, until they are.
+    public var outputBytes: Int = 0
+    /// Runs on one lane — one thread, its kernels' loops not split — beside the schedule's other concurrent groups
+    /// (`Schedule.lanes` > 1); false: alone, once every group before it is written, its kernels' loops on all
+    /// `Schedule.threads` threads.
+    public var concurrent = false
 
     public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, sweeps: [Sweep] = [],
                 phases: [PhaseMemory], retained: [ValueID] = [], holding: [ValueID] = [], opensShards: [Int] = [],
@@ -140,6 +147,10 @@ public struct ChunkGroup: Hashable, Sendable {
 
     /// The most bytes held while the group runs.
     public var peakBytes: Int { bytes(rows: chunkRows) }
+
+    /// The bytes a concurrent group reserves from the lanes' window (`Schedule.laneWindowBytes`) while it runs: its
+    /// peak and its outputs, which it buffers while a group ahead of it is still being written.
+    public var laneBytes: Int { peakBytes + outputBytes }
 }
 
 /// The order in which the executor runs a graph, chunk by chunk, which shard gets each output, and the memory
@@ -151,19 +162,32 @@ public struct Schedule: Hashable, Sendable {
     public var budgetBytes: Int
     /// The worker threads the kernels' state was sized for; the executor runs with exactly these.
     public var threads: Int
+    /// Groups the executor may run at once, each on one thread (1: one group at a time). Concurrent groups
+    /// (`ChunkGroup.concurrent`) start in schedule order while the `laneBytes` of those running or finished but not
+    /// yet written stay within `laneWindowBytes`; their outputs are written in schedule order, so the files are
+    /// the same bytes as one group at a time.
+    public var lanes: Int
+    /// The bytes the concurrent groups in flight may reserve together (`ChunkGroup.laneBytes` each, at least one
+    /// group's always): `lanes` times the largest concurrent group's, within the budget; 0 without concurrent groups.
+    public var laneWindowBytes: Int
 
-    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, threads: Int = 1) {
+    public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, threads: Int = 1, lanes: Int = 1,
+                laneWindowBytes: Int = 0) {
         self.groups = groups
         self.shards = shards
         self.budgetBytes = budgetBytes
         self.threads = threads
+        self.lanes = lanes
+        self.laneWindowBytes = laneWindowBytes
     }
 
     /// Every step, group after group.
     public var steps: [ScheduleStep] { groups.flatMap(\.steps) }
 
-    /// The most bytes the executor holds at once: the largest group's peak (writers included).
-    public var predictedPeakBytes: Int { groups.map(\.peakBytes).max() ?? 0 }
+    /// The most bytes the executor holds at once: the largest group's peak (writers included), or the lanes' window
+    /// if larger. With one lane it is what the run measures, byte for byte; with concurrent groups, a bound (how the
+    /// lanes' groups overlap depends on their timing).
+    public var predictedPeakBytes: Int { max(groups.map(\.peakBytes).max() ?? 0, laneWindowBytes) }
 
     /// The shard number (1-based) of each output index.
     public var shardOfOutput: [Int: Int] {

@@ -50,13 +50,17 @@ public enum Scheduler {
         /// Keep the operands of statistics passes whole, and let kernels that offer to hold their operands
         /// themselves (`KernelCost.holding`) do so, when the budget allows, instead of recomputing them.
         public var retainAcrossPasses: Bool
+        /// Groups run at once, each on one thread (`Schedule.lanes`); 1 (the default): one group at a time, its
+        /// kernels' loops on all `threads`. More lanes than threads are not used.
+        public var lanes: Int
 
         public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
-                    retainAcrossPasses: Bool = true) {
+                    retainAcrossPasses: Bool = true, lanes: Int = 1) {
             self.budgetBytes = budgetBytes
             self.maxChunkElements = maxChunkElements
             self.threads = threads
             self.retainAcrossPasses = retainAcrossPasses
+            self.lanes = lanes
         }
     }
 
@@ -209,7 +213,34 @@ public enum Scheduler {
         if let tooSmall {
             throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
         }
-        return Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
+        return assignLanes(Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes,
+                                    threads: limits.threads), graph: graph, lanes: min(limits.lanes, limits.threads))
+    }
+
+    /// `schedule` with `lanes` lanes: each group's `outputBytes`, and as concurrent every group that fits the budget
+    /// `lanes` times over (`ChunkGroup.laneBytes`: its peak and its buffered outputs), so that `lanes` of the
+    /// largest can run at once; the window is `lanes` times the largest concurrent group's bytes. With one lane,
+    /// or no group that fits, every group runs alone.
+    ///
+    /// Why groups rather than chunks: a kernel's loop split over two threads joins them at every chunk (about 18
+    /// times a chunk for DARE-TIES), and on a 2-core VM the second thread sleeps and is woken hundreds of times a
+    /// run; two groups on one thread each never wait for each other within a tensor.
+    static func assignLanes(_ schedule: Schedule, graph: Graph, lanes: Int) -> Schedule {
+        var schedule = schedule
+        for g in schedule.groups.indices {
+            let writes = schedule.groups[g].steps.flatMap(\.writes)
+            schedule.groups[g].outputBytes = writes.reduce(0) { $0 + graph[graph.outputs[$1].value].type.byteCount }
+        }
+        guard lanes > 1 else { return schedule }
+        for g in schedule.groups.indices {
+            let bytes = schedule.groups[g].laneBytes
+            schedule.groups[g].concurrent = bytes <= schedule.budgetBytes / lanes
+        }
+        let largest = schedule.groups.filter(\.concurrent).map(\.laneBytes).max() ?? 0
+        guard largest > 0 else { return schedule }
+        schedule.lanes = lanes
+        schedule.laneWindowBytes = min(schedule.budgetBytes, lanes * largest)
+        return schedule
     }
 
     /// Rows per chunk of `group`: as many as `limits.maxChunkElements` allows and every phase fits the budget with

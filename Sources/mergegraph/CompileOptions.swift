@@ -45,7 +45,7 @@ struct CompileOptions: ParsableArguments {
     var strict = false
 
     @Option(name: [.customLong("threads"), .customLong("num-threads"), .customShort("j")], parsing: .unconditional,
-            help: "Worker threads for kernels (default: all cores; mergekit's -j/--num-threads).")
+            help: "Worker threads (default: all cores; mergekit's -j/--num-threads): tensors that fit the memory budget that many times over are merged that many at a time, one thread each; the others one at a time on all threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
@@ -102,7 +102,7 @@ struct CompileOptions: ParsableArguments {
         }
         var options = PlannerOptions(outShardSize: shardBytes, stage: stage, allStages: allStages,
                                      randomSeed: randomSeed.value,
-                                     limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads))
+                                     limits: Scheduler.Limits(budgetBytes: budgetBytes, threads: threads, lanes: threads))
         options.unsafeTruncateEmbeddings = unsafeTruncateEmbeddings
         options.loraMergeDType = loraMergeDType.flatMap(DType.init(configName:))
         // The config's own warnings (keys mergekit ignores) first, so that they are seen when compiling then fails.

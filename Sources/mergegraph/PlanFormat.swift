@@ -105,6 +105,8 @@ struct PlanJSON {
             })),
             ("schedule", .object([
                 ("threads", .number(String(schedule.threads))),
+                ("lanes", .number(String(schedule.lanes))),
+                ("lane_window_bytes", .number(String(schedule.laneWindowBytes))),
                 ("groups", .array(groups.map { g in Self.group(schedule.groups[g], index: g, graph: graph) })),
             ])),
             ("memory", .object([
@@ -143,6 +145,8 @@ struct PlanJSON {
             ("kept_whole", .array(group.retained.map { .string($0.description) })),
             ("holding_operands", .array(group.holding.map { .string($0.description) })),
             ("peak_bytes", .number(String(group.peakBytes))),
+            ("output_bytes", .number(String(group.outputBytes))),
+            ("runs", .string(group.concurrent ? "lane" : "alone")),
             ("steps", .array(group.steps.map { step in
                 .object([("value", .string(step.value.description)),
                          ("writes", .array(step.writes.map { .string(graph.outputs[$0].path) })),

@@ -1,6 +1,8 @@
+import Checkpoint
 import Executor
 import Foundation
 import IR
+import Parser
 import Planner
 import XCTest
 
@@ -59,6 +61,66 @@ final class MemoryBudgetTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Groups run on two lanes (`Scheduler.Limits.lanes`) write the tensors one group at a time writes, on every
+    /// case: every group concurrent (the same files, byte for byte), some alone (a budget of twice the median
+    /// group's lane bytes) with small chunks, and small shards (each finished shard hashed as it is written). The
+    /// run holds at most the predicted peak.
+    func testTwoLanesWriteTheSameBytesWithinThePrediction() throws {
+        var mixed = 0
+        for (folder, name) in Self.cases {
+            let text = try String(contentsOfFile: "\(folder)/\(Fixtures.caseConfig(name))", encoding: .utf8)
+            /// The files of the merge's output, and its tensors' stored bytes by directory and name.
+            func merge(_ limits: Scheduler.Limits, shardBytes: Int = 5_000_000_000) throws
+                -> (files: [String: Data], tensors: [String: Data], plan: Plan) {
+                let out = Fixtures.temporaryDirectory("lanes-\(name)")
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                return try Fixtures.inFolder(folder) {
+                    let catalog = LocalCheckpointCatalog()
+                    let plan = try Compiler.compile(try ConfigParser.parse(text: text, file: Fixtures.caseConfig(name)),
+                                                    catalog: catalog, costs: StreamingCostModel(),
+                                                    options: PlannerOptions(outShardSize: shardBytes, limits: limits))
+                    let executor = PlanExecutor(plan: plan, catalog: catalog, options: ExecutionOptions(overwrite: true))
+                    try executor.run(outputDirectory: out)
+                    XCTAssertLessThanOrEqual(executor.memory.peakBytes, plan.schedule.predictedPeakBytes,
+                                             "\(name), \(limits)")
+                    let files = try files(out)
+                    var tensors: [String: Data] = [:]
+                    for folder in Set(files.keys.filter { $0.hasSuffix(".safetensors") }.map { ($0 as NSString).deletingLastPathComponent }) {
+                        let model = try SafetensorsModel(directory: folder.isEmpty ? out : "\(out)/\(folder)")
+                        for tensorName in model.tensorNames {
+                            let t = model.tensor(tensorName)!
+                            var bytes = Data(count: t.elementCount * t.dtype.byteSize)
+                            try bytes.withUnsafeMutableBytes { buffer in
+                                guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+                                try model.readBytes(fileIndex: t.fileIndex, offset: t.fileOffset, count: buffer.count, into: base)
+                            }
+                            tensors["\(folder)/\(tensorName)"] = bytes
+                        }
+                    }
+                    return (files, tensors, plan)
+                }
+            }
+            let expected = try merge(Scheduler.Limits(threads: 2))
+            let roomy = try merge(Scheduler.Limits(threads: 2, lanes: 2))
+            XCTAssertTrue(roomy.plan.schedule.groups.allSatisfy(\.concurrent), name)
+            XCTAssertEqual(Set(roomy.files.keys), Set(expected.files.keys), name)
+            for (path, data) in expected.files { XCTAssertTrue(roomy.files[path] == data, "\(name): \(path) differs with lanes") }
+            let laneBytes = roomy.plan.schedule.groups.map(\.laneBytes).sorted()
+            let smallest = roomy.plan.schedule.groups.map { $0.bytes(rows: 1) }.max()!
+            let budget = max(smallest + 5000, 2 * laneBytes[laneBytes.count / 2])
+            for (limits, shardBytes) in [(Scheduler.Limits(budgetBytes: budget, maxChunkElements: 100, threads: 2, lanes: 2), 5_000_000_000),
+                                         (Scheduler.Limits(maxChunkElements: 64, threads: 3, lanes: 2), 2000)] {
+                let actual = try merge(limits, shardBytes: shardBytes)
+                if Set(actual.plan.schedule.groups.map(\.concurrent)).count == 2 { mixed += 1 }
+                XCTAssertEqual(Set(actual.tensors.keys), Set(expected.tensors.keys), name)
+                for (tensor, data) in expected.tensors {
+                    XCTAssertTrue(actual.tensors[tensor] == data, "\(name): \(tensor) differs with lanes, \(limits), shards of \(shardBytes) bytes")
+                }
+            }
+        }
+        XCTAssertGreaterThan(mixed, 3, "some cases run some groups alone and others beside each other")
     }
 
     /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:

@@ -138,8 +138,17 @@ final class PlanFormatTests: XCTestCase {
         let memory = try XCTUnwrap(document["memory"] as? [String: Any])
         let peak = try XCTUnwrap(memory["predicted_peak_bytes"] as? Int)
         let groups = try XCTUnwrap((document["schedule"] as? [String: Any])?["groups"] as? [[String: Any]])
-        XCTAssertEqual(groups.compactMap { $0["peak_bytes"] as? Int }.max(), peak)
+        let schedule = try XCTUnwrap(document["schedule"] as? [String: Any])
+        let window = try XCTUnwrap(schedule["lane_window_bytes"] as? Int)
+        XCTAssertEqual(max(groups.compactMap { $0["peak_bytes"] as? Int }.max()!, window), peak)
         XCTAssertEqual(groups.count, 39)
+        // The binary runs groups on as many lanes as threads; with one thread, one group at a time.
+        XCTAssertEqual(schedule["lanes"] as? Int, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(groups.compactMap { $0["runs"] as? String }, Array(repeating: "lane", count: 39))
+        let one = try json(["plan", Fixtures.caseConfig("ties_then_slerp"), "--format", "json", "--threads", "1"])
+        let oneSchedule = try XCTUnwrap(one["schedule"] as? [String: Any])
+        XCTAssertEqual(oneSchedule["lanes"] as? Int, 1)
+        XCTAssertEqual(oneSchedule["lane_window_bytes"] as? Int, 0)
     }
 
     func testDOTRendersWithGraphviz() throws {

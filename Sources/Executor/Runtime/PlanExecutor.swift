@@ -287,11 +287,12 @@ public struct PlanExecutor {
     /// Computes and writes the shards `computing` (indices into the schedule's shards; groups that write none of
     /// them are skipped, writes into other shards dropped), each opened at `path(fileName)` after `makeFolder`;
     /// `finished(s, digest)` is called once shard `s` is complete on disk, with its size and SHA-256 when
-    /// `hashing(s)` asked for them and its bytes were written in file order (`ShardDigest`).
-    private func writeShards(computing: Set<Int>, path: (String) -> String,
-                             makeFolder: (String) throws(ExecutionError) -> Void,
-                             hashing: (Int) -> Bool,
-                             finished: (Int, ShardLedger.Entry?) -> Void) throws(ExecutionError) {
+    /// `hashing(s)` asked for them and its bytes were written in file order (`ShardDigest`). The groups run on the
+    /// schedule's lanes (`GroupLanes`); the closures are called from one thread at a time, never after this returns.
+    private func writeShards(computing: Set<Int>, path: @escaping (String) -> String,
+                             makeFolder: @escaping (String) throws(ExecutionError) -> Void,
+                             hashing: @escaping (Int) -> Bool,
+                             finished: @escaping (Int, ShardLedger.Entry?) -> Void) throws(ExecutionError) {
         var models: [any CheckpointReader] = []
         for input in plan.graph.models {
             do {
@@ -304,125 +305,160 @@ public struct PlanExecutor {
             }
         }
         let graph = plan.graph
-        memory.retainLimit = plan.schedule.predictedPeakBytes
-        if let shard = plan.schedule.groups.first(where: { $0.writerBytes > 0 }),
+        let schedule = plan.schedule
+        memory.retainLimit = schedule.predictedPeakBytes
+        if let shard = schedule.groups.first(where: { $0.writerBytes > 0 }),
            output.bytesPerOpenShard > shard.writerBytes {
             throw .planMismatch("the output writer holds \(output.bytesPerOpenShard) bytes per open shard, more than "
                                 + "the plan was made for; compile with this writer's StreamingCostModel(output:)")
         }
-        let threads = plan.schedule.threads
-        let parallel = Parallel(threads: threads)
-        let shardOf = plan.schedule.shardOfOutput
+        let shardOf = schedule.shardOfOutput
+        let computes = { (o: Int) in shardOf[o].map { computing.contains($0 - 1) } ?? false }
         var writers: [Int: any CheckpointShardWriter] = [:]
         var digests: [Int: ShardDigest] = [:]
-        let computed = plan.schedule.shards.indices.filter { computing.contains($0) }
-        var progress = RunProgress(tensorCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].outputs.count },
-                                   byteCount: computed.reduce(0) { $0 + plan.schedule.shards[$1].byteCount })
-        for group in plan.schedule.groups {
-            let writes = group.steps.flatMap(\.writes)
-            guard writes.contains(where: { shardOf[$0].map { computing.contains($0 - 1) } ?? false }) else { continue }
-            for s in group.opensShards where computing.contains(s) {
-                let digest = hashing(s) ? ShardDigest() : nil
-                digests[s] = digest
-                writers[s + 1] = try openWriter(plan.schedule.shards[s], path: path, makeFolder: makeFolder,
-                                                observer: digest)
-            }
-            var entries: [ChunkRunner.Entry] = []
-            var entryOf: [ValueID: Int] = [:]
-            var outputs: [Int] = []
-            var outputEntries: [Int] = []
-            // For the non-finite check: the float loads of the group and, per entry, the loads it is computed from.
-            var loads: [Int: any InputReadingKernel] = [:]
-            var feedingLoads: [Set<Int>] = []
-            let staging = InputStaging(memory: memory)
-            for step in group.steps {
-                let node = graph[step.value]
-                let operandTypes = node.operands.map { graph[$0].type }
-                var context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
-                                            memory: memory, operandDTypes: operandTypes.map(\.dtype))
-                context.holdsOperands = group.holding.contains(step.value)
-                let kernel: ChunkKernel
-                if case .load(let m, let name) = node.op, !node.type.dtype.isFloatingPoint {
-                    kernel = try RawLoadChunkKernel(reader: models[m], tensor: name, context: context)
-                } else if case .load(let m, let name) = node.op {
-                    let load = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context,
-                                                   checksFinite: !options.allowNonFinite)
-                    loads[entries.count] = load
-                    kernel = load
-                } else if case .loraDelta(let m, let a, let b, let rank, let scale, let transposed) = node.op {
-                    kernel = try LoRADeltaChunkKernel(reader: models[m], a: a, b: b, rank: rank, scale: scale,
-                                                      transposed: transposed, context: context)
-                } else if case .vocabularyGather(let gather) = node.op {
-                    let read = try VocabularyGatherChunkKernel(gather: gather, models: models, staging: staging,
-                                                               context: context, checksFinite: !options.allowNonFinite)
-                    loads[entries.count] = read
-                    kernel = read
-                } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
-                                                               threads: threads).make {
-                    kernel = make(context)
-                } else {
-                    throw .planMismatch("\(step.value) = \(node.op.mnemonic) has no kernel")
+        let computed = schedule.shards.indices.filter { computing.contains($0) }
+        var progress = RunProgress(tensorCount: computed.reduce(0) { $0 + schedule.shards[$1].outputs.count },
+                                   byteCount: computed.reduce(0) { $0 + schedule.shards[$1].byteCount })
+        let order = schedule.groups.indices.filter { g in
+            schedule.groups[g].steps.contains { $0.writes.contains(where: computes) }
+        }
+        var outputTypes: [Int: TensorType] = [:]
+        for o in graph.outputs.indices { outputTypes[o] = graph[graph.outputs[o].value].type }
+        let callbacks = GroupLanes.Callbacks(
+            open: { g throws(ExecutionError) in
+                for s in schedule.groups[g].opensShards where computing.contains(s) {
+                    let digest = hashing(s) ? ShardDigest() : nil
+                    digests[s] = digest
+                    writers[s + 1] = try openWriter(schedule.shards[s], path: path, makeFolder: makeFolder,
+                                                    observer: digest)
                 }
-                let sources = node.operands.reduce(into: loads[entries.count] == nil ? Set<Int>() : [entries.count]) {
-                    $0.formUnion(feedingLoads[entryOf[$1]!])
+            },
+            run: { g, parallel, emit throws(ExecutionError) in
+                try runGroup(schedule.groups[g], models: models, parallel: parallel,
+                             writes: { o throws(ExecutionError) in
+                                 guard let shardNumber = shardOf[o] else { throw .planMismatch("output \(o) has no shard") }
+                                 return computing.contains(shardNumber - 1)
+                             }, sink: emit)
+            },
+            write: { o, offset, chunk throws(ExecutionError) in
+                guard let writer = shardOf[o].flatMap({ writers[$0] }) else {
+                    throw .planMismatch("output \(o) has no open shard")
                 }
-                feedingLoads.append(sources)
-                entryOf[step.value] = entries.count
-                entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }, frees: []))
-                for o in step.writes {
-                    outputs.append(o)
-                    outputEntries.append(entries.count - 1)
+                let name = graph.outputs[o].name
+                switch chunk {
+                case .floats(let values):
+                    try Self.write(writer, name, offset, values)
+                    progress.bytesWritten += values.count * outputTypes[o]!.dtype.byteSize
+                case .bytes(let bytes):
+                    try Self.write(writer, name, offset, bytes)
+                    progress.bytesWritten += bytes.count
                 }
-            }
-            for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
-            let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
-                                     chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
-                                     memory: memory,
-                                     retain: Set(group.retained.compactMap { entryOf[$0] }),
-                                     holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel)
-            var nonFiniteOutputs = Set<Int>()
-            let checksFinite = !options.allowNonFinite
-            do {
-                try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
-                    let o = outputs[k]
-                    guard let shardNumber = shardOf[o] else { throw .planMismatch("output \(o) has no shard") }
-                    guard computing.contains(shardNumber - 1) else { return }
-                    guard let writer = writers[shardNumber] else { throw .planMismatch("output \(o) has no open shard") }
-                    let output = graph.outputs[o]
-                    let dtype = graph[output.value].type.dtype
-                    if dtype.isFloatingPoint {
-                        if checksFinite, !nonFiniteOutputs.contains(k),
-                           FiniteCheck.exceeds(values, count: range.count, limitBits: FiniteCheck.limitBits(for: dtype)) {
-                            nonFiniteOutputs.insert(k)
-                        }
-                        try Self.write(writer, output.name, range.lowerBound, UnsafeBufferPointer(start: values, count: range.count))
-                    } else {
-                        try Self.write(writer, output.name, range.lowerBound,
-                                       UnsafeRawBufferPointer(start: values, count: range.count * dtype.byteSize))
-                    }
-                    progress.bytesWritten += range.count * graph[output.value].type.dtype.byteSize
-                    options.onProgress?(progress)
+                options.onProgress?(progress)
+            },
+            written: { g throws(ExecutionError) in
+                let group = schedule.groups[g]
+                progress.tensorsDone += group.steps.flatMap(\.writes).filter(computes).count
+                for s in group.closesShards {
+                    guard let writer = writers.removeValue(forKey: s + 1) else { continue }
+                    do throws(CheckpointError) { try writer.finish() } catch { throw .checkpoint(error) }
+                    memory.release(output.bytesPerOpenShard)
+                    let shard = schedule.shards[s]
+                    finished(s, digests.removeValue(forKey: s)?.entry)
+                    options.onShardDone?(shard.fileName, shard.outputs.count)
                 }
-            } catch {
-                guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
-                throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
+                options.onProgress?(progress)
+            })
+        try GroupLanes(schedule: schedule, order: order, memory: memory, outputTypes: outputTypes,
+                       callbacks: callbacks).run()
+    }
+
+    /// Computes `group` chunk by chunk with `parallel`, reading inputs from `models` (the plan's, in order), and passes
+    /// every chunk of an output `writes(output)` accepts to `sink(output, range, values)` (an index into
+    /// `Graph.outputs`; f32 values, or an integer or BOOL tensor's stored bytes); the others are dropped unchecked.
+    /// - Throws: `ExecutionError`: an unreadable input, a kernel's error (`.undefinedMerge` naming the group's first
+    ///   tensor), `.nonFinite` for an output with an infinite or NaN value none of its inputs had (unless
+    ///   `options.allowNonFinite`), what `sink` throws.
+    private func runGroup(_ group: ChunkGroup, models: [any CheckpointReader], parallel: Parallel,
+                          writes: (Int) throws(ExecutionError) -> Bool,
+                          sink: (Int, Range<Int>, UnsafePointer<Float>) throws(ExecutionError) -> Void)
+        throws(ExecutionError) {
+        let graph = plan.graph
+        let threads = plan.schedule.threads
+        var entries: [ChunkRunner.Entry] = []
+        var entryOf: [ValueID: Int] = [:]
+        var outputs: [Int] = []
+        var outputEntries: [Int] = []
+        // For the non-finite check: the float loads of the group and, per entry, the loads it is computed from.
+        var loads: [Int: any InputReadingKernel] = [:]
+        var feedingLoads: [Set<Int>] = []
+        let staging = InputStaging(memory: memory)
+        for step in group.steps {
+            let node = graph[step.value]
+            let operandTypes = node.operands.map { graph[$0].type }
+            var context = KernelContext(shape: node.type.shape, dtype: node.type.dtype, parallel: parallel,
+                                        memory: memory, operandDTypes: operandTypes.map(\.dtype))
+            context.holdsOperands = group.holding.contains(step.value)
+            let kernel: ChunkKernel
+            if case .load(let m, let name) = node.op, !node.type.dtype.isFloatingPoint {
+                kernel = try RawLoadChunkKernel(reader: models[m], tensor: name, context: context)
+            } else if case .load(let m, let name) = node.op {
+                let load = try LoadChunkKernel(reader: models[m], tensor: name, staging: staging, context: context,
+                                               checksFinite: !options.allowNonFinite)
+                loads[entries.count] = load
+                kernel = load
+            } else if case .loraDelta(let m, let a, let b, let rank, let scale, let transposed) = node.op {
+                kernel = try LoRADeltaChunkKernel(reader: models[m], a: a, b: b, rank: rank, scale: scale,
+                                                  transposed: transposed, context: context)
+            } else if case .vocabularyGather(let gather) = node.op {
+                let read = try VocabularyGatherChunkKernel(gather: gather, models: models, staging: staging,
+                                                           context: context, checksFinite: !options.allowNonFinite)
+                loads[entries.count] = read
+                kernel = read
+            } else if let make = KernelFactory.declaration(for: node.op, result: node.type, operands: operandTypes,
+                                                           threads: threads).make {
+                kernel = make(context)
+            } else {
+                throw .planMismatch("\(step.value) = \(node.op.mnemonic) has no kernel")
             }
-            // A non-finite value is an error unless an input of that output had one (inputs may hold Inf/NaN on
-            // purpose, e.g. attention masks); all chunks have been read by now, statistics sweeps included.
-            for k in nonFiniteOutputs.sorted()
-            where !feedingLoads[outputEntries[k]].contains(where: { loads[$0]!.sawNonFinite }) {
-                throw .nonFinite(tensor: graph.outputs[outputs[k]].name)
+            let sources = node.operands.reduce(into: loads[entries.count] == nil ? Set<Int>() : [entries.count]) {
+                $0.formUnion(feedingLoads[entryOf[$1]!])
             }
-            progress.tensorsDone += outputs.filter { shardOf[$0].map { computing.contains($0 - 1) } ?? false }.count
-            for s in group.closesShards {
-                guard let writer = writers.removeValue(forKey: s + 1) else { continue }
-                do { try writer.finish() } catch { throw .checkpoint(error) }
-                memory.release(output.bytesPerOpenShard)
-                let shard = plan.schedule.shards[s]
-                finished(s, digests.removeValue(forKey: s)?.entry)
-                options.onShardDone?(shard.fileName, shard.outputs.count)
+            feedingLoads.append(sources)
+            entryOf[step.value] = entries.count
+            entries.append(ChunkRunner.Entry(kernel: kernel, operands: node.operands.map { entryOf[$0]! }, frees: []))
+            for o in step.writes {
+                outputs.append(o)
+                outputEntries.append(entries.count - 1)
             }
-            options.onProgress?(progress)
+        }
+        for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
+        let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
+                                 chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
+                                 memory: memory,
+                                 retain: Set(group.retained.compactMap { entryOf[$0] }),
+                                 holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel)
+        var nonFiniteOutputs = Set<Int>()
+        let checksFinite = !options.allowNonFinite
+        do {
+            try runner.run(outputs: outputEntries) { k, range, values throws(ExecutionError) in
+                let o = outputs[k]
+                guard try writes(o) else { return }
+                let dtype = graph[graph.outputs[o].value].type.dtype
+                if dtype.isFloatingPoint, checksFinite, !nonFiniteOutputs.contains(k),
+                   FiniteCheck.exceeds(values, count: range.count, limitBits: FiniteCheck.limitBits(for: dtype)) {
+                    nonFiniteOutputs.insert(k)
+                }
+                try sink(o, range, values)
+            }
+        } catch {
+            guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
+            throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
+        }
+        // A non-finite value is an error unless an input of that output had one (inputs may hold Inf/NaN on
+        // purpose, e.g. attention masks); all chunks have been read by now, statistics sweeps included.
+        for k in nonFiniteOutputs.sorted()
+        where !feedingLoads[outputEntries[k]].contains(where: { loads[$0]!.sawNonFinite }) {
+            throw .nonFinite(tensor: graph.outputs[outputs[k]].name)
         }
     }
 
