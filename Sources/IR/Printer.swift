@@ -94,12 +94,17 @@ public struct Printer {
     private func lanes() -> [String] {
         guard schedule.lanes > 1 else { return [] }
         let concurrent = schedule.groups.filter(\.concurrent).count
-        return ["// lanes: \(schedule.lanes), one thread each: \(concurrent) of \(schedule.groups.count) groups run beside "
-                + "each other within \(formatBytes(schedule.laneWindowBytes)), the others alone on all threads"]
+        let which = concurrent == schedule.groups.count ? "all \(concurrent) groups"
+            : "\(concurrent) of \(schedule.groups.count) groups (the others alone on all threads)"
+        return ["// lanes: \(schedule.lanes), one thread each: \(which) run beside each other within "
+                + "\(formatBytes(schedule.laneWindowBytes))"]
     }
 
-    /// Where the predicted peak is reached.
+    /// Where the predicted peak is reached: a tensor, or the lanes' window.
     private func largest() -> String {
+        if schedule.laneWindowBytes > 0, schedule.laneWindowBytes >= (schedule.groups.map(\.peakBytes).max() ?? 0) {
+            return " (the lanes' window)"
+        }
         guard let group = schedule.groups.max(by: { $0.peakBytes < $1.peakBytes }),
               let first = group.steps.first(where: { !$0.writes.isEmpty }) else { return "" }
         return " at tensor \"\(graph.outputs[first.writes[0]].name)\""

@@ -130,117 +130,131 @@ public enum Scheduler {
         var groups: [ChunkGroup] = []
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
+        let lanes = min(limits.lanes, limits.threads)
         for (g, outputs) in members.enumerated() {
             var group = plan(outputs, graph: graph)
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
             group.closesShards = shards.indices.filter { lastGroup[$0] == g }
             group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] } .count * costs.bytesPerOpenShard
-            func cost(_ step: ScheduleStep) -> KernelCost {
-                let node = graph[step.value]
-                var op = node.op
-                if relaxing?.contains(step.value) == true, case .magnitudePrune(let keep, let rescale, _) = op {
-                    op = .magnitudePrune(keep: keep, rescale: rescale, ties: .index)
-                }
-                return costs.cost(of: op, result: node.type, operands: node.operands.map { graph[$0].type },
-                                  threads: limits.threads)
-            }
-            var stepCosts = group.steps.map(cost)
-            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
-            // Too big: give up PyTorch's tie order where it saves the most, one prune at a time.
-            while group.bytes(rows: 1) > limits.budgetBytes, relaxing != nil {
-                let candidates = group.steps.indices.filter { i in
-                    guard relaxing?.contains(group.steps[i].value) == false,
-                          case .magnitudePrune(_, _, let ties) = graph[group.steps[i].value].op, ties.isTorch else { return false }
-                    return true
-                }
-                /// The state bytes giving up PyTorch's order on step `i` saves at its largest.
-                func saving(_ i: Int) -> Int {
-                    relaxing?.insert(group.steps[i].value)
-                    defer { relaxing?.remove(group.steps[i].value) }
-                    return (stepCosts[i].passBytes.max() ?? 0) - (cost(group.steps[i]).passBytes.max() ?? 0)
-                }
-                guard let best = candidates.map({ ($0, saving($0)) }).filter({ $0.1 > 0 }).max(by: { $0.1 < $1.1 })?.0
-                else { break }
-                relaxing?.insert(group.steps[best].value)
-                stepCosts[best] = cost(group.steps[best])
-                (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
-            }
-            guard group.bytes(rows: 1) <= limits.budgetBytes else {
+            group.outputBytes = group.steps.flatMap(\.writes).reduce(0) { $0 + graph[graph.outputs[$1].value].type.byteCount }
+            // On a lane the group has its share of the budget, less the outputs it may have to hold (what PyTorch's
+            // tie order needs is never given up for it); when it does not fit there, the whole budget, alone.
+            let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
+            var need = 0
+            if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
+                                                  relaxing: &relaxing, relax: false, need: &need) {
+                concurrent.concurrent = true
+                groups.append(concurrent)
+            } else if let alone = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
+                                         relaxing: &relaxing, relax: true, need: &need) {
+                groups.append(alone)
+            } else if need > (tooSmall?.bytes ?? 0) {
                 // Go on through the other groups, so that the error names the budget every tensor fits in.
-                if group.bytes(rows: 1) > (tooSmall?.bytes ?? 0) {
-                    tooSmall = (group.bytes(rows: 1), graph.outputs[outputs[0]].name)
-                }
-                continue
+                tooSmall = (need, graph.outputs[outputs[0]].name)
             }
-            // Kernels that offer to hold their operands themselves, each while the group still fits with chunks as
-            // large as without it: later sweeps then compute nothing for them.
-            for i in group.steps.indices where limits.retainAcrossPasses {
-                guard let held = stepCosts[i].holdingOperands() else { continue }
-                var costs = stepCosts
-                costs[i] = held
-                var holding = group
-                holding.holding = (group.holding + [group.steps[i].value]).sorted()
-                (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [])
-                if holding.bytes(rows: chunkRows(group, limits: limits)) <= limits.budgetBytes {
-                    group = holding
-                    stepCosts = costs
-                }
-            }
-            let keep = limits.retainAcrossPasses ? retainable(group, graph: graph, costs: stepCosts) : []
-            if !keep.isEmpty {
-                var kept = group
-                kept.retained = keep
-                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
-                if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
-            }
-            // Then, one at a time, the values whose recomputation costs the most, each while the group still fits.
-            var tried = Set<ValueID>()
-            search: while limits.retainAcrossPasses {
-                for v in recomputedOften(group, graph: graph) where tried.insert(v).inserted {
-                    var kept = group
-                    kept.retained = (group.retained + [v]).sorted()
-                    (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
-                    if kept.bytes(rows: 1) <= limits.budgetBytes {
-                        group = kept
-                        continue search
-                    }
-                }
-                break
-            }
-            group.chunkRows = chunkRows(group, limits: limits)
-            groups.append(group)
         }
         if let tooSmall {
             throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
         }
         return assignLanes(Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes,
-                                    threads: limits.threads), graph: graph, lanes: min(limits.lanes, limits.threads))
+                                    threads: limits.threads), lanes: lanes)
     }
 
-    /// `schedule` with `lanes` lanes: each group's `outputBytes`, and as concurrent every group that fits the budget
-    /// `lanes` times over (`ChunkGroup.laneBytes`: its peak and its buffered outputs), so that `lanes` of the
-    /// largest can run at once; the window is `lanes` times the largest concurrent group's bytes. With one lane,
-    /// or no group that fits, every group runs alone.
+    /// `schedule` with `lanes` lanes when some of its groups are concurrent: the window is `lanes` times the largest
+    /// concurrent group's `laneBytes` (its peak within its share of the budget plus its outputs), within the budget.
     ///
     /// Why groups rather than chunks: a kernel's loop split over two threads joins them at every chunk (about 18
     /// times a chunk for DARE-TIES), and on a 2-core VM the second thread sleeps and is woken hundreds of times a
     /// run; two groups on one thread each never wait for each other within a tensor.
-    static func assignLanes(_ schedule: Schedule, graph: Graph, lanes: Int) -> Schedule {
+    static func assignLanes(_ schedule: Schedule, lanes: Int) -> Schedule {
         var schedule = schedule
-        for g in schedule.groups.indices {
-            let writes = schedule.groups[g].steps.flatMap(\.writes)
-            schedule.groups[g].outputBytes = writes.reduce(0) { $0 + graph[graph.outputs[$1].value].type.byteCount }
-        }
-        guard lanes > 1 else { return schedule }
-        for g in schedule.groups.indices {
-            let bytes = schedule.groups[g].laneBytes
-            schedule.groups[g].concurrent = bytes <= schedule.budgetBytes / lanes
-        }
         let largest = schedule.groups.filter(\.concurrent).map(\.laneBytes).max() ?? 0
-        guard largest > 0 else { return schedule }
+        guard lanes > 1, largest > 0 else { return schedule }
         schedule.lanes = lanes
         schedule.laneWindowBytes = min(schedule.budgetBytes, lanes * largest)
         return schedule
+    }
+
+    /// `group` planned within `budget` bytes: its sweeps, the operands kept whole or held by their kernels while it
+    /// still fits, and its chunk size; nil when it does not fit one row at a time, with the bytes it needs then in
+    /// `need`. With `relax`, PyTorch's tie order is given up on its largest `magnitude_prune` ops (collected in
+    /// `relaxing`) as far as it takes to fit; without, never.
+    private static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
+                               relaxing: inout Set<ValueID>?, relax: Bool, need: inout Int) -> ChunkGroup? {
+        var group = group
+        var limits = limits
+        limits.budgetBytes = budget
+        func cost(_ step: ScheduleStep) -> KernelCost {
+            let node = graph[step.value]
+            var op = node.op
+            if relaxing?.contains(step.value) == true, case .magnitudePrune(let keep, let rescale, _) = op {
+                op = .magnitudePrune(keep: keep, rescale: rescale, ties: .index)
+            }
+            return costs.cost(of: op, result: node.type, operands: node.operands.map { graph[$0].type },
+                              threads: limits.threads)
+        }
+        var stepCosts = group.steps.map(cost)
+        (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+        // Too big: give up PyTorch's tie order where it saves the most, one prune at a time.
+        while relax, group.bytes(rows: 1) > limits.budgetBytes, relaxing != nil {
+            let candidates = group.steps.indices.filter { i in
+                guard relaxing?.contains(group.steps[i].value) == false,
+                      case .magnitudePrune(_, _, let ties) = graph[group.steps[i].value].op, ties.isTorch else { return false }
+                return true
+            }
+            /// The state bytes giving up PyTorch's order on step `i` saves at its largest.
+            func saving(_ i: Int) -> Int {
+                relaxing?.insert(group.steps[i].value)
+                defer { relaxing?.remove(group.steps[i].value) }
+                return (stepCosts[i].passBytes.max() ?? 0) - (cost(group.steps[i]).passBytes.max() ?? 0)
+            }
+            guard let best = candidates.map({ ($0, saving($0)) }).filter({ $0.1 > 0 }).max(by: { $0.1 < $1.1 })?.0
+            else { break }
+            relaxing?.insert(group.steps[best].value)
+            stepCosts[best] = cost(group.steps[best])
+            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+        }
+        guard group.bytes(rows: 1) <= limits.budgetBytes else {
+            need = group.bytes(rows: 1)
+            return nil
+        }
+        // Kernels that offer to hold their operands themselves, each while the group still fits with chunks as
+        // large as without it: later sweeps then compute nothing for them.
+        for i in group.steps.indices where limits.retainAcrossPasses {
+            guard let held = stepCosts[i].holdingOperands() else { continue }
+            var costs = stepCosts
+            costs[i] = held
+            var holding = group
+            holding.holding = (group.holding + [group.steps[i].value]).sorted()
+            (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [])
+            if holding.bytes(rows: chunkRows(group, limits: limits)) <= limits.budgetBytes {
+                group = holding
+                stepCosts = costs
+            }
+        }
+        let keep = limits.retainAcrossPasses ? retainable(group, graph: graph, costs: stepCosts) : []
+        if !keep.isEmpty {
+            var kept = group
+            kept.retained = keep
+            (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
+            if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
+        }
+        // Then, one at a time, the values whose recomputation costs the most, each while the group still fits.
+        var tried = Set<ValueID>()
+        search: while limits.retainAcrossPasses {
+            for v in recomputedOften(group, graph: graph) where tried.insert(v).inserted {
+                var kept = group
+                kept.retained = (group.retained + [v]).sorted()
+                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
+                if kept.bytes(rows: 1) <= limits.budgetBytes {
+                    group = kept
+                    continue search
+                }
+            }
+            break
+        }
+        group.chunkRows = chunkRows(group, limits: limits)
+        return group
     }
 
     /// Rows per chunk of `group`: as many as `limits.maxChunkElements` allows and every phase fits the budget with

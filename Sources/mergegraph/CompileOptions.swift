@@ -45,7 +45,7 @@ struct CompileOptions: ParsableArguments {
     var strict = false
 
     @Option(name: [.customLong("threads"), .customLong("num-threads"), .customShort("j")], parsing: .unconditional,
-            help: "Worker threads (default: all cores; mergekit's -j/--num-threads): tensors that fit the memory budget that many times over are merged that many at a time, one thread each; the others one at a time on all threads.")
+            help: "Worker threads (default: all cores; mergekit's -j/--num-threads): tensors that fit their share of the memory budget (--max-memory over the threads) are merged that many at a time, one thread each; the others one at a time on all threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
