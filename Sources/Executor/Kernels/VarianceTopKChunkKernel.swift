@@ -139,36 +139,32 @@ struct VarianceKeys: VectorOrderKeys, @unchecked Sendable {
 
 /// Population variances across operands (`torch.var(dim=0, unbiased=False)`), in f64.
 enum PopulationVariance {
-    /// Elements whose variances are computed together (operand by operand, so that the loops vectorize).
-    static let tile = 256
-
     /// The variances across `inputs` (indexed by global element index) of elements `range`, as f32, into `out`
     /// (indexed the same way): per element the mean and the sum of squared deviations, each folded over the
-    /// operands in order in f64, then divided by the operand count.
+    /// operands in order in f64, then divided by the operand count. Eight elements at a time in f64 lanes; the two
+    /// divisions by the count, which bounded the loop, are a product by the reciprocal corrected by one fused
+    /// multiply-add, which is the correctly rounded quotient (Markstein's theorem: the reciprocal is correctly
+    /// rounded and the first product within an ulp; no operand here is near overflow or underflow), so the bits are
+    /// the scalar fold's.
     static func compute(_ inputs: [UnsafePointer<Float>], _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * tile) { buffer in
-            let mean = buffer.baseAddress!, sum = mean + tile
-            let m = Double(inputs.count)
-            var start = range.lowerBound
-            while start < range.upperBound {
-                let count = min(tile, range.upperBound - start)
-                mean.initialize(repeating: 0, count: count)
-                sum.initialize(repeating: 0, count: count)
+        let m = SIMD8<Double>(repeating: Double(inputs.count))
+        let reciprocal = SIMD8<Double>(repeating: 1 / Double(inputs.count))
+        /// `a / m`, correctly rounded.
+        @inline(__always) func divided(_ a: SIMD8<Double>) -> SIMD8<Double> {
+            let q = a * reciprocal
+            return q.addingProduct(a.addingProduct(-q, m), reciprocal)
+        }
+        inputs.withUnsafeBufferPointer { inputs in
+            LaneConversions.forEachGroup(range) { i, lanes in
+                var sum = SIMD8<Double>()
+                for x in inputs { sum += SIMD8<Double>(LaneConversions.load(x, i, lanes)) }
+                let mean = divided(sum)
+                var squares = SIMD8<Double>()
                 for x in inputs {
-                    let x = x + start
-                    for j in 0..<count { mean[j] += Double(x[j]) }
+                    let d = SIMD8<Double>(LaneConversions.load(x, i, lanes)) - mean
+                    squares += d * d
                 }
-                for j in 0..<count { mean[j] /= m }
-                for x in inputs {
-                    let x = x + start
-                    for j in 0..<count {
-                        let d = Double(x[j]) - mean[j]
-                        sum[j] += d * d
-                    }
-                }
-                let o = out + start
-                for j in 0..<count { o[j] = Float(sum[j] / m) }
-                start += count
+                LaneConversions.store(SIMD8<Float>(divided(squares)), out, i, lanes)
             }
         }
     }
