@@ -138,19 +138,24 @@ public enum Scheduler {
             group.writerBytes = shards.indices.filter { firstGroup[$0] <= g && g <= lastGroup[$0] } .count * costs.bytesPerOpenShard
             group.outputBytes = group.steps.flatMap(\.writes).reduce(0) { $0 + graph[graph.outputs[$1].value].type.byteCount }
             // On a lane the group has its share of the budget, less the outputs it may have to hold (what PyTorch's
-            // tie order needs is never given up for it); when it does not fit there, the whole budget, alone.
-            let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
+            // tie order needs is never given up for it), if it holds there the operands it holds with the whole
+            // budget: holding saves more than a lane gains (bf16 multislerp holding its operands takes half the
+            // time); otherwise it runs alone within the whole budget.
             var need = 0
+            guard let alone = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
+                                     relaxing: &relaxing, relax: true, need: &need) else {
+                // Go on through the other groups, so that the error names the budget every tensor fits in.
+                if need > (tooSmall?.bytes ?? 0) { tooSmall = (need, graph.outputs[outputs[0]].name) }
+                continue
+            }
+            let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
             if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
-                                                  relaxing: &relaxing, relax: false, need: &need) {
+                                                  relaxing: &relaxing, relax: false, need: &need),
+               concurrent.holding == alone.holding {
                 concurrent.concurrent = true
                 groups.append(concurrent)
-            } else if let alone = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
-                                         relaxing: &relaxing, relax: true, need: &need) {
+            } else {
                 groups.append(alone)
-            } else if need > (tooSmall?.bytes ?? 0) {
-                // Go on through the other groups, so that the error names the budget every tensor fits in.
-                tooSmall = (need, graph.outputs[outputs[0]].name)
             }
         }
         if let tooSmall {
@@ -162,6 +167,9 @@ public enum Scheduler {
 
     /// `schedule` with `lanes` lanes when some of its groups are concurrent: the window is `lanes` times the largest
     /// concurrent group's `laneBytes` (its peak within its share of the budget plus its outputs), within the budget.
+    /// (Adding what the largest finished group keeps, so that a lane finishing ahead could start the next group, made
+    /// `ties3` no faster within the noise and raised the TIES-family merges' peak RSS from about 530 to 563 MiB with
+    /// `--max-memory 512MiB`.)
     ///
     /// Why groups rather than chunks: a kernel's loop split over two threads joins them at every chunk (about 18
     /// times a chunk for DARE-TIES), and on a 2-core VM the second thread sleeps and is woken hundreds of times a

@@ -123,6 +123,29 @@ final class MemoryBudgetTests: XCTestCase {
         XCTAssertGreaterThan(mixed, 3, "some cases run some groups alone and others beside each other")
     }
 
+    /// A group runs on a lane only if it holds there the operands it holds with the whole budget (bf16 multislerp
+    /// holding its operands takes half the time, more than a lane gains); otherwise it runs alone, holding them.
+    func testAGroupRunsOnALaneOnlyIfItKeepsHoldingItsOperands() throws {
+        let text = "{merge_method: multislerp, base_model: models/llama-base, models: [{model: models/llama-ft-a, "
+            + "parameters: {weight: 0.5}}, {model: models/llama-ft-b, parameters: {weight: 0.3}}, "
+            + "{model: models/llama-ft-c, parameters: {weight: 0.2}}], dtype: bfloat16}"
+        let roomy = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2, lanes: 2)))
+        XCTAssertTrue(roomy.schedule.groups.allSatisfy { $0.concurrent && !$0.holding.isEmpty })
+        // Room to hold the largest group's operands alone, not on a lane, and the median group's on a lane.
+        let lanes = roomy.schedule.groups.map(\.laneBytes).sorted()
+        let budget = max(roomy.schedule.groups.map(\.peakBytes).max()!, 2 * lanes[lanes.count / 2]) + 1000
+        let one = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget, threads: 2)))
+        let two = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget, threads: 2,
+                                                                                             lanes: 2)))
+        XCTAssertEqual(two.schedule.groups.map(\.holding), one.schedule.groups.map(\.holding))
+        XCTAssertTrue(two.schedule.groups.contains { !$0.concurrent && !$0.holding.isEmpty })
+        XCTAssertTrue(two.schedule.groups.contains(where: \.concurrent))
+        for (g, group) in two.schedule.groups.enumerated() where !group.concurrent {
+            XCTAssertEqual(group, one.schedule.groups[g], "a group alone is planned as with one lane")
+        }
+        XCTAssertLessThanOrEqual(two.schedule.laneWindowBytes, budget)
+    }
+
     /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:
     /// the kernels declare their state phase by phase and the runner follows the schedule's sweeps and frees.
     func testPredictedPeakEqualsTheMeasuredPeak() throws {
