@@ -163,9 +163,9 @@ public struct Schedule: Hashable, Sendable {
     /// The worker threads the kernels' state was sized for; the executor runs with exactly these.
     public var threads: Int
     /// Groups the executor may run at once, each on one thread (1: one group at a time). Concurrent groups
-    /// (`ChunkGroup.concurrent`) start in schedule order while the `laneBytes` of those running or finished but not
-    /// yet written stay within `laneWindowBytes`; their outputs are written in schedule order, so the files are
-    /// the same bytes as one group at a time.
+    /// (`ChunkGroup.concurrent`) start in schedule order while what the groups in flight reserve stays within
+    /// `laneWindowBytes` (a running group its `laneBytes`, a finished one not yet written its buffered outputs and
+    /// writers); their outputs are written in schedule order, so the files are the bytes of one group at a time.
     public var lanes: Int
     /// The bytes the concurrent groups in flight may reserve together (`ChunkGroup.laneBytes` each, at least one
     /// group's always): `lanes` times the largest concurrent group's, within the budget; 0 without concurrent groups.

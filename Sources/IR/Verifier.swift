@@ -94,7 +94,8 @@ public enum Verifier {
     /// Checks that `schedule` runs `graph`: every step's operands are computed earlier in its group, every value
     /// is computed once per group and freed once after its last use, every output is written by one step and
     /// lies in exactly one shard, the sweeps name steps of their group and end with an output sweep that computes
-    /// every step writing an output.
+    /// every step writing an output; concurrent groups only with lanes, each within the lanes' window, the window
+    /// within the budget.
     public static func verify(_ graph: Graph, _ schedule: Schedule) throws(VerifierError) {
         var written = [Int](repeating: 0, count: graph.outputs.count)
         for (g, group) in schedule.groups.enumerated() {
@@ -154,6 +155,20 @@ public enum Verifier {
         }
         if let o = inShard.firstIndex(where: { $0 != 1 }) {
             throw .badSchedule("output \"\(graph.outputs[o].path)\" is in \(inShard[o]) shards")
+        }
+        // Lanes: concurrent groups only with more than one lane, each fitting the window, the window the budget.
+        let concurrent = schedule.groups.indices.filter { schedule.groups[$0].concurrent }
+        if schedule.lanes < 1 || (schedule.lanes == 1 && (!concurrent.isEmpty || schedule.laneWindowBytes != 0)) {
+            throw .badSchedule("\(schedule.lanes) lane(s) with \(concurrent.count) concurrent group(s) and a window of "
+                               + "\(schedule.laneWindowBytes) bytes")
+        }
+        if let g = concurrent.first(where: { schedule.groups[$0].laneBytes > schedule.laneWindowBytes }) {
+            throw .badSchedule("concurrent group \(g) reserves \(schedule.groups[g].laneBytes) bytes, more than the "
+                               + "lanes' window of \(schedule.laneWindowBytes)")
+        }
+        if schedule.laneWindowBytes > schedule.budgetBytes {
+            throw .badSchedule("the lanes' window of \(schedule.laneWindowBytes) bytes exceeds the budget of "
+                               + "\(schedule.budgetBytes)")
         }
     }
 }

@@ -212,6 +212,22 @@ final class VerifierTests: XCTestCase {
         try Verifier.verify(g, s)
     }
 
+    /// A concurrent group needs lanes and a window that holds it; the window stays within the budget.
+    func testLanesNeedAWindowThatHoldsEachConcurrentGroupWithinTheBudget() throws {
+        let (g, s) = scheduled()
+        var lanes = s
+        lanes.groups[0].concurrent = true
+        lanes.groups[0].outputBytes = 12
+        assertRejects(g, lanes, containing: "1 lane(s) with 1 concurrent group(s)")
+        lanes.lanes = 2
+        lanes.laneWindowBytes = lanes.groups[0].laneBytes - 1
+        assertRejects(g, lanes, containing: "concurrent group 0 reserves")
+        lanes.laneWindowBytes = 2 * lanes.groups[0].laneBytes
+        try Verifier.verify(g, lanes)
+        lanes.budgetBytes = lanes.laneWindowBytes - 1
+        assertRejects(g, lanes, containing: "exceeds the budget")
+    }
+
     func testRejectsOperandComputedAfterItsReader() {
         var (g, s) = scheduled()
         s.groups[0].steps.swapAt(1, 2)
