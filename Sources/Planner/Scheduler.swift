@@ -176,8 +176,14 @@ public enum Scheduler {
     /// run; two groups on one thread each never wait for each other within a tensor.
     static func assignLanes(_ schedule: Schedule, lanes: Int) -> Schedule {
         var schedule = schedule
-        let largest = schedule.groups.filter(\.concurrent).map(\.laneBytes).max() ?? 0
-        guard lanes > 1, largest > 0 else { return schedule }
+        let concurrent = schedule.groups.filter(\.concurrent)
+        let largest = concurrent.map(\.laneBytes).max() ?? 0
+        // No more lanes than concurrent groups (`--threads 1000` on 39 groups).
+        let lanes = min(lanes, concurrent.count)
+        guard lanes > 1, largest > 0 else {
+            for g in schedule.groups.indices { schedule.groups[g].concurrent = false }
+            return schedule
+        }
         schedule.lanes = lanes
         schedule.laneWindowBytes = min(schedule.budgetBytes, lanes * largest)
         return schedule

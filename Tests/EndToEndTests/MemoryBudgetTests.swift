@@ -144,6 +144,11 @@ final class MemoryBudgetTests: XCTestCase {
             XCTAssertEqual(group, one.schedule.groups[g], "a group alone is planned as with one lane")
         }
         XCTAssertLessThanOrEqual(two.schedule.laneWindowBytes, budget)
+        // No more lanes than groups on them: 1000 threads on this model's groups.
+        let many = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 1000, lanes: 1000)))
+        let onLanes = many.schedule.groups.filter(\.concurrent)
+        XCTAssertEqual(many.schedule.lanes, onLanes.count)
+        XCTAssertEqual(many.schedule.laneWindowBytes, onLanes.count * onLanes.map(\.laneBytes).max()!)
     }
 
     /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:
