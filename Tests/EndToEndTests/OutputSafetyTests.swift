@@ -120,6 +120,10 @@ final class OutputSafetyTests: XCTestCase {
         let dead = try deadPid()
         try fm.createDirectory(atPath: "\(dir)/.out.partial-\(dead)", withIntermediateDirectories: false)
         try Data([0]).write(to: URL(fileURLWithPath: "\(dir)/.out.partial-\(dead)/model.safetensors"))
+        // Killed while writing its first shard ledger: only the ledger's temporary file (found by a trial run).
+        let killed = try deadPid()
+        try fm.createDirectory(atPath: "\(dir)/.out.partial-\(killed)", withIntermediateDirectories: false)
+        try Data("{".utf8).write(to: URL(fileURLWithPath: "\(dir)/.out.partial-\(killed)/.mergegraph-shards.json.tmp"))
         // A partial-looking folder holding something else is never deleted.
         let other = try deadPid()
         try fm.createDirectory(atPath: "\(dir)/.out.partial-\(other)", withIntermediateDirectories: false)

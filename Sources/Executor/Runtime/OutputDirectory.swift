@@ -448,7 +448,8 @@ public final class OutputDirectory {
     }
 
     /// Removes `.NAME.partial-PID` siblings whose process has ended (`processEnded`) and that hold only model files (and,
-    /// unless `keepingLedgers`, a shard ledger); returns the ones kept for their ledger, with it.
+    /// unless `keepingLedgers`, a shard ledger, or the temporary file of one being written); returns the ones kept for
+    /// their ledger, with it.
     private static func sweepStalePartials(in folder: String, name: String,
                                            keepingLedgers: Bool) -> [(path: String, ledger: ShardLedger)] {
         let prefix = ".\(name).partial-"
@@ -466,7 +467,9 @@ public final class OutputDirectory {
                 kept.append((full, ledger))
                 continue
             }
-            if ledger != nil { unlink(ledgerPath); unlink(ledgerPath + ".tmp") }
+            if ledger != nil { unlink(ledgerPath) }
+            // A ledger the ended run was writing (killed before its first rename) is ours as well.
+            unlink(ledgerPath + ".tmp")
             guard foreignEntry(in: full) == nil else { continue }
             try? FileManager.default.removeItem(atPath: full)
         }
