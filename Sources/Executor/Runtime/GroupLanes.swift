@@ -84,7 +84,7 @@ final class GroupLanes: @unchecked Sendable {
         self.memory = memory
         self.outputTypes = outputTypes
         self.callbacks = callbacks
-        lanes = max(1, min(schedule.lanes, schedule.threads))
+        lanes = max(1, schedule.lanes)
     }
 
     /// Runs every group and writes its outputs: on the calling thread and `lanes − 1` more.
@@ -204,27 +204,27 @@ final class GroupLanes: @unchecked Sendable {
             try callbacks.write(output, range.lowerBound, chunk)
             return
         }
-        var pieces = buffered[position] ?? []
-        let index: Int
-        if let found = pieces.firstIndex(where: { $0.output == output }) {
-            index = found
+        // A group's outputs' chunks interleave (chunk by chunk, output by output); the list is edited in place.
+        let piece: Int
+        if let found = buffered[position, default: []].firstIndex(where: { $0.output == output }) {
+            piece = found
         } else {
-            pieces.append(Buffered(output: output, buffer: memory.allocate(UInt8.self, count: type.byteCount,
-                                                                           zeroed: false),
-                                   elements: 0))
-            index = pieces.count - 1
+            buffered[position, default: []].append(
+                Buffered(output: output, buffer: memory.allocate(UInt8.self, count: type.byteCount, zeroed: false),
+                         elements: 0))
+            piece = buffered[position]!.count - 1
         }
-        guard range.lowerBound == pieces[index].elements, range.upperBound <= type.elementCount else {
-            throw .planMismatch("output \(output): chunk \(range) after \(pieces[index].elements) elements")
+        let filled = buffered[position]![piece].elements
+        guard range.lowerBound == filled, range.upperBound <= type.elementCount else {
+            throw .planMismatch("output \(output): chunk \(range) after \(filled) elements")
         }
         let size = type.dtype.byteSize
-        let destination = UnsafeMutableRawPointer(pieces[index].buffer.pointer) + range.lowerBound * size
+        let destination = UnsafeMutableRawPointer(buffered[position]![piece].buffer.pointer) + range.lowerBound * size
         if type.dtype.isFloatingPoint {
             DTypeConversion.encode(values, count: range.count, as: type.dtype, into: destination)
         } else {
             destination.copyMemory(from: values, byteCount: range.count * size)
         }
-        pieces[index].elements = range.upperBound
-        buffered[position] = pieces
+        buffered[position]![piece].elements = range.upperBound
     }
 }
