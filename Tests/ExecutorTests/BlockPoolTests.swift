@@ -56,10 +56,11 @@ final class BlockPoolTests: XCTestCase {
         var a: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 8 * mib, zeroed: false)
         a = nil
         XCTAssertEqual(memory.pool.pooledBytes, 8 * mib)
-        // A different size: the pooled 8 MiB would make 8 + 6 > the 8 MiB peak, so it goes back to the system.
-        let b = memory.allocate(UInt8.self, count: 6 * mib, zeroed: false)
+        // A different size, more than twice as large as no pooled block: the pooled 8 MiB would make 8 + 3 > the
+        // 8 MiB peak, so it goes back to the system.
+        let b = memory.allocate(UInt8.self, count: 3 * mib, zeroed: false)
         XCTAssertEqual(memory.pool.pooledBytes, 0)
-        XCTAssertEqual(memory.liveBytes, 6 * mib)
+        XCTAssertEqual(memory.liveBytes, 3 * mib)
         XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, memory.peakBytes)
         // With a retain limit the pool may hold more than the peak so far, never more than the limit.
         memory.retainLimit = 20 * mib
@@ -77,5 +78,36 @@ final class BlockPoolTests: XCTestCase {
         small = nil
         XCTAssertEqual(memory.pool.pooledBytes, 0)
         withExtendedLifetime(small) {}
+    }
+
+    /// A request with no pooled block of its size takes the smallest pooled block of at most twice its size; the
+    /// surplus counts against the bound while the block is in use, and the block comes back whole.
+    func testALargerPooledBlockServesASmallerRequest() {
+        let memory = MemoryAccount()
+        let mib = 1 << 20
+        memory.retainLimit = 40 * mib
+        var big: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 16 * mib, zeroed: false)
+        var huge: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 22 * mib, zeroed: false)
+        let address = big?.pointer
+        big = nil
+        huge = nil
+        XCTAssertEqual(memory.pool.pooledBytes, 38 * mib)
+        // 12 MiB: the 16 MiB block (the smallest of at most 24), 4 MiB of it surplus.
+        var small: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 12 * mib)
+        XCTAssertEqual(small?.pointer, address)
+        XCTAssertTrue(small!.array.allSatisfy { $0 == 0 }, "the requested bytes are zeroed when asked")
+        XCTAssertEqual(memory.pool.pooledBytes, 22 * mib)
+        XCTAssertEqual(memory.pool.slackBytes, 4 * mib)
+        XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes + memory.pool.slackBytes, 40 * mib)
+        small = nil
+        XCTAssertEqual(memory.pool.slackBytes, 0)
+        XCTAssertEqual(memory.pool.pooledBytes, 38 * mib, "the block came back whole")
+        // 7 MiB: no pooled block of at most 14 MiB, so a new block is made after giving back what the bound needs
+        // (7 + 38 > 40: the 22 MiB block, the largest).
+        let seven = memory.allocate(UInt8.self, count: 7 * mib, zeroed: false)
+        XCTAssertNotEqual(seven.pointer, address)
+        XCTAssertEqual(memory.pool.slackBytes, 0)
+        XCTAssertEqual(memory.pool.pooledBytes, 16 * mib)
+        withExtendedLifetime((seven, big, huge, small)) {}
     }
 }

@@ -51,13 +51,16 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     public let count: Int
     public let pointer: UnsafeMutablePointer<Element>
     private let account: MemoryAccount
+    /// The size of the block holding the elements (bytes), at least their bytes (`BlockPool.take`).
+    private let blockBytes: Int
 
     init(count: Int, zeroed: Bool, account: MemoryAccount) {
         self.count = count
         self.account = account
         let bytes = max(count, 1) * MemoryLayout<Element>.stride
         account.charge(count * MemoryLayout<Element>.stride)
-        let raw = account.pool.take(bytes: bytes, live: account.liveBytes, peak: account.poolBound)
+        let (raw, blockBytes) = account.pool.take(bytes: bytes, live: account.liveBytes, peak: account.poolBound)
+        self.blockBytes = blockBytes
         pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
         if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
     }
@@ -65,7 +68,7 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     deinit {
         account.release(count * MemoryLayout<Element>.stride)
         account.pool.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Element>.stride,
-                          live: account.liveBytes, peak: account.poolBound)
+                          blockBytes: blockBytes, live: account.liveBytes, peak: account.poolBound)
     }
 
     public subscript(i: Int) -> Element {
