@@ -204,27 +204,31 @@ final class GroupLanes: @unchecked Sendable {
             try callbacks.write(output, range.lowerBound, chunk)
             return
         }
-        // A group's outputs' chunks interleave (chunk by chunk, output by output); the list is edited in place.
+        try encode(values, range: range, output: output, type: type, into: &buffered[position, default: []])
+    }
+
+    /// Encodes elements `range` of output `output` (of `type`) into its buffer in `pieces` (a group's list, edited in
+    /// place: its outputs' chunks interleave), made on its first chunk. Lock held.
+    private func encode(_ values: UnsafePointer<Float>, range: Range<Int>, output: Int, type: TensorType,
+                        into pieces: inout [Buffered]) throws(ExecutionError) {
         let piece: Int
-        if let found = buffered[position, default: []].firstIndex(where: { $0.output == output }) {
+        if let found = pieces.firstIndex(where: { $0.output == output }) {
             piece = found
         } else {
-            buffered[position, default: []].append(
-                Buffered(output: output, buffer: memory.allocate(UInt8.self, count: type.byteCount, zeroed: false),
-                         elements: 0))
-            piece = buffered[position]!.count - 1
+            pieces.append(Buffered(output: output, buffer: memory.allocate(UInt8.self, count: type.byteCount, zeroed: false),
+                                   elements: 0))
+            piece = pieces.count - 1
         }
-        let filled = buffered[position]![piece].elements
-        guard range.lowerBound == filled, range.upperBound <= type.elementCount else {
-            throw .planMismatch("output \(output): chunk \(range) after \(filled) elements")
+        guard range.lowerBound == pieces[piece].elements, range.upperBound <= type.elementCount else {
+            throw .planMismatch("output \(output): chunk \(range) after \(pieces[piece].elements) elements")
         }
         let size = type.dtype.byteSize
-        let destination = UnsafeMutableRawPointer(buffered[position]![piece].buffer.pointer) + range.lowerBound * size
+        let destination = UnsafeMutableRawPointer(pieces[piece].buffer.pointer) + range.lowerBound * size
         if type.dtype.isFloatingPoint {
             DTypeConversion.encode(values, count: range.count, as: type.dtype, into: destination)
         } else {
             destination.copyMemory(from: values, byteCount: range.count * size)
         }
-        buffered[position]![piece].elements = range.upperBound
+        pieces[piece].elements = range.upperBound
     }
 }

@@ -59,9 +59,9 @@ public final class OutputDirectory {
     public let staging: String
     let lockPath: String
     private var lockDescriptor: Int32
-    /// A descriptor held for the run (of `/dev/null`) and closed before a failed run removes its partial output, so
-    /// that the removal has one even when the run failed for want of descriptors (`ulimit -n`).
-    private var spareDescriptor: Int32 = -1
+    /// Dropped before a failed run removes its partial output, so that the removal has a descriptor even when the
+    /// run failed for want of them.
+    private var spare: SpareDescriptor?
     private let protected: [ProtectedPath]
     private let overwrite: Bool
     /// Whether the staging directory is a killed run's, adopted to resume it.
@@ -98,11 +98,11 @@ public final class OutputDirectory {
         staging = (folder as NSString).appendingPathComponent(".\(base).partial-\(getpid())")
         lockDescriptor = try Self.lock(lockPath, destination: path)
         do throws(ExecutionError) {
-            spareDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            guard spareDescriptor >= 0 else {
-                throw .io(path: path, "cannot create the output directory: no file descriptor is left to remove its "
-                          + "partial output on failure: \(String(cString: strerror(errno)))")
+            guard let opened = SpareDescriptor() else {
+                throw .io(path: path, "cannot create the output directory: \(String(cString: strerror(errno))) (one "
+                          + "descriptor is kept for removing the partial output if the run fails)")
             }
+            spare = consume opened
             let resumable = Self.sweepStalePartials(in: folder, name: base, keepingLedgers: true)
             try checkReplaceable()
             var adopted: String?
@@ -137,16 +137,13 @@ public final class OutputDirectory {
             }
             Self.registry.withLock { $0.partials[ObjectIdentifier(self)] = (staging, lockPath, nil) }
         } catch {
-            releaseSpare()
+            spare = nil
             releaseLock()
             throw error
         }
     }
 
-    deinit {
-        releaseSpare()
-        releaseLock()
-    }
+    deinit { releaseLock() }
 
     public func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
 
@@ -182,7 +179,7 @@ public final class OutputDirectory {
     /// Moves the finished model into place: an atomic exchange with an existing destination (checked again under
     /// the lock), whose old contents are then removed; a rename that refuses to replace when there is none.
     public func commit() throws(ExecutionError) {
-        releaseSpare()
+        spare = nil
         try Self.registry.withLock { state throws(ExecutionError) in
             guard !state.terminating else { throw ExecutionError.io(path: staging, "interrupted") }
             try commitLocked()
@@ -232,18 +229,12 @@ public final class OutputDirectory {
     /// Removes the partial output after a failure and releases the lock. The spare descriptor is closed first: a run
     /// that failed for want of descriptors may hold every one it may open, and listing the folder takes one.
     public func discard() {
-        releaseSpare()
+        spare = nil
         Self.registry.withLock { state in
             _ = state.partials.removeValue(forKey: ObjectIdentifier(self))
             if Self.exists(staging) { try? FileManager.default.removeItem(atPath: staging) }
         }
         releaseLock()
-    }
-
-    private func releaseSpare() {
-        guard spareDescriptor >= 0 else { return }
-        close(spareDescriptor)
-        spareDescriptor = -1
     }
 
     private func releaseLock() {

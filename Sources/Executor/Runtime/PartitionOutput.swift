@@ -44,10 +44,9 @@ public final class PartitionOutput: @unchecked Sendable {
     public let ledgerPath: String
     public let partition: PartitionID
     private var lockDescriptor: Int32 = -1
-    /// A descriptor held for the run (of `/dev/null`) and closed when a failed run withdraws (`withdraw`, `close`),
-    /// so that saving the ledger and removing the staging folder have one even when the run failed for want of
-    /// descriptors (`ulimit -n`).
-    private var spareDescriptor: Int32 = -1
+    /// Dropped when a failed run withdraws (`withdraw`, `close`), so that saving the ledger and removing the staging
+    /// folder have a descriptor even when the run failed for want of them.
+    private var spare: SpareDescriptor?
     private let lockPath: String
     /// The shards this run renamed into `OUT` (names relative to it), with the device and inode each had then.
     private let published = Mutex<[(name: String, device: UInt64, inode: UInt64)]>([])
@@ -94,13 +93,12 @@ public final class PartitionOutput: @unchecked Sendable {
         ledgerPath = (controlDirectory as NSString).appendingPathComponent(partition.fileStem + ".json")
         lockDescriptor = try OutputDirectory.lock(lockPath, destination: "\(path) (partition \(partition))")
         try? FileManager.default.removeItem(atPath: staging)
-        spareDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        guard spareDescriptor >= 0, mkdir(staging, 0o777) == 0 else {
+        guard let opened = SpareDescriptor(), mkdir(staging, 0o777) == 0 else {
             let reason = String(cString: strerror(errno))
-            releaseSpare()
             releaseLock()
             throw .io(path: staging, "cannot create: \(reason)")
         }
+        spare = consume opened
         OutputDirectory.register(self, staging: staging, lock: lockPath, partition: "\(partition)")
     }
 
@@ -135,7 +133,7 @@ public final class PartitionOutput: @unchecked Sendable {
     /// else is touched: shards of other partitions, shards kept by `--resume`, folders. Call it once nothing
     /// publishes or records any more (`ShardRecorder.abandon`), before `close`.
     public func withdraw(keeping ledger: ShardLedger) {
-        releaseSpare()
+        spare = nil
         if ledger.shards.isEmpty {
             unlink(ledgerPath)
         } else {
@@ -156,15 +154,9 @@ public final class PartitionOutput: @unchecked Sendable {
     /// Removes the staging folder and releases the lock (the ledger stays for `finalize` and `--resume`).
     public func close() {
         OutputDirectory.unregister(self)
-        releaseSpare()
+        spare = nil
         try? FileManager.default.removeItem(atPath: staging)
         releaseLock()
-    }
-
-    private func releaseSpare() {
-        guard spareDescriptor >= 0 else { return }
-        Glibc.close(spareDescriptor)
-        spareDescriptor = -1
     }
 
     private func releaseLock() {
