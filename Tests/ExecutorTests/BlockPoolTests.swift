@@ -67,7 +67,8 @@ final class BlockPoolTests: XCTestCase {
         var c: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 10 * mib, zeroed: false)
         c = nil
         let d = memory.allocate(UInt8.self, count: 2 * mib, zeroed: false)
-        XCTAssertEqual(memory.pool.pooledBytes, 10 * mib)
+        // 2 MiB of the pooled 10 MiB block's pages make `d` (`assemble`); 8 MiB stay pooled.
+        XCTAssertEqual(memory.pool.pooledBytes, 8 * mib)
         XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, 20 * mib)
         withExtendedLifetime((b, d, a, c)) {}
     }
@@ -102,12 +103,63 @@ final class BlockPoolTests: XCTestCase {
         small = nil
         XCTAssertEqual(memory.pool.slackBytes, 0)
         XCTAssertEqual(memory.pool.pooledBytes, 38 * mib, "the block came back whole")
-        // 7 MiB: no pooled block of at most 14 MiB, so a new block is made after giving back what the bound needs
-        // (7 + 38 > 40: the 22 MiB block, the largest).
+        // 7 MiB: no pooled block of at most 14 MiB, so a new block is made of the largest pooled block's first 6 MiB
+        // (whole huge pages) and 1 MiB of new pages; 16 + 16 MiB stay pooled (7 + 32 <= 40).
         let seven = memory.allocate(UInt8.self, count: 7 * mib, zeroed: false)
         XCTAssertNotEqual(seven.pointer, address)
         XCTAssertEqual(memory.pool.slackBytes, 0)
-        XCTAssertEqual(memory.pool.pooledBytes, 16 * mib)
+        XCTAssertEqual(memory.pool.pooledBytes, 32 * mib)
+        XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, 40 * mib)
         withExtendedLifetime((seven, big, huge, small)) {}
+    }
+
+    /// A request that no pooled block serves is made of pooled blocks' pages moved into one range (`mremap`), not of
+    /// new pages: the bytes written before the blocks were freed are still there, and no more memory is held; a block
+    /// only partly needed leaves the rest of its pages pooled.
+    func testPooledPagesAreMovedIntoALargerRequest() throws {
+        #if os(Linux)
+        let memory = MemoryAccount()
+        let mib = 1 << 20
+        memory.retainLimit = 24 * mib
+        var blocks: [AccountedBuffer<UInt8>] = [4, 4, 10].map { memory.allocate(UInt8.self, count: $0 * mib, zeroed: false) }
+        for (k, block) in blocks.enumerated() { block.pointer.initialize(repeating: UInt8(k + 1), count: block.count) }
+        blocks.removeAll()
+        XCTAssertEqual(memory.pool.pooledBytes, 18 * mib)
+        // 21 MiB: no pooled block of 21...42 MiB; all 18 MiB of pooled pages move in, 3 MiB are new.
+        let large = memory.allocate(UInt8.self, count: 21 * mib, zeroed: false)
+        XCTAssertEqual(memory.pool.pooledBytes, 0)
+        let values = Set(UnsafeBufferPointer(start: large.pointer, count: 18 * mib))
+        XCTAssertEqual(values, [1, 2, 3], "the pooled blocks' pages (and bytes) make the new block")
+        XCTAssertTrue(UnsafeBufferPointer(start: large.pointer + 18 * mib, count: 3 * mib).allSatisfy { $0 == 0 },
+                      "the rest is new memory")
+        large.pointer.initialize(repeating: 9, count: large.count)
+        withExtendedLifetime(large) {}
+        #else
+        throw XCTSkip("moving pages (mremap) is Linux's")
+        #endif
+    }
+
+    func testAPartlyNeededPooledBlockLeavesTheRestPooled() throws {
+        #if os(Linux)
+        let memory = MemoryAccount()
+        let mib = 1 << 20
+        var big: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 10 * mib, zeroed: false)
+        big!.pointer.initialize(repeating: 7, count: big!.count)
+        big = nil
+        // 4 MiB: the 10 MiB block is more than twice as large, so 4 MiB of its pages are moved and 6 MiB stay pooled.
+        var small: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 4 * mib, zeroed: false)
+        XCTAssertTrue(UnsafeBufferPointer(start: small!.pointer, count: small!.count).allSatisfy { $0 == 7 })
+        XCTAssertEqual(memory.pool.pooledBytes, 6 * mib)
+        XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, memory.poolBound)
+        // Both pieces serve later requests: the 6 MiB one exactly, the 4 MiB one when it comes back.
+        small = nil
+        XCTAssertEqual(memory.pool.pooledBytes, 10 * mib)
+        let six = memory.allocate(UInt8.self, count: 6 * mib, zeroed: false)
+        XCTAssertTrue(UnsafeBufferPointer(start: six.pointer, count: six.count).allSatisfy { $0 == 7 })
+        XCTAssertEqual(memory.pool.pooledBytes, 4 * mib)
+        withExtendedLifetime((big, small, six)) {}
+        #else
+        throw XCTSkip("moving pages (mremap) is Linux's")
+        #endif
     }
 }

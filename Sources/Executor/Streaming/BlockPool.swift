@@ -1,3 +1,4 @@
+import CMemoryOps
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,11 @@ import Glibc
 /// different shapes alternate when groups run on lanes (an MLP's 44 MiB blocks beside attention's 16 MiB and 22 MiB
 /// ones in a 1b model): with exact reuse alone a two-lane 512 MiB TIES merge of 8.8 GB of inputs faulted in 2,425
 /// huge pages (4.7 GB) and 560 thousand small ones a run, with larger blocks reused 847 and 347 thousand (one lane:
-/// 343 and 112 thousand). Blocks are 64-byte aligned.
+/// 343 and 112 thousand). A request no pooled block serves is made of pooled blocks' pages, moved whole huge page by
+/// whole huge page into one new range by `mremap` (`assemble`), before anything is given back: a TIES merge frees an
+/// MLP tensor's 44 MiB blocks and asks for attention's 16 MiB ones, and without the move breadcrumbs3 at 512 MiB
+/// faulted in 1,429 huge pages (2.8 GB cleared by the kernel) a run, 202 with it. Blocks of a huge page or more start
+/// on a huge-page boundary; all are 64-byte aligned.
 ///
 /// Blocks of at least `minimumBytes` are mapped and unmapped by the pool itself (`mmap`/`munmap`), so that a block
 /// given back to the system really is: glibc raises its mmap threshold to the largest block freed so far (up to
@@ -27,6 +32,12 @@ final class BlockPool: Sendable {
     /// Blocks of at least this many bytes (an x86-64 huge page) are advised to be backed by huge pages.
     static let hugePageBytes = 2 << 20
 
+    /// A page-aligned address range of one mapping (a piece a block is made of), `bytes` a multiple of the page size.
+    struct Extent: Equatable {
+        var address: UInt
+        var bytes: Int
+    }
+
     private struct State {
         /// Pooled blocks by size in bytes (addresses as integers).
         var free: [Int: [UInt]] = [:]
@@ -36,10 +47,14 @@ final class BlockPool: Sendable {
         var slackBytes = 0
         /// Large blocks the C allocator made because `mmap` failed (freed with `deallocate`, not `munmap`).
         var allocated: Set<UInt> = []
+        /// The pieces of the blocks (pooled or in use) that `assemble` made of several mappings, by block address;
+        /// any other block the pool mapped is one mapping of its size rounded up to pages.
+        var extents: [UInt: [Extent]] = [:]
 
         /// Gives the large block at `address` back to the system.
         mutating func unmap(_ address: UInt, bytes: Int) {
             guard let pointer = UnsafeMutableRawPointer(bitPattern: address) else { return }
+            extents[address] = nil
             if allocated.remove(address) != nil {
                 pointer.deallocate()
             } else {
@@ -61,20 +76,96 @@ final class BlockPool: Sendable {
                 if free[size]?.isEmpty == true { free[size] = nil }
             }
         }
+
+        /// Moves the pages of pooled blocks, largest first, to the front of the fresh mapping `destination` of
+        /// `bytes` bytes (a multiple of the page size) with `mremap`, so that memory the process already faulted in
+        /// and holds serves the new block instead of pages the system must clear; a block only partly needed leaves
+        /// its other pages pooled. Returns the new block's pieces. Blocks made of more than `maxExtents` pieces,
+        /// and blocks of the C allocator, are not moved.
+        mutating func assemble(into destination: UInt, bytes: Int) -> [Extent] {
+            #if os(Linux)
+            var parts: [Extent] = [], offset = 0, leftovers: [[Extent]] = []
+            for size in free.keys.sorted(by: >) where offset < bytes {
+                guard var addresses = free[size] else { continue }
+                var kept: [UInt] = []
+                while offset < bytes, let address = addresses.popLast() {
+                    let pieces = extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(size))]
+                    guard allocated.contains(address) == false, pieces.count <= BlockPool.maxExtents else {
+                        kept.append(address)
+                        continue
+                    }
+                    extents[address] = nil
+                    pooledBytes -= size
+                    var left: [Extent] = []
+                    for piece in pieces {
+                        // Whole huge pages between huge-page-aligned addresses, so that the kernel moves them
+                        // as they are instead of splitting them into small pages.
+                        let huge = BlockPool.hugePageBytes
+                        let wanted = min(piece.bytes, bytes - offset) / huge * huge
+                        guard wanted > 0, piece.address % UInt(huge) == 0, (destination + UInt(offset)) % UInt(huge) == 0,
+                              let from = UnsafeMutableRawPointer(bitPattern: piece.address),
+                              let to = UnsafeMutableRawPointer(bitPattern: destination + UInt(offset)),
+                              mg_move_pages(from, wanted, to) == 0 else {
+                            left.append(piece)
+                            continue
+                        }
+                        parts.append(Extent(address: destination + UInt(offset), bytes: wanted))
+                        offset += wanted
+                        if wanted < piece.bytes {
+                            left.append(Extent(address: piece.address + UInt(wanted), bytes: piece.bytes - wanted))
+                        }
+                    }
+                    if !left.isEmpty { leftovers.append(left) }
+                }
+                addresses.append(contentsOf: kept)
+                free[size] = addresses.isEmpty ? nil : addresses
+            }
+            // What was not needed of a block stays pooled as a block of its own.
+            for left in leftovers {
+                let leftBytes = left.reduce(0) { $0 + $1.bytes }
+                free[leftBytes, default: []].append(left[0].address)
+                pooledBytes += leftBytes
+                if left.count > 1 { extents[left[0].address] = left }
+            }
+            if offset < bytes { parts.append(Extent(address: destination + UInt(offset), bytes: bytes - offset)) }
+            return parts
+            #else
+            return [Extent(address: destination, bytes: bytes)]
+            #endif
+        }
     }
+
+    /// Most pieces a block may be made of for `assemble` to move it.
+    static let maxExtents = 64
+
+    /// The page size in bytes.
+    static let pageBytes = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+
+    /// `bytes` rounded up to whole pages.
+    static func pageRounded(_ bytes: Int) -> Int { (bytes + pageBytes - 1) / pageBytes * pageBytes }
 
     private let state = Mutex(State())
 
     /// A new large block: mapped, or made by the C allocator (and noted in `allocated`) if mapping fails.
     private func map(bytes: Int) -> UnsafeMutableRawPointer {
         #if canImport(Glibc)
-        if let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+        // Blocks of a huge page or more start on a huge-page boundary (a mapping one huge page longer, trimmed), so
+        // that their huge pages can be moved whole (`assemble`).
+        let huge = Self.hugePageBytes
+        let slack = bytes >= huge ? huge : 0
+        if let mapped = mmap(nil, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
            mapped != MAP_FAILED {
+            let address = Int(bitPattern: mapped)
+            let head = slack == 0 ? 0 : (address + slack - 1) / slack * slack - address
+            let end = Self.pageRounded(head + bytes)
+            if head > 0 { munmap(mapped, head) }
+            if slack + bytes > end { munmap(mapped + end, slack + bytes - end) }
+            let block = mapped + head
             // Transparent huge pages where the system gives them only on request (`enabled` = `madvise`, as here):
             // a 44 MiB block is then faulted in 22 times instead of 11264 (sce3 at 512 MiB: 1.6 million faults of
             // 4 KiB pages a run, 6.7 s of system time, against 23 thousand and 4.7 s).
-            if bytes >= Self.hugePageBytes { _ = madvise(mapped, bytes, MADV_HUGEPAGE) }
-            return mapped
+            if bytes >= huge { _ = madvise(block, bytes, MADV_HUGEPAGE) }
+            return block
         }
         #endif
         let pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
@@ -93,8 +184,8 @@ final class BlockPool: Sendable {
     var slackBytes: Int { state.withLock { $0.slackBytes } }
 
     /// A block of at least `bytes` bytes (64-byte aligned, contents unspecified) and its size in bytes: a pooled one
-    /// of that size if any, else the smallest pooled one of at most twice that size, else a new one of that size,
-    /// after giving back pooled blocks so that `live` (bytes held, this request included) plus the bytes pooled and
+    /// of that size if any, else the smallest pooled one of at most twice that size, else a new one of that size made
+    /// as far as it goes of pooled blocks' pages (`assemble`), after giving back pooled blocks so that `live` (bytes held, this request included) plus the bytes pooled and
     /// the surplus of blocks in use stays within `peak`. Give the block back with both sizes (`give`).
     func take(bytes: Int, live: Int, peak: Int) -> (pointer: UnsafeMutableRawPointer, blockBytes: Int) {
         guard bytes >= Self.minimumBytes else {
@@ -113,11 +204,20 @@ final class BlockPool: Sendable {
                 state.slackBytes += size - bytes
                 larger = (address, size)
             }
-            state.shrink(to: max(0, peak - live - state.slackBytes))
+            if larger != nil { state.shrink(to: max(0, peak - live - state.slackBytes)) }
             return larger
         }
         if let reused, let pointer = UnsafeMutableRawPointer(bitPattern: reused.address) { return (pointer, reused.bytes) }
-        return (map(bytes: bytes), bytes)
+        let pointer = map(bytes: bytes)
+        state.withLock { state in
+            let address = UInt(bitPattern: pointer)
+            if state.pooledBytes > 0, !state.allocated.contains(address) {
+                let parts = state.assemble(into: address, bytes: Self.pageRounded(bytes))
+                if parts.count > 1 { state.extents[address] = parts }
+            }
+            state.shrink(to: max(0, peak - live - state.slackBytes))
+        }
+        return (pointer, bytes)
     }
 
     /// Takes back a block of `blockBytes` bytes that `take` gave for a request of `bytes`: pooled if `live` (bytes
