@@ -33,7 +33,7 @@ final class BlockPool: Sendable {
     static let hugePageBytes = 2 << 20
 
     /// A page-aligned address range of one mapping (a piece a block is made of), `bytes` a multiple of the page size.
-    struct Extent: Equatable {
+    struct Extent {
         var address: UInt
         var bytes: Int
     }
@@ -51,15 +51,17 @@ final class BlockPool: Sendable {
         /// any other block the pool mapped is one mapping of its size rounded up to pages.
         var extents: [UInt: [Extent]] = [:]
 
-        /// Gives the large block at `address` back to the system.
+        /// Gives the large block at `address` back to the system: each of its pieces when `assemble` made it.
         mutating func unmap(_ address: UInt, bytes: Int) {
             guard let pointer = UnsafeMutableRawPointer(bitPattern: address) else { return }
-            extents[address] = nil
+            let pieces = extents.removeValue(forKey: address)
             if allocated.remove(address) != nil {
                 pointer.deallocate()
             } else {
                 #if canImport(Glibc)
-                munmap(pointer, bytes)
+                for piece in pieces ?? [Extent(address: address, bytes: bytes)] {
+                    munmap(UnsafeMutableRawPointer(bitPattern: piece.address), piece.bytes)
+                }
                 #else
                 pointer.deallocate()
                 #endif
@@ -84,28 +86,33 @@ final class BlockPool: Sendable {
         /// and blocks of the C allocator, are not moved.
         mutating func assemble(into destination: UInt, bytes: Int) -> [Extent] {
             #if os(Linux)
-            var parts: [Extent] = [], offset = 0, leftovers: [[Extent]] = []
-            for size in free.keys.sorted(by: >) where offset < bytes {
+            // Whole huge pages between huge-page-aligned addresses, so that the kernel moves them as they are
+            // instead of splitting them into small pages: the destination and every moved piece start on a huge
+            // page (`map`), and a piece moves whole huge pages only.
+            let huge = BlockPool.hugePageBytes
+            guard destination % UInt(huge) == 0 else { return [Extent(address: destination, bytes: bytes)] }
+            var parts: [Extent] = [], offset = 0, leftovers: [[Extent]] = [], failed = false
+            for size in free.keys.sorted(by: >) where offset + huge <= bytes && !failed {
                 guard var addresses = free[size] else { continue }
                 var kept: [UInt] = []
-                while offset < bytes, let address = addresses.popLast() {
+                while offset + huge <= bytes, !failed, let address = addresses.popLast() {
                     let pieces = extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(size))]
-                    guard allocated.contains(address) == false, pieces.count <= BlockPool.maxExtents else {
+                    guard !allocated.contains(address), pieces.count <= BlockPool.maxExtents, size >= huge,
+                          address % UInt(huge) == 0 else {
                         kept.append(address)
                         continue
                     }
                     extents[address] = nil
                     pooledBytes -= size
+                    // The block's pieces lie in order, each ending where the next begins; moving stops at the first
+                    // piece that cannot move, so that what stays is again one run of pieces from `left[0]` on.
                     var left: [Extent] = []
                     for piece in pieces {
-                        // Whole huge pages between huge-page-aligned addresses, so that the kernel moves them
-                        // as they are instead of splitting them into small pages.
-                        let huge = BlockPool.hugePageBytes
-                        let wanted = min(piece.bytes, bytes - offset) / huge * huge
-                        guard wanted > 0, piece.address % UInt(huge) == 0, (destination + UInt(offset)) % UInt(huge) == 0,
-                              let from = UnsafeMutableRawPointer(bitPattern: piece.address),
+                        let wanted = failed ? 0 : min(piece.bytes, bytes - offset) / huge * huge
+                        guard wanted > 0, let from = UnsafeMutableRawPointer(bitPattern: piece.address),
                               let to = UnsafeMutableRawPointer(bitPattern: destination + UInt(offset)),
                               mg_move_pages(from, wanted, to) == 0 else {
+                            failed = failed || wanted > 0
                             left.append(piece)
                             continue
                         }
@@ -185,8 +192,9 @@ final class BlockPool: Sendable {
 
     /// A block of at least `bytes` bytes (64-byte aligned, contents unspecified) and its size in bytes: a pooled one
     /// of that size if any, else the smallest pooled one of at most twice that size, else a new one of that size made
-    /// as far as it goes of pooled blocks' pages (`assemble`), after giving back pooled blocks so that `live` (bytes held, this request included) plus the bytes pooled and
-    /// the surplus of blocks in use stays within `peak`. Give the block back with both sizes (`give`).
+    /// as far as it goes of pooled blocks' pages (`assemble`), after giving back pooled blocks so that `live` (bytes
+    /// held, this request included) plus the bytes pooled and the surplus of blocks in use stays within `peak`. Give
+    /// the block back with both sizes (`give`).
     func take(bytes: Int, live: Int, peak: Int) -> (pointer: UnsafeMutableRawPointer, blockBytes: Int) {
         guard bytes >= Self.minimumBytes else {
             return (UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64), bytes)
