@@ -238,4 +238,32 @@ final class RandomPruneKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Decisions stored part by part (parts that start and end inside a byte, parts of 32 and more from a byte
+    /// boundary or not, one of a single element) are the bits of each element's flag: every element reads back as
+    /// kept exactly when its flag says so.
+    func testKeptBitsStoredInPartsReadBackTheirFlags() {
+        let n = 301
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        let flags: [UInt32] = (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 40 & 1 == 1 ? .max : 0
+        }
+        let ones = [Float](repeating: 1, count: n)
+        for bounds in [[0, n], [0, 5, 37, 38, 100, 131, 167, 203, n], [0, 8, 40, 72, 73, 200, 264, n], [0, 31, 33, 97, n]] {
+            let kept = KeepBits(elementCount: n, memory: MemoryAccount())
+            flags.withUnsafeBufferPointer { f in
+                for (lower, upper) in zip(bounds, bounds.dropFirst()) {
+                    kept.store(lower..<upper, from: f.baseAddress! + lower)
+                }
+            }
+            var out = [Float](repeating: 42, count: n)
+            ones.withUnsafeBufferPointer { xs in
+                out.withUnsafeMutableBufferPointer {
+                    kept.apply(NoRounding.self, FloatOperand(x: xs.baseAddress!), 0..<n, factor: 1, into: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(out, flags.map { $0 != 0 ? 1 : 0 }, "parts \(bounds)")
+        }
+    }
 }
