@@ -56,10 +56,11 @@ final class BlockPoolTests: XCTestCase {
         var a: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 8 * mib, zeroed: false)
         a = nil
         XCTAssertEqual(memory.pool.pooledBytes, 8 * mib)
-        // A different size, more than twice as large as no pooled block: the pooled 8 MiB would make 8 + 3 > the
-        // 8 MiB peak, so it goes back to the system.
+        // A different size, more than twice as large as no pooled block: one huge page of the pooled 8 MiB makes
+        // part of it (`assemble`), and the 6 MiB left would make 6 + 3 > the 8 MiB peak, so that block gives its
+        // tail back to the system from a huge-page boundary and 4 MiB stay pooled.
         let b = memory.allocate(UInt8.self, count: 3 * mib, zeroed: false)
-        XCTAssertEqual(memory.pool.pooledBytes, 0)
+        XCTAssertEqual(memory.pool.pooledBytes, 4 * mib)
         XCTAssertEqual(memory.liveBytes, 3 * mib)
         XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, memory.peakBytes)
         // With a retain limit the pool may hold more than the peak so far, never more than the limit.
@@ -136,6 +137,32 @@ final class BlockPoolTests: XCTestCase {
         withExtendedLifetime(large) {}
         #else
         throw XCTSkip("moving pages (mremap) is Linux's")
+        #endif
+    }
+
+    /// When the bound needs a few MiB given back, a larger pooled block gives back only its tail (whole huge pages)
+    /// and stays pooled, with its bytes, under the smaller size; before, the whole block went and was faulted in
+    /// again when a request of its size came back.
+    func testShrinkingGivesBackOnlyTheTailThatTheBoundNeeds() throws {
+        #if os(Linux)
+        let pool = BlockPool(), mib = 1 << 20
+        let (block, size) = pool.take(bytes: 20 * mib, live: 20 * mib, peak: 20 * mib)
+        block.initializeMemory(as: UInt8.self, repeating: 7, count: 20 * mib)
+        pool.give(block, bytes: 20 * mib, blockBytes: size, live: 0, peak: 20 * mib)
+        XCTAssertEqual(pool.pooledBytes, 20 * mib)
+        // A 1 MiB request within the same 20 MiB bound: 1 MiB must go, so the block keeps its first 18 MiB.
+        let (small, smallSize) = pool.take(bytes: mib, live: mib, peak: 20 * mib)
+        XCTAssertEqual(pool.pooledBytes, 18 * mib)
+        let (again, againSize) = pool.take(bytes: 18 * mib, live: 19 * mib, peak: 20 * mib)
+        XCTAssertEqual(again, block, "the trimmed block serves a request of its new size")
+        XCTAssertEqual(againSize, 18 * mib)
+        XCTAssertTrue(UnsafeBufferPointer(start: again.assumingMemoryBound(to: UInt8.self), count: 18 * mib)
+            .allSatisfy { $0 == 7 })
+        XCTAssertEqual(pool.pooledBytes, 0)
+        pool.give(small, bytes: mib, blockBytes: smallSize, live: 18 * mib, peak: 20 * mib)
+        pool.give(again, bytes: 18 * mib, blockBytes: againSize, live: 0, peak: 20 * mib)
+        #else
+        throw XCTSkip("the pool maps its blocks itself on Linux only")
         #endif
     }
 

@@ -68,15 +68,49 @@ final class BlockPool: Sendable {
             }
         }
 
-        /// Gives pooled blocks back to the system, largest first, until at most `limit` bytes stay pooled.
+        /// Gives pooled blocks back to the system, largest first, until at most `limit` bytes stay pooled. A block
+        /// larger than what must go gives back only its tail, whole huge pages from a huge-page boundary, and stays
+        /// pooled under its smaller size (`trim`): a run's largest tensor (a vocabulary's embeddings) frees a block
+        /// of most of the budget, and giving all of it back when the next tensors need a few MiB more had the
+        /// system fault it in again for the output head (multislerp3 at 512 MiB: a 322 MiB block given back, 300
+        /// MiB of the head's block faulted in anew).
         mutating func shrink(to limit: Int) {
             for size in free.keys.sorted(by: >) where pooledBytes > limit {
                 while pooledBytes > limit, let address = free[size]?.popLast() {
-                    unmap(address, bytes: size)
-                    pooledBytes -= size
+                    if let kept = trim(address, bytes: size, by: pooledBytes - limit) {
+                        free[kept, default: []].append(address)
+                        pooledBytes -= size - kept
+                    } else {
+                        unmap(address, bytes: size)
+                        pooledBytes -= size
+                    }
                 }
                 if free[size]?.isEmpty == true { free[size] = nil }
             }
+        }
+
+        /// Gives back the tail of the pooled block at `address` of `bytes` bytes so that at least `excess` bytes go,
+        /// cutting on a huge-page boundary, and returns the size the block keeps; nil (nothing done) when what would
+        /// stay is under `BlockPool.minimumBytes`, or the block is the C allocator's or under a huge page.
+        mutating func trim(_ address: UInt, bytes: Int, by excess: Int) -> Int? {
+            #if canImport(Glibc)
+            let huge = BlockPool.hugePageBytes
+            let kept = (bytes - excess) / huge * huge
+            guard bytes >= huge, kept >= BlockPool.minimumBytes, !allocated.contains(address) else { return nil }
+            var pieces: [Extent] = [], cut = 0
+            for piece in extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(bytes))] {
+                let stays = min(piece.bytes, max(0, kept - cut))
+                if stays > 0 { pieces.append(Extent(address: piece.address, bytes: stays)) }
+                if stays < piece.bytes {
+                    munmap(UnsafeMutableRawPointer(bitPattern: piece.address + UInt(stays)), piece.bytes - stays)
+                }
+                cut += piece.bytes
+            }
+            extents[address] = pieces.count > 1 ? pieces : nil
+            return kept
+            #else
+            return nil
+            #endif
         }
 
         /// Moves the pages of pooled blocks, largest first, to the front of the fresh mapping `destination` of
