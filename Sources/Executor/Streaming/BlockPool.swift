@@ -51,15 +51,22 @@ final class BlockPool: Sendable {
         /// any other block the pool mapped is one mapping of its size rounded up to pages.
         var extents: [UInt: [Extent]] = [:]
 
-        /// Gives the large block at `address` back to the system: each of its pieces when `assemble` made it.
+        /// The pieces of the block at `address` of `bytes` bytes, in address order: those `assemble` or `trim` made it
+        /// of, else its one mapping of `bytes` rounded up to pages.
+        func pieces(of address: UInt, bytes: Int) -> [Extent] {
+            extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(bytes))]
+        }
+
+        /// Gives the large block at `address` back to the system, piece by piece (`pieces(of:bytes:)`).
         mutating func unmap(_ address: UInt, bytes: Int) {
             guard let pointer = UnsafeMutableRawPointer(bitPattern: address) else { return }
-            let pieces = extents.removeValue(forKey: address)
+            let mapped = pieces(of: address, bytes: bytes)
+            extents[address] = nil
             if allocated.remove(address) != nil {
                 pointer.deallocate()
             } else {
                 #if canImport(Glibc)
-                for piece in pieces ?? [Extent(address: address, bytes: bytes)] {
+                for piece in mapped {
                     munmap(UnsafeMutableRawPointer(bitPattern: piece.address), piece.bytes)
                 }
                 #else
@@ -97,16 +104,16 @@ final class BlockPool: Sendable {
             let huge = BlockPool.hugePageBytes
             let kept = (bytes - excess) / huge * huge
             guard bytes >= huge, kept >= BlockPool.minimumBytes, !allocated.contains(address) else { return nil }
-            var pieces: [Extent] = [], cut = 0
-            for piece in extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(bytes))] {
+            var staying: [Extent] = [], cut = 0
+            for piece in pieces(of: address, bytes: bytes) {
                 let stays = min(piece.bytes, max(0, kept - cut))
-                if stays > 0 { pieces.append(Extent(address: piece.address, bytes: stays)) }
+                if stays > 0 { staying.append(Extent(address: piece.address, bytes: stays)) }
                 if stays < piece.bytes {
                     munmap(UnsafeMutableRawPointer(bitPattern: piece.address + UInt(stays)), piece.bytes - stays)
                 }
                 cut += piece.bytes
             }
-            extents[address] = pieces.count > 1 ? pieces : nil
+            extents[address] = staying.count > 1 ? staying : nil
             return kept
             #else
             return nil
@@ -130,8 +137,8 @@ final class BlockPool: Sendable {
                 guard var addresses = free[size] else { continue }
                 var kept: [UInt] = []
                 while offset + huge <= bytes, !failed, let address = addresses.popLast() {
-                    let pieces = extents[address] ?? [Extent(address: address, bytes: BlockPool.pageRounded(size))]
-                    guard !allocated.contains(address), pieces.count <= BlockPool.maxExtents, size >= huge,
+                    let moving = pieces(of: address, bytes: size)
+                    guard !allocated.contains(address), moving.count <= BlockPool.maxExtents, size >= huge,
                           address % UInt(huge) == 0 else {
                         kept.append(address)
                         continue
@@ -141,7 +148,7 @@ final class BlockPool: Sendable {
                     // The block's pieces lie in order, each ending where the next begins; moving stops at the first
                     // piece that cannot move, so that what stays is again one run of pieces from `left[0]` on.
                     var left: [Extent] = []
-                    for piece in pieces {
+                    for piece in moving {
                         let wanted = failed ? 0 : min(piece.bytes, bytes - offset) / huge * huge
                         guard wanted > 0, let from = UnsafeMutableRawPointer(bitPattern: piece.address),
                               let to = UnsafeMutableRawPointer(bitPattern: destination + UInt(offset)),
