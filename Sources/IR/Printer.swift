@@ -87,7 +87,20 @@ public struct Printer {
             "// schedule: \(schedule.groups.count) chunked groups, \(schedule.steps.count) steps per chunk pass",
             "// memory: budget \(schedule.budgetBytes >= Int.max / 8 ? "unlimited" : formatBytes(schedule.budgetBytes)); "
                 + "predicted peak \(formatBytes(schedule.predictedPeakBytes))" + largest(),
-        ] + lanes()
+        ] + declined() + lanes()
+    }
+
+    /// The holding the planner declined, if any.
+    private func declined() -> [String] {
+        guard let d = schedule.declinedHolding else { return [] }
+        let names = d.groups.prefix(3).map { g in
+            schedule.groups[g].steps.flatMap(\.writes).first.map { "'\(graph.outputs[$0].name)'" } ?? "group \(g)"
+        }
+        let more = d.groups.count > 3 ? ", …" : ""
+        let ratio = Double(d.savedElementSteps) / Double(max(1, d.addedBytes))
+        return ["// holding declined on \(d.groups.count) tensor group(s) (\(names.joined(separator: ", "))\(more)): "
+                + "it would add \(formatBytes(d.addedBytes)) for \(d.savedElementSteps) element-steps of recomputation, "
+                + String(format: "%.1f", ratio) + " per byte (at least \(d.stepsPerByte) wanted)"]
     }
 
     /// How many groups run at once, and which.

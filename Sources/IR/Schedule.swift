@@ -170,15 +170,19 @@ public struct Schedule: Hashable, Sendable {
     /// The bytes the concurrent groups in flight may reserve together (`ChunkGroup.laneBytes` each, at least one
     /// group's always): `lanes` times the largest concurrent group's, within the budget; 0 without concurrent groups.
     public var laneWindowBytes: Int
+    /// The groups whose kernels offered to hold their operands and were declined it because holding would not pay
+    /// for the memory it adds (the planner's `Scheduler.amortizedHolding`); nil when none was.
+    public var declinedHolding: DeclinedHolding?
 
     public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, threads: Int = 1, lanes: Int = 1,
-                laneWindowBytes: Int = 0) {
+                laneWindowBytes: Int = 0, declinedHolding: DeclinedHolding? = nil) {
         self.groups = groups
         self.shards = shards
         self.budgetBytes = budgetBytes
         self.threads = threads
         self.lanes = lanes
         self.laneWindowBytes = laneWindowBytes
+        self.declinedHolding = declinedHolding
     }
 
     /// Every step, group after group.
@@ -196,5 +200,27 @@ public struct Schedule: Hashable, Sendable {
             for o in shard.outputs { result[o] = i + 1 }
         }
         return result
+    }
+}
+
+/// Holding that the planner declined: the kernels of `groups` offered to hold their operands (`KernelCost.holding`)
+/// within the budget, but together they would have added `addedBytes` to what the run touches at most for
+/// `savedElementSteps` of recomputation (a step's op over one element in one sweep), fewer than the
+/// `stepsPerByte` asked per byte.
+public struct DeclinedHolding: Hashable, Sendable {
+    /// Indices of the groups planned without holding, in schedule order.
+    public var groups: [Int]
+    /// Bytes their holding would have added (the planner's estimate of what a run touches, not the lanes' window).
+    public var addedBytes: Int
+    /// Element-steps of recomputation their holding would have saved.
+    public var savedElementSteps: Int
+    /// The least element-steps per added byte that holding had to save.
+    public var stepsPerByte: Int
+
+    public init(groups: [Int], addedBytes: Int, savedElementSteps: Int, stepsPerByte: Int) {
+        self.groups = groups
+        self.addedBytes = addedBytes
+        self.savedElementSteps = savedElementSteps
+        self.stepsPerByte = stepsPerByte
     }
 }

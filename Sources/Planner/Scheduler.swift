@@ -53,16 +53,32 @@ public enum Scheduler {
         /// Groups run at once, each on one thread (`Schedule.lanes`); 1 (the default): one group at a time, its
         /// kernels' loops on all `threads`. More lanes than threads are not used.
         public var lanes: Int
+        /// The least recomputation, in element-steps (a step's op over one element in one sweep), that holding
+        /// operands must save per byte it adds to the plan's predicted peak (`Scheduler.amortizedHolding`); 0:
+        /// kernels hold their operands wherever the group fits.
+        public var heldStepsPerPeakByte: Int
 
         public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
-                    retainAcrossPasses: Bool = true, lanes: Int = 1) {
+                    retainAcrossPasses: Bool = true, lanes: Int = 1,
+                    heldStepsPerPeakByte: Int = Scheduler.defaultHeldStepsPerPeakByte) {
             self.budgetBytes = budgetBytes
             self.maxChunkElements = maxChunkElements
             self.threads = threads
             self.retainAcrossPasses = retainAcrossPasses
             self.lanes = lanes
+            self.heldStepsPerPeakByte = heldStepsPerPeakByte
         }
     }
+
+    /// `Limits.heldStepsPerPeakByte`'s default: 4 element-steps per byte. Memory a process touches first costs
+    /// about 0.5 ns a byte on the Zen 3 VM and 2–9 ns on the Zen 5 VM (whose guest reports freed pages to its
+    /// host, so that the host backs them again on first touch), once per run since the executor's pool reuses its
+    /// peak; a step recomputed costs about 0.2 ns an element (DARE-TIES on the 1b bench models: holding saved 1.4 s
+    /// of 6.6 G element-steps on the AVX-512 Intel VM). At 4, holding the two vocabulary tensors' DARE/DELLA operands
+    /// (3.3 element-steps per byte of the 224 MiB they add at `--max-memory 512MiB`: 1.5–2 s of system time on the
+    /// Zen 5 VM, against about 0.04 s of recomputation elsewhere) is declined, while multislerp's (three sweeps saved,
+    /// 9 per byte) and every hold within the peak the other tensors need anyway are granted.
+    public static let defaultHeldStepsPerPeakByte = 4
 
     /// Schedules `graph`: shards of at most `maxShardBytes` (0: one shard), groups, steps and frees, statistics
     /// sweeps and chunk sizes from the kernels' declared costs (`costs`), within `limits.budgetBytes`.
@@ -128,6 +144,8 @@ public enum Scheduler {
             }
         }
         var groups: [ChunkGroup] = []
+        /// Groups that hold operands alone, planned without holding (by index in `groups`).
+        var unheld: [Int: ChunkGroup] = [:]
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
         let lanes = min(limits.lanes, limits.threads)
@@ -149,20 +167,78 @@ public enum Scheduler {
                 continue
             }
             let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
-            if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
-                                                  relaxing: &relaxing, relax: false, need: &need),
-               concurrent.holding == alone.holding {
-                concurrent.concurrent = true
-                groups.append(concurrent)
-            } else {
-                groups.append(alone)
+            /// The group on a lane if it fits there holding what it holds alone (nil: not), else alone.
+            func placed(_ alone: ChunkGroup, hold: Bool) -> ChunkGroup {
+                if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
+                                                      relaxing: &relaxing, relax: false, hold: hold, need: &need),
+                   concurrent.holding == alone.holding {
+                    concurrent.concurrent = true
+                    return concurrent
+                }
+                return alone
+            }
+            groups.append(placed(alone, hold: true))
+            // A group holding operands alone may be declined it (`amortizedHolding`): how it runs without.
+            if !alone.holding.isEmpty, !groups[groups.count - 1].concurrent, limits.heldStepsPerPeakByte > 0,
+               let bare = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
+                                 relaxing: &relaxing, relax: true, hold: false, need: &need) {
+                unheld[groups.count - 1] = placed(bare, hold: false)
             }
         }
         if let tooSmall {
             throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
         }
-        return assignLanes(Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes,
-                                    threads: limits.threads), lanes: lanes)
+        let schedule = Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
+        return amortizedHolding(schedule, unheld: unheld, lanes: lanes, stepsPerByte: limits.heldStepsPerPeakByte)
+    }
+
+    /// `schedule` (before `assignLanes`) with the operands held by groups running alone declined where holding
+    /// them does not pay for the memory it adds: with `unheld[g]` group `g` planned without holding, the groups in
+    /// increasing order of their peak, the plan keeps holding on the first k of them for the k that maximizes
+    /// (element-steps of recomputation they save) − `stepsPerByte` · (bytes added to what the run touches over the
+    /// plan holding on none of them). A hold within the peak the rest of the plan needs anyway adds nothing and is kept;
+    /// the executor's pool reuses the peak from tensor to tensor, so a hold shared by many tensors of one shape is
+    /// paid once and saves on each. Returns the schedule with lanes assigned.
+    static func amortizedHolding(_ schedule: Schedule, unheld: [Int: ChunkGroup], lanes: Int,
+                                 stepsPerByte: Int) -> Schedule {
+        guard stepsPerByte > 0, !unheld.isEmpty else { return assignLanes(schedule, lanes: lanes) }
+        /// Element-steps a sweep computes in `group`, over its sweeps.
+        func elementSteps(_ group: ChunkGroup) -> Int {
+            group.sweeps.reduce(0) { $0 + $1.computes.count } * group.elementCount
+        }
+        /// The bytes a run of `schedule` touches at most: a group alone, or every lane running the largest group on
+        /// the lanes (the lanes' window also reserves outputs that a lane buffers while the writer is behind, which
+        /// it seldom is: `dare_ties3`'s plan reserves 314 MiB for a run that touches 231).
+        func touched(_ schedule: Schedule) -> Int {
+            let laned = assignLanes(schedule, lanes: lanes)
+            let alone = laned.groups.filter { !$0.concurrent }.map(\.peakBytes).max() ?? 0
+            let onLanes = laned.groups.filter(\.concurrent).map(\.peakBytes).max() ?? 0
+            return max(alone, laned.lanes * onLanes)
+        }
+        let candidates = unheld.keys.sorted { (schedule.groups[$0].peakBytes, $0) < (schedule.groups[$1].peakBytes, $1) }
+        var trial = schedule
+        for g in candidates { trial.groups[g] = unheld[g]! }
+        let floor = touched(trial)
+        var best = (score: 0, count: 0), saved = 0
+        for (k, g) in candidates.enumerated() {
+            trial.groups[g] = schedule.groups[g]
+            saved += max(0, elementSteps(unheld[g]!) - elementSteps(schedule.groups[g]))
+            let added = max(0, touched(trial) - floor)
+            let score = saved - stepsPerByte * added
+            if score > best.score { best = (score, k + 1) }
+        }
+        var result = schedule
+        let declined = Array(candidates.dropFirst(best.count))
+        for g in declined { result.groups[g] = unheld[g]! }
+        if !declined.isEmpty {
+            var all = result
+            for g in declined { all.groups[g] = schedule.groups[g] }
+            result.declinedHolding = DeclinedHolding(
+                groups: declined.sorted(), addedBytes: max(0, touched(all) - touched(result)),
+                savedElementSteps: declined.reduce(0) { $0 + max(0, elementSteps(unheld[$1]!) - elementSteps(schedule.groups[$1])) },
+                stepsPerByte: stepsPerByte)
+        }
+        return assignLanes(result, lanes: lanes)
     }
 
     /// `schedule` with `lanes` lanes when some of its groups are concurrent: the window is `lanes` times the largest
@@ -192,9 +268,10 @@ public enum Scheduler {
     /// `group` planned within `budget` bytes: its sweeps, the operands kept whole or held by their kernels while it
     /// still fits, and its chunk size; nil when it does not fit one row at a time, with the bytes it needs then in
     /// `need`. With `relax`, PyTorch's tie order is given up on its largest `magnitude_prune` ops (collected in
-    /// `relaxing`) as far as it takes to fit; without, never.
+    /// `relaxing`) as far as it takes to fit; without, never. Without `hold`, no kernel holds its operands.
     private static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
-                               relaxing: inout Set<ValueID>?, relax: Bool, need: inout Int) -> ChunkGroup? {
+                               relaxing: inout Set<ValueID>?, relax: Bool, hold: Bool = true,
+                               need: inout Int) -> ChunkGroup? {
         var group = group
         var limits = limits
         limits.budgetBytes = budget
@@ -234,7 +311,7 @@ public enum Scheduler {
         }
         // Kernels that offer to hold their operands themselves, each while the group still fits with chunks as
         // large as without it: later sweeps then compute nothing for them.
-        for i in group.steps.indices where limits.retainAcrossPasses {
+        for i in group.steps.indices where limits.retainAcrossPasses && hold {
             guard let held = stepCosts[i].holdingOperands() else { continue }
             var costs = stepCosts
             costs[i] = held

@@ -113,6 +113,14 @@ struct PlanJSON {
                 ("budget_bytes", unlimited ? .null : .number(String(schedule.budgetBytes))),
                 ("predicted_peak_bytes", .number(String(schedule.predictedPeakBytes))),
                 ("peak_group", peakGroup.map { .number(String($0)) } ?? .null),
+                ("declined_holding", schedule.declinedHolding.map { d in
+                    .object([
+                        ("groups", .array(d.groups.map { .number(String($0)) })),
+                        ("added_bytes", .number(String(d.addedBytes))),
+                        ("saved_element_steps", .number(String(d.savedElementSteps))),
+                        ("steps_per_byte", .number(String(d.stepsPerByte))),
+                    ])
+                } ?? .null),
             ])),
             ("summary", .object([
                 ("nodes", .number(String(graph.nodes.count))),

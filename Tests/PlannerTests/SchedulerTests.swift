@@ -202,21 +202,26 @@ final class SchedulerTests: PlannerTestCase {
                        "inputs read three times are read again")
     }
 
+    /// Multislerp's declared cost with its offer to hold its operands (four 2-byte planes) after its first pass.
+    private struct Holding: CostModel {
+        let bytesPerOpenShard = 0
+        func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+            guard case .multislerp = op else {
+                return testCosts.cost(of: op, result: result, operands: operands, threads: threads)
+            }
+            let planes = 4 * result.elementCount * 2
+            return KernelCost(passBytes: [0, 100, 100, 100], holding: OperandHolding(
+                operandPasses: 1, passBytes: [planes, planes + 100, planes + 100, planes + 100], sweepBytes: planes))
+        }
+    }
+
+    /// Limits granting holding wherever a group fits (no amortization asked).
+    private let granting = Scheduler.Limits(heldStepsPerPeakByte: 0)
+
     /// A kernel that offers to hold its operands (multislerp's planes) is granted it when the group fits with
     /// chunks as large as without: its operands are then computed in its first pass only, so nothing is kept whole,
     /// and the later sweeps compute nothing for it. Without room it reads its operands as before.
     func testAKernelHoldsItsOperandsWhenTheBudgetAllows() throws {
-        struct Holding: CostModel {
-            let bytesPerOpenShard = 0
-            func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
-                guard case .multislerp = op else {
-                    return testCosts.cost(of: op, result: result, operands: operands, threads: threads)
-                }
-                let planes = 4 * result.elementCount * 2
-                return KernelCost(passBytes: [0, 100, 100, 100], holding: OperandHolding(
-                    operandPasses: 1, passBytes: [planes, planes + 100, planes + 100, planes + 100], sweepBytes: planes))
-            }
-        }
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))
         let t = TensorType(dtype: .bf16, shape: [100, 10])
@@ -226,7 +231,7 @@ final class SchedulerTests: PlannerTestCase {
         let merged = g.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)
         let out = g.add(.add, [base, merged], type: t)
         g.addOutput(GraphOutput(name: "merged", value: out))
-        let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding()).groups[0]
+        let roomy = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(), limits: granting).groups[0]
         XCTAssertEqual(roomy.holding, [merged])
         XCTAssertEqual(roomy.retained, [], "the task vectors are computed once")
         XCTAssertEqual(roomy.sweeps.count, 5)
@@ -235,7 +240,7 @@ final class SchedulerTests: PlannerTestCase {
         for sweep in 1...3 { XCTAssertEqual(computed(sweep), [], "sweep \(sweep)") }
         XCTAssertEqual(computed(4), [base, merged, out].sorted(), "the output sweep reads the base only")
         XCTAssertGreaterThanOrEqual(roomy.peakBytes, 8000, "the planes are counted")
-        let schedule = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding())
+        let schedule = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(), limits: granting)
         assertValidSchedule(g, schedule)
         XCTAssertTrue(Printer(graph: g, schedule: schedule).render().contains("holding their operands: \(merged);"))
 
@@ -258,11 +263,71 @@ final class SchedulerTests: PlannerTestCase {
         let pruned = h.add(.magnitudePrune(keep: 500..<1000, rescale: false, ties: .index), [hx[0]], type: t)
         let hm = h.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), [pruned, hx[1], hx[2]], type: t)
         h.addOutput(GraphOutput(name: "m", value: h.add(.add, [hb, hm], type: t)))
-        let held = try Scheduler.schedule(h, maxShardBytes: 0, costs: Holding()).groups[0]
+        let held = try Scheduler.schedule(h, maxShardBytes: 0, costs: Holding(), limits: granting).groups[0]
         XCTAssertEqual(held.holding, [hm])
         XCTAssertFalse(held.retained.contains(pruned), "kept whole for a kernel that reads it once")
         let reading = try Scheduler.schedule(h, maxShardBytes: 0, costs: testCosts).groups[0]
         XCTAssertTrue(reading.retained.contains(pruned), "kept whole for a kernel that reads it in every pass")
+    }
+
+    /// Holding is granted where the recomputation it saves pays for the memory it adds to the run: eight small
+    /// tensors of one shape share one peak and each saves its three sweeps, so they hold; one tensor 64 times their
+    /// size would add 256 KB (over keeping its task vectors whole instead) for 768 K element-steps (3 per byte), so
+    /// it holds only when asked for less than that per byte. What is declined is planned as if the kernel had not
+    /// offered to hold, and the bytes it would add are not touched.
+    func testHoldingIsDeclinedWhereItDoesNotPayForTheMemoryItAdds() throws {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        var merges: [ValueID] = []
+        for (i, shape) in ([[640, 100]] + Array(repeating: [100, 10], count: 8)).enumerated() {
+            let t = TensorType(dtype: .bf16, shape: shape)
+            let base = g.add(.load(model: m, tensor: "base\(i)"), type: t)
+            let vectors = (0..<3).map { k in g.add(.sub, [g.add(.load(model: m, tensor: "x\(i).\(k)"), type: t), base], type: t) }
+            merges.append(g.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t))
+            g.addOutput(GraphOutput(name: "t\(i)", value: g.add(.add, [base, merges[i]], type: t)))
+        }
+        func plan(_ stepsPerByte: Int) throws -> Schedule {
+            let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(),
+                                           limits: Scheduler.Limits(heldStepsPerPeakByte: stepsPerByte))
+            assertValidSchedule(g, s)
+            return s
+        }
+        let byDefault = try plan(Scheduler.defaultHeldStepsPerPeakByte), everywhere = try plan(0), cheap = try plan(2)
+        XCTAssertEqual(everywhere.groups.map(\.holding), merges.map { [$0] })
+        XCTAssertEqual(cheap.groups.map(\.holding), merges.map { [$0] })
+        XCTAssertEqual(byDefault.groups[0].holding, [], "the large tensor's planes would not pay for themselves")
+        XCTAssertEqual(byDefault.groups.dropFirst().map(\.holding), merges.dropFirst().map { [$0] })
+        /// The same kernels without the offer to hold.
+        struct NotHolding: CostModel {
+            let bytesPerOpenShard = 0
+            func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+                var cost = Holding().cost(of: op, result: result, operands: operands, threads: threads)
+                cost.holding = nil
+                return cost
+            }
+        }
+        let unheld = try Scheduler.schedule(g, maxShardBytes: 0, costs: NotHolding())
+        XCTAssertEqual(byDefault.groups[0], unheld.groups[0], "planned as if the kernel had not offered to hold")
+        XCTAssertEqual(byDefault.predictedPeakBytes, unheld.predictedPeakBytes)
+        XCTAssertLessThan(byDefault.predictedPeakBytes, everywhere.predictedPeakBytes)
+        let declined = try XCTUnwrap(byDefault.declinedHolding)
+        XCTAssertEqual(declined.groups, [0])
+        XCTAssertEqual(declined.addedBytes, everywhere.predictedPeakBytes - byDefault.predictedPeakBytes)
+        XCTAssertLessThan(declined.savedElementSteps, 4 * declined.addedBytes)
+        XCTAssertGreaterThan(declined.savedElementSteps, 2 * declined.addedBytes)
+        XCTAssertNil(everywhere.declinedHolding)
+        XCTAssertNil(cheap.declinedHolding)
+        XCTAssertTrue(Printer(graph: g, schedule: byDefault).render().contains(
+            "// holding declined on 1 tensor group(s) ('t0'): it would add "))
+        // Alone, the large tensor's planes pay for nothing else: declined; one small tensor alone is declined too.
+        var one = Graph()
+        let n = one.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .bf16, shape: [640, 100])
+        let base = one.add(.load(model: n, tensor: "base"), type: t)
+        let vectors = (0..<3).map { k in one.add(.sub, [one.add(.load(model: n, tensor: "x\(k)"), type: t), base], type: t) }
+        one.addOutput(GraphOutput(name: "t", value: one.add(.add, [base, one.add(
+            .multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)], type: t)))
+        XCTAssertEqual(try Scheduler.schedule(one, maxShardBytes: 0, costs: Holding()).groups[0].holding, [])
     }
 
     func testBuffersAreF32WhateverTheDType() throws {
