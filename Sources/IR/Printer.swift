@@ -93,9 +93,7 @@ public struct Printer {
     /// The holding the planner declined, if any.
     private func declined() -> [String] {
         guard let d = schedule.declinedHolding else { return [] }
-        let names = d.groups.prefix(3).map { g in
-            schedule.groups[g].steps.flatMap(\.writes).first.map { "'\(graph.outputs[$0].name)'" } ?? "group \(g)"
-        }
+        let names = d.groups.prefix(3).map { g in tensorName(schedule.groups[g]).map { "'\($0)'" } ?? "group \(g)" }
         let more = d.groups.count > 3 ? ", …" : ""
         let ratio = Double(d.savedElementSteps) / Double(max(1, d.addedBytes))
         return ["// holding declined on \(d.groups.count) tensor group(s) (\(names.joined(separator: ", "))\(more)): "
@@ -119,8 +117,13 @@ public struct Printer {
             return " (the lanes' window)"
         }
         guard let group = schedule.groups.max(by: { $0.peakBytes < $1.peakBytes }),
-              let first = group.steps.first(where: { !$0.writes.isEmpty }) else { return "" }
-        return " at tensor \"\(graph.outputs[first.writes[0]].name)\""
+              let name = tensorName(group) else { return "" }
+        return " at tensor \"\(name)\""
+    }
+
+    /// The name of the first output tensor `group` writes, if it writes one.
+    private func tensorName(_ group: ChunkGroup) -> String? {
+        group.steps.first(where: { !$0.writes.isEmpty }).map { graph.outputs[$0.writes[0]].name }
     }
 
     /// How a group runs: chunk size, live buffers, kernel state.

@@ -54,8 +54,8 @@ public enum Scheduler {
         /// kernels' loops on all `threads`. More lanes than threads are not used.
         public var lanes: Int
         /// The least recomputation, in element-steps (a step's op over one element in one sweep), that holding
-        /// operands must save per byte it adds to the plan's predicted peak (`Scheduler.amortizedHolding`); 0:
-        /// kernels hold their operands wherever the group fits.
+        /// operands must save per byte it adds to what the run touches (`Scheduler.amortizedHolding`); 0: kernels
+        /// hold their operands wherever the group fits.
         public var heldStepsPerPeakByte: Int
 
         public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
@@ -75,8 +75,8 @@ public enum Scheduler {
     /// host, so that the host backs them again on first touch), once per run since the executor's pool reuses its
     /// peak; a step recomputed costs about 0.2 ns an element (DARE-TIES on the 1b bench models: holding saved 1.4 s
     /// of 6.6 G element-steps on the AVX-512 Intel VM). At 4, holding the two vocabulary tensors' DARE/DELLA operands
-    /// (3.3 element-steps per byte of the 224 MiB they add at `--max-memory 512MiB`: 1.5–2 s of system time on the
-    /// Zen 5 VM, against about 0.04 s of recomputation elsewhere) is declined, while multislerp's (three sweeps saved,
+    /// (3.0 element-steps per byte of the 250 MiB they add at `--max-memory 512MiB`; peak RSS 452 MiB against 232,
+    /// 1.5–2 s of system time on the Zen 5 VM, against about 0.04 s of recomputation elsewhere) is declined, while multislerp's (three sweeps saved,
     /// 9 per byte) and every hold within the peak the other tensors need anyway are granted.
     public static let defaultHeldStepsPerPeakByte = 4
 
@@ -216,13 +216,17 @@ public enum Scheduler {
             return max(alone, laned.lanes * onLanes)
         }
         let candidates = unheld.keys.sorted { (schedule.groups[$0].peakBytes, $0) < (schedule.groups[$1].peakBytes, $1) }
+        /// Element-steps each candidate's holding saves.
+        let saving = Dictionary(uniqueKeysWithValues: unheld.map { g, bare in
+            (g, max(0, elementSteps(bare) - elementSteps(schedule.groups[g])))
+        })
         var trial = schedule
         for g in candidates { trial.groups[g] = unheld[g]! }
         let floor = touched(trial)
         var best = (score: 0, count: 0), saved = 0
         for (k, g) in candidates.enumerated() {
             trial.groups[g] = schedule.groups[g]
-            saved += max(0, elementSteps(unheld[g]!) - elementSteps(schedule.groups[g]))
+            saved += saving[g]!
             let added = max(0, touched(trial) - floor)
             let score = saved - stepsPerByte * added
             if score > best.score { best = (score, k + 1) }
@@ -235,7 +239,7 @@ public enum Scheduler {
             for g in declined { all.groups[g] = schedule.groups[g] }
             result.declinedHolding = DeclinedHolding(
                 groups: declined.sorted(), addedBytes: max(0, touched(all) - touched(result)),
-                savedElementSteps: declined.reduce(0) { $0 + max(0, elementSteps(unheld[$1]!) - elementSteps(schedule.groups[$1])) },
+                savedElementSteps: declined.reduce(0) { $0 + saving[$1]! },
                 stepsPerByte: stepsPerByte)
         }
         return assignLanes(result, lanes: lanes)
