@@ -144,7 +144,7 @@ public enum Scheduler {
             }
         }
         var groups: [ChunkGroup] = []
-        /// Groups that hold operands alone, planned without holding (by index in `groups`).
+        /// Groups that hold operands, planned without holding (by index in `groups`).
         var unheld: [Int: ChunkGroup] = [:]
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
@@ -178,8 +178,8 @@ public enum Scheduler {
                 return alone
             }
             groups.append(placed(alone, hold: true))
-            // A group holding operands alone may be declined it (`amortizedHolding`): how it runs without.
-            if !alone.holding.isEmpty, !groups[groups.count - 1].concurrent, limits.heldStepsPerPeakByte > 0,
+            // A group holding operands may be declined it (`amortizedHolding`): how it runs without.
+            if !groups[groups.count - 1].holding.isEmpty, limits.heldStepsPerPeakByte > 0,
                let bare = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
                                  relaxing: &relaxing, relax: true, hold: false, need: &need) {
                 unheld[groups.count - 1] = placed(bare, hold: false)
@@ -192,7 +192,7 @@ public enum Scheduler {
         return amortizedHolding(schedule, unheld: unheld, lanes: lanes, stepsPerByte: limits.heldStepsPerPeakByte)
     }
 
-    /// `schedule` (before `assignLanes`) with the operands held by groups running alone declined where holding
+    /// `schedule` (before `assignLanes`) with the operands held by groups (alone or on a lane) declined where holding
     /// them does not pay for the memory it adds: with `unheld[g]` group `g` planned without holding, the groups in
     /// increasing order of their peak, the plan keeps holding on the first k of them for the k that maximizes
     /// (element-steps of recomputation they save) − `stepsPerByte` · (bytes added to what the run touches over the

@@ -125,18 +125,20 @@ final class MemoryBudgetTests: XCTestCase {
 
     /// A group runs on a lane only if it holds there the operands it holds with the whole budget (bf16 multislerp
     /// holding its operands takes half the time, more than a lane gains); otherwise it runs alone, holding them.
+    /// (Holding granted wherever it fits: these tiny tensors do not amortize it, `Limits.heldStepsPerPeakByte`.)
     func testAGroupRunsOnALaneOnlyIfItKeepsHoldingItsOperands() throws {
         let text = "{merge_method: multislerp, base_model: models/llama-base, models: [{model: models/llama-ft-a, "
             + "parameters: {weight: 0.5}}, {model: models/llama-ft-b, parameters: {weight: 0.3}}, "
             + "{model: models/llama-ft-c, parameters: {weight: 0.2}}], dtype: bfloat16}"
-        let roomy = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2, lanes: 2)))
+        let roomy = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2, lanes: 2, heldStepsPerPeakByte: 0)))
         XCTAssertTrue(roomy.schedule.groups.allSatisfy { $0.concurrent && !$0.holding.isEmpty })
         // Room to hold the largest group's operands alone, not on a lane, and the median group's on a lane.
         let lanes = roomy.schedule.groups.map(\.laneBytes).sorted()
         let budget = max(roomy.schedule.groups.map(\.peakBytes).max()!, 2 * lanes[lanes.count / 2]) + 1000
-        let one = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget, threads: 2)))
+        let one = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget, threads: 2,
+                                                                                             heldStepsPerPeakByte: 0)))
         let two = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget, threads: 2,
-                                                                                             lanes: 2)))
+                                                                                             lanes: 2, heldStepsPerPeakByte: 0)))
         XCTAssertEqual(two.schedule.groups.map(\.holding), one.schedule.groups.map(\.holding))
         XCTAssertTrue(two.schedule.groups.contains { !$0.concurrent && !$0.holding.isEmpty })
         XCTAssertTrue(two.schedule.groups.contains(where: \.concurrent))
@@ -145,7 +147,7 @@ final class MemoryBudgetTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(two.schedule.laneWindowBytes, budget)
         // No more lanes than groups on them: 1000 threads on this model's groups.
-        let many = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 1000, lanes: 1000)))
+        let many = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 1000, lanes: 1000, heldStepsPerPeakByte: 0)))
         let onLanes = many.schedule.groups.filter(\.concurrent)
         XCTAssertEqual(many.schedule.lanes, onLanes.count)
         XCTAssertEqual(many.schedule.laneWindowBytes, onLanes.count * onLanes.map(\.laneBytes).max()!)

@@ -273,8 +273,8 @@ final class SchedulerTests: PlannerTestCase {
     /// Holding is granted where the recomputation it saves pays for the memory it adds to the run: eight small
     /// tensors of one shape share one peak and each saves its three sweeps, so they hold; one tensor 64 times their
     /// size would add 256 KB (over keeping its task vectors whole instead) for 768 K element-steps (3 per byte), so
-    /// it holds only when asked for less than that per byte. What is declined is planned as if the kernel had not
-    /// offered to hold, and the bytes it would add are not touched.
+    /// it holds only when asked for less than that per byte, alone or on a lane. What is declined is planned as if
+    /// the kernel had not offered to hold, and the bytes it would add are not touched.
     func testHoldingIsDeclinedWhereItDoesNotPayForTheMemoryItAdds() throws {
         var g = Graph()
         let m = g.addModel(ModelInput(name: "a", path: "/a"))
@@ -319,6 +319,12 @@ final class SchedulerTests: PlannerTestCase {
         XCTAssertNil(cheap.declinedHolding)
         XCTAssertTrue(Printer(graph: g, schedule: byDefault).render().contains(
             "// holding declined on 1 tensor group(s) ('t0'): it would add "))
+        // On lanes (the whole budget is room for every group on a lane, holding): the same decisions.
+        let laned = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(), limits: Scheduler.Limits(threads: 2, lanes: 2))
+        assertValidSchedule(g, laned)
+        XCTAssertTrue(laned.groups.allSatisfy(\.concurrent))
+        XCTAssertEqual(laned.groups.map(\.holding), [[]] + merges.dropFirst().map { [$0] })
+        XCTAssertEqual(laned.declinedHolding?.groups, [0])
         // Alone, the large tensor's planes pay for nothing else: declined; one small tensor alone is declined too.
         var one = Graph()
         let n = one.addModel(ModelInput(name: "a", path: "/a"))
