@@ -221,4 +221,48 @@ final class TorchArgsortReplayTests: XCTestCase {
             }
         }
     }
+
+    /// The block partition's AVX-512 classification (`mg_stopper_offsets`) finds the stoppers the eight-key Swift
+    /// loop finds, so the replay moves the same entries: offsets of random blocks against a scalar reference, both
+    /// bounds and both scan directions; and `select` on random shifted entries (a few hundred keys, so that many
+    /// tie) leaves the same permutation with it as without it, both orders, cuts at one end and at two.
+    func testVectorStoppersAreTheScalarStoppers() throws {
+        try XCTSkipUnless(TorchArgsortReplay.vectorStoppers, "no AVX-512F here: the Swift classification is the only one")
+        var rng = SystemRandomNumberGenerator()
+        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: 256)
+        let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        defer { words.deallocate(); out.deallocate() }
+        for round in 0..<200 {
+            let count = 16 * Int.random(in: 1...16, using: &rng)
+            for i in 0..<count { words[i] = UInt32.random(in: 0...(UInt32(round % 7) << 17 + 0x7FFFF), using: &rng) }
+            let pivot = UInt32.random(in: 0...(UInt32(round % 7) + 3), using: &rng)
+            for atLeast in [false, true] {
+                for reversed in [false, true] {
+                    let entries = ShiftedEntries(e: words)
+                    let n = try XCTUnwrap(entries.stopperOffsets(from: 0, count: count, pivot: pivot, atLeast: atLeast,
+                                                                 reversed: reversed, into: out))
+                    let expected = (0..<count).filter { j in
+                        let key = entries.key(reversed ? count - 1 - j : j)
+                        return atLeast ? key >= pivot : key <= pivot
+                    }
+                    XCTAssertEqual((0..<n).map { Int(out[$0]) }, expected, "\(count) \(atLeast) \(reversed)")
+                }
+            }
+        }
+        let n = 300_000
+        let vector = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+        let scalar = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+        defer { vector.deallocate(); scalar.deallocate() }
+        for (positions, descending) in [(0..<150_000, true), (70_000..<290_000, false), (1000..<n, true)] {
+            for i in 0..<n {
+                vector[i] = UInt32.random(in: 0..<400, using: &rng) << ShiftedEntries.ordinalBits | UInt32(i % (1 << 17))
+                scalar[i] = vector[i]
+            }
+            TorchArgsortReplay.select(ShiftedEntries(e: vector), count: n, positions: positions, descending: descending)
+            TorchArgsortReplay.select(ShiftedEntries(e: scalar, vectorStoppers: false), count: n, positions: positions,
+                                      descending: descending)
+            XCTAssertTrue(UnsafeBufferPointer(start: vector, count: n).elementsEqual(UnsafeBufferPointer(start: scalar, count: n)),
+                          "\(positions) \(descending)")
+        }
+    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CStoppers
 import IR
 
 /// Which elements PyTorch's CPU `torch.argsort` / `torch.sort` (`stable=False`) of a 1-D float32 tensor puts at a
@@ -158,10 +159,14 @@ enum TorchArgsortReplay {
         /// `beforeBit` in eight lanes, for keys below 2³¹ (every order key is): 1 where `a` sorts strictly before
         /// `b`, else 0, from the sign bit of a lane difference (SIMD comparisons are lane-by-lane loops in Swift).
         static func beforeBits(_ a: SIMD8<UInt32>, _ b: SIMD8<UInt32>) -> SIMD8<UInt32>
+        /// Whether the left scan stops at keys at least the pivot's (else at most it); the right scan stops at the
+        /// others' bound: `!before(k, p)` and `!before(p, k)`.
+        static var leftStopsAtLeast: Bool { get }
     }
 
     /// `KeyValueCompDesc`: larger first, NaN first.
     enum Descending: Comparator {
+        @inline(__always) static var leftStopsAtLeast: Bool { false }
         @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a > b }
         @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
             Int(truncatingIfNeeded: UInt64(bitPattern: Int64(b) &- Int64(a)) >> 63)
@@ -173,6 +178,7 @@ enum TorchArgsortReplay {
 
     /// `KeyValueCompAsc`: smaller first, NaN last.
     enum Ascending: Comparator {
+        @inline(__always) static var leftStopsAtLeast: Bool { true }
         @inline(__always) static func before(_ a: UInt32, _ b: UInt32) -> Bool { a < b }
         @inline(__always) static func beforeBit(_ a: UInt32, _ b: UInt32) -> Int {
             Int(truncatingIfNeeded: UInt64(bitPattern: Int64(a) &- Int64(b)) >> 63)
@@ -275,6 +281,10 @@ enum TorchArgsortReplay {
                 while r - l >= 2 * b {
                     if leftCount == 0 {
                         leftStart = 0
+                        if let n = e.stopperOffsets(from: l, count: b, pivot: p, atLeast: O.leftStopsAtLeast,
+                                                    reversed: false, into: left) {
+                            leftCount = n
+                        } else {
                         // Eight keys at a time: lane j is position l + i + j, bit j of the stoppers' mask.
                         var i = 0
                         while i < b {
@@ -285,9 +295,14 @@ enum TorchArgsortReplay {
                             leftCount &+= mask.nonzeroBitCount
                             i += 8
                         }
+                        }
                     }
                     if rightCount == 0 {
                         rightStart = 0
+                        if let n = e.stopperOffsets(from: r - b, count: b, pivot: p, atLeast: !O.leftStopsAtLeast,
+                                                    reversed: true, into: right) {
+                            rightCount = n
+                        } else {
                         // Lane j is position r − 8 − i + j, offset i + 7 − j from r − 1: bit 7 − j of the mask.
                         var i = 0
                         while i < b {
@@ -297,6 +312,7 @@ enum TorchArgsortReplay {
                                 .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
                             rightCount &+= mask.nonzeroBitCount
                             i += 8
+                        }
                         }
                     }
                     let pairs = min(leftCount, rightCount)
@@ -426,6 +442,24 @@ protocol ReplayEntries {
     func key(of entry: Entry) -> UInt32
     /// The order keys at positions `i ..< i + 8`, lane j holding position `i + j`'s.
     func keys8(_ i: Int) -> SIMD8<UInt32>
+    /// The block partition's classification by a vector instruction set: the offsets of the entries at positions
+    /// `start ..< start + count` whose key is at least (`atLeast`) or at most `pivot`, in increasing order, as bytes
+    /// at `out` (room for `count`), offset j being position `start + j`, or `start + count − 1 − j` when
+    /// `reversed`; returns how many, or nil when this layout or processor has no such path (the caller then
+    /// classifies eight keys at a time). `count` is a multiple of 16, at most 256.
+    func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
+                        into out: UnsafeMutablePointer<UInt8>) -> Int?
+}
+
+extension ReplayEntries {
+    @inline(__always)
+    func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
+                        into out: UnsafeMutablePointer<UInt8>) -> Int? { nil }
+}
+
+extension TorchArgsortReplay {
+    /// Whether this processor runs `mg_stopper_offsets` (AVX-512F), asked once.
+    static let vectorStoppers = mg_stopper_offsets_available() == 1
 }
 
 /// Entries as one `UInt64` each: the 32-bit order key above the 32-bit index (8 bytes per element).
@@ -517,6 +551,9 @@ struct TaggedEntries: ReplayEntries {
 /// so that the key is one shift away, as in `PackedEntries`.
 struct ShiftedEntries: ReplayEntries {
     let e: UnsafeMutablePointer<UInt32>
+    /// Whether the block partition classifies by `mg_stopper_offsets` (AVX-512F, sixteen entries a comparison);
+    /// the default where the processor has it. Tests turn it off to compare the two paths.
+    var vectorStoppers = TorchArgsortReplay.vectorStoppers
 
     /// Bits of the ordinal.
     static let ordinalBits: UInt32 = 17
@@ -538,5 +575,16 @@ struct ShiftedEntries: ReplayEntries {
     @inline(__always) func key(of entry: UInt32) -> UInt32 { entry >> Self.ordinalBits }
     @inline(__always) func keys8(_ i: Int) -> SIMD8<UInt32> {
         UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<UInt32>.self) &>> SIMD8(repeating: Self.ordinalBits)
+    }
+    /// Compares the entries themselves: a key is at least `pivot` when its entry is at least `pivot << 17`, at
+    /// most `pivot` when its entry is at most `pivot << 17` with every ordinal bit set.
+    @inline(__always)
+    func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
+                        into out: UnsafeMutablePointer<UInt8>) -> Int? {
+        guard vectorStoppers else { return nil }
+        let low = pivot << Self.ordinalBits
+        let n = mg_stopper_offsets(e + start, Int32(count), atLeast ? low : low | (1 << Self.ordinalBits - 1),
+                                   atLeast ? 1 : 0, reversed ? 1 : 0, out)
+        return n < 0 ? nil : Int(n)
     }
 }
