@@ -18,6 +18,20 @@ final class BlockPoolTests: XCTestCase {
         XCTAssertEqual(memory.liveBytes, 4 * mib)
     }
 
+    /// Buffers from 128 KiB up (a small tensor's kernel state, a chunk buffer of a few rows) are the pool's too:
+    /// freed, they are pooled and reused like the large ones, not left to glibc's heaps.
+    func testBuffersOfAFewHundredKiBArePooled() {
+        let memory = MemoryAccount()
+        let bytes = 256 << 10
+        var first: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: bytes, zeroed: false)
+        let address = first?.pointer
+        first = nil
+        XCTAssertEqual(memory.pool.pooledBytes, bytes)
+        let second = memory.allocate(UInt8.self, count: bytes, zeroed: false)
+        XCTAssertEqual(second.pointer, address, "the pooled block is reused")
+        XCTAssertEqual(memory.pool.pooledBytes, 0)
+    }
+
     /// Blocks the pool gives back leave the process: its resident memory falls back, even for block sizes glibc
     /// would serve from its heaps once its mmap threshold has risen (freed heap memory stays resident).
     func testBlocksGivenBackLeaveTheProcess() throws {
