@@ -451,7 +451,7 @@ public enum Scheduler {
     /// The operands of statistics passes that are themselves computed through statistics passes (a stage's
     /// result read by the next stage's slerp, say): kept whole rather than recomputed on every pass. Cheaper
     /// operands (inputs, task vectors) are recomputed chunk by chunk, which costs less than writing and
-    /// reading back whole tensors.
+    /// reading back whole tensors; so is a value one step from kept ones.
     static func retainable(_ group: ChunkGroup, graph: Graph, costs: [KernelCost]) -> [ValueID] {
         var takesPasses: [ValueID: Bool] = [:]
         for (i, step) in group.steps.enumerated() { takesPasses[step.value] = costs[i].passes > 0 }
@@ -467,6 +467,10 @@ public enum Scheduler {
         for (i, step) in group.steps.enumerated() where takesPasses[step.value] == true && costs[i].readsOperands(pass: 1) {
             values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
+        // A value that makes no passes of its own and whose operands are all kept is one step from them: computed
+        // again from them, not kept (SCE's elected signs, from its masked task vectors: 4 bytes an element less).
+        let kept = values
+        values = values.filter { v in takesPasses[v] == true || !graph[v].operands.allSatisfy(kept.contains) }
         return values.sorted()
     }
 

@@ -202,6 +202,31 @@ final class SchedulerTests: PlannerTestCase {
                        "inputs read three times are read again")
     }
 
+    /// SCE's weights pass reads its masked task vectors and the elected signs; the task vectors (computed through
+    /// the variance selection's passes) are kept whole, the signs, one step from them, are computed again from them
+    /// in the output sweep rather than kept (4 bytes an element less), and still come from the same operands.
+    func testAValueOneStepFromKeptOnesIsComputedAgain() throws {
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .bf16, shape: [100, 10])
+        let base = g.add(.load(model: m, tensor: "base"), type: t)
+        let vectors = (0..<3).map { k in
+            g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)
+        }
+        let variance = g.add(.variance, vectors, type: TensorType(dtype: .f32, shape: [100, 10]))
+        let mask = g.add(.varianceTopK(fraction: 0.1), [variance], type: t)
+        let masked = vectors.map { g.add(.mul, [$0, mask], type: t) }
+        let signs = g.add(.signElect(weights: [1, 1, 1]), masked, type: t)
+        let merged = g.add(.sceMerge, [signs] + masked, type: t)
+        g.addOutput(GraphOutput(name: "merged", value: g.add(.add, [base, merged], type: t)))
+        let group = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts).groups[0]
+        XCTAssertTrue(masked.allSatisfy(group.retained.contains), "\(group.retained)")
+        XCTAssertFalse(group.retained.contains(signs), "\(group.retained)")
+        let output = try XCTUnwrap(group.sweeps.last)
+        XCTAssertTrue(output.computes.map { group.steps[$0].value }.contains(signs), "the output sweep computes the signs")
+        assertValidSchedule(g, try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts))
+    }
+
     /// Multislerp's declared cost with its offer to hold its operands (four 2-byte planes) after its first pass.
     private struct Holding: CostModel {
         let bytesPerOpenShard = 0
