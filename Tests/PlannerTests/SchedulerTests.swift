@@ -17,6 +17,16 @@ final class SchedulerTests: PlannerTestCase {
         return g
     }
 
+    /// A base and three task vectors (`x_k − base`) of type `type`, from one model's loads.
+    private func threeTaskVectors(_ g: inout Graph, type t: TensorType) -> (base: ValueID, vectors: [ValueID]) {
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let base = g.add(.load(model: m, tensor: "base"), type: t)
+        let vectors = (0..<3).map { k in
+            g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)
+        }
+        return (base, vectors)
+    }
+
     // MARK: steps
 
     func testSmallGraphSchedule() throws {
@@ -172,12 +182,8 @@ final class SchedulerTests: PlannerTestCase {
             }
         }
         var g = Graph()
-        let m = g.addModel(ModelInput(name: "a", path: "/a"))
         let t = TensorType(dtype: .bf16, shape: [100, 10])
-        let base = g.add(.load(model: m, tensor: "base"), type: t)
-        let vectors = (0..<3).map { k in
-            g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)
-        }
+        let (base, vectors) = threeTaskVectors(&g, type: t)
         let merged = g.add(.multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)
         let out = g.add(.add, [base, merged], type: t)
         g.addOutput(GraphOutput(name: "merged", value: out))
@@ -207,12 +213,8 @@ final class SchedulerTests: PlannerTestCase {
     /// in the output sweep rather than kept (4 bytes an element less), and still come from the same operands.
     func testAValueOneStepFromKeptOnesIsComputedAgain() throws {
         var g = Graph()
-        let m = g.addModel(ModelInput(name: "a", path: "/a"))
         let t = TensorType(dtype: .bf16, shape: [100, 10])
-        let base = g.add(.load(model: m, tensor: "base"), type: t)
-        let vectors = (0..<3).map { k in
-            g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)
-        }
+        let (base, vectors) = threeTaskVectors(&g, type: t)
         let variance = g.add(.variance, vectors, type: TensorType(dtype: .f32, shape: [100, 10]))
         let mask = g.add(.varianceTopK(fraction: 0.1), [variance], type: t)
         let masked = vectors.map { g.add(.mul, [$0, mask], type: t) }
