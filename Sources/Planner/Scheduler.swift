@@ -467,10 +467,12 @@ public enum Scheduler {
         for (i, step) in group.steps.enumerated() where takesPasses[step.value] == true && costs[i].readsOperands(pass: 1) {
             values.formUnion(graph[step.value].operands.filter(hasPasses))
         }
-        // A value that makes no passes of its own and whose operands are all kept is one step from them: computed
+        // A value that makes no passes of its own and whose operands all stay kept is one step from them: computed
         // again from them, not kept (SCE's elected signs, from its masked task vectors: 4 bytes an element less).
-        let kept = values
-        values = values.filter { v in takesPasses[v] == true || !graph[v].operands.allSatisfy(kept.contains) }
+        // Decided in value order (operands first), so that a value is dropped only if its operands stay.
+        for v in values.sorted() where takesPasses[v] != true && graph[v].operands.allSatisfy(values.contains) {
+            values.remove(v)
+        }
         return values.sorted()
     }
 

@@ -272,8 +272,6 @@ enum TorchArgsortReplay {
         /// position the left scan examines; `last`: one past the next position the right scan examines).
         func blockPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> (Int, Int) {
             let b = Self.block
-            let pivot = SIMD8<UInt32>(repeating: p)
-            let offsets = TorchArgsortReplay.stopperOffsets.pointer
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * b) { buffer -> (Int, Int) in
                 let left = buffer.baseAddress!, right = left + b
                 var l = firstIn, r = lastIn  // unexamined: l..<r, besides unpaired stoppers in the buffers
@@ -281,39 +279,11 @@ enum TorchArgsortReplay {
                 while r - l >= 2 * b {
                     if leftCount == 0 {
                         leftStart = 0
-                        if let n = e.stopperOffsets(from: l, count: b, pivot: p, atLeast: O.leftStopsAtLeast,
-                                                    reversed: false, into: left) {
-                            leftCount = n
-                        } else {
-                        // Eight keys at a time: lane j is position l + i + j, bit j of the stoppers' mask.
-                        var i = 0
-                        while i < b {
-                            let stops = 1 &- O.beforeBits(e.keys8(l + i), pivot)
-                            let mask = Self.laneBits(stops, multiplier: Self.inLaneOrder)
-                            UnsafeMutableRawPointer(left + leftCount)
-                                .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
-                            leftCount &+= mask.nonzeroBitCount
-                            i += 8
-                        }
-                        }
+                        leftCount = stoppers(from: l, reversed: false, pivot: p, into: left)
                     }
                     if rightCount == 0 {
                         rightStart = 0
-                        if let n = e.stopperOffsets(from: r - b, count: b, pivot: p, atLeast: !O.leftStopsAtLeast,
-                                                    reversed: true, into: right) {
-                            rightCount = n
-                        } else {
-                        // Lane j is position r − 8 − i + j, offset i + 7 − j from r − 1: bit 7 − j of the mask.
-                        var i = 0
-                        while i < b {
-                            let stops = 1 &- O.beforeBits(pivot, e.keys8(r - 8 - i))
-                            let mask = Self.laneBits(stops, multiplier: Self.inReversedLaneOrder)
-                            UnsafeMutableRawPointer(right + rightCount)
-                                .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
-                            rightCount &+= mask.nonzeroBitCount
-                            i += 8
-                        }
-                        }
+                        rightCount = stoppers(from: r - b, reversed: true, pivot: p, into: right)
                     }
                     let pairs = min(leftCount, rightCount)
                     for t in 0..<pairs {
@@ -330,6 +300,31 @@ enum TorchArgsortReplay {
                 let last = rightCount > 0 ? r - Int(right[rightStart]) : r
                 return (first, last)
             }
+        }
+
+        /// The offsets (bytes, increasing) of a scan's stoppers among the `block` positions from `start`: the
+        /// left scan's (offset j is position start + j) or, `reversed`, the right scan's (offset j is position
+        /// start + block − 1 − j). By the entries' vector path when they have one, else eight keys at a time (left:
+        /// lane j is offset i + j, bit j of the mask; right: lane j is offset i + 7 − j, bit 7 − j). Returns how many.
+        @inline(__always) func stoppers(from start: Int, reversed: Bool, pivot p: UInt32,
+                                        into out: UnsafeMutablePointer<UInt8>) -> Int {
+            let b = Self.block
+            if let n = e.stopperOffsets(from: start, count: b, pivot: p, atLeast: O.leftStopsAtLeast != reversed,
+                                        reversed: reversed, into: out) {
+                return n
+            }
+            let pivot = SIMD8<UInt32>(repeating: p), offsets = TorchArgsortReplay.stopperOffsets.pointer
+            var count = 0, i = 0
+            while i < b {
+                let keys = e.keys8(reversed ? start + b - 8 - i : start + i)
+                let stops = 1 &- (reversed ? O.beforeBits(pivot, keys) : O.beforeBits(keys, pivot))
+                let mask = Self.laneBits(stops, multiplier: reversed ? Self.inReversedLaneOrder : Self.inLaneOrder)
+                UnsafeMutableRawPointer(out + count)
+                    .storeBytes(of: offsets[mask] &+ UInt64(i) &* Self.everyByte, as: UInt64.self)
+                count &+= mask.nonzeroBitCount
+                i += 8
+            }
+            return count
         }
 
         /// `0x01` in every byte: adds a block offset to eight packed offsets at once (none carries: all are below 128).
