@@ -19,6 +19,7 @@ let package = Package(
         .target(name: "CPUHints"),
         .target(name: "CMemoryOps"),
         .target(name: "CStoppers"),
+        .target(name: "CSignConsensus"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Checkpoint", "CFileOps", "CPUHints", "CMemoryOps", "CStoppers", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["IR", "Checkpoint", "CFileOps", "CPUHints", "CMemoryOps", "CStoppers", "CSignConsensus", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .executableTarget(

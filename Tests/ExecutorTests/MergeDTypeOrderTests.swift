@@ -101,6 +101,31 @@ final class MergeDTypeOrderTests: XCTestCase {
         }
     }
 
+    /// bf16 TIES on two or three task vectors runs sixteen lanes at a time in C (`mg_ties_merge_bf16`, AVX-512) over
+    /// a block's whole sixteens and eight at a time in Swift over the rest: both give the same bits, NaN, ±∞, ±0 and
+    /// subnormals included (a NaN term never agrees), normalized or not. One chunk of 75 rows of 15 goes to the C
+    /// kernel where the processor has it (1120 elements, the last 5 to Swift); chunks of one row never do.
+    func testTiesInSixteenLanesIsTiesInEight() throws {
+        let n = 75 * 15
+        let specials: [Float] = [0, -0.0, .nan, .infinity, -.infinity, Float(bitPattern: 0x0001_0000),
+                                 Float(bitPattern: 0xFF7F_0000), 1, -1]
+        for models in [2, 3] {
+            var xs = (0..<models).map { values(n, seed: UInt64($0 + 31), .bf16) }
+            for (i, s) in specials.enumerated() {
+                for (j, t) in specials.enumerated() { xs[0][11 * (i * specials.count + j) % n] = s; xs[1][11 * (i * specials.count + j) % n] = t }
+            }
+            let w = (models == 2 ? [0.5, 0.5] : [0.4, 0.3, -0.3]).map { Double(r(Float($0), .bf16)) }
+            for normalize in [true, false] {
+                let op = Op.tiesMerge(electWeights: w, weights: w, normalize: normalize, lambda: 1)
+                let sixteens = try runChunked(op, xs, shape: [75, 15], dtype: .bf16, chunkRows: 75, operandDType: .bf16)
+                let eights = try runChunked(op, xs, shape: [75, 15], dtype: .bf16, chunkRows: 1, operandDType: .bf16)
+                XCTAssertEqual(sixteens.map(\.bitPattern), eights.map(\.bitPattern), "\(models) models, normalize \(normalize)")
+                XCTAssertTrue(sixteens.contains { $0 == 0 }, "zero")
+                XCTAssertTrue(sixteens.contains { $0.isInfinite }, "infinity")
+            }
+        }
+    }
+
     func testTiesDivisorOfZeroIsOne() throws {
         // Weights 1 and −1 agreeing on an element: mergekit replaces only an exact zero divisor.
         let xs: [[Float]] = [[1, 2], [-1, -2]]

@@ -1,3 +1,4 @@
+import CSignConsensus
 import IR
 
 /// TIES sign consensus and the task-vector mix in mergekit's operation order (`GeneralizedTaskArithmeticMerge`
@@ -84,6 +85,25 @@ final class SignConsensusChunkKernel: ChunkKernel {
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
             let models = merge?.count ?? elect?.count ?? 0
+            // TIES in bf16 (election and merge weighing alike, lambda 1) on two or three task vectors: sixteen lanes
+            // per AVX-512 step in C, where the processor has them (Swift's lane masks compiled to scalar code when
+            // tried), the last elements below.
+            let whole = range.count & ~15
+            if R.self == BF16Rounding.self, sameWeights, consensus, lambda == 1, let merge, models == 2 || models == 3,
+               whole > 0, Self.tiesInC {
+                let done = merge.withUnsafeBufferPointer { weights in
+                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: models) { x in
+                        for k in 0..<models { x[k] = xs[k] + range.lowerBound }
+                        return mg_ties_merge_bf16(x.baseAddress, weights.baseAddress, Int32(models), normalize ? 1 : 0,
+                                                  Int64(whole), o + range.lowerBound) == 0
+                    }
+                }
+                if done {
+                    let rest = (range.lowerBound + whole)..<range.upperBound
+                    if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
+                    return
+                }
+            }
             // The usual two or three task vectors: with the count a constant, the loops over the models unroll and
             // the weighted task vectors stay in registers.
             if models == 3 {
@@ -94,6 +114,9 @@ final class SignConsensusChunkKernel: ChunkKernel {
                 run(R.self, models: models, xs, range, into: o)
             }
         }
+
+        /// Whether the C kernel `mg_ties_merge_bf16` runs on this processor (AVX-512F).
+        static let tiesInC = mg_ties_merge_bf16_available() == 1
 
         /// `run` for `models` task vectors (the weights' count).
         @inline(__always)
