@@ -18,8 +18,8 @@ let package = Package(
         .target(name: "CFileOps"),
         .target(name: "CPUHints"),
         .target(name: "CMemoryOps"),
-        .target(name: "CStoppers"),
-        .target(name: "CSignConsensus"),
+        .target(name: "CStoppers", dependencies: ["CPUHints"]),
+        .target(name: "CSignConsensus", dependencies: ["CPUHints"]),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",

@@ -1,16 +1,10 @@
 #include "CSignConsensus.h"
+#include "CPUHints.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-int mg_ties_merge_bf16_available(void) {
-    static int available = -1;
-    if (available < 0) {
-        __builtin_cpu_init();
-        available = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return available;
-}
+int mg_ties_merge_bf16_available(void) { return mg_avx512f_available(); }
 
 // `BF16Rounding.round` in sixteen lanes: (bits + 0x7FFF + lowest kept bit) with the low half cleared; NaN lanes
 // keep their high half with the quiet bit set.

@@ -1,16 +1,10 @@
 #include "CStoppers.h"
+#include "CPUHints.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-int mg_stopper_offsets_available(void) {
-    static int available = -1;
-    if (available < 0) {
-        __builtin_cpu_init();
-        available = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    }
-    return available;
-}
+int mg_stopper_offsets_available(void) { return mg_avx512f_available(); }
 
 // Sixteen entries a step: one unsigned comparison gives the stoppers' mask, `vpcompressd` (register form: its
 // memory form is microcoded on AMD Zen 4) packs their offsets to the front, `vpmovdb` narrows them to bytes, and a

@@ -6,7 +6,8 @@ import IR
 /// (`deltas.mul_(weights)`) rounded to that dtype, the election sum and the merged sum accumulated in f32 in
 /// operand order and rounded once (`sum(dim=0)`), the divisor (`(weights * mask).sum(dim=0)`) rounded, the
 /// division rounded, then `lambda` as an f32 scalar. For f32 every rounding is the identity. Eight elements at a
-/// time, every model's term kept in registers.
+/// time, every model's term kept in registers; TIES in bf16 on two or three task vectors (election and merge weighing
+/// alike, `lambda` 1) sixteen at a time in C where the processor has AVX-512F (`mg_ties_merge_bf16`).
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
