@@ -9,20 +9,6 @@ static inline void mg_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
-/// Asks the processor whether it runs AVX-512F (`__builtin_cpu_supports`), stores the answer in
-/// `mg_avx512f_answer` and returns it: 1 or 0 (0 on other architectures).
-int mg_avx512f_query(void);
-
-/// The answer `mg_avx512f_query` stored: −1 until it is asked.
-extern int mg_avx512f_answer;
-
-/// Whether the processor runs AVX-512F instructions: 1 on an x86-64 processor that has them, else 0; asked once,
-/// then a load. The C kernels compiled for AVX-512 (`target("avx512f")`) run only then.
-static inline int mg_avx512f_available(void) {
-    int answer = __atomic_load_n(&mg_avx512f_answer, __ATOMIC_RELAXED);
-    return answer >= 0 ? answer : mg_avx512f_query();
-}
-
 #endif
 }
 

@@ -71,6 +71,10 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let dtype: DType
         /// The election and the merge weigh alike (as lowered): the weighted task vectors are computed once.
         let sameWeights: Bool
+        /// TIES in bf16 on two or three task vectors, weighing alike, `lambda` 1, on a processor with AVX-512F:
+        /// a block's whole sixteens go to the C kernel `mg_ties_merge_bf16` (Swift's lane masks compiled to scalar
+        /// code when tried), the rest to the lanes below.
+        let tiesInC: Bool
 
         init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
@@ -80,30 +84,22 @@ final class SignConsensusChunkKernel: ChunkKernel {
             self.lambda = Float(lambda)
             self.dtype = dtype
             sameWeights = elect != nil && elect == merge
+            tiesInC = dtype == .bf16 && sameWeights && consensus && lambda == 1 && (2...3).contains(merge?.count ?? 0)
+                && Rule.avx512
         }
+
+        /// Whether the processor runs the C kernel (AVX-512F).
+        static let avx512 = mg_ties_merge_bf16_available() == 1
 
         /// Computes elements `range` into `o`, eight at a time, rounding the intermediates with `R`.
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
             let models = merge?.count ?? elect?.count ?? 0
-            // TIES in bf16 (election and merge weighing alike, lambda 1) on two or three task vectors: sixteen lanes
-            // per AVX-512 step in C, where the processor has them (Swift's lane masks compiled to scalar code when
-            // tried), the last elements below.
-            let whole = range.count & ~15
-            if R.self == BF16Rounding.self, sameWeights, consensus, lambda == 1, let merge, models == 2 || models == 3,
-               whole > 0, Self.tiesInC {
-                let done = merge.withUnsafeBufferPointer { weights in
-                    withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: models) { x in
-                        for k in 0..<models { x[k] = xs[k] + range.lowerBound }
-                        return mg_ties_merge_bf16(x.baseAddress, weights.baseAddress, Int32(models), normalize ? 1 : 0,
-                                                  Int64(whole), o + range.lowerBound) == 0
-                    }
-                }
-                if done {
-                    let rest = (range.lowerBound + whole)..<range.upperBound
-                    if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
-                    return
-                }
+            let sixteens = range.lowerBound..<(range.lowerBound + (range.count & ~15))
+            if tiesInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mergeInC(xs, sixteens, into: o) {
+                let rest = sixteens.upperBound..<range.upperBound
+                if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
+                return
             }
             // The usual two or three task vectors: with the count a constant, the loops over the models unroll and
             // the weighted task vectors stay in registers.
@@ -116,8 +112,19 @@ final class SignConsensusChunkKernel: ChunkKernel {
             }
         }
 
-        /// Whether the C kernel `mg_ties_merge_bf16` runs on this processor (AVX-512F).
-        static let tiesInC = mg_ties_merge_bf16_available() == 1
+        /// `mg_ties_merge_bf16` over `range` (a multiple of 16 elements long) of the merge's task vectors `xs`
+        /// into `o`; false when it did not run.
+        private func mergeInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                              into o: UnsafeMutablePointer<Float>) -> Bool {
+            guard let merge else { return false }
+            return merge.withUnsafeBufferPointer { weights in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: merge.count) { x in
+                    for k in 0..<merge.count { x[k] = xs[k] + range.lowerBound }
+                    return mg_ties_merge_bf16(x.baseAddress, weights.baseAddress, Int32(merge.count), normalize ? 1 : 0,
+                                              Int64(range.count), o + range.lowerBound) == 0
+                }
+            }
+        }
 
         /// `run` for `models` task vectors (the weights' count).
         @inline(__always)
