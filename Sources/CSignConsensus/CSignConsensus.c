@@ -68,6 +68,79 @@ int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, 
     return 0;
 }
 
+// The election alone: +1 where the f32 sum from +0 of bf16(x[k] · w[k]) in operand order is ≥ 0, else −1.
+__attribute__((target("avx512f")))
+static void elect_avx512(const float *const *x, const float *weights, int models, int64_t count, float *out) {
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), minusOne = _mm512_set1_ps(-1.0f);
+    for (int64_t i = 0; i < count; i += 16) {
+        __m512 sum = zero;
+        for (int k = 0; k < models; k++) {
+            sum = _mm512_add_ps(sum, round_bf16(_mm512_mul_ps(_mm512_loadu_ps(x[k] + i), _mm512_set1_ps(weights[k]))));
+        }
+        _mm512_storeu_ps(out + i, _mm512_mask_mov_ps(minusOne, _mm512_cmp_ps_mask(sum, zero, _CMP_GE_OQ), one));
+    }
+}
+
+int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, int64_t count, float *out) {
+    if (!mg_avx512f_available() || models < 1 || count % 16 != 0) return -1;
+    elect_avx512(x, weights, models, count, out);
+    return 0;
+}
+
+// SCE's mix of one step: the agreeing models' weights (x > 0 with sign > 0, or x < 0 with sign < 0), else +0.
+__attribute__((target("avx512f")))
+static inline void sce_step(const float *sign, const float *const *x, const __m512 *w, int models, __m512 floor,
+                            int64_t i, float *out) {
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 up, down;
+    if (sign) {
+        const __m512 s = _mm512_loadu_ps(sign + i);
+        up = _mm512_cmp_ps_mask(s, zero, _CMP_GT_OQ);
+        down = _mm512_cmp_ps_mask(s, zero, _CMP_LT_OQ);
+    } else {
+        // `sign_elect` with weights 1: +1 where the f32 sum from +0 in model order is >= 0, else -1.
+        __m512 total = zero;
+        for (int k = 0; k < models; k++) total = _mm512_add_ps(total, _mm512_loadu_ps(x[k] + i));
+        up = _mm512_cmp_ps_mask(total, zero, _CMP_GE_OQ);
+        down = (__mmask16)~up;
+    }
+    __m512 sum = zero, divisor = zero;
+    for (int k = 0; k < models; k++) {
+        const __m512 v = _mm512_loadu_ps(x[k] + i);
+        const __mmask16 agrees = (_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ) & up)
+            | (_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ) & down);
+        const __m512 weight = _mm512_maskz_mov_ps(agrees, w[k]);
+        sum = _mm512_add_ps(sum, round_bf16(_mm512_mul_ps(v, weight)));
+        divisor = _mm512_add_ps(divisor, weight);
+    }
+    const __m512 d = round_bf16(divisor);
+    const __m512 clamped = _mm512_mask_mov_ps(d, _mm512_cmp_ps_mask(d, floor, _CMP_LT_OQ), floor);
+    _mm512_storeu_ps(out + i, round_bf16(_mm512_div_ps(round_bf16(sum), clamped)));
+}
+
+// The model count as a constant in the usual cases, so that the loop over the models unrolls.
+__attribute__((target("avx512f")))
+static void sce_avx512(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                       float *out) {
+    __m512 w[8];
+    for (int k = 0; k < models; k++) w[k] = _mm512_set1_ps(weights[k]);
+    const __m512 floor = round_bf16(_mm512_set1_ps(1e-6f));
+    if (models == 3) {
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, 3, floor, i, out);
+    } else if (models == 2) {
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, 2, floor, i, out);
+    } else {
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, models, floor, i, out);
+    }
+}
+
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                    float *out) {
+    if (!mg_avx512f_available() || models < 1 || models > 8 || count % 16 != 0) return -1;
+    sce_avx512(sign, x, weights, models, count, out);
+    return 0;
+}
+
 #else
 
 int mg_ties_merge_bf16_available(void) { return 0; }
@@ -75,6 +148,17 @@ int mg_ties_merge_bf16_available(void) { return 0; }
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out) {
     (void)x; (void)weights; (void)models; (void)normalize; (void)count; (void)out;
+    return -1;
+}
+
+int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, int64_t count, float *out) {
+    (void)x; (void)weights; (void)models; (void)count; (void)out;
+    return -1;
+}
+
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                    float *out) {
+    (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
     return -1;
 }
 

@@ -64,6 +64,10 @@ public enum Op: Hashable, Sendable {
     /// SCE merge: `operands[0]` is the elected sign, the rest task vectors; each weighted by its mean square
     /// (normalized over inputs), summed where it agrees with the sign, divided by the agreeing weights.
     case sceMerge
+    /// SCE merge over the task vectors `operands` alone, electing each element's sign from their plain sum (f32, in
+    /// operand order, ≥ 0 elects +1) as `sign_elect` with weights 1 does, then mixing as `sceMerge`. Not lowered
+    /// directly: `SignConsensusFusion` rewrites a `sign_elect` of weights 1 read only by its `sce_merge` into it.
+    case sceElectMerge
     /// Spherical interpolation from `operands[0]` (t = 0) to `operands[1]` (t = 1) over vectors along `axis`.
     case nuslerp(t: Double, axis: SlerpAxis)
     /// Barycentric interpolation on the hypersphere of all operands (whole tensors) with `weights`.
@@ -115,6 +119,7 @@ public enum Op: Hashable, Sendable {
         case .variance: return "variance"
         case .varianceTopK: return "variance_topk"
         case .sceMerge: return "sce_merge"
+        case .sceElectMerge: return "sce_elect_merge"
         case .nuslerp: return "nuslerp"
         case .multislerp: return "multislerp"
         case .karcher: return "karcher"
@@ -136,7 +141,7 @@ public enum Op: Hashable, Sendable {
         case .sub, .add, .slerp, .mul, .nearSwap, .nuslerp, .arceeFusion: return 2
         case .magnitudePrune, .randomPrune, .dellaPrune, .varianceTopK: return 1
         case .weightedSum, .taskMix, .linearMix, .modelStock, .signElect, .disjointMerge, .tiesMerge, .variance,
-             .sceMerge, .multislerp, .karcher, .ramMerge, .ramPlusMerge, .copyEqual:
+             .sceMerge, .sceElectMerge, .multislerp, .karcher, .ramMerge, .ramPlusMerge, .copyEqual:
             return nil
         }
     }
@@ -144,7 +149,7 @@ public enum Op: Hashable, Sendable {
     /// The op's attributes as written in `--dump-ir` (empty when it has none).
     public var attributes: String {
         switch self {
-        case .load, .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return ""
+        case .load, .sub, .add, .mul, .variance, .sceMerge, .sceElectMerge, .arceeFusion, .copyEqual: return ""
         case .loraDelta(_, _, _, let rank, let scale, let transposed):
             return "(rank \(rank), scale \(formatAttribute(scale))\(transposed ? ", transposed" : ""))"
         case .cast(let d): return "(\(d.shortName))"
@@ -278,7 +283,7 @@ extension Op {
             (0...1).contains(x) ? nil : "\(name) must be in [0, 1], found \(formatAttribute(x))"
         }
         switch self {
-        case .load, .cast, .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual:
+        case .load, .cast, .sub, .add, .mul, .variance, .sceMerge, .sceElectMerge, .arceeFusion, .copyEqual:
             return nil
         case .loraDelta(_, _, _, let rank, let scale, _):
             return rank < 1 ? "rank must be at least 1, found \(rank)" : finite("scale", [scale])
@@ -330,7 +335,7 @@ extension Op {
         case .loraDelta(let model, let a, let b, let rank, let scale, let transposed):
             return [("model", .text("@m\(model)")), ("a", .text(a)), ("b", .text(b)), ("rank", .integer(rank)),
                     ("scale", .number(scale)), ("transposed", .bool(transposed))]
-        case .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return []
+        case .sub, .add, .mul, .variance, .sceMerge, .sceElectMerge, .arceeFusion, .copyEqual: return []
         case .cast(let dtype): return [("dtype", .text(dtype.shortName))]
         case .scale(let s): return [("scale", .number(s))]
         case .weightedSum(let c): return [("coefficients", .numbers(c))]

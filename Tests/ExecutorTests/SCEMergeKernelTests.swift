@@ -1,3 +1,4 @@
+import Checkpoint
 @testable import Executor
 import IR
 import XCTest
@@ -57,8 +58,79 @@ final class SCEMergeKernelTests: XCTestCase {
         try assertChunkInvariant(.sceMerge, [sign] + tvs, shape: shape, dtype: .bf16)
     }
 
+    /// Masked task vectors of `dtype`: mostly zeros (SCE's variance mask), ±0, exact cancellations (a sum of +0 or
+    /// −0 elects +1), a subnormal, and values around ±1 elsewhere.
+    private func maskedTaskVectors(_ count: Int, models: Int, _ dtype: DType) -> [[Float]] {
+        var xs: [[Float]] = []
+        for k in 0..<models {
+            let random = pseudoRandom(count, seed: UInt64(40 + k))
+            var x = [Float](repeating: 0, count: count)
+            for i in 0..<count where (i * 7 + k) % 3 != 0 { x[i] = DTypeConversion.round(random[i], to: dtype) }
+            xs.append(x)
+        }
+        for i in stride(from: 5, to: count, by: 23) {
+            xs[0][i] = -xs[1][i]
+            if models > 2 { xs[2][i] = i % 2 == 0 ? 0 : -0.0 }
+        }
+        for i in stride(from: 11, to: count, by: 29) {
+            for k in 0..<models { xs[k][i] = k % 2 == 0 ? -0.0 : 0 }
+        }
+        xs[0][3] = Float(bitPattern: 0x0001_0000)
+        return xs
+    }
+
+    /// `sce_elect_merge` (the sign elected in the kernel, `SignConsensusFusion`) gives the bytes of `sign_elect`
+    /// with weights 1 followed by `sce_merge`, in f32, bf16 and f16, for two and three models, in chunks of 75
+    /// rows of 15 (bf16: sixteen lanes in C where the processor has AVX-512F) and of one row (eight Swift lanes and
+    /// a tail), on one and two threads.
+    func testElectingMixIsTheElectionThenTheMix() throws {
+        let shape = [75, 15], n = 75 * 15
+        for dtype in [DType.f32, .bf16, .f16] {
+            for models in [2, 3] {
+                let tvs = maskedTaskVectors(n, models: models, dtype)
+                let sign = try runChunked(.signElect(weights: [Double](repeating: 1, count: models)), tvs, shape: shape,
+                                          dtype: dtype, operandDType: dtype)
+                XCTAssertTrue(sign.allSatisfy { $0 == 1 || $0 == -1 })
+                XCTAssertEqual(sign[11], 1, "a sum of zeros elects +1")
+                let twoSteps = try runChunked(.sceMerge, [sign] + tvs, shape: shape, dtype: dtype, operandDType: dtype)
+                XCTAssertTrue(twoSteps.contains { $0 != 0 } && twoSteps.contains { $0 == 0 })
+                for (chunkRows, threads) in [(75, 1), (1, 1), (75, 2), (4, 2)] {
+                    let fused = try runChunked(.sceElectMerge, tvs, shape: shape, dtype: dtype, threads: threads,
+                                               chunkRows: chunkRows, operandDType: dtype)
+                    XCTAssertEqual(fused.map(\.bitPattern), twoSteps.map(\.bitPattern),
+                                   "\(dtype), \(models) models, \(chunkRows) rows per chunk, \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// The bf16 mix and election in sixteen lanes (C, AVX-512F) give the eight Swift lanes' bytes: one chunk of 75
+    /// rows of 15 against one-row chunks, with NaN, ±∞, ±0 and a subnormal in the elected task vectors.
+    func testBF16MixAndElectionInSixteenLanesAreEightLanes() throws {
+        let shape = [75, 15], n = 75 * 15
+        var tvs = maskedTaskVectors(n, models: 3, .bf16)
+        let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, Float(bitPattern: 0x8001_0000)]
+        for (j, x) in specials.enumerated() { tvs[j % 3][97 + 13 * j] = x }
+        for weights in [[1.0, 1, 1], [0.40234375, 0.30078125, -0.30078125]] {
+            let op = Op.signElect(weights: weights)
+            let sixteens = try runChunked(op, tvs, shape: shape, dtype: .bf16, chunkRows: 75, operandDType: .bf16)
+            let eights = try runChunked(op, tvs, shape: shape, dtype: .bf16, chunkRows: 1, operandDType: .bf16)
+            XCTAssertEqual(sixteens, eights, "election with weights \(weights)")
+            XCTAssertTrue(sixteens.contains(1) && sixteens.contains(-1))
+        }
+        // The mix of finite task vectors (a non-finite one makes the whole result NaN) with a given sign.
+        let finite = maskedTaskVectors(n, models: 3, .bf16)
+        let sign = (0..<n).map { i in Float(i % 5 == 0 ? -1 : 1) }
+        let sixteens = try runChunked(.sceMerge, [sign] + finite, shape: shape, dtype: .bf16, chunkRows: 75,
+                                      operandDType: .bf16)
+        let eights = try runChunked(.sceMerge, [sign] + finite, shape: shape, dtype: .bf16, chunkRows: 1,
+                                    operandDType: .bf16)
+        XCTAssertEqual(sixteens.map(\.bitPattern), eights.map(\.bitPattern))
+    }
+
     /// The kernel's state (one sum per task vector and block) stays within the planner's bound of it.
     func testStateStaysWithinThePlannedBound() throws {
         try assertStateMatchesDeclaredCost(.sceMerge, operands: 4, shape: [1601, 123], chunkRows: 100)
+        try assertStateMatchesDeclaredCost(.sceElectMerge, operands: 3, shape: [1601, 123], chunkRows: 100)
     }
 }

@@ -62,6 +62,38 @@ final class PassTests: XCTestCase {
         XCTAssertEqual(try pipeline(h).nodes.map(\.op.mnemonic), h.nodes.map(\.op.mnemonic))
     }
 
+    func testSCEElectionOfWeightsOneReadOnlyByItsMixIsFused() throws {
+        var (g, base, x, y) = taskVectors()
+        let sign = g.add(.signElect(weights: [1, 1]), [x, y], type: t)
+        let merged = g.add(.sceMerge, [sign, x, y], type: t, stage: "s", note: "sce")
+        g.addOutput(GraphOutput(name: "w", value: g.add(.add, [base, merged], type: t)))
+        let fused = try pipeline(g)
+        XCTAssertEqual(fused.nodes.map(\.op.mnemonic), ["load", "load", "load", "sub", "sub", "sce_elect_merge", "add"])
+        let node = try XCTUnwrap(fused.nodes.first { $0.op == .sceElectMerge })
+        XCTAssertEqual(node.operands.map { fused[$0].op }, [.sub, .sub])
+        XCTAssertEqual(node.note, "sce")
+        XCTAssertEqual(node.stages, ["s"])
+    }
+
+    func testSCEElectionOfOtherWeightsOrSharedIsNotFused() throws {
+        // Weighted election: the fused op elects from the plain sum only.
+        var (g, _, x, y) = taskVectors()
+        let weighted = g.add(.signElect(weights: [1, 2]), [x, y], type: t)
+        g.addOutput(GraphOutput(name: "w", value: g.add(.sceMerge, [weighted, x, y], type: t)))
+        XCTAssertEqual(try pipeline(g).nodes.map(\.op.mnemonic), g.nodes.map(\.op.mnemonic))
+        // Read by a second node.
+        var (h, _, p, q) = taskVectors()
+        let shared = h.add(.signElect(weights: [1, 1]), [p, q], type: t)
+        h.addOutput(GraphOutput(name: "w", value: h.add(.sceMerge, [shared, p, q], type: t)))
+        h.addOutput(GraphOutput(name: "sign", value: shared))
+        XCTAssertEqual(try pipeline(h).nodes.map(\.op.mnemonic), h.nodes.map(\.op.mnemonic))
+        // Elected from other task vectors than it mixes.
+        var (k, _, u, v) = taskVectors()
+        let other = k.add(.signElect(weights: [1, 1]), [v, u], type: t)
+        k.addOutput(GraphOutput(name: "w", value: k.add(.sceMerge, [other, u, v], type: t)))
+        XCTAssertEqual(try pipeline(k).nodes.map(\.op.mnemonic), k.nodes.map(\.op.mnemonic))
+    }
+
     func testDeadValuesAreDroppedAndTheRestRenumbered() throws {
         var (g, base, x, _) = taskVectors()
         let sum = g.add(.add, [base, x], type: t)

@@ -292,7 +292,7 @@ struct TestCostModel: CostModel {
         case .magnitudePrune(let keep, _, _):
             return keep.isEmpty || keep.count == result.elementCount ? KernelCost()
                 : KernelCost(passBytes: [100, 100], sweepBytes: 10)
-        case .slerp, .varianceTopK, .sceMerge, .multislerp, .karcher, .arceeFusion, .ramPlusMerge:
+        case .slerp, .varianceTopK, .sceMerge, .sceElectMerge, .multislerp, .karcher, .arceeFusion, .ramPlusMerge:
             return KernelCost(initialBytes: 100, passBytes: [100])
         case .modelStock(let filterWise): return filterWise ? KernelCost() : KernelCost(initialBytes: 100, passBytes: [100])
         case .randomPrune(_, let rescale, _, _): return rescale ? KernelCost(initialBytes: 100, passBytes: [100]) : KernelCost()

@@ -19,4 +19,21 @@ int mg_ties_merge_bf16_available(void);
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out);
 
+/// The sign election alone (`get_mask(method="sum")`'s majority sign, the `sign_elect` op) of `models` (≥ 1) task
+/// vectors in bf16, as `SignConsensusChunkKernel` computes it: +1 where ((0 + t[0]) + t[1]) + … ≥ 0 with
+/// t[k] = bf16(x[k][i] · w[k]) summed in f32, else −1 (a NaN sum elects −1). Writes `out[i]` for `i` in
+/// `0 ..< count` (a multiple of 16). Returns −1 and writes nothing without AVX-512F, else 0.
+int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, int64_t count, float *out);
+
+/// SCE's final mix (mergekit 0.1.5 `sce_merge` after its erase mask) of `models` (1…8) masked task vectors in bf16,
+/// as `SCEMergeChunkKernel.halfMix` computes it: over the models whose `x[k][i]` is nonzero with the sign of
+/// `sign[i]` (±1; when `sign` is NULL, elected here as `sign_elect` with weights 1 does: +1 where
+/// ((0 + x[0][i]) + x[1][i]) + … ≥ 0 in f32, else −1), w = weights[k], else +0 (so a non-agreeing ±∞ or NaN makes the sum NaN, as mergekit's
+/// `task_vectors * erased_weights` does), sum += bf16(x · w) and divisor += w in f32 from +0 in model order; then
+/// bf16(bf16(sum) / max(bf16(divisor), bf16(1e-6))). bf16 rounding is to nearest even on the bit pattern, NaN made
+/// quiet. Writes `out[i]` for `i` in `0 ..< count` (a multiple of 16). Returns −1 and writes nothing without
+/// AVX-512F or with another model count, else 0.
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                    float *out);
+
 #endif

@@ -1,8 +1,12 @@
+import CPUHints
+import CSignConsensus
 import Checkpoint
 import IR
 
 /// SCE's final mix (mergekit 0.1.5 `sce_merge`) in streaming form: `operands[0]` is the elected sign (±1), the
-/// rest are task vectors. One pass measures each task vector's mean square over the whole tensor (its weight,
+/// rest are task vectors; or, `electing` (the `sce_elect_merge` op), every operand is a task vector and each
+/// element's sign is elected here from their plain sum, as `sign_elect` with weights 1 does (f32 from +0 in operand
+/// order, ≥ 0 elects +1; in bf16 and f16 the terms are already of the dtype, so nothing is rounded). One pass measures each task vector's mean square over the whole tensor (its weight,
 /// normalized); then each element sums `w[k]·tv[k]` over the task vectors whose sign equals the elected one
 /// and divides by their weights (clamped to ≥ 1e-6).
 ///
@@ -19,9 +23,16 @@ final class SCEMergeChunkKernel: ChunkKernel {
     private var halfSums: [TorchHalfReductions.RowSum]?
     private var scratch: AccountedBuffer<Float>?
     private let halfPrecision: Bool
+    /// Whether the kernel elects the signs itself; the index of the first task vector among the operands (0 when it
+    /// elects, else 1).
+    private let electing: Bool, first: Int
 
-    init(operands: Int, context: KernelContext) {
+    /// A mix of `operands − 1` task vectors: `operands` counts the elected sign's operand even when `electing`
+    /// (which has none).
+    init(operands: Int, electing: Bool = false, context: KernelContext) {
         self.context = context
+        self.electing = electing
+        first = electing ? 0 : 1
         let models = max(0, operands - 1), n = context.elementCount
         halfPrecision = context.dtype == .bf16 || context.dtype == .f16
         if halfPrecision {
@@ -36,13 +47,14 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
+        let first = self.first
         if halfSums != nil, let scratch {
             let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), dtype = context.dtype
-            let models = p.inputs.count - 1, parallel = context.parallel
+            let models = p.inputs.count - first, parallel = context.parallel
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: parallel) { part, tileStart, out in
                 for k in 0..<models {
-                    let x = p.inputs[k + 1] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
+                    let x = p.inputs[k + first] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
                     for e in 0..<part.count { o[e] = x[e] * x[e] }
                     DTypeConversion.roundInPlace(o, count: part.count, to: dtype)
                 }
@@ -53,11 +65,11 @@ final class SCEMergeChunkKernel: ChunkKernel {
         }
         squares?.add(operands.range, parallel: context.parallel) { range, acc in
             // Up to three task vectors per loop, so that their sums' additions overlap (each in index order).
-            var k = 1
+            var k = first
             while k < p.inputs.count {
                 let k1 = min(k + 1, p.inputs.count - 1), k2 = min(k + 2, p.inputs.count - 1)
                 let x0 = p.inputs[k], x1 = p.inputs[k1], x2 = p.inputs[k2]
-                var s0 = acc[k - 1], s1 = acc[k1 - 1], s2 = acc[k2 - 1]
+                var s0 = acc[k - first], s1 = acc[k1 - first], s2 = acc[k2 - first]
                 for i in range {
                     let v0 = Double(x0[i]), v1 = Double(x1[i]), v2 = Double(x2[i])
                     s0 += v0 * v0
@@ -65,9 +77,9 @@ final class SCEMergeChunkKernel: ChunkKernel {
                     s2 += v2 * v2
                 }
                 // Repeated vectors end equal; the first copy is written last.
-                acc[k2 - 1] = s2
-                acc[k1 - 1] = s1
-                acc[k - 1] = s0
+                acc[k2 - first] = s2
+                acc[k1 - first] = s1
+                acc[k - first] = s0
                 k += 3
             }
         }
@@ -92,13 +104,24 @@ final class SCEMergeChunkKernel: ChunkKernel {
             out.initialize(repeating: .nan, count: operands.range.count)
             return
         }
+        let electing = self.electing, first = self.first
         if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
+            if dtype == .bf16, Self.mixesInC, weights.count <= 8 {
+                // Every value is rounded where it is computed (the mix stores bf16 values), so the blocks need no
+                // rounding pass after.
+                let p = operands.shared(output: out)
+                context.parallel.forEachBlock(in: operands.range) { range in
+                    let rest = Self.mixInC(p, weights: weights, electing: electing, range)
+                    if !rest.isEmpty { Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, rest) }
+                }
+                return
+            }
             context.forEachRoundedBlock(operands, into: out) { p, range in
                 if dtype == .bf16 {
-                    Self.halfMix(BF16Rounding.self, p, weights: weights, range)
+                    Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, range)
                 } else {
-                    Self.halfMix(F16Rounding.self, p, weights: weights, range)
+                    Self.halfMix(F16Rounding.self, p, weights: weights, electing: electing, range)
                 }
             }
             return
@@ -106,18 +129,30 @@ final class SCEMergeChunkKernel: ChunkKernel {
         context.forEachRoundedBlock(operands, into: out) { p, range in
             // Task vector by task vector over the tile (vectorizable): a term that does not agree adds +0, which
             // changes no sum (they start at +0 and never become −0).
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * Self.tile) { buffer in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * Self.tile) { buffer in
                 let sum = buffer.baseAddress!, divisor = sum + Self.tile
+                let elected = UnsafeMutableRawPointer(divisor + Self.tile).bindMemory(to: Float.self, capacity: Self.tile)
                 var start = range.lowerBound
                 while start < range.upperBound {
                     let n = min(Self.tile, range.upperBound - start)
-                    let sign = p.inputs[0] + start
+                    var sign = UnsafePointer(elected)
+                    if electing {
+                        // `sign_elect` with weights 1: the f32 sum from +0 in operand order.
+                        for e in 0..<n { elected[e] = 0 }
+                        for k in 0..<w.count {
+                            let x = p.inputs[k] + start
+                            for e in 0..<n { elected[e] += x[e] }
+                        }
+                        for e in 0..<n { elected[e] = elected[e] >= 0 ? 1 : -1 }
+                    } else {
+                        sign = p.inputs[0] + start
+                    }
                     for e in 0..<n {
                         sum[e] = 0
                         divisor[e] = 0
                     }
                     for k in 0..<w.count {
-                        let x = p.inputs[k + 1] + start, wk = w[k]
+                        let x = p.inputs[k + first] + start, wk = w[k]
                         for e in 0..<n {
                             let v = x[e], agrees = v != 0 && (v > 0) == (sign[e] > 0)
                             sum[e] += agrees ? wk * Double(v) : 0
@@ -173,18 +208,48 @@ extension SCEMergeChunkKernel {
         return means.map { Double(r($0 / sum)) }
     }
 
+    /// Whether bf16 mixes run sixteen lanes at a time in C (`mg_sce_mix_bf16`: a processor with AVX-512F).
+    static let mixesInC = mg_avx512f_available() == 1
+
+    /// `mg_sce_mix_bf16` over the whole sixteens at the start of `range` (global indices) into `p.output`, electing
+    /// the signs itself when `electing`; returns the elements left (fewer than 16, or all of `range` when the C
+    /// kernel did not run).
+    static func mixInC(_ p: SharedPointers, weights: [Float], electing: Bool, _ range: Range<Int>) -> Range<Int> {
+        let sixteens = range.count & ~15
+        guard sixteens > 0 else { return range }
+        let models = weights.count, first = electing ? 0 : 1
+        let ran = weights.withUnsafeBufferPointer { w in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: models) { x in
+                for k in 0..<models { x[k] = p.inputs[k + first] + range.lowerBound }
+                return mg_sce_mix_bf16(electing ? nil : p.inputs[0] + range.lowerBound, x.baseAddress, w.baseAddress,
+                                       Int32(models), Int64(sixteens), p.output + range.lowerBound) == 0
+            }
+        }
+        return ran ? (range.lowerBound + sixteens)..<range.upperBound : range
+    }
+
     /// The half-precision mix of `range` (global indices) into `p.output`, eight elements at a time: over the
-    /// models whose task vector is nonzero with the elected sign, `R(Σ R(x·w))` and `R(Σ w)` in f32 in model
-    /// order, then `R(sum / max(weights, R(1e-6)))`.
+    /// models whose task vector is nonzero with the elected sign (`p.inputs[0]`, or with `electing` the sign of
+    /// the task vectors' f32 sum from +0, ≥ 0 electing +1), `R(Σ R(x·w))` and `R(Σ w)` in f32 in model order,
+    /// then `R(sum / max(weights, R(1e-6)))`.
     @inline(__always)
-    static func halfMix<R: LaneRounding>(_: R.Type, _ p: SharedPointers, weights: [Float], _ range: Range<Int>) {
+    static func halfMix<R: LaneRounding>(_: R.Type, _ p: SharedPointers, weights: [Float], electing: Bool,
+                                         _ range: Range<Int>) {
         typealias F = SIMD8<Float>
         let floor = R.round(F(repeating: 1e-6))
+        let first = electing ? 0 : 1
         @inline(__always) func mix(_ i: Int, _ lanes: Int) {
-            let sign = LaneConversions.load(p.inputs[0], i, lanes)
+            var sign: F
+            if electing {
+                var total = F()
+                for k in weights.indices { total += LaneConversions.load(p.inputs[k], i, lanes) }
+                sign = F(repeating: -1).replacing(with: 1, where: total .>= 0)
+            } else {
+                sign = LaneConversions.load(p.inputs[0], i, lanes)
+            }
             var sum = F(), divisor = F()
             for k in weights.indices {
-                let x = LaneConversions.load(p.inputs[k + 1], i, lanes)
+                let x = LaneConversions.load(p.inputs[k + first], i, lanes)
                 // mergekit's erase mask: `x.sign() == elected` (a zero task vector never agrees).
                 let agrees = (x .> 0 .& sign .> 0) .| (x .< 0 .& sign .< 0)
                 let w = F().replacing(with: F(repeating: weights[k]), where: agrees)

@@ -7,7 +7,8 @@ import IR
 /// operand order and rounded once (`sum(dim=0)`), the divisor (`(weights * mask).sum(dim=0)`) rounded, the
 /// division rounded, then `lambda` as an f32 scalar. For f32 every rounding is the identity. Eight elements at a
 /// time, every model's term kept in registers; TIES in bf16 on two or three task vectors (election and merge weighing
-/// alike, `lambda` 1) sixteen at a time in C where the processor has AVX-512F (`mg_ties_merge_bf16`).
+/// alike, `lambda` 1) and the bf16 election alone sixteen at a time in C where the processor has AVX-512F
+/// (`mg_ties_merge_bf16`, `mg_sign_elect_bf16`).
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
@@ -44,6 +45,20 @@ final class SignConsensusChunkKernel: ChunkKernel {
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let rule = self.rule
+        if rule.merge == nil {
+            // The elected signs are ±1 in every dtype: nothing to round.
+            let p = operands.shared(output: out)
+            context.parallel.forEachBlock(in: operands.range) { range in
+                p.inputs.withUnsafeBufferPointer { xs in
+                    switch rule.dtype {
+                    case .bf16: rule.run(BF16Rounding.self, xs, range, into: p.output)
+                    case .f16: rule.run(F16Rounding.self, xs, range, into: p.output)
+                    default: rule.run(NoRounding.self, xs, range, into: p.output)
+                    }
+                }
+            }
+            return
+        }
         context.forEachRoundedBlock(operands, into: out) { p, range in
             p.inputs.withUnsafeBufferPointer { xs in
                 switch rule.dtype {
@@ -75,6 +90,8 @@ final class SignConsensusChunkKernel: ChunkKernel {
         /// a block's whole sixteens go to the C kernel `mg_ties_merge_bf16` (Swift's lane masks compiled to scalar
         /// code when tried), the rest to the lanes below.
         let tiesInC: Bool
+        /// The election alone in bf16 on a processor with AVX-512F: a block's whole sixteens go to `mg_sign_elect_bf16`.
+        let electInC: Bool
 
         init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
@@ -86,6 +103,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
             sameWeights = elect != nil && elect == merge
             tiesInC = dtype == .bf16 && sameWeights && consensus && lambda == 1 && (2...3).contains(merge?.count ?? 0)
                 && Rule.avx512
+            electInC = dtype == .bf16 && consensus && elect != nil && merge == nil && Rule.avx512
         }
 
         /// Whether the processor runs the C kernel (AVX-512F).
@@ -97,6 +115,11 @@ final class SignConsensusChunkKernel: ChunkKernel {
             let models = merge?.count ?? elect?.count ?? 0
             let sixteens = range.lowerBound..<(range.lowerBound + (range.count & ~15))
             if tiesInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mergeInC(xs, sixteens, into: o) {
+                let rest = sixteens.upperBound..<range.upperBound
+                if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
+                return
+            }
+            if electInC, R.self == BF16Rounding.self, !sixteens.isEmpty, signsInC(xs, sixteens, into: o) {
                 let rest = sixteens.upperBound..<range.upperBound
                 if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
                 return
@@ -122,6 +145,20 @@ final class SignConsensusChunkKernel: ChunkKernel {
                     for k in 0..<merge.count { x[k] = xs[k] + range.lowerBound }
                     return mg_ties_merge_bf16(x.baseAddress, weights.baseAddress, Int32(merge.count), normalize ? 1 : 0,
                                               Int64(range.count), o + range.lowerBound) == 0
+                }
+            }
+        }
+
+        /// `mg_sign_elect_bf16` over `range` (a multiple of 16 elements long) of the task vectors `xs` into `o`; false
+        /// when it did not run.
+        private func signsInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                              into o: UnsafeMutablePointer<Float>) -> Bool {
+            guard let elect else { return false }
+            return elect.withUnsafeBufferPointer { weights in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: elect.count) { x in
+                    for k in 0..<elect.count { x[k] = xs[k] + range.lowerBound }
+                    return mg_sign_elect_bf16(x.baseAddress, weights.baseAddress, Int32(elect.count), Int64(range.count),
+                                              o + range.lowerBound) == 0
                 }
             }
         }

@@ -153,6 +153,11 @@ enum KernelFactory {
             return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count, dtype: result.dtype)) {
                 SCEMergeChunkKernel(operands: count, context: $0)
             }
+        case .sceElectMerge:
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count + 1,
+                                                                    dtype: result.dtype)) {
+                SCEMergeChunkKernel(operands: count + 1, electing: true, context: $0)
+            }
         }
     }
 
