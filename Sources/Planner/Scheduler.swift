@@ -149,7 +149,17 @@ public enum Scheduler {
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
         let lanes = min(limits.lanes, limits.threads)
+        // A group followed by less than a quarter of its elements, and more than twice as large as any of the
+        // groups before it that may still run when it starts (`lanes − 1` of them), is `last`: it runs alone on all
+        // threads, since no lane would have work beside it for most of its time; waiting for those groups and then
+        // halving its own time ends the run sooner (`lm_head` at the end of a 1b model: sce3 ran it for 0.97–1.08 s
+        // on one lane while the other had nothing left, 0.64–0.69 s alone).
+        let elements = members.map { $0.reduce(0) { $0 + graph[graph.outputs[$1].value].type.elementCount } }
+        var fromHere = [Int](repeating: 0, count: members.count + 1)
+        for g in members.indices.reversed() { fromHere[g] = fromHere[g + 1] + elements[g] }
         for (g, outputs) in members.enumerated() {
+            let beside = elements[max(0, g - (lanes - 1))..<g].max() ?? 0
+            let last = lanes > 1 && fromHere[g + 1] * 4 < elements[g] && beside * 2 < elements[g]
             var group = plan(outputs, graph: graph)
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
             group.closesShards = shards.indices.filter { lastGroup[$0] == g }
@@ -168,11 +178,13 @@ public enum Scheduler {
             }
             let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
             /// The group on a lane if it fits there holding what it holds alone (nil: not), else alone.
+            /// The last group (`last`) runs the lane's plan alone on all threads (costs are per thread, for all of
+            /// them): no more memory than on a lane.
             func placed(_ alone: ChunkGroup, hold: Bool) -> ChunkGroup {
                 if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
                                                       relaxing: &relaxing, relax: false, hold: hold, need: &need),
                    concurrent.holding == alone.holding {
-                    concurrent.concurrent = true
+                    concurrent.concurrent = !last
                     return concurrent
                 }
                 return alone

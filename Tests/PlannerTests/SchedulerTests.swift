@@ -349,7 +349,8 @@ final class SchedulerTests: PlannerTestCase {
         // On lanes (the whole budget is room for every group on a lane, holding): the same decisions.
         let laned = try Scheduler.schedule(g, maxShardBytes: 0, costs: Holding(), limits: Scheduler.Limits(threads: 2, lanes: 2))
         assertValidSchedule(g, laned)
-        XCTAssertTrue(laned.groups.allSatisfy(\.concurrent))
+        XCTAssertEqual(laned.groups.map(\.concurrent), [false] + Array(repeating: true, count: 8),
+                       "the large tensor, followed by an eighth of its size, alone on its lane's plan")
         XCTAssertEqual(laned.groups.map(\.holding), [[]] + merges.dropFirst().map { [$0] })
         XCTAssertEqual(laned.declinedHolding?.groups, [0])
         // Alone, the large tensor's planes pay for nothing else: declined; one small tensor alone is declined too.
@@ -361,6 +362,47 @@ final class SchedulerTests: PlannerTestCase {
         one.addOutput(GraphOutput(name: "t", value: one.add(.add, [base, one.add(
             .multislerp(weights: [0.5, 0.25, 0.25], eps: 1e-8), vectors, type: t)], type: t)))
         XCTAssertEqual(try Scheduler.schedule(one, maxShardBytes: 0, costs: Holding()).groups[0].holding, [])
+    }
+
+    /// A last group much larger than the rest (`lm_head` after the layers) runs alone on all threads with the plan
+    /// it has on a lane (no more memory); one as large as a group it may run beside, or followed by a quarter of its
+    /// size or more, stays on a lane.
+    func testALargeLastGroupRunsAloneWithItsLanePlan() throws {
+        func graph(_ shapes: [[Int]]) -> Graph {
+            var g = Graph()
+            let m = g.addModel(ModelInput(name: "a", path: "/a"))
+            for (i, shape) in shapes.enumerated() {
+                let t = TensorType(dtype: .f32, shape: shape)
+                let sum = g.add(.add, [g.add(.load(model: m, tensor: "x\(i)"), type: t),
+                                       g.add(.load(model: m, tensor: "y\(i)"), type: t)], type: t)
+                g.addOutput(GraphOutput(name: "t\(i)", value: sum))
+            }
+            return g
+        }
+        /// `testCosts` without the shard writers' buffers.
+        struct NoWriters: CostModel {
+            let bytesPerOpenShard = 0
+            func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+                testCosts.cost(of: op, result: result, operands: operands, threads: threads)
+            }
+        }
+        let budget = 256 << 10, costs = NoWriters()
+        let limits = Scheduler.Limits(budgetBytes: budget, threads: 2, lanes: 2)
+        let small = Array(repeating: [100, 10], count: 6)
+        let g = graph(small + [[1000, 10], [10]])
+        let s = try Scheduler.schedule(g, maxShardBytes: 0, costs: costs, limits: limits)
+        assertValidSchedule(g, s)
+        XCTAssertEqual(s.groups.map(\.concurrent), Array(repeating: true, count: 6) + [false, true])
+        XCTAssertLessThanOrEqual(s.groups[6].peakBytes, budget / 2 - s.groups[6].outputBytes, "the lane's plan")
+        let alone = try Scheduler.schedule(g, maxShardBytes: 0, costs: costs,
+                                           limits: Scheduler.Limits(budgetBytes: budget, threads: 2))
+        XCTAssertGreaterThan(alone.groups[6].chunkRows, s.groups[6].chunkRows, "alone it would take larger chunks")
+        // Beside a group half its size, or followed by a quarter of its size: on a lane.
+        for shapes in [small + [[500, 10], [1000, 10], [10]], small + [[1000, 10], [250, 10]]] {
+            let h = graph(shapes)
+            XCTAssertTrue(try Scheduler.schedule(h, maxShardBytes: 0, costs: costs, limits: limits).groups
+                .allSatisfy(\.concurrent), "\(shapes.suffix(3))")
+        }
     }
 
     func testBuffersAreF32WhateverTheDType() throws {
