@@ -149,17 +149,10 @@ public enum Scheduler {
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
         let lanes = min(limits.lanes, limits.threads)
-        // A group followed by less than a quarter of its elements, and more than twice as large as any of the
-        // groups before it that may still run when it starts (`lanes − 1` of them), is `last`: it runs alone on all
-        // threads, since no lane would have work beside it for most of its time; waiting for those groups and then
-        // halving its own time ends the run sooner (`lm_head` at the end of a 1b model: sce3 ran it for 0.97–1.08 s
-        // on one lane while the other had nothing left, 0.64–0.69 s alone).
-        let elements = members.map { $0.reduce(0) { $0 + graph[graph.outputs[$1].value].type.elementCount } }
-        var fromHere = [Int](repeating: 0, count: members.count + 1)
-        for g in members.indices.reversed() { fromHere[g] = fromHere[g + 1] + elements[g] }
+        let alonePastTheEnd = endsAlone(
+            elements: members.map { $0.reduce(0) { $0 + graph[graph.outputs[$1].value].type.elementCount } }, lanes: lanes)
         for (g, outputs) in members.enumerated() {
-            let beside = elements[max(0, g - (lanes - 1))..<g].max() ?? 0
-            let last = lanes > 1 && fromHere[g + 1] * 4 < elements[g] && beside * 2 < elements[g]
+            let last = alonePastTheEnd[g]
             var group = plan(outputs, graph: graph)
             group.opensShards = shards.indices.filter { firstGroup[$0] == g }
             group.closesShards = shards.indices.filter { lastGroup[$0] == g }
@@ -202,6 +195,24 @@ public enum Scheduler {
         }
         let schedule = Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
         return amortizedHolding(schedule, unheld: unheld, lanes: lanes, stepsPerByte: limits.heldStepsPerPeakByte)
+    }
+
+    /// Which of the groups whose outputs have `elements` elements (in schedule order) run alone on all threads with
+    /// their lane's plan although they fit on a lane (`lanes` > 1): a group followed by less than a quarter of its
+    /// elements and more than twice as large as any of the `lanes − 1` groups before it (those that may still run
+    /// when it starts). On a lane it would run with no work beside it for most of its time; waiting for those groups
+    /// and halving its own time ends the run sooner (`lm_head` after the layers of a 1b model: sce3 ran it for
+    /// 0.97–1.08 s on one lane while the other had nothing left, 0.64–0.69 s alone).
+    public static func endsAlone(elements: [Int], lanes: Int) -> [Bool] {
+        guard lanes > 1 else { return elements.map { _ in false } }
+        var after = 0
+        var result = [Bool](repeating: false, count: elements.count)
+        for g in elements.indices.reversed() {
+            let beside = elements[max(0, g - (lanes - 1))..<g].max() ?? 0
+            result[g] = after * 4 < elements[g] && beside * 2 < elements[g]
+            after += elements[g]
+        }
+        return result
     }
 
     /// `schedule` (before `assignLanes`) with the operands held by groups (alone or on a lane) declined where holding

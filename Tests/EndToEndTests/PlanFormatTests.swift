@@ -142,9 +142,12 @@ final class PlanFormatTests: XCTestCase {
         let window = try XCTUnwrap(schedule["lane_window_bytes"] as? Int)
         XCTAssertEqual(max(groups.compactMap { $0["peak_bytes"] as? Int }.max()!, window), peak)
         XCTAssertEqual(groups.count, 39)
-        // The binary runs groups on as many lanes as threads; with one thread, one group at a time.
+        // The binary runs groups on as many lanes as threads, but for `lm_head` (followed by a norm weight alone, and
+        // more than twice the size of the group before it: `Scheduler.endsAlone`); with one thread, one at a time.
         XCTAssertEqual(schedule["lanes"] as? Int, ProcessInfo.processInfo.activeProcessorCount)
-        XCTAssertEqual(groups.compactMap { $0["runs"] as? String }, Array(repeating: "lane", count: 39))
+        let runs = groups.compactMap { $0["runs"] as? String }
+        let lmHead = try XCTUnwrap(groups.firstIndex { $0["outputs"] as? [String] == ["lm_head.weight"] })
+        XCTAssertEqual(runs, (0..<39).map { $0 == lmHead && ProcessInfo.processInfo.activeProcessorCount > 1 ? "alone" : "lane" })
         let one = try json(["plan", Fixtures.caseConfig("ties_then_slerp"), "--format", "json", "--threads", "1"])
         let oneSchedule = try XCTUnwrap(one["schedule"] as? [String: Any])
         XCTAssertEqual(oneSchedule["lanes"] as? Int, 1)
