@@ -217,13 +217,11 @@ extension SCEMergeChunkKernel {
     static func mixInC(_ p: SharedPointers, weights: [Float], electing: Bool, _ range: Range<Int>) -> Range<Int> {
         let sixteens = range.count & ~15
         guard sixteens > 0 else { return range }
-        let models = weights.count, first = electing ? 0 : 1
-        let ran = weights.withUnsafeBufferPointer { w in
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: models) { x in
-                for k in 0..<models { x[k] = p.inputs[k + first] + range.lowerBound }
-                return mg_sce_mix_bf16(electing ? nil : p.inputs[0] + range.lowerBound, x.baseAddress, w.baseAddress,
-                                       Int32(models), Int64(sixteens), p.output + range.lowerBound) == 0
-            }
+        let first = electing ? 0 : 1
+        let ran = CKernelArguments.with(weights: weights, start: range.lowerBound, operand: { p.inputs[$0 + first] }) {
+            w, x in
+            mg_sce_mix_bf16(electing ? nil : p.inputs[0] + range.lowerBound, x, w, Int32(weights.count),
+                            Int64(sixteens), p.output + range.lowerBound) == 0
         }
         return ran ? (range.lowerBound + sixteens)..<range.upperBound : range
     }

@@ -11,3 +11,19 @@ struct SendablePointer<Pointer>: @unchecked Sendable {
     let pointer: Pointer
     init(_ pointer: Pointer) { self.pointer = pointer }
 }
+
+/// The arguments the C kernels (`CSignConsensus`) take: their f32 weights and, per weight, an operand moved to the
+/// first element they compute.
+enum CKernelArguments {
+    /// Calls `body` with `weights` and the C array of `operand(k) + start` for each weight `k` (operands indexed by
+    /// global element index, so the C kernel's element 0 is element `start`); returns what `body` returns.
+    static func with<T>(weights: [Float], start: Int, operand: (Int) -> UnsafePointer<Float>,
+                        _ body: (UnsafePointer<Float>?, UnsafePointer<UnsafePointer<Float>?>?) -> T) -> T {
+        weights.withUnsafeBufferPointer { w in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: max(1, weights.count)) { x in
+                for k in weights.indices { x[k] = operand(k) + start }
+                return body(w.baseAddress, UnsafePointer(x.baseAddress))
+            }
+        }
+    }
+}

@@ -140,12 +140,9 @@ final class SignConsensusChunkKernel: ChunkKernel {
         private func mergeInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                               into o: UnsafeMutablePointer<Float>) -> Bool {
             guard let merge else { return false }
-            return merge.withUnsafeBufferPointer { weights in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: merge.count) { x in
-                    for k in 0..<merge.count { x[k] = xs[k] + range.lowerBound }
-                    return mg_ties_merge_bf16(x.baseAddress, weights.baseAddress, Int32(merge.count), normalize ? 1 : 0,
-                                              Int64(range.count), o + range.lowerBound) == 0
-                }
+            return CKernelArguments.with(weights: merge, start: range.lowerBound, operand: { xs[$0] }) { w, x in
+                mg_ties_merge_bf16(x, w, Int32(merge.count), normalize ? 1 : 0, Int64(range.count),
+                                   o + range.lowerBound) == 0
             }
         }
 
@@ -154,12 +151,8 @@ final class SignConsensusChunkKernel: ChunkKernel {
         private func signsInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                               into o: UnsafeMutablePointer<Float>) -> Bool {
             guard let elect else { return false }
-            return elect.withUnsafeBufferPointer { weights in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: elect.count) { x in
-                    for k in 0..<elect.count { x[k] = xs[k] + range.lowerBound }
-                    return mg_sign_elect_bf16(x.baseAddress, weights.baseAddress, Int32(elect.count), Int64(range.count),
-                                              o + range.lowerBound) == 0
-                }
+            return CKernelArguments.with(weights: elect, start: range.lowerBound, operand: { xs[$0] }) { w, x in
+                mg_sign_elect_bf16(x, w, Int32(elect.count), Int64(range.count), o + range.lowerBound) == 0
             }
         }
 
