@@ -141,6 +141,50 @@ int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weigh
     return 0;
 }
 
+// The task-vector mix without consensus (`task_mix`): sum of bf16(x[k] · w[k]) from +0 in model order; with
+// `normalize`, bf16(sum) / bf16(Σ w) (by 1 where |Σ w| < 1e-8); with lambda ≠ 1, bf16(sum) · lambda.
+__attribute__((target("avx512f")))
+static inline void mix_step(const float *const *x, const __m512 *w, int models, int normalize, __m512 divisor,
+                            float lambda, int64_t i, float *out) {
+    __m512 sum = _mm512_setzero_ps();
+    for (int k = 0; k < models; k++) {
+        sum = _mm512_add_ps(sum, round_bf16(_mm512_mul_ps(_mm512_loadu_ps(x[k] + i), w[k])));
+    }
+    if (normalize) sum = _mm512_div_ps(round_bf16(sum), divisor);
+    if (lambda != 1.0f) sum = _mm512_mul_ps(round_bf16(sum), _mm512_set1_ps(lambda));
+    _mm512_storeu_ps(out + i, sum);
+}
+
+__attribute__((target("avx512f")))
+static void mix_avx512(const float *const *x, const float *weights, int models, int normalize, float lambda,
+                       int64_t count, float *out) {
+    __m512 w[8];
+    float total = 0.0f;
+    for (int k = 0; k < models; k++) {
+        w[k] = _mm512_set1_ps(weights[k]);
+        total += weights[k];
+    }
+    // bf16(Σ w), 1 where it is below 1e-8 in magnitude (mergekit's `divisor[divisor.abs() < 1e-8] = 1`).
+    __m512 divisor = round_bf16(_mm512_set1_ps(total));
+    const __mmask16 unusable = _mm512_cmp_ps_mask(divisor, _mm512_set1_ps(1e-8f), _CMP_LT_OQ)
+        & _mm512_cmp_ps_mask(divisor, _mm512_set1_ps(-1e-8f), _CMP_GT_OQ);
+    divisor = _mm512_mask_mov_ps(divisor, unusable, _mm512_set1_ps(1.0f));
+    if (models == 3) {
+        for (int64_t i = 0; i < count; i += 16) mix_step(x, w, 3, normalize, divisor, lambda, i, out);
+    } else if (models == 2) {
+        for (int64_t i = 0; i < count; i += 16) mix_step(x, w, 2, normalize, divisor, lambda, i, out);
+    } else {
+        for (int64_t i = 0; i < count; i += 16) mix_step(x, w, models, normalize, divisor, lambda, i, out);
+    }
+}
+
+int mg_task_mix_bf16(const float *const *x, const float *weights, int models, int normalize, float lambda,
+                     int64_t count, float *out) {
+    if (!mg_avx512f_available() || models < 1 || models > 8 || count % 16 != 0) return -1;
+    mix_avx512(x, weights, models, normalize, lambda, count, out);
+    return 0;
+}
+
 #else
 
 int mg_ties_merge_bf16_available(void) { return 0; }
@@ -159,6 +203,12 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
                     float *out) {
     (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
+    return -1;
+}
+
+int mg_task_mix_bf16(const float *const *x, const float *weights, int models, int normalize, float lambda,
+                     int64_t count, float *out) {
+    (void)x; (void)weights; (void)models; (void)normalize; (void)lambda; (void)count; (void)out;
     return -1;
 }
 

@@ -126,6 +126,28 @@ final class MergeDTypeOrderTests: XCTestCase {
         }
     }
 
+    /// The bf16 mix without consensus (`task_mix`) in sixteen lanes (C, AVX-512F) gives the eight Swift lanes' bits:
+    /// one chunk of 75 rows of 15 against one-row chunks, with NaN, ±∞, ±0 and a subnormal, one to three models,
+    /// weights summing to zero (divisor 1), normalized or not, `lambda` 1 or 0.5.
+    func testTaskMixInSixteenLanesIsTaskMixInEight() throws {
+        let n = 75 * 15
+        let specials: [Float] = [0, -0.0, .nan, .infinity, -.infinity, Float(bitPattern: 0x0001_0000), 1, -1]
+        for weights in [[0.6], [0.5, -0.5], [0.40234375, 0.30078125, -0.30078125]] {
+            var xs = (0..<weights.count).map { values(n, seed: UInt64($0 + 61), .bf16) }
+            for (i, v) in specials.enumerated() { xs[i % weights.count][13 * i + 5] = v }
+            for normalize in [true, false] {
+                for lambda in [1.0, 0.5] {
+                    let op = Op.taskMix(weights: weights, normalize: normalize, lambda: lambda)
+                    let sixteens = try runChunked(op, xs, shape: [75, 15], dtype: .bf16, chunkRows: 75, operandDType: .bf16)
+                    let eights = try runChunked(op, xs, shape: [75, 15], dtype: .bf16, chunkRows: 1, operandDType: .bf16)
+                    XCTAssertEqual(sixteens.map(\.bitPattern), eights.map(\.bitPattern),
+                                   "weights \(weights), normalize \(normalize), lambda \(lambda)")
+                    XCTAssertTrue(sixteens.contains { $0.isNaN } && sixteens.contains { $0.isInfinite })
+                }
+            }
+        }
+    }
+
     func testTiesDivisorOfZeroIsOne() throws {
         // Weights 1 and −1 agreeing on an element: mergekit replaces only an exact zero divisor.
         let xs: [[Float]] = [[1, 2], [-1, -2]]

@@ -36,4 +36,13 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
                     float *out);
 
+/// The task-vector mix without sign consensus (`task_mix`: task arithmetic, breadcrumbs, DARE and DELLA linear) of
+/// `models` (1…8) task vectors in bf16, as `SignConsensusChunkKernel` computes it (mergekit's
+/// `GeneralizedTaskArithmeticMerge` without consensus): sum = ((0 + bf16(x[0][i] · w[0])) + …) in f32; with
+/// `normalize`, bf16(sum) / d where d = bf16(((0 + w[0]) + w[1]) + …), or 1 where |d| < 1e-8; with `lambda` ≠ 1,
+/// bf16(that) · lambda. Writes `out[i]` (f32, rounded to bf16 by the caller) for `i` in `0 ..< count` (a multiple of
+/// 16). Returns −1 and writes nothing without AVX-512F or with another model count, else 0.
+int mg_task_mix_bf16(const float *const *x, const float *weights, int models, int normalize, float lambda,
+                     int64_t count, float *out);
+
 #endif

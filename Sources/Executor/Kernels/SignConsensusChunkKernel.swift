@@ -7,8 +7,8 @@ import IR
 /// operand order and rounded once (`sum(dim=0)`), the divisor (`(weights * mask).sum(dim=0)`) rounded, the
 /// division rounded, then `lambda` as an f32 scalar. For f32 every rounding is the identity. Eight elements at a
 /// time, every model's term kept in registers; TIES in bf16 on two or three task vectors (election and merge weighing
-/// alike, `lambda` 1) and the bf16 election alone sixteen at a time in C where the processor has AVX-512F
-/// (`mg_ties_merge_bf16`, `mg_sign_elect_bf16`).
+/// alike, `lambda` 1), the bf16 election alone and the bf16 mix without consensus sixteen at a time in C where the
+/// processor has AVX-512F (`mg_ties_merge_bf16`, `mg_sign_elect_bf16`, `mg_task_mix_bf16`).
 final class SignConsensusChunkKernel: ChunkKernel {
     /// Which half of the consensus the kernel computes.
     enum Step {
@@ -92,6 +92,9 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let tiesInC: Bool
         /// The election alone in bf16 on a processor with AVX-512F: a block's whole sixteens go to `mg_sign_elect_bf16`.
         let electInC: Bool
+        /// The mix without consensus (`task_mix`) in bf16 on one to eight task vectors, on a processor with AVX-512F:
+        /// a block's whole sixteens go to `mg_task_mix_bf16`.
+        let mixInC: Bool
 
         init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
@@ -104,6 +107,7 @@ final class SignConsensusChunkKernel: ChunkKernel {
             tiesInC = dtype == .bf16 && sameWeights && consensus && lambda == 1 && (2...3).contains(merge?.count ?? 0)
                 && Rule.avx512
             electInC = dtype == .bf16 && consensus && elect != nil && merge == nil && Rule.avx512
+            mixInC = dtype == .bf16 && !consensus && elect == nil && (1...8).contains(merge?.count ?? 0) && Rule.avx512
         }
 
         /// Whether the processor runs the C kernel (AVX-512F).
@@ -115,6 +119,11 @@ final class SignConsensusChunkKernel: ChunkKernel {
             let models = merge?.count ?? elect?.count ?? 0
             let sixteens = range.lowerBound..<(range.lowerBound + (range.count & ~15))
             if tiesInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mergeInC(xs, sixteens, into: o) {
+                let rest = sixteens.upperBound..<range.upperBound
+                if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
+                return
+            }
+            if mixInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mixedInC(xs, sixteens, into: o) {
                 let rest = sixteens.upperBound..<range.upperBound
                 if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
                 return
@@ -153,6 +162,17 @@ final class SignConsensusChunkKernel: ChunkKernel {
             guard let elect else { return false }
             return CKernelArguments.with(weights: elect, start: range.lowerBound, operand: { xs[$0] }) { w, x in
                 mg_sign_elect_bf16(x, w, Int32(elect.count), Int64(range.count), o + range.lowerBound) == 0
+            }
+        }
+
+        /// `mg_task_mix_bf16` over `range` (a multiple of 16 elements long) of the task vectors `xs` into `o`; false
+        /// when it did not run.
+        private func mixedInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                              into o: UnsafeMutablePointer<Float>) -> Bool {
+            guard let merge else { return false }
+            return CKernelArguments.with(weights: merge, start: range.lowerBound, operand: { xs[$0] }) { w, x in
+                mg_task_mix_bf16(x, w, Int32(merge.count), normalize ? 1 : 0, lambda, Int64(range.count),
+                                 o + range.lowerBound) == 0
             }
         }
 
