@@ -128,6 +128,23 @@ final class SCEMergeKernelTests: XCTestCase {
         XCTAssertEqual(sixteens.map(\.bitPattern), eights.map(\.bitPattern))
     }
 
+    /// torch 2.15's CPU `mean` of a bf16 tensor sums in f32, divides and rounds once; rounding the sum to bf16 first
+    /// (as this kernel did until a new user's trial found it) moves weights wherever the element count is not a power
+    /// of two. Task vectors [0.60546875, 1.15625, −1.625] and [−1.8828125, 1.34375, −0.26953125]: f32 sums of the
+    /// rounded squares 4.34375 and 5.42431640625, torch's means 1.4453125 and 1.8046875 (1.8125 rounding twice), its
+    /// weights 0.4453125 and 0.5546875, and mergekit's `sce_merge` of them (torch 2.15, ATEN_CPU_CAPABILITY=avx2)
+    /// −1.890625, 1.265625, −0.87109375.
+    func testHalfPrecisionMeansRoundOnceAsTorchDoes() throws {
+        XCTAssertEqual(SCEMergeChunkKernel.halfWeights(sums: [4.34375, 5.42431640625], count: 3, dtype: .bf16),
+                       [0.4453125, 0.5546875])
+        let tvs: [[Float]] = [[0.60546875, 1.15625, -1.625], [-1.8828125, 1.34375, -0.26953125]]
+        for op in [Op.sceElectMerge, .sceMerge] {
+            let operands = op == .sceMerge ? [[-1, 1, -1]] + tvs : tvs
+            let out = try runChunked(op, operands, shape: [3], dtype: .bf16, operandDType: .bf16)
+            XCTAssertEqual(out, [-1.890625, 1.265625, -0.87109375], "\(op.mnemonic)")
+        }
+    }
+
     /// The kernel's state (one sum per task vector and block) stays within the planner's bound of it.
     func testStateStaysWithinThePlannedBound() throws {
         try assertStateMatchesDeclaredCost(.sceMerge, operands: 4, shape: [1601, 123], chunkRows: 100)

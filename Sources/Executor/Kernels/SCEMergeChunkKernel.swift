@@ -11,7 +11,7 @@ import IR
 /// and divides by their weights (clamped to ≥ 1e-6).
 ///
 /// On bf16/f16 merges every op is rounded to the dtype (`R`) as mergekit's tensors are (`HalfPrecision`): the
-/// squares `R(x²)`, each model's mean `R(R(Σ) / n)` with the sum in PyTorch's order (`TorchHalfReductions.RowSum`),
+/// squares `R(x²)`, each model's mean `R(Σ / n)` with the f32 sum in PyTorch's order (`TorchHalfReductions.RowSum`),
 /// their sum `R(Σ)` taken to Python (`.item()`), the weights `R(mean / sum)` (or `R(1 / models)` when the sum is
 /// below 1e-6), and per element `R(R(Σ_k R(x_k·w_k)) / max(R(Σ_k w_k), R(1e-6)))` over the agreeing models,
 /// both sums f32 in model order.
@@ -196,11 +196,12 @@ extension SCEMergeChunkKernel {
     }
 
     /// mergekit's `sce_weight` on a bf16/f16 merge, from each model's f32 sum of rounded squares: the means
-    /// `R(R(sum) / count)`, their sum `R(Σ)` (`torch.sum` of a few values, then `.item()`), and `R(mean / total)`;
-    /// `R(1 / models)` each when `|total| < 1e-6`.
+    /// `R(sum / count)` (torch 2.15's CPU `mean` of a bf16/f16 tensor sums in f32, divides the f32 sum and rounds
+    /// once), their sum `R(Σ)` (`torch.sum` of a few values, then `.item()`), and `R(mean / total)`; `R(1 / models)`
+    /// each when `|total| < 1e-6`.
     static func halfWeights(sums: [Float], count: Int, dtype: DType) -> [Double] {
         func r(_ x: Float) -> Float { DTypeConversion.round(x, to: dtype) }
-        var means = sums.map { r(r($0) / Float(count)) }
+        var means = sums.map { r($0 / Float(count)) }
         var total = TorchHalfReductions.RowSum(length: means.count)
         means.withUnsafeMutableBufferPointer { total.add($0.baseAddress!, count: $0.count) }
         let sum = r(total.sum)
