@@ -4,8 +4,6 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-int mg_ties_merge_bf16_available(void) { return mg_avx512f_available(); }
-
 // `BF16Rounding.round` in sixteen lanes: (bits + 0x7FFF + lowest kept bit) with the low half cleared; NaN lanes
 // keep their high half with the quiet bit set.
 __attribute__((target("avx512f")))
@@ -63,7 +61,7 @@ static void ties_avx512(const float *const *x, const float *weights, int models,
 
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out) {
-    if (!mg_ties_merge_bf16_available() || (models != 2 && models != 3) || count % 16 != 0) return -1;
+    if (!mg_avx512f_available() || (models != 2 && models != 3) || count % 16 != 0) return -1;
     ties_avx512(x, weights, models, normalize, count, out);
     return 0;
 }
@@ -186,8 +184,6 @@ int mg_task_mix_bf16(const float *const *x, const float *weights, int models, in
 }
 
 #else
-
-int mg_ties_merge_bf16_available(void) { return 0; }
 
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out) {

@@ -3,9 +3,6 @@
 
 #include <stdint.h>
 
-/// Whether `mg_ties_merge_bf16` runs here: an x86-64 processor with AVX-512F (checked once). Returns 1 or 0.
-int mg_ties_merge_bf16_available(void);
-
 /// TIES' sign consensus and merge of `models` (2 or 3) task vectors in bf16, as mergekit computes it
 /// (`GeneralizedTaskArithmeticMerge` with `get_mask(method="sum")`, election and merge weighing alike, lambda 1),
 /// sixteen f32 lanes per AVX-512 step, the same IEEE operations in the same order as `SignConsensusChunkKernel`:
@@ -14,8 +11,8 @@ int mg_ties_merge_bf16_available(void);
 /// sum divided by the divisor (by 1 where it is 0). bf16 rounding is to nearest even on the bit pattern, NaN made
 /// quiet. Writes `out[i]` (f32, rounded to bf16 by the caller) for `i` in `0 ..< count`.
 ///
-/// `x` holds `models` pointers to `count` f32 values each; `count` is a multiple of 16. Call only when
-/// `mg_ties_merge_bf16_available()` is 1; elsewhere it returns −1 and writes nothing, else 0.
+/// `x` holds `models` pointers to `count` f32 values each; `count` is a multiple of 16. Runs only where
+/// `mg_avx512f_available()` (CPUHints) is 1; elsewhere it returns −1 and writes nothing, else 0.
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out);
 

@@ -1,4 +1,3 @@
-import CPUHints
 import CSignConsensus
 import Checkpoint
 import IR
@@ -27,13 +26,12 @@ final class SCEMergeChunkKernel: ChunkKernel {
     /// elects, else 1).
     private let electing: Bool, first: Int
 
-    /// A mix of `operands − 1` task vectors: `operands` counts the elected sign's operand even when `electing`
-    /// (which has none).
-    init(operands: Int, electing: Bool = false, context: KernelContext) {
+    /// A mix of `models` task vectors, after the elected sign's operand unless `electing`.
+    init(models: Int, electing: Bool = false, context: KernelContext) {
         self.context = context
         self.electing = electing
         first = electing ? 0 : 1
-        let models = max(0, operands - 1), n = context.elementCount
+        let n = context.elementCount
         halfPrecision = context.dtype == .bf16 || context.dtype == .f16
         if halfPrecision {
             halfSums = (0..<models).map { _ in TorchHalfReductions.RowSum(length: n) }
@@ -107,7 +105,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
         let electing = self.electing, first = self.first
         if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
-            if dtype == .bf16, Self.mixesInC, weights.count <= 8 {
+            if dtype == .bf16, CKernelArguments.available, weights.count <= 8 {
                 // Every value is rounded where it is computed (the mix stores bf16 values), so the blocks need no
                 // rounding pass after.
                 let p = operands.shared(output: out)
@@ -181,12 +179,12 @@ final class SCEMergeChunkKernel: ChunkKernel {
 }
 
 extension SCEMergeChunkKernel {
-    /// The task vectors' squared norms over `n` elements (`operands − 1` of them), for one pass; on bf16/f16 merges
+    /// The squared norms of `models` task vectors over `n` elements, for one pass; on bf16/f16 merges
     /// a tile of rounded squares per model instead.
-    static func cost(elementCount n: Int, operands: Int, dtype: DType) -> KernelCost {
+    static func cost(elementCount n: Int, models: Int, dtype: DType) -> KernelCost {
         let bytes = dtype == .bf16 || dtype == .f16
-            ? halfScratchCount(elementCount: n, models: max(0, operands - 1)) * 4
-            : StreamingSums.bytes(elementCount: n, width: max(0, operands - 1))
+            ? halfScratchCount(elementCount: n, models: models) * 4
+            : StreamingSums.bytes(elementCount: n, width: models)
         return KernelCost(initialBytes: bytes, passBytes: [bytes])
     }
 
@@ -208,9 +206,6 @@ extension SCEMergeChunkKernel {
         if abs(Double(sum)) < 1e-6 { return [Double](repeating: Double(r(1 / Float(means.count))), count: means.count) }
         return means.map { Double(r($0 / sum)) }
     }
-
-    /// Whether bf16 mixes run sixteen lanes at a time in C (`mg_sce_mix_bf16`: a processor with AVX-512F).
-    static let mixesInC = mg_avx512f_available() == 1
 
     /// `mg_sce_mix_bf16` over the whole sixteens at the start of `range` (global indices) into `p.output`, electing
     /// the signs itself when `electing`; returns the elements left (fewer than 16, or all of `range` when the C

@@ -48,25 +48,9 @@ final class SignConsensusChunkKernel: ChunkKernel {
         if rule.merge == nil {
             // The elected signs are ±1 in every dtype: nothing to round.
             let p = operands.shared(output: out)
-            context.parallel.forEachBlock(in: operands.range) { range in
-                p.inputs.withUnsafeBufferPointer { xs in
-                    switch rule.dtype {
-                    case .bf16: rule.run(BF16Rounding.self, xs, range, into: p.output)
-                    case .f16: rule.run(F16Rounding.self, xs, range, into: p.output)
-                    default: rule.run(NoRounding.self, xs, range, into: p.output)
-                    }
-                }
-            }
-            return
-        }
-        context.forEachRoundedBlock(operands, into: out) { p, range in
-            p.inputs.withUnsafeBufferPointer { xs in
-                switch rule.dtype {
-                case .bf16: rule.run(BF16Rounding.self, xs, range, into: p.output)
-                case .f16: rule.run(F16Rounding.self, xs, range, into: p.output)
-                default: rule.run(NoRounding.self, xs, range, into: p.output)
-                }
-            }
+            context.parallel.forEachBlock(in: operands.range) { range in rule.run(p, range) }
+        } else {
+            context.forEachRoundedBlock(operands, into: out) { p, range in rule.run(p, range) }
         }
     }
 
@@ -86,15 +70,19 @@ final class SignConsensusChunkKernel: ChunkKernel {
         let dtype: DType
         /// The election and the merge weigh alike (as lowered): the weighted task vectors are computed once.
         let sameWeights: Bool
-        /// TIES in bf16 on two or three task vectors, weighing alike, `lambda` 1, on a processor with AVX-512F:
-        /// a block's whole sixteens go to the C kernel `mg_ties_merge_bf16` (Swift's lane masks compiled to scalar
-        /// code when tried), the rest to the lanes below.
-        let tiesInC: Bool
-        /// The election alone in bf16 on a processor with AVX-512F: a block's whole sixteens go to `mg_sign_elect_bf16`.
-        let electInC: Bool
-        /// The mix without consensus (`task_mix`) in bf16 on one to eight task vectors, on a processor with AVX-512F:
-        /// a block's whole sixteens go to `mg_task_mix_bf16`.
-        let mixInC: Bool
+        /// The C kernel a block's whole sixteens go to on a processor with AVX-512F (the rest to the lanes below;
+        /// Swift's lane masks compiled to scalar code when tried); nil: none.
+        let inC: CKernel?
+
+        /// The C kernels of `CSignConsensus` this kernel calls.
+        enum CKernel {
+            /// `mg_ties_merge_bf16`: TIES in bf16 on two or three task vectors, weighing alike, `lambda` 1.
+            case ties
+            /// `mg_sign_elect_bf16`: the election alone in bf16.
+            case elect
+            /// `mg_task_mix_bf16`: the mix without consensus (`task_mix`) in bf16 on one to eight task vectors.
+            case mix
+        }
 
         init(elect: [Double]?, merge: [Double]?, consensus: Bool, normalize: Bool, lambda: Double, dtype: DType) {
             self.elect = elect?.map { Float($0) }
@@ -104,31 +92,37 @@ final class SignConsensusChunkKernel: ChunkKernel {
             self.lambda = Float(lambda)
             self.dtype = dtype
             sameWeights = elect != nil && elect == merge
-            tiesInC = dtype == .bf16 && sameWeights && consensus && lambda == 1 && (2...3).contains(merge?.count ?? 0)
-                && Rule.avx512
-            electInC = dtype == .bf16 && consensus && elect != nil && merge == nil && Rule.avx512
-            mixInC = dtype == .bf16 && !consensus && elect == nil && (1...8).contains(merge?.count ?? 0) && Rule.avx512
+            if dtype != .bf16 || !CKernelArguments.available {
+                inC = nil
+            } else if sameWeights && consensus && lambda == 1 && (2...3).contains(merge?.count ?? 0) {
+                inC = .ties
+            } else if consensus && elect != nil && merge == nil {
+                inC = .elect
+            } else if !consensus && elect == nil && (1...8).contains(merge?.count ?? 0) {
+                inC = .mix
+            } else {
+                inC = nil
+            }
         }
 
-        /// Whether the processor runs the C kernel (AVX-512F).
-        static let avx512 = mg_ties_merge_bf16_available() == 1
+        /// Computes elements `range` (global indices) of `p`'s operands into `p.output`, with the rounding of
+        /// the dtype.
+        func run(_ p: SharedPointers, _ range: Range<Int>) {
+            p.inputs.withUnsafeBufferPointer { xs in
+                switch dtype {
+                case .bf16: run(BF16Rounding.self, xs, range, into: p.output)
+                case .f16: run(F16Rounding.self, xs, range, into: p.output)
+                default: run(NoRounding.self, xs, range, into: p.output)
+                }
+            }
+        }
 
         /// Computes elements `range` into `o`, eight at a time, rounding the intermediates with `R`.
         func run<R: LaneRounding>(_ r: R.Type, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
                                   into o: UnsafeMutablePointer<Float>) {
             let models = merge?.count ?? elect?.count ?? 0
             let sixteens = range.lowerBound..<(range.lowerBound + (range.count & ~15))
-            if tiesInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mergeInC(xs, sixteens, into: o) {
-                let rest = sixteens.upperBound..<range.upperBound
-                if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
-                return
-            }
-            if mixInC, R.self == BF16Rounding.self, !sixteens.isEmpty, mixedInC(xs, sixteens, into: o) {
-                let rest = sixteens.upperBound..<range.upperBound
-                if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
-                return
-            }
-            if electInC, R.self == BF16Rounding.self, !sixteens.isEmpty, signsInC(xs, sixteens, into: o) {
+            if let inC, R.self == BF16Rounding.self, !sixteens.isEmpty, runInC(inC, xs, sixteens, into: o) {
                 let rest = sixteens.upperBound..<range.upperBound
                 if !rest.isEmpty { run(R.self, models: models, xs, rest, into: o) }
                 return
@@ -144,35 +138,19 @@ final class SignConsensusChunkKernel: ChunkKernel {
             }
         }
 
-        /// `mg_ties_merge_bf16` over `range` (a multiple of 16 elements long) of the merge's task vectors `xs`
-        /// into `o`; false when it did not run.
-        private func mergeInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
-                              into o: UnsafeMutablePointer<Float>) -> Bool {
-            guard let merge else { return false }
-            return CKernelArguments.with(weights: merge, start: range.lowerBound, operand: { xs[$0] }) { w, x in
-                mg_ties_merge_bf16(x, w, Int32(merge.count), normalize ? 1 : 0, Int64(range.count),
-                                   o + range.lowerBound) == 0
-            }
-        }
-
-        /// `mg_sign_elect_bf16` over `range` (a multiple of 16 elements long) of the task vectors `xs` into `o`; false
-        /// when it did not run.
-        private func signsInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
-                              into o: UnsafeMutablePointer<Float>) -> Bool {
-            guard let elect else { return false }
-            return CKernelArguments.with(weights: elect, start: range.lowerBound, operand: { xs[$0] }) { w, x in
-                mg_sign_elect_bf16(x, w, Int32(elect.count), Int64(range.count), o + range.lowerBound) == 0
-            }
-        }
-
-        /// `mg_task_mix_bf16` over `range` (a multiple of 16 elements long) of the task vectors `xs` into `o`; false
-        /// when it did not run.
-        private func mixedInC(_ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
-                              into o: UnsafeMutablePointer<Float>) -> Bool {
-            guard let merge else { return false }
-            return CKernelArguments.with(weights: merge, start: range.lowerBound, operand: { xs[$0] }) { w, x in
-                mg_task_mix_bf16(x, w, Int32(merge.count), normalize ? 1 : 0, lambda, Int64(range.count),
-                                 o + range.lowerBound) == 0
+        /// The C kernel `kernel` over `range` (a multiple of 16 elements long) of the task vectors `xs` into `o`;
+        /// false when it did not run.
+        private func runInC(_ kernel: CKernel, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>, _ range: Range<Int>,
+                            into o: UnsafeMutablePointer<Float>) -> Bool {
+            guard let weights = merge ?? elect else { return false }
+            let n = Int64(range.count), out = o + range.lowerBound
+            return CKernelArguments.with(weights: weights, start: range.lowerBound, operand: { xs[$0] }) { w, x in
+                let models = Int32(weights.count)
+                switch kernel {
+                case .ties: return mg_ties_merge_bf16(x, w, models, normalize ? 1 : 0, n, out) == 0
+                case .elect: return mg_sign_elect_bf16(x, w, models, n, out) == 0
+                case .mix: return mg_task_mix_bf16(x, w, models, normalize ? 1 : 0, lambda, n, out) == 0
+                }
             }
         }
 

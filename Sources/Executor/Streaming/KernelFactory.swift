@@ -150,13 +150,14 @@ enum KernelFactory {
                 DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .sceMerge:
-            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count, dtype: result.dtype)) {
-                SCEMergeChunkKernel(operands: count, context: $0)
+            // The elected sign, then the task vectors.
+            let models = max(0, count - 1)
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, models: models, dtype: result.dtype)) {
+                SCEMergeChunkKernel(models: models, context: $0)
             }
         case .sceElectMerge:
-            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, operands: count + 1,
-                                                                    dtype: result.dtype)) {
-                SCEMergeChunkKernel(operands: count + 1, electing: true, context: $0)
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, models: count, dtype: result.dtype)) {
+                SCEMergeChunkKernel(models: count, electing: true, context: $0)
             }
         }
     }
