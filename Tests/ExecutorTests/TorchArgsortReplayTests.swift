@@ -265,4 +265,110 @@ final class TorchArgsortReplayTests: XCTestCase {
                           "\(positions) \(descending)")
         }
     }
+
+    /// A generator with a fixed seed (SplitMix64), so that a failing case can be run again.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// What a decided `TieCut` keeps of bf16 values `x` (f32 holding bf16 values) at ascending ranks `keep`: the
+    /// replay on 2-byte entries with its block partition in C (`compact`, `vector`), in Swift (`compact`, not
+    /// `vector`), or on 4-byte entries (not `compact`); gathered in chunks of 1000 elements on two threads.
+    func tieCutKeeps(_ x: [Float], keep: Range<Int>, descending: Bool, compact: Bool, vector: Bool) -> [Bool] {
+        let n = x.count
+        let cut = TieCut(keep: keep, descending: descending, elementCount: n, operand: .bf16, threads: 2,
+                         memory: MemoryAccount())
+        cut.compactReplay = compact
+        cut.vectorPartition = vector
+        x.withUnsafeBufferPointer { b in
+            for start in stride(from: 0, to: n, by: 1000) {
+                cut.gather(b.baseAddress!, start..<min(n, start + 1000), parallel: Parallel(threads: 2))
+            }
+        }
+        cut.decide()?.run()
+        cut.endPass()
+        let test = cut.test, bits = UnsafePointer(cut.kept.pointer)
+        return (0..<n).map { test.mask(x[$0], bits, $0) != 0 }
+    }
+
+    /// The replay on 2-byte entries (`CompactEntries`: the tracked elements' ordinals in 14 bits of the entry and a
+    /// byte beside it) keeps what the 4-byte replay keeps, with its block partition in C (`mg_block_partition16`)
+    /// and in Swift: TIES cuts (descending, one tracked magnitude) and breadcrumbs cuts (ascending, two), with fewer
+    /// than 2^14 tracked elements and with more (the ordinals' high byte in use), all magnitudes equal, and NaN and
+    /// infinities at the cut; the 4-byte replay with its two layouts (more than 2^17 elements tracked when all are equal).
+    func testCompactReplayKeepsWhatTheWidenedReplayKeeps() {
+        var rng = SeededGenerator(state: 15)
+        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
+        func levels(_ count: Int, _ n: Int) -> [Float] {
+            let magnitudes = (0..<count).map { bf16(Float(0.001) * Float($0 + 1)) }
+            return (0..<n).map { _ in magnitudes.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
+        }
+        let gaussian = (0..<300_000).map { _ -> Float in
+            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
+            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v) * 0.01))
+        }
+        let special = (0..<50_000).map { i -> Float in
+            [Float.nan, .infinity, -.infinity, 0.5, -0.25][(i &* 7919) % 5]
+        }
+        let cases: [(String, [Float], [Range<Int>])] = [
+            ("gaussian", gaussian, [150_000..<300_000, 270_000..<300_000, 3000..<297_000]),
+            ("eight levels", levels(8, 200_000), [100_000..<200_000, 20_000..<190_000]),
+            ("300 levels", levels(300, 100_000), [50_000..<100_000, 10_000..<99_000]),
+            ("all equal", [Float](repeating: 0.5, count: 140_000), [70_000..<140_000, 1000..<139_000]),
+            ("special", special, [25_000..<50_000, 5_000..<45_000, 30_001..<40_001]),
+        ]
+        for (name, x, keeps) in cases {
+            for keep in keeps {
+                for descending in [true, false] {
+                    let widened = tieCutKeeps(x, keep: keep, descending: descending, compact: false, vector: false)
+                    XCTAssertEqual(widened.filter { $0 }.count, keep.count, "\(name) \(keep) \(descending)")
+                    for vector in [true, false] {
+                        let compact = tieCutKeeps(x, keep: keep, descending: descending, compact: true, vector: vector)
+                        XCTAssertTrue(compact == widened, "\(name) \(keep) descending \(descending) vector \(vector)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `mg_block_partition16` makes the Swift block partition's exchanges on 2-byte entries, tagged ones (of two
+    /// tracked keys) and their bytes of ordinals' high bits included: `select` on random entries leaves the same
+    /// entries, and the same byte at every tagged position, with it as without it.
+    func testCompactVectorPartitionIsTheSwiftPartition() throws {
+        try XCTSkipUnless(CompactEntries.vectorPartitionAvailable, "no AVX-512 VBMI2 here: the Swift partition is the only one")
+        var rng = SeededGenerator(state: 16)
+        let n = 250_000
+        let first: UInt16 = 180, second: UInt16 = 220
+        for (positions, descending) in [(0..<125_000, true), (60_000..<240_000, false), (1000..<n, true), (7..<8, false)] {
+            let e = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * n)
+            let high = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * n)
+            defer { e.deallocate(); high.deallocate() }
+            for i in 0..<n {
+                let key = UInt16.random(in: 0..<400, using: &rng)
+                let tag = key == first || key == second
+                e[i] = tag ? CompactEntries.tag(ordinal: i, second: key == second) : key
+                e[n + i] = e[i]
+                high[i] = tag ? UInt8(truncatingIfNeeded: i >> CompactEntries.lowBits) : UInt8.random(in: 0...255, using: &rng)
+                high[n + i] = high[i]
+            }
+            let vector = CompactEntries(e: e, high: high, first: first, second: second)
+            let swift = CompactEntries(e: e + n, high: high + n, first: first, second: second, vectorPartition: false)
+            TorchArgsortReplay.select(vector, count: n, positions: positions, descending: descending)
+            TorchArgsortReplay.select(swift, count: n, positions: positions, descending: descending)
+            XCTAssertTrue(UnsafeBufferPointer(start: e, count: n).elementsEqual(UnsafeBufferPointer(start: e + n, count: n)),
+                          "\(positions) \(descending)")
+            XCTAssertEqual((0..<n).filter { e[$0] >= CompactEntries.tagged && vector.index($0) != swift.index($0) }, [],
+                           "\(positions) \(descending)")
+            // Every tracked element is still there exactly once.
+            let ordinals = (0..<n).filter { e[$0] >= CompactEntries.tagged }.map { vector.index($0) }
+            XCTAssertEqual(Set(ordinals).count, ordinals.count)
+        }
+    }
 }

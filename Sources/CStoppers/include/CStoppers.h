@@ -20,4 +20,23 @@ int mg_stopper_offsets_available(void);
 int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, int at_least, int reversed,
                        uint8_t *out);
 
+/// Whether `mg_block_partition16` runs here: an x86-64 processor with AVX-512F, BW, VL, VBMI and VBMI2 and BMI2,
+/// asked once. Returns 1 or 0.
+int mg_block_partition16_available(void);
+
+/// The branch-free phase of `TorchArgsortReplay`'s Hoare partition (`Sorter.blockPartition`) on the 2-byte entries
+/// of `CompactEntries`, with the same exchanges: while the unexamined middle of `first ..< last` (positions) holds
+/// at least two blocks of 128 entries, the left block's stoppers (keys at least `pivot` when `left_at_least` is 1,
+/// else at most it) are paired in increasing position order with the right block's (keys at most, or at least,
+/// `pivot`) in decreasing position order, and each pair exchanged; a block whose stoppers are all paired gives way
+/// to the next. An entry below 0x8000 is its own key; a tagged entry (bit 15) has key `first_key`, or `second_key`
+/// when its bit 14 is set, and when a tagged entry moves, the bytes of `high` (one per position) move alike. Thirty-
+/// two keys per AVX-512 comparison, the exchanges of a pair of blocks by `vpcompressw`/`vpexpandw` (register forms).
+///
+/// Writes to `out[0]` the next position the left scan examines and to `out[1]` one past the next position the right
+/// scan examines; returns 0. Call only when `mg_block_partition16_available()` is 1; elsewhere it returns −1 and
+/// writes nothing.
+int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
+                         int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out);
+
 #endif

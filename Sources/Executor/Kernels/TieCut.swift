@@ -7,13 +7,17 @@ import IR
 /// and the norms pass keep.
 ///
 /// Two layouts, chosen by the operand's dtype before the run (`Layout`), so the memory held never depends on data:
-/// - `.tagged` (bf16 operands of at most 2^30 elements): the pass writes each element's 16-bit key into 4 bytes and
-///   counts the keys (`StreamingSelect`, one pass since bf16 keys have 16 significant bits), which gives the
-///   magnitudes at the first and last kept rank. Only the elements of a boundary magnitude that straddles a cut
-///   ("tracked") can go either way; they are tagged with their ordinal (`TaggedEntries`), the sort is replayed on
-///   the 4-byte entries, and `kept` marks the tracked elements that land at kept positions. Every other element is
-///   kept by its magnitude alone. With no magnitude straddling a cut nothing is replayed. 4 bytes per element and
-///   two masks, against 8 and one for the packed layout.
+/// - `.tagged` (bf16 operands of at most 2^30 elements): the pass writes each element's 16-bit key into the first
+///   half of a buffer of 4 bytes per element and counts the keys (`StreamingSelect`, one pass since bf16 keys have
+///   16 significant bits), which gives the magnitudes at the first and last kept rank. Only the elements of a
+///   boundary magnitude that straddles a cut ("tracked") can go either way; the sort is replayed and `kept` marks
+///   the tracked elements that land at kept positions. Every other element is kept by its magnitude alone. With no
+///   magnitude straddling a cut nothing is replayed. With at most 2^22 tracked elements the replay runs on the
+///   2-byte entries themselves (`CompactEntries`: a tracked element's entry carries a tag and 14 bits of its ordinal,
+///   the buffer's third quarter a byte of the rest, and the fourth quarter is never touched); the replay is bound by
+///   the entries' memory traffic, so half the bytes is about half the time. With more, the entries are widened in
+///   place to 4 bytes that carry the ordinals (`ShiftedEntries`, `TaggedEntries`). 4 bytes per element and two masks
+///   held, against 8 and one for the packed layout.
 /// - `.packed` (any other operand): 8-byte (key, index) entries (`PackedEntries`) and a replay that marks every
 ///   kept element in `kept`.
 final class TieCut {
@@ -51,8 +55,17 @@ final class TieCut {
     let descending: Bool
     /// Packed layout: every element's entry, during the pass.
     private var packed: AccountedBuffer<UInt64>?
-    /// Tagged layout: every element's key or tag, during the pass.
+    /// Tagged layout: every element's key or tag, during the pass: 4 bytes per element, of which the gathering
+    /// pass writes the first half as 2-byte keys (`compact`).
     private var tagged: AccountedBuffer<UInt32>?
+    /// Tagged layout: `tagged`'s memory as 2-byte keys, one per element, as the gathering pass writes them.
+    private var compact: UnsafeMutablePointer<UInt16>?
+    /// Whether a tagged cut may replay on 2-byte entries (`CompactEntries`) when few enough elements are tracked;
+    /// tests turn it off to compare with the 4-byte entries.
+    var compactReplay = true
+    /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
+    /// tests turn it off to compare with the Swift block partition.
+    var vectorPartition = CompactEntries.vectorPartitionAvailable
     /// Tagged layout: the kept tracked elements by ordinal, during the pass.
     private var ordinals: AccountedBuffer<UInt64>?
     /// Tagged layout: the keys' counts, during the pass.
@@ -80,7 +93,9 @@ final class TieCut {
             let entries = memory.allocate(UInt32.self, count: n, zeroed: false)
             TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 4 * n)
             tagged = entries
-            ordinals = memory.allocate(UInt64.self, count: words)
+            compact = UnsafeMutableRawPointer(entries.pointer).bindMemory(to: UInt16.self, capacity: 2 * n)
+            // Cleared by `decide`, which uses it only when a magnitude straddles a cut.
+            ordinals = memory.allocate(UInt64.self, count: words, zeroed: false)
             select = StreamingSelect(elementCount: n, threads: threads, memory: memory)
         }
         kept = memory.allocate(UInt64.self, count: words)
@@ -97,10 +112,10 @@ final class TieCut {
                 for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
                 filling?.store(x, part)
             }
-        } else if let tagged, let select {
+        } else if let compact, let select {
             // One sweep over the chunk stores the keys (and the values, held as bf16: the tagged layout is the bf16
             // operand's, and a held operand is of the merge dtype), and counts them.
-            select.count(range, GatheredKeys(x: x.pointer, e: tagged.pointer, plane: filling?.plane.pointer),
+            select.count(range, GatheredKeys(x: x.pointer, e: compact, plane: filling?.plane.pointer),
                          parallel: parallel)
         }
     }
@@ -123,7 +138,7 @@ final class TieCut {
                 TorchArgsortReplay.mark(e, positions: positions, in: kept.pointer)
             }
         }
-        guard let tagged, let ordinals, let select else { return nil }
+        guard let tagged, let compact, let ordinals, let select else { return nil }
         select.finishFirstPass()
         let stats = select.statisticsFromFirstPass(ranks: [keep.lowerBound, keep.upperBound - 1])
         self.select = nil
@@ -145,10 +160,64 @@ final class TieCut {
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
         guard let first = tracked.first else { return nil }
         let second = tracked.count > 1 ? tracked[1] : first
+        let bits = kept.pointer, kinds = ordinals.pointer
+        kinds.initialize(repeating: 0, count: TieCut.maskWords(elementCount: n))
+        let markKept: () -> Void
+        if compactReplay && trackedCount <= CompactEntries.maxTracked {
+            // Tags the tracked elements in index order, the high bits of their ordinals in the buffer's third quarter,
+            // and marks them all in `kept`...
+            let highBits = (UnsafeMutableRawPointer(tagged.pointer) + 2 * n).bindMemory(to: UInt8.self, capacity: n)
+            let firstKey = UInt16(first), secondKey = UInt16(second)
+            var ordinal = 0
+            TieCut.forEachTracked(compact, 0..<n, firstKey, secondKey) { i in
+                compact[i] = CompactEntries.tag(ordinal: ordinal, second: compact[i] != firstKey)
+                highBits[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
+                ordinal += 1
+                bits[i >> 6] |= 1 << UInt64(i & 63)
+            }
+            let entries = CompactEntries(e: compact, high: highBits, first: firstKey, second: secondKey,
+                                         vectorPartition: vectorPartition)
+            let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending)
+            markKept = {
+                TorchArgsortReplay.finishSelect(entries, positions: positions, descending: descending, segments: rest)
+                // ...marks the ordinals that land at kept positions...
+                TieCut.forEachTagged(compact, positions) { p in
+                    let o = entries.index(p)
+                    kinds[o >> 6] |= 1 << UInt64(o & 63)
+                }
+            }
+        } else {
+            markKept = widenedReplay(first: first, second: second, tracked: trackedCount, positions: positions)
+        }
+        return PassContinuation {
+            markKept()
+            // ...and unmarks the tracked elements whose ordinal did not.
+            var j = 0
+            for w in 0..<TieCut.maskWords(elementCount: n) {
+                var word = bits[w], rest = word
+                while rest != 0 {
+                    let t = rest.trailingZeroBitCount
+                    if (kinds[j >> 6] >> UInt64(j & 63)) & 1 == 0 { word &= ~(1 << UInt64(t)) }
+                    j += 1
+                    rest &= rest - 1
+                }
+                bits[w] = word
+            }
+        }
+    }
+
+    /// `decide` on 4-byte entries, when too many elements are tracked for `CompactEntries` (or tests ask): widens the
+    /// 2-byte keys in place, puts the tracked elements' ordinals (in index order) into their entries, marks them all
+    /// in `kept`, replays the sort's first partition and returns the rest, which marks in `ordinals` the ordinals
+    /// that land at `positions`.
+    private func widenedReplay(first: UInt32, second: UInt32, tracked trackedCount: Int,
+                               positions: Range<Int>) -> () -> Void {
+        guard let tagged, let compact, let ordinals else { return {} }
+        let n = elementCount, descending = self.descending
+        TieCut.widen(compact, count: n)
         let e = tagged.pointer, bits = kept.pointer, kinds = ordinals.pointer
         let shift = ShiftedEntries.ordinalBits
         var ordinal: UInt32 = 0
-        let markKept: () -> Void
         if trackedCount <= ShiftedEntries.maxTracked {
             // Puts the tracked elements' ordinals (in index order) below their keys and marks them all in `kept`...
             TieCut.forEachTracked(e, 0..<n, first << shift, second << shift) { i in
@@ -158,7 +227,7 @@ final class TieCut {
             }
             let entries = ShiftedEntries(e: e)
             let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending)
-            markKept = {
+            return {
                 TorchArgsortReplay.finishSelect(entries, positions: positions, descending: descending, segments: rest)
                 // ...marks the ordinals that land at kept positions...
                 TieCut.forEachTracked(e, positions, first << shift, second << shift) { p in
@@ -180,7 +249,7 @@ final class TieCut {
             }
             let entries = TaggedEntries(e: e, first: first, second: second)
             let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending)
-            markKept = {
+            return {
                 TorchArgsortReplay.finishSelect(entries, positions: positions, descending: descending, segments: rest)
                 // ...marks the ordinals that land at kept positions...
                 for p in positions where e[p] >= TaggedEntries.tagged {
@@ -189,20 +258,78 @@ final class TieCut {
                 }
             }
         }
-        return PassContinuation {
-            markKept()
-            // ...and unmarks the tracked elements whose ordinal did not.
-            var j = 0
-            for w in 0..<TieCut.maskWords(elementCount: n) {
-                var word = bits[w], rest = word
-                while rest != 0 {
-                    let t = rest.trailingZeroBitCount
-                    if (kinds[j >> 6] >> UInt64(j & 63)) & 1 == 0 { word &= ~(1 << UInt64(t)) }
-                    j += 1
-                    rest &= rest - 1
-                }
-                bits[w] = word
+    }
+
+    /// Widens `count` 2-byte keys at `e` in place into the shifted 4-byte entries (`ShiftedEntries`, ordinal bits
+    /// clear) of the same memory, from the end down so that no key is overwritten before it is read.
+    static func widen(_ e: UnsafeMutablePointer<UInt16>, count n: Int) {
+        let raw = UnsafeMutableRawPointer(e)
+        var i = n
+        while i >= 8 {
+            i -= 8
+            let keys = raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            raw.storeBytes(of: SIMD8<UInt32>(truncatingIfNeeded: keys) &<< SIMD8(repeating: ShiftedEntries.ordinalBits),
+                           toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
+        }
+        while i > 0 {
+            i -= 1
+            let key = raw.load(fromByteOffset: 2 * i, as: UInt16.self)
+            raw.storeBytes(of: UInt32(key) << ShiftedEntries.ordinalBits, toByteOffset: 4 * i, as: UInt32.self)
+        }
+        _ = raw.bindMemory(to: UInt32.self, capacity: n)
+    }
+
+    /// Calls `body(i)` in increasing order for each `i` of `range` whose 2-byte entry `e[i]` is `first` or
+    /// `second`, sixteen entries tested at a time (as four 64-bit words).
+    @inline(__always)
+    static func forEachTracked(_ e: UnsafeMutablePointer<UInt16>, _ range: Range<Int>, _ first: UInt16,
+                               _ second: UInt16, _ body: (Int) -> Void) {
+        let f = UInt64(first) &* TieCut.everyLane, s = UInt64(second) &* TieCut.everyLane
+        forEachEntry(e, range, where: { w in TieCut.anyZeroLane(w ^ f) | TieCut.anyZeroLane(w ^ s) }) { k in
+            if e[k] == first || e[k] == second { body(k) }
+        }
+    }
+
+    /// Calls `body(i)` in increasing order for each `i` of `range` whose 2-byte entry `e[i]` is tagged
+    /// (`CompactEntries.tagged`), sixteen entries tested at a time.
+    @inline(__always)
+    static func forEachTagged(_ e: UnsafeMutablePointer<UInt16>, _ range: Range<Int>, _ body: (Int) -> Void) {
+        forEachEntry(e, range, where: { w in w & (UInt64(CompactEntries.tagged) &* TieCut.everyLane) }) { k in
+            if e[k] >= CompactEntries.tagged { body(k) }
+        }
+    }
+
+    /// `0x0001` in each 16-bit lane of a word.
+    static var everyLane: UInt64 { 0x0001_0001_0001_0001 }
+
+    /// Nonzero when some 16-bit lane of `w` is zero (the high bit of such a lane set: the classic SWAR test, exact
+    /// for whether any lane is zero).
+    @inline(__always)
+    static func anyZeroLane(_ w: UInt64) -> UInt64 {
+        (w &- everyLane) & ~w & (0x8000 &* everyLane)
+    }
+
+    /// Calls `visit(k)` for each `k` of `range`, in increasing order, within the groups of sixteen entries (four
+    /// 64-bit words, from `range`'s start) for which `test` of some word is nonzero, and for each of the last
+    /// entries that do not fill a group.
+    @inline(__always)
+    private static func forEachEntry(_ e: UnsafeMutablePointer<UInt16>, _ range: Range<Int>,
+                                     where test: (UInt64) -> UInt64, _ visit: (Int) -> Void) {
+        let raw = UnsafeRawPointer(e)
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let w0 = raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt64.self)
+            let w1 = raw.loadUnaligned(fromByteOffset: 2 * i + 8, as: UInt64.self)
+            let w2 = raw.loadUnaligned(fromByteOffset: 2 * i + 16, as: UInt64.self)
+            let w3 = raw.loadUnaligned(fromByteOffset: 2 * i + 24, as: UInt64.self)
+            if test(w0) | test(w1) | test(w2) | test(w3) != 0 {
+                for k in i..<(i + 16) { visit(k) }
             }
+            i += 16
+        }
+        while i < range.upperBound {
+            visit(i)
+            i += 1
         }
     }
 
@@ -233,6 +360,7 @@ final class TieCut {
     func endPass() {
         packed = nil
         tagged = nil
+        compact = nil
         ordinals = nil
         select = nil
     }
@@ -321,12 +449,12 @@ struct KeepTest: Sendable {
 }
 
 /// The keys of a chunk of bf16 values as a tagged `TieCut` counts them (the bf16 key in the high half of an f32
-/// order key), each stored as a shifted entry (`ShiftedEntries`, ordinal bits clear) as it is read.
+/// order key), each stored as a 2-byte entry (`CompactEntries`, not flagged) as it is read.
 private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     /// The values, by global element index.
     let x: UnsafePointer<Float>
     /// The entries, by global element index.
-    let e: UnsafeMutablePointer<UInt32>
+    let e: UnsafeMutablePointer<UInt16>
     /// Where the values are held as bf16 (a held operand's plane), by global element index, if they are.
     let plane: UnsafeMutablePointer<UInt16>?
 
@@ -349,15 +477,15 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
                                                                       as: SIMD8<UInt16>.self)
                     }
                     let k = TaggedEntries.bf16Keys(v)
-                    UnsafeMutableRawPointer(e + i).storeBytes(of: k &<< SIMD8(repeating: ShiftedEntries.ordinalBits),
-                                                              as: SIMD8<UInt32>.self)
+                    UnsafeMutableRawPointer(e + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: k),
+                                                              as: SIMD8<UInt16>.self)
                     UnsafeMutableRawPointer(keys + (i - start)).storeBytes(of: k, as: SIMD8<UInt32>.self)
                     i += 8
                 }
                 while i < end {
                     plane?[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16)
                     let key = TaggedEntries.bf16Key(x[i])
-                    e[i] = key << ShiftedEntries.ordinalBits
+                    e[i] = UInt16(truncatingIfNeeded: key)
                     keys[i - start] = key
                     i += 1
                 }

@@ -256,7 +256,10 @@ enum TorchArgsortReplay {
         /// examined again. The scalar loop then resumes from the next unpaired stopper on each side.
         @inline(__always) func unguardedPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> Int {
             var first = firstIn, last = lastIn
-            if last - first > 2 * Self.block { (first, last) = blockPartition(first, last, p) }
+            if last - first > 2 * Self.block {
+                (first, last) = e.partitionBlocks(first, last, pivot: p, leftStopsAtLeast: O.leftStopsAtLeast)
+                    ?? blockPartition(first, last, p)
+            }
             while true {
                 while O.before(key(first), p) { first += 1 }
                 last -= 1
@@ -444,12 +447,19 @@ protocol ReplayEntries {
     /// classifies eight keys at a time). `count` is a multiple of 16, at most 256.
     func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
                         into out: UnsafeMutablePointer<UInt8>) -> Int?
+    /// The whole branch-free phase of `Sorter.unguardedPartition` on `first ..< last` around pivot key `pivot` by a
+    /// vector instruction set, with the same exchanges as `Sorter.blockPartition` (the left scan stops at keys at
+    /// least the pivot's when `leftStopsAtLeast`, else at most it; the right scan at the others): returns where the
+    /// scalar scans resume, or nil when this layout or processor has no such path.
+    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)?
 }
 
 extension ReplayEntries {
     @inline(__always)
     func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
                         into out: UnsafeMutablePointer<UInt8>) -> Int? { nil }
+    @inline(__always)
+    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)? { nil }
 }
 
 extension TorchArgsortReplay {
@@ -582,4 +592,5 @@ struct ShiftedEntries: ReplayEntries {
                                    atLeast ? 1 : 0, reversed ? 1 : 0, out)
         return n < 0 ? nil : Int(n)
     }
+
 }
