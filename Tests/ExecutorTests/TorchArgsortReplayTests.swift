@@ -281,21 +281,30 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// What a decided `TieCut` keeps of bf16 values `x` (f32 holding bf16 values) at ascending ranks `keep`: the
     /// replay on 2-byte entries with its block partition in C (`compact`, `vector`), in Swift (`compact`, not
     /// `vector`), or on 4-byte entries (not `compact`); gathered in chunks of 1000 elements on two threads.
-    func tieCutKeeps(_ x: [Float], keep: Range<Int>, descending: Bool, compact: Bool, vector: Bool) -> [Bool] {
+    func tieCutKeeps(_ x: [Float], keep: Range<Int>, descending: Bool, compact: Bool, vector: Bool,
+                     windowed: Bool = false, chunk: Int = 1000) -> [Bool] {
+        tieCut(x, keep: keep, descending: descending, compact: compact, vector: vector, windowed: windowed,
+               chunk: chunk).kept
+    }
+
+    /// `tieCutKeeps`, and whether the cut counted the whole tensor again (`TieCut.recounted`).
+    func tieCut(_ x: [Float], keep: Range<Int>, descending: Bool, compact: Bool, vector: Bool,
+                windowed: Bool = false, chunk: Int = 1000) -> (kept: [Bool], recounted: Bool) {
         let n = x.count
         let cut = TieCut(keep: keep, descending: descending, elementCount: n, operand: .bf16, threads: 2,
                          memory: MemoryAccount())
         cut.compactReplay = compact
         cut.vectorPartition = vector
+        cut.windowedCount = windowed
         x.withUnsafeBufferPointer { b in
-            for start in stride(from: 0, to: n, by: 1000) {
-                cut.gather(b.baseAddress!, start..<min(n, start + 1000), parallel: Parallel(threads: 2))
+            for start in stride(from: 0, to: n, by: chunk) {
+                cut.gather(b.baseAddress!, start..<min(n, start + chunk), parallel: Parallel(threads: 2))
             }
         }
         cut.decide()?.run()
         cut.endPass()
         let test = cut.test, bits = UnsafePointer(cut.kept.pointer)
-        return (0..<n).map { test.mask(x[$0], bits, $0) != 0 }
+        return ((0..<n).map { test.mask(x[$0], bits, $0) != 0 }, cut.recounted)
     }
 
     /// The replay on 2-byte entries (`CompactEntries`: the tracked elements' ordinals in 14 bits of the entry and a
@@ -370,5 +379,39 @@ final class TorchArgsortReplayTests: XCTestCase {
             let ordinals = (0..<n).filter { e[$0] >= CompactEntries.tagged }.map { vector.index($0) }
             XCTAssertEqual(Set(ordinals).count, ordinals.count)
         }
+    }
+
+    /// Counting a large tensor's keys only in windows around the cuts once a sample is in (`TieCut.Windows`) keeps
+    /// what counting them all keeps: TIES and breadcrumbs cuts, a cut from rank 0, a sample like the rest of the
+    /// tensor (the windows hold the cuts) and one unlike it (the whole tensor is counted again), the C count and the
+    /// Swift one.
+    func testWindowedCountKeepsWhatTheFullCountKeeps() {
+        var rng = SeededGenerator(state: 17)
+        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
+        let n = 1 << 20
+        func gaussian(_ scale: Float) -> Float {
+            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
+            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v)) * scale)
+        }
+        let alike = (0..<n).map { _ in gaussian(0.01) }
+        // The sample (the first quarter) ten times smaller than the rest: the windows miss the cuts.
+        let unlike = (0..<n).map { i in gaussian(i < n / 4 ? 0.001 : 0.01) }
+        XCTAssertTrue(TieCut.Windows.sampled(n / 4, of: n))
+        XCTAssertFalse(TieCut.Windows.sampled(n / 4 - 1, of: n))
+        var recounts = 0
+        for (name, x) in [("alike", alike), ("unlike", unlike)] {
+            for (keep, descending) in [((n / 2)..<n, true), ((n / 10)..<(n * 99 / 100), false), (0..<(n / 3), false),
+                                       ((n - 5000)..<n, true)] {
+                let full = tieCutKeeps(x, keep: keep, descending: descending, compact: true, vector: true, chunk: 65536)
+                XCTAssertEqual(full.filter { $0 }.count, keep.count, "\(name) \(keep)")
+                let windowed = tieCut(x, keep: keep, descending: descending, compact: true, vector: true,
+                                      windowed: true, chunk: 65536)
+                XCTAssertTrue(windowed.kept == full, "\(name) \(keep) \(descending)")
+                // A sample like the tensor puts every cut in a window: nothing is counted twice.
+                if name == "alike" { XCTAssertFalse(windowed.recounted, "\(keep)") }
+                recounts += windowed.recounted ? 1 : 0
+            }
+        }
+        XCTAssertGreaterThan(recounts, 0)
     }
 }

@@ -39,4 +39,15 @@ int mg_block_partition16_available(void);
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                          int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out);
 
+/// Whether `mg_window_count16` runs here (the processors `mg_block_partition16` runs on). Returns 1 or 0.
+int mg_window_count16_available(void);
+
+/// The windowed count of `TieCut`'s keys (bf16 magnitudes' 15-bit keys, below 0x8000): adds 1 to `table[k]` for
+/// each of the `count` keys `k` at `keys` that lies in `lo1 ... hi1` or in `lo2 ... hi2` (`hi1 < lo2`; a window
+/// with `lo > hi` holds nothing), adds to `gaps[0]` how many lie below `lo1` and to `gaps[1]` how many lie strictly
+/// between `hi1` and `lo2`; keys above the last window are not counted. Thirty-two keys per AVX-512 comparison, so
+/// that only the few keys near the cuts pay an increment. Returns 0; −1 (and nothing counted) where it does not run.
+int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
+                      int64_t *table, int64_t *gaps);
+
 #endif

@@ -1,3 +1,4 @@
+import CStoppers
 import IR
 
 /// PyTorch's choice at a magnitude cut, for `magnitude_prune` with PyTorch's ties: which elements
@@ -66,6 +67,17 @@ final class TieCut {
     /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
     /// tests turn it off to compare with the Swift block partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
+    /// Whether a tagged cut of a large tensor counts its keys in windows once a sample has shown where the cuts lie
+    /// (`Windows`); tests turn it off to compare.
+    var windowedCount = TieCut.windowedCountAvailable
+    /// Whether this processor runs `mg_window_count16`, asked once.
+    static let windowedCountAvailable = mg_window_count16_available() == 1
+    /// Tagged layout: elements gathered so far in the pass.
+    private var gathered = 0
+    /// Tagged layout: the key windows counted since the sample, once chosen.
+    private var windows: Windows?
+    /// Whether the cut's statistics needed the whole tensor counted again (the windows missed a cut).
+    private(set) var recounted = false
     /// Tagged layout: the kept tracked elements by ordinal, during the pass.
     private var ordinals: AccountedBuffer<UInt64>?
     /// Tagged layout: the keys' counts, during the pass.
@@ -114,10 +126,49 @@ final class TieCut {
             }
         } else if let compact, let select {
             // One sweep over the chunk stores the keys (and the values, held as bf16: the tagged layout is the bf16
-            // operand's, and a held operand is of the merge dtype), and counts them.
-            select.count(range, GatheredKeys(x: x.pointer, e: compact, plane: filling?.plane.pointer),
-                         parallel: parallel)
+            // operand's, and a held operand is of the merge dtype), and counts them: all of them until the sample is
+            // in, then only those in the windows.
+            let keys = GatheredKeys(x: x.pointer, e: compact, plane: filling?.plane.pointer)
+            if let windows {
+                let tables = (0..<select.workerCount).map { SendablePointer(select.firstPassTable(worker: $0)) }
+                parallel.forEachAlignedBlock(in: range, workers: select.workerCount) { w, part in
+                    keys.store(part)
+                    if let table = tables[w].pointer { windows.count(keys.e + part.lowerBound, part.count, into: table) }
+                }
+            } else {
+                select.count(range, keys, parallel: parallel)
+            }
+            gathered += range.count
+            if windows == nil, windowedCount, Windows.sampled(gathered, of: elementCount) {
+                windows = Windows(keep: keep, elementCount: elementCount, sample: gathered, select: select)
+            }
         }
+    }
+
+    /// The statistics of the cut's first and last kept ranks from the pass's counts. Without windows, the counts'.
+    /// With windows, the counts below and between them are folded into the buckets just below each window, so that
+    /// a rank inside a window has its exact statistic; a rank outside one (the sample misled) has every key counted
+    /// again from the entries. A rank at an end of the tensor (keep from rank 0, or up to the last) stands for every
+    /// key beyond it: key 0 or 0x7FFF, which bound every bf16 magnitude's key.
+    private func cutStatistics(_ select: StreamingSelect, _ compact: UnsafeMutablePointer<UInt16>) -> [StreamingSelect.Statistic] {
+        let ranks = [keep.lowerBound, keep.upperBound - 1]
+        guard let windows else { return select.statisticsFromFirstPass(ranks: ranks) }
+        select.withMergedCounts { windows.fold(into: $0) }
+        var stats = select.statisticsFromFirstPass(ranks: ranks, release: false)
+        let n = elementCount
+        if (keep.lowerBound > 0 && !windows.contains(stats[0].key >> 16))
+            || (keep.upperBound < n && !windows.contains(stats[1].key >> 16)) {
+            recounted = true
+            select.withMergedCounts { table in
+                table.update(repeating: 0, count: StreamingSelect.buckets)
+                for i in 0..<n { table[Int(compact[i])] += 1 }
+            }
+            stats = select.statisticsFromFirstPass(ranks: ranks, release: false)
+        }
+        select.releaseFirstPass()
+        if keep.lowerBound == 0 { stats[0] = StreamingSelect.Statistic(key: 0, countLess: 0, countEqual: 0) }
+        if keep.upperBound == n { stats[1] = StreamingSelect.Statistic(key: 0x7FFF << 16, countLess: n, countEqual: 0) }
+        return stats
     }
 
     /// Decides the cut at the end of the pass: replays PyTorch's sort where it matters and fills `kept`, the sort's
@@ -140,7 +191,7 @@ final class TieCut {
         }
         guard let tagged, let compact, let ordinals, let select else { return nil }
         select.finishFirstPass()
-        let stats = select.statisticsFromFirstPass(ranks: [keep.lowerBound, keep.upperBound - 1])
+        let stats = cutStatistics(select, compact)
         self.select = nil
         guard stats.count == 2 else { return nil }
         let low = stats[0].key >> 16, high = stats[1].key >> 16
@@ -461,6 +512,27 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     /// Elements whose keys a vector loop computes and stores (into the entries and a small tile) before `body`
     /// sees them in a scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
     static let tile = 256
+
+    /// Stores the entries (and the plane's values) of `range` without counting them.
+    @inline(__always)
+    func store(_ range: Range<Int>) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            if let plane {
+                UnsafeMutableRawPointer(plane + i).storeBytes(of: BF16Rounding.pack(unsafeBitCast(v, to: SIMD8<Float>.self)),
+                                                              as: SIMD8<UInt16>.self)
+            }
+            UnsafeMutableRawPointer(e + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: TaggedEntries.bf16Keys(v)),
+                                                      as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        while i < range.upperBound {
+            plane?[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16)
+            e[i] = UInt16(truncatingIfNeeded: TaggedEntries.bf16Key(x[i]))
+            i += 1
+        }
+    }
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {

@@ -91,6 +91,25 @@ final class StreamingSelect {
         return (SendablePointer(tables.pointer), width)
     }
 
+    /// Workers counting this selection's passes (at most one per block of `Parallel.blockSize` elements).
+    var workerCount: Int { workers }
+
+    /// Worker `w`'s table of the first pass (65536 counts by the keys' high 16 bits), for a caller that counts part of
+    /// the pass its own way (`TieCut`'s windowed count); allocated by the pass's first use. Nil in the second pass.
+    func firstPassTable(worker w: Int) -> UnsafeMutablePointer<Int>? {
+        guard slots == nil, w < workers, let (base, width) = passTables() else { return nil }
+        return base.pointer + w * width
+    }
+
+    /// Calls `body` with the first pass's merged counts (65536, after `finishFirstPass`), which it may change: a
+    /// caller that counted part of the pass its own way completes them there.
+    func withMergedCounts(_ body: (UnsafeMutablePointer<Int>) -> Void) {
+        if let high { body(high.pointer) }
+    }
+
+    /// Frees the first pass's merged counts (what `statisticsFromFirstPass` does unless asked to keep them).
+    func releaseFirstPass() { high = nil }
+
     /// The first pass's count: the keys' high 16 bits, into worker `w`'s table at `tables + w · width`.
     private func countHigh<Keys: OrderKeys>(_ range: Range<Int>, _ keys: Keys, parallel: Parallel,
                                             tables base: SendablePointer<UnsafeMutablePointer<Int>>, width: Int) {
@@ -131,9 +150,10 @@ final class StreamingSelect {
     }
 
     /// The statistic of each of `ranks` straight from the first pass, for keys whose low 16 bits are all zero
-    /// (magnitudes of bf16 values): what a second pass would find, without it.
-    func statisticsFromFirstPass(ranks: [Int]) -> [Statistic] {
-        defer { high = nil }
+    /// (magnitudes of bf16 values): what a second pass would find, without it. Frees the counts unless `release` is
+    /// false (then `releaseFirstPass` does).
+    func statisticsFromFirstPass(ranks: [Int], release: Bool = true) -> [Statistic] {
+        defer { if release { high = nil } }
         guard let high else { return [] }
         return ranks.map { rank in
             let (bucket, below) = StreamingSelect.bin(containing: rank, in: high.pointer)
