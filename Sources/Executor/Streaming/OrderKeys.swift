@@ -43,9 +43,13 @@ enum LaneMask {
         return SIMD8<UInt32>() &- (borrow &>> 31)
     }
 
-    /// Whether some lane of `mask` is nonzero.
+    /// Whether some lane of `mask` is nonzero: its four 64-bit halves or'd (the generic `max()` reduction was not
+    /// inlined: a call per eight keys, 1.75% of `sce3`'s samples).
     @inline(__always)
-    static func any(_ mask: SIMD8<UInt32>) -> Bool { mask.max() != 0 }
+    static func any(_ mask: SIMD8<UInt32>) -> Bool {
+        let words = unsafeBitCast(mask, to: SIMD4<UInt64>.self)
+        return (words[0] | words[1] | words[2] | words[3]) != 0
+    }
 }
 
 /// Encodings of floats as order keys.
