@@ -509,8 +509,8 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     /// Where the values are held as bf16 (a held operand's plane), by global element index, if they are.
     let plane: UnsafeMutablePointer<UInt16>?
 
-    /// Elements whose keys a vector loop computes and stores (into the entries and a small tile) before `body`
-    /// sees them in a scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
+    /// Elements whose keys `store` computes and stores before `body` sees them, read back from the entries, in a
+    /// scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
     static let tile = 256
 
     /// Stores the entries (and the plane's values) of `range` without counting them.
@@ -536,35 +536,12 @@ private struct GatheredKeys: OrderKeys, @unchecked Sendable {
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: Self.tile) { buffer in
-            let keys = buffer.baseAddress!
-            var start = range.lowerBound
-            while start < range.upperBound {
-                let end = min(range.upperBound, start + Self.tile)
-                var i = start
-                while i + 8 <= end {
-                    let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
-                    if let plane {
-                        UnsafeMutableRawPointer(plane + i).storeBytes(of: BF16Rounding.pack(unsafeBitCast(v, to: SIMD8<Float>.self)),
-                                                                      as: SIMD8<UInt16>.self)
-                    }
-                    let k = TaggedEntries.bf16Keys(v)
-                    UnsafeMutableRawPointer(e + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: k),
-                                                              as: SIMD8<UInt16>.self)
-                    UnsafeMutableRawPointer(keys + (i - start)).storeBytes(of: k, as: SIMD8<UInt32>.self)
-                    i += 8
-                }
-                while i < end {
-                    plane?[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16)
-                    let key = TaggedEntries.bf16Key(x[i])
-                    e[i] = UInt16(truncatingIfNeeded: key)
-                    keys[i - start] = key
-                    i += 1
-                }
-                for i in start..<end { body(i, keys[i - start] << 16) }
-                start = end
-            }
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let end = min(range.upperBound, start + Self.tile)
+            store(start..<end)
+            for i in start..<end { body(i, UInt32(e[i]) << 16) }
+            start = end
         }
     }
-
 }

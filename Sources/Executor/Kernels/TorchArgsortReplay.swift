@@ -592,5 +592,4 @@ struct ShiftedEntries: ReplayEntries {
                                    atLeast ? 1 : 0, reversed ? 1 : 0, out)
         return n < 0 ? nil : Int(n)
     }
-
 }
