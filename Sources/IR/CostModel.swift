@@ -19,14 +19,20 @@ public struct KernelCost: Hashable, Sendable {
     public var operandPasses: Int?
     /// The cost of the kernel holding its operands itself, when it offers to (`holdingOperands`).
     public var holding: OperandHolding?
+    /// Bytes held beyond `passBytes` only while each pass finishes (the executor's `finishPass` takes them and
+    /// gives them back before it returns), in pass order; missing entries are 0. The kernels of a sweep finish
+    /// on the group's threads, so at most `threads` of them hold these bytes at once (`finishingBytes`): a TIES
+    /// merge holding its task vectors gathers each prune's sort entries only when the prune replays the sort.
+    public var finishBytes: [Int]
 
     public init(initialBytes: Int = 0, passBytes: [Int] = [], sweepBytes: Int = 0, stagingBytesPerElement: Int = 0,
-                holding: OperandHolding? = nil) {
+                holding: OperandHolding? = nil, finishBytes: [Int] = []) {
         self.initialBytes = initialBytes
         self.passBytes = passBytes
         self.sweepBytes = sweepBytes
         self.stagingBytesPerElement = stagingBytesPerElement
         self.holding = holding
+        self.finishBytes = finishBytes
     }
 
     /// The cost with the kernel holding its operands (what the scheduler grants when the budget allows), or nil
@@ -34,7 +40,7 @@ public struct KernelCost: Hashable, Sendable {
     public func holdingOperands() -> KernelCost? {
         guard let holding else { return nil }
         var cost = KernelCost(initialBytes: initialBytes, passBytes: holding.passBytes, sweepBytes: holding.sweepBytes,
-                              stagingBytesPerElement: stagingBytesPerElement)
+                              stagingBytesPerElement: stagingBytesPerElement, finishBytes: holding.finishBytes)
         cost.operandPasses = holding.operandPasses
         return cost
     }
@@ -49,6 +55,18 @@ public struct KernelCost: Hashable, Sendable {
 
     /// The statistics passes the kernel makes.
     public var passes: Int { passBytes.count }
+
+    /// Bytes held beyond `passBytes[pass]` while pass `pass` finishes (0 for a pass without, or past the passes).
+    public func finishBytes(pass: Int) -> Int {
+        pass >= 0 && pass < finishBytes.count ? finishBytes[pass] : 0
+    }
+
+    /// The most bytes the kernels of one sweep hold while they finish their passes on `threads` threads, each
+    /// finishing on one thread at a time: the sum of the `threads` largest of `bytes` (each kernel's
+    /// `finishBytes(pass:)` for the pass it makes in the sweep).
+    public static func finishingBytes(_ bytes: [Int], threads: Int) -> Int {
+        bytes.sorted(by: >).prefix(max(1, threads)).reduce(0, +)
+    }
 
     /// Bytes held in a phase: before the passes (`pass` < 0 with passes left to make), during pass `pass`, or
     /// after them (`pass` ≥ `passes`).
@@ -70,11 +88,14 @@ public struct OperandHolding: Hashable, Sendable {
     public var passBytes: [Int]
     /// Bytes held after the last pass, through the output sweep.
     public var sweepBytes: Int
+    /// Bytes held beyond `passBytes` only while each pass finishes (as `KernelCost.finishBytes`).
+    public var finishBytes: [Int]
 
-    public init(operandPasses: Int, passBytes: [Int], sweepBytes: Int) {
+    public init(operandPasses: Int, passBytes: [Int], sweepBytes: Int, finishBytes: [Int] = []) {
         self.operandPasses = operandPasses
         self.passBytes = passBytes
         self.sweepBytes = sweepBytes
+        self.finishBytes = finishBytes
     }
 }
 

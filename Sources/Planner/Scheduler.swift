@@ -70,15 +70,17 @@ public enum Scheduler {
         }
     }
 
-    /// `Limits.heldStepsPerPeakByte`'s default: 4 element-steps per byte. Memory a process touches first costs
+    /// `Limits.heldStepsPerPeakByte`'s default: 8 element-steps per byte. Memory a process touches first costs
     /// about 0.5 ns a byte on the Zen 3 VM and 2–9 ns on the Zen 5 VM (whose guest reports freed pages to its
     /// host, so that the host backs them again on first touch), once per run since the executor's pool reuses its
     /// peak; a step recomputed costs about 0.2 ns an element (DARE-TIES on the 1b bench models: holding saved 1.4 s
-    /// of 6.6 G element-steps on the AVX-512 Intel VM). At 4, holding the two vocabulary tensors' DARE/DELLA operands
+    /// of 6.6 G element-steps on the AVX-512 Intel VM). At 8, holding the two vocabulary tensors' DARE/DELLA operands
     /// (3.0 element-steps per byte of the 250 MiB they add at `--max-memory 512MiB`; peak RSS 452 MiB against 232,
-    /// 1.5–2 s of system time on the Zen 5 VM, against about 0.04 s of recomputation elsewhere) is declined, while multislerp's (three sweeps saved,
-    /// 9 per byte) and every hold within the peak the other tensors need anyway are granted.
-    public static let defaultHeldStepsPerPeakByte = 4
+    /// 1.5–2 s of system time on the Zen 5 VM, against about 0.04 s of recomputation elsewhere) and TIES's (4.2 per
+    /// byte of the 59 MiB they add once the layers' prunes defer their sort entries, `TieCut.deferred`: ties3's peak
+    /// RSS 343 MiB against 428–449, system time 2.0–2.5 s against 5.1–6.2) are declined, while multislerp's (three
+    /// sweeps saved, 9 per byte) and every hold within the peak the other tensors need anyway are granted.
+    public static let defaultHeldStepsPerPeakByte = 8
 
     /// Schedules `graph`: shards of at most `maxShardBytes` (0: one shard), groups, steps and frees, statistics
     /// sweeps and chunk sizes from the kernels' declared costs (`costs`), within `limits.budgetBytes`.
@@ -312,7 +314,7 @@ public enum Scheduler {
                               threads: limits.threads)
         }
         var stepCosts = group.steps.map(cost)
-        (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+        (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: limits.threads)
         // Too big: give up PyTorch's tie order where it saves the most, one prune at a time.
         while relax, group.bytes(rows: 1) > limits.budgetBytes, relaxing != nil {
             let candidates = group.steps.indices.filter { i in
@@ -330,7 +332,7 @@ public enum Scheduler {
             else { break }
             relaxing?.insert(group.steps[best].value)
             stepCosts[best] = cost(group.steps[best])
-            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [])
+            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: limits.threads)
         }
         guard group.bytes(rows: 1) <= limits.budgetBytes else {
             need = group.bytes(rows: 1)
@@ -344,7 +346,8 @@ public enum Scheduler {
             costs[i] = held
             var holding = group
             holding.holding = (group.holding + [group.steps[i].value]).sorted()
-            (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [])
+            (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [],
+                                                         threads: limits.threads)
             if holding.bytes(rows: chunkRows(group, limits: limits)) <= limits.budgetBytes {
                 group = holding
                 stepCosts = costs
@@ -354,7 +357,8 @@ public enum Scheduler {
         if !keep.isEmpty {
             var kept = group
             kept.retained = keep
-            (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep))
+            (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep),
+                                                  threads: limits.threads)
             if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
         }
         // Then, one at a time, the values whose recomputation costs the most, each while the group still fits.
@@ -363,7 +367,8 @@ public enum Scheduler {
             for v in recomputedOften(group, graph: graph) where tried.insert(v).inserted {
                 var kept = group
                 kept.retained = (group.retained + [v]).sorted()
-                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained))
+                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained),
+                                                      threads: limits.threads)
                 if kept.bytes(rows: 1) <= limits.budgetBytes {
                     group = kept
                     continue search
@@ -391,9 +396,11 @@ public enum Scheduler {
     /// The sweeps of `group` as the executor runs them (the statistics sweeps, then the output sweep, which has no
     /// observers), and the memory of each. A node starts its passes in the first sweep after all its operands have finished theirs, and makes
     /// one per sweep; a sweep computes what its observers read (values kept whole by an earlier sweep are read
-    /// from there); chunk buffers are freed at the steps' `frees`, and the pool keeps its largest size.
+    /// from there); chunk buffers are freed at the steps' `frees`, and the pool keeps its largest size. A sweep's
+    /// state includes what its observers hold while they finish their passes on `threads` threads
+    /// (`KernelCost.finishingBytes`).
     static func simulate(_ group: ChunkGroup, graph: Graph, costs: [KernelCost],
-                         retained: Set<ValueID>) -> ([Sweep], [PhaseMemory]) {
+                         retained: Set<ValueID>, threads: Int) -> ([Sweep], [PhaseMemory]) {
         let steps = group.steps
         var index: [ValueID: Int] = [:]
         for (i, step) in steps.enumerated() { index[step.value] = i }
@@ -426,7 +433,10 @@ public enum Scheduler {
                     if let f = index[v], buffered.remove(f) != nil { live -= 1 }
                 }
             }
-            let state = steps.indices.reduce(0) { total, i in
+            // The observers finish their passes on the group's threads, each holding its finishing bytes meanwhile.
+            let finishing = KernelCost.finishingBytes(observers.map { costs[$0].finishBytes(pass: passesMade[$0]) },
+                                                      threads: threads)
+            let state = steps.indices.reduce(finishing) { total, i in
                 total + costs[i].bytes(pass: started[i] ? passesMade[i] : -1)
             }
             return PhaseMemory(buffers: pool, stagingBytesPerElement: staging, stateBytes: state, wholeValues: whole)

@@ -287,24 +287,93 @@ final class TorchArgsortReplayTests: XCTestCase {
                chunk: chunk).kept
     }
 
-    /// `tieCutKeeps`, and whether the cut counted the whole tensor again (`TieCut.recounted`).
+    /// `tieCutKeeps`, and whether the cut counted the whole tensor again (`TieCut.recounted`). `deferred`: the cut
+    /// gathers into a held plane (`TieCut.deferred`), which must then hold `x`'s bf16 bits.
     func tieCut(_ x: [Float], keep: Range<Int>, descending: Bool, compact: Bool, vector: Bool,
-                windowed: Bool = false, chunk: Int = 1000) -> (kept: [Bool], recounted: Bool) {
+                windowed: Bool = false, chunk: Int = 1000, deferred: Bool = false) -> (kept: [Bool], recounted: Bool) {
         let n = x.count
+        let memory = MemoryAccount()
         let cut = TieCut(keep: keep, descending: descending, elementCount: n, operand: .bf16, threads: 2,
-                         memory: MemoryAccount())
+                         memory: memory, deferred: deferred)
+        XCTAssertEqual(cut.deferred, deferred)
         cut.compactReplay = compact
         cut.vectorPartition = vector
         cut.windowedCount = windowed
+        let plane = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, n))
+        defer { plane.deallocate() }
+        let filling = deferred ? HeldOperand.Filling(plane: SendablePointer(plane), bf16: true) : nil
         x.withUnsafeBufferPointer { b in
             for start in stride(from: 0, to: n, by: chunk) {
-                cut.gather(b.baseAddress!, start..<min(n, start + chunk), parallel: Parallel(threads: 2))
+                cut.gather(b.baseAddress!, start..<min(n, start + chunk), parallel: Parallel(threads: 2), filling: filling)
             }
         }
+        let gathered = memory.liveBytes
+        if deferred {
+            XCTAssertLessThan(gathered, TieCut.passBytes(operand: .bf16, elementCount: n, threads: 2) - 3 * n,
+                              "a deferred cut keeps no entries while it gathers")
+            XCTAssertEqual((0..<n).filter { plane[$0] != UInt16(truncatingIfNeeded: x[$0].bitPattern >> 16) }, [])
+        }
         cut.decide()?.run()
+        if deferred {
+            XCTAssertLessThanOrEqual(memory.liveBytes, gathered, "the entries are given back by the replay's end")
+            XCTAssertLessThanOrEqual(memory.peakBytes, gathered + TieCut.finishBytes(elementCount: n))
+        }
         cut.endPass()
         let test = cut.test, bits = UnsafePointer(cut.kept.pointer)
         return ((0..<n).map { test.mask(x[$0], bits, $0) != 0 }, cut.recounted)
+    }
+
+    /// A deferred cut (`TieCut.deferred`: its prune holds the operand as bf16; only the keys' counts in the pass,
+    /// the entries taken from the held plane when the sort is replayed, given back at its end) keeps what the cut
+    /// gathering its entries keeps: TIES and breadcrumbs cuts, fewer and more than 2^14 tracked elements, NaN and
+    /// infinities at the cut, a cut with no magnitude straddling it (nothing replayed), and large tensors counted
+    /// in windows, with and without a recount.
+    func testDeferredCutKeepsWhatTheGatheringCutKeeps() {
+        var rng = SeededGenerator(state: 23)
+        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
+        func levels(_ count: Int, _ n: Int) -> [Float] {
+            let magnitudes = (0..<count).map { bf16(Float(0.001) * Float($0 + 1)) }
+            return (0..<n).map { _ in magnitudes.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
+        }
+        var special = levels(4, 5000)
+        for i in stride(from: 0, to: special.count, by: 7) { special[i] = [Float.nan, -.nan, .infinity, -.infinity][i % 4] }
+        // A fifth NaN of several payloads (all equal to the sort), so that the breadcrumbs cut straddles them.
+        var nans = levels(30, 5000)
+        for i in stride(from: 0, to: nans.count, by: 5) {
+            nans[i] = Float(bitPattern: [0x7FC0_0000, 0x7F81_0000, 0xFFA0_0000, 0x7FFF_0000][(i / 5) % 4])
+        }
+        let distinct = (0..<4096).map { bf16(Float($0 + 1)) * ($0 % 3 == 0 ? -1 : 1) }
+        let cases: [(String, [Float])] = [("few", levels(50, 20_000)), ("many", levels(3, 100_000)),
+                                          ("special", special), ("nans", nans), ("distinct", distinct)]
+        for (name, x) in cases {
+            let n = x.count
+            for (keep, descending) in [((n / 2)..<n, true), ((n / 10)..<(n * 9 / 10), false), (0..<(n / 3), false)] {
+                let gathering = tieCutKeeps(x, keep: keep, descending: descending, compact: true, vector: true)
+                XCTAssertEqual(gathering.filter { $0 }.count, keep.count, "\(name) \(keep)")
+                for chunk in [1000, 777] {
+                    let deferred = tieCut(x, keep: keep, descending: descending, compact: true, vector: true,
+                                          chunk: chunk, deferred: true).kept
+                    XCTAssertTrue(deferred == gathering, "\(name) \(keep) \(descending) chunk \(chunk)")
+                }
+            }
+        }
+        let n = 1 << 20
+        func gaussian(_ scale: Float) -> Float {
+            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
+            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v)) * scale)
+        }
+        let alike = (0..<n).map { _ in gaussian(0.01) }
+        let unlike = (0..<n).map { i in gaussian(i < n / 4 ? 0.001 : 0.01) }
+        for (name, x) in [("alike", alike), ("unlike", unlike)] {
+            for (keep, descending) in [((n / 2)..<n, true), ((n / 10)..<(n * 99 / 100), false)] {
+                let gathering = tieCut(x, keep: keep, descending: descending, compact: true, vector: true,
+                                       windowed: true, chunk: 65536)
+                let deferred = tieCut(x, keep: keep, descending: descending, compact: true, vector: true,
+                                      windowed: true, chunk: 65536, deferred: true)
+                XCTAssertTrue(deferred.kept == gathering.kept, "\(name) \(keep) \(descending)")
+                XCTAssertEqual(deferred.recounted, gathering.recounted, "\(name) \(keep)")
+            }
+        }
     }
 
     /// The replay on 2-byte entries (`CompactEntries`: the tracked elements' ordinals in 14 bits of the entry and a

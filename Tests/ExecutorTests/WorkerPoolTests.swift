@@ -52,15 +52,28 @@ final class WorkerPoolTests: XCTestCase {
 
     /// `Parallel.forEachTask` with continuations: every task and every continuation runs once, a continuation after
     /// its task, for any thread count and whether or not tasks return one.
+    /// Bounded, at most `threads` tasks are open at once (from the task's call to its continuation's end).
     func testTasksAndTheirContinuationsRunOnce() {
         for threads in [1, 2, 3] {
             for count in [1, 2, 3, 5] {
-                for _ in 0..<300 {
+                for trial in 0..<600 {
                     let log = Mutex<[String]>([])
-                    Parallel(threads: threads).forEachTask(count: count) { i -> PassContinuation? in
+                    let bounded = trial % 2 == 1
+                    let open = Mutex((now: 0, most: 0))
+                    Parallel(threads: threads).forEachTask(count: count, bounded: bounded) { i -> PassContinuation? in
+                        open.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
                         log.withLock { $0.append("task \(i)") }
-                        guard i % 2 == 0 else { return nil }
-                        return PassContinuation { log.withLock { $0.append("rest \(i)") } }
+                        guard i % 2 == 0 else {
+                            open.withLock { $0.now -= 1 }
+                            return nil
+                        }
+                        return PassContinuation {
+                            log.withLock { $0.append("rest \(i)") }
+                            open.withLock { $0.now -= 1 }
+                        }
+                    }
+                    if bounded || threads == 1 {
+                        XCTAssertLessThanOrEqual(open.withLock { $0.most }, threads, "\(count) tasks")
                     }
                     let entries = log.withLock { $0 }
                     let expected = (0..<count).map { "task \($0)" } + stride(from: 0, to: count, by: 2).map { "rest \($0)" }

@@ -242,6 +242,45 @@ final class SchedulerTests: PlannerTestCase {
         }
     }
 
+    /// Three prunes whose kernels take `finish` bytes only while they finish their one pass (a deferred TIES cut's
+    /// sort entries, `KernelCost.finishBytes`).
+    private struct Finishing: CostModel {
+        let bytesPerOpenShard = 0
+        let finish: [Int]
+        func cost(of op: Op, result: TensorType, operands: [TensorType], threads: Int) -> KernelCost {
+            guard case .magnitudePrune(let keep, _, _) = op else {
+                return testCosts.cost(of: op, result: result, operands: operands, threads: threads)
+            }
+            return KernelCost(passBytes: [10], sweepBytes: 10, finishBytes: [finish[keep.lowerBound]])
+        }
+    }
+
+    /// A sweep's state counts what its observers hold while they finish, for as many of them at once as the group
+    /// has threads: the largest ones (one thread: the largest alone; two: the two largest; more: all).
+    func testFinishingBytesCountTheLargestAsManyAsThreads() throws {
+        XCTAssertEqual(KernelCost.finishingBytes([100, 700, 50], threads: 1), 700)
+        XCTAssertEqual(KernelCost.finishingBytes([100, 700, 50], threads: 2), 800)
+        XCTAssertEqual(KernelCost.finishingBytes([100, 700, 50], threads: 8), 850)
+        XCTAssertEqual(KernelCost.finishingBytes([], threads: 2), 0)
+        var g = Graph()
+        let m = g.addModel(ModelInput(name: "a", path: "/a"))
+        let t = TensorType(dtype: .bf16, shape: [100, 10])
+        let base = g.add(.load(model: m, tensor: "base"), type: t)
+        let prunes = (0..<3).map { k in
+            g.add(.magnitudePrune(keep: k..<1000, rescale: false, ties: .torchDescending),
+                  [g.add(.sub, [g.add(.load(model: m, tensor: "x\(k)"), type: t), base], type: t)], type: t)
+        }
+        g.addOutput(GraphOutput(name: "m", value: g.add(.add, [prunes[0], g.add(.add, [prunes[1], prunes[2]], type: t)], type: t)))
+        let costs = Finishing(finish: [100_000, 700_000, 50_000])
+        for (threads, finishing) in [(1, 700_000), (2, 800_000), (4, 850_000)] {
+            let group = try Scheduler.schedule(g, maxShardBytes: 0, costs: costs,
+                                               limits: Scheduler.Limits(threads: threads)).groups[0]
+            XCTAssertEqual(group.phases.count, 2)
+            XCTAssertEqual(group.phases[0].stateBytes, 30 + finishing, "\(threads) thread(s)")
+            XCTAssertEqual(group.phases[1].stateBytes, 30, "nothing finishes in the output sweep")
+        }
+    }
+
     /// Limits granting holding wherever a group fits (no amortization asked).
     private let granting = Scheduler.Limits(heldStepsPerPeakByte: 0)
 

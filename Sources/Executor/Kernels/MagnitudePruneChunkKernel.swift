@@ -58,10 +58,12 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
         switch stage {
         case .gather:
             // The mask too, so that every kernel of a sweep holds its whole declared state at once.
+            // Holding the operand as bf16, the cut defers its entries to its replay (`TieCut.deferred`).
+            held = HeldOperand(context: context)
             cut = TieCut(keep: keep, descending: ties == .torchDescending, elementCount: context.elementCount,
                          operand: context.operandDTypes.first ?? .f32, threads: context.parallel.threads,
-                         memory: context.memory)
-            held = HeldOperand(context: context)
+                         memory: context.memory, deferred: held != nil && context.dtype == .bf16,
+                         finishCounted: false)
             return true
         case .selectHigh, .selectLow:
             return true
@@ -122,6 +124,11 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
     func finishPass() -> PassContinuation? {
         guard stage == .gather, let cut else { return nil }
         return cut.decide()
+    }
+
+    /// A deferred cut takes its entries while it decides (`TieCut.finishBytes`), uncounted: the runner reserves them.
+    var finishBytes: Int {
+        stage == .gather && cut?.deferred == true ? TieCut.finishBytes(elementCount: context.elementCount) : 0
     }
 
     func endPass() throws(ExecutionError) {
@@ -293,6 +300,24 @@ struct MagnitudeKeys: VectorOrderKeys, @unchecked Sendable {
 }
 
 extension MagnitudePruneChunkKernel {
+    /// `cost(…)` with, when the kernel replays PyTorch's sort, the offer to hold its operand (`HeldOperand`) when
+    /// the operand is of the merge dtype `result`, bf16 or f16: held, a bf16 operand's cut is deferred
+    /// (`TieCut.deferred`): its gathering pass holds the plane, the `kept` mask and the keys' counts, and its
+    /// entries (`TieCut.finishBytes`) only while it decides.
+    static func declaredCost(keep: Range<Int>, rescale: Bool, ties: TieOrder, elementCount n: Int, operand: DType,
+                             result: DType, threads: Int) -> KernelCost {
+        let cost = self.cost(keep: keep, rescale: rescale, ties: ties, elementCount: n, operand: operand, threads: threads)
+        guard replays(keep: clamped(keep, elementCount: n), ties: ties, elementCount: n) else { return cost }
+        var offer = cost.offeringToHold(operand: operand, result: result, elementCount: n)
+        if result == .bf16, TieCut.defers(operand: operand, elementCount: n), var holding = offer.holding {
+            holding.passBytes[0] = TieCut.deferredPassBytes(elementCount: n, threads: threads)
+                + HeldOperand.bytes(elementCount: n)
+            holding.finishBytes = [TieCut.finishBytes(elementCount: n)]
+            offer.holding = holding
+        }
+        return offer
+    }
+
     /// What the kernel holds for a tensor of `n` elements whose operand is `operand` on `threads` threads.
     /// Index ties: the selection tables of its one (bf16 operand) or two selection passes, then the kept-element
     /// positions. PyTorch ties: during the gathering pass, `TieCut.passBytes` (4 bytes per element and two masks

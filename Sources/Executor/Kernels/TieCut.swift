@@ -19,6 +19,13 @@ import IR
 ///   the entries' memory traffic, so half the bytes is about half the time. With more, the entries are widened in
 ///   place to 4 bytes that carry the ordinals (`ShiftedEntries`, `TaggedEntries`). 4 bytes per element and two masks
 ///   held, against 8 and one for the packed layout.
+///
+///   A deferred tagged cut (`deferred`: the prune holds its operand as bf16, `HeldOperand`) stores no entries in
+///   the pass, only counts the keys (and the held operand's plane stores the values); `decide` takes the 4 bytes
+///   per element and the second mask only when some magnitude straddles a cut, fills the keys from the plane, and
+///   gives them back at its continuation's end (`finishBytes`). So the prunes of one tensor on one thread replay
+///   one after another in the same memory instead of holding every prune's entries at once: a TIES merge of three
+///   models holds one set of entries where it held three.
 /// - `.packed` (any other operand): 8-byte (key, index) entries (`PackedEntries`) and a replay that marks every
 ///   kept element in `kept`.
 final class TieCut {
@@ -34,6 +41,24 @@ final class TieCut {
 
     /// 64-bit words of a mask with a bit per element.
     static func maskWords(elementCount n: Int) -> Int { (n + 63) / 64 }
+
+    /// Whether a cut over `elementCount` elements whose operand has dtype `operand` may be deferred (`deferred`):
+    /// the tagged layout, its operand held as bf16.
+    static func defers(operand: DType, elementCount n: Int) -> Bool {
+        layout(operand: operand, elementCount: n) == .tagged
+    }
+
+    /// Bytes a deferred cut (`defers`) over `elementCount` elements holds through the gathering pass, on `threads`
+    /// threads: the `kept` mask and the keys' counts (the held operand's plane is the kernel's).
+    static func deferredPassBytes(elementCount n: Int, threads: Int) -> Int {
+        maskWords(elementCount: n) * 8 + StreamingSelect.tableBytes(elementCount: n, threads: threads, slots: 1)
+    }
+
+    /// Bytes a deferred cut over `elementCount` elements takes while it decides, beyond `deferredPassBytes`: 4 bytes
+    /// per element for the entries and the tracked elements' mask.
+    static func finishBytes(elementCount n: Int) -> Int {
+        TaggedEntries.bytesPerElement * n + maskWords(elementCount: n) * 8
+    }
 
     /// Bytes held during the gathering pass (the `kept` mask included), for a tensor of `elementCount` elements
     /// whose operand has dtype `operand`, counted on `threads` threads.
@@ -64,6 +89,16 @@ final class TieCut {
     /// Whether a tagged cut may replay on 2-byte entries (`CompactEntries`) when few enough elements are tracked;
     /// tests turn it off to compare with the 4-byte entries.
     var compactReplay = true
+    /// Tagged layout: the entries are taken, filled from the held operand's plane, and given back in `decide`
+    /// (`TieCut` above); the pass only counts.
+    let deferred: Bool
+    /// A deferred cut: the held operand's plane (bf16 values by global element index), from the first `gather` on.
+    private var plane: UnsafeMutablePointer<UInt16>?
+    /// A deferred cut: where `decide` takes the entries from.
+    private let memory: MemoryAccount
+    /// A deferred cut: whether `decide` counts the entries it takes in `memory` (else its caller has reserved
+    /// them: `ChunkKernel.finishBytes`).
+    private let finishCounted: Bool
     /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
     /// tests turn it off to compare with the Swift block partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
@@ -89,18 +124,26 @@ final class TieCut {
     private(set) var test = KeepTest.byMask
 
     /// The pass's buffers for a cut of `keep` (ascending ranks, clamped and proper) over `elementCount` elements
-    /// whose operand has dtype `operand`, taken from `memory`.
-    init(keep: Range<Int>, descending: Bool, elementCount n: Int, operand: DType, threads: Int, memory: MemoryAccount) {
+    /// whose operand has dtype `operand`, taken from `memory`; `deferred` (honoured where `defers` allows): the
+    /// caller holds the operand as bf16 and passes its plane to every `gather`, and the entries wait for `decide`,
+    /// which counts them in `memory` unless `finishCounted` is false.
+    init(keep: Range<Int>, descending: Bool, elementCount n: Int, operand: DType, threads: Int, memory: MemoryAccount,
+         deferred: Bool = false, finishCounted: Bool = true) {
         layout = TieCut.layout(operand: operand, elementCount: n)
         elementCount = n
         self.keep = keep
         self.descending = descending
+        self.memory = memory
+        self.finishCounted = finishCounted
+        self.deferred = deferred && TieCut.defers(operand: operand, elementCount: n)
         let words = TieCut.maskWords(elementCount: n)
         switch layout {
         case .packed:
             let entries = memory.allocate(UInt64.self, count: n, zeroed: false)
             TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 8 * n)
             packed = entries
+        case .tagged where self.deferred:
+            select = StreamingSelect(elementCount: n, threads: threads, memory: memory)
         case .tagged:
             let entries = memory.allocate(UInt32.self, count: n, zeroed: false)
             TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 4 * n)
@@ -114,7 +157,7 @@ final class TieCut {
     }
 
     /// Adds elements `range` of `x` (indexed by global element index) to the pass, and stores them to `filling`'s
-    /// plane when given (the prune holds its operand) in the same loop.
+    /// plane when given (the prune holds its operand; a deferred cut's must be a bf16 one) in the same loop.
     func gather(_ x: UnsafePointer<Float>, _ range: Range<Int>, parallel: Parallel, filling: HeldOperand.Filling? = nil) {
         let x = SendablePointer(x)
         if let packed {
@@ -124,16 +167,17 @@ final class TieCut {
                 for i in part { e[i] = TorchArgsortReplay.entry(x[i], index: i) }
                 filling?.store(x, part)
             }
-        } else if let compact, let select {
-            // One sweep over the chunk stores the keys (and the values, held as bf16: the tagged layout is the bf16
-            // operand's, and a held operand is of the merge dtype), and counts them: all of them until the sample is
-            // in, then only those in the windows.
+        } else if let select, deferred ? filling != nil : compact != nil {
+            // One sweep over the chunk stores the keys (a deferred cut's only to a tile on the stack) and the values
+            // (held as bf16: the tagged layout is the bf16 operand's, and a held operand is of the merge dtype), and
+            // counts them: all of them until the sample is in, then only those in the windows.
+            if deferred { plane = filling?.plane.pointer }
             let keys = GatheredKeys(x: x.pointer, e: compact, plane: filling?.plane.pointer)
             if let windows {
                 let tables = (0..<select.workerCount).map { SendablePointer(select.firstPassTable(worker: $0)) }
                 parallel.forEachAlignedBlock(in: range, workers: select.workerCount) { w, part in
-                    keys.store(part)
-                    if let table = tables[w].pointer { windows.count(keys.e + part.lowerBound, part.count, into: table) }
+                    guard let table = tables[w].pointer else { return keys.store(part) }
+                    keys.forEachTile(part) { tile, count in windows.count(tile, count, into: table) }
                 }
             } else {
                 select.count(range, keys, parallel: parallel)
@@ -148,9 +192,9 @@ final class TieCut {
     /// The statistics of the cut's first and last kept ranks from the pass's counts. Without windows, the counts'.
     /// With windows, the counts below and between them are folded into the buckets just below each window, so that
     /// a rank inside a window has its exact statistic; a rank outside one (the sample misled) has every key counted
-    /// again from the entries. A rank at an end of the tensor (keep from rank 0, or up to the last) stands for every
+    /// again (`key(i)`: from the entries, or a deferred cut's plane). A rank at an end of the tensor (keep from rank 0, or up to the last) stands for every
     /// key beyond it: key 0 or 0x7FFF, which bound every bf16 magnitude's key.
-    private func cutStatistics(_ select: StreamingSelect, _ compact: UnsafeMutablePointer<UInt16>) -> [StreamingSelect.Statistic] {
+    private func cutStatistics(_ select: StreamingSelect, key: (Int) -> UInt16) -> [StreamingSelect.Statistic] {
         let ranks = [keep.lowerBound, keep.upperBound - 1]
         guard let windows else { return select.statisticsFromFirstPass(ranks: ranks) }
         select.withMergedCounts { windows.fold(into: $0) }
@@ -161,7 +205,7 @@ final class TieCut {
             recounted = true
             select.withMergedCounts { table in
                 table.update(repeating: 0, count: StreamingSelect.buckets)
-                for i in 0..<n { table[Int(compact[i])] += 1 }
+                for i in 0..<n { table[Int(key(i))] += 1 }
             }
             stats = select.statisticsFromFirstPass(ranks: ranks, release: false)
         }
@@ -173,8 +217,9 @@ final class TieCut {
 
     /// Decides the cut at the end of the pass: replays PyTorch's sort where it matters and fills `kept`, the sort's
     /// first partition now and the rest in the returned continuation (nil when nothing is left to do). Allocates
-    /// nothing (the runner calls it, and the continuation, concurrently for the observers of a sweep); frees the
-    /// selection's tables.
+    /// nothing (the runner calls it, and the continuation, concurrently for the observers of a sweep) but a
+    /// deferred cut's entries and tracked mask (`finishBytes`), taken only when a magnitude straddles a cut and
+    /// given back by the continuation's end; frees the selection's tables.
     func decide() -> PassContinuation? {
         let n = elementCount
         let descending = self.descending
@@ -189,9 +234,16 @@ final class TieCut {
                 TorchArgsortReplay.mark(e, positions: positions, in: kept.pointer)
             }
         }
-        guard let tagged, let compact, let ordinals, let select else { return nil }
+        guard let select else { return nil }
         select.finishFirstPass()
-        let stats = cutStatistics(select, compact)
+        let stats: [StreamingSelect.Statistic]
+        if deferred {
+            guard let plane else { return nil }
+            stats = cutStatistics(select) { TieCut.key(plane[$0]) }
+        } else {
+            guard let compact else { return nil }
+            stats = cutStatistics(select) { compact[$0] }
+        }
         self.select = nil
         guard stats.count == 2 else { return nil }
         let low = stats[0].key >> 16, high = stats[1].key >> 16
@@ -210,6 +262,8 @@ final class TieCut {
         test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
         guard let first = tracked.first else { return nil }
+        if deferred, let plane { takeEntries(from: plane) }
+        guard let tagged, let compact, let ordinals else { return nil }
         let second = tracked.count > 1 ? tracked[1] : first
         let bits = kept.pointer, kinds = ordinals.pointer
         kinds.initialize(repeating: 0, count: TieCut.maskWords(elementCount: n))
@@ -240,7 +294,7 @@ final class TieCut {
         } else {
             markKept = widenedReplay(first: first, second: second, tracked: trackedCount, positions: positions)
         }
-        return PassContinuation {
+        return PassContinuation { [self] in
             markKept()
             // ...and unmarks the tracked elements whose ordinal did not.
             var j = 0
@@ -254,7 +308,30 @@ final class TieCut {
                 }
                 bits[w] = word
             }
+            if deferred { endPass() }
         }
+    }
+
+    /// A deferred cut's entries and tracked mask, taken now, the keys filled from the held operand's `plane`
+    /// (every element's `TaggedEntries.bf16Key`).
+    private func takeEntries(from plane: UnsafeMutablePointer<UInt16>) {
+        let n = elementCount
+        let entries = memory.allocate(UInt32.self, count: n, zeroed: false, counted: finishCounted)
+        TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 4 * n)
+        let e = UnsafeMutableRawPointer(entries.pointer).bindMemory(to: UInt16.self, capacity: 2 * n)
+        // A plain loop, which the compiler vectorizes (generic SIMD32 arithmetic on UInt16 went lane by lane).
+        for i in 0..<n { e[i] = TieCut.key(plane[i]) }
+        tagged = entries
+        compact = e
+        ordinals = memory.allocate(UInt64.self, count: TieCut.maskWords(elementCount: n), zeroed: false,
+                                   counted: finishCounted)
+    }
+
+    /// The bf16 key (`TaggedEntries.bf16Key`) of the bf16 value of bits `bits`.
+    @inline(__always)
+    static func key(_ bits: UInt16) -> UInt16 {
+        let magnitude = bits & 0x7FFF
+        return magnitude > 0x7F80 ? 0x7FC0 : magnitude
     }
 
     /// `decide` on 4-byte entries, when too many elements are tracked for `CompactEntries` (or tests ask): widens the
@@ -500,48 +577,85 @@ struct KeepTest: Sendable {
 }
 
 /// The keys of a chunk of bf16 values as a tagged `TieCut` counts them (the bf16 key in the high half of an f32
-/// order key), each stored as a 2-byte entry (`CompactEntries`, not flagged) as it is read.
+/// order key), each stored as a 2-byte entry (`CompactEntries`, not flagged) as it is read; a deferred cut's
+/// (`e` nil) only in a tile on the stack, long enough to be counted.
 private struct GatheredKeys: OrderKeys, @unchecked Sendable {
     /// The values, by global element index.
     let x: UnsafePointer<Float>
-    /// The entries, by global element index.
-    let e: UnsafeMutablePointer<UInt16>
+    /// The entries, by global element index; nil for a deferred cut, which keeps none.
+    let e: UnsafeMutablePointer<UInt16>?
     /// Where the values are held as bf16 (a held operand's plane), by global element index, if they are.
     let plane: UnsafeMutablePointer<UInt16>?
 
-    /// Elements whose keys `store` computes and stores before `body` sees them, read back from the entries, in a
-    /// scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
+    /// Elements whose keys `store` computes and stores before `body` sees them, read back from the entries (or
+    /// the tile), in a scalar loop of their own: the count's increments then do not wait behind the key arithmetic.
     static let tile = 256
+    /// Keys in a deferred cut's tile for the windowed count (`forEachTile`), 8 KiB on the stack.
+    static let countTile = 4096
 
-    /// Stores the entries (and the plane's values) of `range` without counting them.
+    /// Stores the entries, if kept, and the plane's values of `range` without counting them.
     @inline(__always)
     func store(_ range: Range<Int>) {
-        var i = range.lowerBound
+        if let e { store(range, keys: e + range.lowerBound) } else { store(range, keys: nil) }
+    }
+
+    /// Stores the plane's values of `range` and, at `keys` (the key of element `range.lowerBound` first), their keys.
+    @inline(__always)
+    func store(_ range: Range<Int>, keys: UnsafeMutablePointer<UInt16>?) {
+        let origin = range.lowerBound
+        var i = origin
         while i + 8 <= range.upperBound {
             let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
             if let plane {
                 UnsafeMutableRawPointer(plane + i).storeBytes(of: BF16Rounding.pack(unsafeBitCast(v, to: SIMD8<Float>.self)),
                                                               as: SIMD8<UInt16>.self)
             }
-            UnsafeMutableRawPointer(e + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: TaggedEntries.bf16Keys(v)),
-                                                      as: SIMD8<UInt16>.self)
+            if let keys {
+                UnsafeMutableRawPointer(keys + (i - origin)).storeBytes(
+                    of: SIMD8<UInt16>(truncatingIfNeeded: TaggedEntries.bf16Keys(v)), as: SIMD8<UInt16>.self)
+            }
             i += 8
         }
         while i < range.upperBound {
             plane?[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16)
-            e[i] = UInt16(truncatingIfNeeded: TaggedEntries.bf16Key(x[i]))
+            keys?[i - origin] = UInt16(truncatingIfNeeded: TaggedEntries.bf16Key(x[i]))
             i += 1
+        }
+    }
+
+    /// Stores `range` as `store` does, a tile at a time, and calls `body(keys, count)` with each tile's keys: the
+    /// entries themselves when kept, else a tile of `countTile` keys on the stack.
+    @inline(__always)
+    func forEachTile(_ range: Range<Int>, _ body: (UnsafePointer<UInt16>, Int) -> Void) {
+        if let e {
+            store(range, keys: e + range.lowerBound)
+            body(e + range.lowerBound, range.count)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: Self.countTile) { tile in
+            guard let t = tile.baseAddress else { return }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + Self.countTile)
+                store(start..<end, keys: t)
+                body(t, end - start)
+                start = end
+            }
         }
     }
 
     @inline(__always)
     func forEach(_ range: Range<Int>, _ body: (Int, UInt32) -> Void) {
-        var start = range.lowerBound
-        while start < range.upperBound {
-            let end = min(range.upperBound, start + Self.tile)
-            store(start..<end)
-            for i in start..<end { body(i, UInt32(e[i]) << 16) }
-            start = end
+        withUnsafeTemporaryAllocation(of: UInt16.self, capacity: Self.tile) { tile in
+            guard let t = tile.baseAddress else { return }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + Self.tile)
+                let keys = e.map { $0 + start } ?? t
+                store(start..<end, keys: keys)
+                for i in start..<end { body(i, UInt32(keys[i - start]) << 16) }
+                start = end
+            }
         }
     }
 }

@@ -25,13 +25,21 @@ public protocol ChunkKernel: AnyObject {
     func beginPass() -> Bool
     /// Adds one chunk of the operands to the current pass; chunks come in increasing order and cover the tensor.
     func observe(_ operands: ChunkOperands) throws(ExecutionError)
-    /// The heavy computation at the end of a statistics pass, before `endPass`: it must neither allocate nor free
-    /// counted memory, nor touch anything another kernel touches, since the runner calls it concurrently for the
-    /// observers of one sweep (so that, say, three models' exact-tie selections run on two cores at once). It may
-    /// return the rest of its work as a `PassContinuation`, which the runner runs once any thread is free, after
-    /// the other observers' `finishPass` calls have started: so that three kernels' work splits evenly over two
-    /// threads instead of taking two rounds.
+    /// The heavy computation at the end of a statistics pass, before `endPass`: it must not touch anything another
+    /// kernel touches, since the runner calls it concurrently for the observers of one sweep (so that, say, three
+    /// models' exact-tie selections run on two cores at once), and must neither allocate nor free counted memory;
+    /// it may take at most `finishBytes` bytes uncounted (`MemoryAccount.allocate(counted: false)`), which the
+    /// runner has reserved, and give them back by the end of its continuation. It may return the rest of its work as
+    /// a `PassContinuation`, which the runner runs once any thread is free, after the other observers'
+    /// `finishPass` calls have started: so that three kernels' work splits evenly over two threads instead of
+    /// taking two rounds (unless some observer takes finishing bytes: then no more kernels finish at once than the
+    /// group has threads).
     func finishPass() -> PassContinuation?
+    /// Bytes `finishPass` may take until its continuation ends, as the kernel's cost declares for the pass
+    /// (`KernelCost.finishBytes`); the runner reserves them in the memory account, for as many kernels of a sweep
+    /// at once as it has threads (`KernelCost.finishingBytes`), so that the measured peak is the plan's however
+    /// the kernels' finishing overlaps.
+    var finishBytes: Int { get }
     /// Finishes the current pass.
     func endPass() throws(ExecutionError)
     /// Starts a sweep of `produce` calls (chunks in increasing order from the first).
@@ -44,6 +52,7 @@ extension ChunkKernel {
     public func beginPass() -> Bool { false }
     public func observe(_ operands: ChunkOperands) throws(ExecutionError) {}
     public func finishPass() -> PassContinuation? { nil }
+    public var finishBytes: Int { 0 }
     public func endPass() throws(ExecutionError) {}
     public func beginSweep() {}
 }

@@ -20,6 +20,8 @@ final class ChunkRunner {
     /// Elements per chunk (a whole number of rows).
     let chunkElements: Int
     private let pool: BufferPool
+    /// Where the kernels' finishing bytes are reserved.
+    private let memory: MemoryAccount
     /// Runs the observers' `finishPass` concurrently.
     private let parallel: Parallel
     /// Entries kept whole across sweeps instead of being recomputed.
@@ -44,6 +46,7 @@ final class ChunkRunner {
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.retain = retain
         self.holding = holding
+        self.memory = memory
         wholeCount = elementCount * max(1, bufferBytesPerElement / 4)
         pool = BufferPool(memory: memory, capacity: self.chunkElements * max(1, bufferBytesPerElement / 4))
     }
@@ -62,7 +65,13 @@ final class ChunkRunner {
             }
             try self.sweep(computes: Set(sweep.computes), observers: Set(sweep.observers), outputs: []) { _, _, _ throws(ExecutionError) in }
             let observers = UncheckedKernels(kernels: sweep.observers.map { entries[$0].kernel })
-            parallel.forEachTask(count: observers.kernels.count) { observers.kernels[$0].finishPass() }
+            // What the observers may take while they finish, reserved for as many at once as there are threads.
+            let finishing = KernelCost.finishingBytes(observers.kernels.map(\.finishBytes), threads: parallel.threads)
+            memory.charge(finishing)
+            parallel.forEachTask(count: observers.kernels.count, bounded: finishing > 0) {
+                observers.kernels[$0].finishPass()
+            }
+            memory.release(finishing)
             for o in sweep.observers { try entries[o].kernel.endPass() }
         }
         for e in last.computes where entries[e].kernel.beginPass() {

@@ -122,13 +122,11 @@ enum KernelFactory {
                 GramChunkKernel(operands: count, context: $0) { g in Karcher.terms(gram: g, maxIter: maxIter, tol: tol) }
             }
         case .magnitudePrune(let keep, let rescale, let ties):
-            let operand = operands.first?.dtype ?? .f32
-            let cost = MagnitudePruneChunkKernel.cost(keep: keep, rescale: rescale, ties: ties, elementCount: n,
-                                                      operand: operand, threads: threads)
             // Replaying PyTorch's ties, the kernel can hold its operand and read it in the sweep (`HeldOperand`).
-            let replays = MagnitudePruneChunkKernel.replays(keep: MagnitudePruneChunkKernel.clamped(keep, elementCount: n),
-                                                            ties: ties, elementCount: n)
-            return KernelDeclaration(cost: replays ? cost.offeringToHold(operand: operand, result: result.dtype, elementCount: n) : cost) {
+            let cost = MagnitudePruneChunkKernel.declaredCost(keep: keep, rescale: rescale, ties: ties, elementCount: n,
+                                                              operand: operands.first?.dtype ?? .f32,
+                                                              result: result.dtype, threads: threads)
+            return KernelDeclaration(cost: cost) {
                 MagnitudePruneChunkKernel(keep: keep, rescale: rescale, ties: ties, context: $0)
             }
         case .varianceTopK(let fraction):

@@ -39,10 +39,12 @@ public final class MemoryAccount: Sendable {
         live.subtract(bytes, ordering: .relaxed)
     }
 
-    /// A buffer of `count` elements (zero-filled unless `zeroed` is false), counted until it is freed.
-    public func allocate<Element: BitwiseCopyable>(_ type: Element.Type, count: Int,
-                                                   zeroed: Bool = true) -> AccountedBuffer<Element> {
-        AccountedBuffer(count: count, zeroed: zeroed, account: self)
+    /// A buffer of `count` elements (zero-filled unless `zeroed` is false), counted until it is freed; with
+    /// `counted` false, not counted (its bytes are already: a reservation of the caller's, `charge`/`release`),
+    /// though still taken from and given back to the pool.
+    public func allocate<Element: BitwiseCopyable>(_ type: Element.Type, count: Int, zeroed: Bool = true,
+                                                   counted: Bool = true) -> AccountedBuffer<Element> {
+        AccountedBuffer(count: count, zeroed: zeroed, counted: counted, account: self)
     }
 }
 
@@ -53,12 +55,15 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     private let account: MemoryAccount
     /// The size of the block holding the elements (bytes), at least their bytes (`BlockPool.take`).
     private let blockBytes: Int
+    /// Whether the buffer's bytes are counted in the account (else a reservation counts them).
+    private let counted: Bool
 
-    init(count: Int, zeroed: Bool, account: MemoryAccount) {
+    init(count: Int, zeroed: Bool, counted: Bool = true, account: MemoryAccount) {
         self.count = count
         self.account = account
+        self.counted = counted
         let bytes = max(count, 1) * MemoryLayout<Element>.stride
-        account.charge(count * MemoryLayout<Element>.stride)
+        if counted { account.charge(count * MemoryLayout<Element>.stride) }
         let (raw, blockBytes) = account.pool.take(bytes: bytes, live: account.liveBytes, peak: account.poolBound)
         self.blockBytes = blockBytes
         pointer = raw.bindMemory(to: Element.self, capacity: max(count, 1))
@@ -66,7 +71,7 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     }
 
     deinit {
-        account.release(count * MemoryLayout<Element>.stride)
+        if counted { account.release(count * MemoryLayout<Element>.stride) }
         account.pool.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Element>.stride,
                           blockBytes: blockBytes, live: account.liveBytes, peak: account.poolBound)
     }

@@ -26,31 +26,46 @@ extension Parallel {
 
     /// Calls `body(i)` once for every `i` in `0..<count`, and each continuation a call returns, on up to `threads`
     /// workers: a free worker takes the next task not yet taken, else the oldest continuation not yet taken, and
-    /// waits while some task still runs that may add one. Only for tasks independent of each other.
-    func forEachTask(count: Int, _ body: @Sendable (Int) -> PassContinuation?) {
+    /// waits while some task still runs that may add one. With `bounded`, at most `threads` tasks are open at once
+    /// (a task is open from its call until its continuation, if any, returns), so that tasks holding memory from
+    /// their call to their continuation's end hold it for at most `threads` tasks: a free worker runs a
+    /// continuation rather than open another task. On one worker each continuation runs right after its call.
+    /// Only for tasks independent of each other.
+    func forEachTask(count: Int, bounded: Bool = false, _ body: @Sendable (Int) -> PassContinuation?) {
         let workers = min(threads, count)
         guard workers > 1 else {
-            let continuations = (0..<count).compactMap { body($0) }
-            for continuation in continuations { continuation.run() }
+            for i in 0..<count { body(i)?.run() }
             return
         }
         let next = Atomic<Int>(0)
         let unfinished = Atomic<Int>(count)  // tasks whose continuation may still be added
+        let open = Atomic<Int>(0)  // tasks called whose continuation has not returned
         let queue = Mutex<[PassContinuation]>([])
         WorkerPool.shared.perform(iterations: workers) { _ in
             while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                if i < count {
-                    if let continuation = body(i) { queue.withLock { $0.append(continuation) } }
-                    unfinished.subtract(1, ordering: .sequentiallyConsistent)
-                    continue
+                if !bounded || open.add(1, ordering: .sequentiallyConsistent).newValue <= workers {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    if i < count {
+                        if let continuation = body(i) {
+                            queue.withLock { $0.append(continuation) }
+                        } else if bounded {
+                            open.subtract(1, ordering: .sequentiallyConsistent)
+                        }
+                        unfinished.subtract(1, ordering: .sequentiallyConsistent)
+                        continue
+                    }
+                    if bounded { open.subtract(1, ordering: .sequentiallyConsistent) }
+                } else {
+                    open.subtract(1, ordering: .sequentiallyConsistent)
                 }
                 if let taken = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                     taken.run()
+                    if bounded { open.subtract(1, ordering: .sequentiallyConsistent) }
                 } else if unfinished.load(ordering: .sequentiallyConsistent) == 0 {
                     // Every task has ended; a continuation added just before the count fell is still taken.
                     guard let last = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return }
                     last.run()
+                    if bounded { open.subtract(1, ordering: .sequentiallyConsistent) }
                 } else {
                     sched_yield()
                 }
