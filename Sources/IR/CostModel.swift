@@ -20,7 +20,7 @@ public struct KernelCost: Hashable, Sendable {
     /// The cost of the kernel holding its operands itself, when it offers to (`holdingOperands`).
     public var holding: OperandHolding?
     /// Bytes held beyond `passBytes` only while each pass finishes (the executor's `finishPass` takes them and
-    /// gives them back before it returns), in pass order; missing entries are 0. The kernels of a sweep finish
+    /// gives them back by the end of its continuation), in pass order; missing entries are 0. The kernels of a sweep finish
     /// on the group's threads, so at most `threads` of them hold these bytes at once (`finishingBytes`): a TIES
     /// merge holding its task vectors gathers each prune's sort entries only when the prune replays the sort.
     public var finishBytes: [Int]

@@ -47,14 +47,18 @@ public struct PhaseMemory: Hashable, Sendable {
     public var stagingBytesPerElement: Int
     /// Kernel state held during the sweep (sum over the group's kernels of their phase's bytes).
     public var stateBytes: Int
-    /// Values kept whole (f32 tensors) by the end of the sweep.
+    /// Values kept whole as chunk buffers are (`ChunkGroup.bufferBytesPerElement` bytes per element) by the end
+    /// of the sweep.
     public var wholeValues: Int
+    /// Values kept whole as 2-byte planes of their dtype (`ChunkGroup.keepsAsPlane`) by the end of the sweep.
+    public var wholePlanes: Int
 
-    public init(buffers: Int, stagingBytesPerElement: Int, stateBytes: Int, wholeValues: Int) {
+    public init(buffers: Int, stagingBytesPerElement: Int, stateBytes: Int, wholeValues: Int, wholePlanes: Int = 0) {
         self.buffers = buffers
         self.stagingBytesPerElement = stagingBytesPerElement
         self.stateBytes = stateBytes
         self.wholeValues = wholeValues
+        self.wholePlanes = wholePlanes
     }
 }
 
@@ -139,7 +143,16 @@ public struct ChunkGroup: Hashable, Sendable {
     public func bytes(phase: PhaseMemory, rows: Int) -> Int {
         let chunk = min(elementCount, rowElements * rows)
         return chunk * (bufferBytesPerElement * phase.buffers + phase.stagingBytesPerElement) + phase.stateBytes
-            + phase.wholeValues * elementCount * bufferBytesPerElement + writerBytes
+            + phase.wholeValues * elementCount * bufferBytesPerElement + phase.wholePlanes * elementCount * 2
+            + writerBytes
+    }
+
+    /// Whether a value of `dtype` kept whole across sweeps is kept as a plane of its 2-byte patterns (bf16, f16 in
+    /// a group of f32 chunk buffers: every element a kernel writes is of its node's dtype, so the plane holds it
+    /// exactly) rather than as f32: half the bytes, at the price of packing each chunk into the plane once and
+    /// unpacking it into a chunk buffer in each later sweep that reads it.
+    public func keepsAsPlane(_ dtype: DType) -> Bool {
+        bufferBytesPerElement == 4 && (dtype == .bf16 || dtype == .f16)
     }
 
     /// The most bytes held in any sweep with `rows` rows per chunk.

@@ -409,7 +409,9 @@ public enum Scheduler {
         var started = [Bool](repeating: false, count: steps.count)
         var done = [Bool](repeating: false, count: steps.count)
         var complete = Set<Int>()
-        var pool = 0, staging = 0, whole = 0
+        var pool = 0, staging = 0, whole = 0, planes = 0
+        /// Values kept whole as 2-byte planes: a chunk buffer holds each while a sweep computes or reads it.
+        let plane = steps.map { group.keepsAsPlane(graph[$0.value].type.dtype) }
         var sweeps: [Sweep] = []
         var phases: [PhaseMemory] = []
 
@@ -419,15 +421,17 @@ public enum Scheduler {
             for i in steps.indices {
                 // A kernel that reads inputs in its statistics passes (`vocab_gather`'s padding mean) stages them too.
                 if observers.contains(i) { staging = max(staging, costs[i].stagingBytesPerElement) }
-                if computes.contains(i), !complete.contains(i), !observers.contains(i) {
-                    if retained.contains(steps[i].value) {
-                        whole += 1
-                    } else {
+                if computes.contains(i), !observers.contains(i) {
+                    let computed = !complete.contains(i)
+                    if computed, retained.contains(steps[i].value) {
+                        if plane[i] { planes += 1 } else { whole += 1 }
+                    }
+                    if computed ? !retained.contains(steps[i].value) || plane[i] : plane[i] {
                         live += 1
                         buffered.insert(i)
                         pool = max(pool, live)
                     }
-                    staging = max(staging, costs[i].stagingBytesPerElement)
+                    if computed { staging = max(staging, costs[i].stagingBytesPerElement) }
                 }
                 for v in steps[i].frees {
                     if let f = index[v], buffered.remove(f) != nil { live -= 1 }
@@ -439,7 +443,8 @@ public enum Scheduler {
             let state = steps.indices.reduce(finishing) { total, i in
                 total + costs[i].bytes(pass: started[i] ? passesMade[i] : -1)
             }
-            return PhaseMemory(buffers: pool, stagingBytesPerElement: staging, stateBytes: state, wholeValues: whole)
+            return PhaseMemory(buffers: pool, stagingBytesPerElement: staging, stateBytes: state, wholeValues: whole,
+                               wholePlanes: planes)
         }
 
         while true {

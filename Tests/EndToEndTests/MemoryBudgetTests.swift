@@ -215,6 +215,48 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
+    /// Values of bf16 and f16 kept whole across sweeps (SCE's masked task vectors, a chain stage's TIES result read
+    /// by the slerp after it) are kept as 2-byte planes of their dtype (`ChunkGroup.keepsAsPlane`): the same bytes as
+    /// recomputing them, and the measured peak is the predicted one, planes and the chunk buffers they are unpacked
+    /// into counted.
+    func testValuesKeptWholeAsPlanesKeepTheBytesAndThePrediction() throws {
+        let models = "[{model: models/llama-ft-a, parameters: {weight: 0.5, density: 0.6}}, "
+            + "{model: models/llama-ft-b, parameters: {weight: 0.3, density: 0.6}}, "
+            + "{model: models/llama-ft-c, parameters: {weight: 0.2, density: 0.6}}]"
+        func chain(_ dtype: String) -> String {
+            "name: a\nmerge_method: ties\nbase_model: models/llama-base\nmodels: \(models)\ndtype: \(dtype)\n---\n"
+                + "name: b\nmerge_method: ties\nbase_model: models/llama-base\nmodels: \(models)\n"
+                + "parameters: {normalize: false}\ndtype: \(dtype)\n---\n"
+                + "merge_method: slerp\nbase_model: a\nmodels: [{model: a}, {model: b}]\nparameters: {t: 0.3}\ndtype: \(dtype)\n"
+        }
+        let configs = [
+            "{merge_method: sce, base_model: models/llama-base, models: \(models), parameters: {select_topk: 0.5}, dtype: bfloat16}",
+            "{merge_method: sce, base_model: models/llama-base, models: \(models), parameters: {select_topk: 0.5}, dtype: float16}",
+            chain("bfloat16"), chain("float16"),
+        ]
+        for text in configs {
+            var outputs: [[String: Data]] = []
+            for limits in [Scheduler.Limits(threads: 2), Scheduler.Limits(maxChunkElements: 96, threads: 1),
+                           Scheduler.Limits(threads: 2, retainAcrossPasses: false)] {
+                let out = Fixtures.temporaryDirectory("planes")
+                defer { try? FileManager.default.removeItem(atPath: out) }
+                let (plan, peak) = try Fixtures.merge(configText: text, into: out, limits: limits)
+                XCTAssertEqual(peak, plan.schedule.predictedPeakBytes, "\(text), \(limits.threads) threads")
+                let planes = plan.schedule.groups.flatMap(\.phases).map(\.wholePlanes).max() ?? 0
+                if limits.retainAcrossPasses {
+                    XCTAssertGreaterThan(planes, 0, "\(text): some value kept whole as a plane")
+                } else {
+                    XCTAssertEqual(planes, 0, text)
+                }
+                outputs.append(try files(out))
+            }
+            for (i, other) in outputs.enumerated().dropFirst() {
+                XCTAssertEqual(Set(other.keys), Set(outputs[0].keys), "\(text) run \(i)")
+                for (path, data) in outputs[0] { XCTAssertTrue(other[path] == data, "\(text): \(path) differs in run \(i)") }
+            }
+        }
+    }
+
     /// The budget sets the chunk size: the predicted peak stays within it, and the executor within that.
     func testBudgetBoundsThePredictionAndTheRun() throws {
         // Selection histograms grow with the threads: the smallest budget is that of the threads the run uses.

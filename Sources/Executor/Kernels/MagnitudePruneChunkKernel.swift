@@ -9,7 +9,8 @@ import IR
 /// magnitudes at the first and last kept rank (none when everything is kept; one when the operand is bf16, whose
 /// magnitudes' low 16 bits are zero). With PyTorch's ties (`.torchDescending`, `.torchAscending`: mergekit's
 /// `torch.argsort`/`torch.sort` of `|x|` as f32), one pass gathers the whole tensor into a `TieCut` (4 bytes per
-/// element for a bf16 operand, else 8), which replays PyTorch's sort at the pass's end (in `finishPass`, beside the
+/// element for a bf16 operand, else 8; a held bf16 operand's cut only counts its keys and takes the 4 bytes in
+/// `finishPass`, `TieCut.deferred`), which replays PyTorch's sort at the pass's end (in `finishPass`, beside the
 /// other kernels of the sweep) and keeps a bit per element for the output sweep. Either way, with `rescale`, a last pass measures the L1 norms of the operand and of
 /// its kept part.
 final class MagnitudePruneChunkKernel: ChunkKernel {

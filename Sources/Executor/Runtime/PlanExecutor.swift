@@ -436,6 +436,11 @@ public struct PlanExecutor {
                                  chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
                                  memory: memory,
                                  retain: Set(group.retained.compactMap { entryOf[$0] }),
+                                 planes: Dictionary(uniqueKeysWithValues: group.retained.compactMap { v in
+                                     entryOf[v].flatMap { e in
+                                         group.keepsAsPlane(graph[v].type.dtype) ? (e, graph[v].type.dtype) : nil
+                                     }
+                                 }),
                                  holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel)
         var nonFiniteOutputs = Set<Int>()
         let checksFinite = !options.allowNonFinite

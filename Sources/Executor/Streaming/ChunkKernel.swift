@@ -30,10 +30,10 @@ public protocol ChunkKernel: AnyObject {
     /// models' exact-tie selections run on two cores at once), and must neither allocate nor free counted memory;
     /// it may take at most `finishBytes` bytes uncounted (`MemoryAccount.allocate(counted: false)`), which the
     /// runner has reserved, and give them back by the end of its continuation. It may return the rest of its work as
-    /// a `PassContinuation`, which the runner runs once any thread is free, after the other observers'
-    /// `finishPass` calls have started: so that three kernels' work splits evenly over two threads instead of
-    /// taking two rounds (unless some observer takes finishing bytes: then no more kernels finish at once than the
-    /// group has threads).
+    /// a `PassContinuation`, which the runner runs once any thread is free (on one thread, right after the call;
+    /// on more, once no other observer's `finishPass` is left to start): so that three kernels' work splits evenly
+    /// over two threads instead of taking two rounds (unless some observer takes finishing bytes: then no more
+    /// kernels finish at once than the group has threads).
     func finishPass() -> PassContinuation?
     /// Bytes `finishPass` may take until its continuation ends, as the kernel's cost declares for the pass
     /// (`KernelCost.finishBytes`); the runner reserves them in the memory account, for as many kernels of a sweep

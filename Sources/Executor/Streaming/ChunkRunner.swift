@@ -3,7 +3,8 @@ import IR
 /// Runs one scheduled group of kernels over a tensor chunk by chunk, exactly as its `ChunkGroup` says: each
 /// statistics sweep (its observers make one pass each, fed by the steps it computes), then the output sweep
 /// computing what the outputs need. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed once,
-/// into whole-tensor buffers, and read from there afterwards. The runner decides nothing the plan does not say,
+/// into whole-tensor buffers (bf16 and f16 values into planes of their 2-byte patterns, `ChunkGroup.keepsAsPlane`),
+/// and read from there afterwards. The runner decides nothing the plan does not say,
 /// so the plan's memory prediction is what the run holds.
 final class ChunkRunner {
     /// One step's kernel, the entries (earlier ones) whose values are its operands, and the entries whose chunk
@@ -24,7 +25,8 @@ final class ChunkRunner {
     private let memory: MemoryAccount
     /// Runs the observers' `finishPass` concurrently.
     private let parallel: Parallel
-    /// Entries kept whole across sweeps instead of being recomputed.
+    /// Entries kept whole across sweeps instead of being recomputed: as f32 in `kept`, or as 2-byte planes of their
+    /// dtype in `planes` (unpacked into a chunk buffer in each later sweep that reads them).
     private let retain: Set<Int>
     /// Entries whose kernels hold their operands themselves: in the sweeps after their operand passes they get
     /// none (`ChunkOperands.pointers` empty).
@@ -32,19 +34,24 @@ final class ChunkRunner {
     /// Floats in a whole-tensor buffer (`elementCount` times the buffer words per element).
     private let wholeCount: Int
     private var kept: [Int: AccountedBuffer<Float>] = [:]
+    /// The dtypes of the entries kept whole as 2-byte planes (`ChunkGroup.keepsAsPlane`), and their planes.
+    private let planeDTypes: [Int: DType]
+    private var planes: [Int: AccountedBuffer<UInt16>] = [:]
     private var complete = Set<Int>()
 
     /// A runner of `entries` over `elementCount` elements, `chunkElements` at a time, in buffers of
     /// `bufferBytesPerElement` bytes per element (4: f32 values; 8 for a group of int64 tensors, which chunk buffers
     /// hold as their bytes).
     init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
-         memory: MemoryAccount, retain: Set<Int> = [], holding: Set<Int> = [], parallel: Parallel = Parallel(threads: 1)) {
+         memory: MemoryAccount, retain: Set<Int> = [], planes: [Int: DType] = [:], holding: Set<Int> = [],
+         parallel: Parallel = Parallel(threads: 1)) {
         self.entries = entries
         self.parallel = parallel
         self.sweeps = sweeps
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.retain = retain
+        planeDTypes = planes.filter { retain.contains($0.key) && ($0.value == .bf16 || $0.value == .f16) }
         self.holding = holding
         self.memory = memory
         wholeCount = elementCount * max(1, bufferBytesPerElement / 4)
@@ -93,7 +100,12 @@ final class ChunkRunner {
             let range = start..<min(elementCount, start + chunkElements)
             for e in entries.indices {
                 if observers.contains(e) || computes.contains(e) {
-                    if complete.contains(e) {
+                    if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
+                        let buffer = pool.take()
+                        buffers[e] = buffer
+                        Self.unpack(plane.pointer, dtype: dtype, range, into: buffer.pointer)
+                        values[e] = buffer.pointer
+                    } else if complete.contains(e) {
                         values[e] = kept[e]!.pointer + range.lowerBound
                     } else {
                         let computed = entries[e].operands.allSatisfy { values[$0] != nil }
@@ -107,7 +119,7 @@ final class ChunkRunner {
                             try entries[e].kernel.observe(operands)
                         } else {
                             let out: UnsafeMutablePointer<Float>
-                            if retain.contains(e) {
+                            if retain.contains(e), planeDTypes[e] == nil {
                                 let whole = kept[e] ?? pool.allocateWhole(count: wholeCount)
                                 kept[e] = whole
                                 out = whole.pointer + range.lowerBound
@@ -118,6 +130,11 @@ final class ChunkRunner {
                             }
                             try entries[e].kernel.produce(operands, into: out)
                             values[e] = out
+                            if retain.contains(e), let dtype = planeDTypes[e] {
+                                let plane = planes[e] ?? pool.allocatePlane(count: elementCount)
+                                planes[e] = plane
+                                Self.pack(out, dtype: dtype, range, into: plane.pointer)
+                            }
                         }
                     }
                     if let out = values[e] { for k in sinksAt[e] ?? [] { try sink(k, range, out) } }
@@ -131,6 +148,27 @@ final class ChunkRunner {
             start = range.upperBound
         }
         for e in computes where retain.contains(e) { complete.insert(e) }
+    }
+
+    /// Stores chunk `range` of a value of `dtype` (bf16 or f16), `chunk[0]` its first element, into `plane` (by
+    /// global element index) as its 2-byte patterns, exactly.
+    static func pack(_ chunk: UnsafePointer<Float>, dtype: DType, _ range: Range<Int>,
+                     into plane: UnsafeMutablePointer<UInt16>) {
+        if dtype == .bf16 {
+            BF16Rounding.pack(chunk - range.lowerBound, into: plane, range)
+        } else {
+            F16Rounding.pack(chunk - range.lowerBound, into: plane, range)
+        }
+    }
+
+    /// Reads chunk `range` of a plane of `dtype` (`pack`) back into `chunk` as f32.
+    static func unpack(_ plane: UnsafePointer<UInt16>, dtype: DType, _ range: Range<Int>,
+                       into chunk: UnsafeMutablePointer<Float>) {
+        if dtype == .bf16 {
+            BF16Rounding.unpack(plane, into: chunk - range.lowerBound, range)
+        } else {
+            F16Rounding.unpack(plane, into: chunk - range.lowerBound, range)
+        }
     }
 }
 
@@ -155,6 +193,11 @@ final class BufferPool {
     /// A whole-tensor buffer outside the pool, counted like the pooled ones.
     func allocateWhole(count: Int) -> AccountedBuffer<Float> {
         memory.allocate(Float.self, count: count, zeroed: false)
+    }
+
+    /// A whole-tensor plane of 2-byte patterns outside the pool, counted like the pooled buffers.
+    func allocatePlane(count: Int) -> AccountedBuffer<UInt16> {
+        memory.allocate(UInt16.self, count: count, zeroed: false)
     }
 }
 

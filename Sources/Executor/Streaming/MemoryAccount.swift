@@ -71,9 +71,13 @@ public final class AccountedBuffer<Element: BitwiseCopyable>: @unchecked Sendabl
     }
 
     deinit {
-        if counted { account.release(count * MemoryLayout<Element>.stride) }
+        let bytes = count * MemoryLayout<Element>.stride
+        if counted { account.release(bytes) }
+        // An uncounted buffer's bytes are still in the caller's reservation: held bytes without them, so that the
+        // pool keeps the block as it would a counted one (the next prune's replay takes it).
         account.pool.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Element>.stride,
-                          blockBytes: blockBytes, live: account.liveBytes, peak: account.poolBound)
+                          blockBytes: blockBytes, live: account.liveBytes - (counted ? 0 : bytes),
+                          peak: account.poolBound)
     }
 
     public subscript(i: Int) -> Element {
