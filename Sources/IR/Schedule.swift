@@ -78,8 +78,8 @@ public struct ChunkGroup: Hashable, Sendable {
     public var sweeps: [Sweep]
     /// Memory of each sweep (one entry per sweep).
     public var phases: [PhaseMemory]
-    /// Values kept whole (f32) from their first computation to the end of the group, so that statistics
-    /// passes do not recompute them.
+    /// Values kept whole (f32, or planes of 2-byte patterns: `keepsAsPlane`) from their first computation to the end
+    /// of the group, so that statistics passes do not recompute them.
     public var retained: [ValueID]
     /// Steps whose kernels hold their operands themselves (`KernelCost.holdingOperands`): after their first
     /// `operandPasses` passes no sweep computes operands for them.
@@ -100,6 +100,10 @@ public struct ChunkGroup: Hashable, Sendable {
     /// (`Schedule.lanes` > 1); false: alone, once every group before it is written, its kernels' loops on all
     /// `Schedule.threads` threads.
     public var concurrent = false
+    /// The most kernels that finish a statistics pass at once, each holding its finishing bytes
+    /// (`KernelCost.finishingBytes`): 1 for a group planned on a lane (even when it runs its lane's plan alone on
+    /// every thread); 0, as many as the schedule's threads.
+    public var finishingThreads = 0
 
     public init(steps: [ScheduleStep], shape: [Int], rowElements: Int, chunkRows: Int, sweeps: [Sweep] = [],
                 phases: [PhaseMemory], retained: [ValueID] = [], holding: [ValueID] = [], opensShards: [Int] = [],

@@ -76,10 +76,12 @@ public enum Scheduler {
     /// peak; a step recomputed costs about 0.2 ns an element (DARE-TIES on the 1b bench models: holding saved 1.4 s
     /// of 6.6 G element-steps on the AVX-512 Intel VM). At 8, holding the two vocabulary tensors' DARE/DELLA operands
     /// (3.0 element-steps per byte of the 250 MiB they add at `--max-memory 512MiB`; peak RSS 452 MiB against 232,
-    /// 1.5–2 s of system time on the Zen 5 VM, against about 0.04 s of recomputation elsewhere) and TIES's (4.2 per
-    /// byte of the 59 MiB they add once the layers' prunes defer their sort entries, `TieCut.deferred`: ties3's peak
-    /// RSS 343 MiB against 428–449, system time 2.0–2.5 s against 5.1–6.2) are declined, while multislerp's (three
-    /// sweeps saved, 9 per byte) and every hold within the peak the other tensors need anyway are granted.
+    /// 1.5–2 s of system time on the Zen 5 VM, against about 0.04 s of recomputation elsewhere) and TIES's (once the
+    /// layers' prunes defer their sort entries, `TieCut.deferred`, 4.2 per byte of the 59 MiB they add with two sets
+    /// of entries counted per lane, 2.0 per byte of 125 MiB with one: ties3's peak RSS 343 MiB against 428–449 held,
+    /// system time 2.0–2.5 s against 5.1–6.2) are declined, while multislerp's (three sweeps saved, 9 per byte) and
+    /// every hold within the peak the other tensors need anyway are granted. On this VM a byte first touched costs
+    /// 10–45 steps; 8 leaves a margin for machines whose first touch is cheaper.
     public static let defaultHeldStepsPerPeakByte = 8
 
     /// Schedules `graph`: shards of at most `maxShardBytes` (0: one shard), groups, steps and frees, statistics
@@ -177,7 +179,8 @@ public enum Scheduler {
             /// them): no more memory than on a lane.
             func placed(_ alone: ChunkGroup, hold: Bool) -> ChunkGroup {
                 if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
-                                                      relaxing: &relaxing, relax: false, hold: hold, need: &need),
+                                                      relaxing: &relaxing, relax: false, hold: hold, finishers: 1,
+                                                      need: &need),
                    concurrent.holding == alone.holding {
                     concurrent.concurrent = !last
                     return concurrent
@@ -298,12 +301,15 @@ public enum Scheduler {
     /// still fits, and its chunk size; nil when it does not fit one row at a time, with the bytes it needs then in
     /// `need`. With `relax`, PyTorch's tie order is given up on its largest `magnitude_prune` ops (collected in
     /// `relaxing`) as far as it takes to fit; without, never. Without `hold`, no kernel holds its operands.
+    /// `finishers`: the most kernels that finish a pass at once (1 on a lane; nil, `limits.threads`).
     private static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
                                relaxing: inout Set<ValueID>?, relax: Bool, hold: Bool = true,
-                               need: inout Int) -> ChunkGroup? {
+                               finishers: Int? = nil, need: inout Int) -> ChunkGroup? {
         var group = group
         var limits = limits
         limits.budgetBytes = budget
+        group.finishingThreads = finishers ?? 0
+        let finishing = finishers ?? limits.threads
         func cost(_ step: ScheduleStep) -> KernelCost {
             let node = graph[step.value]
             var op = node.op
@@ -314,7 +320,7 @@ public enum Scheduler {
                               threads: limits.threads)
         }
         var stepCosts = group.steps.map(cost)
-        (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: limits.threads)
+        (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: finishing)
         // Too big: give up PyTorch's tie order where it saves the most, one prune at a time.
         while relax, group.bytes(rows: 1) > limits.budgetBytes, relaxing != nil {
             let candidates = group.steps.indices.filter { i in
@@ -332,7 +338,7 @@ public enum Scheduler {
             else { break }
             relaxing?.insert(group.steps[best].value)
             stepCosts[best] = cost(group.steps[best])
-            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: limits.threads)
+            (group.sweeps, group.phases) = simulate(group, graph: graph, costs: stepCosts, retained: [], threads: finishing)
         }
         guard group.bytes(rows: 1) <= limits.budgetBytes else {
             need = group.bytes(rows: 1)
@@ -347,7 +353,7 @@ public enum Scheduler {
             var holding = group
             holding.holding = (group.holding + [group.steps[i].value]).sorted()
             (holding.sweeps, holding.phases) = simulate(holding, graph: graph, costs: costs, retained: [],
-                                                         threads: limits.threads)
+                                                         threads: finishing)
             if holding.bytes(rows: chunkRows(group, limits: limits)) <= limits.budgetBytes {
                 group = holding
                 stepCosts = costs
@@ -358,7 +364,7 @@ public enum Scheduler {
             var kept = group
             kept.retained = keep
             (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(keep),
-                                                  threads: limits.threads)
+                                                  threads: finishing)
             if kept.bytes(rows: 1) <= limits.budgetBytes { group = kept }
         }
         // Then, one at a time, the values whose recomputation costs the most, each while the group still fits.
@@ -368,7 +374,7 @@ public enum Scheduler {
                 var kept = group
                 kept.retained = (group.retained + [v]).sorted()
                 (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained),
-                                                      threads: limits.threads)
+                                                      threads: finishing)
                 if kept.bytes(rows: 1) <= limits.budgetBytes {
                     group = kept
                     continue search

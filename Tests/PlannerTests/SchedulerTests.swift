@@ -256,7 +256,8 @@ final class SchedulerTests: PlannerTestCase {
     }
 
     /// A sweep's state counts what its observers hold while they finish, for as many of them at once as the group
-    /// has threads: the largest ones (one thread: the largest alone; two: the two largest; more: all).
+    /// has threads: the largest ones (one thread: the largest alone; two: the two largest; more: all); a group
+    /// planned on a lane finishes one at a time (`ChunkGroup.finishingThreads`).
     func testFinishingBytesCountTheLargestAsManyAsThreads() throws {
         XCTAssertEqual(KernelCost.finishingBytes([100, 700, 50], threads: 1), 700)
         XCTAssertEqual(KernelCost.finishingBytes([100, 700, 50], threads: 2), 800)
@@ -278,7 +279,13 @@ final class SchedulerTests: PlannerTestCase {
             XCTAssertEqual(group.phases.count, 2)
             XCTAssertEqual(group.phases[0].stateBytes, 30 + finishing, "\(threads) thread(s)")
             XCTAssertEqual(group.phases[1].stateBytes, 30, "nothing finishes in the output sweep")
+            XCTAssertEqual(group.finishingThreads, 0)
         }
+        // Planned on a lane (here run with its lane's plan alone, the last group), one kernel finishes at a time.
+        let laned = try Scheduler.schedule(g, maxShardBytes: 0, costs: costs,
+                                           limits: Scheduler.Limits(threads: 2, lanes: 2)).groups[0]
+        XCTAssertEqual(laned.finishingThreads, 1)
+        XCTAssertEqual(laned.phases[0].stateBytes, 30 + 700_000)
     }
 
     /// Limits granting holding wherever a group fits (no amortization asked).

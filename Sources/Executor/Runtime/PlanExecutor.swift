@@ -441,7 +441,8 @@ public struct PlanExecutor {
                                          group.keepsAsPlane(graph[v].type.dtype) ? (e, graph[v].type.dtype) : nil
                                      }
                                  }),
-                                 holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel)
+                                 holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel,
+                                 finishingThreads: group.finishingThreads)
         var nonFiniteOutputs = Set<Int>()
         let checksFinite = !options.allowNonFinite
         do {

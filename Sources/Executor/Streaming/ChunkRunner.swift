@@ -23,6 +23,8 @@ final class ChunkRunner {
     private let pool: BufferPool
     /// Where the kernels' finishing bytes are reserved.
     private let memory: MemoryAccount
+    /// The most observers that finish a pass at once (`ChunkGroup.finishingThreads`; 0: `parallel`'s threads).
+    private let finishingThreads: Int
     /// Runs the observers' `finishPass` concurrently.
     private let parallel: Parallel
     /// Entries kept whole across sweeps instead of being recomputed: as f32 in `kept`, or as 2-byte planes of their
@@ -44,7 +46,7 @@ final class ChunkRunner {
     /// hold as their bytes).
     init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
          memory: MemoryAccount, retain: Set<Int> = [], planes: [Int: DType] = [:], holding: Set<Int> = [],
-         parallel: Parallel = Parallel(threads: 1)) {
+         parallel: Parallel = Parallel(threads: 1), finishingThreads: Int = 0) {
         self.entries = entries
         self.parallel = parallel
         self.sweeps = sweeps
@@ -54,6 +56,7 @@ final class ChunkRunner {
         planeDTypes = planes.filter { retain.contains($0.key) && ($0.value == .bf16 || $0.value == .f16) }
         self.holding = holding
         self.memory = memory
+        self.finishingThreads = finishingThreads
         wholeCount = elementCount * max(1, bufferBytesPerElement / 4)
         pool = BufferPool(memory: memory, capacity: self.chunkElements * max(1, bufferBytesPerElement / 4))
     }
@@ -73,9 +76,10 @@ final class ChunkRunner {
             try self.sweep(computes: Set(sweep.computes), observers: Set(sweep.observers), outputs: []) { _, _, _ throws(ExecutionError) in }
             let observers = UncheckedKernels(kernels: sweep.observers.map { entries[$0].kernel })
             // What the observers may take while they finish, reserved for as many at once as there are threads.
-            let finishing = KernelCost.finishingBytes(observers.kernels.map(\.finishBytes), threads: parallel.threads)
+            let finishers = Parallel(threads: finishingThreads > 0 ? min(finishingThreads, parallel.threads) : parallel.threads)
+            let finishing = KernelCost.finishingBytes(observers.kernels.map(\.finishBytes), threads: finishers.threads)
             memory.charge(finishing)
-            parallel.forEachTask(count: observers.kernels.count, bounded: finishing > 0) {
+            finishers.forEachTask(count: observers.kernels.count, bounded: finishing > 0) {
                 observers.kernels[$0].finishPass()
             }
             memory.release(finishing)
