@@ -96,8 +96,9 @@ final class BlockPoolTests: XCTestCase {
         withExtendedLifetime(small) {}
     }
 
-    /// A request with no pooled block of its size takes the smallest pooled block of at most twice its size; the
-    /// surplus counts against the bound while the block is in use, and the block comes back whole.
+    /// A request no pooled block of its size serves takes the smallest pooled block of at most twice its size, split
+    /// after the whole huge pages it needs when a huge page or more is left (`split`): the rest stays pooled as a block
+    /// of its own, and only the part of a huge page the request leaves counts as surplus while the block is in use.
     func testALargerPooledBlockServesASmallerRequest() {
         let memory = MemoryAccount()
         let mib = 1 << 20
@@ -108,24 +109,29 @@ final class BlockPoolTests: XCTestCase {
         big = nil
         huge = nil
         XCTAssertEqual(memory.pool.pooledBytes, 38 * mib)
-        // 12 MiB: the 16 MiB block (the smallest of at most 24), 4 MiB of it surplus.
+        // 12 MiB: the 16 MiB block (the smallest of at most 24), split after 12 MiB; its last 4 MiB stay pooled.
         var small: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 12 * mib)
         XCTAssertEqual(small?.pointer, address)
         XCTAssertTrue(small!.array.allSatisfy { $0 == 0 }, "the requested bytes are zeroed when asked")
-        XCTAssertEqual(memory.pool.pooledBytes, 22 * mib)
-        XCTAssertEqual(memory.pool.slackBytes, 4 * mib)
+        XCTAssertEqual(memory.pool.pooledBytes, 26 * mib)
+        XCTAssertEqual(memory.pool.slackBytes, 0)
         XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes + memory.pool.slackBytes, 40 * mib)
         small = nil
         XCTAssertEqual(memory.pool.slackBytes, 0)
-        XCTAssertEqual(memory.pool.pooledBytes, 38 * mib, "the block came back whole")
-        // 7 MiB: no pooled block of at most 14 MiB, so a new block is made of the largest pooled block's first 6 MiB
-        // (whole huge pages) and 1 MiB of new pages; 16 + 16 MiB stay pooled (7 + 32 <= 40).
-        let seven = memory.allocate(UInt8.self, count: 7 * mib, zeroed: false)
-        XCTAssertNotEqual(seven.pointer, address)
-        XCTAssertEqual(memory.pool.slackBytes, 0)
-        XCTAssertEqual(memory.pool.pooledBytes, 32 * mib)
-        XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes, 40 * mib)
-        withExtendedLifetime((seven, big, huge, small)) {}
+        XCTAssertEqual(memory.pool.pooledBytes, 38 * mib, "both parts pooled")
+        // 7 MiB: the 12 MiB part (the smallest of at most 14), split after 8 MiB (whole huge pages): 1 MiB of surplus.
+        var seven: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 7 * mib, zeroed: false)
+        XCTAssertEqual(seven?.pointer, address)
+        XCTAssertEqual(memory.pool.slackBytes, 1 * mib)
+        XCTAssertEqual(memory.pool.pooledBytes, 30 * mib)
+        XCTAssertLessThanOrEqual(memory.liveBytes + memory.pool.pooledBytes + memory.pool.slackBytes, 40 * mib)
+        // 3 MiB: the 4 MiB parts are at most twice as large but leave less than a huge page: taken whole.
+        let three = memory.allocate(UInt8.self, count: 3 * mib, zeroed: false)
+        XCTAssertEqual(memory.pool.slackBytes, 2 * mib)
+        XCTAssertEqual(memory.pool.pooledBytes, 26 * mib)
+        seven = nil
+        XCTAssertEqual(memory.pool.slackBytes, 1 * mib)
+        withExtendedLifetime((three, big, huge, small)) {}
     }
 
     /// A request that no pooled block serves is made of pooled blocks' pages moved into one range (`mremap`), not of
@@ -141,14 +147,30 @@ final class BlockPoolTests: XCTestCase {
         blocks.removeAll()
         XCTAssertEqual(memory.pool.pooledBytes, 18 * mib)
         // 21 MiB: no pooled block of 21...42 MiB; all 18 MiB of pooled pages move in, 3 MiB are new.
-        let large = memory.allocate(UInt8.self, count: 21 * mib, zeroed: false)
+        var large: AccountedBuffer<UInt8>? = memory.allocate(UInt8.self, count: 21 * mib, zeroed: false)
+        let start = large!.pointer
         XCTAssertEqual(memory.pool.pooledBytes, 0)
-        let values = Set(UnsafeBufferPointer(start: large.pointer, count: 18 * mib))
+        let values = Set(UnsafeBufferPointer(start: start, count: 18 * mib))
         XCTAssertEqual(values, [1, 2, 3], "the pooled blocks' pages (and bytes) make the new block")
-        XCTAssertTrue(UnsafeBufferPointer(start: large.pointer + 18 * mib, count: 3 * mib).allSatisfy { $0 == 0 },
+        XCTAssertTrue(UnsafeBufferPointer(start: start + 18 * mib, count: 3 * mib).allSatisfy { $0 == 0 },
                       "the rest is new memory")
-        large.pointer.initialize(repeating: 9, count: large.count)
-        withExtendedLifetime(large) {}
+        start.initialize(repeating: 9, count: 21 * mib)
+        // The block (pieces of four mappings) back in the pool, then 11 MiB: split after 12 MiB, across the piece
+        // of 10; both parts keep their bytes, and the rest (9 MiB, two pieces) serves the next request of its size.
+        large = nil
+        let pooled = memory.pool.pooledBytes
+        XCTAssertGreaterThanOrEqual(pooled, 21 * mib)
+        let first = memory.allocate(UInt8.self, count: 11 * mib, zeroed: false)
+        XCTAssertEqual(first.pointer, start)
+        XCTAssertEqual(memory.pool.pooledBytes, pooled - 12 * mib)
+        let second = memory.allocate(UInt8.self, count: 9 * mib, zeroed: false)
+        XCTAssertEqual(second.pointer, start + 12 * mib)
+        XCTAssertEqual(memory.pool.pooledBytes, pooled - 21 * mib)
+        XCTAssertTrue(UnsafeBufferPointer(start: first.pointer, count: first.count).allSatisfy { $0 == 9 })
+        XCTAssertTrue(UnsafeBufferPointer(start: second.pointer, count: second.count).allSatisfy { $0 == 9 })
+        first.pointer.initialize(repeating: 4, count: first.count)
+        second.pointer.initialize(repeating: 5, count: second.count)
+        withExtendedLifetime((first, second, large)) {}
         #else
         throw XCTSkip("moving pages (mremap) is Linux's")
         #endif

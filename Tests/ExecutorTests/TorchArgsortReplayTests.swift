@@ -278,6 +278,17 @@ final class TorchArgsortReplayTests: XCTestCase {
         }
     }
 
+    /// Two bf16 tensors of `n` gaussian values for the windowed count: one alike throughout (scale 0.01), and one
+    /// whose sample (its first quarter) is ten times smaller than the rest, so that the windows miss the cuts.
+    func windowTestTensors(_ n: Int, _ rng: inout SeededGenerator) -> (alike: [Float], unlike: [Float]) {
+        func gaussian(_ scale: Float) -> Float {
+            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
+            return Float(bitPattern: (Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v)) * scale).bitPattern & 0xFFFF_0000)
+        }
+        let alike = (0..<n).map { _ in gaussian(0.01) }
+        return (alike, (0..<n).map { i in gaussian(i < n / 4 ? 0.001 : 0.01) })
+    }
+
     /// What a decided `TieCut` keeps of bf16 values `x` (f32 holding bf16 values) at ascending ranks `keep`: the
     /// replay on 2-byte entries with its block partition in C (`compact`, `vector`), in Swift (`compact`, not
     /// `vector`), or on 4-byte entries (not `compact`); gathered in chunks of 1000 elements on two threads.
@@ -358,12 +369,7 @@ final class TorchArgsortReplayTests: XCTestCase {
             }
         }
         let n = 1 << 20
-        func gaussian(_ scale: Float) -> Float {
-            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
-            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v)) * scale)
-        }
-        let alike = (0..<n).map { _ in gaussian(0.01) }
-        let unlike = (0..<n).map { i in gaussian(i < n / 4 ? 0.001 : 0.01) }
+        let (alike, unlike) = windowTestTensors(n, &rng)
         for (name, x) in [("alike", alike), ("unlike", unlike)] {
             for (keep, descending) in [((n / 2)..<n, true), ((n / 10)..<(n * 99 / 100), false)] {
                 let gathering = tieCut(x, keep: keep, descending: descending, compact: true, vector: true,
@@ -456,15 +462,8 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// Swift one.
     func testWindowedCountKeepsWhatTheFullCountKeeps() {
         var rng = SeededGenerator(state: 17)
-        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
         let n = 1 << 20
-        func gaussian(_ scale: Float) -> Float {
-            let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
-            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v)) * scale)
-        }
-        let alike = (0..<n).map { _ in gaussian(0.01) }
-        // The sample (the first quarter) ten times smaller than the rest: the windows miss the cuts.
-        let unlike = (0..<n).map { i in gaussian(i < n / 4 ? 0.001 : 0.01) }
+        let (alike, unlike) = windowTestTensors(n, &rng)
         XCTAssertTrue(TieCut.Windows.sampled(n / 4, of: n))
         XCTAssertFalse(TieCut.Windows.sampled(n / 4 - 1, of: n))
         var recounts = 0

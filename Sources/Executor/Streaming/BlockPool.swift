@@ -12,7 +12,8 @@ import Glibc
 /// held bytes so far, and gives blocks back to the system when a new allocation would break that bound; so the
 /// memory the process holds for buffers never exceeds the peak the `MemoryAccount` measures (and the plan predicts).
 /// A request takes a pooled block of exactly its size (bytes) if there is one, else the smallest pooled block of at
-/// most twice its size, whose surplus then counts as pooled (`slackBytes`) until the block comes back. Tensors of
+/// most twice its size, split after the huge pages the request needs when a huge page or more is left (the rest
+/// stays pooled: `split`), whose surplus then counts as pooled (`slackBytes`) until the block comes back. Tensors of
 /// different shapes alternate when groups run on lanes (an MLP's 44 MiB blocks beside attention's 16 MiB and 22 MiB
 /// ones in a 1b model): with exact reuse alone a two-lane 512 MiB TIES merge of 8.8 GB of inputs faulted in 2,425
 /// huge pages (4.7 GB) and 560 thousand small ones a run, with larger blocks reused 847 and 347 thousand (one lane:
@@ -122,6 +123,37 @@ final class BlockPool: Sendable {
             #else
             return nil
             #endif
+        }
+
+        /// Splits the block at `address` of `bytes` bytes after the whole huge pages that `keeping` bytes need, when
+        /// what is left is a huge page or more: the rest becomes a pooled block of its own (its pieces, if it spans
+        /// several, in `extents`), and the size the block keeps is returned; nil (nothing done) for a block of the C
+        /// allocator or not on a huge-page boundary. A chain's two stage results, kept whole as planes of the
+        /// vocabulary tensor, each take half of the block its tie cut's entries freed, instead of the second faulting
+        /// in 125 MiB anew (`slerp_of_ties` at 512 MiB).
+        mutating func split(_ address: UInt, bytes: Int, keeping: Int) -> Int? {
+            let huge = BlockPool.hugePageBytes
+            let head = (keeping + huge - 1) / huge * huge
+            guard bytes - head >= huge, address % UInt(huge) == 0, !allocated.contains(address) else { return nil }
+            var front: [Extent] = [], back: [Extent] = [], offset = 0
+            for piece in pieces(of: address, bytes: bytes) {
+                if offset + piece.bytes <= head {
+                    front.append(piece)
+                } else if offset >= head {
+                    back.append(piece)
+                } else {
+                    let cut = head - offset
+                    front.append(Extent(address: piece.address, bytes: cut))
+                    back.append(Extent(address: piece.address + UInt(cut), bytes: piece.bytes - cut))
+                }
+                offset += piece.bytes
+            }
+            guard let rest = back.first?.address else { return nil }
+            extents[address] = front.count > 1 ? front : nil
+            extents[rest] = back.count > 1 ? back : nil
+            free[bytes - head, default: []].append(rest)
+            pooledBytes += bytes - head
+            return head
         }
 
         /// Moves the pages of pooled blocks, largest first, to the front of the fresh mapping `destination` of
@@ -236,7 +268,8 @@ final class BlockPool: Sendable {
     var slackBytes: Int { state.withLock { $0.slackBytes } }
 
     /// A block of at least `bytes` bytes (64-byte aligned, contents unspecified) and its size in bytes: a pooled one
-    /// of that size if any, else the smallest pooled one of at most twice that size, else a new one of that size made
+    /// of that size if any, else the smallest pooled one of at most twice that size (`split` after the huge pages
+    /// the request needs when a huge page or more is left, which stays pooled), else a new one of that size made
     /// as far as it goes of pooled blocks' pages (`assemble`), after giving back pooled blocks so that `live` (bytes
     /// held, this request included) plus the bytes pooled and the surplus of blocks in use stays within `peak`. Give
     /// the block back with both sizes (`give`).
@@ -254,8 +287,13 @@ final class BlockPool: Sendable {
                let address = state.free[size]?.popLast() {
                 if state.free[size]?.isEmpty == true { state.free[size] = nil }
                 state.pooledBytes -= size
-                state.slackBytes += size - bytes
-                larger = (address, size)
+                if let head = state.split(address, bytes: size, keeping: bytes) {
+                    state.slackBytes += head - bytes
+                    larger = (address, head)
+                } else {
+                    state.slackBytes += size - bytes
+                    larger = (address, size)
+                }
             }
             if larger != nil { state.shrink(to: max(0, peak - live - state.slackBytes)) }
             return larger
