@@ -278,6 +278,15 @@ final class TorchArgsortReplayTests: XCTestCase {
         }
     }
 
+    /// `v` truncated to a bf16 value.
+    static func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
+
+    /// `n` bf16 values of `count` magnitudes (0.001, 0.002, …), each drawn with a random sign: many equal magnitudes.
+    static func levels(_ count: Int, _ n: Int, _ rng: inout SeededGenerator) -> [Float] {
+        let magnitudes = (0..<count).map { bf16(Float(0.001) * Float($0 + 1)) }
+        return (0..<n).map { _ in magnitudes.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
+    }
+
     /// Two bf16 tensors of `n` gaussian values for the windowed count: one alike throughout (scale 0.01), and one
     /// whose sample (its first quarter) is ten times smaller than the rest, so that the windows miss the cuts.
     func windowTestTensors(_ n: Int, _ rng: inout SeededGenerator) -> (alike: [Float], unlike: [Float]) {
@@ -341,11 +350,7 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// in windows, with and without a recount.
     func testDeferredCutKeepsWhatTheGatheringCutKeeps() {
         var rng = SeededGenerator(state: 23)
-        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
-        func levels(_ count: Int, _ n: Int) -> [Float] {
-            let magnitudes = (0..<count).map { bf16(Float(0.001) * Float($0 + 1)) }
-            return (0..<n).map { _ in magnitudes.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
-        }
+        func levels(_ count: Int, _ n: Int) -> [Float] { TorchArgsortReplayTests.levels(count, n, &rng) }
         var special = levels(4, 5000)
         for i in stride(from: 0, to: special.count, by: 7) { special[i] = [Float.nan, -.nan, .infinity, -.infinity][i % 4] }
         // A fifth NaN of several payloads (all equal to the sort), so that the breadcrumbs cut straddles them.
@@ -353,7 +358,7 @@ final class TorchArgsortReplayTests: XCTestCase {
         for i in stride(from: 0, to: nans.count, by: 5) {
             nans[i] = Float(bitPattern: [0x7FC0_0000, 0x7F81_0000, 0xFFA0_0000, 0x7FFF_0000][(i / 5) % 4])
         }
-        let distinct = (0..<4096).map { bf16(Float($0 + 1)) * ($0 % 3 == 0 ? -1 : 1) }
+        let distinct = (0..<4096).map { Self.bf16(Float($0 + 1)) * ($0 % 3 == 0 ? -1 : 1) }
         let cases: [(String, [Float])] = [("few", levels(50, 20_000)), ("many", levels(3, 100_000)),
                                           ("special", special), ("nans", nans), ("distinct", distinct)]
         for (name, x) in cases {
@@ -389,14 +394,10 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// infinities at the cut; the 4-byte replay with its two layouts (more than 2^17 elements tracked when all are equal).
     func testCompactReplayKeepsWhatTheWidenedReplayKeeps() {
         var rng = SeededGenerator(state: 15)
-        func bf16(_ v: Float) -> Float { Float(bitPattern: v.bitPattern & 0xFFFF_0000) }
-        func levels(_ count: Int, _ n: Int) -> [Float] {
-            let magnitudes = (0..<count).map { bf16(Float(0.001) * Float($0 + 1)) }
-            return (0..<n).map { _ in magnitudes.randomElement(using: &rng)! * (Bool.random(using: &rng) ? 1 : -1) }
-        }
+        func levels(_ count: Int, _ n: Int) -> [Float] { TorchArgsortReplayTests.levels(count, n, &rng) }
         let gaussian = (0..<300_000).map { _ -> Float in
             let u = Double.random(in: 0.000001..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
-            return bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v) * 0.01))
+            return Self.bf16(Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v) * 0.01))
         }
         let special = (0..<50_000).map { i -> Float in
             [Float.nan, .infinity, -.infinity, 0.5, -0.25][(i &* 7919) % 5]
