@@ -428,11 +428,13 @@ public enum Scheduler {
                 // A kernel that reads inputs in its statistics passes (`vocab_gather`'s padding mean) stages them too.
                 if observers.contains(i) { staging = max(staging, costs[i].stagingBytesPerElement) }
                 if computes.contains(i), !observers.contains(i) {
-                    let computed = !complete.contains(i)
-                    if computed, retained.contains(steps[i].value) {
+                    // (Values computed by an earlier sweep, `complete`, are kept whole.)
+                    let computed = !complete.contains(i), kept = retained.contains(steps[i].value)
+                    if computed, kept {
                         if plane[i] { planes += 1 } else { whole += 1 }
                     }
-                    if computed ? !retained.contains(steps[i].value) || plane[i] : plane[i] {
+                    // A chunk buffer: a value not kept whole, or one kept as a plane (computed or unpacked into it).
+                    if !kept || plane[i] {
                         live += 1
                         buffered.insert(i)
                         pool = max(pool, live)

@@ -63,7 +63,9 @@ final class MagnitudePruneChunkKernel: ChunkKernel {
             held = HeldOperand(context: context)
             cut = TieCut(keep: keep, descending: ties == .torchDescending, elementCount: context.elementCount,
                          operand: context.operandDTypes.first ?? .f32, threads: context.parallel.threads,
-                         memory: context.memory, deferred: held != nil && context.dtype == .bf16,
+                         memory: context.memory,
+                         deferred: TieCut.defers(operand: context.operandDTypes.first ?? .f32,
+                                                 held: held == nil ? nil : context.dtype, elementCount: context.elementCount),
                          finishCounted: false)
             return true
         case .selectHigh, .selectLow:
@@ -310,7 +312,7 @@ extension MagnitudePruneChunkKernel {
         let cost = self.cost(keep: keep, rescale: rescale, ties: ties, elementCount: n, operand: operand, threads: threads)
         guard replays(keep: clamped(keep, elementCount: n), ties: ties, elementCount: n) else { return cost }
         var offer = cost.offeringToHold(operand: operand, result: result, elementCount: n)
-        if result == .bf16, TieCut.defers(operand: operand, elementCount: n), var holding = offer.holding {
+        if TieCut.defers(operand: operand, held: result, elementCount: n), var holding = offer.holding {
             holding.passBytes[0] = TieCut.deferredPassBytes(elementCount: n, threads: threads)
                 + HeldOperand.bytes(elementCount: n)
             holding.finishBytes = [TieCut.finishBytes(elementCount: n)]

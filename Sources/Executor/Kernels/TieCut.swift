@@ -42,10 +42,10 @@ final class TieCut {
     /// 64-bit words of a mask with a bit per element.
     static func maskWords(elementCount n: Int) -> Int { (n + 63) / 64 }
 
-    /// Whether a cut over `elementCount` elements whose operand has dtype `operand` may be deferred (`deferred`):
-    /// the tagged layout, its operand held as bf16.
-    static func defers(operand: DType, elementCount n: Int) -> Bool {
-        layout(operand: operand, elementCount: n) == .tagged
+    /// Whether a cut over `elementCount` elements whose operand has dtype `operand`, held by its prune as a plane of
+    /// dtype `held` (nil: not held), is deferred (`deferred`): the tagged layout, its operand held as bf16.
+    static func defers(operand: DType, held: DType?, elementCount n: Int) -> Bool {
+        held == .bf16 && layout(operand: operand, elementCount: n) == .tagged
     }
 
     /// Bytes a deferred cut (`defers`) over `elementCount` elements holds through the gathering pass, on `threads`
@@ -124,9 +124,9 @@ final class TieCut {
     private(set) var test = KeepTest.byMask
 
     /// The pass's buffers for a cut of `keep` (ascending ranks, clamped and proper) over `elementCount` elements
-    /// whose operand has dtype `operand`, taken from `memory`; `deferred` (honoured where `defers` allows): the
-    /// caller holds the operand as bf16 and passes its plane to every `gather`, and the entries wait for `decide`,
-    /// which counts them in `memory` unless `finishCounted` is false.
+    /// whose operand has dtype `operand`, taken from `memory`; `deferred` (`defers` true): the caller holds the
+    /// operand as bf16 and passes its plane to every `gather`, and the entries wait for `decide`, which counts them
+    /// in `memory` unless `finishCounted` is false.
     init(keep: Range<Int>, descending: Bool, elementCount n: Int, operand: DType, threads: Int, memory: MemoryAccount,
          deferred: Bool = false, finishCounted: Bool = true) {
         layout = TieCut.layout(operand: operand, elementCount: n)
@@ -135,7 +135,7 @@ final class TieCut {
         self.descending = descending
         self.memory = memory
         self.finishCounted = finishCounted
-        self.deferred = deferred && TieCut.defers(operand: operand, elementCount: n)
+        self.deferred = deferred && layout == .tagged
         let words = TieCut.maskWords(elementCount: n)
         switch layout {
         case .packed:

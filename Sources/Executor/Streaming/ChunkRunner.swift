@@ -53,7 +53,7 @@ final class ChunkRunner {
         self.elementCount = elementCount
         self.chunkElements = max(1, min(chunkElements, elementCount))
         self.retain = retain
-        planeDTypes = planes.filter { retain.contains($0.key) && ($0.value == .bf16 || $0.value == .f16) }
+        planeDTypes = planes.filter { retain.contains($0.key) }
         self.holding = holding
         self.memory = memory
         self.finishingThreads = finishingThreads
