@@ -21,15 +21,19 @@ public struct TieRelaxation: Hashable, Sendable {
         return 2 * min(kept, n - kept)
     }
 
-    /// The one warning of a run: which tensors, how many ops, the bound on differing elements, the budget needed.
+    /// The one warning of a run: which tensors, how many ops, the bound on differing elements, the budget needed
+    /// as a `--max-memory` value to pass (`neededBytes` rounded up to whole MiB, so that the value shown is enough:
+    /// a one-decimal `formatBytes` of it can round down) and in bytes. Both budgets are also given in bytes, so two
+    /// budgets that round alike (`4.0 MiB`) still read as different.
     public func warning(budget: Int) -> String {
         let quoted = tensors.prefix(3).map { name in "'" + name + "'" }
         let names = quoted.joined(separator: ", ") + (tensors.count > 3 ? ", …" : "")
-        return "warning: --max-memory \(formatBytes(budget)) is too small to keep PyTorch's order among equal "
-            + "magnitudes at the TIES/breadcrumbs cut of \(tensors.count) tensor(s) (\(names)); \(prunes) "
+        let mebibytes = (neededBytes + (1 << 20) - 1) >> 20
+        return "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order "
+            + "among equal magnitudes at the TIES/breadcrumbs cut of \(tensors.count) tensor(s) (\(names)); \(prunes) "
             + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ from "
             + "mergekit's on at most \(maxDifferingElements) elements (only where a magnitude equals the cut's); "
-            + "--max-memory \(formatBytes(neededBytes)) (\(neededBytes) bytes) keeps PyTorch's order everywhere"
+            + "--max-memory \(mebibytes)MiB (at least \(neededBytes) bytes) keeps PyTorch's order everywhere"
     }
 }
 

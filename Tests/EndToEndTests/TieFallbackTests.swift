@@ -96,11 +96,15 @@ final class TieFallbackTests: XCTestCase {
         XCTAssertEqual(plan.warnings.count, 1)
         let warning = plan.warnings.first ?? ""
         let n = 1024 * 512
-        XCTAssertEqual(warning, "warning: --max-memory \(formatBytes(budget)) is too small to keep PyTorch's order among "
+        XCTAssertEqual(warning, "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order among "
                        + "equal magnitudes at the TIES/breadcrumbs cut of 1 tensor(s) ('model.embed_tokens.weight'); 1 "
                        + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ "
                        + "from mergekit's on at most \(n) elements (only where a magnitude equals the cut's); --max-memory "
-                       + "\(formatBytes(needed)) (\(needed) bytes) keeps PyTorch's order everywhere")
+                       + "\((needed + (1 << 20) - 1) / (1 << 20))MiB (at least \(needed) bytes) keeps PyTorch's order "
+                       + "everywhere")
+        // The budget the warning suggests is enough: no order given up.
+        let suggested = (needed + (1 << 20) - 1) / (1 << 20) * (1 << 20)
+        XCTAssertTrue(try compile(in: directory, limits: Scheduler.Limits(budgetBytes: suggested, threads: 2)).warnings.isEmpty)
         let dump = plan.dump()
         XCTAssertTrue(dump.contains("magnitude_prune(keep ranks \(n / 2)..<\(n), index ties)"), dump)
         XCTAssertTrue(dump.contains("magnitude_prune(keep ranks \(n / 2)..<\(n), torch ties)"), dump)
