@@ -32,7 +32,8 @@ public struct TieRelaxation: Hashable, Sendable {
         return "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order "
             + "among equal magnitudes at the TIES/breadcrumbs cut of \(tensors.count) tensor(s) (\(names)); \(prunes) "
             + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ from "
-            + "mergekit's on at most \(maxDifferingElements) elements (only where a magnitude equals the cut's); "
+            + "mergekit's in at most \(maxDifferingElements) entries, summed over those ops (only where a magnitude "
+            + "equals the cut's); "
             + "--max-memory \(mebibytes)MiB (at least \(neededBytes) bytes) keeps PyTorch's order everywhere"
     }
 }

@@ -99,7 +99,8 @@ final class TieFallbackTests: XCTestCase {
         XCTAssertEqual(warning, "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order among "
                        + "equal magnitudes at the TIES/breadcrumbs cut of 1 tensor(s) ('model.embed_tokens.weight'); 1 "
                        + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ "
-                       + "from mergekit's on at most \(n) elements (only where a magnitude equals the cut's); --max-memory "
+                       + "from mergekit's in at most \(n) entries, summed over those ops (only where a magnitude equals "
+                       + "the cut's); --max-memory "
                        + "\((needed + (1 << 20) - 1) / (1 << 20))MiB (at least \(needed) bytes) keeps PyTorch's order "
                        + "everywhere")
         // The budget the warning suggests is enough: no order given up.
