@@ -321,7 +321,7 @@ final class TorchArgsortReplayTests: XCTestCase {
         cut.windowedCount = windowed
         let plane = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, n))
         defer { plane.deallocate() }
-        let filling = deferred ? HeldOperand.Filling(plane: SendablePointer(plane), bf16: true) : nil
+        let filling = deferred ? HeldOperand.Filling(plane: SendablePointer(plane), dtype: .bf16) : nil
         x.withUnsafeBufferPointer { b in
             for start in stride(from: 0, to: n, by: chunk) {
                 cut.gather(b.baseAddress!, start..<min(n, start + chunk), parallel: Parallel(threads: 2), filling: filling)

@@ -34,18 +34,19 @@ final class HeldOperand {
     /// During the first pass, what stores the operand into the plane, part by part, from the loop that reads the
     /// operand for the pass's own work (while its values are in the cache); nil once the plane is full.
     var filling: Filling? {
-        filled ? nil : Filling(plane: SendablePointer(plane.pointer), bf16: dtype == .bf16)
+        filled ? nil : Filling(plane: SendablePointer(plane.pointer), dtype: dtype)
     }
 
     /// Stores parts of the operand into the plane; calls for different parts may run at once.
     struct Filling: Sendable {
         let plane: SendablePointer<UnsafeMutablePointer<UInt16>>
-        let bf16: Bool
+        /// The merge dtype, bf16 or f16.
+        let dtype: DType
 
         /// Stores `x[part]` (global indices, values of the dtype).
         @inline(__always)
         func store(_ x: UnsafePointer<Float>, _ part: Range<Int>) {
-            if bf16 { BF16Rounding.pack(x, into: plane.pointer, part) } else { F16Rounding.pack(x, into: plane.pointer, part) }
+            MergeDTypeRounding.pack(x, as: dtype, into: plane.pointer, part)
         }
     }
 
@@ -83,10 +84,8 @@ final class HeldOperand {
     /// kernel then computes in place, element by element), as the operands the kernel would have got.
     func operands(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) -> ChunkOperands {
         let o = SendablePointer(out - range.lowerBound), p = SendablePointer(UnsafePointer(plane.pointer))
-        switch dtype {
-        case .bf16: parallel.forEachBlock(in: range) { BF16Rounding.unpack(p.pointer, into: o.pointer, $0) }
-        default: parallel.forEachBlock(in: range) { F16Rounding.unpack(p.pointer, into: o.pointer, $0) }
-        }
+        let dtype = self.dtype
+        parallel.forEachBlock(in: range) { MergeDTypeRounding.unpack(p.pointer, as: dtype, into: o.pointer, $0) }
         return ChunkOperands(pointers: [UnsafePointer(out)], range: range)
     }
 }

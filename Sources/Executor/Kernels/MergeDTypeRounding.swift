@@ -16,6 +16,26 @@ enum MergeDTypeRounding {
         default: return NoRounding.round(v)
         }
     }
+
+    /// Packs `x[range]` (values of `dtype`, bf16 or f16) into `plane[range]` as their 16-bit patterns, exactly
+    /// (`HalfLaneRounding.pack`; global indices both): the one dtype dispatch of values held or kept as planes.
+    @inline(__always)
+    static func pack(_ x: UnsafePointer<Float>, as dtype: DType, into plane: UnsafeMutablePointer<UInt16>,
+                     _ range: Range<Int>) {
+        if dtype == .bf16 { BF16Rounding.pack(x, into: plane, range) } else { F16Rounding.pack(x, into: plane, range) }
+    }
+
+    /// Unpacks `plane[range]` (16-bit patterns of `dtype`, bf16 or f16) into `out[range]` as f32 (global indices
+    /// both; `HalfLaneRounding.unpack`).
+    @inline(__always)
+    static func unpack(_ plane: UnsafePointer<UInt16>, as dtype: DType, into out: UnsafeMutablePointer<Float>,
+                       _ range: Range<Int>) {
+        if dtype == .bf16 {
+            BF16Rounding.unpack(plane, into: out, range)
+        } else {
+            F16Rounding.unpack(plane, into: out, range)
+        }
+    }
 }
 
 /// A rounding of eight f32 lanes to one dtype.

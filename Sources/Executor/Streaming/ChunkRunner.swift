@@ -107,7 +107,8 @@ final class ChunkRunner {
                     if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
                         let buffer = pool.take()
                         buffers[e] = buffer
-                        Self.unpack(plane.pointer, dtype: dtype, range, into: buffer.pointer)
+                        MergeDTypeRounding.unpack(plane.pointer, as: dtype, into: buffer.pointer - range.lowerBound,
+                                                 range)
                         values[e] = buffer.pointer
                     } else if complete.contains(e) {
                         values[e] = kept[e]!.pointer + range.lowerBound
@@ -137,7 +138,7 @@ final class ChunkRunner {
                             if retain.contains(e), let dtype = planeDTypes[e] {
                                 let plane = planes[e] ?? pool.allocatePlane(count: elementCount)
                                 planes[e] = plane
-                                Self.pack(out, dtype: dtype, range, into: plane.pointer)
+                                MergeDTypeRounding.pack(out - range.lowerBound, as: dtype, into: plane.pointer, range)
                             }
                         }
                     }
@@ -152,27 +153,6 @@ final class ChunkRunner {
             start = range.upperBound
         }
         for e in computes where retain.contains(e) { complete.insert(e) }
-    }
-
-    /// Stores chunk `range` of a value of `dtype` (bf16 or f16), `chunk[0]` its first element, into `plane` (by
-    /// global element index) as its 2-byte patterns, exactly.
-    static func pack(_ chunk: UnsafePointer<Float>, dtype: DType, _ range: Range<Int>,
-                     into plane: UnsafeMutablePointer<UInt16>) {
-        if dtype == .bf16 {
-            BF16Rounding.pack(chunk - range.lowerBound, into: plane, range)
-        } else {
-            F16Rounding.pack(chunk - range.lowerBound, into: plane, range)
-        }
-    }
-
-    /// Reads chunk `range` of a plane of `dtype` (`pack`) back into `chunk` as f32.
-    static func unpack(_ plane: UnsafePointer<UInt16>, dtype: DType, _ range: Range<Int>,
-                       into chunk: UnsafeMutablePointer<Float>) {
-        if dtype == .bf16 {
-            BF16Rounding.unpack(plane, into: chunk - range.lowerBound, range)
-        } else {
-            F16Rounding.unpack(plane, into: chunk - range.lowerBound, range)
-        }
     }
 }
 
