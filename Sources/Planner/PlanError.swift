@@ -51,7 +51,8 @@ public enum PlanError: Error, CustomStringConvertible {
         case .budgetTooSmall(let budget, let smallest, let tensor):
             return "--max-memory \(formatBytes(budget)) (\(budget) bytes) is too small: tensor \"\(tensor)\" needs "
                 + "\(formatBytes(smallest)) (\(smallest) bytes) to run one row at a time, the most of any tensor; the "
-                + "smallest workable budget is \(smallest) bytes"
+                + "smallest workable budget is \(smallest) bytes (in whole MiB, as one would type it: --max-memory "
+                + "\((smallest + (1 << 20) - 1) >> 20)MiB)"
         }
     }
 }

@@ -285,6 +285,10 @@ final class MemoryBudgetTests: XCTestCase {
             let message = "\($0)"
             XCTAssertTrue(message.contains("too small"), message)
             XCTAssertTrue(message.contains("the smallest workable budget is \(smallest) bytes"), message)
+            // The whole-MiB figure it suggests is enough (a one-decimal MiB figure could round down below it).
+            let mebibytes = (smallest + (1 << 20) - 1) >> 20
+            XCTAssertTrue(message.contains("--max-memory \(mebibytes)MiB)"), message)
+            XCTAssertGreaterThanOrEqual(mebibytes << 20, smallest)
             XCTAssertTrue(message.contains("tensor \""), message)
         }
         // Far too small for every tensor: still the budget that every tensor fits in, not the first tensor's need.
