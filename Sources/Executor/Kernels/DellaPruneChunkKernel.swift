@@ -5,7 +5,9 @@ import IR
 /// along dimension 0), so output is computed chunk by chunk, rows in parallel with per-thread rank scratch.
 /// With rescaling, one pass first measures the L1 norms: it decides the rows of a group of slices into a
 /// keep mask, then folds the group (`L1Rescale`), keeping the decisions (`KeepBits`) so that the output sweep only
-/// applies them; a tensor too large to keep them has its rows decided again in the sweep.
+/// applies them; a tensor too large to keep them has its rows decided again in the sweep. A held operand
+/// (`HeldOperand`) is stored masked by the pass instead, so the sweep only scales it: no decisions are kept beside
+/// it, and none are made again.
 final class DellaPruneChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let rule: DellaRule
@@ -13,7 +15,8 @@ final class DellaPruneChunkKernel: ChunkKernel {
     /// `DellaScratch.rowWords` words of row scratch per worker.
     private var scratch: AccountedBuffer<UInt32>?
     private let rowWords: Int
-    /// The pass's decisions, when kept (`KeepBits.kept`); the row scratch is freed after the pass then.
+    /// The pass's decisions, when kept (`KeepBits.kept`) and the operand is not held (a held one is masked); the
+    /// row scratch is freed after the pass then, and when the operand is held.
     private let kept: KeepBits?
     /// Keep flags of one group of slices (rescaling pass only).
     private var mask: AccountedBuffer<UInt8>?
@@ -32,7 +35,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
         rowWords = layout.rowWords
         groupElements = layout.groupElements
         mask = rescale ? context.memory.allocate(UInt8.self, count: layout.maskBytes, zeroed: false) : nil
-        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount)
+        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount) && !HeldOperand.holds(context)
             ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
@@ -59,7 +62,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
                 let source = flags.pointer + (part.lowerBound - offset)
                 for k in 0..<part.count { tile[k] = source[k] != 0 ? .max : 0 }
                 kept?.store(part, from: tile)
-                plane?.store(input.pointer, part)
+                plane?.store(input.pointer, part, keeping: tile)
             }
             start = group.upperBound
         }
@@ -69,14 +72,13 @@ final class DellaPruneChunkKernel: ChunkKernel {
         rescale.finish()
         held?.endPass()
         mask = nil
-        if kept != nil { scratch = nil }
+        if kept != nil || held != nil { scratch = nil }
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        // A held operand is read in place by the kept decisions' output, else unpacked into `out`, which the rows'
-        // decisions below compute element by element in place.
-        if let held, let kept { return held.output(kept, factor: rescale.factor, range: operands.range, into: out) }
-        let operands = held?.operands(operands.range, into: out) ?? operands
+        // A held operand, masked by the pass, is read in place and scaled; kept decisions are applied to the
+        // operand; else the rows are decided again.
+        if let held { return held.output(factor: rescale.factor, range: operands.range, into: out) }
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         let p = operands.shared(output: out)
         let rule = self.rule, factor = rescale.factor, dtype = context.dtype
@@ -113,5 +115,22 @@ extension DellaPruneChunkKernel {
         let bits = KeepBits.kept(rescale: rescale, elementCount: n) ? KeepBits.bytes(elementCount: n) : 0
         let pass = rows + scratch.maskBytes + L1Rescale.bytes(elementCount: n) + bits
         return KernelCost(initialBytes: pass, passBytes: [pass], sweepBytes: bits > 0 ? bits : rows)
+    }
+
+    /// `cost(rescale:shape:threads:)` with the offer to hold the operand (`HeldOperand`) when it is of the merge
+    /// dtype `result`, bf16 or f16. Held, the plane is masked by the pass and replaces the kept decisions and the
+    /// row scratch of the sweep: the pass holds the row scratch, a group's flags, the norms' sums and the plane, the
+    /// sweep the plane alone.
+    static func declaredCost(rescale: Bool, shape: [Int], threads: Int, operand: DType, result: DType) -> KernelCost {
+        let n = shape.reduce(1, *)
+        var offer = cost(rescale: rescale, shape: shape, threads: threads)
+            .offeringToHold(operand: operand, result: result, elementCount: n)
+        if var holding = offer.holding {
+            let scratch = DellaScratch(shape: shape, threads: threads), plane = HeldOperand.bytes(elementCount: n)
+            holding.passBytes = [scratch.words * 4 + scratch.maskBytes + L1Rescale.bytes(elementCount: n) + plane]
+            holding.sweepBytes = plane
+            offer.holding = holding
+        }
+        return offer
     }
 }

@@ -8,6 +8,10 @@ import IR
 /// it in place (`output`, `reading`), so neither makes a pass of its own over the chunk. Every operand value is a
 /// value of the dtype (the planner grants holding only then), so the output is the same.
 ///
+/// A randomized prune (DARE's, DELLA's) stores its operand masked by the decisions of the same pass
+/// (`Filling.store(_:_:keeping:)`: dropped elements as +0, as the output sweep would make them), so its sweep reads
+/// neither kept decisions nor draws again (`output(factor:range:into:)`), and keeps no `KeepBits` beside the plane.
+///
 /// Measured on the 1b bench models (`--max-memory 512MiB`): with a pass of its own to store the plane and one to
 /// unpack it, holding took `dare_ties3` from 7.7 to 6.8 s (medians of six alternated runs) and left `ties3` even
 /// (`perf`: 1,130 samples saved, 1,210 added). Stored and read in place, `dare_ties3` took 13.1–14.7 s of CPU
@@ -22,10 +26,16 @@ final class HeldOperand {
     /// The plane for a kernel of `context`, or nil when the plan does not let the kernel hold its operand
     /// (`KernelContext.holdsOperands`) or the merge dtype is not bf16 or f16.
     init?(context: KernelContext) {
-        guard context.holdsOperands, context.dtype == .bf16 || context.dtype == .f16 else { return nil }
+        guard Self.holds(context) else { return nil }
         plane = context.memory.allocate(UInt16.self, count: context.elementCount, zeroed: false)
         dtype = context.dtype
         parallel = context.parallel
+    }
+
+    /// Whether a kernel of `context` holds its operand once it makes a pass: the plan lets it
+    /// (`KernelContext.holdsOperands`) and the merge dtype is bf16 or f16.
+    static func holds(_ context: KernelContext) -> Bool {
+        context.holdsOperands && (context.dtype == .bf16 || context.dtype == .f16)
     }
 
     /// Bytes held for a tensor of `n` elements.
@@ -48,18 +58,31 @@ final class HeldOperand {
         func store(_ x: UnsafePointer<Float>, _ part: Range<Int>) {
             MergeDTypeRounding.pack(x, as: dtype, into: plane.pointer, part)
         }
+
+        /// Stores `x[part]` (global indices, values of the dtype) with each element whose flag is 0 as +0:
+        /// `flags[i − part.lowerBound]` is `0xFFFF_FFFF` (kept) or 0. The plane then holds the pruned operand, which
+        /// `HeldOperand.output(factor:range:into:)` scales.
+        @inline(__always)
+        func store(_ x: UnsafePointer<Float>, _ part: Range<Int>, keeping flags: UnsafePointer<UInt32>) {
+            MergeDTypeRounding.pack(x, keeping: flags, as: dtype, into: plane.pointer, part)
+        }
     }
 
     /// Ends a pass: the plane is full after the first.
     func endPass() { filled = true }
 
-    /// In the output sweep: `out[i] = R((kept ? x[i] : 0) · factor)` for the chunk `range` (`out` holds the chunk)
-    /// with `x` read from the plane in the loop that applies `decisions` (`KeepDecisions.apply`) and rounds by the
-    /// dtype's rounding, in parallel blocks: the same bits as unpacking the plane into `out` and applying them there.
-    func output<D: KeepDecisions>(_ decisions: D, factor: Float, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    /// In the output sweep of a plane filled masked (`Filling.store(_:_:keeping:)`): `out[i] = R(x[i] · factor)`
+    /// for the chunk `range`, rounded by the dtype's rounding `R`, in parallel blocks. A dropped element is +0 in the
+    /// plane, so this is `R((kept ? x[i] : 0) · factor)` of the unmasked operand, bit for bit.
+    func output(factor: Float, range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let o = SendablePointer(out - range.lowerBound), parallel = self.parallel
         func run<R: HalfLaneRounding>(_ x: Plane<R>) {
-            parallel.forEachBlock(in: range) { decisions.apply(R.self, x, $0, factor: factor, into: o.pointer) }
+            parallel.forEachBlock(in: range) { block in
+                let f = SIMD8<Float>(repeating: factor)
+                LaneConversions.forEachGroup(block) { i, lanes in
+                    LaneConversions.store(R.round(R.load(x.p, i, lanes) * f), o.pointer, i, lanes)
+                }
+            }
         }
         reading(bf16: { run($0) }, f16: { run($0) })
     }
@@ -78,15 +101,6 @@ final class HeldOperand {
             unsafeBitCast(R.unpack(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<UInt16>.self)), to: SIMD8<UInt32>.self)
         }
         @inline(__always) subscript(_ i: Int) -> Float { R.load(p, i, 1)[0] }
-    }
-
-    /// In the output sweep: the chunk `range`'s operand unpacked into `out` (the kernel's output chunk, which the
-    /// kernel then computes in place, element by element), as the operands the kernel would have got.
-    func operands(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) -> ChunkOperands {
-        let o = SendablePointer(out - range.lowerBound), p = SendablePointer(UnsafePointer(plane.pointer))
-        let dtype = self.dtype
-        parallel.forEachBlock(in: range) { MergeDTypeRounding.unpack(p.pointer, as: dtype, into: o.pointer, $0) }
-        return ChunkOperands(pointers: [UnsafePointer(out)], range: range)
     }
 }
 

@@ -25,6 +25,18 @@ enum MergeDTypeRounding {
         if dtype == .bf16 { BF16Rounding.pack(x, into: plane, range) } else { F16Rounding.pack(x, into: plane, range) }
     }
 
+    /// Packs `x[range]` as `pack(_:as:into:_:)` does, with each element whose keep flag is 0 packed as +0 instead:
+    /// `flags[i − range.lowerBound]` is `0xFFFF_FFFF` (kept) or 0 (`HalfLaneRounding.pack(_:keeping:into:_:)`).
+    @inline(__always)
+    static func pack(_ x: UnsafePointer<Float>, keeping flags: UnsafePointer<UInt32>, as dtype: DType,
+                     into plane: UnsafeMutablePointer<UInt16>, _ range: Range<Int>) {
+        if dtype == .bf16 {
+            BF16Rounding.pack(x, keeping: flags, into: plane, range)
+        } else {
+            F16Rounding.pack(x, keeping: flags, into: plane, range)
+        }
+    }
+
     /// Unpacks `plane[range]` (16-bit patterns of `dtype`, bf16 or f16) into `out[range]` as f32 (global indices
     /// both; `HalfLaneRounding.unpack`).
     @inline(__always)
@@ -109,6 +121,25 @@ extension HalfLaneRounding {
     @inline(__always)
     static func pack(_ x: UnsafePointer<Float>, into plane: UnsafeMutablePointer<UInt16>, _ range: Range<Int>) {
         LaneConversions.forEachGroup(range) { i, lanes in store(LaneConversions.load(x, i, lanes), plane, i, lanes) }
+    }
+
+    /// Packs `x[range]` (values of the dtype) into `plane[range]` (global indices both), each element whose flag
+    /// `flags[i − range.lowerBound]` is 0 as +0 (the flags are `0xFFFF_FFFF` or 0): a pruned operand, masked as
+    /// it is stored.
+    @inline(__always)
+    static func pack(_ x: UnsafePointer<Float>, keeping flags: UnsafePointer<UInt32>,
+                     into plane: UnsafeMutablePointer<UInt16>, _ range: Range<Int>) {
+        let f = flags - range.lowerBound
+        LaneConversions.forEachGroup(range) { i, lanes in
+            var keep = SIMD8<UInt32>()
+            if lanes == 8 {
+                keep = UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            } else {
+                for l in 0..<lanes { keep[l] = f[i + l] }
+            }
+            let v = unsafeBitCast(LaneConversions.load(x, i, lanes), to: SIMD8<UInt32>.self) & keep
+            store(unsafeBitCast(v, to: SIMD8<Float>.self), plane, i, lanes)
+        }
     }
 
     /// Unpacks `plane[range]` into `out[range]` as f32 (global indices both).

@@ -6,12 +6,13 @@ import IR
 /// and thread count. Without rescaling it is per element; with it, one pass measures the L1 norms first
 /// (`L1Rescale`), keeping the decisions for the output sweep (`KeepBits`). Masks are made 32 elements at a time,
 /// eight Philox blocks in SIMD lanes, into a tile of flags that the norms' pass and the output sweep read while it
-/// is in the L1 cache.
+/// is in the L1 cache. A held operand (`HeldOperand`) is stored masked by the pass, so the sweep only scales it and
+/// no decisions are kept beside it.
 final class RandomPruneChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let mask: RandomMask
     private let rescale: L1Rescale
-    /// The pass's decisions, when kept (`KeepBits.kept`).
+    /// The pass's decisions, when kept (`KeepBits.kept`) and the operand is not held (a held one is masked).
     private let kept: KeepBits?
     /// The operand, when the plan lets the kernel hold it (from the pass on).
     private var held: HeldOperand?
@@ -20,7 +21,7 @@ final class RandomPruneChunkKernel: ChunkKernel {
         self.context = context
         mask = RandomMask(rng: Philox4x32(seed: seed), key: key, density: density)
         self.rescale = L1Rescale(enabled: rescale, context: context)
-        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount)
+        kept = KeepBits.kept(rescale: rescale, elementCount: context.elementCount) && !HeldOperand.holds(context)
             ? KeepBits(elementCount: context.elementCount, memory: context.memory) : nil
     }
 
@@ -35,7 +36,7 @@ final class RandomPruneChunkKernel: ChunkKernel {
         rescale.add(operands.range, x: x.pointer) { part, flags in
             mask.fill(part, into: flags)
             kept?.store(part, from: flags)
-            plane?.store(x.pointer, part)
+            plane?.store(x.pointer, part, keeping: flags)
         }
     }
 
@@ -45,11 +46,8 @@ final class RandomPruneChunkKernel: ChunkKernel {
     }
 
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
-        if let held {
-            // The held task vector is read in place, 2 bytes an element, by the loop that applies the decisions.
-            if let kept { return held.output(kept, factor: rescale.factor, range: operands.range, into: out) }
-            return held.output(mask, factor: rescale.factor, range: operands.range, into: out)
-        }
+        // The held task vector, masked by the pass, is read in place, 2 bytes an element, and scaled.
+        if let held { return held.output(factor: rescale.factor, range: operands.range, into: out) }
         if let kept { return context.forEachLaneRoundedBlock(operands, into: out, kept.output(factor: rescale.factor)) }
         context.forEachLaneRoundedBlock(operands, into: out, mask.output(factor: rescale.factor))
     }
@@ -178,5 +176,19 @@ extension RandomPruneChunkKernel {
         let bits = KeepBits.kept(rescale: rescale, elementCount: n) ? KeepBits.bytes(elementCount: n) : 0
         let sums = L1Rescale.bytes(elementCount: n)
         return KernelCost(initialBytes: sums + bits, passBytes: [sums + bits], sweepBytes: bits)
+    }
+
+    /// `cost(rescale:elementCount:)` with the offer to hold the operand (`HeldOperand`) when it is of the merge
+    /// dtype `result`, bf16 or f16. Held, the plane is masked by the pass and replaces the kept decisions: the pass
+    /// holds the norms' sums and the plane, the sweep the plane alone.
+    static func declaredCost(rescale: Bool, elementCount n: Int, operand: DType, result: DType) -> KernelCost {
+        var offer = cost(rescale: rescale, elementCount: n).offeringToHold(operand: operand, result: result, elementCount: n)
+        if var holding = offer.holding {
+            let plane = HeldOperand.bytes(elementCount: n)
+            holding.passBytes = [L1Rescale.bytes(elementCount: n) + plane]
+            holding.sweepBytes = plane
+            offer.holding = holding
+        }
+        return offer
     }
 }

@@ -138,13 +138,14 @@ enum KernelFactory {
                 ArceeFusionChunkKernel(context: $0)
             }
         case .randomPrune(let density, let rescale, let seed, let key):
-            return KernelDeclaration(cost: RandomPruneChunkKernel.cost(rescale: rescale, elementCount: n)
-                .offeringToHold(operand: operands.first?.dtype ?? .f32, result: result.dtype, elementCount: n)) {
+            return KernelDeclaration(cost: RandomPruneChunkKernel.declaredCost(
+                rescale: rescale, elementCount: n, operand: operands.first?.dtype ?? .f32, result: result.dtype)) {
                 RandomPruneChunkKernel(density: density, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .dellaPrune(let density, let epsilon, let rescale, let seed, let key):
-            return KernelDeclaration(cost: DellaPruneChunkKernel.cost(rescale: rescale, shape: result.shape, threads: threads)
-                .offeringToHold(operand: operands.first?.dtype ?? .f32, result: result.dtype, elementCount: n)) {
+            return KernelDeclaration(cost: DellaPruneChunkKernel.declaredCost(
+                rescale: rescale, shape: result.shape, threads: threads, operand: operands.first?.dtype ?? .f32,
+                result: result.dtype)) {
                 DellaPruneChunkKernel(density: density, epsilon: epsilon, rescale: rescale, seed: seed, key: key, context: $0)
             }
         case .sceMerge:
