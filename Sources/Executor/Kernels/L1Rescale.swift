@@ -42,6 +42,13 @@ final class L1Rescale {
         }
     }
 
+    /// Folds elements `range` (global indices) with `fold(block, acc)`, which folds one block itself as `fold` would:
+    /// `|x[i]|` into lane `i mod 8` of `acc[0..<8]`, the kept ones into `acc[8..<16]`, in index order. For a
+    /// kernel that decides and folds in one loop (`RandomMask.fold(_:_:into:storing:)`).
+    func add(_ range: Range<Int>, folding fold: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+        sums?.add(range, parallel: parallel, fold)
+    }
+
     /// Calls `body(part, flags)` for consecutive parts of `range` of at most `tile` elements, in order, with room
     /// for `tile` flags (on the stack).
     @inline(__always)

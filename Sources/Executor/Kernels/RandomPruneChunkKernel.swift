@@ -33,6 +33,10 @@ final class RandomPruneChunkKernel: ChunkKernel {
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let mask = self.mask, kept = self.kept, plane = held?.filling, x = SendablePointer(operands.global(0))
+        if let plane, kept == nil, mask.draws {
+            // Held: each group of 32 draws is applied to the norms and the plane in the loop that makes it.
+            return rescale.add(operands.range) { part, acc in mask.fold(x.pointer, part, into: acc, storing: plane) }
+        }
         rescale.add(operands.range, x: x.pointer) { part, flags in
             mask.fill(part, into: flags)
             kept?.store(part, from: flags)
@@ -71,6 +75,54 @@ struct RandomMask: Sendable {
     /// Whether element `i` is kept.
     @inline(__always)
     func keeps(_ i: Int) -> Bool { UInt64(rng.draw(stream: key, index: i)) < threshold }
+
+    /// Whether the decisions need draws: the density is strictly between 0 and 1 (`threshold` between 0 and 2³²).
+    var draws: Bool { threshold > 0 && threshold < 1 << 32 }
+
+    /// The rescaling pass of a held operand over `range` (global indices; `draws` true) in one loop, a group of 32
+    /// draws at a time: `|x[i]|` is added to lane `i mod 8` of `acc[0..<8]` and, kept, to lane `i mod 8` of
+    /// `acc[8..<16]`, in index order (the sums `L1Rescale.fold` makes from the flags `fill` writes), and `x[i]`
+    /// masked is stored into the plane (`HeldOperand.Filling.store(_:_:keeping:)`), with no flags written between.
+    @inline(__always)
+    func fold(_ x: UnsafePointer<Float>, _ range: Range<Int>, into acc: UnsafeMutablePointer<Double>,
+              storing plane: HeldOperand.Filling) {
+        if plane.dtype == .bf16 {
+            fold(BF16Rounding.self, x, range, into: acc, storing: plane.plane.pointer)
+        } else {
+            fold(F16Rounding.self, x, range, into: acc, storing: plane.plane.pointer)
+        }
+    }
+
+    @inline(__always)
+    private func fold<R: HalfLaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>,
+                                           into acc: UnsafeMutablePointer<Double>,
+                                           storing plane: UnsafeMutablePointer<UInt16>) {
+        let raw = UnsafeMutableRawPointer(acc)
+        var whole = raw.loadUnaligned(as: SIMD8<Double>.self)
+        var kept = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+        let t = SIMD8<UInt32>(repeating: UInt32(threshold))
+        @inline(__always) func eight(_ i: Int, _ words: SIMD8<UInt32>) {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
+            let keep = LaneMask.below(words, t), magnitude = v & 0x7FFF_FFFF
+            whole += LaneConversions.wide(unsafeBitCast(magnitude, to: SIMD8<Float>.self))
+            kept += LaneConversions.wide(unsafeBitCast(magnitude & keep, to: SIMD8<Float>.self))
+            UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(unsafeBitCast(v & keep, to: SIMD8<Float>.self)),
+                                                          as: SIMD8<UInt16>.self)
+        }
+        rng.forEachGroup(stream: key, range, whole: { start, draws in
+            eight(start, draws.words.0)
+            eight(start + 8, draws.words.1)
+            eight(start + 16, draws.words.2)
+            eight(start + 24, draws.words.3)
+        }, part: { e, draw in
+            let keeps = UInt64(draw) < threshold, value = x[e]
+            whole[e & 7] += Double(abs(value))
+            if keeps { kept[e & 7] += Double(abs(value)) }
+            R.store(SIMD8(repeating: keeps ? value : 0), plane, e, 1)
+        })
+        raw.storeBytes(of: whole, as: SIMD8<Double>.self)
+        raw.storeBytes(of: kept, toByteOffset: 64, as: SIMD8<Double>.self)
+    }
 
     /// Writes `0xFFFF_FFFF` (kept) or 0 for each element of `range` to `flags[0 ..< range.count]`.
     @inline(__always)
