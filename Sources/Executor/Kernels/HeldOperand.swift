@@ -78,9 +78,18 @@ final class HeldOperand {
         let o = SendablePointer(out - range.lowerBound), parallel = self.parallel
         func run<R: HalfLaneRounding>(_ x: Plane<R>) {
             parallel.forEachBlock(in: range) { block in
-                let f = SIMD8<Float>(repeating: factor)
-                LaneConversions.forEachGroup(block) { i, lanes in
-                    LaneConversions.store(R.round(R.load(x.p, i, lanes) * f), o.pointer, i, lanes)
+                // A loop of its own: given to `LaneConversions.forEachGroup`, the body was called, not inlined,
+                // once per eight elements.
+                let f = SIMD8<Float>(repeating: factor), p = x.p, out = o.pointer
+                var i = block.lowerBound
+                while i + 8 <= block.upperBound {
+                    let v = R.unpack(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<UInt16>.self))
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: R.round(v * f), as: SIMD8<Float>.self)
+                    i += 8
+                }
+                if i < block.upperBound {
+                    let lanes = block.upperBound - i
+                    LaneConversions.store(R.round(R.load(p, i, lanes) * f), out, i, lanes)
                 }
             }
         }

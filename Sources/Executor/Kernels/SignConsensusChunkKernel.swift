@@ -159,8 +159,16 @@ final class SignConsensusChunkKernel: ChunkKernel {
         private func run<R: LaneRounding>(_ r: R.Type, models: Int, _ xs: UnsafeBufferPointer<UnsafePointer<Float>>,
                                           _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: max(1, models)) { weighted in
-                LaneConversions.forEachGroup(range) { j, lanes in
-                    apply(R.self, models: models, xs, j, lanes, into: o, weighted: weighted.baseAddress!)
+                // A loop of its own: given to `LaneConversions.forEachGroup`, `apply` was called, not inlined, once
+                // per eight elements.
+                let saved = weighted.baseAddress!
+                var j = range.lowerBound
+                while j + 8 <= range.upperBound {
+                    apply(R.self, models: models, xs, j, 8, into: o, weighted: saved)
+                    j += 8
+                }
+                if j < range.upperBound {
+                    apply(R.self, models: models, xs, j, range.upperBound - j, into: o, weighted: saved)
                 }
             }
         }
