@@ -234,7 +234,8 @@ extension RandomPruneChunkKernel {
     /// dtype `result`, bf16 or f16. Held, the plane is masked by the pass and replaces the kept decisions: the pass
     /// holds the norms' sums and the plane, the sweep the plane alone.
     static func declaredCost(rescale: Bool, elementCount n: Int, operand: DType, result: DType) -> KernelCost {
-        var offer = cost(rescale: rescale, elementCount: n).offeringToHold(operand: operand, result: result, elementCount: n)
+        var offer = cost(rescale: rescale, elementCount: n)
+            .offeringToHold(operand: operand, result: result, elementCount: n)
         if var holding = offer.holding {
             let plane = HeldOperand.bytes(elementCount: n)
             holding.passBytes = [L1Rescale.bytes(elementCount: n) + plane]

@@ -2,10 +2,10 @@ import IR
 
 /// Runs one scheduled group of kernels over a tensor chunk by chunk, exactly as its `ChunkGroup` says: each
 /// statistics sweep (its observers make one pass each, fed by the steps it computes), then the output sweep
-/// computing what the outputs need. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed once,
-/// into whole-tensor buffers (bf16 and f16 values into planes of their 2-byte patterns, `ChunkGroup.keepsAsPlane`),
-/// and read from there afterwards. The runner decides nothing the plan does not say,
-/// so the plan's memory prediction is what the run holds.
+/// computing what the outputs need. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed
+/// once, into whole-tensor buffers (bf16 and f16 values into planes of their 2-byte patterns,
+/// `ChunkGroup.keepsAsPlane`, packed and unpacked in parallel blocks), and read from there afterwards. The runner
+/// decides nothing the plan does not say, so the plan's memory prediction is what the run holds.
 final class ChunkRunner {
     /// One step's kernel, the entries (earlier ones) whose values are its operands, and the entries whose chunk
     /// buffers are freed after it.
@@ -107,8 +107,11 @@ final class ChunkRunner {
                     if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
                         let buffer = pool.take()
                         buffers[e] = buffer
-                        MergeDTypeRounding.unpack(plane.pointer, as: dtype, into: buffer.pointer - range.lowerBound,
-                                                 range)
+                        let from = SendablePointer(UnsafePointer(plane.pointer))
+                        let into = SendablePointer(buffer.pointer - range.lowerBound)
+                        parallel.forEachBlock(in: range) {
+                            MergeDTypeRounding.unpack(from.pointer, as: dtype, into: into.pointer, $0)
+                        }
                         values[e] = buffer.pointer
                     } else if complete.contains(e) {
                         values[e] = kept[e]!.pointer + range.lowerBound
@@ -138,7 +141,11 @@ final class ChunkRunner {
                             if retain.contains(e), let dtype = planeDTypes[e] {
                                 let plane = planes[e] ?? pool.allocatePlane(count: elementCount)
                                 planes[e] = plane
-                                MergeDTypeRounding.pack(out - range.lowerBound, as: dtype, into: plane.pointer, range)
+                                let from = SendablePointer(UnsafePointer(out - range.lowerBound))
+                                let into = SendablePointer(plane.pointer)
+                                parallel.forEachBlock(in: range) {
+                                    MergeDTypeRounding.pack(from.pointer, as: dtype, into: into.pointer, $0)
+                                }
                             }
                         }
                     }
