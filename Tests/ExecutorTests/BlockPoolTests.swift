@@ -225,4 +225,13 @@ final class BlockPoolTests: XCTestCase {
         throw XCTSkip("moving pages (mremap) is Linux's")
         #endif
     }
+
+    /// During a run the pool may keep a quarter more than the plan's predicted peak, never past the budget, and never
+    /// less than the predicted peak (a plan over its budget, relaxed with a warning).
+    func testRunRetainLimitIsAQuarterAboveThePredictedPeakWithinTheBudget() {
+        XCTAssertEqual(MemoryAccount.retainLimit(predictedPeak: 400, budget: 1000), 500)
+        XCTAssertEqual(MemoryAccount.retainLimit(predictedPeak: 400, budget: 450), 450)
+        XCTAssertEqual(MemoryAccount.retainLimit(predictedPeak: 400, budget: 300), 400)
+        XCTAssertEqual(MemoryAccount.retainLimit(predictedPeak: 0, budget: 300), 0)
+    }
 }

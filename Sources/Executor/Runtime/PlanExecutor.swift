@@ -306,7 +306,8 @@ public struct PlanExecutor {
         }
         let graph = plan.graph
         let schedule = plan.schedule
-        memory.retainLimit = schedule.predictedPeakBytes
+        memory.retainLimit = MemoryAccount.retainLimit(predictedPeak: schedule.predictedPeakBytes,
+                                                      budget: schedule.budgetBytes)
         if let shard = schedule.groups.first(where: { $0.writerBytes > 0 }),
            output.bytesPerOpenShard > shard.writerBytes {
             throw .planMismatch("the output writer holds \(output.bytesPerOpenShard) bytes per open shard, more than "

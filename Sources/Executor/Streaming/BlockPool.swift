@@ -8,9 +8,10 @@ import Glibc
 /// tensor and layer after layer — is not mapped, faulted in and zero-filled by the operating system anew each time.
 /// Without it, an exact-tie TIES merge of a 1b model spends a third of its time in the kernel's page clearing.
 ///
-/// The pool keeps a freed block only while the bytes held (`live`) plus the bytes pooled stay within the peak of
-/// held bytes so far, and gives blocks back to the system when a new allocation would break that bound; so the
-/// memory the process holds for buffers never exceeds the peak the `MemoryAccount` measures (and the plan predicts).
+/// The pool keeps a freed block only while the bytes held (`live`) plus the bytes pooled stay within a bound (the
+/// `MemoryAccount`'s `poolBound`: its peak so far, or during a run a quarter more than the plan's predicted peak,
+/// never past the budget), and gives blocks back to the system when a new allocation would break that bound; so the
+/// memory the process holds for buffers never exceeds it.
 /// A request takes a pooled block of exactly its size (bytes) if there is one, else the smallest pooled block of at
 /// most twice its size, split after the huge pages the request needs when a huge page or more is left (the rest
 /// stays pooled: `split`), whose surplus then counts as pooled (`slackBytes`) until the block comes back. Tensors of
