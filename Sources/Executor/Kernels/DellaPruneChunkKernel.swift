@@ -7,7 +7,7 @@ import IR
 /// keep mask, then folds the group (`L1Rescale`), keeping the decisions (`KeepBits`) so that the output sweep only
 /// applies them; a tensor too large to keep them has its rows decided again in the sweep. A held operand
 /// (`HeldOperand`) is stored masked by the pass instead, so the sweep only scales it: no decisions are kept beside
-/// it, and none are made again.
+/// it, and none are made again; its pass folds the norms and stores the plane from the byte flags in one loop.
 final class DellaPruneChunkKernel: ChunkKernel {
     private let context: KernelContext
     private let rule: DellaRule
@@ -58,6 +58,15 @@ final class DellaPruneChunkKernel: ChunkKernel {
                     flags.pointer[i - offset] = keep ? 1 : 0
                 }
             }
+            if let plane, kept == nil {
+                // Held: the norms are folded and the plane stored from the group's byte flags in one loop.
+                rescale.add(group) { block, acc in
+                    Self.fold(input.pointer, block, flags: flags.pointer + (block.lowerBound - offset), into: acc,
+                              storing: plane)
+                }
+                start = group.upperBound
+                continue
+            }
             rescale.add(group, x: x) { part, tile in
                 let source = flags.pointer + (part.lowerBound - offset)
                 for k in 0..<part.count { tile[k] = source[k] != 0 ? .max : 0 }
@@ -94,6 +103,62 @@ final class DellaPruneChunkKernel: ChunkKernel {
                 }
             }
         }
+    }
+
+    /// The rescaling pass of a held operand over the block `range` (global indices) in one loop, from the group's
+    /// keep flags `flags[i − range.lowerBound]` (1 kept, 0 dropped): `|x[i]|` is added to lane `i mod 8` of
+    /// `acc[0..<8]` and, kept, to lane `i mod 8` of `acc[8..<16]`, in index order (the sums `L1Rescale.fold` makes
+    /// from the flags as a tile), and `x[i]` masked is stored into the plane
+    /// (`HeldOperand.Filling.store(_:_:keeping:)`).
+    @inline(__always)
+    private static func fold(_ x: UnsafePointer<Float>, _ range: Range<Int>, flags: UnsafePointer<UInt8>,
+                             into acc: UnsafeMutablePointer<Double>, storing plane: HeldOperand.Filling) {
+        if plane.dtype == .bf16 {
+            fold(BF16Rounding.self, x, range, flags: flags, into: acc, storing: plane.plane.pointer)
+        } else {
+            fold(F16Rounding.self, x, range, flags: flags, into: acc, storing: plane.plane.pointer)
+        }
+    }
+
+    @inline(__always)
+    private static func fold<R: HalfLaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>,
+                                                  flags f: UnsafePointer<UInt8>, into acc: UnsafeMutablePointer<Double>,
+                                                  storing plane: UnsafeMutablePointer<UInt16>) {
+        let raw = UnsafeMutableRawPointer(acc)
+        var whole = raw.loadUnaligned(as: SIMD8<Double>.self)
+        var kept = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+        let flags = f - range.lowerBound
+        @inline(__always) func one(_ i: Int) {
+            let value = x[i], keeps = flags[i] != 0
+            whole[i & 7] += Double(abs(value))
+            if keeps { kept[i & 7] += Double(abs(value)) }
+            R.store(SIMD8(repeating: keeps ? value : 0), plane, i, 1)
+        }
+        var i = range.lowerBound
+        while i < range.upperBound, i & 7 != 0 {
+            one(i)
+            i += 1
+        }
+        // Eight byte flags (0 or 1) become lane masks: each 32-bit half broadcast, shifted to its byte, negated.
+        let shifts = SIMD8<UInt32>(0, 8, 16, 24, 0, 8, 16, 24)
+        while i + 8 <= range.upperBound {
+            let word = UnsafeRawPointer(flags + i).loadUnaligned(as: UInt64.self).littleEndian
+            let low = UInt32(truncatingIfNeeded: word), high = UInt32(truncatingIfNeeded: word >> 32)
+            let halves = SIMD8<UInt32>(low, low, low, low, high, high, high, high)
+            let keep = SIMD8<UInt32>() &- ((halves &>> shifts) & 1)
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self), magnitude = v & 0x7FFF_FFFF
+            whole += LaneConversions.wide(unsafeBitCast(magnitude, to: SIMD8<Float>.self))
+            kept += LaneConversions.wide(unsafeBitCast(magnitude & keep, to: SIMD8<Float>.self))
+            UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(unsafeBitCast(v & keep, to: SIMD8<Float>.self)),
+                                                          as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        while i < range.upperBound {
+            one(i)
+            i += 1
+        }
+        raw.storeBytes(of: whole, as: SIMD8<Double>.self)
+        raw.storeBytes(of: kept, toByteOffset: 64, as: SIMD8<Double>.self)
     }
 
     /// Calls `body(row, scratch)` for every row of `rows` (`elements` elements in all), spread over workers.
