@@ -58,7 +58,7 @@ final class DellaPruneChunkKernel: ChunkKernel {
                     flags.pointer[i - offset] = keep ? 1 : 0
                 }
             }
-            if let plane, kept == nil {
+            if let plane {
                 // Held: the norms are folded and the plane stored from the group's byte flags in one loop.
                 rescale.add(group) { block, acc in
                     Self.fold(input.pointer, block, flags: flags.pointer + (block.lowerBound - offset), into: acc,
@@ -71,7 +71,6 @@ final class DellaPruneChunkKernel: ChunkKernel {
                 let source = flags.pointer + (part.lowerBound - offset)
                 for k in 0..<part.count { tile[k] = source[k] != 0 ? .max : 0 }
                 kept?.store(part, from: tile)
-                plane?.store(input.pointer, part, keeping: tile)
             }
             start = group.upperBound
         }
@@ -124,19 +123,11 @@ final class DellaPruneChunkKernel: ChunkKernel {
     private static func fold<R: HalfLaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>,
                                                   flags f: UnsafePointer<UInt8>, into acc: UnsafeMutablePointer<Double>,
                                                   storing plane: UnsafeMutablePointer<UInt16>) {
-        let raw = UnsafeMutableRawPointer(acc)
-        var whole = raw.loadUnaligned(as: SIMD8<Double>.self)
-        var kept = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+        var fold = HeldNormsFold<R>(acc, x: x, plane: plane)
         let flags = f - range.lowerBound
-        @inline(__always) func one(_ i: Int) {
-            let value = x[i], keeps = flags[i] != 0
-            whole[i & 7] += Double(abs(value))
-            if keeps { kept[i & 7] += Double(abs(value)) }
-            R.store(SIMD8(repeating: keeps ? value : 0), plane, i, 1)
-        }
         var i = range.lowerBound
         while i < range.upperBound, i & 7 != 0 {
-            one(i)
+            fold.one(i, keeps: flags[i] != 0)
             i += 1
         }
         // Eight byte flags (0 or 1) become lane masks: each 32-bit half broadcast, shifted to its byte, negated.
@@ -145,20 +136,14 @@ final class DellaPruneChunkKernel: ChunkKernel {
             let word = UnsafeRawPointer(flags + i).loadUnaligned(as: UInt64.self).littleEndian
             let low = UInt32(truncatingIfNeeded: word), high = UInt32(truncatingIfNeeded: word >> 32)
             let halves = SIMD8<UInt32>(low, low, low, low, high, high, high, high)
-            let keep = SIMD8<UInt32>() &- ((halves &>> shifts) & 1)
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self), magnitude = v & 0x7FFF_FFFF
-            whole += LaneConversions.wide(unsafeBitCast(magnitude, to: SIMD8<Float>.self))
-            kept += LaneConversions.wide(unsafeBitCast(magnitude & keep, to: SIMD8<Float>.self))
-            UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(unsafeBitCast(v & keep, to: SIMD8<Float>.self)),
-                                                          as: SIMD8<UInt16>.self)
+            fold.eight(i, keep: SIMD8<UInt32>() &- ((halves &>> shifts) & 1))
             i += 8
         }
         while i < range.upperBound {
-            one(i)
+            fold.one(i, keeps: flags[i] != 0)
             i += 1
         }
-        raw.storeBytes(of: whole, as: SIMD8<Double>.self)
-        raw.storeBytes(of: kept, toByteOffset: 64, as: SIMD8<Double>.self)
+        fold.finish()
     }
 
     /// Calls `body(row, scratch)` for every row of `rows` (`elements` elements in all), spread over workers.

@@ -122,3 +122,53 @@ final class L1Rescale {
         return Float(norms[0] / norms[1])
     }
 }
+
+/// The rescaling pass over a held operand in one loop (DARE's `RandomMask.fold`, DELLA's `fold`): the two norms'
+/// lanes in registers and the plane stored masked, eight elements (`eight`) or one (`one`) at a time, in index order:
+/// `|x[i]|` is added to lane `i mod 8` of the whole norm's lanes and, kept, of the kept norm's, as `L1Rescale.fold`
+/// adds them from flags, and `x[i]` masked (+0 dropped) is packed into the plane as
+/// `HeldOperand.Filling.store(_:_:keeping:)` packs it. `R` is the plane's dtype (bf16 or f16).
+struct HeldNormsFold<R: HalfLaneRounding> {
+    private let acc: UnsafeMutablePointer<Double>
+    private let x: UnsafePointer<Float>
+    private let plane: UnsafeMutablePointer<UInt16>
+    private var whole: SIMD8<Double>
+    private var kept: SIMD8<Double>
+
+    /// A fold continuing from the sixteen lane sums at `acc` (eight of `|x|`, then eight of the kept `|x|`), reading
+    /// `x` and storing into `plane` (global indices both); `finish` writes the sums back.
+    @inline(__always)
+    init(_ acc: UnsafeMutablePointer<Double>, x: UnsafePointer<Float>, plane: UnsafeMutablePointer<UInt16>) {
+        self.acc = acc
+        self.x = x
+        self.plane = plane
+        whole = UnsafeRawPointer(acc).loadUnaligned(as: SIMD8<Double>.self)
+        kept = UnsafeRawPointer(acc).loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+    }
+
+    /// Elements `i ..< i + 8` (`i` a multiple of 8), kept where `keep` is all ones (else zero).
+    @inline(__always)
+    mutating func eight(_ i: Int, keep: SIMD8<UInt32>) {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self), magnitude = v & 0x7FFF_FFFF
+        whole += LaneConversions.wide(unsafeBitCast(magnitude, to: SIMD8<Float>.self))
+        kept += LaneConversions.wide(unsafeBitCast(magnitude & keep, to: SIMD8<Float>.self))
+        UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(unsafeBitCast(v & keep, to: SIMD8<Float>.self)),
+                                                      as: SIMD8<UInt16>.self)
+    }
+
+    /// Element `i`, kept or not.
+    @inline(__always)
+    mutating func one(_ i: Int, keeps: Bool) {
+        let value = x[i]
+        whole[i & 7] += Double(abs(value))
+        if keeps { kept[i & 7] += Double(abs(value)) }
+        R.store(SIMD8(repeating: keeps ? value : 0), plane, i, 1)
+    }
+
+    /// Writes the lane sums back to `acc`.
+    @inline(__always)
+    func finish() {
+        UnsafeMutableRawPointer(acc).storeBytes(of: whole, as: SIMD8<Double>.self)
+        UnsafeMutableRawPointer(acc).storeBytes(of: kept, toByteOffset: 64, as: SIMD8<Double>.self)
+    }
+}

@@ -33,7 +33,7 @@ final class RandomPruneChunkKernel: ChunkKernel {
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let mask = self.mask, kept = self.kept, plane = held?.filling, x = SendablePointer(operands.global(0))
-        if let plane, kept == nil, mask.draws {
+        if let plane, mask.draws {
             // Held: each group of 32 draws is applied to the norms and the plane in the loop that makes it.
             return rescale.add(operands.range) { part, acc in mask.fold(x.pointer, part, into: acc, storing: plane) }
         }
@@ -97,31 +97,15 @@ struct RandomMask: Sendable {
     private func fold<R: HalfLaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, _ range: Range<Int>,
                                            into acc: UnsafeMutablePointer<Double>,
                                            storing plane: UnsafeMutablePointer<UInt16>) {
-        let raw = UnsafeMutableRawPointer(acc)
-        var whole = raw.loadUnaligned(as: SIMD8<Double>.self)
-        var kept = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Double>.self)
+        var fold = HeldNormsFold<R>(acc, x: x, plane: plane)
         let t = SIMD8<UInt32>(repeating: UInt32(threshold))
-        @inline(__always) func eight(_ i: Int, _ words: SIMD8<UInt32>) {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self)
-            let keep = LaneMask.below(words, t), magnitude = v & 0x7FFF_FFFF
-            whole += LaneConversions.wide(unsafeBitCast(magnitude, to: SIMD8<Float>.self))
-            kept += LaneConversions.wide(unsafeBitCast(magnitude & keep, to: SIMD8<Float>.self))
-            UnsafeMutableRawPointer(plane + i).storeBytes(of: R.pack(unsafeBitCast(v & keep, to: SIMD8<Float>.self)),
-                                                          as: SIMD8<UInt16>.self)
-        }
         rng.forEachGroup(stream: key, range, whole: { start, draws in
-            eight(start, draws.words.0)
-            eight(start + 8, draws.words.1)
-            eight(start + 16, draws.words.2)
-            eight(start + 24, draws.words.3)
-        }, part: { e, draw in
-            let keeps = UInt64(draw) < threshold, value = x[e]
-            whole[e & 7] += Double(abs(value))
-            if keeps { kept[e & 7] += Double(abs(value)) }
-            R.store(SIMD8(repeating: keeps ? value : 0), plane, e, 1)
-        })
-        raw.storeBytes(of: whole, as: SIMD8<Double>.self)
-        raw.storeBytes(of: kept, toByteOffset: 64, as: SIMD8<Double>.self)
+            fold.eight(start, keep: LaneMask.below(draws.words.0, t))
+            fold.eight(start + 8, keep: LaneMask.below(draws.words.1, t))
+            fold.eight(start + 16, keep: LaneMask.below(draws.words.2, t))
+            fold.eight(start + 24, keep: LaneMask.below(draws.words.3, t))
+        }, part: { e, draw in fold.one(e, keeps: UInt64(draw) < threshold) })
+        fold.finish()
     }
 
     /// Writes `0xFFFF_FFFF` (kept) or 0 for each element of `range` to `flags[0 ..< range.count]`.
