@@ -123,4 +123,42 @@ final class MagnitudePruneKernelTests: XCTestCase {
             XCTAssertEqual(unscaled, sorted, "\(keep)")
         }
     }
+
+    /// A decided cut's output over a held bf16 plane is the same in C (`mg_keep_bf16`, sixteen at a time) as in the
+    /// eight-lane Swift loop, for the mask alone and for the magnitude test with tracked keys (NaN and infinity
+    /// among the values), over ranges that start and end anywhere.
+    func testHeldPlaneMaskInCMatchesTheLanes() throws {
+        try XCTSkipUnless(KeepTest.keepsInC, "mg_keep_bf16 needs AVX-512F")
+        let n = 4099
+        var plane = pseudoRandom(n, seed: 31).map { UInt16(truncatingIfNeeded: DTypeConversion.round($0, to: .bf16).bitPattern >> 16) }
+        for (i, special) in [(5, 0x7F80), (17, 0xFF80), (100, 0x7FC1), (2048, 0xFFC0), (3000, 0x0000), (3001, 0x8000)] {
+            plane[i] = UInt16(special)
+        }
+        let bits = pseudoRandom((n + 63) / 64 * 2, seed: 32).map { UInt64(truncatingIfNeeded: $0.bitPattern) }
+        let keys = plane.map { UInt32(TieCut.key($0)) }.sorted()
+        let (low, high) = (keys[n / 5], keys[n - 3])
+        let tests = [KeepTest.byMask,
+                     KeepTest(byMask: false, low: low, high: high, first: low, second: high),
+                     KeepTest(byMask: false, low: low, high: 0x7FC0, first: keys[n / 2], second: KeepTest.none),
+                     KeepTest(byMask: false, low: 0, high: high, first: KeepTest.none, second: KeepTest.none)]
+        plane.withUnsafeBufferPointer { p in
+            bits.withUnsafeBufferPointer { b in
+                for test in tests {
+                    for range in [0..<n, 3..<4090, 16..<32, 1..<15, 4000..<4099, 64..<1024] {
+                        var lanes = [Float](repeating: -1, count: n), inC = lanes
+                        lanes.withUnsafeMutableBufferPointer { o in
+                            test.apply(HeldOperand.Plane<BF16Rounding>(p: p.baseAddress!), b.baseAddress!, range, into: o.baseAddress!)
+                        }
+                        inC.withUnsafeMutableBufferPointer { o in
+                            test.applyBF16(p.baseAddress!, b.baseAddress!, range, into: o.baseAddress!)
+                        }
+                        let differing = (0..<n).filter { inC[$0].bitPattern != lanes[$0].bitPattern }
+                        XCTAssertNil(differing.first, "\(differing.count) elements differ, the first at that index: \(test) \(range)")
+                        XCTAssertTrue(lanes[range].contains { $0 != 0 } && lanes[range].contains { $0 == 0 } || range.count < 64,
+                                      "the case keeps some and drops some: \(test) \(range)")
+                    }
+                }
+            }
+        }
+    }
 }

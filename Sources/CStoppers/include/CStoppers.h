@@ -50,4 +50,15 @@ int mg_window_count16_available(void);
 int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
                       int64_t *table, int64_t *gaps);
 
+/// A decided tie cut's output over a held bf16 plane (`KeepTest.apply` on `HeldOperand.Plane<BF16Rounding>`):
+/// for `i` in `start ..< start + count`, out[i − start] is the f32 widening of `plane[i]` where element `i` is kept, +0
+/// elsewhere. Kept: with `by_mask`, bit `i % 64` of `bits[i / 64]`; else, with key = plane[i] & 0x7FFF (0x7FC0 for a
+/// NaN), low ≤ key ≤ high (unsigned) and, when key is `first` or `second`, the bit. `start` and `count` are multiples
+/// of 16. Returns −1 and writes nothing without AVX-512F (`mg_keep_bf16_available`), else 0.
+int mg_keep_bf16(const uint16_t *plane, const uint64_t *bits, int by_mask, uint32_t low, uint32_t high, uint32_t first,
+                 uint32_t second, int64_t start, int64_t count, float *out);
+
+/// Whether `mg_keep_bf16` runs here (AVX-512F). Returns 1 or 0.
+int mg_keep_bf16_available(void);
+
 #endif

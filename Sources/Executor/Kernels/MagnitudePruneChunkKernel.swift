@@ -236,16 +236,17 @@ extension MagnitudePruneChunkKernel {
         let test = cut.test
         let dtype = context.dtype, factor = self.factor
         let exact = factor == nil && (dtype == .f32 || context.operandDTypes.first == dtype)
-        func run<X: MaskedOperand>(_ x: X) {
+        // A bf16 plane (`plane`) is masked sixteen elements at a time in C where the processor can (`applyBF16`).
+        func run<X: MaskedOperand>(_ x: X, plane: SendablePointer<UnsafePointer<UInt16>>? = nil) {
             context.parallel.forEachAlignedBlock(in: range) { _, part in
                 let out = o.pointer, bits = bits.pointer
-                test.apply(x, bits, part, into: out)
+                if let plane { test.applyBF16(plane.pointer, bits, part, into: out) } else { test.apply(x, bits, part, into: out) }
                 if let factor { for i in part { out[i] *= factor } }
                 if !exact { DTypeConversion.roundInPlace(out + part.lowerBound, count: part.count, to: dtype) }
             }
         }
         if let held {
-            held.reading(bf16: { run($0) }, f16: { run($0) })
+            held.reading(bf16: { run($0, plane: SendablePointer($0.p)) }, f16: { run($0) })
         } else {
             run(FloatOperand(x: operands.global(0)))
         }
