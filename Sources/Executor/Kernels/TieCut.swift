@@ -262,8 +262,12 @@ final class TieCut {
         test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
         guard let first = tracked.first else { return nil }
-        if deferred, let plane { takeEntries(from: plane) }
+        // A deferred cut's keys are filled from the plane block by block, each block tagged while in the cache
+        // (compact replay), or all at once before the entries widen.
+        let fillsKeys = deferred
+        if deferred, plane != nil { takeEntries() }
         guard let tagged, let compact, let ordinals else { return nil }
+        let plane = self.plane
         let second = tracked.count > 1 ? tracked[1] : first
         let bits = kept.pointer, kinds = ordinals.pointer
         kinds.initialize(repeating: 0, count: TieCut.maskWords(elementCount: n))
@@ -274,11 +278,17 @@ final class TieCut {
             let highBits = (UnsafeMutableRawPointer(tagged.pointer) + 2 * n).bindMemory(to: UInt8.self, capacity: n)
             let firstKey = UInt16(first), secondKey = UInt16(second)
             var ordinal = 0
-            TieCut.forEachTracked(compact, 0..<n, firstKey, secondKey) { i in
-                compact[i] = CompactEntries.tag(ordinal: ordinal, second: compact[i] != firstKey)
-                highBits[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
-                ordinal += 1
-                bits[i >> 6] |= 1 << UInt64(i & 63)
+            var start = 0
+            while start < n {
+                let block = start..<min(n, start + TieCut.fillBlock)
+                if fillsKeys, let plane { TieCut.fillKeys(compact, from: plane, block) }
+                TieCut.forEachTracked(compact, block, firstKey, secondKey) { i in
+                    compact[i] = CompactEntries.tag(ordinal: ordinal, second: compact[i] != firstKey)
+                    highBits[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
+                    ordinal += 1
+                    bits[i >> 6] |= 1 << UInt64(i & 63)
+                }
+                start = block.upperBound
             }
             let entries = CompactEntries(e: compact, high: highBits, first: firstKey, second: secondKey,
                                          vectorPartition: vectorPartition)
@@ -292,6 +302,7 @@ final class TieCut {
                 }
             }
         } else {
+            if fillsKeys, let plane { TieCut.fillKeys(compact, from: plane, 0..<n) }
             markKept = widenedReplay(first: first, second: second, tracked: trackedCount, positions: positions)
         }
         return PassContinuation { [self] in
@@ -312,19 +323,24 @@ final class TieCut {
         }
     }
 
-    /// A deferred cut's entries and tracked mask, taken now, the keys filled from the held operand's `plane`
-    /// (every element's `TaggedEntries.bf16Key`).
-    private func takeEntries(from plane: UnsafeMutablePointer<UInt16>) {
+    /// A deferred cut's entries and tracked mask, taken now; `decide` fills the keys from the held operand's plane
+    /// (`fillKeys`).
+    private func takeEntries() {
         let n = elementCount
         let entries = memory.allocate(UInt32.self, count: n, zeroed: false, counted: finishCounted)
-        TorchArgsortReplay.adviseHugePages(entries.pointer, bytes: 4 * n)
-        let e = UnsafeMutableRawPointer(entries.pointer).bindMemory(to: UInt16.self, capacity: 2 * n)
-        // A plain loop, which the compiler vectorizes (generic SIMD32 arithmetic on UInt16 went lane by lane).
-        for i in 0..<n { e[i] = TieCut.key(plane[i]) }
         tagged = entries
-        compact = e
+        compact = UnsafeMutableRawPointer(entries.pointer).bindMemory(to: UInt16.self, capacity: 2 * n)
         ordinals = memory.allocate(UInt64.self, count: TieCut.maskWords(elementCount: n), zeroed: false,
                                    counted: finishCounted)
+    }
+
+    /// Elements whose keys a deferred cut fills and tags at a time (64 KiB of entries, in the second-level cache).
+    static let fillBlock = 1 << 15
+
+    /// Stores into `e[i]` the key (`TaggedEntries.bf16Key`) of each held bf16 value `plane[i]` of `range`.
+    static func fillKeys(_ e: UnsafeMutablePointer<UInt16>, from plane: UnsafePointer<UInt16>, _ range: Range<Int>) {
+        // A plain loop, which the compiler vectorizes (generic SIMD32 arithmetic on UInt16 went lane by lane).
+        for i in range { e[i] = TieCut.key(plane[i]) }
     }
 
     /// The bf16 key (`TaggedEntries.bf16Key`) of the bf16 value of bits `bits`.
