@@ -262,12 +262,11 @@ final class TieCut {
         test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
         guard let first = tracked.first else { return nil }
-        // A deferred cut's keys are filled from the plane block by block, each block tagged while in the cache
-        // (compact replay), or all at once before the entries widen.
-        let fillsKeys = deferred
-        if deferred, plane != nil { takeEntries() }
+        // A deferred cut's keys are filled from its plane (`keysFrom`) block by block, each block tagged while in
+        // the cache (compact replay), or all at once before the entries widen.
+        let keysFrom = deferred ? plane : nil
+        if keysFrom != nil { takeEntries() }
         guard let tagged, let compact, let ordinals else { return nil }
-        let plane = self.plane
         let second = tracked.count > 1 ? tracked[1] : first
         let bits = kept.pointer, kinds = ordinals.pointer
         kinds.initialize(repeating: 0, count: TieCut.maskWords(elementCount: n))
@@ -281,7 +280,7 @@ final class TieCut {
             var start = 0
             while start < n {
                 let block = start..<min(n, start + TieCut.fillBlock)
-                if fillsKeys, let plane { TieCut.fillKeys(compact, from: plane, block) }
+                if let keysFrom { TieCut.fillKeys(compact, from: keysFrom, block) }
                 TieCut.forEachTracked(compact, block, firstKey, secondKey) { i in
                     compact[i] = CompactEntries.tag(ordinal: ordinal, second: compact[i] != firstKey)
                     highBits[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
@@ -302,7 +301,7 @@ final class TieCut {
                 }
             }
         } else {
-            if fillsKeys, let plane { TieCut.fillKeys(compact, from: plane, 0..<n) }
+            if let keysFrom { TieCut.fillKeys(compact, from: keysFrom, 0..<n) }
             markKept = widenedReplay(first: first, second: second, tracked: trackedCount, positions: positions)
         }
         return PassContinuation { [self] in
