@@ -387,8 +387,51 @@ public enum Scheduler {
             }
             break
         }
+        // Then swaps: a value its sweeps would compute again from the inputs, kept in place of a kept value one step
+        // from it that takes as many bytes an element, while chunks stay as large.
+        var swapsTried = Set<ValueID>()
+        func keptBytesPerElement(_ v: ValueID) -> Int {
+            group.keepsAsPlane(graph[v].type.dtype) ? 2 : group.bufferBytesPerElement
+        }
+        swapping: while limits.retainAcrossPasses, !group.retained.isEmpty {
+            let rows = chunkRows(group, limits: limits)
+            for v in recomputedOften(group, graph: graph, atLeast: recomputedStepsWorthSwapping, observedOnly: false)
+            where swapsTried.insert(v).inserted {
+                guard let dropped = keptOneStepFrom(v, group: group, graph: graph, costs: stepCosts),
+                      keptBytesPerElement(v) <= keptBytesPerElement(dropped) else { continue }
+                var kept = group
+                kept.retained = (group.retained.filter { $0 != dropped } + [v]).sorted()
+                (kept.sweeps, kept.phases) = simulate(kept, graph: graph, costs: stepCosts, retained: Set(kept.retained),
+                                                      threads: finishing)
+                if kept.bytes(rows: 1) <= limits.budgetBytes, chunkRows(kept, limits: limits) >= rows {
+                    group = kept
+                    continue swapping
+                }
+            }
+            break
+        }
         group.chunkRows = chunkRows(group, limits: limits)
         return group
+    }
+
+    /// A kept value of `group` that `v` (not kept) would replace: one computed by a step that makes no passes from
+    /// `v` and from values kept or computed, in one step, by kernels with passes from kept values (SCE's masked task
+    /// vector, `mul(tv, mask)`, the mask from the kept variance, when the task vector `tv` is kept instead); of
+    /// several, the one with the fewest operands, the cheapest to compute again (SCE's last task vector is one step
+    /// from both its masked product and the variance: sce3 ran 8–15% slower when the variance was computed again in
+    /// every sweep); nil when none is.
+    static func keptOneStepFrom(_ v: ValueID, group: ChunkGroup, graph: Graph, costs: [KernelCost]) -> ValueID? {
+        var index: [ValueID: Int] = [:]
+        for (i, step) in group.steps.enumerated() { index[step.value] = i }
+        let kept = Set(group.retained).union([v])
+        func makesPasses(_ x: ValueID) -> Bool { index[x].map { costs[$0].passes > 0 } ?? false }
+        /// Computed in one step from kept values (or an input of the group's cone outside it: none are).
+        func fromKept(_ x: ValueID) -> Bool {
+            kept.contains(x) || (makesPasses(x) && graph[x].operands.allSatisfy(kept.contains))
+        }
+        return group.retained.filter { r in
+            !makesPasses(r) && graph[r].operands.contains(v) && graph[r].operands.allSatisfy(fromKept)
+        }.min { a, b in (graph[a].operands.count, a) < (graph[b].operands.count, b) }
     }
 
     /// Rows per chunk of `group`: as many as `limits.maxChunkElements` allows and every phase fits the budget with
@@ -533,7 +576,11 @@ public enum Scheduler {
     /// `recomputedStepsWorthKeeping` times. Kept whole (f32) when the budget allows, their inputs are read and
     /// decoded once instead of once per sweep: multislerp's task vectors (four passes and the output sweep, 3 steps
     /// each: 12), SCE's variance (two more sweeps of 8 steps: 16).
-    static func recomputedOften(_ group: ChunkGroup, graph: Graph) -> [ValueID] {
+    /// With `observedOnly` false, any value of the group the sweeps compute again, not only statistics passes'
+    /// operands, with its steps counted as theirs are (`recomputedStepsWorthSwapping`).
+    static func recomputedOften(_ group: ChunkGroup, graph: Graph,
+                                atLeast threshold: Int = recomputedStepsWorthKeeping,
+                                observedOnly: Bool = true) -> [ValueID] {
         var computations = [Int](repeating: 0, count: group.steps.count)
         for sweep in group.sweeps { for i in sweep.computes { computations[i] += 1 } }
         var index: [ValueID: Int] = [:]
@@ -550,15 +597,14 @@ public enum Scheduler {
             }
             return seen.count
         }
+        let candidates = observedOnly
+            ? group.sweeps.flatMap { $0.observers.flatMap { graph[group.steps[$0].value].operands } }
+            : group.steps.map(\.value)
         var saved: [ValueID: Int] = [:]
-        for sweep in group.sweeps {
-            for o in sweep.observers {
-                for operand in graph[group.steps[o].value].operands {
-                    guard let i = index[operand], computations[i] > 1, !retained.contains(operand) else { continue }
-                    let steps = (computations[i] - 1) * coneSteps(operand)
-                    if steps >= recomputedStepsWorthKeeping { saved[operand] = steps }
-                }
-            }
+        for v in candidates {
+            guard let i = index[v], computations[i] > 1, !retained.contains(v) else { continue }
+            let steps = (computations[i] - 1) * coneSteps(v)
+            if steps >= threshold { saved[v] = steps }
         }
         return saved.sorted { a, b in a.value != b.value ? a.value > b.value : a.key < b.key }.map(\.key)
     }
@@ -568,6 +614,13 @@ public enum Scheduler {
     /// recomputed steps) and TIES/DARE task vectors read again in the output sweep (3) ran no faster kept whole;
     /// multislerp's task vectors (12) ran 25% faster.
     static let recomputedStepsWorthKeeping = 4
+
+    /// Recomputed steps that are worth keeping a value whole in place of a kept value one step from it, at as many
+    /// bytes an element (`keptOneStepFrom`): SCE's task vectors (a load of the fine-tune and of the base and the
+    /// `sub`, computed again in the sweep that keeps the masked task vectors: 3). The layers then read the
+    /// fine-tunes once, not twice: sce3 on the 1b bench models with `--max-memory 512MiB`, alternated four times on
+    /// the Zen 4 VM, 7.2–8.5 s (system time 2.0–2.3 s) against 7.7–9.2 s (2.6–3.3 s), same bytes and peak.
+    static let recomputedStepsWorthSwapping = 3
 
     /// Outputs in write order, grouped (by first appearance) when they share a node and a shape.
     static func outputGroups(_ graph: Graph, order: [Int]) -> [[Int]] {

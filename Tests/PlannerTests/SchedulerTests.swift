@@ -208,9 +208,11 @@ final class SchedulerTests: PlannerTestCase {
                        "inputs read three times are read again")
     }
 
-    /// SCE's weights pass reads its masked task vectors and the elected signs; the task vectors (computed through
-    /// the variance selection's passes) are kept whole, the signs, one step from them, are computed again from them
-    /// in the output sweep rather than kept (4 bytes an element less), and still come from the same operands.
+    /// SCE's weights pass reads its masked task vectors and the elected signs. The masked task vectors (computed
+    /// through the variance selection's passes) would be kept whole; the task vectors they are one step from (with
+    /// the mask, computed in one step from the kept variance) are kept in their place, at as many bytes an element,
+    /// so that no sweep after the first loads a fine-tune again. The signs, one step from kept values, are computed
+    /// again in the output sweep rather than kept (4 bytes an element less), and still come from the same operands.
     func testAValueOneStepFromKeptOnesIsComputedAgain() throws {
         var g = Graph()
         let t = TensorType(dtype: .bf16, shape: [100, 10])
@@ -222,11 +224,32 @@ final class SchedulerTests: PlannerTestCase {
         let merged = g.add(.sceMerge, [signs] + masked, type: t)
         g.addOutput(GraphOutput(name: "merged", value: g.add(.add, [base, merged], type: t)))
         let group = try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts).groups[0]
-        XCTAssertTrue(masked.allSatisfy(group.retained.contains), "\(group.retained)")
+        XCTAssertEqual(group.retained, (vectors + [variance]).sorted())
         XCTAssertFalse(group.retained.contains(signs), "\(group.retained)")
         let output = try XCTUnwrap(group.sweeps.last)
         XCTAssertTrue(output.computes.map { group.steps[$0].value }.contains(signs), "the output sweep computes the signs")
+        XCTAssertTrue(masked.allSatisfy(output.computes.map { group.steps[$0].value }.contains),
+                      "the output sweep computes the masked task vectors from the kept ones")
+        let fineTunes = vectors.map { g[$0].operands[0] }
+        for (s, sweep) in group.sweeps.enumerated() {
+            let loads = sweep.computes.map { group.steps[$0].value }.filter(fineTunes.contains)
+            XCTAssertEqual(loads.count, s == 0 ? 3 : 0, "sweep \(s) loads \(loads)")
+        }
         assertValidSchedule(g, try Scheduler.schedule(g, maxShardBytes: 0, costs: testCosts))
+
+        // No swap where the kept value one step from a task vector takes fewer bytes an element (an f32 task vector
+        // kept as a 4-byte value in place of a bf16 plane): the masked ones stay kept.
+        var h = Graph()
+        let w = TensorType(dtype: .f32, shape: [100, 10])
+        let (hBase, wide) = threeTaskVectors(&h, type: w)
+        let hVariance = h.add(.variance, wide, type: w)
+        let hMask = h.add(.varianceTopK(fraction: 0.1), [hVariance], type: t)
+        let hMasked = wide.map { h.add(.mul, [$0, hMask], type: t) }
+        let hMerged = h.add(.sceMerge, [h.add(.signElect(weights: [1, 1, 1]), hMasked, type: t)] + hMasked, type: t)
+        h.addOutput(GraphOutput(name: "merged", value: h.add(.add, [hBase, hMerged], type: t)))
+        let kept = try Scheduler.schedule(h, maxShardBytes: 0, costs: testCosts).groups[0].retained
+        XCTAssertTrue(hMasked.allSatisfy(kept.contains), "\(kept)")
+        XCTAssertFalse(wide.contains(where: kept.contains), "\(kept)")
     }
 
     /// Multislerp's declared cost with its offer to hold its operands (four 2-byte planes) after its first pass.
