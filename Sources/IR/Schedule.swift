@@ -159,6 +159,12 @@ public struct ChunkGroup: Hashable, Sendable {
         bufferBytesPerElement == 4 && (dtype == .bf16 || dtype == .f16)
     }
 
+    /// Bytes per element a value of `dtype` takes kept whole: 2 as a plane (`keepsAsPlane`), else
+    /// `bufferBytesPerElement`.
+    public func keptBytesPerElement(_ dtype: DType) -> Int {
+        keepsAsPlane(dtype) ? 2 : bufferBytesPerElement
+    }
+
     /// The most bytes held in any sweep with `rows` rows per chunk.
     public func bytes(rows: Int) -> Int { phases.map { bytes(phase: $0, rows: rows) }.max() ?? writerBytes }
 
