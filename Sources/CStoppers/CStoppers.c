@@ -216,7 +216,8 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
                    : (mr[0] ? r - B + (63 - __builtin_clzll(mr[0])) + 1 : r);
 }
 
-int mg_block_partition16_available(void) {
+// Whether the AVX-512 form of the block partition (and the windowed count) runs here, asked once.
+static int mg_avx512_partition_available(void) {
     static int answer = -1;
     int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
     if (known >= 0) return known;
@@ -228,9 +229,20 @@ int mg_block_partition16_available(void) {
     return known;
 }
 
+int mg_block_partition16_available(void) {
+    static int answer = -1;
+    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
+    if (known >= 0) return known;
+    known = mg_avx512_partition_available() || mg_avx2_partition_available() ? 1 : 0;
+    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
+    return known;
+}
+
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                          int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
-    if (!mg_block_partition16_available()) return -1;
+    if (!mg_avx512_partition_available()) {
+        return mg_block_partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
+    }
     partition16_avx512(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
     return 0;
 }
@@ -280,7 +292,7 @@ int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_
     return 0;
 }
 
-int mg_window_count16_available(void) { return mg_block_partition16_available(); }
+int mg_window_count16_available(void) { return mg_avx512_partition_available(); }
 
 // `mg_keep_bf16`: sixteen elements a step, the keep decision in mask registers (Swift's eight-lane masks took
 // about three instructions an element).

@@ -428,7 +428,18 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// tracked keys) and their bytes of ordinals' high bits included: `select` on random entries leaves the same
     /// entries, and the same byte at every tagged position, with it as without it.
     func testCompactVectorPartitionIsTheSwiftPartition() throws {
-        try XCTSkipUnless(CompactEntries.vectorPartitionAvailable, "no AVX-512 VBMI2 here: the Swift partition is the only one")
+        try XCTSkipUnless(CompactEntries.vectorPartitionAvailable, "no AVX-512 VBMI2 or AVX2 here: the Swift partition is the only one")
+        try compareCompactPartitions(avx2: false)
+    }
+
+    /// The AVX2 form of `mg_block_partition16` (the one processors without AVX-512 run) makes the same exchanges as
+    /// the Swift block partition too, whichever form the processor would choose.
+    func testCompactAVX2PartitionIsTheSwiftPartition() throws {
+        try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and BMI2 here")
+        try compareCompactPartitions(avx2: true)
+    }
+
+    private func compareCompactPartitions(avx2: Bool) throws {
         var rng = SeededGenerator(state: 16)
         let n = 250_000
         let first: UInt16 = 180, second: UInt16 = 220
@@ -444,7 +455,8 @@ final class TorchArgsortReplayTests: XCTestCase {
                 high[i] = tag ? UInt8(truncatingIfNeeded: i >> CompactEntries.lowBits) : UInt8.random(in: 0...255, using: &rng)
                 high[n + i] = high[i]
             }
-            let vector = CompactEntries(e: e, high: high, first: first, second: second)
+            var vector = CompactEntries(e: e, high: high, first: first, second: second)
+            vector.avx2Partition = avx2
             let swift = CompactEntries(e: e + n, high: high + n, first: first, second: second, vectorPartition: false)
             TorchArgsortReplay.select(vector, count: n, positions: positions, descending: descending)
             TorchArgsortReplay.select(swift, count: n, positions: positions, descending: descending)

@@ -21,8 +21,19 @@ int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, i
                        uint8_t *out);
 
 /// Whether `mg_block_partition16` runs here: an x86-64 processor with AVX-512F, BW, VL, VBMI and VBMI2 and BMI2,
-/// asked once. Returns 1 or 0.
+/// or else with AVX2, BMI2 and POPCNT (`mg_block_partition16_avx2`), asked once. Returns 1 or 0.
 int mg_block_partition16_available(void);
+
+/// Whether `mg_block_partition16_avx2` runs here: an x86-64 processor with AVX2, BMI2 and POPCNT, asked once (the
+/// first call also builds its shuffle tables). Returns 1 or 0.
+int mg_avx2_partition_available(void);
+
+/// `mg_block_partition16` in AVX2 (Partition16AVX2.c): the same exchanges and results, sixteen keys a comparison and
+/// the pairs exchanged one by one from lists of their offsets. `mg_block_partition16` uses it where
+/// the processor lacks the AVX-512 subsets; tests call it directly to compare it with the Swift partition on any
+/// processor. Returns −1 and writes nothing where `mg_avx2_partition_available()` is 0, else 0.
+int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
+                              int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out);
 
 /// The branch-free phase of `TorchArgsortReplay`'s Hoare partition (`Sorter.blockPartition`) on the 2-byte entries
 /// of `CompactEntries`, with the same exchanges: while the unexamined middle of `first ..< last` (positions) holds
@@ -31,7 +42,8 @@ int mg_block_partition16_available(void);
 /// `pivot`) in decreasing position order, and each pair exchanged; a block whose stoppers are all paired gives way
 /// to the next. An entry below 0x8000 is its own key; a tagged entry (bit 15) has key `first_key`, or `second_key`
 /// when its bit 14 is set, and when a tagged entry moves, the bytes of `high` (one per position) move alike. Thirty-
-/// two keys per AVX-512 comparison, the exchanges of a pair of blocks by `vpcompressw`/`vpexpandw` (register forms).
+/// two keys per AVX-512 comparison, the exchanges of a pair of blocks by `vpcompressw`/`vpexpandw` (register forms);
+/// on processors with AVX2 but not those AVX-512 subsets, `mg_block_partition16_avx2`.
 ///
 /// Writes to `out[0]` the next position the left scan examines and to `out[1]` one past the next position the right
 /// scan examines; returns 0. Call only when `mg_block_partition16_available()` is 1; elsewhere it returns −1 and

@@ -9,8 +9,9 @@ import CStoppers
 /// in `high`; a move of a tagged entry moves that byte with it. So the replay streams half the bytes of
 /// `ShiftedEntries` (it is bound by memory traffic: measured in C on 11.5 M synthetic entries, a first partition
 /// took 1.7 ms against 3.7 ms for the 4-byte entries' pairing loop), and its block partition (`mg_block_partition16`) classifies thirty-two keys per
-/// AVX-512 comparison and exchanges a pair of blocks' stoppers by compressing and expanding vectors, for up to 2^22
-/// tracked elements.
+/// AVX-512 comparison and exchanges a pair of blocks' stoppers by compressing and expanding vectors (sixteen keys per
+/// AVX2 comparison and the pairs exchanged from lists of offsets where the processor has AVX2 but not AVX-512), for
+/// up to 2^22 tracked elements.
 struct CompactEntries: ReplayEntries {
     /// The entries, by position.
     let e: UnsafeMutablePointer<UInt16>
@@ -18,12 +19,18 @@ struct CompactEntries: ReplayEntries {
     let high: UnsafeMutablePointer<UInt8>
     /// The keys of tracked elements whose tag has bit 14 clear and set.
     let first: UInt16, second: UInt16
-    /// Whether the block partition runs in `mg_block_partition16` (AVX-512 with BW, VBMI and VBMI2, and BMI2); the
-    /// default where the processor has them. Tests turn it off to compare with the Swift block partition.
+    /// Whether the block partition runs in `mg_block_partition16` (AVX-512 with BW, VBMI and VBMI2, and BMI2, or
+    /// AVX2 and BMI2); the default where the processor has them. Tests turn it off to compare with the Swift block
+    /// partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
+    /// Whether the block partition runs in its AVX2 form (`mg_block_partition16_avx2`) even where the processor has
+    /// the AVX-512 one: tests compare both forms with the Swift partition on an AVX-512 machine.
+    var avx2Partition = false
 
     /// Whether this processor runs `mg_block_partition16`, asked once.
     static let vectorPartitionAvailable = mg_block_partition16_available() == 1
+    /// Whether this processor runs `mg_block_partition16_avx2` (AVX2 and BMI2), asked once.
+    static let avx2PartitionAvailable = mg_avx2_partition_available() == 1
     /// The tag bit.
     static let tagged: UInt16 = 0x8000
     /// The bit choosing `second`.
@@ -87,8 +94,9 @@ struct CompactEntries: ReplayEntries {
     func partitionBlocks(_ start: Int, _ end: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)? {
         guard vectorPartition else { return nil }
         return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { out -> (Int, Int)? in
-            let status = mg_block_partition16(e, high, Int64(start), Int64(end), UInt16(truncatingIfNeeded: pivot),
-                                              leftStopsAtLeast ? 1 : 0, first, second, out.baseAddress!)
+            let partition = avx2Partition ? mg_block_partition16_avx2 : mg_block_partition16
+            let status = partition(e, high, Int64(start), Int64(end), UInt16(truncatingIfNeeded: pivot),
+                                   leftStopsAtLeast ? 1 : 0, first, second, out.baseAddress!)
             return status < 0 ? nil : (Int(out[0]), Int(out[1]))
         }
     }

@@ -1,0 +1,194 @@
+// `mg_block_partition16` for x86-64 processors with AVX2 but not the AVX-512 subsets of CStoppers.c (AMD Zen 2 and
+// 3, Intel client cores): the same exchanges, the stoppers of a block classified sixteen keys a comparison and the
+// pairs exchanged one by one from lists of their offsets, made eight a step from tables. Exchanging the pairs by
+// `pshufb` compressions and expansions through a stream (the AVX-512 form's scheme, eight lanes a step) was slower
+// on the Zen 3 VM of 2026-12-04: reading a stream back spans several of its stores, which the processor cannot
+// forward (`breadcrumbs_ties3` 14.7–17.7 s against 12.7–13.6 s with the lists and 13.4–14.6 s with the Swift
+// partition, alternated). `_pdep_u64` is microcoded on AMD Zen 1 and 2: correct there, slower.
+#include "CStoppers.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#define MG_TARGET2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
+
+// For each byte of mask m: the offsets (0–7) of its set bits in increasing (`offsets_up`) and decreasing
+// (`offsets_down`) order, packed into the low bytes of a word.
+static uint64_t offsets_up[256], offsets_down[256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void make_tables(void) {
+    for (int m = 0; m < 256; m++) {
+        uint64_t up = 0, down = 0;
+        int u = 0, d = 0;
+        for (int j = 0; j < 8; j++) if (m >> j & 1) up |= (uint64_t)j << (8 * u++);
+        for (int j = 7; j >= 0; j--) if (m >> j & 1) down |= (uint64_t)j << (8 * d++);
+        offsets_up[m] = up;
+        offsets_down[m] = down;
+    }
+}
+
+int mg_avx2_partition_available(void) {
+    static int answer = -1;
+    int known = __atomic_load_n(&answer, __ATOMIC_ACQUIRE);
+    if (known >= 0) return known;
+    __builtin_cpu_init();
+    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
+    if (known) pthread_once(&tables_once, make_tables);
+    __atomic_store_n(&answer, known, __ATOMIC_RELEASE);
+    return known;
+}
+
+// The keys of sixteen entries: an untagged entry's own bits, a tagged one's tracked key.
+MG_TARGET2
+static inline __m256i keys16(__m256i v, __m256i first_key, __m256i second_key) {
+    __m256i tagged = _mm256_srai_epi16(v, 15);
+    __m256i seconds = _mm256_srai_epi16(_mm256_slli_epi16(v, 1), 15);
+    return _mm256_blendv_epi8(v, _mm256_blendv_epi8(first_key, second_key, seconds), tagged);
+}
+
+// Sixteen lanes of all ones where the key is at least (`at_least`) or at most `pivot`, compared unsigned.
+MG_TARGET2
+static inline __m256i stops16(__m256i k, __m256i pivot, int at_least) {
+    return _mm256_cmpeq_epi16(at_least ? _mm256_max_epu16(k, pivot) : _mm256_min_epu16(k, pivot), k);
+}
+
+// The stoppers of the 128 entries at `block` as a 128-bit mask (bit i for entry i).
+MG_TARGET2
+static inline void block_stoppers(const uint16_t *block, __m256i pivot, int at_least, __m256i first_key,
+                                  __m256i second_key, uint64_t mask[2]) {
+    uint64_t w[4];
+    for (int v = 0; v < 4; v++) {
+        __m256i a = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v)), first_key, second_key);
+        __m256i b = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v + 16)), first_key, second_key);
+        // `vpacksswb` interleaves the halves (a 0–7, b 0–7, a 8–15, b 8–15); the permutation restores their order.
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(stops16(a, pivot, at_least),
+                                                                     stops16(b, pivot, at_least)), 0xD8);
+        w[v] = (uint32_t)_mm256_movemask_epi8(packed);
+    }
+    mask[0] = w[0] | w[1] << 32;
+    mask[1] = w[2] | w[3] << 32;
+}
+
+// The lowest `k` set bits of the 128-bit mask `m` (k at most its population).
+MG_TARGET2
+static inline void lowest_bits(const uint64_t m[2], int k, uint64_t out[2]) {
+    int low = __builtin_popcountll(m[0]);
+    if (k <= low) {
+        out[0] = k == 0 ? 0 : _pdep_u64(k == 64 ? ~0ULL : (1ULL << k) - 1, m[0]);
+        out[1] = 0;
+    } else {
+        int rest = k - low;
+        out[0] = m[0];
+        out[1] = _pdep_u64(rest == 64 ? ~0ULL : (1ULL << rest) - 1, m[1]);
+    }
+}
+
+static inline unsigned group_mask(const uint64_t select[2], int g) {
+    return (unsigned)(select[g >> 3] >> (8 * (g & 7))) & 0xFF;
+}
+
+// The offsets (0–127) of the set bits of `select`, in increasing (`down` 0) or decreasing order, as bytes at `out`
+// (room for 8 bytes past the last); returns how many.
+MG_TARGET2
+static inline int offsets128(const uint64_t select[2], int down, uint8_t *out) {
+    int n = 0;
+    for (int s = 0; s < 16; s++) {
+        int g = down ? 15 - s : s;
+        unsigned m = group_mask(select, g);
+        uint64_t word = (down ? offsets_down[m] : offsets_up[m]) + 0x0808080808080808ULL * (uint64_t)g;
+        memcpy(out + n, &word, 8);
+        n += __builtin_popcount(m);
+    }
+    return n;
+}
+
+// Prefetches the block at position `at`: its 128 entries and their bytes of ordinals' high bits.
+static inline void prefetch_block(const uint16_t *e, const uint8_t *high, int64_t at) {
+    for (int c = 0; c < 128; c += 32) _mm_prefetch((const char *)(e + at + c), _MM_HINT_T0);
+    _mm_prefetch((const char *)(high + at), _MM_HINT_T0);
+    _mm_prefetch((const char *)(high + at + 64), _MM_HINT_T0);
+}
+
+#ifndef MG_PREFETCH_BLOCKS
+#define MG_PREFETCH_BLOCKS 8
+#endif
+
+MG_TARGET2
+static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
+                             int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+    enum { B = 128 };
+    const __m256i p = _mm256_set1_epi16((short)pivot);
+    const __m256i k1 = _mm256_set1_epi16((short)first_key), k2 = _mm256_set1_epi16((short)second_key);
+    int64_t l = first, r = last;
+    uint64_t ml[2] = {0, 0}, mr[2] = {0, 0};  // the unpaired stoppers of the blocks at l and r − B
+    while (r - l >= 2 * B) {
+        if (!(ml[0] | ml[1])) {
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block(e, high, l + MG_PREFETCH_BLOCKS * B);
+            block_stoppers(e + l, p, left_at_least, k1, k2, ml);
+        }
+        if (!(mr[0] | mr[1])) {
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
+            block_stoppers(e + r - B, p, !left_at_least, k1, k2, mr);
+        }
+        int cl = __builtin_popcountll(ml[0]) + __builtin_popcountll(ml[1]);
+        int cr = __builtin_popcountll(mr[0]) + __builtin_popcountll(mr[1]);
+        int pairs = cl < cr ? cl : cr;
+        if (pairs > 0) {
+            // The t-th lowest unpaired left stopper is exchanged with the t-th highest unpaired right one; a tagged
+            // entry's byte of ordinal's high bits moves with it.
+            uint64_t sl[2], keep[2], sr[2];
+            lowest_bits(ml, pairs, sl);
+            lowest_bits(mr, cr - pairs, keep);
+            sr[0] = mr[0] & ~keep[0];
+            sr[1] = mr[1] & ~keep[1];
+            uint8_t lo[B + 8], ro[B + 8];
+            offsets128(sl, 0, lo);
+            offsets128(sr, 1, ro);
+            uint16_t *lb = e + l, *rb = e + r - B;
+            uint8_t *lh = high + l, *rh = high + r - B;
+            for (int t = 0; t < pairs; t++) {
+                int a = lo[t], b = ro[t];
+                uint16_t x = lb[a], y = rb[b];
+                lb[a] = y;
+                rb[b] = x;
+                if ((uint16_t)(x | y) >= 0x8000) {
+                    uint8_t h = lh[a];
+                    lh[a] = rh[b];
+                    rh[b] = h;
+                }
+            }
+            ml[0] &= ~sl[0];
+            ml[1] &= ~sl[1];
+            mr[0] = keep[0];
+            mr[1] = keep[1];
+        }
+        if (!(ml[0] | ml[1])) l += B;
+        if (!(mr[0] | mr[1])) r -= B;
+    }
+    out[0] = ml[0] ? l + __builtin_ctzll(ml[0]) : (ml[1] ? l + 64 + __builtin_ctzll(ml[1]) : l);
+    out[1] = mr[1] ? r - B + 64 + (63 - __builtin_clzll(mr[1])) + 1
+                   : (mr[0] ? r - B + (63 - __builtin_clzll(mr[0])) + 1 : r);
+}
+
+int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
+                              int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+    if (!mg_avx2_partition_available()) return -1;
+    partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
+    return 0;
+}
+
+#else
+
+int mg_avx2_partition_available(void) { return 0; }
+
+int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
+                              int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+    (void)entries; (void)high; (void)first; (void)last; (void)pivot; (void)left_at_least; (void)first_key;
+    (void)second_key; (void)out;
+    return -1;
+}
+
+#endif
