@@ -1,5 +1,6 @@
 #include "CSignConsensus.h"
 #include "CPUHints.h"
+#include "SignConsensusAVX2.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -61,7 +62,12 @@ static void ties_avx512(const float *const *x, const float *weights, int models,
 
 int mg_ties_merge_bf16(const float *const *x, const float *weights, int models, int normalize, int64_t count,
                        float *out) {
-    if (!mg_avx512f_available() || (models != 2 && models != 3) || count % 16 != 0) return -1;
+    if ((models != 2 && models != 3) || count % 16 != 0) return -1;
+    if (!mg_avx512f_available()) {
+        if (!mg_sign_consensus_avx2_available()) return -1;
+        mg_ties_avx2(x, weights, models, normalize, count, out);
+        return 0;
+    }
     ties_avx512(x, weights, models, normalize, count, out);
     return 0;
 }
@@ -80,7 +86,12 @@ static void elect_avx512(const float *const *x, const float *weights, int models
 }
 
 int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, int64_t count, float *out) {
-    if (!mg_avx512f_available() || models < 1 || count % 16 != 0) return -1;
+    if (models < 1 || count % 16 != 0) return -1;
+    if (!mg_avx512f_available()) {
+        if (!mg_sign_consensus_avx2_available()) return -1;
+        mg_elect_avx2(x, weights, models, count, out);
+        return 0;
+    }
     elect_avx512(x, weights, models, count, out);
     return 0;
 }
@@ -134,7 +145,12 @@ static void sce_avx512(const float *sign, const float *const *x, const float *we
 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
                     float *out) {
-    if (!mg_avx512f_available() || models < 1 || models > 8 || count % 16 != 0) return -1;
+    if (models < 1 || models > 8 || count % 16 != 0) return -1;
+    if (!mg_avx512f_available()) {
+        if (!mg_sign_consensus_avx2_available()) return -1;
+        mg_sce_avx2(sign, x, weights, models, count, out);
+        return 0;
+    }
     sce_avx512(sign, x, weights, models, count, out);
     return 0;
 }
@@ -178,10 +194,17 @@ static void mix_avx512(const float *const *x, const float *weights, int models, 
 
 int mg_task_mix_bf16(const float *const *x, const float *weights, int models, int normalize, float lambda,
                      int64_t count, float *out) {
-    if (!mg_avx512f_available() || models < 1 || models > 8 || count % 16 != 0) return -1;
+    if (models < 1 || models > 8 || count % 16 != 0) return -1;
+    if (!mg_avx512f_available()) {
+        if (!mg_sign_consensus_avx2_available()) return -1;
+        mg_mix_avx2(x, weights, models, normalize, lambda, count, out);
+        return 0;
+    }
     mix_avx512(x, weights, models, normalize, lambda, count, out);
     return 0;
 }
+
+int mg_sign_consensus_available(void) { return mg_avx512f_available() || mg_sign_consensus_avx2_available(); }
 
 #else
 
@@ -201,6 +224,8 @@ int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weigh
     (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
     return -1;
 }
+
+int mg_sign_consensus_available(void) { return 0; }
 
 int mg_task_mix_bf16(const float *const *x, const float *weights, int models, int normalize, float lambda,
                      int64_t count, float *out) {

@@ -1,4 +1,4 @@
-import CPUHints
+import CSignConsensus
 
 /// A kernel's operands and output as parallel workers see them, indexed by global element index; each worker
 /// touches a disjoint range of `output`.
@@ -17,8 +17,8 @@ struct SendablePointer<Pointer>: @unchecked Sendable {
 /// The arguments the C kernels (`CSignConsensus`) take: their f32 weights and, per weight, an operand moved to the
 /// first element they compute.
 enum CKernelArguments {
-    /// Whether the processor runs the C kernels (AVX-512F; asked once).
-    static let available = mg_avx512f_available() == 1
+    /// Whether the processor runs the C kernels (AVX-512F, or AVX2 in eight lanes; asked once).
+    static let available = mg_sign_consensus_available() == 1
 
     /// Calls `body` with `weights` and the C array of `operand(k) + start` for each weight `k` (operands indexed by
     /// global element index, so the C kernel's element 0 is element `start`); returns what `body` returns.

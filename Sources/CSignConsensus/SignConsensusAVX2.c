@@ -1,0 +1,183 @@
+// The AVX2 forms of CSignConsensus' bf16 kernels, for x86-64 processors without AVX-512F (AMD Zen 2 and 3, Intel
+// client cores): the same IEEE operations in the same order as the AVX-512 forms in CSignConsensus.c and as
+// `SignConsensusChunkKernel` and `SCEMergeChunkKernel`'s eight Swift lanes, eight f32 lanes a step; the masks are
+// vectors of all-ones lanes, and a masked-off lane is +0 (`vandps`), as the AVX-512 forms' zeroing moves give.
+#include "SignConsensusAVX2.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+#define MG_TARGET_AVX2 __attribute__((target("avx2")))
+
+int mg_sign_consensus_avx2_available(void) {
+    static int answer = -1;
+    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
+    if (known >= 0) return known;
+    __builtin_cpu_init();
+    known = __builtin_cpu_supports("avx2") ? 1 : 0;
+    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
+    return known;
+}
+
+// `BF16Rounding.round` in eight lanes: (bits + 0x7FFF + lowest kept bit) with the low half cleared; NaN lanes keep
+// their high half with the quiet bit set.
+MG_TARGET_AVX2
+static inline __m256 round_bf16(__m256 v) {
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    const __m256i lowest = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lowest), high);
+    const __m256i quiet = _mm256_and_si256(_mm256_or_si256(bits, _mm256_set1_epi32(0x00400000)), high);
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    return _mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet), nan);
+}
+
+MG_TARGET_AVX2
+static inline void ties_step(const float *const *x, const __m256 *c, int models, int normalize, int64_t i,
+                             float *out) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 t[3];
+    __m256 elected = zero;
+    for (int k = 0; k < models; k++) {
+        t[k] = round_bf16(_mm256_mul_ps(_mm256_loadu_ps(x[k] + i), c[k]));
+        elected = _mm256_add_ps(elected, t[k]);
+    }
+    const __m256 positive = _mm256_cmp_ps(elected, zero, _CMP_GE_OQ);
+    const __m256 sign = _mm256_blendv_ps(_mm256_set1_ps(-1.0f), _mm256_set1_ps(1.0f), positive);
+    __m256 sum = zero, divisor = zero;
+    for (int k = 0; k < models; k++) {
+        const __m256 agrees = _mm256_cmp_ps(_mm256_mul_ps(t[k], sign), zero, _CMP_GT_OQ);
+        sum = _mm256_add_ps(sum, _mm256_and_ps(agrees, t[k]));
+        divisor = _mm256_add_ps(divisor, _mm256_and_ps(agrees, c[k]));
+    }
+    if (normalize) {
+        sum = round_bf16(sum);
+        divisor = round_bf16(divisor);
+        const __m256 unusable = _mm256_cmp_ps(divisor, zero, _CMP_EQ_OQ);
+        sum = _mm256_div_ps(sum, _mm256_blendv_ps(divisor, _mm256_set1_ps(1.0f), unusable));
+    }
+    _mm256_storeu_ps(out + i, sum);
+}
+
+MG_TARGET_AVX2
+void mg_ties_avx2(const float *const *x, const float *weights, int models, int normalize, int64_t count, float *out) {
+    __m256 c[3];
+    for (int k = 0; k < models; k++) c[k] = _mm256_set1_ps(weights[k]);
+    if (models == 3) {
+        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 1, i, out); }
+        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 0, i, out); }
+    } else {
+        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 1, i, out); }
+        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 0, i, out); }
+    }
+}
+
+MG_TARGET_AVX2
+void mg_elect_avx2(const float *const *x, const float *weights, int models, int64_t count, float *out) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), minusOne = _mm256_set1_ps(-1.0f);
+    for (int64_t i = 0; i < count; i += 8) {
+        __m256 sum = zero;
+        for (int k = 0; k < models; k++) {
+            sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(_mm256_loadu_ps(x[k] + i), _mm256_set1_ps(weights[k]))));
+        }
+        _mm256_storeu_ps(out + i, _mm256_blendv_ps(minusOne, one, _mm256_cmp_ps(sum, zero, _CMP_GE_OQ)));
+    }
+}
+
+MG_TARGET_AVX2
+static inline void sce_step(const float *sign, const float *const *x, const __m256 *w, int models, __m256 floor,
+                            int64_t i, float *out) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 up, down;
+    if (sign) {
+        const __m256 s = _mm256_loadu_ps(sign + i);
+        up = _mm256_cmp_ps(s, zero, _CMP_GT_OQ);
+        down = _mm256_cmp_ps(s, zero, _CMP_LT_OQ);
+    } else {
+        __m256 total = zero;
+        for (int k = 0; k < models; k++) total = _mm256_add_ps(total, _mm256_loadu_ps(x[k] + i));
+        up = _mm256_cmp_ps(total, zero, _CMP_GE_OQ);
+        down = _mm256_xor_ps(up, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+    }
+    __m256 sum = zero, divisor = zero;
+    for (int k = 0; k < models; k++) {
+        const __m256 v = _mm256_loadu_ps(x[k] + i);
+        const __m256 agrees = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), up),
+                                           _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), down));
+        const __m256 weight = _mm256_and_ps(agrees, w[k]);
+        sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(v, weight)));
+        divisor = _mm256_add_ps(divisor, weight);
+    }
+    const __m256 d = round_bf16(divisor);
+    const __m256 clamped = _mm256_blendv_ps(d, floor, _mm256_cmp_ps(d, floor, _CMP_LT_OQ));
+    _mm256_storeu_ps(out + i, round_bf16(_mm256_div_ps(round_bf16(sum), clamped)));
+}
+
+MG_TARGET_AVX2
+void mg_sce_avx2(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                 float *out) {
+    __m256 w[8];
+    for (int k = 0; k < models; k++) w[k] = _mm256_set1_ps(weights[k]);
+    const __m256 floor = round_bf16(_mm256_set1_ps(1e-6f));
+    if (models == 3) {
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, i, out);
+    } else if (models == 2) {
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, i, out);
+    } else {
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, i, out);
+    }
+}
+
+MG_TARGET_AVX2
+static inline void mix_step(const float *const *x, const __m256 *w, int models, int normalize, __m256 divisor,
+                            float lambda, int64_t i, float *out) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int k = 0; k < models; k++) {
+        sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(_mm256_loadu_ps(x[k] + i), w[k])));
+    }
+    if (normalize) sum = _mm256_div_ps(round_bf16(sum), divisor);
+    if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16(sum), _mm256_set1_ps(lambda));
+    _mm256_storeu_ps(out + i, sum);
+}
+
+MG_TARGET_AVX2
+void mg_mix_avx2(const float *const *x, const float *weights, int models, int normalize, float lambda, int64_t count,
+                 float *out) {
+    __m256 w[8];
+    float total = 0.0f;
+    for (int k = 0; k < models; k++) {
+        w[k] = _mm256_set1_ps(weights[k]);
+        total += weights[k];
+    }
+    __m256 divisor = round_bf16(_mm256_set1_ps(total));
+    const __m256 unusable = _mm256_and_ps(_mm256_cmp_ps(divisor, _mm256_set1_ps(1e-8f), _CMP_LT_OQ),
+                                          _mm256_cmp_ps(divisor, _mm256_set1_ps(-1e-8f), _CMP_GT_OQ));
+    divisor = _mm256_blendv_ps(divisor, _mm256_set1_ps(1.0f), unusable);
+    if (models == 3) {
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 3, normalize, divisor, lambda, i, out);
+    } else if (models == 2) {
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 2, normalize, divisor, lambda, i, out);
+    } else {
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, models, normalize, divisor, lambda, i, out);
+    }
+}
+
+#else
+
+int mg_sign_consensus_avx2_available(void) { return 0; }
+void mg_ties_avx2(const float *const *x, const float *weights, int models, int normalize, int64_t count, float *out) {
+    (void)x; (void)weights; (void)models; (void)normalize; (void)count; (void)out;
+}
+void mg_elect_avx2(const float *const *x, const float *weights, int models, int64_t count, float *out) {
+    (void)x; (void)weights; (void)models; (void)count; (void)out;
+}
+void mg_sce_avx2(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
+                 float *out) {
+    (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
+}
+void mg_mix_avx2(const float *const *x, const float *weights, int models, int normalize, float lambda, int64_t count,
+                 float *out) {
+    (void)x; (void)weights; (void)models; (void)normalize; (void)lambda; (void)count; (void)out;
+}
+
+#endif
