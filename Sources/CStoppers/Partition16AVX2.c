@@ -2,9 +2,10 @@
 // 3, Intel client cores): the same exchanges, the stoppers of a block classified sixteen keys a comparison and the
 // pairs exchanged one by one from lists of their offsets, made eight a step from tables. Exchanging the pairs by
 // `pshufb` compressions and expansions through a stream (the AVX-512 form's scheme, eight lanes a step) was slower
-// on the Zen 3 VM of 2026-12-04: reading a stream back spans several of its stores, which the processor cannot
-// forward (`breadcrumbs_ties3` 14.7–17.7 s against 12.7–13.6 s with the lists and 13.4–14.6 s with the Swift
-// partition, alternated). `_pdep_u64` is microcoded on AMD Zen 1 and 2: correct there, slower.
+// on the Zen 3 VM of 2026-12-04 (`breadcrumbs_ties3` 14.7–17.7 s against 12.7–13.6 s with the lists and 13.4–14.6 s
+// with the Swift partition, alternated), also with each expansion put off until the next pair's compressions were
+// done: the shuffles, table loads and blends of every group of eight cost more than the pairs' exchanges one by one
+// (docs/performance-history.md). `_pdep_u64` is microcoded on AMD Zen 1 and 2: correct there, slower.
 #include "CStoppers.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
