@@ -93,13 +93,12 @@ public struct Philox4x32: Sendable {
             c3 = p0
         }
 
-        /// The 32-bit words, lane by lane (the generic SIMD conversions are not vectorized).
+        /// The 32-bit words: the low halves of the 64-bit lanes, the even 32-bit lanes of the same bits (one shuffle;
+        /// the generic SIMD conversions are not vectorized).
         @inline(__always)
         var draws: Draws {
             @inline(__always) func words(_ v: W) -> SIMD8<UInt32> {
-                SIMD8(UInt32(truncatingIfNeeded: v[0]), UInt32(truncatingIfNeeded: v[1]), UInt32(truncatingIfNeeded: v[2]),
-                      UInt32(truncatingIfNeeded: v[3]), UInt32(truncatingIfNeeded: v[4]), UInt32(truncatingIfNeeded: v[5]),
-                      UInt32(truncatingIfNeeded: v[6]), UInt32(truncatingIfNeeded: v[7]))
+                unsafeBitCast(v, to: SIMD16<UInt32>.self).evenHalf
             }
             return Draws(words: (words(c0), words(c1), words(c2), words(c3)))
         }
