@@ -3,6 +3,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "BlockPairs.h"
 
 int mg_stopper_offsets_available(void) { return mg_avx512f_available(); }
 
@@ -46,9 +47,6 @@ int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, i
 
 // The 16-bit block partition (`mg_block_partition16`). A block is 128 entries: four vectors of 32 entries, and 128
 // bytes of the ordinals' high bits (two vectors of 64); its masks are 128 bits (two words, bit i for entry i).
-#ifndef MG_PREFETCH_BLOCKS
-#define MG_PREFETCH_BLOCKS 8
-#endif
 #define MG_TARGET16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2")))
 
 // The keys of 32 entries: an untagged entry's own bits, a tagged one's tracked key.
@@ -72,20 +70,6 @@ static inline void block_stoppers16(const uint16_t *block, __m512i pivot, int at
     }
     mask[0] = m[0];
     mask[1] = m[1];
-}
-
-// The lowest `k` set bits of the 128-bit mask `m` (k at most its population).
-MG_TARGET16
-static inline void lowest_bits(const uint64_t m[2], int k, uint64_t out[2]) {
-    int low = __builtin_popcountll(m[0]);
-    if (k <= low) {
-        out[0] = k == 0 ? 0 : _pdep_u64(k == 64 ? ~0ULL : (1ULL << k) - 1, m[0]);
-        out[1] = 0;
-    } else {
-        int rest = k - low;
-        out[0] = m[0];
-        out[1] = _pdep_u64(rest == 64 ? ~0ULL : (1ULL << rest) - 1, m[1]);
-    }
 }
 
 // Packs the entries of `block` whose bits are set in `select` into `stream` in increasing position order (the
@@ -150,14 +134,6 @@ static inline void expand_reversed8(uint8_t *block, const uint64_t select[2], co
     }
 }
 
-// Prefetches the block at position `at`: its 128 entries (256 bytes) and their 128 bytes of ordinals' high bits
-// (read when a tagged entry of the block moves, which is common: one element in a few hundred is tracked).
-static inline void prefetch_block16(const uint16_t *e, const uint8_t *high, int64_t at) {
-    for (int c = 0; c < 128; c += 32) _mm_prefetch((const char *)(e + at + c), _MM_HINT_T0);
-    _mm_prefetch((const char *)(high + at), _MM_HINT_T0);
-    _mm_prefetch((const char *)(high + at + 64), _MM_HINT_T0);
-}
-
 MG_TARGET16
 static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                                int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
@@ -172,11 +148,11 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
     while (r - l >= 2 * B) {
         if (!(ml[0] | ml[1])) {
             // The blocks the scans reach next stream in from memory while this one is paired.
-            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block16(e, high, l + MG_PREFETCH_BLOCKS * B);
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, l + MG_PREFETCH_BLOCKS * B);
             block_stoppers16(e + l, p, left_at_least, k1, k2, ml);
         }
         if (!(mr[0] | mr[1])) {
-            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block16(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
             block_stoppers16(e + r - B, p, !left_at_least, k1, k2, mr);
         }
         int cl = __builtin_popcountll(ml[0]) + __builtin_popcountll(ml[1]);
@@ -186,8 +162,8 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
             // The left scan's next `pairs` stoppers (lowest positions) meet the right scan's (highest positions):
             // the t-th lowest on the left is exchanged with the t-th highest on the right.
             uint64_t sl[2], keep[2], sr[2];
-            lowest_bits(ml, pairs, sl);
-            lowest_bits(mr, cr - pairs, keep);
+            mg_lowest_bits128(ml, pairs, sl);
+            mg_lowest_bits128(mr, cr - pairs, keep);
             sr[0] = mr[0] & ~keep[0];
             sr[1] = mr[1] & ~keep[1];
             int tagged = compress16(e + l, sl, left_stream);
@@ -211,9 +187,7 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
     }
     // Where the scalar scans resume: the next unpaired left stopper, or l; one past the next unpaired right stopper
     // (the highest), or r.
-    out[0] = ml[0] ? l + __builtin_ctzll(ml[0]) : (ml[1] ? l + 64 + __builtin_ctzll(ml[1]) : l);
-    out[1] = mr[1] ? r - B + 64 + (63 - __builtin_clzll(mr[1])) + 1
-                   : (mr[0] ? r - B + (63 - __builtin_clzll(mr[0])) + 1 : r);
+    mg_scan_resume(ml, mr, l, r, out);
 }
 
 // Whether the AVX-512 form of the block partition (and the windowed count) runs here, asked once.
@@ -230,12 +204,7 @@ static int mg_avx512_partition_available(void) {
 }
 
 int mg_block_partition16_available(void) {
-    static int answer = -1;
-    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
-    known = mg_avx512_partition_available() || mg_avx2_partition_available() ? 1 : 0;
-    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
-    return known;
+    return mg_avx512_partition_available() || mg_avx2_partition_available() ? 1 : 0;
 }
 
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,

@@ -10,6 +10,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "BlockPairs.h"
 #include <pthread.h>
 #include <string.h>
 
@@ -73,20 +74,6 @@ static inline void block_stoppers(const uint16_t *block, __m256i pivot, int at_l
     mask[1] = w[2] | w[3] << 32;
 }
 
-// The lowest `k` set bits of the 128-bit mask `m` (k at most its population).
-MG_TARGET2
-static inline void lowest_bits(const uint64_t m[2], int k, uint64_t out[2]) {
-    int low = __builtin_popcountll(m[0]);
-    if (k <= low) {
-        out[0] = k == 0 ? 0 : _pdep_u64(k == 64 ? ~0ULL : (1ULL << k) - 1, m[0]);
-        out[1] = 0;
-    } else {
-        int rest = k - low;
-        out[0] = m[0];
-        out[1] = _pdep_u64(rest == 64 ? ~0ULL : (1ULL << rest) - 1, m[1]);
-    }
-}
-
 static inline unsigned group_mask(const uint64_t select[2], int g) {
     return (unsigned)(select[g >> 3] >> (8 * (g & 7))) & 0xFF;
 }
@@ -106,16 +93,6 @@ static inline int offsets128(const uint64_t select[2], int down, uint8_t *out) {
     return n;
 }
 
-// Prefetches the block at position `at`: its 128 entries and their bytes of ordinals' high bits.
-static inline void prefetch_block(const uint16_t *e, const uint8_t *high, int64_t at) {
-    for (int c = 0; c < 128; c += 32) _mm_prefetch((const char *)(e + at + c), _MM_HINT_T0);
-    _mm_prefetch((const char *)(high + at), _MM_HINT_T0);
-    _mm_prefetch((const char *)(high + at + 64), _MM_HINT_T0);
-}
-
-#ifndef MG_PREFETCH_BLOCKS
-#define MG_PREFETCH_BLOCKS 8
-#endif
 
 MG_TARGET2
 static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
@@ -127,11 +104,11 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
     uint64_t ml[2] = {0, 0}, mr[2] = {0, 0};  // the unpaired stoppers of the blocks at l and r − B
     while (r - l >= 2 * B) {
         if (!(ml[0] | ml[1])) {
-            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block(e, high, l + MG_PREFETCH_BLOCKS * B);
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, l + MG_PREFETCH_BLOCKS * B);
             block_stoppers(e + l, p, left_at_least, k1, k2, ml);
         }
         if (!(mr[0] | mr[1])) {
-            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) prefetch_block(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
+            if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
             block_stoppers(e + r - B, p, !left_at_least, k1, k2, mr);
         }
         int cl = __builtin_popcountll(ml[0]) + __builtin_popcountll(ml[1]);
@@ -141,8 +118,8 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
             // The t-th lowest unpaired left stopper is exchanged with the t-th highest unpaired right one; a tagged
             // entry's byte of ordinal's high bits moves with it.
             uint64_t sl[2], keep[2], sr[2];
-            lowest_bits(ml, pairs, sl);
-            lowest_bits(mr, cr - pairs, keep);
+            mg_lowest_bits128(ml, pairs, sl);
+            mg_lowest_bits128(mr, cr - pairs, keep);
             sr[0] = mr[0] & ~keep[0];
             sr[1] = mr[1] & ~keep[1];
             uint8_t lo[B + 8], ro[B + 8];
@@ -169,9 +146,7 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
         if (!(ml[0] | ml[1])) l += B;
         if (!(mr[0] | mr[1])) r -= B;
     }
-    out[0] = ml[0] ? l + __builtin_ctzll(ml[0]) : (ml[1] ? l + 64 + __builtin_ctzll(ml[1]) : l);
-    out[1] = mr[1] ? r - B + 64 + (63 - __builtin_clzll(mr[1])) + 1
-                   : (mr[0] ? r - B + (63 - __builtin_clzll(mr[0])) + 1 : r);
+    mg_scan_resume(ml, mr, l, r, out);
 }
 
 int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,

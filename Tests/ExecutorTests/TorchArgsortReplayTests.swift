@@ -429,17 +429,17 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// entries, and the same byte at every tagged position, with it as without it.
     func testCompactVectorPartitionIsTheSwiftPartition() throws {
         try XCTSkipUnless(CompactEntries.vectorPartitionAvailable, "no AVX-512 VBMI2 or AVX2 here: the Swift partition is the only one")
-        try compareCompactPartitions(avx2: false)
+        compareCompactPartitions(avx2: false)
     }
 
     /// The AVX2 form of `mg_block_partition16` (the one processors without AVX-512 run) makes the same exchanges as
     /// the Swift block partition too, whichever form the processor would choose.
     func testCompactAVX2PartitionIsTheSwiftPartition() throws {
         try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and BMI2 here")
-        try compareCompactPartitions(avx2: true)
+        compareCompactPartitions(avx2: true)
     }
 
-    private func compareCompactPartitions(avx2: Bool) throws {
+    private func compareCompactPartitions(avx2: Bool) {
         var rng = SeededGenerator(state: 16)
         let n = 250_000
         let first: UInt16 = 180, second: UInt16 = 220

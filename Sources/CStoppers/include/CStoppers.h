@@ -25,7 +25,7 @@ int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, i
 int mg_block_partition16_available(void);
 
 /// Whether `mg_block_partition16_avx2` runs here: an x86-64 processor with AVX2, BMI2 and POPCNT, asked once (the
-/// first call also builds its shuffle tables). Returns 1 or 0.
+/// first call also builds its tables of offsets). Returns 1 or 0.
 int mg_avx2_partition_available(void);
 
 /// `mg_block_partition16` in AVX2 (Partition16AVX2.c): the same exchanges and results, sixteen keys a comparison and
