@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "IR"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "Checkpoint", "IR"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Parser", "Checkpoint", "IR"]),
-        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor", "Checkpoint", "Planner", "IR", "CStoppers"]),
         .testTarget(name: "EndToEndTests", dependencies: [
             "Executor", "Checkpoint", "Planner", "Parser", "IR", "Hub", "mergegraph",
             .product(name: "Crypto", package: "swift-crypto"),

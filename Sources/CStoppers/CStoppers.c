@@ -4,6 +4,7 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 #include "BlockPairs.h"
+#include "WindowCount.h"
 
 int mg_stopper_offsets_available(void) { return mg_avx512f_available(); }
 
@@ -134,6 +135,29 @@ static inline void expand_reversed8(uint8_t *block, const uint64_t select[2], co
     }
 }
 
+// The lowest `k` set bits of the 128-bit mask `m` (k at most its population).
+MG_TARGET16
+static inline void lowest_bits128(const uint64_t m[2], int k, uint64_t out[2]) {
+    int low = __builtin_popcountll(m[0]);
+    if (k <= low) {
+        out[0] = k == 0 ? 0 : _pdep_u64(k == 64 ? ~0ULL : (1ULL << k) - 1, m[0]);
+        out[1] = 0;
+    } else {
+        int rest = k - low;
+        out[0] = m[0];
+        out[1] = _pdep_u64(rest == 64 ? ~0ULL : (1ULL << rest) - 1, m[1]);
+    }
+}
+
+// Where the scalar scans resume after the block loop over `l ..< r`: out[0] the next unpaired left stopper (the
+// lowest of `ml`, of the block at l), or l; out[1] one past the next unpaired right stopper (the highest of `mr`, of
+// the block at r − 128), or r.
+static inline void scan_resume(const uint64_t ml[2], const uint64_t mr[2], int64_t l, int64_t r, int64_t *out) {
+    out[0] = ml[0] ? l + __builtin_ctzll(ml[0]) : (ml[1] ? l + 64 + __builtin_ctzll(ml[1]) : l);
+    out[1] = mr[1] ? r - 128 + 64 + (63 - __builtin_clzll(mr[1])) + 1
+                   : (mr[0] ? r - 128 + (63 - __builtin_clzll(mr[0])) + 1 : r);
+}
+
 MG_TARGET16
 static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                                int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
@@ -162,8 +186,8 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
             // The left scan's next `pairs` stoppers (lowest positions) meet the right scan's (highest positions):
             // the t-th lowest on the left is exchanged with the t-th highest on the right.
             uint64_t sl[2], keep[2], sr[2];
-            mg_lowest_bits128(ml, pairs, sl);
-            mg_lowest_bits128(mr, cr - pairs, keep);
+            lowest_bits128(ml, pairs, sl);
+            lowest_bits128(mr, cr - pairs, keep);
             sr[0] = mr[0] & ~keep[0];
             sr[1] = mr[1] & ~keep[1];
             int tagged = compress16(e + l, sl, left_stream);
@@ -187,7 +211,7 @@ static void partition16_avx512(uint16_t *e, uint8_t *high, int64_t first, int64_
     }
     // Where the scalar scans resume: the next unpaired left stopper, or l; one past the next unpaired right stopper
     // (the highest), or r.
-    mg_scan_resume(ml, mr, l, r, out);
+    scan_resume(ml, mr, l, r, out);
 }
 
 // Whether the AVX-512 form of the block partition (and the windowed count) runs here, asked once.
@@ -243,25 +267,21 @@ static void window_count16_avx512(const uint16_t *keys, int64_t count, uint16_t 
         for (int j = 0; j < n; j++) table[buffer[j]] += 1;
         i += 256;
     }
-    for (; i < count; i++) {
-        uint16_t k = keys[i];
-        if (k < lo1) below++;
-        else if (k <= hi1) table[k] += 1;
-        else if (k < lo2) between++;
-        else if (k <= hi2) table[k] += 1;
-    }
+    mg_window_count16_tail(keys + i, count - i, lo1, hi1, lo2, hi2, table, &below, &between);
     gaps[0] += below;
     gaps[1] += between;
 }
 
 int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
                       int64_t *table, int64_t *gaps) {
-    if (!mg_window_count16_available()) return -1;
+    if (!mg_avx512_partition_available()) return mg_window_count16_avx2(keys, count, lo1, hi1, lo2, hi2, table, gaps);
     window_count16_avx512(keys, count, lo1, hi1, lo2, hi2, table, gaps);
     return 0;
 }
 
-int mg_window_count16_available(void) { return mg_avx512_partition_available(); }
+int mg_window_count16_available(void) {
+    return mg_avx512_partition_available() || mg_window_count16_avx2_available() ? 1 : 0;
+}
 
 // `mg_keep_bf16`: sixteen elements a step, the keep decision in mask registers (Swift's eight-lane masks took
 // about three instructions an element).

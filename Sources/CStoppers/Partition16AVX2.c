@@ -1,11 +1,11 @@
-// `mg_block_partition16` for x86-64 processors with AVX2 but not the AVX-512 subsets of CStoppers.c (AMD Zen 2 and
-// 3, Intel client cores): the same exchanges, the stoppers of a block classified sixteen keys a comparison and the
-// pairs exchanged one by one from lists of their offsets, made eight a step from tables. Exchanging the pairs by
-// `pshufb` compressions and expansions through a stream (the AVX-512 form's scheme, eight lanes a step) was slower
-// on the Zen 3 VM of 2026-12-04 (`breadcrumbs_ties3` 14.7–17.7 s against 12.7–13.6 s with the lists and 13.4–14.6 s
-// with the Swift partition, alternated), also with each expansion put off until the next pair's compressions were
-// done: the shuffles, table loads and blends of every group of eight cost more than the pairs' exchanges one by one
-// (docs/performance-history.md). `_pdep_u64` is microcoded on AMD Zen 1 and 2: correct there, slower.
+// `mg_block_partition16` for x86-64 processors with AVX2 but not the AVX-512 subsets of CStoppers.c (AMD Zen 2 and 3,
+// Intel client cores): the same exchanges, the stoppers of a block classified sixteen keys a comparison and the pairs
+// exchanged one by one from lists of their offsets, made eight a step from tables when a block is reached. Exchanging
+// the pairs by `pshufb` compressions and expansions through a stream (the AVX-512 form's scheme, eight lanes a step)
+// was slower on the Zen 3 VM of 2026-12-04 (`breadcrumbs_ties3` 14.7–17.7 s against 12.7–13.6 s with the lists and
+// 13.4–14.6 s with the Swift partition, alternated), also with each expansion put off until the next pair's
+// compressions were done: the shuffles, table loads and blends of every group of eight cost more than the pairs'
+// exchanges one by one (docs/performance-history.md).
 #include "CStoppers.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#define MG_TARGET2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
+#define MG_TARGET2 __attribute__((target("avx2,popcnt")))
 
 // For each byte of mask m: the offsets (0–7) of its set bits in increasing (`offsets_up`) and decreasing
 // (`offsets_down`) order, packed into the low bytes of a word.
@@ -37,7 +37,7 @@ int mg_avx2_partition_available(void) {
     int known = __atomic_load_n(&answer, __ATOMIC_ACQUIRE);
     if (known >= 0) return known;
     __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
+    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     if (known) pthread_once(&tables_once, make_tables);
     __atomic_store_n(&answer, known, __ATOMIC_RELEASE);
     return known;
@@ -101,52 +101,52 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
     const __m256i p = _mm256_set1_epi16((short)pivot);
     const __m256i k1 = _mm256_set1_epi16((short)first_key), k2 = _mm256_set1_epi16((short)second_key);
     int64_t l = first, r = last;
-    uint64_t ml[2] = {0, 0}, mr[2] = {0, 0};  // the unpaired stoppers of the blocks at l and r − B
+    // The offsets of the stoppers of the blocks at l (increasing) and at r − B (decreasing), made once when the
+    // block is reached, and how many of each are listed and already paired. (Remaking the lists of both blocks at
+    // every step, from masks of the unpaired stoppers, took about a sixth more time.)
+    uint8_t lo[B + 8], ro[B + 8];
+    int listed_l = 0, paired_l = 0, listed_r = 0, paired_r = 0;
     while (r - l >= 2 * B) {
-        if (!(ml[0] | ml[1])) {
+        if (paired_l == listed_l) {
             if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, l + MG_PREFETCH_BLOCKS * B);
-            block_stoppers(e + l, p, left_at_least, k1, k2, ml);
+            uint64_t m[2];
+            block_stoppers(e + l, p, left_at_least, k1, k2, m);
+            listed_l = offsets128(m, 0, lo);
+            paired_l = 0;
         }
-        if (!(mr[0] | mr[1])) {
+        if (paired_r == listed_r) {
             if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
-            block_stoppers(e + r - B, p, !left_at_least, k1, k2, mr);
+            uint64_t m[2];
+            block_stoppers(e + r - B, p, !left_at_least, k1, k2, m);
+            listed_r = offsets128(m, 1, ro);
+            paired_r = 0;
         }
-        int cl = __builtin_popcountll(ml[0]) + __builtin_popcountll(ml[1]);
-        int cr = __builtin_popcountll(mr[0]) + __builtin_popcountll(mr[1]);
-        int pairs = cl < cr ? cl : cr;
-        if (pairs > 0) {
-            // The t-th lowest unpaired left stopper is exchanged with the t-th highest unpaired right one; a tagged
-            // entry's byte of ordinal's high bits moves with it.
-            uint64_t sl[2], keep[2], sr[2];
-            mg_lowest_bits128(ml, pairs, sl);
-            mg_lowest_bits128(mr, cr - pairs, keep);
-            sr[0] = mr[0] & ~keep[0];
-            sr[1] = mr[1] & ~keep[1];
-            uint8_t lo[B + 8], ro[B + 8];
-            offsets128(sl, 0, lo);
-            offsets128(sr, 1, ro);
-            uint16_t *lb = e + l, *rb = e + r - B;
-            uint8_t *lh = high + l, *rh = high + r - B;
-            for (int t = 0; t < pairs; t++) {
-                int a = lo[t], b = ro[t];
-                uint16_t x = lb[a], y = rb[b];
-                lb[a] = y;
-                rb[b] = x;
-                if ((uint16_t)(x | y) >= 0x8000) {
-                    uint8_t h = lh[a];
-                    lh[a] = rh[b];
-                    rh[b] = h;
-                }
+        int pairs = listed_l - paired_l < listed_r - paired_r ? listed_l - paired_l : listed_r - paired_r;
+        // The t-th lowest unpaired left stopper is exchanged with the t-th highest unpaired right one; a tagged
+        // entry's byte of ordinal's high bits moves with it.
+        const uint8_t *lt = lo + paired_l, *rt = ro + paired_r;
+        uint16_t *lb = e + l, *rb = e + r - B;
+        uint8_t *lh = high + l, *rh = high + r - B;
+        for (int t = 0; t < pairs; t++) {
+            int a = lt[t], b = rt[t];
+            uint16_t x = lb[a], y = rb[b];
+            lb[a] = y;
+            rb[b] = x;
+            if ((uint16_t)(x | y) >= 0x8000) {
+                uint8_t h = lh[a];
+                lh[a] = rh[b];
+                rh[b] = h;
             }
-            ml[0] &= ~sl[0];
-            ml[1] &= ~sl[1];
-            mr[0] = keep[0];
-            mr[1] = keep[1];
         }
-        if (!(ml[0] | ml[1])) l += B;
-        if (!(mr[0] | mr[1])) r -= B;
+        paired_l += pairs;
+        paired_r += pairs;
+        if (paired_l == listed_l) l += B;
+        if (paired_r == listed_r) r -= B;
     }
-    mg_scan_resume(ml, mr, l, r, out);
+    // Where the scalar scans resume: the next unpaired left stopper, or l; one past the next unpaired right stopper
+    // (the highest), or r.
+    out[0] = paired_l < listed_l ? l + lo[paired_l] : l;
+    out[1] = paired_r < listed_r ? r - B + ro[paired_r] + 1 : r;
 }
 
 int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,

@@ -1,4 +1,5 @@
 @testable import Executor
+import CStoppers
 import Checkpoint
 import Foundation
 import IR
@@ -435,7 +436,7 @@ final class TorchArgsortReplayTests: XCTestCase {
     /// The AVX2 form of `mg_block_partition16` (the one processors without AVX-512 run) makes the same exchanges as
     /// the Swift block partition too, whichever form the processor would choose.
     func testCompactAVX2PartitionIsTheSwiftPartition() throws {
-        try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and BMI2 here")
+        try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and POPCNT here")
         compareCompactPartitions(avx2: true)
     }
 
@@ -467,6 +468,39 @@ final class TorchArgsortReplayTests: XCTestCase {
             // Every tracked element is still there exactly once.
             let ordinals = (0..<n).filter { e[$0] >= CompactEntries.tagged }.map { vector.index($0) }
             XCTAssertEqual(Set(ordinals).count, ordinals.count)
+        }
+    }
+
+    /// `mg_window_count16` in AVX2 (`mg_window_count16_avx2`, on any AVX2 processor) and in whatever form this
+    /// processor runs count what the definition counts, key by key: keys at and beside the windows' bounds, two
+    /// windows, an empty second window (everything above the first is "between"), lengths that leave a tail.
+    func testWindowCountAVX2IsTheScalarCount() throws {
+        try XCTSkipUnless(mg_window_count16_avx2_available() == 1, "no AVX2 here")
+        var rng = SeededGenerator(state: 18)
+        let n = 10_000
+        let keys = (0..<n).map { i -> UInt16 in
+            i % 3 == 0 ? UInt16.random(in: 0..<0x8000, using: &rng) : UInt16.random(in: 0x3A00..<0x3D00, using: &rng)
+        }
+        let windows: [(UInt16, UInt16, UInt16, UInt16)] = [
+            (0x3B00, 0x3B40, 0x3C00, 0x3C20), (0x3B00, 0x3B00, 0x3B01, 0x3B01), (0x3B80, 0x3BFF, 0x8000, 0x7FFF),
+            (0, 0x3A80, 0x3C00, 0x7FFF), (0x3C10, 0x3C10, 0x8000, 0x7FFF),
+        ]
+        for (lo1, hi1, lo2, hi2) in windows {
+            for count in [0, 31, 32, 33, 1000, n - 7, n] {
+                var expected = [Int64](repeating: 3, count: 0x8000), expectedGaps: [Int64] = [5, 7]
+                for k in keys[0..<count] {
+                    if k < lo1 { expectedGaps[0] += 1 }
+                    else if k <= hi1 { expected[Int(k)] += 1 }
+                    else if k < lo2 { expectedGaps[1] += 1 }
+                    else if k <= hi2 { expected[Int(k)] += 1 }
+                }
+                for (name, form) in [("avx2", mg_window_count16_avx2), ("dispatched", mg_window_count16)] {
+                    var table = [Int64](repeating: 3, count: 0x8000), gaps: [Int64] = [5, 7]
+                    XCTAssertEqual(form(keys, Int64(count), lo1, hi1, lo2, hi2, &table, &gaps), 0)
+                    XCTAssertTrue(table == expected, "\(name) \(lo1) \(hi1) \(lo2) \(hi2) \(count)")
+                    XCTAssertEqual(gaps, expectedGaps, "\(name) \(lo1) \(hi1) \(lo2) \(hi2) \(count)")
+                }
+            }
         }
     }
 

@@ -21,10 +21,10 @@ int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, i
                        uint8_t *out);
 
 /// Whether `mg_block_partition16` runs here: an x86-64 processor with AVX-512F, BW, VL, VBMI and VBMI2 and BMI2,
-/// or else with AVX2, BMI2 and POPCNT (`mg_block_partition16_avx2`), asked once. Returns 1 or 0.
+/// or else with AVX2 and POPCNT (`mg_block_partition16_avx2`), asked once. Returns 1 or 0.
 int mg_block_partition16_available(void);
 
-/// Whether `mg_block_partition16_avx2` runs here: an x86-64 processor with AVX2, BMI2 and POPCNT, asked once (the
+/// Whether `mg_block_partition16_avx2` runs here: an x86-64 processor with AVX2 and POPCNT, asked once (the
 /// first call also builds its tables of offsets). Returns 1 or 0.
 int mg_avx2_partition_available(void);
 
@@ -51,14 +51,26 @@ int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, i
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                          int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out);
 
-/// Whether `mg_window_count16` runs here (the processors `mg_block_partition16` runs on). Returns 1 or 0.
+/// Whether `mg_window_count16` runs here (the processors `mg_block_partition16` runs on: its AVX-512 subsets, or
+/// AVX2 with POPCNT and BMI, `mg_window_count16_avx2`). Returns 1 or 0.
 int mg_window_count16_available(void);
+
+/// Whether `mg_window_count16_avx2` runs here: an x86-64 processor with AVX2, BMI and POPCNT, asked once. Returns 1
+/// or 0.
+int mg_window_count16_avx2_available(void);
+
+/// `mg_window_count16` in AVX2 (WindowCount16AVX2.c): the same counts, sixteen keys a comparison, the in-window
+/// keys counted one by one from the set bits of their mask. `mg_window_count16` uses it where the processor lacks
+/// the AVX-512 subsets; tests call it directly to compare it with the scalar count on any processor. Returns −1 and
+/// counts nothing where `mg_window_count16_avx2_available()` is 0, else 0.
+int mg_window_count16_avx2(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
+                           int64_t *table, int64_t *gaps);
 
 /// The windowed count of `TieCut`'s keys (bf16 magnitudes' 15-bit keys, below 0x8000): adds 1 to `table[k]` for
 /// each of the `count` keys `k` at `keys` that lies in `lo1 ... hi1` or in `lo2 ... hi2` (`hi1 < lo2`; a window
 /// with `lo > hi` holds nothing), adds to `gaps[0]` how many lie below `lo1` and to `gaps[1]` how many lie strictly
-/// between `hi1` and `lo2`; keys above the last window are not counted. Thirty-two keys per AVX-512 comparison, so
-/// that only the few keys near the cuts pay an increment. Returns 0; −1 (and nothing counted) where it does not run.
+/// between `hi1` and `lo2`; keys above the last window are not counted. Thirty-two keys per AVX-512 comparison
+/// (sixteen per AVX2 one), so that only the few keys near the cuts pay an increment. Returns 0; −1 (and nothing counted) where it does not run.
 int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
                       int64_t *table, int64_t *gaps);
 

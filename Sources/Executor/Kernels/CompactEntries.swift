@@ -20,7 +20,7 @@ struct CompactEntries: ReplayEntries {
     /// The keys of tracked elements whose tag has bit 14 clear and set.
     let first: UInt16, second: UInt16
     /// Whether the block partition runs in `mg_block_partition16` (AVX-512 with BW, VBMI and VBMI2, and BMI2, or
-    /// AVX2 and BMI2); the default where the processor has them. Tests turn it off to compare with the Swift block
+    /// AVX2 and POPCNT); the default where the processor has them. Tests turn it off to compare with the Swift block
     /// partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
     /// Whether the block partition runs in its AVX2 form (`mg_block_partition16_avx2`) even where the processor has
@@ -29,7 +29,7 @@ struct CompactEntries: ReplayEntries {
 
     /// Whether this processor runs `mg_block_partition16`, asked once.
     static let vectorPartitionAvailable = mg_block_partition16_available() == 1
-    /// Whether this processor runs `mg_block_partition16_avx2` (AVX2 and BMI2), asked once.
+    /// Whether this processor runs `mg_block_partition16_avx2` (AVX2 and POPCNT), asked once.
     static let avx2PartitionAvailable = mg_avx2_partition_available() == 1
     /// The tag bit.
     static let tagged: UInt16 = 0x8000
