@@ -1,24 +1,17 @@
 // `mg_window_count16` for x86-64 processors with AVX2 but not the AVX-512 subsets of CStoppers.c (AMD Zen 2 and 3,
-// Intel client cores): sixteen keys a comparison, the gaps' totals by population counts of the comparison masks,
-// and the few in-window keys counted one by one from their mask's set bits. Without it such processors counted
-// every key of a TIES cut one by one (`StreamingSelect.countHigh`, 10% of `ties3`'s profile on the Zen 3 VM).
+// Intel client cores): sixteen keys a comparison, the gaps' totals gathered in vector lanes, and the few in-window keys
+// counted one by one from their mask's set bits. Without it such processors counted every key of a TIES cut one by one
+// (`StreamingSelect.countHigh`, 10% of `ties3`'s profile on the Zen 3 VM).
 #include "CStoppers.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 #include "WindowCount.h"
 
-#define MG_TARGET2 __attribute__((target("avx2,bmi,popcnt")))
+#define MG_TARGET2 __attribute__((target("avx2,popcnt")))
 
-int mg_window_count16_avx2_available(void) {
-    static int answer = -1;
-    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("popcnt");
-    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
-    return known;
-}
+// The processors `mg_block_partition16_avx2` runs on (AVX2 and POPCNT), asked once there.
+int mg_window_count16_avx2_available(void) { return mg_avx2_partition_available(); }
 
 // Bit i of the result for key i of the 32 keys whose comparison results (lanes of all ones or zeros) are `a` (keys
 // 0–15) and `b` (16–31).

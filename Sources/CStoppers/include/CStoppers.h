@@ -52,11 +52,11 @@ int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_
                          int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out);
 
 /// Whether `mg_window_count16` runs here (the processors `mg_block_partition16` runs on: its AVX-512 subsets, or
-/// AVX2 with POPCNT and BMI, `mg_window_count16_avx2`). Returns 1 or 0.
+/// AVX2 and POPCNT, `mg_window_count16_avx2`). Returns 1 or 0.
 int mg_window_count16_available(void);
 
-/// Whether `mg_window_count16_avx2` runs here: an x86-64 processor with AVX2, BMI and POPCNT, asked once. Returns 1
-/// or 0.
+/// Whether `mg_window_count16_avx2` runs here: an x86-64 processor with AVX2 and POPCNT (those
+/// `mg_block_partition16_avx2` runs on), asked once. Returns 1 or 0.
 int mg_window_count16_avx2_available(void);
 
 /// `mg_window_count16` in AVX2 (WindowCount16AVX2.c): the same counts, sixteen keys a comparison, the in-window
