@@ -10,6 +10,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "AVX2Masks.h"
 #include "BlockPairs.h"
 #include <pthread.h>
 #include <string.h>
@@ -65,10 +66,7 @@ static inline void block_stoppers(const uint16_t *block, __m256i pivot, int at_l
     for (int v = 0; v < 4; v++) {
         __m256i a = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v)), first_key, second_key);
         __m256i b = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v + 16)), first_key, second_key);
-        // `vpacksswb` interleaves the halves (a 0–7, b 0–7, a 8–15, b 8–15); the permutation restores their order.
-        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(stops16(a, pivot, at_least),
-                                                                     stops16(b, pivot, at_least)), 0xD8);
-        w[v] = (uint32_t)_mm256_movemask_epi8(packed);
+        w[v] = mg_mask32_epi16(stops16(a, pivot, at_least), stops16(b, pivot, at_least));
     }
     mask[0] = w[0] | w[1] << 32;
     mask[1] = w[2] | w[3] << 32;
@@ -92,7 +90,6 @@ static inline int offsets128(const uint64_t select[2], int down, uint8_t *out) {
     }
     return n;
 }
-
 
 MG_TARGET2
 static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,

@@ -6,20 +6,13 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "AVX2Masks.h"
 #include "WindowCount.h"
 
 #define MG_TARGET2 __attribute__((target("avx2,popcnt")))
 
 // The processors `mg_block_partition16_avx2` runs on (AVX2 and POPCNT), asked once there.
 int mg_window_count16_avx2_available(void) { return mg_avx2_partition_available(); }
-
-// Bit i of the result for key i of the 32 keys whose comparison results (lanes of all ones or zeros) are `a` (keys
-// 0–15) and `b` (16–31).
-MG_TARGET2
-static inline uint32_t mask32(__m256i a, __m256i b) {
-    // `vpacksswb` interleaves the halves (a 0–7, b 0–7, a 8–15, b 8–15); the permutation restores their order.
-    return (uint32_t)_mm256_movemask_epi8(_mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xD8));
-}
 
 MG_TARGET2
 static void window_count16_avx2(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2,
@@ -39,17 +32,17 @@ static void window_count16_avx2(const uint16_t *keys, int64_t count, uint16_t lo
         for (int s = 0; s < 256; s += 64) {
             uint32_t half[2];
             for (int h = 0; h < 2; h++) {
-                __m256i v[2], inside[2];
+                __m256i inside[2];
                 for (int q = 0; q < 2; q++) {
-                    v[q] = _mm256_loadu_si256((const __m256i *)(keys + i + s + 32 * h + 16 * q));
-                    __m256i from1 = _mm256_cmpgt_epi16(v[q], c1), past1 = _mm256_cmpgt_epi16(v[q], d1);
-                    __m256i from2 = _mm256_cmpgt_epi16(v[q], c2), past2 = _mm256_cmpgt_epi16(v[q], d2);
+                    __m256i v = _mm256_loadu_si256((const __m256i *)(keys + i + s + 32 * h + 16 * q));
+                    __m256i from1 = _mm256_cmpgt_epi16(v, c1), past1 = _mm256_cmpgt_epi16(v, d1);
+                    __m256i from2 = _mm256_cmpgt_epi16(v, c2), past2 = _mm256_cmpgt_epi16(v, d2);
                     // Lanes are −1 where true: `from` counts −(k ≥ lo1), `gap` counts (k > hi1) − (k ≥ lo2).
                     from = _mm256_add_epi16(from, from1);
                     gap = _mm256_add_epi16(gap, _mm256_sub_epi16(from2, past1));
                     inside[q] = _mm256_or_si256(_mm256_andnot_si256(past1, from1), _mm256_andnot_si256(past2, from2));
                 }
-                half[h] = mask32(inside[0], inside[1]);
+                half[h] = mg_mask32_epi16(inside[0], inside[1]);
             }
             in[s / 64] = half[0] | (uint64_t)half[1] << 32;
         }

@@ -70,7 +70,8 @@ int mg_window_count16_avx2(const uint16_t *keys, int64_t count, uint16_t lo1, ui
 /// each of the `count` keys `k` at `keys` that lies in `lo1 ... hi1` or in `lo2 ... hi2` (`hi1 < lo2`; a window
 /// with `lo > hi` holds nothing), adds to `gaps[0]` how many lie below `lo1` and to `gaps[1]` how many lie strictly
 /// between `hi1` and `lo2`; keys above the last window are not counted. Thirty-two keys per AVX-512 comparison
-/// (sixteen per AVX2 one), so that only the few keys near the cuts pay an increment. Returns 0; −1 (and nothing counted) where it does not run.
+/// (sixteen per AVX2 one), so that only the few keys near the cuts pay an increment. Returns 0; −1 (and nothing
+/// counted) where it does not run.
 int mg_window_count16(const uint16_t *keys, int64_t count, uint16_t lo1, uint16_t hi1, uint16_t lo2, uint16_t hi2,
                       int64_t *table, int64_t *gaps);
 
