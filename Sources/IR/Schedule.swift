@@ -191,7 +191,8 @@ public struct Schedule: Hashable, Sendable {
     /// writers); their outputs are written in schedule order, so the files are the bytes of one group at a time.
     public var lanes: Int
     /// The bytes the concurrent groups in flight may reserve together (`ChunkGroup.laneBytes` each, at least one
-    /// group's always): `lanes` times the largest concurrent group's, within the budget; 0 without concurrent groups.
+    /// group's always): `lanes` times the largest concurrent group's, plus the most a finished one keeps (its
+    /// `outputBytes` and `writerBytes`), within the budget; 0 without concurrent groups.
     public var laneWindowBytes: Int
     /// The groups whose kernels offered to hold their operands and were declined it because holding would not pay
     /// for the memory it adds (the planner's `Scheduler.amortizedHolding`); nil when none was.

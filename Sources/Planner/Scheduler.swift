@@ -279,10 +279,13 @@ public enum Scheduler {
     }
 
     /// `schedule` with `lanes` lanes when some of its groups are concurrent: the window is `lanes` times the largest
-    /// concurrent group's `laneBytes` (its peak within its share of the budget plus its outputs), within the budget.
-    /// (Adding what the largest finished group keeps, so that a lane finishing ahead could start the next group, made
-    /// `ties3` no faster within the noise and raised the TIES-family merges' peak RSS from about 530 to 563 MiB with
-    /// `--max-memory 512MiB`.)
+    /// concurrent group's `laneBytes` (its peak within its share of the budget plus its outputs), plus the most a
+    /// finished concurrent group keeps until the groups ahead of it are written (its outputs, `outputBytes`, and its
+    /// writers, `writerBytes`), within the budget. Without that addition a lane that finished one of a layer's large
+    /// groups (an MLP projection) while the head still ran another could not start the third until the head was
+    /// written: in `ties3` at `--max-memory 512MiB` (window 294 MiB for groups of 147 MiB, 25 MiB kept) one lane waited
+    /// 2.1–2.5 s a run in 50–130 ms waits, about a tenth of the two cores' time; with it 0.05–0.25 s
+    /// (docs/performance-history.md, 2026-12-04).
     ///
     /// Why groups rather than chunks: a kernel's loop split over two threads joins them at every chunk (about 18
     /// times a chunk for DARE-TIES), and on a 2-core VM the second thread sleeps and is woken hundreds of times a
@@ -298,7 +301,8 @@ public enum Scheduler {
             return schedule
         }
         schedule.lanes = lanes
-        schedule.laneWindowBytes = min(schedule.budgetBytes, lanes * largest)
+        let kept = concurrent.map { $0.outputBytes + $0.writerBytes }.max() ?? 0
+        schedule.laneWindowBytes = min(schedule.budgetBytes, lanes * largest + kept)
         return schedule
     }
 

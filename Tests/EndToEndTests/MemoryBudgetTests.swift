@@ -151,7 +151,9 @@ final class MemoryBudgetTests: XCTestCase {
         let many = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 1000, lanes: 1000, heldStepsPerPeakByte: 0)))
         let onLanes = many.schedule.groups.filter(\.concurrent)
         XCTAssertEqual(many.schedule.lanes, onLanes.count)
-        XCTAssertEqual(many.schedule.laneWindowBytes, onLanes.count * onLanes.map(\.laneBytes).max()!)
+        // The window: every lane running the largest group, and the most a finished group keeps until written.
+        XCTAssertEqual(many.schedule.laneWindowBytes, onLanes.count * onLanes.map(\.laneBytes).max()!
+                       + onLanes.map { $0.outputBytes + $0.writerBytes }.max()!)
     }
 
     /// The plan's predicted peak is what the executor's memory account measures, byte for byte, on every case:

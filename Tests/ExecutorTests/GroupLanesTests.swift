@@ -132,6 +132,21 @@ final class GroupLanesTests: XCTestCase {
         XCTAssertEqual(events.compactMap { if case .written(let g) = $0 { g } else { nil } }, Array(0..<4))
     }
 
+    /// With the window the scheduler gives (`Scheduler.assignLanes`: every lane running the largest group, plus what
+    /// a finished group keeps until written), a lane that finished a group while the head still runs starts the next
+    /// group of the same size instead of waiting for the head (a layer's third MLP projection beside its first).
+    func testALaneThatFinishedAheadStartsTheNextGroupOfTheLargestSize() throws {
+        let log = Log()
+        // Group 0 finishes only once group 2 has: group 2 (1000 bytes) started while group 0 ran and group 1 kept its
+        // 128 bytes of outputs. (With a window of 2000 it would wait for group 0, and the wait times out.)
+        try run(schedule(groups: 4, concurrent: { _ in true }, laneBytes: 1000, window: 2 * 1000 + 128),
+                memory: MemoryAccount(), log: log, wait: { g in if g == 0 { Self.waitUntil { log.finished(2) } } })
+        let events = log.all
+        XCTAssertLessThan(events.firstIndex(of: .started(2))!, events.firstIndex(of: .finished(0))!)
+        XCTAssertLessThan(events.firstIndex(of: .finished(2))!, events.firstIndex(of: .finished(0))!)
+        XCTAssertEqual(events.compactMap { if case .written(let g) = $0 { g } else { nil } }, Array(0..<4))
+    }
+
     func testTheEarliestFailedGroupsErrorIsThrownAndNothingAfterItIsWritten() {
         let log = Log()
         let memory = MemoryAccount()
