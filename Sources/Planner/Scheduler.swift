@@ -241,7 +241,8 @@ public enum Scheduler {
         }
         /// The bytes a run of `schedule` touches at most: a group alone, or every lane running the largest group on
         /// the lanes (the lanes' window also reserves outputs that a lane buffers while the writer is behind, which
-        /// it seldom is: `dare_ties3`'s plan reserves 314 MiB for a run that touches 231).
+        /// it seldom is: `dare_ties3`'s plan at `--max-memory 512MiB` reserves 442 MiB for a run whose RSS peaks at
+        /// 300–306 MiB).
         func touched(_ schedule: Schedule) -> Int {
             let laned = assignLanes(schedule, lanes: lanes)
             let alone = laned.groups.filter { !$0.concurrent }.map(\.peakBytes).max() ?? 0
