@@ -62,6 +62,9 @@ public enum Scheduler {
         /// operands must save per byte it adds to what the run touches (`Scheduler.amortizedHolding`); 0: kernels
         /// hold their operands wherever the group fits.
         public var heldStepsPerPeakByte: Int
+        /// Fit each shape of group once and give groups of the same shape that fit (`FitMemo`); false (tests): fit
+        /// every group anew.
+        var fitsByShape = true
 
         public init(budgetBytes: Int = Int.max / 4, maxChunkElements: Int = 1 << 18, threads: Int = 1,
                     retainAcrossPasses: Bool = true, lanes: Int = 1,
@@ -158,6 +161,7 @@ public enum Scheduler {
         /// The largest one-row need of a group that does not fit (bytes), and its first output.
         var tooSmall: (bytes: Int, tensor: String)?
         let lanes = min(limits.lanes, limits.threads)
+        var memo = FitMemo()
         let alonePastTheEnd = endsAlone(
             elements: members.map { $0.reduce(0) { $0 + graph[graph.outputs[$1].value].type.elementCount } }, lanes: lanes)
         for (g, outputs) in members.enumerated() {
@@ -172,8 +176,8 @@ public enum Scheduler {
             // budget: holding saves more than a lane gains (bf16 multislerp holding its operands takes half the
             // time); otherwise it runs alone within the whole budget.
             var need = 0
-            guard let alone = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
-                                     relaxing: &relaxing, relax: true, need: &need) else {
+            guard let alone = memo.fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
+                                          relaxing: &relaxing, relax: true, need: &need) else {
                 // Go on through the other groups, so that the error names the budget every tensor fits in.
                 if need > (tooSmall?.bytes ?? 0) { tooSmall = (need, graph.outputs[outputs[0]].name) }
                 continue
@@ -183,9 +187,9 @@ public enum Scheduler {
             /// The last group (`last`) runs the lane's plan alone on all threads (costs are per thread, for all of
             /// them): no more memory than on a lane.
             func placed(_ alone: ChunkGroup, hold: Bool) -> ChunkGroup {
-                if share > 0, var concurrent = fitted(group, budget: share, graph: graph, costs: costs, limits: limits,
-                                                      relaxing: &relaxing, relax: false, hold: hold, finishers: 1,
-                                                      need: &need),
+                if share > 0, var concurrent = memo.fitted(group, budget: share, graph: graph, costs: costs,
+                                                           limits: limits, relaxing: &relaxing, relax: false, hold: hold,
+                                                           finishers: 1, need: &need),
                    concurrent.holding == alone.holding {
                     concurrent.concurrent = !last
                     return concurrent
@@ -195,8 +199,8 @@ public enum Scheduler {
             groups.append(placed(alone, hold: true))
             // A group holding operands may be declined it (`amortizedHolding`): how it runs without.
             if !groups[groups.count - 1].holding.isEmpty, limits.heldStepsPerPeakByte > 0,
-               let bare = fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
-                                 relaxing: &relaxing, relax: true, hold: false, need: &need) {
+               let bare = memo.fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
+                                      relaxing: &relaxing, relax: true, hold: false, need: &need) {
                 unheld[groups.count - 1] = placed(bare, hold: false)
             }
         }
@@ -312,7 +316,7 @@ public enum Scheduler {
     /// `need`. With `relax`, PyTorch's tie order is given up on its largest `magnitude_prune` ops (collected in
     /// `relaxing`) as far as it takes to fit; without, never. Without `hold`, no kernel holds its operands.
     /// `finishers`: the most kernels that finish a pass at once (1 on a lane; nil, `limits.threads`).
-    private static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
+    static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
                                relaxing: inout Set<ValueID>?, relax: Bool, hold: Bool = true,
                                finishers: Int? = nil, need: inout Int) -> ChunkGroup? {
         var group = group
