@@ -1,8 +1,5 @@
-import Checkpoint
-import Executor
 import Foundation
 import IR
-import Parser
 @testable import Planner
 import XCTest
 
@@ -48,42 +45,9 @@ final class FitMemoTests: XCTestCase {
     func testAGroupFromTheMemoGivesUpWhatItsOwnFitWould() throws {
         let directory = Fixtures.temporaryDirectory("fit-memo")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let rows = 1024, columns = 512
-        let names = (0..<2).map { "model.layers.\($0).mlp.up_proj.weight" }
-        for (name, seed) in [("base", 0), ("a", 1), ("b", 2)] {
-            let model = "\(directory)/\(name)"
-            try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-            try #"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 2, "torch_dtype": "float16"}"#
-                .write(toFile: "\(model)/config.json", atomically: true, encoding: .utf8)
-            let writer = try SafetensorsWriter(path: "\(model)/model.safetensors",
-                                               tensors: names.map { ($0, .f16, [rows, columns]) })
-            var row = [Float](repeating: 0, count: columns)
-            for tensor in names {
-                for r in 0..<rows {
-                    for c in 0..<columns { row[c] = 1 + Float(seed * ((r * 31 + c * 7 + seed * 13) % 97 - 48)) / 256 }
-                    try row.withUnsafeBufferPointer { try writer.write(tensor, elementOffset: r * columns, floats: $0) }
-                }
-            }
-            try writer.finish()
-        }
-        let config = """
-            models:
-              - model: a
-                parameters: {weight: 0.5, density: 0.5}
-              - model: b
-                parameters: {weight: 0.5, density: 0.5}
-            merge_method: ties
-            base_model: base
-            dtype: float16
-            """
-        func compile(_ limits: Scheduler.Limits) throws -> Plan {
-            let previous = FileManager.default.currentDirectoryPath
-            _ = FileManager.default.changeCurrentDirectoryPath(directory)
-            defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
-            return try Compiler.compile(try ConfigParser.parse(text: config, file: "ties.yml"),
-                                        catalog: LocalCheckpointCatalog(), costs: StreamingCostModel(),
-                                        options: PlannerOptions(limits: limits))
-        }
+        try TieCutModels.write(in: directory, layers: 2,
+                               tensors: (0..<2).map { ("model.layers.\($0).mlp.up_proj.weight", [1024, 512]) })
+        func compile(_ limits: Scheduler.Limits) throws -> Plan { try TieCutModels.compile(in: directory, limits: limits) }
         let bare = try compile(Scheduler.Limits(threads: 2, retainAcrossPasses: false))
         let budget = bare.schedule.groups.map { $0.bytes(rows: 1) }.max()! - 1
         var anew = Scheduler.Limits(budgetBytes: budget, threads: 2)

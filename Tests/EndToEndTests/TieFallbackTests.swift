@@ -22,47 +22,14 @@ final class TieFallbackTests: XCTestCase {
     }
 
     /// A base and two fine-tunes with an fp16 [1024, 512] embedding whose task vectors take few distinct values (so
-    /// thousands of elements tie at the cut) and a norm; TIES at density 0.5.
+    /// thousands of elements tie at the cut) and a norm (`TieCutModels`); TIES at density 0.5.
     private func makeModels(in directory: String) throws {
-        let rows = 1024, columns = 512
-        for (name, seed) in [("base", 0), ("a", 1), ("b", 2)] {
-            let model = "\(directory)/\(name)"
-            try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-            try #"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 1, "torch_dtype": "float16"}"#
-                .write(toFile: "\(model)/config.json", atomically: true, encoding: .utf8)
-            let writer = try SafetensorsWriter(path: "\(model)/model.safetensors", tensors: [
-                ("model.embed_tokens.weight", .f16, [rows, columns]), ("model.norm.weight", .f16, [columns]),
-            ])
-            var row = [Float](repeating: 0, count: columns)
-            for r in 0..<rows {
-                for c in 0..<columns { row[c] = 1 + Float(seed * ((r * 31 + c * 7 + seed * 13) % 97 - 48)) / 256 }
-                try row.withUnsafeBufferPointer {
-                    try writer.write("model.embed_tokens.weight", elementOffset: r * columns, floats: $0)
-                }
-            }
-            try row.withUnsafeBufferPointer { try writer.write("model.norm.weight", floats: $0) }
-            try writer.finish()
-        }
+        try TieCutModels.write(in: directory, layers: 1,
+                               tensors: [("model.embed_tokens.weight", [1024, 512]), ("model.norm.weight", [512])])
     }
 
-    private let config = """
-        models:
-          - model: a
-            parameters: {weight: 0.5, density: 0.5}
-          - model: b
-            parameters: {weight: 0.5, density: 0.5}
-        merge_method: ties
-        base_model: base
-        dtype: float16
-        """
-
-    /// Compiles `config` for the models in `directory` within `limits`.
     private func compile(in directory: String, limits: Scheduler.Limits) throws -> Plan {
-        let previous = FileManager.default.currentDirectoryPath
-        _ = FileManager.default.changeCurrentDirectoryPath(directory)
-        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
-        return try Compiler.compile(try ConfigParser.parse(text: config, file: "ties.yml"), catalog: LocalCheckpointCatalog(),
-                                    costs: StreamingCostModel(), options: PlannerOptions(limits: limits))
+        try TieCutModels.compile(in: directory, limits: limits)
     }
 
     /// Runs `plan` into `directory`/`output`; returns the peak the executor held.
