@@ -99,9 +99,13 @@ struct FitMemo {
         }
         let before = need
         let result = direct()
-        fits[key] = Fit(group: result, retained: result?.retained.map { position[$0]! } ?? [],
-                        holding: result?.holding.map { position[$0]! } ?? [], need: need != before ? need : nil,
-                        relaxed: positions(relaxing))
+        // (A fit keeps and holds only the group's own values; one that did not would not be served again.)
+        let retained = result?.retained.compactMap { position[$0] } ?? []
+        let holding = result?.holding.compactMap { position[$0] } ?? []
+        if retained.count == result?.retained.count ?? 0, holding.count == result?.holding.count ?? 0 {
+            fits[key] = Fit(group: result, retained: retained, holding: holding, need: need != before ? need : nil,
+                            relaxed: positions(relaxing))
+        }
         return result
     }
 
