@@ -43,8 +43,6 @@ struct FitMemo {
     }
 
     private var fits: [Key: Fit] = [:]
-    /// Fits served from the memo.
-    private(set) var hits = 0
 
     /// `Scheduler.fitted(group, …)`, served from an earlier fit of a group of the same shape when there is one.
     mutating func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Scheduler.Limits,
@@ -81,7 +79,6 @@ struct FitMemo {
                       outputBytes: group.outputBytes, budget: budget, relax: relax, hold: hold, finishers: finishers,
                       relaxed: positions(relaxing))
         if let fit = fits[key] {
-            hits += 1
             if let assigned = fit.need { need = assigned }
             if let after = fit.relaxed {
                 for step in steps { relaxing?.remove(step.value) }

@@ -317,8 +317,8 @@ public enum Scheduler {
     /// `relaxing`) as far as it takes to fit; without, never. Without `hold`, no kernel holds its operands.
     /// `finishers`: the most kernels that finish a pass at once (1 on a lane; nil, `limits.threads`).
     static func fitted(_ group: ChunkGroup, budget: Int, graph: Graph, costs: CostModel, limits: Limits,
-                               relaxing: inout Set<ValueID>?, relax: Bool, hold: Bool = true,
-                               finishers: Int? = nil, need: inout Int) -> ChunkGroup? {
+                       relaxing: inout Set<ValueID>?, relax: Bool, hold: Bool = true,
+                       finishers: Int? = nil, need: inout Int) -> ChunkGroup? {
         var group = group
         var limits = limits
         limits.budgetBytes = budget
