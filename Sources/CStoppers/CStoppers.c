@@ -232,9 +232,10 @@ int mg_block_partition16_available(void) {
 }
 
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
-                         int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+                         int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     if (!mg_avx512_partition_available()) {
-        return mg_block_partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
+        return mg_block_partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, keep,
+                                         out);
     }
     partition16_avx512(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
     return 0;
@@ -330,9 +331,9 @@ int mg_stopper_offsets(const uint32_t *entries, int count, uint32_t threshold, i
 int mg_block_partition16_available(void) { return 0; }
 
 int mg_block_partition16(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
-                         int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+                         int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     (void)entries; (void)high; (void)first; (void)last; (void)pivot; (void)left_at_least; (void)first_key;
-    (void)second_key; (void)out;
+    (void)second_key; (void)keep; (void)out;
     return -1;
 }
 

@@ -58,6 +58,12 @@ static inline __m256i stops16(__m256i k, __m256i pivot, int at_least) {
     return _mm256_cmpeq_epi16(at_least ? _mm256_max_epu16(k, pivot) : _mm256_min_epu16(k, pivot), k);
 }
 
+// Whether a scan that stops at keys at least (`at_least`) or at most `pivot` stops at the entry `entry`.
+static inline int stops_at(uint16_t entry, uint16_t pivot, int at_least, uint16_t first_key, uint16_t second_key) {
+    uint16_t key = entry < 0x8000 ? entry : (entry & 0x4000 ? second_key : first_key);
+    return at_least ? key >= pivot : key <= pivot;
+}
+
 // The stoppers of the 128 entries at `block` as a 128-bit mask (bit i for entry i).
 MG_TARGET2
 static inline void block_stoppers(const uint16_t *block, __m256i pivot, int at_least, __m256i first_key,
@@ -93,7 +99,7 @@ static inline int offsets128(const uint64_t select[2], int down, uint8_t *out) {
 
 MG_TARGET2
 static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
-                             int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+                             int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     enum { B = 128 };
     const __m256i p = _mm256_set1_epi16((short)pivot);
     const __m256i k1 = _mm256_set1_epi16((short)first_key), k2 = _mm256_set1_epi16((short)second_key);
@@ -124,15 +130,39 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
         const uint8_t *lt = lo + paired_l, *rt = ro + paired_r;
         uint16_t *lb = e + l, *rb = e + r - B;
         uint8_t *lh = high + l, *rh = high + r - B;
-        for (int t = 0; t < pairs; t++) {
-            int a = lt[t], b = rt[t];
-            uint16_t x = lb[a], y = rb[b];
-            lb[a] = y;
-            rb[b] = x;
-            if ((uint16_t)(x | y) >= 0x8000) {
-                uint8_t h = lh[a];
-                lh[a] = rh[b];
-                rh[b] = h;
+        if (keep == MG_KEEP_LEFT) {
+            // Only the left side's half of each exchange; a tagged entry that leaves the right side is overwritten
+            // there, so that no stale copy of it is left behind.
+            for (int t = 0; t < pairs; t++) {
+                int a = lt[t], b = rt[t];
+                uint16_t y = rb[b];
+                lb[a] = y;
+                if (y >= 0x8000) {
+                    lh[a] = rh[b];
+                    rb[b] = pivot;
+                }
+            }
+        } else if (keep == MG_KEEP_RIGHT) {
+            for (int t = 0; t < pairs; t++) {
+                int a = lt[t], b = rt[t];
+                uint16_t x = lb[a];
+                rb[b] = x;
+                if (x >= 0x8000) {
+                    rh[b] = lh[a];
+                    lb[a] = pivot;
+                }
+            }
+        } else {
+            for (int t = 0; t < pairs; t++) {
+                int a = lt[t], b = rt[t];
+                uint16_t x = lb[a], y = rb[b];
+                lb[a] = y;
+                rb[b] = x;
+                if ((uint16_t)(x | y) >= 0x8000) {
+                    uint8_t h = lh[a];
+                    lh[a] = rh[b];
+                    rh[b] = h;
+                }
             }
         }
         paired_l += pairs;
@@ -144,12 +174,25 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
     // (the highest), or r.
     out[0] = paired_l < listed_l ? l + lo[paired_l] : l;
     out[1] = paired_r < listed_r ? r - B + ro[paired_r] + 1 : r;
+    // A one-sided partition leaves the other side's paired stoppers stale. Keeping the left, the scalar left scan
+    // (which gives the cut) stops at `out[1]` at the latest, which holds a non-stopper (current) or a paired stopper:
+    // a stale one gets the pivot's key, at which the scan stops as it would at the left stopper the exchange would
+    // have put there. Keeping the right, the scalar right scan may run past the left scan into the left side, which
+    // changes nothing (they have crossed; the cut is the left scan's), but through stale entries it could run far:
+    // `out[0] − 1` gets the pivot's key alike when stale, so that it stops there.
+    if (keep == MG_KEEP_LEFT && out[1] < last && stops_at(e[out[1]], pivot, !left_at_least, first_key, second_key)) {
+        e[out[1]] = pivot;
+    } else if (keep == MG_KEEP_RIGHT && out[0] > first
+               && stops_at(e[out[0] - 1], pivot, left_at_least, first_key, second_key)) {
+        e[out[0] - 1] = pivot;
+    }
 }
 
 int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
-                              int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+                              int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     if (!mg_avx2_partition_available()) return -1;
-    partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, out);
+    if (keep != MG_KEEP_LEFT && keep != MG_KEEP_RIGHT) keep = MG_KEEP_BOTH;
+    partition16_avx2(entries, high, first, last, pivot, left_at_least, first_key, second_key, keep, out);
     return 0;
 }
 
@@ -158,9 +201,9 @@ int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, i
 int mg_avx2_partition_available(void) { return 0; }
 
 int mg_block_partition16_avx2(uint16_t *entries, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
-                              int left_at_least, uint16_t first_key, uint16_t second_key, int64_t *out) {
+                              int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     (void)entries; (void)high; (void)first; (void)last; (void)pivot; (void)left_at_least; (void)first_key;
-    (void)second_key; (void)out;
+    (void)second_key; (void)keep; (void)out;
     return -1;
 }
 

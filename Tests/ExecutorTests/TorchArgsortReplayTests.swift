@@ -440,6 +440,109 @@ final class TorchArgsortReplayTests: XCTestCase {
         compareCompactPartitions(avx2: true)
     }
 
+    /// Partitions that write only the side of their cut read again (`TorchArgsortReplay.BoundaryKeys`, the AVX2
+    /// block partition's `keep`) leave the same tracked elements at the wanted positions as full exchanges (the Swift
+    /// partition), for one wanted end inside the array or two, ascending and descending, the tracked keys being the
+    /// keys at the wanted ends as in `TieCut`; and they do leave other entries than full exchanges do (the
+    /// one-sided path ran).
+    func testOneSidedPartitionsKeepTheTrackedElementsOfFullExchanges() throws {
+        try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and POPCNT here")
+        var rng = SeededGenerator(state: 23)
+        let n = 300_000
+        var differed = 0
+        let cases: [(Range<Int>, Bool)] = [(0..<150_000, true), (0..<150_001, false), (1000..<n, true), (1000..<n, false),
+                                           (60_000..<240_000, false), (60_000..<240_000, true), (7..<8, false)]
+        for (positions, descending) in cases {
+            let keys = (0..<n).map { _ in UInt16.random(in: 0..<500, using: &rng) }
+            let sorted = keys.sorted(by: descending ? { $0 > $1 } : { $0 < $1 })
+            let atLow = sorted[positions.lowerBound], atHigh = sorted[positions.upperBound - 1]
+            let first = positions.lowerBound > 0 ? atLow : atHigh
+            let second = positions.upperBound < n ? atHigh : atLow
+            let e = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * n)
+            let high = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * n)
+            defer { e.deallocate(); high.deallocate() }
+            var tracked = 0
+            for i in 0..<n {
+                let tag = keys[i] == first || keys[i] == second
+                e[i] = tag ? CompactEntries.tag(ordinal: i, second: keys[i] != first) : keys[i]
+                high[i] = UInt8(truncatingIfNeeded: i >> CompactEntries.lowBits)
+                e[n + i] = e[i]
+                high[n + i] = high[i]
+                tracked += tag ? 1 : 0
+            }
+            var oneSided = CompactEntries(e: e, high: high, first: first, second: second)
+            oneSided.avx2Partition = true
+            let full = CompactEntries(e: e + n, high: high + n, first: first, second: second, vectorPartition: false)
+            let bounds = TorchArgsortReplay.BoundaryKeys(atLow: UInt32(atLow), atHigh: UInt32(atHigh),
+                                                         first: UInt32(first), second: UInt32(second))
+            TorchArgsortReplay.select(oneSided, count: n, positions: positions, descending: descending, bounds: bounds)
+            TorchArgsortReplay.select(full, count: n, positions: positions, descending: descending)
+            func trackedAt(_ entries: CompactEntries) -> [Int] {
+                positions.filter { entries.e[$0] >= CompactEntries.tagged }.map { entries.index($0) }.sorted()
+            }
+            let expected = trackedAt(full)
+            XCTAssertEqual(trackedAt(oneSided), expected, "\(positions) descending \(descending)")
+            XCTAssertTrue(expected.count > 0 && expected.count < tracked, "the cut splits the tracked elements")
+            differed += UnsafeBufferPointer(start: e, count: n).elementsEqual(UnsafeBufferPointer(start: e + n, count: n))
+                ? 0 : 1
+        }
+        XCTAssertGreaterThan(differed, cases.count / 2, "the partitions wrote one side")
+    }
+
+    /// One Hoare partition (`Sorter.unguardedPartition`) whose block phase writes one side (the AVX2 block
+    /// partition's `keep`) returns the cut of the full exchanges and leaves the kept side entry for entry as they do,
+    /// tagged entries and their ordinals' high bits included, for pivots from the lowest to the highest keys (where
+    /// one scan passes almost everything and the other side's stale entries lie in its way), both directions.
+    func testOneSidedBlockPartitionMakesTheFullCutAndKeptSide() throws {
+        try XCTSkipUnless(CompactEntries.avx2PartitionAvailable, "no AVX2 and POPCNT here")
+        var rng = SeededGenerator(state: 24)
+        let n = 20_000
+        let first: UInt16 = 300, second: UInt16 = 301
+        for quantile in [0.0005, 0.01, 0.2, 0.5, 0.8, 0.99, 0.9995] {
+            for descending in [true, false] {
+                for side in [TorchArgsortReplay.PartitionSide.left, .right] {
+                    let keys = (0..<n).map { _ in UInt16.random(in: 0..<1000, using: &rng) }
+                    let pivot = keys.sorted()[Int(quantile * Double(n))]
+                    let e = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * n)
+                    let high = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * n)
+                    defer { e.deallocate(); high.deallocate() }
+                    for i in 0..<n {
+                        // The pivot at both ends guards both scans, as the median of three does in the sort.
+                        let key = i == 0 || i == n - 1 ? pivot : keys[i]
+                        let tag = key == first || key == second
+                        e[i] = tag ? CompactEntries.tag(ordinal: i, second: key == second) : key
+                        high[i] = UInt8(truncatingIfNeeded: i >> CompactEntries.lowBits)
+                        e[n + i] = e[i]
+                        high[n + i] = high[i]
+                    }
+                    var oneSided = CompactEntries(e: e, high: high, first: first, second: second)
+                    oneSided.avx2Partition = true
+                    let full = CompactEntries(e: e + n, high: high + n, first: first, second: second,
+                                              vectorPartition: false)
+                    let cuts: (Int, Int)
+                    if descending {
+                        cuts = (TorchArgsortReplay.Sorter<TorchArgsortReplay.Descending, CompactEntries>(
+                                    e: oneSided, lo: 0, hi: n, bounds: nil)
+                                    .unguardedPartition(1, n, UInt32(pivot), keep: side),
+                                TorchArgsortReplay.Sorter<TorchArgsortReplay.Descending, CompactEntries>(
+                                    e: full, lo: 0, hi: n, bounds: nil).unguardedPartition(1, n, UInt32(pivot)))
+                    } else {
+                        cuts = (TorchArgsortReplay.Sorter<TorchArgsortReplay.Ascending, CompactEntries>(
+                                    e: oneSided, lo: 0, hi: n, bounds: nil)
+                                    .unguardedPartition(1, n, UInt32(pivot), keep: side),
+                                TorchArgsortReplay.Sorter<TorchArgsortReplay.Ascending, CompactEntries>(
+                                    e: full, lo: 0, hi: n, bounds: nil).unguardedPartition(1, n, UInt32(pivot)))
+                    }
+                    let label = "quantile \(quantile) descending \(descending) keep \(side)"
+                    XCTAssertEqual(cuts.0, cuts.1, label)
+                    let kept = side == .left ? 0..<cuts.1 : cuts.1..<n
+                    XCTAssertEqual(kept.filter { e[$0] != e[n + $0] }, [], label)
+                    XCTAssertEqual(kept.filter { e[$0] >= CompactEntries.tagged && high[$0] != high[n + $0] }, [], label)
+                }
+            }
+        }
+    }
+
     private func compareCompactPartitions(avx2: Bool) {
         var rng = SeededGenerator(state: 16)
         let n = 250_000

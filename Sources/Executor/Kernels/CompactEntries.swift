@@ -89,14 +89,16 @@ struct CompactEntries: ReplayEntries {
         let tagKey = (SIMD8(repeating: UInt32(first)) & ~isSecond) | (SIMD8(repeating: UInt32(second)) & isSecond)
         return (v & ~isTagged) | (tagKey & isTagged)
     }
-    /// By `mg_block_partition16`, which moves the ordinals' high bits with the tagged entries.
+    /// By `mg_block_partition16`, which moves the ordinals' high bits with the tagged entries, and writes only the
+    /// kept side's half of each exchange when `keep` is one side (its AVX2 form).
     @inline(__always)
-    func partitionBlocks(_ start: Int, _ end: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)? {
+    func partitionBlocks(_ start: Int, _ end: Int, pivot: UInt32, leftStopsAtLeast: Bool,
+                         keep: TorchArgsortReplay.PartitionSide) -> (Int, Int)? {
         guard vectorPartition else { return nil }
         return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { out -> (Int, Int)? in
             let partition = avx2Partition ? mg_block_partition16_avx2 : mg_block_partition16
             let status = partition(e, high, Int64(start), Int64(end), UInt16(truncatingIfNeeded: pivot),
-                                   leftStopsAtLeast ? 1 : 0, first, second, out.baseAddress!)
+                                   leftStopsAtLeast ? 1 : 0, first, second, keep.rawValue, out.baseAddress!)
             return status < 0 ? nil : (Int(out[0]), Int(out[1]))
         }
     }

@@ -60,10 +60,29 @@ enum TorchArgsortReplay {
         select(PackedEntries(e: entries), count: count, positions: positions, descending: descending)
     }
 
-    /// `select` on entries of any layout.
-    static func select<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>, descending: Bool) {
-        let rest = beginSelect(entries, count: count, positions: positions, descending: descending)
-        finishSelect(entries, positions: positions, descending: descending, segments: rest)
+    /// `select` on entries of any layout; with `bounds`, a partition may leave stale entries on a side of its cut
+    /// that no later step reads (`Sorter.keptSide`), so that only the tagged entries at `positions` are as the sort
+    /// leaves them (what `TieCut` reads), not every entry.
+    static func select<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>, descending: Bool,
+                                         bounds: BoundaryKeys? = nil) {
+        let rest = beginSelect(entries, count: count, positions: positions, descending: descending, bounds: bounds)
+        finishSelect(entries, positions: positions, descending: descending, bounds: bounds, segments: rest)
+    }
+
+    /// What lets a partition write only one side of its cut (`Sorter.keptSide`): the order keys of the elements the
+    /// sort puts at the first and last wanted positions, and the keys of the tracked elements, the only entries
+    /// whose identity is read after the replay (`CompactEntries`' tags). Every other entry is read only for its key.
+    struct BoundaryKeys: Sendable, Equatable {
+        /// The key at position `positions.lowerBound` and at `positions.upperBound − 1`.
+        var atLow: UInt32, atHigh: UInt32
+        /// The tracked keys (equal when one is tracked).
+        var first: UInt32, second: UInt32
+    }
+
+    /// Which side of a partition's cut is read again: both, or only the left or right part (the C block
+    /// partition's `keep`).
+    enum PartitionSide: Int32, Sendable {
+        case both = 0, left = 1, right = 2
     }
 
     /// A segment `first..<last` of the entries that introsort has still to sort, with `depth` partitions left
@@ -75,7 +94,7 @@ enum TorchArgsortReplay {
     /// `select`'s first step: the sort's first partition of the whole array when it has one (the largest single
     /// step, a full pass), returning the segments left, for `finishSelect`.
     static func beginSelect<S: ReplayEntries>(_ entries: S, count: Int, positions: Range<Int>,
-                                              descending: Bool) -> [Segment] {
+                                              descending: Bool, bounds: BoundaryKeys? = nil) -> [Segment] {
         guard count > 1, !positions.isEmpty, positions.count < count else { return [] }
         let depth = 2 * (Int.bitWidth - 1 - count.leadingZeroBitCount)
         // `std::__introsort_loop`'s first iteration: partition, recurse on the right, loop on the left with the same
@@ -86,20 +105,20 @@ enum TorchArgsortReplay {
             return [Segment(first: cut, last: count, depth: depth - 1), Segment(first: 0, last: cut, depth: depth - 1)]
         }
         let (lo, hi) = (positions.lowerBound, positions.upperBound)
-        return descending ? first(Sorter<Descending, S>(e: entries, lo: lo, hi: hi))
-                          : first(Sorter<Ascending, S>(e: entries, lo: lo, hi: hi))
+        return descending ? first(Sorter<Descending, S>(e: entries, lo: lo, hi: hi, bounds: bounds))
+                          : first(Sorter<Ascending, S>(e: entries, lo: lo, hi: hi, bounds: bounds))
     }
 
     /// `select`'s remaining steps on the segments `beginSelect` left.
     static func finishSelect<S: ReplayEntries>(_ entries: S, positions: Range<Int>, descending: Bool,
-                                               segments: [Segment]) {
+                                               bounds: BoundaryKeys? = nil, segments: [Segment]) {
         let (lo, hi) = (positions.lowerBound, positions.upperBound)
         for segment in segments {
             if descending {
-                var sorter = Sorter<Descending, S>(e: entries, lo: lo, hi: hi)
+                var sorter = Sorter<Descending, S>(e: entries, lo: lo, hi: hi, bounds: bounds)
                 sorter.introsortLoop(segment.first, segment.last, segment.depth)
             } else {
-                var sorter = Sorter<Ascending, S>(e: entries, lo: lo, hi: hi)
+                var sorter = Sorter<Ascending, S>(e: entries, lo: lo, hi: hi, bounds: bounds)
                 sorter.introsortLoop(segment.first, segment.last, segment.depth)
             }
         }
@@ -194,6 +213,8 @@ enum TorchArgsortReplay {
         let e: S
         /// The wanted positions, `lo..<hi`.
         let lo: Int, hi: Int
+        /// The keys that let a partition keep one side (`keptSide`); nil: every partition keeps both.
+        let bounds: BoundaryKeys?
 
         @inline(__always) func key(_ i: Int) -> UInt32 { e.key(i) }
 
@@ -227,7 +248,29 @@ enum TorchArgsortReplay {
         @inline(__always) func partitionPivot(_ first: Int, _ last: Int) -> Int {
             let mid = first + (last - first) / 2
             moveMedianToFirst(first, first + 1, mid, last - 1)
-            return unguardedPartition(first + 1, last, key(first))
+            let p = key(first)
+            return unguardedPartition(first + 1, last, p, keep: keptSide(first, last, pivot: p))
+        }
+
+        /// Which side of the cut of `first..<last` around pivot key `p` any later step reads: the replay goes on
+        /// only in a part that straddles `lo` or `hi`, and after it reads only the tagged entries at `lo..<hi`. When
+        /// the segment straddles one of them, `b`, and the pivot sorts strictly after the key at `b − 1` (`bounds`
+        /// give it, or one at or after it for `lo`), every element the sort puts before `b` goes left, so the cut
+        /// lies at or past `b` and the right part lies past `hi` (b is `hi`: never read) or inside `lo..<hi`, which
+        /// is read only for tags and holds no tracked element when every tracked key sorts before the pivot.
+        /// Mirrored when the pivot sorts strictly before the key at `b`. Else (both straddled, a pivot equal to the
+        /// boundary's key, no `bounds`) both sides.
+        @inline(__always) func keptSide(_ first: Int, _ last: Int, pivot p: UInt32) -> PartitionSide {
+            guard let bounds else { return .both }
+            let low = first < lo && lo < last, high = first < hi && hi < last
+            guard low != high else { return .both }
+            let k = low ? bounds.atLow : bounds.atHigh
+            if O.before(k, p) {
+                if high || (O.before(bounds.first, p) && O.before(bounds.second, p)) { return .left }
+            } else if O.before(p, k) {
+                if low || (O.before(p, bounds.first) && O.before(p, bounds.second)) { return .right }
+            }
+            return .both
         }
 
         /// `std::__move_median_to_first`.
@@ -254,11 +297,14 @@ enum TorchArgsortReplay {
         /// collected a block at a time from both ends (as in Edelkamp and Weiß's BlockQuicksort) and paired in
         /// order: while the two blocks are disjoint every pair lies in order, and swapped elements are never
         /// examined again. The scalar loop then resumes from the next unpaired stopper on each side.
-        @inline(__always) func unguardedPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32) -> Int {
+        /// With `keep` one side, the block phase may leave the other side's entries stale
+        /// (`ReplayEntries.partitionBlocks`).
+        @inline(__always) func unguardedPartition(_ firstIn: Int, _ lastIn: Int, _ p: UInt32,
+                                                  keep: PartitionSide = .both) -> Int {
             var first = firstIn, last = lastIn
             if last - first > 2 * Self.block {
-                (first, last) = e.partitionBlocks(first, last, pivot: p, leftStopsAtLeast: O.leftStopsAtLeast)
-                    ?? blockPartition(first, last, p)
+                (first, last) = e.partitionBlocks(first, last, pivot: p, leftStopsAtLeast: O.leftStopsAtLeast,
+                                                  keep: keep) ?? blockPartition(first, last, p)
             }
             while true {
                 while O.before(key(first), p) { first += 1 }
@@ -450,8 +496,11 @@ protocol ReplayEntries {
     /// The whole branch-free phase of `Sorter.unguardedPartition` on `first ..< last` around pivot key `pivot` by a
     /// vector instruction set, with the same exchanges as `Sorter.blockPartition` (the left scan stops at keys at
     /// least the pivot's when `leftStopsAtLeast`, else at most it; the right scan at the others): returns where the
-    /// scalar scans resume, or nil when this layout or processor has no such path.
-    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)?
+    /// scalar scans resume, or nil when this layout or processor has no such path. With `keep` `.left` or `.right`
+    /// it may leave stale entries on the other side, as `mg_block_partition16` documents (only the scalar scans'
+    /// positions there are made to stop them alike, and no tagged entry is left there that went to the kept side).
+    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool,
+                         keep: TorchArgsortReplay.PartitionSide) -> (Int, Int)?
 }
 
 extension ReplayEntries {
@@ -459,7 +508,8 @@ extension ReplayEntries {
     func stopperOffsets(from start: Int, count: Int, pivot: UInt32, atLeast: Bool, reversed: Bool,
                         into out: UnsafeMutablePointer<UInt8>) -> Int? { nil }
     @inline(__always)
-    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool) -> (Int, Int)? { nil }
+    func partitionBlocks(_ first: Int, _ last: Int, pivot: UInt32, leftStopsAtLeast: Bool,
+                         keep: TorchArgsortReplay.PartitionSide) -> (Int, Int)? { nil }
 }
 
 extension TorchArgsortReplay {
