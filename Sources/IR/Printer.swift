@@ -156,6 +156,13 @@ public func formatBytes(_ bytes: Int) -> String {
     return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
 }
 
+/// `bytes` for a message: `formatBytes` with the exact count beside it ("512.0 MiB (536870912 bytes)"), or the
+/// count alone below 1 KiB ("1 byte", "300 bytes"), where the two would say the same.
+public func formatByteCount(_ bytes: Int) -> String {
+    if bytes < 1024 { return bytes == 1 ? "1 byte" : "\(bytes) bytes" }
+    return "\(formatBytes(bytes)) (\(bytes) bytes)"
+}
+
 extension String {
     func padding(to width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)

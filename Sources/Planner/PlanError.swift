@@ -49,8 +49,8 @@ public enum PlanError: Error, CustomStringConvertible {
                 + "rows (only right when the token ids they share mean the same tokens)"
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
         case .budgetTooSmall(let budget, let smallest, let tensor):
-            return "--max-memory \(formatBytes(budget)) (\(budget) bytes) is too small: tensor \"\(tensor)\" needs "
-                + "\(formatBytes(smallest)) (\(smallest) bytes) to run one row at a time, the most of any tensor; the "
+            return "--max-memory \(formatByteCount(budget)) is too small: tensor \"\(tensor)\" needs "
+                + "\(formatByteCount(smallest)) to run one row at a time, the most of any tensor; the "
                 + "smallest workable budget is \(smallest) bytes (in whole MiB, as one would type it: --max-memory "
                 + "\((smallest + (1 << 20) - 1) >> 20)MiB)"
         }

@@ -29,7 +29,7 @@ public struct TieRelaxation: Hashable, Sendable {
         let quoted = tensors.prefix(3).map { name in "'" + name + "'" }
         let names = quoted.joined(separator: ", ") + (tensors.count > 3 ? ", …" : "")
         let mebibytes = (neededBytes + (1 << 20) - 1) >> 20
-        return "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order "
+        return "warning: --max-memory \(formatByteCount(budget)) is too small to keep PyTorch's order "
             + "among equal magnitudes at the TIES/breadcrumbs cut of \(tensors.count) tensor(s) (\(names)); \(prunes) "
             + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ from "
             + "mergekit's in at most \(maxDifferingElements) entries, summed over those ops (only where a magnitude "

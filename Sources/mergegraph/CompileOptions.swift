@@ -87,7 +87,7 @@ struct CompileOptions: ParsableArguments {
         let bytes = pending.reduce(0) { $0 + ($1.bytes ?? 0) }
         let repos = Set(pending.map(\.reference)).count
         let endpoint = (catalog.resolver as? HuggingFaceHub)?.settings.endpoint ?? "the Hub"
-        return "\(pending.count) file(s), \(formatBytes(bytes)) (\(bytes) bytes) of \(repos) repo(s) from \(endpoint)"
+        return "\(pending.count) file(s), \(formatByteCount(bytes)) of \(repos) repo(s) from \(endpoint)"
     }
 
     /// Parses the config and compiles it, printing warnings to standard error.

@@ -203,6 +203,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("error: --max-memory 1.0 KiB (1024 bytes) is too small"), result.stderr)
         XCTAssertTrue(result.stderr.contains("the smallest workable budget is "), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let tiny = try run(["run", Fixtures.caseConfig("ties"), out, "--max-memory", "1"])
+        XCTAssertEqual(tiny.status, 1)
+        XCTAssertTrue(tiny.stderr.contains("error: --max-memory 1 byte is too small"), tiny.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
     func testProgressLinesUnlessQuiet() throws {

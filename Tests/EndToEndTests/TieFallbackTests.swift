@@ -63,7 +63,7 @@ final class TieFallbackTests: XCTestCase {
         XCTAssertEqual(plan.warnings.count, 1)
         let warning = plan.warnings.first ?? ""
         let n = 1024 * 512
-        XCTAssertEqual(warning, "warning: --max-memory \(formatBytes(budget)) (\(budget) bytes) is too small to keep PyTorch's order among "
+        XCTAssertEqual(warning, "warning: --max-memory \(formatByteCount(budget)) is too small to keep PyTorch's order among "
                        + "equal magnitudes at the TIES/breadcrumbs cut of 1 tensor(s) ('model.embed_tokens.weight'); 1 "
                        + "magnitude_prune op(s) keep equal magnitudes in index order instead, so their masks may differ "
                        + "from mergekit's in at most \(n) entries, summed over those ops (only where a magnitude equals "

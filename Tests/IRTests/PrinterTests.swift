@@ -201,6 +201,11 @@ final class PrinterTests: XCTestCase {
         XCTAssertEqual(formatBytes(1024), "1.0 KiB")
         XCTAssertEqual(formatBytes(1536), "1.5 KiB")
         XCTAssertEqual(formatBytes(3 * 1024 * 1024), "3.0 MiB")
+        // With the count beside it, once only where both would say the same.
+        XCTAssertEqual(formatByteCount(1), "1 byte")
+        XCTAssertEqual(formatByteCount(1023), "1023 bytes")
+        XCTAssertEqual(formatByteCount(1024), "1.0 KiB (1024 bytes)")
+        XCTAssertEqual(formatByteCount(512 << 20), "512.0 MiB (536870912 bytes)")
         XCTAssertEqual(formatBytes(5 * 1024 * 1024 * 1024), "5.0 GiB")
     }
 
