@@ -97,6 +97,23 @@ static inline int offsets128(const uint64_t select[2], int down, uint8_t *out) {
     return n;
 }
 
+// A one-sided partition's half of each of `pairs` exchanges: the entry at offset `from_offsets[t]` of the block
+// `from` is written at offset `to_offsets[t]` of the block `to` (the kept side), and nothing goes back; a tagged entry
+// brings its byte of `from_high` along and is overwritten where it was by the untagged `pivot`, so that no stale copy
+// of it is left behind.
+static inline void move_halves(const uint8_t *to_offsets, uint16_t *to, uint8_t *to_high, const uint8_t *from_offsets,
+                               uint16_t *from, const uint8_t *from_high, int pairs, uint16_t pivot) {
+    for (int t = 0; t < pairs; t++) {
+        int a = to_offsets[t], b = from_offsets[t];
+        uint16_t v = from[b];
+        to[a] = v;
+        if (v >= 0x8000) {
+            to_high[a] = from_high[b];
+            from[b] = pivot;
+        }
+    }
+}
+
 MG_TARGET2
 static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                              int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
@@ -131,27 +148,9 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
         uint16_t *lb = e + l, *rb = e + r - B;
         uint8_t *lh = high + l, *rh = high + r - B;
         if (keep == MG_KEEP_LEFT) {
-            // Only the left side's half of each exchange; a tagged entry that leaves the right side is overwritten
-            // there, so that no stale copy of it is left behind.
-            for (int t = 0; t < pairs; t++) {
-                int a = lt[t], b = rt[t];
-                uint16_t y = rb[b];
-                lb[a] = y;
-                if (y >= 0x8000) {
-                    lh[a] = rh[b];
-                    rb[b] = pivot;
-                }
-            }
+            move_halves(lt, lb, lh, rt, rb, rh, pairs, pivot);
         } else if (keep == MG_KEEP_RIGHT) {
-            for (int t = 0; t < pairs; t++) {
-                int a = lt[t], b = rt[t];
-                uint16_t x = lb[a];
-                rb[b] = x;
-                if (x >= 0x8000) {
-                    rh[b] = lh[a];
-                    lb[a] = pivot;
-                }
-            }
+            move_halves(rt, rb, rh, lt, lb, lh, pairs, pivot);
         } else {
             for (int t = 0; t < pairs; t++) {
                 int a = lt[t], b = rt[t];
