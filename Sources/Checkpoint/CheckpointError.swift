@@ -191,9 +191,12 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .missingConfig(directory):
             return "\(directory) has no config.json: a model is the folder holding config.json and the weights "
                 + "(mergekit loads every model's config.json and stops without it)"
-        case let .noSuchModel(_, remote):
-            guard let remote else { return "no such directory (paths are relative to the working directory)" }
-            return "no such directory (paths are relative to the working directory), and as a Hugging Face repo id: \(remote)"
+        case let .noSuchModel(path, remote):
+            // The reminder about the working directory only where it applies: a relative path.
+            let missing = path.hasPrefix("/") ? "no such directory"
+                : "no such directory (paths are relative to the working directory)"
+            guard let remote else { return missing }
+            return "\(missing), and as a Hugging Face repo id: \(remote)"
         case let .remote(_, detail):
             return detail
         case let .invalidAdapter(path, detail):

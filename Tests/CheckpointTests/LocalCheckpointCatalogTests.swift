@@ -62,4 +62,14 @@ final class LocalCheckpointCatalogTests: XCTestCase {
         XCTAssertTrue(String(describing: CheckpointError.missingModel(path: directory + "/missing", remote: nil))
             .contains("no such directory"))
     }
+
+    /// A missing model's message recalls that paths are relative to the working directory only for a relative path.
+    func testTheWorkingDirectoryIsMentionedOnlyForARelativePath() {
+        let absolute = String(describing: CheckpointError.noSuchModel(path: "/models/missing", remote: nil))
+        XCTAssertTrue(absolute.contains("no such directory"), absolute)
+        XCTAssertFalse(absolute.contains("working directory"), absolute)
+        let relative = String(describing: CheckpointError.noSuchModel(path: "models/missing", remote: "not found"))
+        XCTAssertTrue(relative.contains("no such directory (paths are relative to the working directory), and as a "
+                                        + "Hugging Face repo id: not found"), relative)
+    }
 }
