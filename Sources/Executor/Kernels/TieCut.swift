@@ -102,9 +102,6 @@ final class TieCut {
     /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
     /// tests turn it off to compare with the Swift block partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
-    /// Whether a compact replay's partitions may write only the side of their cut that is read again
-    /// (`TorchArgsortReplay.Sorter.keptSide`); tests turn it off to compare.
-    var oneSidedPartitions = true
     /// Whether a tagged cut of a large tensor counts its keys in windows once a sample has shown where the cuts lie
     /// (`Windows`); tests turn it off to compare.
     var windowedCount = TieCut.windowedCountAvailable
@@ -297,10 +294,8 @@ final class TieCut {
             // Only the tags at `positions` are read below, so a partition may write one side of its cut. The keys
             // at the first and last wanted positions: ascending, those of the first and last kept ranks; descending,
             // the last and first.
-            let bounds = oneSidedPartitions
-                ? TorchArgsortReplay.BoundaryKeys(atLow: descending ? high : low, atHigh: descending ? low : high,
-                                                  first: first, second: second)
-                : nil
+            let bounds = TorchArgsortReplay.BoundaryKeys(atLow: descending ? high : low,
+                                                         atHigh: descending ? low : high, first: first, second: second)
             let rest = TorchArgsortReplay.beginSelect(entries, count: n, positions: positions, descending: descending,
                                                       bounds: bounds)
             markKept = {
