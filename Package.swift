@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "CMemoryOps"),
         .target(name: "CStoppers", dependencies: ["CPUHints"]),
         .target(name: "CSignConsensus", dependencies: ["CPUHints"]),
+        .target(name: "CMultislerp"),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",
@@ -33,7 +34,10 @@ let package = Package(
         .target(name: "Planner", dependencies: ["IR", "Parser", "Checkpoint"]),
         .target(
             name: "Executor",
-            dependencies: ["IR", "Checkpoint", "CFileOps", "CPUHints", "CMemoryOps", "CStoppers", "CSignConsensus", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "IR", "Checkpoint", "CFileOps", "CPUHints", "CMemoryOps", "CStoppers", "CSignConsensus", "CMultislerp",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-cross-module-optimization"], .when(configuration: .release))]
         ),
         .executableTarget(

@@ -65,6 +65,44 @@ final class SphericalHalfPrecisionTests: XCTestCase {
         }
     }
 
+    /// The bf16 passes over held planes (in C where the processor has AVX2, `CMultislerp`) give the bits of the
+    /// Swift lanes that read the operands: 3 to 8 models (and 9, where both are Swift lanes), whole eights and tails
+    /// of fewer than eight, magnitudes from 2⁻³⁰ to 2³⁰ with some of bf16's subnormals, and tensors with +∞, a
+    /// signalling NaN, a negative NaN (the whole result is NaN, its sign and payload those the operations pass on).
+    func testMultislerpHeldPlanesGiveTheOperandLanesBits() throws {
+        func r(_ x: Float) -> Float { DTypeConversion.round(x, to: .bf16) }
+        for models in [3, 4, 5, 8, 9] {
+            let total = Float(models * (models + 1) / 2)
+            let weights: [Double] = (1...models).map { Double(r(Float($0) / total)) }
+            for shape in [[5, 37], [48, 64]] {
+                let n = shape.reduce(1, *)
+                var xs: [[Float]] = (0..<models).map { (k: Int) -> [Float] in
+                    let values = pseudoRandom(n, seed: UInt64(40 + k))
+                    return values.indices.map { (i: Int) -> Float in
+                        let scale = Float(sign: .plus, exponent: (i * 7 + k) % 61 - 30, significand: 1)
+                        return r(values[i] * scale)
+                    }
+                }
+                for k in 0..<models { xs[k][(3 * k + 1) % n] = Float(bitPattern: 0x0001_0000 << (k % 4)) }
+                var specials: [[[Float]]] = [xs]
+                for (k, bits) in [(0, 0x7F80_0000), (1, 0x7F81_0000), (2, 0xFFC0_0000)] as [(Int, UInt32)] {
+                    var y = xs
+                    y[k][n / 2 + k] = Float(bitPattern: bits)
+                    specials.append(y)
+                }
+                for (variant, operands) in specials.enumerated() {
+                    let op = Op.multislerp(weights: weights, eps: 1e-8)
+                    let lanes = try runChunked(op, operands, shape: shape, dtype: .bf16, threads: 2, chunkRows: 3)
+                    let held = try runChunked(op, operands, shape: shape, dtype: .bf16, threads: 2, chunkRows: 3,
+                                              operandDType: .bf16, holding: true)
+                    XCTAssertEqual(held.map(\.bitPattern), lanes.map(\.bitPattern),
+                                   "\(models) models, shape \(shape), variant \(variant)")
+                    if variant == 0 { XCTAssertFalse(held.contains(where: \.isNaN), "\(models) models, \(shape)") }
+                }
+            }
+        }
+    }
+
     /// SCE's mix in bf16 (`sce_merge` after its mask: the elected sign, then three task vectors): torch's bits for
     /// mergekit's `sce_weight` and weighted, erased mean of the same task vectors.
     func testSCEMixMatchesTorch() throws {

@@ -1,3 +1,4 @@
+import CMultislerp
 import Foundation
 import IR
 
@@ -27,6 +28,9 @@ import IR
 /// reads `m` and `tr` (or, when the mean vanished, `x_0` and `x_1`). Every held value is already rounded to the
 /// dtype, so the bytes are the same; an element of three models then takes 25 roundings and 4 divisions in all
 /// instead of 58 and 15, and the operands (loads and task vectors) are computed in one sweep instead of five.
+/// In bf16 with three to eight models held, passes 1–3 and the output run in C (`CMultislerp`, AVX2: the same
+/// operations in the same order, eight lanes a step without the Swift lanes' per-step dispatch) where the processor
+/// has AVX2; the Swift lanes elsewhere (`planeKernels`).
 final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel {
     private let context: KernelContext
     private let weights: [Float]
@@ -48,6 +52,8 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
     /// With `context.holdsOperands`: planes `0..<models` (`x_k`, then `u_k`; plane 0 then `tr`) and plane `models`
     /// (`mean`, then `m`), `elementCount` 16-bit values each, from pass 0 on (see the type's comment).
     private var held: AccountedBuffer<UInt16>?
+    /// Whether passes 1–3 and the output over held planes run in C (`CMultislerp`): bf16, 3 to 8 models, AVX2.
+    private let planeKernels: Bool
 
     /// `weights`: one per operand (the rounded, normalized weights); `R` rounds to `context.dtype`.
     init(weights: [Double], eps: Double, context: KernelContext) {
@@ -55,6 +61,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         self.weights = weights.map { Float($0) }
         self.eps = Float(eps)
         models = weights.count
+        planeKernels = R.self == BF16Rounding.self && (3...8).contains(models) && MultislerpPlaneKernels.available
     }
 
     /// Four passes, as declared; after a vanishing mean (`linear`) the last two observe nothing.
@@ -105,8 +112,16 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         let terms = Terms(inputs: inputs, planes: planes, weights: weights, divisors: divisors, meanNorm: meanNorm,
                           dots: dots)
         let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), parallel = context.parallel
+        let inC = planeKernels && planes != nil
+        let (divisors, dots, meanNorm, weights) = (self.divisors, self.dots, self.meanNorm, self.weights)
         TorchHalfReductions.inTiles(range, scratch: scratch.pointer, capacity: capacity,
                                     parallel: context.parallel) { part, tileStart, out in
+            if inC, let planes,
+               MultislerpPlaneKernels.run(pass: pass, planes, part, out: out + (part.lowerBound - tileStart),
+                                          outStride: capacity, divisors: divisors, weights: weights,
+                                          meanNorm: meanNorm, dots: dots) {
+                return
+            }
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
                 let u = buffer.baseAddress!
                 /// Elements `i ..< i + lanes` of the tile.
@@ -200,7 +215,13 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         let (linear, weights) = (self.linear, self.weights)
         let (c, s, a) = factors ?? (0, 0, 0)
         let models = self.models
+        let inC = planeKernels && planes != nil && !linear
         context.parallel.forEachBlock(in: operands.range) { range in
+            if inC, let planes,
+               mg_multislerp_output_bf16(planes.base, Int64(planes.stride), Int32(models), Int64(range.lowerBound),
+                                         Int64(range.count), c, s, a, p.output + range.lowerBound) == 0 {
+                return
+            }
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
                 let u = buffer.baseAddress!
                 let (cv, sv, av) = (SIMD8<Float>(repeating: c), SIMD8<Float>(repeating: s), SIMD8<Float>(repeating: a))
@@ -280,7 +301,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
 
     /// The held planes of a tensor of `stride` elements: `models + 1` of them, one after another, each value the
     /// 16-bit pattern of a value of the merge dtype (`HalfLaneRounding.pack`).
-    private struct Planes: @unchecked Sendable {
+    struct Planes: @unchecked Sendable {
         let base: UnsafeMutablePointer<UInt16>
         let stride: Int
         let models: Int
@@ -298,6 +319,34 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         func store(_ x: UnsafePointer<Float>, plane: Int, _ range: Range<Int>) {
             R.pack(x, into: base + plane * stride, range)
         }
+    }
+}
+
+/// The C forms (`CMultislerp`) of `MultislerpHalfPrecisionChunkKernel`'s passes 1–3 over held bf16 planes.
+private enum MultislerpPlaneKernels {
+    /// Whether the processor runs them (AVX2; asked once).
+    static let available = mg_multislerp_available() == 1
+
+    /// Pass `pass` (1, 2 or 3) over elements `part` (global indices) of `planes`: the f32 terms to `out` (element
+    /// `part.lowerBound` at `out[0]`; pass 2's model `k` at `out[k·outStride]`), the planes updated as the kernel's
+    /// type comment says. The scalars are those known after the pass before. Returns false, having written
+    /// nothing, where the C form refuses (no AVX2, a model count out of 3…8): the Swift lanes then run the part.
+    static func run<R: HalfLaneRounding>(pass: Int, _ planes: MultislerpHalfPrecisionChunkKernel<R>.Planes,
+                                         _ part: Range<Int>, out: UnsafeMutablePointer<Float>, outStride: Int,
+                                         divisors: [Float], weights: [Float], meanNorm: Float, dots: [Float]) -> Bool {
+        let (models, stride, start, count) = (Int32(planes.models), Int64(planes.stride), Int64(part.lowerBound),
+                                              Int64(part.count))
+        let ran: Int32
+        switch pass {
+        case 1:
+            ran = mg_multislerp_units_bf16(planes.base, stride, models, start, count, divisors, weights, out)
+        case 2:
+            ran = mg_multislerp_direction_bf16(planes.base, stride, models, start, count, meanNorm, out,
+                                               Int64(outStride))
+        default:
+            ran = mg_multislerp_tangent_bf16(planes.base, stride, models, start, count, dots, weights, out)
+        }
+        return ran == 0
     }
 }
 
