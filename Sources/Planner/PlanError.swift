@@ -16,7 +16,7 @@ public enum PlanError: Error, CustomStringConvertible {
     /// Inputs of one merge whose shapes differ.
     case shapeMismatch(SourceLocation, tensor: String, inputs: [(model: String, tensor: String, shape: [Int])])
     /// A vocabulary-axis tensor (embedding, output head) with different row counts: mergekit 0.1.5's error, with its
-    /// two ways forward.
+    /// two ways forward; at the first input whose row count differs from the first input's.
     case vocabularyMismatch(SourceLocation, tensor: String, inputs: [(model: String, rows: Int)])
     /// A stage graph problem in a multi-document config.
     case stage(SourceLocation?, String)

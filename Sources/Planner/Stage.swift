@@ -376,7 +376,10 @@ final class Stage: TensorProvider {
                 throw .shapeMismatch(slice.sources[differing].location, tensor: output, inputs: shapes)
             }
             guard truncateEmbeddings else {
-                throw .vocabularyMismatch(slice.location, tensor: output, inputs: shapes.map { ($0.model, $0.shape[0]) })
+                // At the first input whose row count differs from the first input's, as for other shapes.
+                let differing = shapes.firstIndex { $0.shape[0] != shapes[0].shape[0] } ?? 0
+                throw .vocabularyMismatch(slice.sources[differing].location, tensor: output,
+                                          inputs: shapes.map { ($0.model, $0.shape[0]) })
             }
             // mergekit's `truncate_vocabulary`: every input keeps the common first rows.
             let rows = shapes.map { $0.shape[0] }.min()!

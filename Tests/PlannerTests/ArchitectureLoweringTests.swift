@@ -188,7 +188,8 @@ final class VocabularyMismatchTests: PlannerTestCase {
 
     func testDifferentVocabulariesStopWithBothSizesAndTheWaysForward() {
         setUpModels()
-        fx.assertError(yaml, prefix: "t.yml:2:1:", contains: [
+        // At the entry of the model whose vocabulary differs from the first model's.
+        fx.assertError(yaml, prefix: "t.yml:5:5:", contains: [
             "the vocabularies differ: tensor 'model.embed_tokens.weight' has a row per token",
             "has 8, '", "has 10 rows", "tokenizer: {source: base}", "--unsafe-truncate-embeddings",
         ])
