@@ -20,8 +20,9 @@ public enum PlanError: Error, CustomStringConvertible {
     case vocabularyMismatch(SourceLocation, tensor: String, inputs: [(model: String, rows: Int)])
     /// A stage graph problem in a multi-document config.
     case stage(SourceLocation?, String)
-    /// The memory budget cannot hold even one row of a tensor's computation.
-    case budgetTooSmall(budget: Int, smallest: Int, tensor: String)
+    /// The memory budget cannot hold even one row of a tensor's computation: `smallest` bytes, of which
+    /// `writerBytes` are the write buffers of the output shards open meanwhile (the rest the tensor's own).
+    case budgetTooSmall(budget: Int, smallest: Int, tensor: String, writerBytes: Int)
 
     public var description: String {
         switch self {
@@ -48,9 +49,11 @@ public enum PlanError: Error, CustomStringConvertible {
                 + "or pass --unsafe-truncate-embeddings to keep every model's first \(inputs.map(\.rows).min() ?? 0) "
                 + "rows (only right when the token ids they share mean the same tokens)"
         case .stage(let loc, let message): return loc.map { "\($0): \(message)" } ?? message
-        case .budgetTooSmall(let budget, let smallest, let tensor):
+        case .budgetTooSmall(let budget, let smallest, let tensor, let writerBytes):
+            let writers = writerBytes > 0 ? " (with \(formatByteCount(writerBytes)) of write buffers for the output "
+                + "shards open meanwhile)" : ""
             return "--max-memory \(formatByteCount(budget)) is too small: tensor \"\(tensor)\" needs "
-                + "\(formatByteCount(smallest)) to run one row at a time, the most of any tensor; the "
+                + "\(formatByteCount(smallest)) to run one row at a time\(writers), the most of any tensor; the "
                 + "smallest workable budget is \(smallest) bytes (in whole MiB, as one would type it: --max-memory "
                 + "\((smallest + (1 << 20) - 1) >> 20)MiB)"
         }

@@ -158,8 +158,9 @@ public enum Scheduler {
         var groups: [ChunkGroup] = []
         /// Groups that hold operands, planned without holding (by index in `groups`).
         var unheld: [Int: ChunkGroup] = [:]
-        /// The largest one-row need of a group that does not fit (bytes), and its first output.
-        var tooSmall: (bytes: Int, tensor: String)?
+        /// The largest one-row need of a group that does not fit (bytes), its first output, and the write buffers of
+        /// the shards open while it runs (bytes, part of the need).
+        var tooSmall: (bytes: Int, tensor: String, writers: Int)?
         let lanes = min(limits.lanes, limits.threads)
         var memo = FitMemo()
         let alonePastTheEnd = endsAlone(
@@ -179,7 +180,7 @@ public enum Scheduler {
             guard let alone = memo.fitted(group, budget: limits.budgetBytes, graph: graph, costs: costs, limits: limits,
                                           relaxing: &relaxing, relax: true, need: &need) else {
                 // Go on through the other groups, so that the error names the budget every tensor fits in.
-                if need > (tooSmall?.bytes ?? 0) { tooSmall = (need, graph.outputs[outputs[0]].name) }
+                if need > (tooSmall?.bytes ?? 0) { tooSmall = (need, graph.outputs[outputs[0]].name, group.writerBytes) }
                 continue
             }
             let share = lanes > 1 ? limits.budgetBytes / lanes - group.outputBytes : 0
@@ -205,7 +206,8 @@ public enum Scheduler {
             }
         }
         if let tooSmall {
-            throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor)
+            throw .budgetTooSmall(budget: limits.budgetBytes, smallest: tooSmall.bytes, tensor: tooSmall.tensor,
+                                  writerBytes: tooSmall.writers)
         }
         let schedule = Schedule(groups: groups, shards: shards, budgetBytes: limits.budgetBytes, threads: limits.threads)
         return amortizedHolding(schedule, unheld: unheld, lanes: lanes, stepsPerByte: limits.heldStepsPerPeakByte)
