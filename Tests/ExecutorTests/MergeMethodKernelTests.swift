@@ -62,6 +62,26 @@ final class MergeMethodKernelTests: XCTestCase {
         XCTAssertEqual(out, [0, 0])
     }
 
+    /// With `eps` 0 the f32 kernel's tangent (zero in exact arithmetic, mergekit's rounding) gives `sin(t)/t`'s
+    /// limit 1, not 0/0: the same result as the default `eps` (a new-user finding).
+    func testMultislerpWithoutEpsIsFinite() throws {
+        let inputs: [[Float]] = [[2, 0], [0, 2], [2, 2]]   // here the computed tangent is exactly 0
+        let bare = try runChunked(.multislerp(weights: [0.25, 0.25, 0.5], eps: 0), inputs, shape: [2])
+        let usual = try runChunked(.multislerp(weights: [0.25, 0.25, 0.5], eps: 1e-8), inputs, shape: [2])
+        XCTAssertTrue(bare.allSatisfy(\.isFinite), "\(bare)")
+        assertClose(bare, usual)
+    }
+
+    /// A NaN input makes its norm NaN and so the whole f32 result NaN (mergekit's `NaN < eps` is false), for three
+    /// models and for two (not the linear fallback of a vanishing mean); it is not called a vanishing mean.
+    func testMultislerpOfANaNInputIsNaNNotAVanishingMean() throws {
+        for inputs: [[Float]] in [[[2, .nan], [0, 2], [1, 1]], [[2, .nan], [0, 2]]] {
+            let weights = [Double](repeating: 1 / Double(inputs.count), count: inputs.count)
+            let out = try runChunked(.multislerp(weights: weights, eps: 1e-8), inputs, shape: [2])
+            XCTAssertTrue(out.allSatisfy(\.isNaN), "\(inputs.count) inputs: \(out)")
+        }
+    }
+
     func testMultislerpRejectsAVanishingMeanOfMoreThanTwo() {
         XCTAssertThrowsError(try runChunked(.multislerp(weights: [1.0 / 3, 1.0 / 3, 1.0 / 3], eps: 1e-8),
                                             [[1, 0], [-1, 0], [0, 0]], shape: [2])) { error in

@@ -269,6 +269,22 @@ final class PlannerErrorTests: PlannerTestCase {
             """, prefix: "t.yml:5:15: ", contains: ["sum to zero"])
     }
 
+    /// A multislerp weight past float16's range is an error at that weight (it would be infinite, and normalizing
+    /// would make every weight NaN), not the IR verifier's complaint about non-finite weights.
+    func testMultislerpWeightPastTheDTypesRange() {
+        fx.assertError("""
+            merge_method: multislerp
+            dtype: float16
+            models:
+              - model: $A
+                parameters:
+                  weight: 1
+              - model: $B
+                parameters:
+                  weight: 100000
+            """, prefix: "t.yml:9:15: ", contains: ["weight 100000.0 of tensor", "past the largest value of float16"])
+    }
+
     func testTaskArithmeticNonBaseWeightMissing() {
         fx.assertError("""
             merge_method: task_arithmetic

@@ -9,8 +9,10 @@ struct GramCombinations {
         matrix.map { row in zip(row, c).reduce(0.0) { $0 + $1.0 * $1.1 } }
     }
 
-    /// The norm of `Σ c_k·v_k` (rounding can make the square slightly negative near zero: 0 then).
+    /// The norm of `Σ c_k·v_k` (rounding can make the square slightly negative near zero: 0 then; NaN stays NaN,
+    /// as a NaN norm of the vectors themselves would be).
     func norm(_ c: [Double]) -> Double {
-        max(0, zip(dots(c), c).reduce(0.0) { $0 + $1.0 * $1.1 }).squareRoot()
+        let square = zip(dots(c), c).reduce(0.0) { $0 + $1.0 * $1.1 }
+        return square.isNaN ? .nan : max(0, square).squareRoot()
     }
 }

@@ -28,7 +28,9 @@ enum Multislerp {
         let tangentNorm = abs(1 - pull) * meanNorm + eps
         let averageNorm = (0..<m).reduce(0.0) { $0 + norms[$1] * w[$1] }
         let meanFactor = cos(tangentNorm) / meanNorm * averageNorm
-        let tangentFactor = sin(tangentNorm) / tangentNorm * averageNorm
+        // The tangent is zero in exact arithmetic (the weighted mean of the units is `M` itself); mergekit's is its
+        // rounding, so `sin(t) / t` is 1 there even with `eps` 0, its limit, which stands in for 0 / 0.
+        let tangentFactor = (tangentNorm == 0 ? 1 : sin(tangentNorm) / tangentNorm) * averageNorm
         return scale.map { (meanFactor + tangentFactor * (1 - pull)) * $0 }
     }
 }
