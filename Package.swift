@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "CMemoryOps"),
         .target(name: "CStoppers", dependencies: ["CPUHints"]),
         .target(name: "CSignConsensus", dependencies: ["CPUHints"]),
-        .target(name: "CMultislerp"),
+        .target(name: "CMultislerp", dependencies: ["CPUHints"]),
         .target(name: "Parser", dependencies: ["IR", "CYAML"]),
         .target(
             name: "Checkpoint",

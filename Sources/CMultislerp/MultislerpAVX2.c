@@ -1,6 +1,7 @@
 // The AVX2 forms of `MultislerpHalfPrecisionChunkKernel`'s passes over held bf16 planes (CMultislerp.h): eight f32
 // lanes a step, the Swift lanes' operations in their order, each model's loop unrolled for three and four models.
 #include "CMultislerp.h"
+#include "CPUHints.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -9,15 +10,7 @@
 #define MG_TARGET_AVX2 __attribute__((target("avx2")))
 #define MG_MAX_MODELS 8
 
-int mg_multislerp_available(void) {
-    static int answer = -1;
-    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
-    return known;
-}
+int mg_multislerp_available(void) { return mg_avx2_available(); }
 
 // `BF16Rounding.round` in eight lanes, for the values these passes round: results of one f32 operation (`+`, `−`,
 // `·`, `/`) on values of bf16 (the planes' patterns and the scalars, all rounded to bf16 before). Rounding is

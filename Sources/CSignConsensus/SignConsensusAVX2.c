@@ -3,21 +3,14 @@
 // `SignConsensusChunkKernel` and `SCEMergeChunkKernel`'s eight Swift lanes, eight f32 lanes a step; the masks are
 // vectors of all-ones lanes, and a masked-off lane is +0 (`vandps`), as the AVX-512 forms' zeroing moves give.
 #include "SignConsensusAVX2.h"
+#include "CPUHints.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
 #define MG_TARGET_AVX2 __attribute__((target("avx2")))
 
-int mg_sign_consensus_avx2_available(void) {
-    static int answer = -1;
-    int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
-    if (known >= 0) return known;
-    __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    __atomic_store_n(&answer, known, __ATOMIC_RELAXED);
-    return known;
-}
+int mg_sign_consensus_avx2_available(void) { return mg_avx2_available(); }
 
 // `BF16Rounding.round` in eight lanes: (bits + 0x7FFF + lowest kept bit) with the low half cleared; NaN lanes keep
 // their high half with the quiet bit set.

@@ -26,4 +26,18 @@ static inline int mg_avx512f_available(void) {
     return answer >= 0 ? answer : mg_avx512f_query();
 }
 
+/// Asks the processor whether it runs AVX2 (`__builtin_cpu_supports`), stores the answer in `mg_avx2_answer` and
+/// returns it: 1 or 0 (0 on other architectures).
+int mg_avx2_query(void);
+
+/// The answer `mg_avx2_query` stored: −1 until it is asked.
+extern int mg_avx2_answer;
+
+/// Whether the processor runs AVX2 instructions: 1 on an x86-64 processor that has them, else 0; asked once, then a
+/// load. The C kernels compiled for AVX2 (`target("avx2")`) run only then.
+static inline int mg_avx2_available(void) {
+    int answer = __atomic_load_n(&mg_avx2_answer, __ATOMIC_RELAXED);
+    return answer >= 0 ? answer : mg_avx2_query();
+}
+
 #endif
