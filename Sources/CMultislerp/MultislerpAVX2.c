@@ -111,6 +111,9 @@ static inline void output_step(const uint16_t *p, int64_t stride, int models, __
         }                                                                                                             \
     } while (0)
 
+// Whether the entry points refuse: no AVX2 here, or a model count out of 3…8.
+static inline int refuses(int models) { return !mg_multislerp_available() || models < 3 || models > MG_MAX_MODELS; }
+
 #define UNITS_AT(m, p, st, o, os) units_step(p, st, m, d, w, o)
 #define DIRECTION_AT(m, p, st, o, os) direction_step(p, st, m, norm, o, os)
 #define TANGENT_AT(m, p, st, o, os) tangent_step(p, st, m, dv, w, o)
@@ -119,7 +122,7 @@ static inline void output_step(const uint16_t *p, int64_t stride, int models, __
 MG_TARGET_AVX2
 int mg_multislerp_units_bf16(uint16_t *planes, int64_t stride, int models, int64_t start, int64_t count,
                              const float *divisors, const float *weights, float *out) {
-    if (!mg_multislerp_available() || models < 3 || models > MG_MAX_MODELS) return -1;
+    if (refuses(models)) return -1;
     __m256 d[MG_MAX_MODELS], w[MG_MAX_MODELS];
     for (int k = 0; k < models; k++) { d[k] = _mm256_set1_ps(divisors[k]); w[k] = _mm256_set1_ps(weights[k]); }
     MG_PASS(1, 1, 0, UNITS);
@@ -129,7 +132,7 @@ int mg_multislerp_units_bf16(uint16_t *planes, int64_t stride, int models, int64
 MG_TARGET_AVX2
 int mg_multislerp_direction_bf16(uint16_t *planes, int64_t stride, int models, int64_t start, int64_t count,
                                  float mean_norm, float *out, int64_t out_stride) {
-    if (!mg_multislerp_available() || models < 3 || models > MG_MAX_MODELS) return -1;
+    if (refuses(models)) return -1;
     const __m256 norm = _mm256_set1_ps(mean_norm);
     MG_PASS(1, models, out_stride, DIRECTION);
     return 0;
@@ -138,7 +141,7 @@ int mg_multislerp_direction_bf16(uint16_t *planes, int64_t stride, int models, i
 MG_TARGET_AVX2
 int mg_multislerp_tangent_bf16(uint16_t *planes, int64_t stride, int models, int64_t start, int64_t count,
                                const float *dots, const float *weights, float *out) {
-    if (!mg_multislerp_available() || models < 3 || models > MG_MAX_MODELS) return -1;
+    if (refuses(models)) return -1;
     __m256 dv[MG_MAX_MODELS], w[MG_MAX_MODELS];
     for (int k = 0; k < models; k++) { dv[k] = _mm256_set1_ps(dots[k]); w[k] = _mm256_set1_ps(weights[k]); }
     MG_PASS(1, 1, 0, TANGENT);
@@ -148,7 +151,7 @@ int mg_multislerp_tangent_bf16(uint16_t *planes, int64_t stride, int models, int
 MG_TARGET_AVX2
 int mg_multislerp_output_bf16(const uint16_t *planes, int64_t stride, int models, int64_t start, int64_t count,
                               float c, float s, float a, float *out) {
-    if (!mg_multislerp_available() || models < 3 || models > MG_MAX_MODELS) return -1;
+    if (refuses(models)) return -1;
     const __m256 cv = _mm256_set1_ps(c), sv = _mm256_set1_ps(s), av = _mm256_set1_ps(a);
     MG_PASS(0, 1, 0, OUTPUT);
     return 0;

@@ -61,7 +61,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         self.weights = weights.map { Float($0) }
         self.eps = Float(eps)
         models = weights.count
-        planeKernels = R.self == BF16Rounding.self && (3...8).contains(models) && MultislerpPlaneKernels.available
+        planeKernels = R.self == BF16Rounding.self && MultislerpPlaneKernels.runs(models: models)
     }
 
     /// Four passes, as declared; after a vanishing mean (`linear`) the last two observe nothing.
@@ -218,8 +218,7 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
         let inC = planeKernels && planes != nil && !linear
         context.parallel.forEachBlock(in: operands.range) { range in
             if inC, let planes,
-               mg_multislerp_output_bf16(planes.base, Int64(planes.stride), Int32(models), Int64(range.lowerBound),
-                                         Int64(range.count), c, s, a, p.output + range.lowerBound) == 0 {
+               MultislerpPlaneKernels.output(planes, range, factors: (c, s, a), into: p.output + range.lowerBound) {
                 return
             }
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: models) { buffer in
@@ -322,10 +321,14 @@ final class MultislerpHalfPrecisionChunkKernel<R: HalfLaneRounding>: ChunkKernel
     }
 }
 
-/// The C forms (`CMultislerp`) of `MultislerpHalfPrecisionChunkKernel`'s passes 1–3 over held bf16 planes.
+/// The C forms (`CMultislerp`) of `MultislerpHalfPrecisionChunkKernel`'s passes 1–3 and output over held bf16 planes.
 private enum MultislerpPlaneKernels {
     /// Whether the processor runs them (AVX2; asked once).
     static let available = mg_multislerp_available() == 1
+
+    /// Whether they run here for `models` operands: AVX2, and 3 to 8 models (two keep the operands for the linear
+    /// fallback, which the C passes do not).
+    static func runs(models: Int) -> Bool { available && (3...8).contains(models) }
 
     /// Pass `pass` (1, 2 or 3) over elements `part` (global indices) of `planes`: the f32 terms to `out` (element
     /// `part.lowerBound` at `out[0]`; pass 2's model `k` at `out[k·outStride]`), the planes updated as the kernel's
@@ -347,6 +350,14 @@ private enum MultislerpPlaneKernels {
             ran = mg_multislerp_tangent_bf16(planes.base, stride, models, start, count, dots, weights, out)
         }
         return ran == 0
+    }
+
+    /// The output over elements `range` (global indices) of `planes` with the factors `(c, s, a)` to `out`
+    /// (element `range.lowerBound` at `out[0]`). Returns false, having written nothing, where the C form refuses.
+    static func output<R: HalfLaneRounding>(_ planes: MultislerpHalfPrecisionChunkKernel<R>.Planes, _ range: Range<Int>,
+                                            factors: (Float, Float, Float), into out: UnsafeMutablePointer<Float>) -> Bool {
+        mg_multislerp_output_bf16(planes.base, Int64(planes.stride), Int32(planes.models), Int64(range.lowerBound),
+                                  Int64(range.count), factors.0, factors.1, factors.2, out) == 0
     }
 }
 
