@@ -64,19 +64,71 @@ static inline int stops_at(uint16_t entry, uint16_t pivot, int at_least, uint16_
     return at_least ? key >= pivot : key <= pivot;
 }
 
-// The stoppers of the 128 entries at `block` as a 128-bit mask (bit i for entry i).
+// How a scan's stoppers are told from the entries (`stop_test`). Where the tracked keys either both stop the scan or
+// both do not, every tagged entry (negative as a signed 16-bit lane) stops it or none does, and one comparison of
+// the entries themselves decides each lane: `MG_STOP_ABOVE` (v > bound, signed: tagged never stop), `MG_STOP_NOT_ABOVE`
+// (not v > bound, signed: tagged always stop), `MG_STOP_AT_LEAST` / `MG_STOP_AT_MOST` (v ≥ / ≤ bound unsigned: tagged
+// always / never stop). Only when one tracked key stops the scan and the other does not are the tagged entries'
+// keys put in first (`MG_STOP_BY_KEYS`: `keys16`, five more operations a vector). On the Zen 3 VM, a one-sided pass
+// over 11.5 M keys took 0.44–0.46 ns an entry with the direct comparisons against 0.46–0.49 with every key put in.
+enum { MG_STOP_ABOVE, MG_STOP_NOT_ABOVE, MG_STOP_AT_LEAST, MG_STOP_AT_MOST, MG_STOP_BY_KEYS };
+
+struct stop_test {
+    int kind;
+    __m256i bound;
+};
+
+// The test of a scan that stops at keys at least (`at_least`) or at most `pivot`.
 MG_TARGET2
-static inline void block_stoppers(const uint16_t *block, __m256i pivot, int at_least, __m256i first_key,
+static inline struct stop_test make_stop_test(uint16_t pivot, int at_least, uint16_t first_key, uint16_t second_key) {
+    int first_stops = at_least ? first_key >= pivot : first_key <= pivot;
+    int second_stops = at_least ? second_key >= pivot : second_key <= pivot;
+    struct stop_test t = {MG_STOP_BY_KEYS, _mm256_set1_epi16((short)pivot)};
+    if (first_stops != second_stops) return t;
+    if (at_least && !first_stops) {
+        // v ≥ pivot for keys below 0x8000 is v > pivot − 1 (at least −1) in signed lanes.
+        t.kind = MG_STOP_ABOVE;
+        t.bound = _mm256_set1_epi16((short)(pivot - 1));
+    } else if (at_least) {
+        t.kind = MG_STOP_AT_LEAST;
+    } else {
+        t.kind = first_stops ? MG_STOP_NOT_ABOVE : MG_STOP_AT_MOST;
+    }
+    return t;
+}
+
+// The stoppers (by `t`) of the 128 entries at `block` as a 128-bit mask (bit i for entry i); `at_least`,
+// `first_key` and `second_key` are the scan's, for `MG_STOP_BY_KEYS`. Each kind has its loop.
+#define MG_STOPS_LOOP(LANES, FLIP)                                                                                    \
+    for (int v = 0; v < 4; v++) {                                                                                     \
+        __m256i x = _mm256_loadu_si256((const __m256i *)(block + 32 * v));                                            \
+        __m256i y = _mm256_loadu_si256((const __m256i *)(block + 32 * v + 16));                                       \
+        w[v] = mg_mask32_epi16(LANES(x), LANES(y)) ^ (FLIP);                                                          \
+    }
+MG_TARGET2
+static inline void block_stoppers(const uint16_t *block, const struct stop_test *t, int at_least, __m256i first_key,
                                   __m256i second_key, uint64_t mask[2]) {
     uint64_t w[4];
-    for (int v = 0; v < 4; v++) {
-        __m256i a = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v)), first_key, second_key);
-        __m256i b = keys16(_mm256_loadu_si256((const __m256i *)(block + 32 * v + 16)), first_key, second_key);
-        w[v] = mg_mask32_epi16(stops16(a, pivot, at_least), stops16(b, pivot, at_least));
+    const __m256i bound = t->bound;
+#define MG_ABOVE(x) _mm256_cmpgt_epi16(x, bound)
+#define MG_AT_LEAST(x) _mm256_cmpeq_epi16(_mm256_max_epu16(x, bound), x)
+#define MG_AT_MOST(x) _mm256_cmpeq_epi16(_mm256_min_epu16(x, bound), x)
+#define MG_BY_KEYS(x) stops16(keys16(x, first_key, second_key), bound, at_least)
+    switch (t->kind) {
+    case MG_STOP_ABOVE: MG_STOPS_LOOP(MG_ABOVE, 0) break;
+    case MG_STOP_NOT_ABOVE: MG_STOPS_LOOP(MG_ABOVE, 0xFFFFFFFFu) break;
+    case MG_STOP_AT_LEAST: MG_STOPS_LOOP(MG_AT_LEAST, 0) break;
+    case MG_STOP_AT_MOST: MG_STOPS_LOOP(MG_AT_MOST, 0) break;
+    default: MG_STOPS_LOOP(MG_BY_KEYS, 0) break;
     }
+#undef MG_ABOVE
+#undef MG_AT_LEAST
+#undef MG_AT_MOST
+#undef MG_BY_KEYS
     mask[0] = w[0] | w[1] << 32;
     mask[1] = w[2] | w[3] << 32;
 }
+#undef MG_STOPS_LOOP
 
 static inline unsigned group_mask(const uint64_t select[2], int g) {
     return (unsigned)(select[g >> 3] >> (8 * (g & 7))) & 0xFF;
@@ -118,7 +170,8 @@ MG_TARGET2
 static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t last, uint16_t pivot,
                              int left_at_least, uint16_t first_key, uint16_t second_key, int keep, int64_t *out) {
     enum { B = 128 };
-    const __m256i p = _mm256_set1_epi16((short)pivot);
+    const struct stop_test left_test = make_stop_test(pivot, left_at_least, first_key, second_key);
+    const struct stop_test right_test = make_stop_test(pivot, !left_at_least, first_key, second_key);
     const __m256i k1 = _mm256_set1_epi16((short)first_key), k2 = _mm256_set1_epi16((short)second_key);
     int64_t l = first, r = last;
     // The offsets of the stoppers of the blocks at l (increasing) and at r − B (decreasing), made once when the
@@ -130,14 +183,14 @@ static void partition16_avx2(uint16_t *e, uint8_t *high, int64_t first, int64_t 
         if (paired_l == listed_l) {
             if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, l + MG_PREFETCH_BLOCKS * B);
             uint64_t m[2];
-            block_stoppers(e + l, p, left_at_least, k1, k2, m);
+            block_stoppers(e + l, &left_test, left_at_least, k1, k2, m);
             listed_l = offsets128(m, 0, lo);
             paired_l = 0;
         }
         if (paired_r == listed_r) {
             if (r - l >= (2 + 2 * MG_PREFETCH_BLOCKS) * B) mg_prefetch_block16(e, high, r - (MG_PREFETCH_BLOCKS + 1) * B);
             uint64_t m[2];
-            block_stoppers(e + r - B, p, !left_at_least, k1, k2, m);
+            block_stoppers(e + r - B, &right_test, !left_at_least, k1, k2, m);
             listed_r = offsets128(m, 1, ro);
             paired_r = 0;
         }
