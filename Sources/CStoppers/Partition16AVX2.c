@@ -105,7 +105,7 @@ static inline struct stop_test make_stop_test(uint16_t pivot, int at_least, uint
         __m256i y = _mm256_loadu_si256((const __m256i *)(block + 32 * v + 16));                                       \
         w[v] = mg_mask32_epi16(LANES(x), LANES(y)) ^ (FLIP);                                                          \
     }
-MG_TARGET2
+MG_TARGET2 __attribute__((always_inline))
 static inline void block_stoppers(const uint16_t *block, const struct stop_test *t, int at_least, __m256i first_key,
                                   __m256i second_key, uint64_t mask[2]) {
     uint64_t w[4];
