@@ -607,6 +607,58 @@ final class TorchArgsortReplayTests: XCTestCase {
         }
     }
 
+    /// `mg_tag_tracked16`, sixteen at a time (AVX2, where the processor has it) and one by one, makes the entries
+    /// `TieCut.decide` defines: every key filled from a bf16 plane (NaNs of both signs and payloads made 0x7FC0) or
+    /// already in place, each element of a tracked key tagged with the next ordinal in index order (`CompactEntries.tag`),
+    /// its ordinal's high bits in `high` and its bit set in `bits`, nothing else written; one tracked key or two, ranges
+    /// whose ends leave tails, a first ordinal above 2^14.
+    func testTrackedTagsAreTheDefinedTags() {
+        var rng = SeededGenerator(state: 25)
+        let n = 5000
+        let plane = (0..<n).map { i -> UInt16 in
+            switch i % 5 {
+            case 0: return UInt16.random(in: 0...0xFFFF, using: &rng)
+            case 1: return [0x7F80, 0xFF80, 0x7FC1, 0xFFFF, 0x7F81][Int.random(in: 0..<5, using: &rng)]
+            default: return UInt16.random(in: 0x3C00..<0x3C08, using: &rng) | (Bool.random(using: &rng) ? 0x8000 : 0)
+            }
+        }
+        let keys = plane.map(TieCut.key)
+        for (first, second) in [(UInt16(0x3C03), UInt16(0x3C03)), (0x3C01, 0x3C06), (0x7FC0, 0x7F80)] {
+            for range in [0..<n, 1..<(n - 1), 17..<50, 100..<100, 3..<(n - 31)] {
+                for fromPlane in [true, false] {
+                    let start = 20_000
+                    var e = fromPlane ? [UInt16](repeating: 0x1234, count: n) : keys
+                    var high = [UInt8](repeating: 0xEE, count: n)
+                    var bits = [UInt64](repeating: 0, count: (n + 63) / 64)
+                    var ordinal = start
+                    for i in range {
+                        e[i] = keys[i]
+                        guard keys[i] == first || keys[i] == second else { continue }
+                        e[i] = CompactEntries.tag(ordinal: ordinal, second: keys[i] != first)
+                        high[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
+                        bits[i >> 6] |= 1 << UInt64(i & 63)
+                        ordinal += 1
+                    }
+                    for vector: Int32 in [1, 0] {
+                        var e2 = fromPlane ? [UInt16](repeating: 0x1234, count: n) : keys
+                        var high2 = [UInt8](repeating: 0xEE, count: n)
+                        var bits2 = [UInt64](repeating: 0, count: (n + 63) / 64)
+                        let next = plane.withUnsafeBufferPointer { p in
+                            mg_tag_tracked16(fromPlane ? p.baseAddress : nil, &e2, &high2, &bits2,
+                                             Int64(range.lowerBound), Int64(range.upperBound), first, second,
+                                             Int64(start), vector)
+                        }
+                        let label = "\(first) \(second) \(range) plane \(fromPlane) vector \(vector)"
+                        XCTAssertEqual(next, Int64(ordinal), label)
+                        XCTAssertTrue(e2 == e, label)
+                        XCTAssertTrue(high2 == high, label)
+                        XCTAssertEqual(bits2, bits, label)
+                    }
+                }
+            }
+        }
+    }
+
     /// Counting a large tensor's keys only in windows around the cuts once a sample is in (`TieCut.Windows`) keeps
     /// what counting them all keeps: TIES and breadcrumbs cuts, a cut from rank 0, a sample like the rest of the
     /// tensor (the windows hold the cuts) and one unlike it (the whole tensor is counted again), the C count and the

@@ -98,4 +98,14 @@ int mg_keep_bf16(const uint16_t *plane, const uint64_t *bits, int by_mask, uint3
 /// Whether `mg_keep_bf16` runs here (AVX-512F). Returns 1 or 0.
 int mg_keep_bf16_available(void);
 
+/// `TieCut.decide`'s making of a compact replay's entries (`CompactEntries`) over elements `start ..< end`: with a
+/// `plane` (a deferred cut's held bf16 values), `e[i]` becomes the key of `plane[i]` (its magnitude's bit pattern,
+/// every NaN 0x7FC0); without (NULL), `e[i]` already holds it. Each element whose key is `first` or `second` (the
+/// tracked keys), in increasing `i`, gets the next ordinal from `ordinal` on: `e[i]` becomes its tag `0x8000 |
+/// (key != first) << 14 | ordinal & 0x3FFF`, `high[i]` the ordinal's bits above those, and bit `i % 64` of
+/// `bits[i / 64]` is set. Returns the ordinal after the last one given. Sixteen keys a comparison with AVX2 when
+/// `vector` is 1 and the processor has it, else one by one (tests compare the two); the results are the same.
+int64_t mg_tag_tracked16(const uint16_t *plane, uint16_t *e, uint8_t *high, uint64_t *bits, int64_t start, int64_t end,
+                         uint16_t first, uint16_t second, int64_t ordinal, int vector);
+
 #endif

@@ -102,6 +102,9 @@ final class TieCut {
     /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
     /// tests turn it off to compare with the Swift block partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
+    /// Whether a compact replay's entries are filled and tagged sixteen at a time (`mg_tag_tracked16` with AVX2,
+    /// where the processor has it); tests turn it off to compare with the one-by-one form.
+    var vectorTags = true
     /// Whether a tagged cut of a large tensor counts its keys in windows once a sample has shown where the cuts lie
     /// (`Windows`); tests turn it off to compare.
     var windowedCount = TieCut.windowedCountAvailable
@@ -262,8 +265,8 @@ final class TieCut {
         test = KeepTest(byMask: false, low: low, high: high, first: tracked.first ?? KeepTest.none,
                         second: tracked.count > 1 ? tracked[1] : KeepTest.none)
         guard let first = tracked.first else { return nil }
-        // A deferred cut's keys are filled from its plane (`keysFrom`) block by block, each block tagged while in
-        // the cache (compact replay), or all at once before the entries widen.
+        // A deferred cut's keys are filled from its plane (`keysFrom`) in the pass that tags them (compact replay), or
+        // all at once before the entries widen.
         let keysFrom = deferred ? plane : nil
         if keysFrom != nil { takeEntries() }
         guard let tagged, let compact, let ordinals else { return nil }
@@ -273,22 +276,11 @@ final class TieCut {
         let markKept: () -> Void
         if compactReplay && trackedCount <= CompactEntries.maxTracked {
             // Tags the tracked elements in index order, the high bits of their ordinals in the buffer's third quarter,
-            // and marks them all in `kept`...
+            // and marks them all in `kept` (a deferred cut's keys filled from its plane in the same pass)...
             let highBits = (UnsafeMutableRawPointer(tagged.pointer) + 2 * n).bindMemory(to: UInt8.self, capacity: n)
             let firstKey = UInt16(first), secondKey = UInt16(second)
-            var ordinal = 0
-            var start = 0
-            while start < n {
-                let block = start..<min(n, start + TieCut.fillBlock)
-                if let keysFrom { TieCut.fillKeys(compact, from: keysFrom, block) }
-                TieCut.forEachTracked(compact, block, firstKey, secondKey) { i in
-                    compact[i] = CompactEntries.tag(ordinal: ordinal, second: compact[i] != firstKey)
-                    highBits[i] = UInt8(truncatingIfNeeded: ordinal >> CompactEntries.lowBits)
-                    ordinal += 1
-                    bits[i >> 6] |= 1 << UInt64(i & 63)
-                }
-                start = block.upperBound
-            }
+            _ = mg_tag_tracked16(keysFrom.map { UnsafePointer($0) }, compact, highBits, bits, 0, Int64(n), firstKey,
+                                 secondKey, 0, vectorTags ? 1 : 0)
             let entries = CompactEntries(e: compact, high: highBits, first: firstKey, second: secondKey,
                                          vectorPartition: vectorPartition)
             // Only the tags at `positions` are read below, so a partition may write one side of its cut. The keys
@@ -339,9 +331,6 @@ final class TieCut {
         ordinals = memory.allocate(UInt64.self, count: TieCut.maskWords(elementCount: n), zeroed: false,
                                    counted: finishCounted)
     }
-
-    /// Elements whose keys a deferred cut fills and tags at a time (64 KiB of entries, in the second-level cache).
-    static let fillBlock = 1 << 15
 
     /// Stores into `e[i]` the key (`TaggedEntries.bf16Key`) of each held bf16 value `plane[i]` of `range`.
     static func fillKeys(_ e: UnsafeMutablePointer<UInt16>, from plane: UnsafePointer<UInt16>, _ range: Range<Int>) {
