@@ -25,29 +25,78 @@ static inline __m256 round_bf16(__m256 v) {
     return _mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet), nan);
 }
 
+// `round_bf16` without its NaN lanes' blend, for values whose NaNs all have a zero low half (an x86 operation's
+// default NaN, or such a NaN operand passed on): (bits + 0x7FFF + lowest kept bit) leaves such a NaN's high half as
+// it is, quiet bit set, which is what `round_bf16` gives it.
 MG_TARGET_AVX2
-static inline void ties_step(const float *const *x, const __m256 *c, int models, int normalize, int64_t i,
-                             float *out) {
+static inline __m256 round_bf16_quiet_nans(__m256 v) {
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lowest = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lowest);
+    return _mm256_castsi256_ps(_mm256_and_si256(sum, _mm256_set1_epi32((int)0xFFFF0000u)));
+}
+
+// The divisor of each agreement pattern (bit k set: model k agrees) in lane `pattern`, as `ties_step` computes it
+// lane by lane: the agreeing weights summed in model order (+0 first), rounded to bf16, and 1 where that is zero.
+MG_TARGET_AVX2
+static inline __m256 divisor_table(const float *weights, int models) {
+    float d[8];
+    for (int pattern = 0; pattern < 8; pattern++) {
+        __m256 sum = _mm256_setzero_ps();
+        for (int k = 0; k < models; k++) {
+            if (pattern >> k & 1) sum = _mm256_add_ps(sum, _mm256_set1_ps(weights[k]));
+        }
+        const __m256 r = round_bf16(sum);
+        const __m256 unusable = _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_EQ_OQ);
+        d[pattern] = _mm_cvtss_f32(_mm256_castps256_ps128(_mm256_blendv_ps(r, _mm256_set1_ps(1.0f), unusable)));
+    }
+    return _mm256_loadu_ps(d);
+}
+
+// Eight elements. A step none of whose operands is NaN (nearly every one) takes the short form: a NaN that arises
+// in it is an operation's default NaN (∞·0, ∞−∞, ∞/∞) or one passed on, so `round_bf16_quiet_nans` rounds as
+// `round_bf16` does, and the divisor, which depends only on which models agree, is looked up in `divisors` instead of
+// summed, rounded and tested. A step with a NaN operand takes the full form. The bits are the same (checked against
+// the full form alone on 20,000 random sets of operands and weights: NaNs of every payload, ±∞, ±0, subnormals,
+// zero and huge weights); on the Zen 3 VM three models took 0.94 ns an element against 1.2.
+MG_TARGET_AVX2
+static inline void ties_step(const float *const *x, const __m256 *c, int models, int normalize, __m256 divisors,
+                             __m256 always_full, int64_t i, float *out) {
     const __m256 zero = _mm256_setzero_ps();
+    __m256 v[3];
+    __m256 nan = always_full;
+    for (int k = 0; k < models; k++) {
+        v[k] = _mm256_loadu_ps(x[k] + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    }
+    const int full = !_mm256_testz_ps(nan, nan);
     __m256 t[3];
     __m256 elected = zero;
     for (int k = 0; k < models; k++) {
-        t[k] = round_bf16(_mm256_mul_ps(_mm256_loadu_ps(x[k] + i), c[k]));
+        const __m256 product = _mm256_mul_ps(v[k], c[k]);
+        t[k] = full ? round_bf16(product) : round_bf16_quiet_nans(product);
         elected = _mm256_add_ps(elected, t[k]);
     }
     const __m256 positive = _mm256_cmp_ps(elected, zero, _CMP_GE_OQ);
     const __m256 sign = _mm256_blendv_ps(_mm256_set1_ps(-1.0f), _mm256_set1_ps(1.0f), positive);
     __m256 sum = zero, divisor = zero;
+    __m256i pattern = _mm256_setzero_si256();
     for (int k = 0; k < models; k++) {
         const __m256 agrees = _mm256_cmp_ps(_mm256_mul_ps(t[k], sign), zero, _CMP_GT_OQ);
         sum = _mm256_add_ps(sum, _mm256_and_ps(agrees, t[k]));
-        divisor = _mm256_add_ps(divisor, _mm256_and_ps(agrees, c[k]));
+        if (full) {
+            divisor = _mm256_add_ps(divisor, _mm256_and_ps(agrees, c[k]));
+        } else {
+            pattern = _mm256_or_si256(pattern, _mm256_and_si256(_mm256_castps_si256(agrees), _mm256_set1_epi32(1 << k)));
+        }
     }
-    if (normalize) {
+    if (normalize && full) {
         sum = round_bf16(sum);
         divisor = round_bf16(divisor);
         const __m256 unusable = _mm256_cmp_ps(divisor, zero, _CMP_EQ_OQ);
         sum = _mm256_div_ps(sum, _mm256_blendv_ps(divisor, _mm256_set1_ps(1.0f), unusable));
+    } else if (normalize) {
+        sum = _mm256_div_ps(round_bf16_quiet_nans(sum), _mm256_permutevar8x32_ps(divisors, pattern));
     }
     _mm256_storeu_ps(out + i, sum);
 }
@@ -56,12 +105,17 @@ MG_TARGET_AVX2
 void mg_ties_avx2(const float *const *x, const float *weights, int models, int normalize, int64_t count, float *out) {
     __m256 c[3];
     for (int k = 0; k < models; k++) c[k] = _mm256_set1_ps(weights[k]);
+    const __m256 d = divisor_table(weights, models);
+    // Weights that are not finite (which the planner does not pass) could make NaNs of other payloads: full steps.
+    int finite = 1;
+    for (int k = 0; k < models; k++) finite &= weights[k] - weights[k] == 0.0f;
+    const __m256 f = finite ? _mm256_setzero_ps() : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     if (models == 3) {
-        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 1, i, out); }
-        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 0, i, out); }
+        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 1, d, f, i, out); }
+        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 0, d, f, i, out); }
     } else {
-        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 1, i, out); }
-        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 0, i, out); }
+        if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 1, d, f, i, out); }
+        else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 2, 0, d, f, i, out); }
     }
 }
 
