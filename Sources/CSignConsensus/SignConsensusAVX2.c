@@ -131,33 +131,70 @@ void mg_elect_avx2(const float *const *x, const float *weights, int models, int6
     }
 }
 
+// SCE's divisor of each agreement pattern (bit k set: model k agrees) in lane `pattern`, as `sce_step` computes it
+// lane by lane: the agreeing weights summed in model order (+0 first), rounded to bf16, and `floor` where below it.
+MG_TARGET_AVX2
+static inline __m256 sce_divisor_table(const float *weights, int models, __m256 floor) {
+    float d[8];
+    for (int pattern = 0; pattern < 8; pattern++) {
+        __m256 sum = _mm256_setzero_ps();
+        for (int k = 0; k < models; k++) {
+            if (pattern >> k & 1) sum = _mm256_add_ps(sum, _mm256_set1_ps(weights[k]));
+        }
+        const __m256 r = round_bf16(sum);
+        d[pattern] = _mm_cvtss_f32(_mm256_castps256_ps128(_mm256_blendv_ps(r, floor, _mm256_cmp_ps(r, floor, _CMP_LT_OQ))));
+    }
+    return _mm256_loadu_ps(d);
+}
+
+// Eight elements. As `ties_step`, a step none of whose operands (task vectors and sign) is NaN rounds without the
+// NaN blend and, with three models or fewer and finite weights (`divisors` given), looks its divisor up by agreement
+// pattern; other steps take the full form. The same bits either way.
 MG_TARGET_AVX2
 static inline void sce_step(const float *sign, const float *const *x, const __m256 *w, int models, __m256 floor,
-                            int64_t i, float *out) {
+                            const __m256 *divisors, int64_t i, float *out) {
     const __m256 zero = _mm256_setzero_ps();
+    __m256 v[8];
+    __m256 nan = zero;
+    for (int k = 0; k < models; k++) {
+        v[k] = _mm256_loadu_ps(x[k] + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    }
     __m256 up, down;
     if (sign) {
         const __m256 s = _mm256_loadu_ps(sign + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(s, s, _CMP_UNORD_Q));
         up = _mm256_cmp_ps(s, zero, _CMP_GT_OQ);
         down = _mm256_cmp_ps(s, zero, _CMP_LT_OQ);
     } else {
         __m256 total = zero;
-        for (int k = 0; k < models; k++) total = _mm256_add_ps(total, _mm256_loadu_ps(x[k] + i));
+        for (int k = 0; k < models; k++) total = _mm256_add_ps(total, v[k]);
         up = _mm256_cmp_ps(total, zero, _CMP_GE_OQ);
         down = _mm256_xor_ps(up, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
     }
+    const int full = !divisors || !_mm256_testz_ps(nan, nan);
     __m256 sum = zero, divisor = zero;
+    __m256i pattern = _mm256_setzero_si256();
     for (int k = 0; k < models; k++) {
-        const __m256 v = _mm256_loadu_ps(x[k] + i);
-        const __m256 agrees = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), up),
-                                           _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), down));
+        const __m256 agrees = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(v[k], zero, _CMP_GT_OQ), up),
+                                           _mm256_and_ps(_mm256_cmp_ps(v[k], zero, _CMP_LT_OQ), down));
         const __m256 weight = _mm256_and_ps(agrees, w[k]);
-        sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(v, weight)));
-        divisor = _mm256_add_ps(divisor, weight);
+        const __m256 product = _mm256_mul_ps(v[k], weight);
+        sum = _mm256_add_ps(sum, full ? round_bf16(product) : round_bf16_quiet_nans(product));
+        if (full) {
+            divisor = _mm256_add_ps(divisor, weight);
+        } else {
+            pattern = _mm256_or_si256(pattern, _mm256_and_si256(_mm256_castps_si256(agrees), _mm256_set1_epi32(1 << k)));
+        }
     }
-    const __m256 d = round_bf16(divisor);
-    const __m256 clamped = _mm256_blendv_ps(d, floor, _mm256_cmp_ps(d, floor, _CMP_LT_OQ));
-    _mm256_storeu_ps(out + i, round_bf16(_mm256_div_ps(round_bf16(sum), clamped)));
+    if (full) {
+        const __m256 d = round_bf16(divisor);
+        const __m256 clamped = _mm256_blendv_ps(d, floor, _mm256_cmp_ps(d, floor, _CMP_LT_OQ));
+        _mm256_storeu_ps(out + i, round_bf16(_mm256_div_ps(round_bf16(sum), clamped)));
+    } else {
+        const __m256 q = _mm256_div_ps(round_bf16_quiet_nans(sum), _mm256_permutevar8x32_ps(*divisors, pattern));
+        _mm256_storeu_ps(out + i, round_bf16_quiet_nans(q));
+    }
 }
 
 MG_TARGET_AVX2
@@ -166,24 +203,41 @@ void mg_sce_avx2(const float *sign, const float *const *x, const float *weights,
     __m256 w[8];
     for (int k = 0; k < models; k++) w[k] = _mm256_set1_ps(weights[k]);
     const __m256 floor = round_bf16(_mm256_set1_ps(1e-6f));
+    // The short steps need finite weights (other NaNs could arise) and at most three models (the table's patterns).
+    int finite = 1;
+    for (int k = 0; k < models; k++) finite &= weights[k] - weights[k] == 0.0f;
+    const __m256 table = sce_divisor_table(weights, models <= 3 ? models : 0, floor);
+    const __m256 *divisors = finite && models <= 3 ? &table : NULL;
     if (models == 3) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, divisors, i, out);
     } else if (models == 2) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, divisors, i, out);
     } else {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, divisors, i, out);
     }
 }
 
+// Eight elements. As `ties_step`, a step none of whose operands is NaN rounds without the NaN blend when the weights,
+// the divisor and `lambda` are finite (`quiet` 1); other steps take the full form. The same bits either way.
 MG_TARGET_AVX2
 static inline void mix_step(const float *const *x, const __m256 *w, int models, int normalize, __m256 divisor,
-                            float lambda, int64_t i, float *out) {
-    __m256 sum = _mm256_setzero_ps();
+                            float lambda, int quiet, int64_t i, float *out) {
+    __m256 v[8];
+    __m256 nan = _mm256_setzero_ps();
     for (int k = 0; k < models; k++) {
-        sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(_mm256_loadu_ps(x[k] + i), w[k])));
+        v[k] = _mm256_loadu_ps(x[k] + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
     }
-    if (normalize) sum = _mm256_div_ps(round_bf16(sum), divisor);
-    if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16(sum), _mm256_set1_ps(lambda));
+    __m256 sum = _mm256_setzero_ps();
+    if (quiet && _mm256_testz_ps(nan, nan)) {
+        for (int k = 0; k < models; k++) sum = _mm256_add_ps(sum, round_bf16_quiet_nans(_mm256_mul_ps(v[k], w[k])));
+        if (normalize) sum = _mm256_div_ps(round_bf16_quiet_nans(sum), divisor);
+        if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16_quiet_nans(sum), _mm256_set1_ps(lambda));
+    } else {
+        for (int k = 0; k < models; k++) sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(v[k], w[k])));
+        if (normalize) sum = _mm256_div_ps(round_bf16(sum), divisor);
+        if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16(sum), _mm256_set1_ps(lambda));
+    }
     _mm256_storeu_ps(out + i, sum);
 }
 
@@ -200,12 +254,14 @@ void mg_mix_avx2(const float *const *x, const float *weights, int models, int no
     const __m256 unusable = _mm256_and_ps(_mm256_cmp_ps(divisor, _mm256_set1_ps(1e-8f), _CMP_LT_OQ),
                                           _mm256_cmp_ps(divisor, _mm256_set1_ps(-1e-8f), _CMP_GT_OQ));
     divisor = _mm256_blendv_ps(divisor, _mm256_set1_ps(1.0f), unusable);
+    int quiet = lambda - lambda == 0.0f && total - total == 0.0f;
+    for (int k = 0; k < models; k++) quiet &= weights[k] - weights[k] == 0.0f;
     if (models == 3) {
-        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 3, normalize, divisor, lambda, i, out);
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 3, normalize, divisor, lambda, quiet, i, out);
     } else if (models == 2) {
-        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 2, normalize, divisor, lambda, i, out);
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 2, normalize, divisor, lambda, quiet, i, out);
     } else {
-        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, models, normalize, divisor, lambda, i, out);
+        for (int64_t i = 0; i < count; i += 8) mix_step(x, w, models, normalize, divisor, lambda, quiet, i, out);
     }
 }
 
