@@ -36,21 +36,27 @@ static inline __m256 round_bf16_quiet_nans(__m256 v) {
     return _mm256_castsi256_ps(_mm256_and_si256(sum, _mm256_set1_epi32((int)0xFFFF0000u)));
 }
 
-// The divisor of each agreement pattern (bit k set: model k agrees) in lane `pattern`, as `ties_step` computes it
-// lane by lane: the agreeing weights summed in model order (+0 first), rounded to bf16, and 1 where that is zero.
+// The agreeing weights of each agreement pattern (bit k set: model k agrees) summed in model order (+0 first) and
+// rounded to bf16, in lane `pattern`: the divisor `ties_step` and `sce_step` compute lane by lane, before the one
+// replaces a zero by 1 and the other clamps it to its floor.
 MG_TARGET_AVX2
-static inline __m256 divisor_table(const float *weights, int models) {
+static inline __m256 pattern_sums(const float *weights, int models) {
     float d[8];
     for (int pattern = 0; pattern < 8; pattern++) {
         __m256 sum = _mm256_setzero_ps();
         for (int k = 0; k < models; k++) {
             if (pattern >> k & 1) sum = _mm256_add_ps(sum, _mm256_set1_ps(weights[k]));
         }
-        const __m256 r = round_bf16(sum);
-        const __m256 unusable = _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_EQ_OQ);
-        d[pattern] = _mm_cvtss_f32(_mm256_castps256_ps128(_mm256_blendv_ps(r, _mm256_set1_ps(1.0f), unusable)));
+        d[pattern] = _mm_cvtss_f32(_mm256_castps256_ps128(round_bf16(sum)));
     }
     return _mm256_loadu_ps(d);
+}
+
+// `ties_step`'s divisors by agreement pattern: `pattern_sums`, 1 where a sum is zero.
+MG_TARGET_AVX2
+static inline __m256 divisor_table(const float *weights, int models) {
+    const __m256 r = pattern_sums(weights, models);
+    return _mm256_blendv_ps(r, _mm256_set1_ps(1.0f), _mm256_cmp_ps(r, _mm256_setzero_ps(), _CMP_EQ_OQ));
 }
 
 // Eight elements. A step none of whose operands is NaN (nearly every one) takes the short form: a NaN that arises
@@ -131,20 +137,11 @@ void mg_elect_avx2(const float *const *x, const float *weights, int models, int6
     }
 }
 
-// SCE's divisor of each agreement pattern (bit k set: model k agrees) in lane `pattern`, as `sce_step` computes it
-// lane by lane: the agreeing weights summed in model order (+0 first), rounded to bf16, and `floor` where below it.
+// `sce_step`'s divisors by agreement pattern: `pattern_sums`, `floor` where a sum is below it.
 MG_TARGET_AVX2
 static inline __m256 sce_divisor_table(const float *weights, int models, __m256 floor) {
-    float d[8];
-    for (int pattern = 0; pattern < 8; pattern++) {
-        __m256 sum = _mm256_setzero_ps();
-        for (int k = 0; k < models; k++) {
-            if (pattern >> k & 1) sum = _mm256_add_ps(sum, _mm256_set1_ps(weights[k]));
-        }
-        const __m256 r = round_bf16(sum);
-        d[pattern] = _mm_cvtss_f32(_mm256_castps256_ps128(_mm256_blendv_ps(r, floor, _mm256_cmp_ps(r, floor, _CMP_LT_OQ))));
-    }
-    return _mm256_loadu_ps(d);
+    const __m256 r = pattern_sums(weights, models);
+    return _mm256_blendv_ps(r, floor, _mm256_cmp_ps(r, floor, _CMP_LT_OQ));
 }
 
 // Eight elements. As `ties_step`, a step none of whose operands (task vectors and sign) is NaN rounds without the
