@@ -102,9 +102,6 @@ final class TieCut {
     /// Whether a compact replay's block partition runs in C where the processor can (`CompactEntries.vectorPartition`);
     /// tests turn it off to compare with the Swift block partition.
     var vectorPartition = CompactEntries.vectorPartitionAvailable
-    /// Whether a compact replay's entries are filled and tagged sixteen at a time (`mg_tag_tracked16` with AVX2,
-    /// where the processor has it); tests turn it off to compare with the one-by-one form.
-    var vectorTags = true
     /// Whether a tagged cut of a large tensor counts its keys in windows once a sample has shown where the cuts lie
     /// (`Windows`); tests turn it off to compare.
     var windowedCount = TieCut.windowedCountAvailable
@@ -279,8 +276,10 @@ final class TieCut {
             // and marks them all in `kept` (a deferred cut's keys filled from its plane in the same pass)...
             let highBits = (UnsafeMutableRawPointer(tagged.pointer) + 2 * n).bindMemory(to: UInt8.self, capacity: n)
             let firstKey = UInt16(first), secondKey = UInt16(second)
+            // Sixteen at a time with AVX2 where the processor has it (`testTrackedTagsAreTheDefinedTags` compares both
+            // forms with the definition).
             _ = mg_tag_tracked16(keysFrom.map { UnsafePointer($0) }, compact, highBits, bits, 0, Int64(n), firstKey,
-                                 secondKey, 0, vectorTags ? 1 : 0)
+                                 secondKey, 0, 1)
             let entries = CompactEntries(e: compact, high: highBits, first: firstKey, second: secondKey,
                                          vectorPartition: vectorPartition)
             // Only the tags at `positions` are read below, so a partition may write one side of its cut. The keys
