@@ -2,26 +2,23 @@
 // kernels use.
 #include "CPUHints.h"
 
-int mg_avx512f_answer = -1;
-
-int mg_avx512f_query(void) {
-    int answer = 0;
+// Whether the processor has the instruction set `feature` (a literal such as "avx2"): 0 on other architectures.
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    __builtin_cpu_init();
-    answer = __builtin_cpu_supports("avx512f") ? 1 : 0;
+#define MG_SUPPORTS(feature) (__builtin_cpu_init(), __builtin_cpu_supports(feature) ? 1 : 0)
+#else
+#define MG_SUPPORTS(feature) 0
 #endif
-    __atomic_store_n(&mg_avx512f_answer, answer, __ATOMIC_RELAXED);
+
+// Stores `answer` in `slot` for the inline queries of CPUHints.h and returns it.
+static int remember(int *slot, int answer) {
+    __atomic_store_n(slot, answer, __ATOMIC_RELAXED);
     return answer;
 }
+
+int mg_avx512f_answer = -1;
+
+int mg_avx512f_query(void) { return remember(&mg_avx512f_answer, MG_SUPPORTS("avx512f")); }
 
 int mg_avx2_answer = -1;
 
-int mg_avx2_query(void) {
-    int answer = 0;
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    __builtin_cpu_init();
-    answer = __builtin_cpu_supports("avx2") ? 1 : 0;
-#endif
-    __atomic_store_n(&mg_avx2_answer, answer, __ATOMIC_RELAXED);
-    return answer;
-}
+int mg_avx2_query(void) { return remember(&mg_avx2_answer, MG_SUPPORTS("avx2")); }

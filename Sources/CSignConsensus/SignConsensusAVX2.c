@@ -12,28 +12,38 @@
 
 int mg_sign_consensus_avx2_available(void) { return mg_avx2_available(); }
 
-// `BF16Rounding.round` in eight lanes: (bits + 0x7FFF + lowest kept bit) with the low half cleared; NaN lanes keep
-// their high half with the quiet bit set.
-MG_TARGET_AVX2
-static inline __m256 round_bf16(__m256 v) {
-    const __m256i bits = _mm256_castps_si256(v);
-    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
-    const __m256i lowest = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lowest), high);
-    const __m256i quiet = _mm256_and_si256(_mm256_or_si256(bits, _mm256_set1_epi32(0x00400000)), high);
-    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-    return _mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet), nan);
-}
-
-// `round_bf16` without its NaN lanes' blend, for values whose NaNs all have a zero low half (an x86 operation's
-// default NaN, or such a NaN operand passed on): (bits + 0x7FFF + lowest kept bit) leaves such a NaN's high half as
-// it is, quiet bit set, which is what `round_bf16` gives it.
+// `BF16Rounding.round` in eight lanes without its NaN lanes' blend: (bits + 0x7FFF + lowest kept bit) with the low
+// half cleared. Exact for values whose NaNs all have a zero low half (an x86 operation's default NaN, or such a NaN
+// operand passed on): such a NaN's high half stays as it is, quiet bit set, which is what `round_bf16` gives it.
 MG_TARGET_AVX2
 static inline __m256 round_bf16_quiet_nans(__m256 v) {
     const __m256i bits = _mm256_castps_si256(v);
     const __m256i lowest = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
     const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lowest);
     return _mm256_castsi256_ps(_mm256_and_si256(sum, _mm256_set1_epi32((int)0xFFFF0000u)));
+}
+
+// `BF16Rounding.round` in eight lanes: `round_bf16_quiet_nans`, and NaN lanes keep their high half with the quiet
+// bit set.
+MG_TARGET_AVX2
+static inline __m256 round_bf16(__m256 v) {
+    const __m256i quiet = _mm256_and_si256(_mm256_or_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x00400000)),
+                                           _mm256_set1_epi32((int)0xFFFF0000u));
+    return _mm256_blendv_ps(round_bf16_quiet_nans(v), _mm256_castsi256_ps(quiet), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+// `round_bf16` in a step that takes the full form (`full` 1), `round_bf16_quiet_nans` in a short one: the steps of
+// the kernels below that have no NaN operand, whose every NaN is then an operation's default NaN or one passed on
+// (∞·0, ∞−∞, ∞/∞ with finite weights), take the short form; both give the same bits there.
+MG_TARGET_AVX2
+static inline __m256 round_bf16_in(int full, __m256 v) { return full ? round_bf16(v) : round_bf16_quiet_nans(v); }
+
+// Whether the `count` values at `w` are all finite: the kernels' short steps need finite weights (others could make
+// NaNs of other payloads).
+static inline int all_finite(const float *w, int count) {
+    int finite = 1;
+    for (int k = 0; k < count; k++) finite &= w[k] - w[k] == 0.0f;
+    return finite;
 }
 
 // The agreeing weights of each agreement pattern (bit k set: model k agrees) summed in model order (+0 first) and
@@ -67,20 +77,20 @@ static inline __m256 divisor_table(const float *weights, int models) {
 // zero and huge weights); on the Zen 3 VM three models took 0.94 ns an element against 1.2.
 MG_TARGET_AVX2
 static inline void ties_step(const float *const *x, const __m256 *c, int models, int normalize, __m256 divisors,
-                             __m256 always_full, int64_t i, float *out) {
+                             int short_steps, int64_t i, float *out) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 v[3];
-    __m256 nan = always_full;
+    __m256 nan = zero;
     for (int k = 0; k < models; k++) {
         v[k] = _mm256_loadu_ps(x[k] + i);
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
     }
-    const int full = !_mm256_testz_ps(nan, nan);
+    const int full = !short_steps || !_mm256_testz_ps(nan, nan);
     __m256 t[3];
     __m256 elected = zero;
     for (int k = 0; k < models; k++) {
         const __m256 product = _mm256_mul_ps(v[k], c[k]);
-        t[k] = full ? round_bf16(product) : round_bf16_quiet_nans(product);
+        t[k] = round_bf16_in(full, product);
         elected = _mm256_add_ps(elected, t[k]);
     }
     const __m256 positive = _mm256_cmp_ps(elected, zero, _CMP_GE_OQ);
@@ -112,10 +122,7 @@ void mg_ties_avx2(const float *const *x, const float *weights, int models, int n
     __m256 c[3];
     for (int k = 0; k < models; k++) c[k] = _mm256_set1_ps(weights[k]);
     const __m256 d = divisor_table(weights, models);
-    // Weights that are not finite (which the planner does not pass) could make NaNs of other payloads: full steps.
-    int finite = 1;
-    for (int k = 0; k < models; k++) finite &= weights[k] - weights[k] == 0.0f;
-    const __m256 f = finite ? _mm256_setzero_ps() : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    const int f = all_finite(weights, models);
     if (models == 3) {
         if (normalize) { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 1, d, f, i, out); }
         else { for (int64_t i = 0; i < count; i += 8) ties_step(x, c, 3, 0, d, f, i, out); }
@@ -149,7 +156,7 @@ static inline __m256 sce_divisor_table(const float *weights, int models, __m256 
 // pattern; other steps take the full form. The same bits either way.
 MG_TARGET_AVX2
 static inline void sce_step(const float *sign, const float *const *x, const __m256 *w, int models, __m256 floor,
-                            const __m256 *divisors, int64_t i, float *out) {
+                            __m256 divisors, int short_steps, int64_t i, float *out) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 v[8];
     __m256 nan = zero;
@@ -169,7 +176,7 @@ static inline void sce_step(const float *sign, const float *const *x, const __m2
         up = _mm256_cmp_ps(total, zero, _CMP_GE_OQ);
         down = _mm256_xor_ps(up, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
     }
-    const int full = !divisors || !_mm256_testz_ps(nan, nan);
+    const int full = !short_steps || !_mm256_testz_ps(nan, nan);
     __m256 sum = zero, divisor = zero;
     __m256i pattern = _mm256_setzero_si256();
     for (int k = 0; k < models; k++) {
@@ -177,7 +184,7 @@ static inline void sce_step(const float *sign, const float *const *x, const __m2
                                            _mm256_and_ps(_mm256_cmp_ps(v[k], zero, _CMP_LT_OQ), down));
         const __m256 weight = _mm256_and_ps(agrees, w[k]);
         const __m256 product = _mm256_mul_ps(v[k], weight);
-        sum = _mm256_add_ps(sum, full ? round_bf16(product) : round_bf16_quiet_nans(product));
+        sum = _mm256_add_ps(sum, round_bf16_in(full, product));
         if (full) {
             divisor = _mm256_add_ps(divisor, weight);
         } else {
@@ -189,7 +196,7 @@ static inline void sce_step(const float *sign, const float *const *x, const __m2
         const __m256 clamped = _mm256_blendv_ps(d, floor, _mm256_cmp_ps(d, floor, _CMP_LT_OQ));
         _mm256_storeu_ps(out + i, round_bf16(_mm256_div_ps(round_bf16(sum), clamped)));
     } else {
-        const __m256 q = _mm256_div_ps(round_bf16_quiet_nans(sum), _mm256_permutevar8x32_ps(*divisors, pattern));
+        const __m256 q = _mm256_div_ps(round_bf16_quiet_nans(sum), _mm256_permutevar8x32_ps(divisors, pattern));
         _mm256_storeu_ps(out + i, round_bf16_quiet_nans(q));
     }
 }
@@ -200,41 +207,34 @@ void mg_sce_avx2(const float *sign, const float *const *x, const float *weights,
     __m256 w[8];
     for (int k = 0; k < models; k++) w[k] = _mm256_set1_ps(weights[k]);
     const __m256 floor = round_bf16(_mm256_set1_ps(1e-6f));
-    // The short steps need finite weights (other NaNs could arise) and at most three models (the table's patterns).
-    int finite = 1;
-    for (int k = 0; k < models; k++) finite &= weights[k] - weights[k] == 0.0f;
-    const __m256 table = sce_divisor_table(weights, models <= 3 ? models : 0, floor);
-    const __m256 *divisors = finite && models <= 3 ? &table : NULL;
+    // Short steps need at most three models (the table's eight patterns).
+    const int short_steps = models <= 3 && all_finite(weights, models);
+    const __m256 divisors = short_steps ? sce_divisor_table(weights, models, floor) : _mm256_setzero_ps();
     if (models == 3) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, divisors, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, divisors, short_steps, i, out);
     } else if (models == 2) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, divisors, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, divisors, short_steps, i, out);
     } else {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, divisors, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, divisors, short_steps, i, out);
     }
 }
 
-// Eight elements. As `ties_step`, a step none of whose operands is NaN rounds without the NaN blend when the weights,
-// the divisor and `lambda` are finite (`quiet` 1); other steps take the full form. The same bits either way.
+// Eight elements. As `ties_step`, a step none of whose operands is NaN takes the short form when the weights, the
+// divisor and `lambda` are finite (`short_steps`). The same bits either way.
 MG_TARGET_AVX2
 static inline void mix_step(const float *const *x, const __m256 *w, int models, int normalize, __m256 divisor,
-                            float lambda, int quiet, int64_t i, float *out) {
+                            float lambda, int short_steps, int64_t i, float *out) {
     __m256 v[8];
     __m256 nan = _mm256_setzero_ps();
     for (int k = 0; k < models; k++) {
         v[k] = _mm256_loadu_ps(x[k] + i);
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
     }
+    const int full = !short_steps || !_mm256_testz_ps(nan, nan);
     __m256 sum = _mm256_setzero_ps();
-    if (quiet && _mm256_testz_ps(nan, nan)) {
-        for (int k = 0; k < models; k++) sum = _mm256_add_ps(sum, round_bf16_quiet_nans(_mm256_mul_ps(v[k], w[k])));
-        if (normalize) sum = _mm256_div_ps(round_bf16_quiet_nans(sum), divisor);
-        if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16_quiet_nans(sum), _mm256_set1_ps(lambda));
-    } else {
-        for (int k = 0; k < models; k++) sum = _mm256_add_ps(sum, round_bf16(_mm256_mul_ps(v[k], w[k])));
-        if (normalize) sum = _mm256_div_ps(round_bf16(sum), divisor);
-        if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16(sum), _mm256_set1_ps(lambda));
-    }
+    for (int k = 0; k < models; k++) sum = _mm256_add_ps(sum, round_bf16_in(full, _mm256_mul_ps(v[k], w[k])));
+    if (normalize) sum = _mm256_div_ps(round_bf16_in(full, sum), divisor);
+    if (lambda != 1.0f) sum = _mm256_mul_ps(round_bf16_in(full, sum), _mm256_set1_ps(lambda));
     _mm256_storeu_ps(out + i, sum);
 }
 
@@ -251,8 +251,8 @@ void mg_mix_avx2(const float *const *x, const float *weights, int models, int no
     const __m256 unusable = _mm256_and_ps(_mm256_cmp_ps(divisor, _mm256_set1_ps(1e-8f), _CMP_LT_OQ),
                                           _mm256_cmp_ps(divisor, _mm256_set1_ps(-1e-8f), _CMP_GT_OQ));
     divisor = _mm256_blendv_ps(divisor, _mm256_set1_ps(1.0f), unusable);
-    int quiet = lambda - lambda == 0.0f && total - total == 0.0f;
-    for (int k = 0; k < models; k++) quiet &= weights[k] - weights[k] == 0.0f;
+    const float scalars[2] = {lambda, total};
+    const int quiet = all_finite(weights, models) && all_finite(scalars, 2);
     if (models == 3) {
         for (int64_t i = 0; i < count; i += 8) mix_step(x, w, 3, normalize, divisor, lambda, quiet, i, out);
     } else if (models == 2) {
