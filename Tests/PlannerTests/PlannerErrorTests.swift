@@ -285,6 +285,51 @@ final class PlannerErrorTests: PlannerTestCase {
             """, prefix: "t.yml:9:15: ", contains: ["weight 100000.0 of tensor", "past the largest value of float16"])
     }
 
+    /// The same for the task-arithmetic family (a float16 weight tensor) and on float32 merges, whose kernels take
+    /// the weight as f32 (`torch.tensor(1e39, dtype=torch.float32)` is inf): a positioned error, not the verifier's.
+    func testTaskArithmeticAndTIESWeightsPastTheDTypesRange() {
+        fx.assertError("""
+            merge_method: task_arithmetic
+            dtype: float16
+            base_model: $A
+            models:
+              - model: $A
+              - model: $B
+                parameters:
+                  weight: 70000
+            """, prefix: "t.yml:8:15: ", contains: ["weight 70000.0 of tensor", "past the largest value of float16"])
+        fx.assertError("""
+            merge_method: ties
+            dtype: float32
+            base_model: $A
+            models:
+              - model: $A
+              - model: $B
+                parameters:
+                  weight: 0.5
+                  density: 0.5
+              - model: $C
+                parameters:
+                  weight: 1e39
+                  density: 0.5
+            """, prefix: "t.yml:12:15: ", contains: ["weight 1e+39 of tensor", "past the largest value of float32"])
+    }
+
+    /// linear's weights are a float32 coefficient tensor whatever the merge dtype.
+    func testLinearWeightPastFloat32sRange() {
+        fx.assertError("""
+            merge_method: linear
+            dtype: bfloat16
+            models:
+              - model: $A
+                parameters:
+                  weight: -1e39
+              - model: $B
+                parameters:
+                  weight: 1
+            """, prefix: "t.yml:6:15: ", contains: ["weight -1e+39 of tensor", "past the largest value of float32"])
+    }
+
     func testTaskArithmeticNonBaseWeightMissing() {
         fx.assertError("""
             merge_method: task_arithmetic

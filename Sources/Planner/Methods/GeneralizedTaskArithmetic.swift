@@ -96,14 +96,15 @@ struct GeneralizedTaskArithmetic: MergeMethod {
     /// The 8 methods, in mergekit's registry order of its docs.
     static let all = [taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear]
 
-    /// Throws `invalidConfig` when DELLA's density ± epsilon leaves (0, 1) for some input.
+    /// Throws `invalidConfig` at the first weight past the merge dtype's largest value (`finiteRounded`), and when
+    /// DELLA's density ± epsilon leaves (0, 1) for some input.
     func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
         guard let baseIndex = c.baseIndex else { throw .invalidConfig(c.location, "\(spec.name) needs base_model") }
         let base = inputs[baseIndex]
         let others = c.others
         if others.isEmpty { return base }
         let configured = c.values(Self.weight, of: others)
-        let w = configured.map { c.rounded($0, .mergeDType) }
+        let w = try c.finiteRounded(Self.weight, of: others, .mergeDType)
         let normalize = c[self.normalize]
         let rescale = c[self.rescale]
         let lambda = c[Self.lambda]

@@ -18,15 +18,17 @@ struct Linear: MergeMethod {
         reference: "[Model soups](https://arxiv.org/abs/2203.05482); mergekit `LinearMerge`",
         parameters: [weight.spec, normalize.spec], base: .ignored)
 
-    /// Throws `invalidConfig` at the first weight when `normalize` is set and the weights sum to zero.
+    /// Throws `invalidConfig` at the first weight past float32's largest value (`finiteRounded`: mergekit's
+    /// coefficient tensor), and at the first weight when `normalize` is set and the weights sum to zero.
     func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
         let all = Array(inputs.indices)
         let w = c.values(Self.weight, of: all)
+        let f32 = try c.finiteRounded(Self.weight, of: all, .f32)
         let normalize = c[Self.normalize]
         let coefficients = normalize ? try c.normalized(w, key: Self.weight, of: all) : w
         let note = c.note("weight=\(c.list(w)) normalize=\(normalize)")
         if c.type.dtype != .f32 {
-            return c.add(.linearMix(weights: w.map { c.rounded($0, .f32) }, normalize: normalize), inputs, note: note)
+            return c.add(.linearMix(weights: f32, normalize: normalize), inputs, note: note)
         }
         return c.add(.weightedSum(coefficients), inputs, note: note)
     }

@@ -65,21 +65,15 @@ struct Multislerp: MergeMethod {
         reference: "[Multi-SLERP](https://goddard.blog/posts/multislerp-wow-what-a-cool-idea); mergekit `multislerp`",
         parameters: [weight.spec, normalizeWeights.spec, eps.spec], base: .optional, minNonBase: 1)
 
-    /// Throws `invalidConfig` at the first weight past the merge dtype's largest value, and at the first weight when
-    /// `normalize_weights` is set and the weights sum to zero.
+    /// Throws `invalidConfig` at the first weight past the merge dtype's largest value (`finiteRounded`), and at the
+    /// first weight when `normalize_weights` is set and the weights sum to zero.
     func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
         let others = c.others
         if others.count == 1 { return inputs[others[0]] }
         let w = c.values(Self.weight, of: others)
         let normalize = c[Self.normalizeWeights]
-        // A weight past the merge dtype's range (float16's largest value is 65504) is ±inf there, and normalizing
-        // makes the weights NaN: mergekit would write a NaN tensor.
-        if let j = w.firstIndex(where: { !c.rounded($0, .mergeDType).isFinite }) {
-            throw .invalidConfig(c.location(of: Self.weight, input: others[j]) ?? c.location,
-                                 "weight \(w[j]) of tensor '\(c.output)' is past the largest value of "
-                                 + "\(c.type.dtype.torchName), so multislerp would weigh with infinity and write NaN")
-        }
-        let coefficients = normalize ? try Self.normalized(w, of: others, c) : w.map { c.rounded($0, .mergeDType) }
+        let rounded = try c.finiteRounded(Self.weight, of: others, .mergeDType)
+        let coefficients = normalize ? try Self.normalized(w, of: others, c) : rounded
         let merged = c.add(.multislerp(weights: coefficients, eps: c[Self.eps]), c.offsets(inputs, others),
                            note: c.note("weight=\(c.list(w)) normalize_weights=\(normalize)"
                                         + (c.baseIndex == nil ? "" : " (task vectors)")))
