@@ -39,7 +39,8 @@ final class RandomPruneKernelTests: XCTestCase {
     func testKeptFractionIsWithinThreeSigmaOfDensity() throws {
         let x = Self.deltas()
         let n = Double(x.count)
-        for (density, key) in [(0.1, 1), (0.5, 2), (0.9, 3)] as [(Double, UInt64)] {
+        // 0.1, 0.9: whole words; 0.5, 0.53125 (bf16's 0.53): 8-bit fields; 0.5 + 2⁻¹⁰: 16-bit fields.
+        for (density, key) in [(0.1, 1), (0.5, 2), (0.9, 3), (0.53125, 4), (0.5 + 0x1p-10, 5)] as [(Double, UInt64)] {
             let kept = Double(try prune(x, density: density, key: key).filter { $0 != 0 }.count)
             let sd = (n * density * (1 - density)).squareRoot()
             XCTAssertLessThan(abs(kept - n * density), 3 * sd, "density \(density): kept \(kept) of \(n)")
@@ -142,19 +143,56 @@ final class RandomPruneKernelTests: XCTestCase {
         }
     }
 
-    /// The same seed gives the same bytes for any chunking and thread count (several blocks, a partial last one).
+    /// The same seed gives the same bytes for any chunking and thread count (several blocks, a partial last one),
+    /// with whole words (0.3), 16-bit fields (0.5 + 2⁻¹⁰) and 8-bit fields (0.53125) a decision.
     func testRandomPruneIsChunkInvariant() throws {
         let x = pseudoRandom(1601 * 123, seed: 5)
-        for rescale in [false, true] {
-            let op = Op.randomPrune(density: 0.3, rescale: rescale, seed: 5, key: 9)
-            try assertChunkInvariant(op, [x], shape: [1601, 123])
-            try assertChunkInvariant(op, [x], shape: [1601, 123], dtype: .bf16)
+        for density in [0.3, 0.5 + 0x1p-10, 0.53125] {
+            for rescale in [false, true] {
+                let op = Op.randomPrune(density: density, rescale: rescale, seed: 5, key: 9)
+                try assertChunkInvariant(op, [x], shape: [1601, 123])
+                try assertChunkInvariant(op, [x], shape: [1601, 123], dtype: .bf16)
+            }
+            // Holding its operand (a bf16 or f16 task vector) from the norms' pass to the output sweep gives the same
+            // bytes.
+            for dtype in [DType.bf16, .f16] {
+                let held = x.map { DTypeConversion.round($0, to: dtype) }
+                try assertChunkInvariant(.randomPrune(density: density, rescale: true, seed: 5, key: 9), [held],
+                                         shape: [1601, 123], dtype: dtype, holding: true)
+            }
         }
-        // Holding its operand (a bf16 or f16 task vector) from the norms' pass to the output sweep gives the same bytes.
-        for dtype in [DType.bf16, .f16] {
-            let held = x.map { DTypeConversion.round($0, to: dtype) }
-            try assertChunkInvariant(.randomPrune(density: 0.3, rescale: true, seed: 5, key: 9), [held], shape: [1601, 123],
-                                     dtype: dtype, holding: true)
+    }
+
+    /// A decision reads 8 bits of a Philox word when `⌈density · 2³²⌉` is a multiple of 2²⁴, 16 when a multiple of
+    /// 2¹⁶, else 32; with `f` fields a word, element `32f·g + 8(f·w + b) + l` is kept when field `b` of word `w` of
+    /// block `(8g + l, key)` is below `⌈density · 2³²⌉ / 2^(32 − 32/f)`. Checked against the block function for the
+    /// kernel's output (ranges of every phase: chunks of 250 rows of 1000 on two threads) and `RandomMask.keeps`.
+    func testNarrowFieldsAreTheBlockWordsBits() throws {
+        let x = Self.deltas(count: 20_000)
+        let rng = Philox4x32(seed: 11)
+        for (density, bits) in [(0.53125, 8), (0.5 + 0x1p-10, 16), (0.4, 32), (0.25, 8), (1 - 0x1p-16, 16)] {
+            let mask = RandomMask(rng: rng, key: 3, density: density)
+            XCTAssertEqual(mask.fieldBits, bits, "density \(density)")
+            let fields = 32 / bits, span = 32 * fields
+            let threshold = UInt64((density * 0x1p32).rounded(.up)) >> UInt64(32 - bits)
+            func expected(_ i: Int) -> Bool {
+                let g = i / span, r = i % span, w = r / (8 * fields), b = r / 8 % fields, lane = r % 8
+                let counter = UInt64(g * 8 + lane)
+                let block = rng.block((UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32), 3, 0))
+                let word = UInt64([block.0, block.1, block.2, block.3][w])
+                return (word >> UInt64(bits * b)) & ((1 << UInt64(bits)) - 1) < threshold
+            }
+            let kept = x.indices.map { expected($0) ? x[$0] : 0 }
+            XCTAssertEqual(try prune(x, density: density, seed: 11, key: 3).map(\.bitPattern), kept.map(\.bitPattern),
+                           "density \(density)")
+            for i in [0, 7, 8, 31, 32, 127, 128, 129, 1000, 19_999] {
+                XCTAssertEqual(mask.keeps(i), expected(i), "density \(density), element \(i)")
+            }
+            for range in [0..<100, 5..<6, 13..<77, 31..<33, 64..<200, 127..<385, 1000..<1003, 7..<135] {
+                var flags = [UInt32](repeating: 7, count: range.count)
+                flags.withUnsafeMutableBufferPointer { mask.fill(range, into: $0.baseAddress!) }
+                XCTAssertEqual(flags, range.map { expected($0) ? .max : 0 }, "density \(density), \(range)")
+            }
         }
     }
 

@@ -57,32 +57,104 @@ final class RandomPruneChunkKernel: ChunkKernel {
     }
 }
 
-/// The keep decision of DARE: element `i` is kept when its 32-bit Philox draw `u` (`Philox4x32.draw`) is below
-/// `density · 2³²`, i.e. `u / 2³² < density`: probability `⌈density · 2³²⌉ / 2³²`, within 2⁻³² of `density`
-/// (exactly `density` for a bf16-rounded one).
+/// The keep decision of DARE: element `i` is kept when its draw is below `density` in the draw's units:
+/// probability `⌈density · 2³²⌉ / 2³²`, within 2⁻³² of `density` (exactly `density` for a bf16-rounded one).
+///
+/// A decision reads only the bits of a Philox word that its threshold needs (`fieldBits`): 8 when
+/// `⌈density · 2³²⌉` is a multiple of 2²⁴ (a density with at most 8 bits after the binary point, as every
+/// bf16-rounded density of a bf16 merge is: 0.53 becomes 0.53125 = 17/32), 16 when a multiple of 2¹⁶, else all 32.
+/// Element `i` is kept when its field `u` of `fieldBits` bits is below `⌈density · 2³²⌉ / 2^(32 − fieldBits)`, which
+/// is `u / 2^fieldBits < density` exactly; the fields of a word are disjoint bits of the generator's output, so the
+/// decisions are as independent and uniform as whole words would make them, and a word serves `32 / fieldBits`
+/// elements (a quarter of the Philox blocks per element for bf16 merges). Layout, with `f = 32 / fieldBits` fields a
+/// word: the elements `32f·g ..< 32f·(g + 1)` come from Philox element group `g` (`Philox4x32.group`), element
+/// `32f·g + 8(f·w + b) + lane` being field `b` (bits `fieldBits·b ..<` `fieldBits·(b + 1)`) of word `w` of block
+/// `lane`; with `f = 1`, element `i`'s word is `Philox4x32.draw(stream:index:)` of `i`.
 struct RandomMask: Sendable {
     let rng: Philox4x32
     let key: UInt64
     /// `⌈density · 2³²⌉`, clamped to 0…2³².
     let threshold: UInt64
+    /// Bits of a Philox word one decision reads: 8, 16 or 32 (see above).
+    let fieldBits: Int
 
     init(rng: Philox4x32, key: UInt64, density: Double) {
         self.rng = rng
         self.key = key
         threshold = density <= 0 ? 0 : density >= 1 ? 1 << 32 : min(1 << 32, UInt64((density * 0x1p32).rounded(.up)))
+        fieldBits = threshold % (1 << 24) == 0 ? 8 : threshold % (1 << 16) == 0 ? 16 : 32
     }
 
-    /// Whether element `i` is kept.
-    @inline(__always)
-    func keeps(_ i: Int) -> Bool { UInt64(rng.draw(stream: key, index: i)) < threshold }
+    /// Whether element `i` is kept (`draws` true).
+    func keeps(_ i: Int) -> Bool {
+        let fields = 32 / fieldBits, span = 32 * fields
+        let r = i % span, w = r / (8 * fields), b = r / 8 % fields
+        let word = UInt64(rng.draw(stream: key, index: i / span * 32 + 8 * w + r % 8))
+        return word >> (fieldBits * b) & (1 << fieldBits - 1) < threshold >> (32 - fieldBits)
+    }
 
     /// Whether the decisions need draws: the density is strictly between 0 and 1 (`threshold` between 0 and 2³²).
     var draws: Bool { threshold > 0 && threshold < 1 << 32 }
 
-    /// The rescaling pass of a held operand over `range` (global indices; `draws` true) in one loop, a group of 32
-    /// draws at a time: `|x[i]|` is added to lane `i mod 8` of `acc[0..<8]` and, kept, to lane `i mod 8` of
-    /// `acc[8..<16]`, in index order (the sums `L1Rescale.fold` makes from the flags `fill` writes), and `x[i]`
-    /// masked is stored into the plane (`HeldOperand.Filling.store(_:_:keeping:)`), with no flags written between.
+    /// The decisions of `range` (global indices; `draws` true), in index order: `whole(start, keep)` for each
+    /// eight elements `start ..< start + 8` (`start` a multiple of 8) of a Philox element group inside `range`,
+    /// `keep` all ones where kept (else zero); `part(e, keeps)` for each element of a group `range` covers only
+    /// partly. Two groups' blocks are computed at once where two follow (`Philox4x32.groupPair`).
+    @inline(__always)
+    func forEachEight(_ range: Range<Int>, whole: (Int, SIMD8<UInt32>) -> Void, part: (Int, Bool) -> Void) {
+        switch fieldBits {
+        case 8: forEachEight(fields: 4, range, whole: whole, part: part)
+        case 16: forEachEight(fields: 2, range, whole: whole, part: part)
+        default: forEachEight(fields: 1, range, whole: whole, part: part)
+        }
+    }
+
+    @inline(__always)
+    private func forEachEight(fields: Int, _ range: Range<Int>, whole: (Int, SIMD8<UInt32>) -> Void,
+                              part: (Int, Bool) -> Void) {
+        let bits = 32 / fields, span = 32 * fields
+        let t = SIMD8<UInt32>(repeating: UInt32(threshold >> UInt64(32 - bits)))
+        let low = SIMD8<UInt32>(repeating: fields == 1 ? .max : (1 << UInt32(bits)) - 1)
+        @inline(__always) func word(_ start: Int, _ w: Int, _ words: SIMD8<UInt32>) {
+            for b in 0..<fields {
+                whole(start + 8 * (fields * w + b), LaneMask.below(words &>> UInt32(bits * b) & low, t))
+            }
+        }
+        @inline(__always) func emit(_ start: Int, _ draws: Philox4x32.Draws) {
+            word(start, 0, draws.words.0)
+            word(start, 1, draws.words.1)
+            word(start, 2, draws.words.2)
+            word(start, 3, draws.words.3)
+        }
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let g = i / span, start = g * span
+            if i == start, start + 2 * span <= range.upperBound {
+                let (first, second) = rng.groupPair(UInt64(g), stream: key)
+                emit(start, first)
+                emit(start + span, second)
+                i = start + 2 * span
+            } else if i == start, start + span <= range.upperBound {
+                emit(start, rng.group(UInt64(g), stream: key))
+                i = start + span
+            } else {
+                let draws = rng.group(UInt64(g), stream: key)
+                let end = min(range.upperBound, start + span)
+                for e in i..<end {
+                    let r = e - start, w = r / (8 * fields), b = r / 8 % fields
+                    let u = draws[8 * w + r % 8] >> UInt32(bits * b) & low[0]
+                    part(e, u < t[0])
+                }
+                i = end
+            }
+        }
+    }
+
+    /// The rescaling pass of a held operand over `range` (global indices; `draws` true) in one loop, eight
+    /// decisions at a time (`forEachEight`): `|x[i]|` is added to lane `i mod 8` of `acc[0..<8]` and, kept, to lane
+    /// `i mod 8` of `acc[8..<16]`, in index order (the sums `L1Rescale.fold` makes from the flags `fill` writes), and
+    /// `x[i]` masked is stored into the plane (`HeldOperand.Filling.store(_:_:keeping:)`), with no flags written
+    /// between.
     @inline(__always)
     func fold(_ x: UnsafePointer<Float>, _ range: Range<Int>, into acc: UnsafeMutablePointer<Double>,
               storing plane: HeldOperand.Filling) {
@@ -98,13 +170,8 @@ struct RandomMask: Sendable {
                                            into acc: UnsafeMutablePointer<Double>,
                                            storing plane: UnsafeMutablePointer<UInt16>) {
         var fold = HeldNormsFold<R>(acc, x: x, plane: plane)
-        let t = SIMD8<UInt32>(repeating: UInt32(threshold))
-        rng.forEachGroup(stream: key, range, whole: { start, draws in
-            fold.eight(start, keep: LaneMask.below(draws.words.0, t))
-            fold.eight(start + 8, keep: LaneMask.below(draws.words.1, t))
-            fold.eight(start + 16, keep: LaneMask.below(draws.words.2, t))
-            fold.eight(start + 24, keep: LaneMask.below(draws.words.3, t))
-        }, part: { e, draw in fold.one(e, keeps: UInt64(draw) < threshold) })
+        forEachEight(range, whole: { start, keep in fold.eight(start, keep: keep) },
+                     part: { e, keeps in fold.one(e, keeps: keeps) })
         fold.finish()
     }
 
@@ -115,17 +182,9 @@ struct RandomMask: Sendable {
             flags.update(repeating: threshold == 0 ? 0 : .max, count: range.count)
             return
         }
-        let t = SIMD8<UInt32>(repeating: UInt32(threshold))
-        @inline(__always) func store(_ words: SIMD8<UInt32>, _ at: Int) {
-            UnsafeMutableRawPointer(flags + at).storeBytes(of: LaneMask.below(words, t), as: SIMD8<UInt32>.self)
-        }
-        rng.forEachGroup(stream: key, range, whole: { start, draws in
-            let at = start - range.lowerBound
-            store(draws.words.0, at)
-            store(draws.words.1, at + 8)
-            store(draws.words.2, at + 16)
-            store(draws.words.3, at + 24)
-        }, part: { e, draw in flags[e - range.lowerBound] = UInt64(draw) < threshold ? .max : 0 })
+        forEachEight(range, whole: { start, keep in
+            UnsafeMutableRawPointer(flags + (start - range.lowerBound)).storeBytes(of: keep, as: SIMD8<UInt32>.self)
+        }, part: { e, keeps in flags[e - range.lowerBound] = keeps ? .max : 0 })
     }
 
     /// `o[i] = R((kept ? x[i] : 0) · factor)` for `i` in `range`: the product in f32, rounded by `R` (the dtype's
