@@ -34,22 +34,40 @@ extension LoweringContext {
     /// Throws `invalidConfig` at the first value (where the config writes it) past the largest finite value of the
     /// dtype mergekit holds it in: the merge dtype under `.mergeDType` (float32 on f32 merges, whose kernels take the
     /// value as f32), float32 under `.f32`, bfloat16 or float32 under `.bf16Only`. mergekit would compute with ±infinity
-    /// there (`torch.tensor(1e39, dtype=torch.float32)` is inf, float16's largest value is 65504) and write infinite or NaN
-    /// values (docs/mergekit-differences.md).
+    /// there (`torch.tensor(1e39, dtype=torch.float32)` is inf, float16's largest value is 65504) and write infinite or
+    /// NaN values (docs/mergekit-differences.md). On float64 merges, which mergegraph computes in f32 (README), the
+    /// bound is float32's.
     func finiteRounded(_ key: Parameter<Double>, of inputs: [Int], _ rule: ScalarRounding) throws(PlanError) -> [Double] {
         let values = self.values(key, of: inputs)
         let rounded = values.map { self.rounded($0, rule) }
+        if let j = rounded.firstIndex(where: { !Float($0).isFinite }) {
+            throw .invalidConfig(location(of: key, input: inputs[j]) ?? location,
+                                 "\(key.name) \(values[j]) of tensor '\(output)' " + pastRange(rule))
+        }
+        return rounded
+    }
+
+    /// Throws `invalidConfig` at the shared parameter `key` when its value is past float32's largest value (a
+    /// factor the kernels take as f32, as PyTorch takes a Python float scalar: `lambda`).
+    func requireFiniteInF32(_ key: Parameter<Double>) throws(PlanError) {
+        let value = self[key]
+        guard !Float(value).isFinite else { return }
+        throw .invalidConfig(location(of: key) ?? location,
+                             "\(key.name) \(value) of tensor '\(output)' " + pastRange(.f32))
+    }
+
+    /// Why a value past its dtype's range under `rule` is refused, for an error message.
+    private func pastRange(_ rule: ScalarRounding) -> String {
+        if type.dtype == .f64 {
+            return "is past the largest value of float32, in which mergegraph computes float64 merges (README: "
+                + "\"dtype\"): the merge would compute with infinity"
+        }
         let held: DType = switch rule {
         case .mergeDType: type.dtype
         case .bf16Only: type.dtype == .bf16 ? .bf16 : .f32
         case .f32: .f32
         }
-        if let j = rounded.firstIndex(where: { held == .f64 ? !$0.isFinite : !Float($0).isFinite }) {
-            throw .invalidConfig(location(of: key, input: inputs[j]) ?? location,
-                                 "\(key.name) \(values[j]) of tensor '\(output)' is past the largest value of "
-                                 + "\(held.torchName), which mergekit holds it in: the merge would compute with infinity "
-                                 + "and write infinite or NaN values")
-        }
-        return rounded
+        return "is past the largest value of \(held.torchName), which mergekit holds it in: the merge would compute "
+            + "with infinity and write infinite or NaN values"
     }
 }

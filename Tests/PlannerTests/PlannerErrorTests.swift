@@ -315,6 +315,50 @@ final class PlannerErrorTests: PlannerTestCase {
             """, prefix: "t.yml:12:15: ", contains: ["weight 1e+39 of tensor", "past the largest value of float32"])
     }
 
+    /// A float64 merge is computed in f32: a weight past float32's range is refused there too, and so is a `lambda`
+    /// past it (a factor the kernels take as f32).
+    func testFloat64WeightAndLambdaPastFloat32sRange() {
+        fx.assertError("""
+            merge_method: task_arithmetic
+            dtype: float64
+            base_model: $A
+            models:
+              - model: $A
+              - model: $B
+                parameters:
+                  weight: 1e39
+            """, prefix: "t.yml:8:15: ", contains: ["weight 1e+39 of tensor", "float32, in which mergegraph computes float64"])
+        fx.assertError("""
+            merge_method: ties
+            dtype: float32
+            base_model: $A
+            parameters:
+              lambda: -1e39
+            models:
+              - model: $A
+              - model: $B
+                parameters:
+                  weight: 1
+                  density: 0.5
+            """, prefix: "t.yml:5:11: ", contains: ["lambda -1e+39 of tensor", "past the largest value of float32"])
+    }
+
+    /// multislerp's weights summing past the merge dtype's range (an infinite sum: every normalized weight 0) are
+    /// refused at the first weight; in float32 they are normalized exactly.
+    func testMultislerpWeightsSummingPastTheDTypesRange() throws {
+        fx.assertError("""
+            merge_method: multislerp
+            dtype: bfloat16
+            models:
+              - model: $A
+                parameters:
+                  weight: 3e38
+              - model: $B
+                parameters:
+                  weight: 3e38
+            """, prefix: "t.yml:6:15: ", contains: ["sum past the largest value of bfloat16"])
+    }
+
     /// linear's weights are a float32 coefficient tensor whatever the merge dtype.
     func testLinearWeightPastFloat32sRange() {
         fx.assertError("""

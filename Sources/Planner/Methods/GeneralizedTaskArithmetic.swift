@@ -96,8 +96,8 @@ struct GeneralizedTaskArithmetic: MergeMethod {
     /// The 8 methods, in mergekit's registry order of its docs.
     static let all = [taskArithmetic, ties, breadcrumbs, breadcrumbsTies, dareTies, dareLinear, della, dellaLinear]
 
-    /// Throws `invalidConfig` at the first weight past the merge dtype's largest value (`finiteRounded`), and when
-    /// DELLA's density ± epsilon leaves (0, 1) for some input.
+    /// Throws `invalidConfig` at the first weight past the merge dtype's largest value (`finiteRounded`), at `lambda`
+    /// past float32's (`requireFiniteInF32`), and when DELLA's density ± epsilon leaves (0, 1) for some input.
     func lower(_ inputs: [ValueID], _ c: LoweringContext) throws(PlanError) -> ValueID {
         guard let baseIndex = c.baseIndex else { throw .invalidConfig(c.location, "\(spec.name) needs base_model") }
         let base = inputs[baseIndex]
@@ -107,6 +107,7 @@ struct GeneralizedTaskArithmetic: MergeMethod {
         let w = try c.finiteRounded(Self.weight, of: others, .mergeDType)
         let normalize = c[self.normalize]
         let rescale = c[self.rescale]
+        try c.requireFiniteInF32(Self.lambda)
         let lambda = c[Self.lambda]
         var deltas: [ValueID] = []
         var densities: [String] = []

@@ -83,15 +83,22 @@ struct Multislerp: MergeMethod {
 
 extension Multislerp {
     /// `weights / weights.sum()` on a tensor of the merge dtype: on bf16/f16 merges the rounded weights, their f32
-    /// sum rounded, each quotient rounded; on f32 merges the exact quotients. Throws `invalidConfig` at the first
-    /// weight when the sum is zero.
+    /// sum rounded, each quotient rounded; on f32 and f64 merges the exact quotients. Throws `invalidConfig` at the
+    /// first weight when the sum is zero or past the dtype's range.
     static func normalized(_ w: [Double], of others: [Int], _ c: LoweringContext) throws(PlanError) -> [Double] {
-        guard c.type.dtype != .f32 else { return try c.normalized(w, key: weight, of: others) }
+        guard c.type.dtype != .f32, c.type.dtype != .f64 else { return try c.normalized(w, key: weight, of: others) }
         let rounded = w.map { c.rounded($0, .mergeDType) }
         let sum = c.rounded(Double(rounded.reduce(Float(0)) { $0 + Float($1) }), .mergeDType)
         guard sum != 0 else {
             throw .invalidConfig(c.location(of: weight, input: others[0]) ?? c.location,
                                  "weights of tensor '\(c.output)' sum to zero in \(c.type.dtype.torchName), so they cannot be normalized")
+        }
+        // A sum past the dtype's range is infinite there: every normalized weight would be 0 (mergekit's output all
+        // zeros or NaN).
+        guard sum.isFinite else {
+            throw .invalidConfig(c.location(of: weight, input: others[0]) ?? c.location,
+                                 "weights of tensor '\(c.output)' sum past the largest value of \(c.type.dtype.torchName), "
+                                 + "so they cannot be normalized")
         }
         return rounded.map { c.rounded(Double(Float($0) / Float(sum)), .mergeDType) }
     }
