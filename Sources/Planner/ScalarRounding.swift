@@ -23,7 +23,8 @@ extension LoweringContext {
     /// inputs' promoted dtype).
     func rounded(_ x: Double, _ rule: ScalarRounding) -> Double {
         switch rule {
-        case .mergeDType: return type.dtype == .f32 || type.dtype == .f64 ? x : Double(DTypeConversion.round(Float(x), to: type.dtype))
+        case .mergeDType:
+            return type.dtype == .f32 || type.dtype == .f64 ? x : Double(DTypeConversion.round(Float(x), to: type.dtype))
         case .bf16Only: return type.dtype == .bf16 ? Double(DTypeConversion.round(Float(x), to: .bf16)) : x
         case .f32: return Double(Float(x))
         }

@@ -85,12 +85,19 @@ struct RandomMask: Sendable {
         fieldBits = threshold % (1 << 24) == 0 ? 8 : threshold % (1 << 16) == 0 ? 16 : 32
     }
 
+    /// Elements one Philox element group's draws decide.
+    var span: Int { 32 * (32 / fieldBits) }
+
     /// Whether element `i` is kept (`draws` true).
-    func keeps(_ i: Int) -> Bool {
-        let fields = 32 / fieldBits, span = 32 * fields
-        let r = i % span, w = r / (8 * fields), b = r / 8 % fields
-        let word = UInt64(rng.draw(stream: key, index: i / span * 32 + 8 * w + r % 8))
-        return word >> (fieldBits * b) & (1 << fieldBits - 1) < threshold >> (32 - fieldBits)
+    func keeps(_ i: Int) -> Bool { keeps(offset: i % span, of: rng.group(UInt64(i / span), stream: key)) }
+
+    /// Whether the element at `offset` (0..<`span`) of the group whose draws are `draws` is kept: field
+    /// `offset / 8 mod f` of word `offset / 8f` of lane `offset mod 8`, `f = 32 / fieldBits`.
+    @inline(__always)
+    private func keeps(offset r: Int, of draws: Philox4x32.Draws) -> Bool {
+        let fields = 32 / fieldBits, w = r / (8 * fields), b = r / 8 % fields
+        let u = UInt64(draws[8 * w + r % 8]) >> UInt64(fieldBits * b) & (1 << UInt64(fieldBits) - 1)
+        return u < threshold >> UInt64(32 - fieldBits)
     }
 
     /// Whether the decisions need draws: the density is strictly between 0 and 1 (`threshold` between 0 and 2³²).
@@ -140,11 +147,7 @@ struct RandomMask: Sendable {
             } else {
                 let draws = rng.group(UInt64(g), stream: key)
                 let end = min(range.upperBound, start + span)
-                for e in i..<end {
-                    let r = e - start, w = r / (8 * fields), b = r / 8 % fields
-                    let u = draws[8 * w + r % 8] >> UInt32(bits * b) & low[0]
-                    part(e, u < t[0])
-                }
+                for e in i..<end { part(e, keeps(offset: e - start, of: draws)) }
                 i = end
             }
         }

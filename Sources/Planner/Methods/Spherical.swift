@@ -73,7 +73,7 @@ struct Multislerp: MergeMethod {
         let w = c.values(Self.weight, of: others)
         let normalize = c[Self.normalizeWeights]
         let rounded = try c.finiteRounded(Self.weight, of: others, .mergeDType)
-        let coefficients = normalize ? try Self.normalized(w, of: others, c) : rounded
+        let coefficients = normalize ? try Self.normalized(rounded, of: others, c) : rounded
         let merged = c.add(.multislerp(weights: coefficients, eps: c[Self.eps]), c.offsets(inputs, others),
                            note: c.note("weight=\(c.list(w)) normalize_weights=\(normalize)"
                                         + (c.baseIndex == nil ? "" : " (task vectors)")))
@@ -82,12 +82,13 @@ struct Multislerp: MergeMethod {
 }
 
 extension Multislerp {
-    /// `weights / weights.sum()` on a tensor of the merge dtype: on bf16/f16 merges the rounded weights, their f32
-    /// sum rounded, each quotient rounded; on f32 and f64 merges the exact quotients. Throws `invalidConfig` at the
-    /// first weight when the sum is zero or past the dtype's range.
-    static func normalized(_ w: [Double], of others: [Int], _ c: LoweringContext) throws(PlanError) -> [Double] {
-        guard c.type.dtype != .f32, c.type.dtype != .f64 else { return try c.normalized(w, key: weight, of: others) }
-        let rounded = w.map { c.rounded($0, .mergeDType) }
+    /// `weights / weights.sum()` on a tensor of the merge dtype, from the weights `rounded` to it (`finiteRounded`):
+    /// on bf16/f16 merges their f32 sum rounded, each quotient rounded; on f32 and f64 merges the exact quotients.
+    /// Throws `invalidConfig` at the first weight when the sum is zero or past the dtype's range.
+    static func normalized(_ rounded: [Double], of others: [Int], _ c: LoweringContext) throws(PlanError) -> [Double] {
+        guard c.type.dtype != .f32, c.type.dtype != .f64 else {
+            return try c.normalized(rounded, key: weight, of: others)
+        }
         let sum = c.rounded(Double(rounded.reduce(Float(0)) { $0 + Float($1) }), .mergeDType)
         guard sum != 0 else {
             throw .invalidConfig(c.location(of: weight, input: others[0]) ?? c.location,
