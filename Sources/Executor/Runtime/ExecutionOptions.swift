@@ -10,6 +10,9 @@ public struct ExecutionOptions: Sendable {
     public var protectedPaths: [ProtectedPath] = []
     /// Write merged tensors with infinite or NaN values that none of their inputs had (an error otherwise).
     public var allowNonFinite = false
+    /// Whether a task vector's load and subtraction run as one step (`LoadSubtractChunkKernel`); tests turn it off
+    /// to compare.
+    public var fusesLoadSubtractions = true
     /// Continue a killed run of the same plan from the shards its ledger records (`ShardLedger`); with `partition`,
     /// keep the worker's recorded shards that still match.
     public var resume = false

@@ -29,6 +29,8 @@ public struct PlanExecutor {
 
     /// Counts the memory the run holds (chunk buffers, kernel state, input staging, writer buffers).
     public let memory = MemoryAccount()
+    /// Counts what the run did beyond the plan's steps (fused steps).
+    public let counters = RunCounters()
 
     /// Writes the merged model(s) into `outputDirectory`: built in a hidden sibling directory and moved into place at
     /// the end, so a failed run leaves nothing that looks like a model.
@@ -373,6 +375,31 @@ public struct PlanExecutor {
                        callbacks: callbacks).run()
     }
 
+    /// Gives each `.sub` step whose minuend is a float load read by nothing else a `LoadSubtractChunkKernel`, which
+    /// reads, decodes and subtracts block by block (`ExecutionOptions.fusesLoadSubtractions`). The load must be
+    /// computed in exactly the sweeps the subtraction is, be no output, and neither of the two kept whole or held
+    /// (`pinned`); the steps, their buffers and frees stay as planned. `dtypes[e]`: entry `e`'s dtype.
+    /// Returns the fused subtractions' entries.
+    @discardableResult
+    static func fuseLoadSubtractions(_ entries: inout [ChunkRunner.Entry], dtypes: [DType], sweeps: [Sweep],
+                                     outputs: Set<Int>, pinned: Set<Int>) -> [Int] {
+        var fused: [Int] = []
+        var reads = [Int](repeating: 0, count: entries.count)
+        for entry in entries { for o in entry.operands { reads[o] += 1 } }
+        for (s, entry) in entries.enumerated() {
+            guard let subtract = entry.kernel as? ArithmeticChunkKernel, subtract.isSubtraction,
+                  entry.operands.count == 2, case let l = entry.operands[0], l != entry.operands[1],
+                  let load = entries[l].kernel as? LoadChunkKernel, !load.readByConsumer, reads[l] == 1,
+                  !outputs.contains(l), !pinned.contains(l), !pinned.contains(s),
+                  sweeps.allSatisfy({ $0.computes.contains(l) == $0.computes.contains(s)
+                                      && !$0.observers.contains(l) && !$0.observers.contains(s) })
+            else { continue }
+            entries[s].kernel = LoadSubtractChunkKernel(load: load, subtract: subtract, dtype: dtypes[s])
+            fused.append(s)
+        }
+        return fused
+    }
+
     /// Computes `group` chunk by chunk with `parallel`, reading inputs from `models` (the plan's, in order), and passes
     /// every chunk of an output `writes(output)` accepts to `sink(output, range, values)` (an index into
     /// `Graph.outputs`; f32 values, or an integer or BOOL tensor's stored bytes); the others are dropped unchecked.
@@ -433,6 +460,12 @@ public struct PlanExecutor {
             }
         }
         for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
+        if options.fusesLoadSubtractions {
+            let fused = Self.fuseLoadSubtractions(
+                &entries, dtypes: group.steps.map { graph[$0.value].type.dtype }, sweeps: group.sweeps,
+                outputs: Set(outputEntries), pinned: Set((group.retained + group.holding).compactMap { entryOf[$0] }))
+            counters.noteFusedLoadSubtractions(fused.count)
+        }
         let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                  chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
                                  memory: memory,

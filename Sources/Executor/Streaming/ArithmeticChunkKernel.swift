@@ -27,7 +27,19 @@ final class ArithmeticChunkKernel: ChunkKernel {
         self.context = context
     }
 
+    /// Whether the kernel computes `x − y` (what `LoadSubtractChunkKernel` fuses with a load).
+    var isSubtraction: Bool {
+        if case .sub = formula { return true }
+        return false
+    }
+
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        compute(operands, into: out)
+    }
+
+    /// `produce`, which cannot fail: the formula over `operands.range` into `out`, rounded to the node's dtype; `out`
+    /// may be operand 0's buffer (each element is read before it is written).
+    func compute(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) {
         let formula = self.formula
         if let pair = PairOp(formula), context.dtype == .bf16 || context.dtype == .f16 {
             // Rounded in the same loop, eight lanes at a time, instead of stored and rounded in a second pass.

@@ -23,4 +23,12 @@ enum FiniteCheck {
         for i in 0..<count { largest = max(largest, bits[i] & 0x7FFF_FFFF) }
         return largest >= limitBits
     }
+
+    /// True when any of `count` bf16 values (bit patterns at `values`) is infinite or NaN: what `exceeds` with
+    /// `Float.infinity.bitPattern` finds in their f32 decoding, read from the stored halves.
+    static func bf16NonFinite(_ values: UnsafePointer<UInt16>, count: Int) -> Bool {
+        var largest: UInt16 = 0
+        for i in 0..<count { largest = max(largest, values[i] & 0x7FFF) }
+        return largest >= 0x7F80
+    }
 }

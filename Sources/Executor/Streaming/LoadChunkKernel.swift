@@ -40,7 +40,50 @@ final class LoadChunkKernel: InputReadingKernel {
         parallel = context.parallel
     }
 
+    /// Whether the load's one consumer reads the tensor itself, through `produce(_:into:eachBlock:)`
+    /// (`LoadSubtractChunkKernel`): then `produce` leaves its chunk buffer untouched.
+    var readByConsumer = false
+
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
+        if readByConsumer { return }
+        try produce(operands, into: out, eachBlock: nil)
+    }
+
+    /// The dtype the tensor is stored in.
+    var storedDType: DType { stored.dtype }
+
+    /// Reads the chunk `operands.range` of a bf16 tensor (`storedDType`) into the group's staging buffer in
+    /// parallel blocks without decoding it, and calls `eachBlock(halves, r)` on the thread that read each block
+    /// right after it (`halves`: the block's bit patterns; `r`: its chunk-relative elements); with the non-finite
+    /// check on, the block's stored values are scanned first (`FiniteCheck.bf16NonFinite`).
+    /// - Throws: `ExecutionError.checkpoint` naming the file and tensor when a read fails;
+    ///   `ExecutionError.planMismatch` when the tensor is not stored as bf16.
+    func readBF16(_ operands: ChunkOperands,
+                  eachBlock: @Sendable (UnsafePointer<UInt16>, Range<Int>) -> Void) throws(ExecutionError) {
+        guard stored.dtype == .bf16 else {
+            throw .planMismatch("a bf16 read of a tensor stored as \(stored.dtype)")
+        }
+        let range = operands.range
+        let source = SendablePointer(staging.buffer(bytes: range.count * 2).assumingMemoryBound(to: UInt8.self))
+        let checksFinite = checksFinite
+        let nonFinite = Atomic<Bool>(false)
+        try StoredBlocks.read(stored, from: reader, elements: range, into: source.pointer, parallel: parallel) { block, r in
+            // The staging buffer is the pool's (aligned) and blocks start at even byte offsets.
+            let halves = UnsafePointer(UnsafeRawPointer(block).assumingMemoryBound(to: UInt16.self))
+            if checksFinite, FiniteCheck.bf16NonFinite(halves, count: r.count) {
+                nonFinite.store(true, ordering: .relaxed)
+            }
+            eachBlock(halves, r)
+        }
+        if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
+    }
+
+    /// Reads and decodes the chunk `operands.range` into `out` in parallel blocks, calling `eachBlock(r)` on the
+    /// thread that decoded each block right after it (`r`: the block's chunk-relative elements), while the block
+    /// is in that core's cache.
+    /// - Throws: `ExecutionError.checkpoint` naming the file and tensor when a read fails.
+    func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>,
+                 eachBlock: (@Sendable (Range<Int>) -> Void)?) throws(ExecutionError) {
         let range = operands.range
         let size = stored.dtype.byteSize
         let source = SendablePointer(staging.buffer(bytes: range.count * size).assumingMemoryBound(to: UInt8.self))
@@ -54,6 +97,7 @@ final class LoadChunkKernel: InputReadingKernel {
                                                  limitBits: Float.infinity.bitPattern) {
                 nonFinite.store(true, ordering: .relaxed)
             }
+            eachBlock?(r)
         }
         if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
     }

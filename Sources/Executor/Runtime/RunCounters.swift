@@ -1,0 +1,16 @@
+import Synchronization
+
+/// What a run did that the plan does not show, counted for tests and diagnostics (`PlanExecutor.counters`).
+public final class RunCounters: Sendable {
+    private let fusedSteps = Atomic<Int>(0)
+
+    public init() {}
+
+    /// `.sub` steps computed with their minuend's load in one pass (`LoadSubtractChunkKernel`), summed over the
+    /// groups run (a group run once per tensor it computes).
+    public var fusedLoadSubtractions: Int { fusedSteps.load(ordering: .relaxed) }
+
+    func noteFusedLoadSubtractions(_ count: Int) {
+        fusedSteps.add(count, ordering: .relaxed)
+    }
+}
