@@ -69,11 +69,14 @@ final class SelectionKernelTests: XCTestCase {
         XCTAssertEqual(v.map(\.bitPattern), expected.map(\.bitPattern))
         XCTAssertTrue(v[5].isNaN && v[7].isNaN)
         try assertChunkInvariant(.variance, xs, shape: [1601, 123])
-        // Two operands, four, five and seven (the division by the count is a corrected product by its reciprocal),
-        // with magnitudes from 1e-30 to 1e30.
+        // Two operands, three (the unrolled form) four, five and seven (the division by the count is a corrected
+        // product by its reciprocal), with magnitudes from 1e-30 to 1e30.
         let spread = (0..<n).map { i in Float(pow(10.0, Double(i % 61 - 30))) }
         let more = (35..<39).map { seed in zip(pseudoRandom(n, seed: UInt64(seed)), spread).map { $0 * $1 } }
-        for ys in [Array(xs.prefix(2)), xs + [more[0]], xs + Array(more.prefix(2)), xs + more] {
+        // Three 2^30 apart, whose f64 sums round (the unrolled form of three operands on inexact sums).
+        let apart = [pseudoRandom(n, seed: 41).map { $0 * 0x1p30 }, pseudoRandom(n, seed: 42),
+                     pseudoRandom(n, seed: 43).map { $0 * 0x1p-30 }]
+        for ys in [Array(xs.prefix(2)), Array(more.prefix(3)), apart, xs + [more[0]], xs + Array(more.prefix(2)), xs + more] {
             let expected: [Float] = (0..<n).map { i in
                 let mean = ys.reduce(0.0) { $0 + Double($1[i]) } / Double(ys.count)
                 return Float(ys.reduce(0.0) { $0 + (Double($1[i]) - mean) * (Double($1[i]) - mean) } / Double(ys.count))

@@ -154,6 +154,21 @@ enum PopulationVariance {
             let q = a * reciprocal
             return q.addingProduct(a.addingProduct(-q, m), reciprocal)
         }
+        if inputs.count == 3 {
+            // The usual three task vectors, unrolled: the same sums in the same order, without the loops over the
+            // operands (their counters and pointer loads were a fifth of the function's time).
+            let (x0, x1, x2) = (inputs[0], inputs[1], inputs[2])
+            LaneConversions.forEachGroup(range) { i, lanes in
+                let a = SIMD8<Double>(LaneConversions.load(x0, i, lanes))
+                let b = SIMD8<Double>(LaneConversions.load(x1, i, lanes))
+                let c = SIMD8<Double>(LaneConversions.load(x2, i, lanes))
+                let mean = divided(((SIMD8<Double>() + a) + b) + c)
+                let (da, db, dc) = (a - mean, b - mean, c - mean)
+                let squares = ((SIMD8<Double>() + da * da) + db * db) + dc * dc
+                LaneConversions.store(SIMD8<Float>(divided(squares)), out, i, lanes)
+            }
+            return
+        }
         inputs.withUnsafeBufferPointer { inputs in
             LaneConversions.forEachGroup(range) { i, lanes in
                 var sum = SIMD8<Double>()
