@@ -42,6 +42,25 @@ final class SafetensorsRoundTripTests: XCTestCase {
         }
     }
 
+    /// A tensor of no elements has no bytes to write: the file is complete without a write for it.
+    func testEmptyTensorsNeedNoWrite() throws {
+        let directory = try makeTemporaryDirectory()
+        let writer = try SafetensorsWriter(path: directory + "/model.safetensors",
+                                           tensors: [("empty", .bf16, [0, 16]), ("w", .f32, [2])])
+        try [Float(1), 2].withUnsafeBufferPointer { (buffer) throws(CheckpointError) in try writer.write("w", floats: buffer) }
+        try writer.finish()
+        let model = try SafetensorsModel(directory: directory)
+        XCTAssertEqual(try XCTUnwrap(model.tensor("empty")).shape, [0, 16])
+        XCTAssertEqual(try model.floats("w"), [1, 2])
+        // A tensor with elements still has to be written.
+        let other = try makeTemporaryDirectory()
+        let unfinished = try SafetensorsWriter(path: other + "/model.safetensors",
+                                               tensors: [("empty", .bf16, [0, 16]), ("w", .f32, [2])])
+        XCTAssertThrowsError(try unfinished.finish()) { error in
+            XCTAssertEqual(error as? CheckpointError, .tensorNotWritten(path: other + "/model.safetensors", tensor: "w"))
+        }
+    }
+
     func testHeaderIsPaddedSoDataStartsEightByteAligned() throws {
         let directory = try makeTemporaryDirectory()
         for nameLength in 1...9 {

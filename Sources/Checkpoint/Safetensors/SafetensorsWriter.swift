@@ -163,12 +163,12 @@ public final class SafetensorsWriter: CheckpointShardWriter {
         return (index, slot)
     }
 
-    /// Checks every tensor was written, then closes the file.
+    /// Checks every tensor was written (a tensor of no elements need not be: it has no bytes), then closes the file.
     /// - Throws: `CheckpointError.tensorNotWritten`, `.writeFailed` (a background write or the close), `.writerFinished`.
     public func finish() throws(CheckpointError) {
         queue.sync {}
         if let error = failure.error { throw error }
-        if let missing = complete.firstIndex(of: false) {
+        if let missing = complete.indices.first(where: { !complete[$0] && slots[$0].elementCount > 0 }) {
             throw .tensorNotWritten(path: path, tensor: slots[missing].name)
         }
         try output.finish()
