@@ -378,12 +378,11 @@ public struct PlanExecutor {
     /// Gives each `.sub` step whose minuend is a float load read by nothing else a `LoadSubtractChunkKernel`, which
     /// reads, decodes and subtracts block by block (`ExecutionOptions.fusesLoadSubtractions`). The load must be
     /// computed in exactly the sweeps the subtraction is, be no output, and neither of the two kept whole or held
-    /// (`pinned`); the steps, their buffers and frees stay as planned. `dtypes[e]`: entry `e`'s dtype.
-    /// Returns the fused subtractions' entries.
+    /// (`pinned`); the steps, their buffers and frees stay as planned. Returns how many were fused.
     @discardableResult
-    static func fuseLoadSubtractions(_ entries: inout [ChunkRunner.Entry], dtypes: [DType], sweeps: [Sweep],
-                                     outputs: Set<Int>, pinned: Set<Int>) -> [Int] {
-        var fused: [Int] = []
+    static func fuseLoadSubtractions(_ entries: inout [ChunkRunner.Entry], sweeps: [Sweep], outputs: Set<Int>,
+                                     pinned: Set<Int>) -> Int {
+        var fused = 0
         var reads = [Int](repeating: 0, count: entries.count)
         for entry in entries { for o in entry.operands { reads[o] += 1 } }
         for (s, entry) in entries.enumerated() {
@@ -394,8 +393,8 @@ public struct PlanExecutor {
                   sweeps.allSatisfy({ $0.computes.contains(l) == $0.computes.contains(s)
                                       && !$0.observers.contains(l) && !$0.observers.contains(s) })
             else { continue }
-            entries[s].kernel = LoadSubtractChunkKernel(load: load, subtract: subtract, dtype: dtypes[s])
-            fused.append(s)
+            entries[s].kernel = LoadSubtractChunkKernel(load: load, subtract: subtract)
+            fused += 1
         }
         return fused
     }
@@ -461,10 +460,9 @@ public struct PlanExecutor {
         }
         for (i, step) in group.steps.enumerated() { entries[i].frees = step.frees.compactMap { entryOf[$0] } }
         if options.fusesLoadSubtractions {
-            let fused = Self.fuseLoadSubtractions(
-                &entries, dtypes: group.steps.map { graph[$0.value].type.dtype }, sweeps: group.sweeps,
-                outputs: Set(outputEntries), pinned: Set((group.retained + group.holding).compactMap { entryOf[$0] }))
-            counters.noteFusedLoadSubtractions(fused.count)
+            counters.noteFusedLoadSubtractions(Self.fuseLoadSubtractions(
+                &entries, sweeps: group.sweeps, outputs: Set(outputEntries),
+                pinned: Set((group.retained + group.holding).compactMap { entryOf[$0] })))
         }
         let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                  chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,

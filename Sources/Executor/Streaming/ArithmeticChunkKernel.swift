@@ -27,6 +27,9 @@ final class ArithmeticChunkKernel: ChunkKernel {
         self.context = context
     }
 
+    /// The node's dtype, which results are rounded to.
+    var dtype: DType { context.dtype }
+
     /// Whether the kernel computes `x − y` (what `LoadSubtractChunkKernel` fuses with a load).
     var isSubtraction: Bool {
         if case .sub = formula { return true }

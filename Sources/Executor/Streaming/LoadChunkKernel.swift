@@ -63,19 +63,12 @@ final class LoadChunkKernel: InputReadingKernel {
         guard stored.dtype == .bf16 else {
             throw .planMismatch("a bf16 read of a tensor stored as \(stored.dtype)")
         }
-        let range = operands.range
-        let source = SendablePointer(staging.buffer(bytes: range.count * 2).assumingMemoryBound(to: UInt8.self))
-        let checksFinite = checksFinite
-        let nonFinite = Atomic<Bool>(false)
-        try StoredBlocks.read(stored, from: reader, elements: range, into: source.pointer, parallel: parallel) { block, r in
+        try readBlocks(operands) { block, r, checks in
             // The staging buffer is the pool's (aligned) and blocks start at even byte offsets.
             let halves = UnsafePointer(UnsafeRawPointer(block).assumingMemoryBound(to: UInt16.self))
-            if checksFinite, FiniteCheck.bf16NonFinite(halves, count: r.count) {
-                nonFinite.store(true, ordering: .relaxed)
-            }
-            eachBlock(halves, r)
+            defer { eachBlock(halves, r) }
+            return checks && FiniteCheck.bf16NonFinite(halves, count: r.count)
         }
-        if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
     }
 
     /// Reads and decodes the chunk `operands.range` into `out` in parallel blocks, calling `eachBlock(r)` on the
@@ -84,20 +77,28 @@ final class LoadChunkKernel: InputReadingKernel {
     /// - Throws: `ExecutionError.checkpoint` naming the file and tensor when a read fails.
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>,
                  eachBlock: (@Sendable (Range<Int>) -> Void)?) throws(ExecutionError) {
-        let range = operands.range
-        let size = stored.dtype.byteSize
-        let source = SendablePointer(staging.buffer(bytes: range.count * size).assumingMemoryBound(to: UInt8.self))
-        let target = SendablePointer(out)
-        let dtype = stored.dtype
-        let checksFinite = checksFinite
-        let nonFinite = Atomic<Bool>(false)
-        try StoredBlocks.read(stored, from: reader, elements: range, into: source.pointer, parallel: parallel) { block, r in
+        let target = SendablePointer(out), dtype = stored.dtype
+        try readBlocks(operands) { block, r, checks in
             DTypeConversion.decode(block, dtype: dtype, count: r.count, into: target.pointer + r.lowerBound)
-            if checksFinite, FiniteCheck.exceeds(target.pointer + r.lowerBound, count: r.count,
-                                                 limitBits: Float.infinity.bitPattern) {
-                nonFinite.store(true, ordering: .relaxed)
-            }
-            eachBlock?(r)
+            defer { eachBlock?(r) }
+            return checks && FiniteCheck.exceeds(target.pointer + r.lowerBound, count: r.count,
+                                                 limitBits: Float.infinity.bitPattern)
+        }
+    }
+
+    /// Reads the chunk `operands.range`'s stored bytes into the group's staging buffer in parallel blocks and calls
+    /// `block(bytes, r, checks)` for each on the thread that read it; with `checks` (the kernel checks for
+    /// non-finite values) `block` returns whether the block held an infinite or NaN value, noted in `sawNonFinite`.
+    /// - Throws: `ExecutionError.checkpoint` naming the file and tensor when a read fails.
+    private func readBlocks(_ operands: ChunkOperands,
+                            _ block: @Sendable (UnsafeMutablePointer<UInt8>, Range<Int>, Bool) -> Bool)
+        throws(ExecutionError) {
+        let range = operands.range
+        let source = SendablePointer(staging.buffer(bytes: range.count * stored.dtype.byteSize)
+            .assumingMemoryBound(to: UInt8.self))
+        let nonFinite = Atomic<Bool>(false), checks = checksFinite
+        try StoredBlocks.read(stored, from: reader, elements: range, into: source.pointer, parallel: parallel) { bytes, r in
+            if block(bytes, r, checks) { nonFinite.store(true, ordering: .relaxed) }
         }
         if nonFinite.load(ordering: .relaxed) { sawNonFinite = true }
     }

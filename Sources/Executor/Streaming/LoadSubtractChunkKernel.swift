@@ -4,7 +4,7 @@ import IR
 /// block on the thread that read the block, while it is in that core's cache:
 /// - `x` stored as bf16 and the difference of dtype bf16 (a bf16 merge of bf16 checkpoints, the Hub's usual case):
 ///   one loop decodes each bf16 value (exact: its bits shifted up), subtracts `y` and rounds to bf16, eight lanes a
-///   step (`subtract(_:bf16:_:into:count:)`), as `ArithmeticChunkKernel`'s `.sub` does on the decoded values;
+///   step (`subtractBF16`), as `ArithmeticChunkKernel`'s `.sub` does on the decoded values;
 /// - otherwise (f16 or f32 merges of checkpoints stored so) the block is decoded into the difference's buffer and
 ///   the `.sub` kernel runs on it in place.
 /// A load cast to another dtype before the subtraction is read by its cast, so it is not fused.
@@ -17,16 +17,13 @@ import IR
 final class LoadSubtractChunkKernel: InputReadingKernel {
     private let load: LoadChunkKernel
     private let subtract: ArithmeticChunkKernel
-    /// The difference's dtype.
-    private let dtype: DType
 
-    /// Fuses `subtract` (a `.sub` kernel of dtype `dtype` whose operand 0 is `load`'s value) with `load`, which
-    /// stops writing its own buffer.
-    init(load: LoadChunkKernel, subtract: ArithmeticChunkKernel, dtype: DType) {
+    /// Fuses `subtract` (a `.sub` kernel whose operand 0 is `load`'s value) with `load`, which stops writing its own
+    /// buffer.
+    init(load: LoadChunkKernel, subtract: ArithmeticChunkKernel) {
         load.readByConsumer = true
         self.load = load
         self.subtract = subtract
-        self.dtype = dtype
     }
 
     var sawNonFinite: Bool { load.sawNonFinite }
@@ -35,10 +32,9 @@ final class LoadSubtractChunkKernel: InputReadingKernel {
     /// - Throws: what the load throws (a failed read, naming the file and tensor).
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError) {
         let y = SendablePointer(operands.pointers[1]), o = SendablePointer(out)
-        if load.storedDType == .bf16, dtype == .bf16 {
+        if load.storedDType == .bf16, subtract.dtype == .bf16 {
             return try load.readBF16(operands) { x, r in
-                Self.subtract(BF16Rounding.self, bf16: x, y.pointer + r.lowerBound, into: o.pointer + r.lowerBound,
-                              count: r.count)
+                Self.subtractBF16(x, y.pointer + r.lowerBound, into: o.pointer + r.lowerBound, count: r.count)
             }
         }
         let chunk = operands.range
@@ -51,22 +47,14 @@ final class LoadSubtractChunkKernel: InputReadingKernel {
         })
     }
 
-    /// `o[i] = R.round(decoded(x[i]) − y[i])` for `i` in `0..<count`, `x` bf16 bit patterns: `ArithmeticChunkKernel`'s
-    /// rounded `.sub` lanes on the values `DTypeConversion.decode` gives.
+    /// `o[i] = round(decoded(x[i]) − y[i])` to bf16 for `i` in `0..<count`, `x` bf16 bit patterns: `ArithmeticChunkKernel`'s
+    /// rounded `.sub` lanes on the values `DTypeConversion.decode` gives (`BF16Rounding.load` is that decoding).
     @inline(__always)
-    static func subtract<R: LaneRounding>(_: R.Type, bf16 x: UnsafePointer<UInt16>, _ y: UnsafePointer<Float>,
-                                          into o: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count {
-            let h = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt16>.self)
-            let a = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD8<Float>.self)
-            let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(o + i).storeBytes(of: R.round(a - b), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count {
-            o[i] = R.round(Float(bitPattern: UInt32(x[i]) << 16) - y[i])
-            i += 1
+    static func subtractBF16(_ x: UnsafePointer<UInt16>, _ y: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>,
+                             count: Int) {
+        LaneConversions.forEachGroup(0..<count) { i, lanes in
+            let difference = BF16Rounding.load(x, i, lanes) - LaneConversions.load(y, i, lanes)
+            LaneConversions.store(BF16Rounding.round(difference), o, i, lanes)
         }
     }
 }
