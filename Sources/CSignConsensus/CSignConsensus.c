@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include "CSignConsensus.h"
 #include "CPUHints.h"
 #include "SignConsensusAVX2.h"
@@ -98,9 +99,16 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 
 // SCE's mix of one step: the agreeing models' weights (x > 0 with sign > 0, or x < 0 with sign < 0), else +0.
 __attribute__((target("avx512f")))
-static inline void sce_step(const float *sign, const float *const *x, const __m512 *w, int models, __m512 floor,
-                            int64_t i, float *out) {
+static inline void sce_step(const float *sign, const float *const *x, const float *mask, const __m512 *w, int models,
+                            __m512 floor, int64_t i, float *out) {
     const __m512 zero = _mm512_setzero_ps();
+    // The task vectors as `mul` by the mask would have made them.
+    __m512 v[8];
+    const __m512 m = mask ? _mm512_loadu_ps(mask + i) : zero;
+    for (int k = 0; k < models; k++) {
+        v[k] = _mm512_loadu_ps(x[k] + i);
+        if (mask) v[k] = _mm512_mul_ps(v[k], m);
+    }
     __mmask16 up, down;
     if (sign) {
         const __m512 s = _mm512_loadu_ps(sign + i);
@@ -109,17 +117,16 @@ static inline void sce_step(const float *sign, const float *const *x, const __m5
     } else {
         // `sign_elect` with weights 1: +1 where the f32 sum from +0 in model order is >= 0, else -1.
         __m512 total = zero;
-        for (int k = 0; k < models; k++) total = _mm512_add_ps(total, _mm512_loadu_ps(x[k] + i));
+        for (int k = 0; k < models; k++) total = _mm512_add_ps(total, v[k]);
         up = _mm512_cmp_ps_mask(total, zero, _CMP_GE_OQ);
         down = (__mmask16)~up;
     }
     __m512 sum = zero, divisor = zero;
     for (int k = 0; k < models; k++) {
-        const __m512 v = _mm512_loadu_ps(x[k] + i);
-        const __mmask16 agrees = (_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ) & up)
-            | (_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ) & down);
+        const __mmask16 agrees = (_mm512_cmp_ps_mask(v[k], zero, _CMP_GT_OQ) & up)
+            | (_mm512_cmp_ps_mask(v[k], zero, _CMP_LT_OQ) & down);
         const __m512 weight = _mm512_maskz_mov_ps(agrees, w[k]);
-        sum = _mm512_add_ps(sum, round_bf16(_mm512_mul_ps(v, weight)));
+        sum = _mm512_add_ps(sum, round_bf16(_mm512_mul_ps(v[k], weight)));
         divisor = _mm512_add_ps(divisor, weight);
     }
     const __m512 d = round_bf16(divisor);
@@ -129,29 +136,35 @@ static inline void sce_step(const float *sign, const float *const *x, const __m5
 
 // The model count as a constant in the usual cases, so that the loop over the models unrolls.
 __attribute__((target("avx512f")))
-static void sce_avx512(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                       float *out) {
+static void sce_avx512(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                       int64_t count, float *out) {
     __m512 w[8];
     for (int k = 0; k < models; k++) w[k] = _mm512_set1_ps(weights[k]);
     const __m512 floor = round_bf16(_mm512_set1_ps(1e-6f));
-    if (models == 3) {
-        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, 3, floor, i, out);
+    if (mask) {
+        if (models == 3) {
+            for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, mask, w, 3, floor, i, out);
+        } else {
+            for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, mask, w, models, floor, i, out);
+        }
+    } else if (models == 3) {
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, NULL, w, 3, floor, i, out);
     } else if (models == 2) {
-        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, 2, floor, i, out);
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, NULL, w, 2, floor, i, out);
     } else {
-        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, w, models, floor, i, out);
+        for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, NULL, w, models, floor, i, out);
     }
 }
 
-int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                    float *out) {
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                    int64_t count, float *out) {
     if (models < 1 || models > 8 || count % 16 != 0) return -1;
     if (!mg_avx512f_available()) {
         if (!mg_sign_consensus_avx2_available()) return -1;
-        mg_sce_avx2(sign, x, weights, models, count, out);
+        mg_sce_avx2(sign, x, mask, weights, models, count, out);
         return 0;
     }
-    sce_avx512(sign, x, weights, models, count, out);
+    sce_avx512(sign, x, mask, weights, models, count, out);
     return 0;
 }
 
@@ -219,9 +232,9 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
     return -1;
 }
 
-int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                    float *out) {
-    (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                    int64_t count, float *out) {
+    (void)sign; (void)x; (void)mask; (void)weights; (void)models; (void)count; (void)out;
     return -1;
 }
 

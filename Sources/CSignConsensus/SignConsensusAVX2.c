@@ -2,6 +2,7 @@
 // client cores): the same IEEE operations in the same order as the AVX-512 forms in CSignConsensus.c and as
 // `SignConsensusChunkKernel` and `SCEMergeChunkKernel`'s eight Swift lanes, eight f32 lanes a step; the masks are
 // vectors of all-ones lanes, and a masked-off lane is +0 (`vandps`), as the AVX-512 forms' zeroing moves give.
+#include <stddef.h>
 #include "SignConsensusAVX2.h"
 #include "CPUHints.h"
 
@@ -155,13 +156,16 @@ static inline __m256 sce_divisor_table(const float *weights, int models, __m256 
 // NaN blend and, with three models or fewer and finite weights (`divisors` given), looks its divisor up by agreement
 // pattern; other steps take the full form. The same bits either way.
 MG_TARGET_AVX2
-static inline void sce_step(const float *sign, const float *const *x, const __m256 *w, int models, __m256 floor,
-                            __m256 divisors, int short_steps, int64_t i, float *out) {
+static inline void sce_step(const float *sign, const float *const *x, const float *mask, const __m256 *w, int models,
+                            __m256 floor, __m256 divisors, int short_steps, int64_t i, float *out) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 v[8];
     __m256 nan = zero;
+    // The task vectors as `mul` by the mask would have made them.
+    const __m256 m = mask ? _mm256_loadu_ps(mask + i) : zero;
     for (int k = 0; k < models; k++) {
         v[k] = _mm256_loadu_ps(x[k] + i);
+        if (mask) v[k] = _mm256_mul_ps(v[k], m);
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
     }
     __m256 up, down;
@@ -202,20 +206,26 @@ static inline void sce_step(const float *sign, const float *const *x, const __m2
 }
 
 MG_TARGET_AVX2
-void mg_sce_avx2(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                 float *out) {
+void mg_sce_avx2(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                 int64_t count, float *out) {
     __m256 w[8];
     for (int k = 0; k < models; k++) w[k] = _mm256_set1_ps(weights[k]);
     const __m256 floor = round_bf16(_mm256_set1_ps(1e-6f));
     // Short steps need at most three models (the table's eight patterns).
     const int short_steps = models <= 3 && all_finite(weights, models);
     const __m256 divisors = short_steps ? sce_divisor_table(weights, models, floor) : _mm256_setzero_ps();
-    if (models == 3) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 3, floor, divisors, short_steps, i, out);
+    if (mask) {
+        if (models == 3) {
+            for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, mask, w, 3, floor, divisors, short_steps, i, out);
+        } else {
+            for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, mask, w, models, floor, divisors, short_steps, i, out);
+        }
+    } else if (models == 3) {
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, NULL, w, 3, floor, divisors, short_steps, i, out);
     } else if (models == 2) {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, 2, floor, divisors, short_steps, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, NULL, w, 2, floor, divisors, short_steps, i, out);
     } else {
-        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, w, models, floor, divisors, short_steps, i, out);
+        for (int64_t i = 0; i < count; i += 8) sce_step(sign, x, NULL, w, models, floor, divisors, short_steps, i, out);
     }
 }
 
@@ -271,9 +281,9 @@ void mg_ties_avx2(const float *const *x, const float *weights, int models, int n
 void mg_elect_avx2(const float *const *x, const float *weights, int models, int64_t count, float *out) {
     (void)x; (void)weights; (void)models; (void)count; (void)out;
 }
-void mg_sce_avx2(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                 float *out) {
-    (void)sign; (void)x; (void)weights; (void)models; (void)count; (void)out;
+void mg_sce_avx2(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                 int64_t count, float *out) {
+    (void)sign; (void)x; (void)mask; (void)weights; (void)models; (void)count; (void)out;
 }
 void mg_mix_avx2(const float *const *x, const float *weights, int models, int normalize, float lambda, int64_t count,
                  float *out) {

@@ -9,8 +9,8 @@
 int mg_sign_consensus_avx2_available(void);
 void mg_ties_avx2(const float *const *x, const float *weights, int models, int normalize, int64_t count, float *out);
 void mg_elect_avx2(const float *const *x, const float *weights, int models, int64_t count, float *out);
-void mg_sce_avx2(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                 float *out);
+void mg_sce_avx2(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                 int64_t count, float *out);
 void mg_mix_avx2(const float *const *x, const float *weights, int models, int normalize, float lambda, int64_t count,
                  float *out);
 

@@ -67,7 +67,10 @@ public enum Op: Hashable, Sendable {
     /// SCE merge over the task vectors `operands` alone, electing each element's sign from their plain sum (f32, in
     /// operand order, ≥ 0 elects +1) as `sign_elect` with weights 1 does, then mixing as `sceMerge`. Not lowered
     /// directly: `SignConsensusFusion` rewrites a `sign_elect` of weights 1 read only by its `sce_merge` into it.
-    case sceElectMerge
+    /// With `masked`, the last operand is SCE's 0/1 `variance_topk` mask, multiplied into each task vector before
+    /// the election and the mix (the products `mul` would make, exact); `SCEMaskFusion` rewrites masking `mul`s
+    /// read only by the merge into it.
+    case sceElectMerge(masked: Bool)
     /// Spherical interpolation from `operands[0]` (t = 0) to `operands[1]` (t = 1) over vectors along `axis`.
     case nuslerp(t: Double, axis: SlerpAxis)
     /// Barycentric interpolation on the hypersphere of all operands (whole tensors) with `weights`.
@@ -149,7 +152,8 @@ public enum Op: Hashable, Sendable {
     /// The op's attributes as written in `--dump-ir` (empty when it has none).
     public var attributes: String {
         switch self {
-        case .load, .sub, .add, .mul, .variance, .sceMerge, .sceElectMerge, .arceeFusion, .copyEqual: return ""
+        case .load, .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return ""
+        case .sceElectMerge(let masked): return masked ? "(masked)" : ""
         case .loraDelta(_, _, _, let rank, let scale, let transposed):
             return "(rank \(rank), scale \(formatAttribute(scale))\(transposed ? ", transposed" : ""))"
         case .cast(let d): return "(\(d.shortName))"
@@ -335,7 +339,8 @@ extension Op {
         case .loraDelta(let model, let a, let b, let rank, let scale, let transposed):
             return [("model", .text("@m\(model)")), ("a", .text(a)), ("b", .text(b)), ("rank", .integer(rank)),
                     ("scale", .number(scale)), ("transposed", .bool(transposed))]
-        case .sub, .add, .mul, .variance, .sceMerge, .sceElectMerge, .arceeFusion, .copyEqual: return []
+        case .sub, .add, .mul, .variance, .sceMerge, .arceeFusion, .copyEqual: return []
+        case .sceElectMerge(let masked): return masked ? [("masked", .bool(true))] : []
         case .cast(let dtype): return [("dtype", .text(dtype.shortName))]
         case .scale(let s): return [("scale", .number(s))]
         case .weightedSum(let c): return [("coefficients", .numbers(c))]

@@ -47,6 +47,10 @@ public enum Verifier {
             if node.op.arity == nil, node.operands.isEmpty {
                 throw .wrongArity(id, op: node.op.mnemonic, expected: 1, found: 0)
             }
+            if case .sceElectMerge(masked: true) = node.op, node.operands.count < 2 {
+                // A task vector at least, then the mask.
+                throw .wrongArity(id, op: node.op.mnemonic, expected: 2, found: node.operands.count)
+            }
             if case .load(let model, _) = node.op, !graph.models.indices.contains(model) {
                 throw .unknownModel(id, model: model)
             }

@@ -10,7 +10,8 @@ import Parser
 /// verify the schedule.
 public enum Compiler {
     /// The rewrites run between lowering and scheduling, in order.
-    public static let passes: [any GraphPass] = [SignConsensusFusion(), DeadValueElimination()]
+    public static let passes: [any GraphPass] = [SignConsensusFusion(), DeadValueElimination(), SCEMaskFusion(),
+                                                 DeadValueElimination()]
 
     /// Compiles `file`, reading checkpoint metadata through `catalog` and kernel costs through `costs`.
     /// - Throws: `PlanError` naming the config position, model or tensor at fault.

@@ -95,12 +95,46 @@ final class SCEMergeKernelTests: XCTestCase {
                 let twoSteps = try runChunked(.sceMerge, [sign] + tvs, shape: shape, dtype: dtype, operandDType: dtype)
                 XCTAssertTrue(twoSteps.contains { $0 != 0 } && twoSteps.contains { $0 == 0 })
                 for (chunkRows, threads) in [(75, 1), (1, 1), (75, 2), (4, 2)] {
-                    let fused = try runChunked(.sceElectMerge, tvs, shape: shape, dtype: dtype, threads: threads,
+                    let fused = try runChunked(.sceElectMerge(masked: false), tvs, shape: shape, dtype: dtype, threads: threads,
                                                chunkRows: chunkRows, operandDType: dtype)
                     XCTAssertEqual(fused.map(\.bitPattern), twoSteps.map(\.bitPattern),
                                    "\(dtype), \(models) models, \(chunkRows) rows per chunk, \(threads) threads")
                 }
             }
+        }
+    }
+
+    /// `sce_elect_merge(masked)` (`SCEMaskFusion`: the mask multiplied in as the kernel reads each task vector)
+    /// gives the bytes of the `mul`s by the mask followed by `sce_elect_merge`, in f32, bf16 and f16, for two and
+    /// three models, with a mask keeping about a third of the elements (negative task vectors masked to −0 among
+    /// them), in chunks of 75 rows of 15 (bf16: C's lanes where the processor has them) and of one row, on one and two
+    /// threads; and a NaN the mask drops still makes the whole result NaN, as the product by 0 does.
+    func testMaskedMixIsTheMaskProductsThenTheMix() throws {
+        let shape = [75, 15], n = 75 * 15
+        let mask = (0..<n).map { i in Float((i * 11) % 3 == 0 ? 1 : 0) }
+        for dtype in [DType.f32, .bf16, .f16] {
+            for models in [2, 3] {
+                let tvs = maskedTaskVectors(n, models: models, dtype)
+                let products = try tvs.map { tv in
+                    try runChunked(.mul, [tv, mask], shape: shape, dtype: dtype, operandDType: dtype)
+                }
+                XCTAssertTrue(products[0].contains { $0 == 0 && $0.sign == .minus }, "a masked negative value is −0")
+                let unfused = try runChunked(.sceElectMerge(masked: false), products, shape: shape, dtype: dtype,
+                                             operandDType: dtype)
+                XCTAssertTrue(unfused.contains { $0 != 0 } && unfused.contains { $0 == 0 })
+                for (chunkRows, threads) in [(75, 1), (1, 1), (75, 2), (4, 2)] {
+                    let fused = try runChunked(.sceElectMerge(masked: true), tvs + [mask], shape: shape, dtype: dtype,
+                                               threads: threads, chunkRows: chunkRows, operandDType: dtype)
+                    XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern),
+                                   "\(dtype), \(models) models, \(chunkRows) rows per chunk, \(threads) threads")
+                }
+            }
+            var tvs = maskedTaskVectors(n, models: 3, dtype)
+            tvs[1][1] = .nan
+            XCTAssertEqual(mask[1], 0)
+            let out = try runChunked(.sceElectMerge(masked: true), tvs + [mask], shape: shape, dtype: dtype,
+                                     operandDType: dtype)
+            XCTAssertTrue(out.allSatisfy(\.isNaN), "\(dtype)")
         }
     }
 
@@ -138,7 +172,7 @@ final class SCEMergeKernelTests: XCTestCase {
         XCTAssertEqual(SCEMergeChunkKernel.halfWeights(sums: [4.34375, 5.42431640625], count: 3, dtype: .bf16),
                        [0.4453125, 0.5546875])
         let tvs: [[Float]] = [[0.60546875, 1.15625, -1.625], [-1.8828125, 1.34375, -0.26953125]]
-        for op in [Op.sceElectMerge, .sceMerge] {
+        for op in [Op.sceElectMerge(masked: false), .sceMerge] {
             let operands = op == .sceMerge ? [[-1, 1, -1]] + tvs : tvs
             let out = try runChunked(op, operands, shape: [3], dtype: .bf16, operandDType: .bf16)
             XCTAssertEqual(out, [-1.890625, 1.265625, -0.87109375], "\(op.mnemonic)")
@@ -148,6 +182,7 @@ final class SCEMergeKernelTests: XCTestCase {
     /// The kernel's state (one sum per task vector and block) stays within the planner's bound of it.
     func testStateStaysWithinThePlannedBound() throws {
         try assertStateMatchesDeclaredCost(.sceMerge, operands: 4, shape: [1601, 123], chunkRows: 100)
-        try assertStateMatchesDeclaredCost(.sceElectMerge, operands: 3, shape: [1601, 123], chunkRows: 100)
+        try assertStateMatchesDeclaredCost(.sceElectMerge(masked: false), operands: 3, shape: [1601, 123], chunkRows: 100)
+        try assertStateMatchesDeclaredCost(.sceElectMerge(masked: true), operands: 4, shape: [1601, 123], chunkRows: 100)
     }
 }

@@ -69,10 +69,58 @@ final class PassTests: XCTestCase {
         g.addOutput(GraphOutput(name: "w", value: g.add(.add, [base, merged], type: t)))
         let fused = try pipeline(g)
         XCTAssertEqual(fused.nodes.map(\.op.mnemonic), ["load", "load", "load", "sub", "sub", "sce_elect_merge", "add"])
-        let node = try XCTUnwrap(fused.nodes.first { $0.op == .sceElectMerge })
+        let node = try XCTUnwrap(fused.nodes.first { $0.op == .sceElectMerge(masked: false) })
         XCTAssertEqual(node.operands.map { fused[$0].op }, [.sub, .sub])
         XCTAssertEqual(node.note, "sce")
         XCTAssertEqual(node.stages, ["s"])
+    }
+
+    /// SCE as lowered with `select_topk` < 1: task vectors times one `variance_topk` mask, elected and mixed.
+    private func maskedSCE() -> (Graph, base: ValueID, x: ValueID, y: ValueID, mask: ValueID, mx: ValueID, my: ValueID) {
+        var (g, base, x, y) = taskVectors()
+        let variance = g.add(.variance, [x, y], type: t)
+        let mask = g.add(.varianceTopK(fraction: 0.1), [variance], type: t)
+        let mx = g.add(.mul, [x, mask], type: t), my = g.add(.mul, [y, mask], type: t)
+        return (g, base, x, y, mask, mx, my)
+    }
+
+    func testSCEMaskProductsReadOnlyByTheMixAreFused() throws {
+        var (g, base, x, y, mask, mx, my) = maskedSCE()
+        let sign = g.add(.signElect(weights: [1, 1]), [mx, my], type: t)
+        let merged = g.add(.sceMerge, [sign, mx, my], type: t, stage: "s", note: "sce")
+        g.addOutput(GraphOutput(name: "w", value: g.add(.add, [base, merged], type: t)))
+        let fused = try pipeline(g)
+        XCTAssertEqual(fused.nodes.map(\.op.mnemonic),
+                       ["load", "load", "load", "sub", "sub", "variance", "variance_topk", "sce_elect_merge", "add"])
+        let node = try XCTUnwrap(fused.nodes.first { $0.op == .sceElectMerge(masked: true) })
+        XCTAssertEqual(node.operands.map { fused[$0].op }, [.sub, .sub, .varianceTopK(fraction: 0.1)])
+        XCTAssertEqual(node.operands, [x, y, mask].map { ValueID($0.index) }, "the task vectors in order, then the mask")
+        XCTAssertEqual(node.note, "sce")
+        XCTAssertEqual(node.stages, ["s"])
+        XCTAssertEqual(node.op.attributes, "(masked)")
+    }
+
+    func testSCEMaskProductsReadElsewhereOrOfOtherMasksAreNotFused() throws {
+        // A product also written out: kept, so the mix stays unmasked.
+        var (g, _, _, _, _, mx, my) = maskedSCE()
+        let sign = g.add(.signElect(weights: [1, 1]), [mx, my], type: t)
+        g.addOutput(GraphOutput(name: "w", value: g.add(.sceMerge, [sign, mx, my], type: t)))
+        g.addOutput(GraphOutput(name: "masked", value: mx))
+        XCTAssertNotNil(try pipeline(g).nodes.first { $0.op == .sceElectMerge(masked: false) })
+        // Two different masks.
+        var (h, _, x, _, mask, hx, _) = maskedSCE()
+        let other = h.add(.varianceTopK(fraction: 0.5), [h.add(.variance, [x, x], type: t)], type: t)
+        let hy = h.add(.mul, [x, other], type: t)
+        _ = mask
+        let s2 = h.add(.signElect(weights: [1, 1]), [hx, hy], type: t)
+        h.addOutput(GraphOutput(name: "w", value: h.add(.sceMerge, [s2, hx, hy], type: t)))
+        XCTAssertNotNil(try pipeline(h).nodes.first { $0.op == .sceElectMerge(masked: false) })
+        // A product by something other than SCE's mask.
+        var (k, _, u, v) = taskVectors()
+        let ku = k.add(.mul, [u, v], type: t), kv = k.add(.mul, [v, v], type: t)
+        let s3 = k.add(.signElect(weights: [1, 1]), [ku, kv], type: t)
+        k.addOutput(GraphOutput(name: "w", value: k.add(.sceMerge, [s3, ku, kv], type: t)))
+        XCTAssertNotNil(try pipeline(k).nodes.first { $0.op == .sceElectMerge(masked: false) })
     }
 
     func testSCEElectionOfOtherWeightsOrSharedIsNotFused() throws {

@@ -28,10 +28,12 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 /// ((0 + x[0][i]) + x[1][i]) + … ≥ 0 in f32, else −1), w = weights[k], else +0 (so a non-agreeing ±∞ or NaN makes the sum NaN, as mergekit's
 /// `task_vectors * erased_weights` does), sum += bf16(x · w) and divisor += w in f32 from +0 in model order; then
 /// bf16(bf16(sum) / max(bf16(divisor), bf16(1e-6))). bf16 rounding is to nearest even on the bit pattern, NaN made
-/// quiet. Writes `out[i]` for `i` in `0 ..< count` (a multiple of 16). Returns −1 and writes nothing where
-/// `mg_sign_consensus_available()` is 0 or with another model count, else 0.
-int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *weights, int models, int64_t count,
-                    float *out);
+/// quiet. With `mask` (SCE's 0/1 `variance_topk` mask, `sce_elect_merge(masked)`), each `x[k][i]` is taken as
+/// `x[k][i] · mask[i]` (f32, exact) wherever it is read; NULL reads the task vectors as they are. Writes `out[i]` for
+/// `i` in `0 ..< count` (a multiple of 16). Returns −1 and writes nothing where `mg_sign_consensus_available()` is 0 or
+/// with another model count, else 0.
+int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
+                    int64_t count, float *out);
 
 /// The task-vector mix without sign consensus (`task_mix`: task arithmetic, breadcrumbs, DARE and DELLA linear) of
 /// `models` (1…8) task vectors in bf16, as `SignConsensusChunkKernel` computes it (mergekit's

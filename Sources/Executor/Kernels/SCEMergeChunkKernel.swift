@@ -14,6 +14,10 @@ import IR
 /// their sum `R(Σ)` taken to Python (`.item()`), the weights `R(mean / sum)` (or `R(1 / models)` when the sum is
 /// below 1e-6), and per element `R(R(Σ_k R(x_k·w_k)) / max(R(Σ_k w_k), R(1e-6)))` over the agreeing models,
 /// both sums f32 in model order.
+///
+/// `masked` (`sce_elect_merge(masked)`, `SCEMaskFusion`): the last operand is SCE's 0/1 `variance_topk` mask, and each
+/// task vector is read as its product by the mask (f32, exact: what the `mul`s the pass removed wrote), in the weights'
+/// pass and in the mix.
 final class SCEMergeChunkKernel: ChunkKernel {
     private let context: KernelContext
     private var squares: StreamingSums?
@@ -25,11 +29,15 @@ final class SCEMergeChunkKernel: ChunkKernel {
     /// Whether the kernel elects the signs itself; the index of the first task vector among the operands (0 when it
     /// elects, else 1).
     private let electing: Bool, first: Int
+    /// Whether the last operand is a 0/1 mask multiplied into every task vector.
+    private let masked: Bool
 
-    /// A mix of `models` task vectors, after the elected sign's operand unless `electing`.
-    init(models: Int, electing: Bool = false, context: KernelContext) {
+    /// A mix of `models` task vectors, after the elected sign's operand unless `electing`, followed by their mask
+    /// when `masked` (which only an electing mix takes).
+    init(models: Int, electing: Bool = false, masked: Bool = false, context: KernelContext) {
         self.context = context
         self.electing = electing
+        self.masked = masked
         first = electing ? 0 : 1
         let n = context.elementCount
         halfPrecision = context.dtype == .bf16 || context.dtype == .f16
@@ -45,15 +53,25 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
-        let first = self.first
+        let first = self.first, models = p.inputs.count - first - (masked ? 1 : 0)
+        let masked = self.masked
         if halfSums != nil, let scratch {
             let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), dtype = context.dtype
-            let models = p.inputs.count - first, parallel = context.parallel
+            let parallel = context.parallel
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: parallel) { part, tileStart, out in
+                let mask = masked ? p.inputs[p.inputs.count - 1] : nil
                 for k in 0..<models {
                     let x = p.inputs[k + first] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
-                    for e in 0..<part.count { o[e] = x[e] * x[e] }
+                    if let mask {
+                        let m = mask + part.lowerBound
+                        for e in 0..<part.count {
+                            let v = x[e] * m[e]
+                            o[e] = v * v
+                        }
+                    } else {
+                        for e in 0..<part.count { o[e] = x[e] * x[e] }
+                    }
                     DTypeConversion.roundInPlace(o, count: part.count, to: dtype)
                 }
             } consume: { out, count in
@@ -63,16 +81,27 @@ final class SCEMergeChunkKernel: ChunkKernel {
         }
         squares?.add(operands.range, parallel: context.parallel) { range, acc in
             // Up to three task vectors per loop, so that their sums' additions overlap (each in index order).
+            let mask = masked ? p.inputs[p.inputs.count - 1] : nil
             var k = first
-            while k < p.inputs.count {
-                let k1 = min(k + 1, p.inputs.count - 1), k2 = min(k + 2, p.inputs.count - 1)
+            let end = first + models
+            while k < end {
+                let k1 = min(k + 1, end - 1), k2 = min(k + 2, end - 1)
                 let x0 = p.inputs[k], x1 = p.inputs[k1], x2 = p.inputs[k2]
                 var s0 = acc[k - first], s1 = acc[k1 - first], s2 = acc[k2 - first]
-                for i in range {
-                    let v0 = Double(x0[i]), v1 = Double(x1[i]), v2 = Double(x2[i])
-                    s0 += v0 * v0
-                    s1 += v1 * v1
-                    s2 += v2 * v2
+                if let mask {
+                    for i in range {
+                        let v0 = Double(x0[i] * mask[i]), v1 = Double(x1[i] * mask[i]), v2 = Double(x2[i] * mask[i])
+                        s0 += v0 * v0
+                        s1 += v1 * v1
+                        s2 += v2 * v2
+                    }
+                } else {
+                    for i in range {
+                        let v0 = Double(x0[i]), v1 = Double(x1[i]), v2 = Double(x2[i])
+                        s0 += v0 * v0
+                        s1 += v1 * v1
+                        s2 += v2 * v2
+                    }
                 }
                 // Repeated vectors end equal; the first copy is written last.
                 acc[k2 - first] = s2
@@ -102,7 +131,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
             out.initialize(repeating: .nan, count: operands.range.count)
             return
         }
-        let electing = self.electing, first = self.first
+        let electing = self.electing, first = self.first, masked = self.masked
         if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
             if dtype == .bf16, CKernelArguments.available, weights.count <= 8 {
@@ -110,16 +139,18 @@ final class SCEMergeChunkKernel: ChunkKernel {
                 // rounding pass after.
                 let p = operands.shared(output: out)
                 context.parallel.forEachBlock(in: operands.range) { range in
-                    let rest = Self.mixInC(p, weights: weights, electing: electing, range)
-                    if !rest.isEmpty { Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, rest) }
+                    let rest = Self.mixInC(p, weights: weights, electing: electing, masked: masked, range)
+                    if !rest.isEmpty {
+                        Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, masked: masked, rest)
+                    }
                 }
                 return
             }
             context.forEachRoundedBlock(operands, into: out) { p, range in
                 if dtype == .bf16 {
-                    Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, range)
+                    Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, masked: masked, range)
                 } else {
-                    Self.halfMix(F16Rounding.self, p, weights: weights, electing: electing, range)
+                    Self.halfMix(F16Rounding.self, p, weights: weights, electing: electing, masked: masked, range)
                 }
             }
             return
@@ -131,14 +162,28 @@ final class SCEMergeChunkKernel: ChunkKernel {
                 let sum = buffer.baseAddress!, divisor = sum + Self.tile
                 let elected = UnsafeMutableRawPointer(divisor + Self.tile).bindMemory(to: Float.self, capacity: Self.tile)
                 var start = range.lowerBound
+                // The mask's products as `mul` made them, a tile at a time (`masked`: after the task vectors).
+                let products = masked ? UnsafeMutablePointer<Float>.allocate(capacity: w.count * Self.tile) : nil
+                defer { products?.deallocate() }
+                func taskVector(_ k: Int, _ start: Int) -> UnsafePointer<Float> {
+                    guard let products else { return p.inputs[k + first] + start }
+                    return UnsafePointer(products + k * Self.tile)
+                }
                 while start < range.upperBound {
                     let n = min(Self.tile, range.upperBound - start)
+                    if let products {
+                        let m = p.inputs[w.count + first] + start
+                        for k in 0..<w.count {
+                            let x = p.inputs[k] + start, o = products + k * Self.tile
+                            for e in 0..<n { o[e] = x[e] * m[e] }
+                        }
+                    }
                     var sign = UnsafePointer(elected)
                     if electing {
                         // `sign_elect` with weights 1: the f32 sum from +0 in operand order.
                         for e in 0..<n { elected[e] = 0 }
                         for k in 0..<w.count {
-                            let x = p.inputs[k] + start
+                            let x = taskVector(k, start)
                             for e in 0..<n { elected[e] += x[e] }
                         }
                         for e in 0..<n { elected[e] = elected[e] >= 0 ? 1 : -1 }
@@ -150,7 +195,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
                         divisor[e] = 0
                     }
                     for k in 0..<w.count {
-                        let x = p.inputs[k + first] + start, wk = w[k]
+                        let x = taskVector(k, start), wk = w[k]
                         for e in 0..<n {
                             let v = x[e], agrees = v != 0 && (v > 0) == (sign[e] > 0)
                             sum[e] += agrees ? wk * Double(v) : 0
@@ -210,13 +255,15 @@ extension SCEMergeChunkKernel {
     /// `mg_sce_mix_bf16` over the whole sixteens at the start of `range` (global indices) into `p.output`, electing
     /// the signs itself when `electing`; returns the elements left (fewer than 16, or all of `range` when the C
     /// kernel did not run).
-    static func mixInC(_ p: SharedPointers, weights: [Float], electing: Bool, _ range: Range<Int>) -> Range<Int> {
+    static func mixInC(_ p: SharedPointers, weights: [Float], electing: Bool, masked: Bool,
+                       _ range: Range<Int>) -> Range<Int> {
         let sixteens = range.count & ~15
         guard sixteens > 0 else { return range }
         let first = electing ? 0 : 1
+        let mask = masked ? p.inputs[weights.count + first] + range.lowerBound : nil
         let ran = CKernelArguments.with(weights: weights, start: range.lowerBound, operand: { p.inputs[$0 + first] }) {
             w, x in
-            mg_sce_mix_bf16(electing ? nil : p.inputs[0] + range.lowerBound, x, w, Int32(weights.count),
+            mg_sce_mix_bf16(electing ? nil : p.inputs[0] + range.lowerBound, x, mask, w, Int32(weights.count),
                             Int64(sixteens), p.output + range.lowerBound) == 0
         }
         return ran ? (range.lowerBound + sixteens)..<range.upperBound : range
@@ -225,25 +272,32 @@ extension SCEMergeChunkKernel {
     /// The half-precision mix of `range` (global indices) into `p.output`, eight elements at a time: over the
     /// models whose task vector is nonzero with the elected sign (`p.inputs[0]`, or with `electing` the sign of
     /// the task vectors' f32 sum from +0, ≥ 0 electing +1), `R(Σ R(x·w))` and `R(Σ w)` in f32 in model order,
-    /// then `R(sum / max(weights, R(1e-6)))`.
+    /// then `R(sum / max(weights, R(1e-6)))`. With `masked`, each task vector is read times the mask that follows
+    /// them among the operands.
     @inline(__always)
     static func halfMix<R: LaneRounding>(_: R.Type, _ p: SharedPointers, weights: [Float], electing: Bool,
-                                         _ range: Range<Int>) {
+                                         masked: Bool = false, _ range: Range<Int>) {
         typealias F = SIMD8<Float>
         let floor = R.round(F(repeating: 1e-6))
         let first = electing ? 0 : 1
+        let mask = masked ? p.inputs[weights.count + first] : nil
+        @inline(__always) func taskVector(_ k: Int, _ i: Int, _ lanes: Int) -> F {
+            let x = LaneConversions.load(p.inputs[k + first], i, lanes)
+            guard let mask else { return x }
+            return x * LaneConversions.load(mask, i, lanes)
+        }
         @inline(__always) func mix(_ i: Int, _ lanes: Int) {
             var sign: F
             if electing {
                 var total = F()
-                for k in weights.indices { total += LaneConversions.load(p.inputs[k], i, lanes) }
+                for k in weights.indices { total += taskVector(k, i, lanes) }
                 sign = F(repeating: -1).replacing(with: 1, where: total .>= 0)
             } else {
                 sign = LaneConversions.load(p.inputs[0], i, lanes)
             }
             var sum = F(), divisor = F()
             for k in weights.indices {
-                let x = LaneConversions.load(p.inputs[k + first], i, lanes)
+                let x = taskVector(k, i, lanes)
                 // mergekit's erase mask: `x.sign() == elected` (a zero task vector never agrees).
                 let agrees = (x .> 0 .& sign .> 0) .| (x .< 0 .& sign .< 0)
                 let w = F().replacing(with: F(repeating: weights[k]), where: agrees)

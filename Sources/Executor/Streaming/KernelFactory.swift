@@ -154,9 +154,11 @@ enum KernelFactory {
             return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, models: models, dtype: result.dtype)) {
                 SCEMergeChunkKernel(models: models, context: $0)
             }
-        case .sceElectMerge:
-            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, models: count, dtype: result.dtype)) {
-                SCEMergeChunkKernel(models: count, electing: true, context: $0)
+        case .sceElectMerge(let masked):
+            // The task vectors, then their mask when `masked`.
+            let models = masked ? max(0, count - 1) : count
+            return KernelDeclaration(cost: SCEMergeChunkKernel.cost(elementCount: n, models: models, dtype: result.dtype)) {
+                SCEMergeChunkKernel(models: models, electing: true, masked: masked, context: $0)
             }
         }
     }

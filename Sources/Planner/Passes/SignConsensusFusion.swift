@@ -20,7 +20,7 @@ public struct SignConsensusFusion: GraphPass {
                case .signElect(let elect) = graph[sign].op, elect.allSatisfy({ $0 == 1 }),
                graph[sign].operands == Array(original.operands.dropFirst()), readers[sign] == 1 {
                 var fused = node
-                fused.op = .sceElectMerge
+                fused.op = .sceElectMerge(masked: false)
                 fused.operands = Array(node.operands.dropFirst())
                 return result.append(fused)
             }
