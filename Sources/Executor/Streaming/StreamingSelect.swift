@@ -79,7 +79,14 @@ final class StreamingSelect {
                 }, single: { _, key in StreamingSelect.countLow(key, b0, b1, b2, t0) })
             }
         } else {
-            countHigh(range, keys, parallel: parallel, tables: base, width: width)
+            // The keys eight at a time (their masks and shifts in vector lanes), each lane's count as in `countHigh`.
+            parallel.forEachAlignedBlock(in: range, workers: workers) { w, part in
+                let table = base.pointer + w * width
+                keys.forEachLanes(part, lanes: { _, k in
+                    let h = k &>> 16
+                    for lane in 0..<8 { table[Int(h[lane])] += 1 }
+                }, single: { _, key in table[Int(key >> 16)] += 1 })
+            }
         }
     }
 
