@@ -138,6 +138,44 @@ final class SCEMergeKernelTests: XCTestCase {
         }
     }
 
+    /// The weights' pass squares in eight lanes (`roundedSquares`): the bits of each product rounded to the dtype
+    /// one by one (`DTypeConversion.round`), with and without a mask, for bf16 and f16 values that square past f16's
+    /// range, into its subnormals and bf16's, ±0, NaN and ±∞, over counts that are not multiples of eight.
+    func testRoundedSquaresAreEachSquareRounded() {
+        let specials: [Float] = [300, -300, 1e-4, -3e-5, 1e-20, 0, -0.0, .nan, .infinity, -.infinity, 1.5, -0.75]
+        let values = specials + pseudoRandom(45, seed: 9).map { $0 * 4 }
+        let mask = values.indices.map { Float($0 % 3 == 1 ? 0 : 1) }
+        for dtype in [DType.bf16, .f16] {
+            let x = values.map { DTypeConversion.round($0, to: dtype) }
+            for masked in [false, true] {
+                for count in [x.count, 13, 7] {
+                    let expected = (0..<count).map { i -> Float in
+                        let v = masked ? x[i] * mask[i] : x[i]
+                        return DTypeConversion.round(v * v, to: dtype)
+                    }
+                    var out = [Float](repeating: 42, count: count)
+                    x.withUnsafeBufferPointer { xp in
+                        mask.withUnsafeBufferPointer { mp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                let m = masked ? mp.baseAddress! : nil
+                                if dtype == .bf16 {
+                                    SCEMergeChunkKernel.roundedSquares(BF16Rounding.self, xp.baseAddress!, mask: m,
+                                                                       into: op.baseAddress!, count: count)
+                                } else {
+                                    SCEMergeChunkKernel.roundedSquares(F16Rounding.self, xp.baseAddress!, mask: m,
+                                                                       into: op.baseAddress!, count: count)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(out.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                                   expected.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern },
+                                   "\(dtype), masked \(masked), \(count) values")
+                }
+            }
+        }
+    }
+
     /// The bf16 mix and election in sixteen lanes (C, AVX-512F) give the eight Swift lanes' bytes: one chunk of 75
     /// rows of 15 against one-row chunks, with NaN, ±∞, ±0 and a subnormal in the elected task vectors.
     func testBF16MixAndElectionInSixteenLanesAreEightLanes() throws {

@@ -61,18 +61,14 @@ final class SCEMergeChunkKernel: ChunkKernel {
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: parallel) { part, tileStart, out in
                 let mask = masked ? p.inputs[p.inputs.count - 1] : nil
+                let m = mask.map { $0 + part.lowerBound }
                 for k in 0..<models {
                     let x = p.inputs[k + first] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
-                    if let mask {
-                        let m = mask + part.lowerBound
-                        for e in 0..<part.count {
-                            let v = x[e] * m[e]
-                            o[e] = v * v
-                        }
+                    if dtype == .bf16 {
+                        Self.roundedSquares(BF16Rounding.self, x, mask: m, into: o, count: part.count)
                     } else {
-                        for e in 0..<part.count { o[e] = x[e] * x[e] }
+                        Self.roundedSquares(F16Rounding.self, x, mask: m, into: o, count: part.count)
                     }
-                    DTypeConversion.roundInPlace(o, count: part.count, to: dtype)
                 }
             } consume: { out, count in
                 TorchHalfReductions.feed(&halfSums!, tile: out, capacity: capacity, count: count, parallel: parallel)
@@ -212,6 +208,24 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     /// Elements of the output computed at a time, task vector by task vector.
     static let tile = 1024
+
+    /// The bf16/f16 squares `R(v·v)` of `v = x[i]` (times `mask[i]` when given, as the `mul` by SCE's mask made
+    /// them) for `i` in `0 ..< count`, into `out`: mergekit's `tvs ** 2` on a half-precision tensor, in eight lanes.
+    @inline(__always)
+    static func roundedSquares<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+                                                into out: UnsafeMutablePointer<Float>, count: Int) {
+        if let mask {
+            LaneConversions.forEachGroup(0..<count) { i, lanes in
+                let v = LaneConversions.load(x, i, lanes) * LaneConversions.load(mask, i, lanes)
+                LaneConversions.store(R.round(v * v), out, i, lanes)
+            }
+        } else {
+            LaneConversions.forEachGroup(0..<count) { i, lanes in
+                let v = LaneConversions.load(x, i, lanes)
+                LaneConversions.store(R.round(v * v), out, i, lanes)
+            }
+        }
+    }
 
     /// Per task vector: the mean square (`squaredNorms[k] / count`), normalized to sum to 1; equal weights when
     /// the means add up to less than 1e-6.
