@@ -99,6 +99,10 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 
 // SCE's mix of one step: the agreeing models' weights (x > 0 with sign > 0, or x < 0 with sign < 0), else +0.
 __attribute__((target("avx512f")))
+static inline void sce_mix(const float *sign, const __m512 *v, const __m512 *w, int models, __m512 floor, int64_t i,
+                           float *out);
+
+__attribute__((target("avx512f")))
 static inline void sce_step(const float *sign, const float *const *x, const float *mask, const __m512 *w, int models,
                             __m512 floor, int64_t i, float *out) {
     const __m512 zero = _mm512_setzero_ps();
@@ -109,6 +113,34 @@ static inline void sce_step(const float *sign, const float *const *x, const floa
         v[k] = _mm512_loadu_ps(x[k] + i);
         if (mask) v[k] = _mm512_mul_ps(v[k], m);
     }
+    sce_mix(sign, v, w, models, floor, i, out);
+}
+
+// Sixteen bf16 patterns at `p + i` as f32 (exact: the pattern in the high half).
+__attribute__((target("avx512f")))
+static inline __m512 load_bf16_plane(const uint16_t *p, int64_t i) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+// `sce_step` reading the task vectors and the mask from bf16 planes.
+__attribute__((target("avx512f")))
+static inline void sce_step_planes(const uint16_t *const *x, const uint16_t *mask, const __m512 *w, int models,
+                                   __m512 floor, int64_t i, float *out) {
+    __m512 v[8];
+    const __m512 m = mask ? load_bf16_plane(mask, i) : _mm512_setzero_ps();
+    for (int k = 0; k < models; k++) {
+        v[k] = load_bf16_plane(x[k], i);
+        if (mask) v[k] = _mm512_mul_ps(v[k], m);
+    }
+    sce_mix(NULL, v, w, models, floor, i, out);
+}
+
+// The mix of the (masked) task vectors `v` of one step.
+__attribute__((target("avx512f")))
+static inline void sce_mix(const float *sign, const __m512 *v, const __m512 *w, int models, __m512 floor, int64_t i,
+                           float *out) {
+    const __m512 zero = _mm512_setzero_ps();
     __mmask16 up, down;
     if (sign) {
         const __m512 s = _mm512_loadu_ps(sign + i);
@@ -154,6 +186,26 @@ static void sce_avx512(const float *sign, const float *const *x, const float *ma
     } else {
         for (int64_t i = 0; i < count; i += 16) sce_step(sign, x, NULL, w, models, floor, i, out);
     }
+}
+
+__attribute__((target("avx512f")))
+static void sce_planes_avx512(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
+                              int64_t count, float *out) {
+    __m512 w[8];
+    for (int k = 0; k < models; k++) w[k] = _mm512_set1_ps(weights[k]);
+    const __m512 floor = round_bf16(_mm512_set1_ps(1e-6f));
+    if (models == 3) {
+        for (int64_t i = 0; i < count; i += 16) sce_step_planes(x, mask, w, 3, floor, i, out);
+    } else {
+        for (int64_t i = 0; i < count; i += 16) sce_step_planes(x, mask, w, models, floor, i, out);
+    }
+}
+
+int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
+                           int64_t count, float *out) {
+    if (models < 1 || models > 8 || count % 16 != 0 || !mg_avx512f_available()) return -1;
+    sce_planes_avx512(x, mask, weights, models, count, out);
+    return 0;
 }
 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
@@ -235,6 +287,12 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
                     int64_t count, float *out) {
     (void)sign; (void)x; (void)mask; (void)weights; (void)models; (void)count; (void)out;
+    return -1;
+}
+
+int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
+                           int64_t count, float *out) {
+    (void)x; (void)mask; (void)weights; (void)models; (void)count; (void)out;
     return -1;
 }
 

@@ -35,6 +35,12 @@ int mg_sign_elect_bf16(const float *const *x, const float *weights, int models, 
 int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask, const float *weights, int models,
                     int64_t count, float *out);
 
+/// `mg_sce_mix_bf16` electing the signs itself, with the task vectors `x[k]` and the mask (NULL: none) read from
+/// planes of bf16 patterns (`x[k][i]` is the f32 value whose high half is the pattern): the same bits as unpacking
+/// them first. Returns −1 and writes nothing where the processor lacks AVX-512F or with another model count, else 0.
+int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
+                           int64_t count, float *out);
+
 /// The task-vector mix without sign consensus (`task_mix`: task arithmetic, breadcrumbs, DARE and DELLA linear) of
 /// `models` (1…8) task vectors in bf16, as `SignConsensusChunkKernel` computes it (mergekit's
 /// `GeneralizedTaskArithmeticMerge` without consensus): sum = ((0 + bf16(x[0][i] · w[0])) + …) in f32; with

@@ -51,6 +51,9 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func beginPass() -> Bool { squares != nil || halfSums != nil }
 
+    /// A bf16 merge electing its signs reads task vectors and the mask kept whole as bf16 planes itself.
+    var readsBF16Planes: Bool { electing && context.dtype == .bf16 }
+
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
         let first = self.first, models = p.inputs.count - first - (masked ? 1 : 0)
@@ -58,16 +61,18 @@ final class SCEMergeChunkKernel: ChunkKernel {
         if halfSums != nil, let scratch {
             let capacity = TorchHalfReductions.tile(elementCount: context.elementCount), dtype = context.dtype
             let parallel = context.parallel
+            let sources = (0..<p.inputs.count).map { LaneSource(operands, $0) }
             TorchHalfReductions.inTiles(operands.range, scratch: scratch.pointer, capacity: capacity,
                                         parallel: parallel) { part, tileStart, out in
-                let mask = masked ? p.inputs[p.inputs.count - 1] : nil
-                let m = mask.map { $0 + part.lowerBound }
+                let m = masked ? sources[sources.count - 1] : nil
                 for k in 0..<models {
-                    let x = p.inputs[k + first] + part.lowerBound, o = out + k * capacity + (part.lowerBound - tileStart)
+                    let o = out + k * capacity + (part.lowerBound - tileStart)
                     if dtype == .bf16 {
-                        Self.roundedSquares(BF16Rounding.self, x, mask: m, into: o, count: part.count)
+                        Self.roundedSquares(BF16Rounding.self, sources[k + first], mask: m, from: part.lowerBound,
+                                            into: o, count: part.count)
                     } else {
-                        Self.roundedSquares(F16Rounding.self, x, mask: m, into: o, count: part.count)
+                        Self.roundedSquares(F16Rounding.self, sources[k + first], mask: m, from: part.lowerBound,
+                                            into: o, count: part.count)
                     }
                 }
             } consume: { out, count in
@@ -130,6 +135,10 @@ final class SCEMergeChunkKernel: ChunkKernel {
         let electing = self.electing, first = self.first, masked = self.masked
         if halfPrecision {
             let dtype = context.dtype, weights = w.map { Float($0) }
+            if operands.hasPlanes {
+                producePacked(operands, weights: weights, into: out)
+                return
+            }
             if dtype == .bf16, CKernelArguments.available, weights.count <= 8 {
                 // Every value is rounded where it is computed (the mix stores bf16 values), so the blocks need no
                 // rounding pass after.
@@ -209,20 +218,63 @@ final class SCEMergeChunkKernel: ChunkKernel {
     /// Elements of the output computed at a time, task vector by task vector.
     static let tile = 1024
 
-    /// The bf16/f16 squares `R(v·v)` of `v = x[i]` (times `mask[i]` when given, as the `mul` by SCE's mask made
-    /// them) for `i` in `0 ..< count`, into `out`: mergekit's `tvs ** 2` on a half-precision tensor, in eight lanes.
+    /// The bf16/f16 squares `R(v·v)` of `v = x[start + i]` (times `mask[start + i]` when given, as the `mul` by
+    /// SCE's mask made them) for `i` in `0 ..< count`, into `out[i]`: mergekit's `tvs ** 2` on a half-precision
+    /// tensor, in eight lanes.
     @inline(__always)
-    static func roundedSquares<R: LaneRounding>(_: R.Type, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+    static func roundedSquares<R: LaneRounding>(_: R.Type, _ x: LaneSource, mask: LaneSource?, from start: Int,
                                                 into out: UnsafeMutablePointer<Float>, count: Int) {
         if let mask {
             LaneConversions.forEachGroup(0..<count) { i, lanes in
-                let v = LaneConversions.load(x, i, lanes) * LaneConversions.load(mask, i, lanes)
+                let v = x.load(start + i, lanes) * mask.load(start + i, lanes)
                 LaneConversions.store(R.round(v * v), out, i, lanes)
             }
         } else {
             LaneConversions.forEachGroup(0..<count) { i, lanes in
-                let v = LaneConversions.load(x, i, lanes)
+                let v = x.load(start + i, lanes)
                 LaneConversions.store(R.round(v * v), out, i, lanes)
+            }
+        }
+    }
+
+    /// `produce` of a bf16 merge some of whose operands the runner handed over as bf16 planes
+    /// (`ChunkOperands.planes`): the sixteens of each block in C straight from the planes when every operand is one
+    /// and the processor runs `mg_sce_mix_bf16_planes`; else, and for the rest, a tile at a time with the planes
+    /// unpacked into a tile buffer and mixed as `halfMix` mixes chunk buffers. The same bits either way.
+    private func producePacked(_ operands: ChunkOperands, weights: [Float], into out: UnsafeMutablePointer<Float>) {
+        let masked = self.masked, models = weights.count
+        let planes = (0..<operands.count).map { operands.plane($0).map(SendablePointer.init) }
+        let allPlanes = planes.allSatisfy { $0 != nil } && operands.count == models + (masked ? 1 : 0)
+        let p = operands.shared(output: out)
+        context.parallel.forEachBlock(in: operands.range) { range in
+            var rest = range
+            if allPlanes, models <= 8 {
+                let sixteens = range.count & ~15
+                let ran = sixteens > 0 && weights.withUnsafeBufferPointer { w in
+                    withUnsafeTemporaryAllocation(of: UnsafePointer<UInt16>?.self, capacity: models) { x in
+                        for k in 0..<models { x[k] = planes[k]!.pointer + range.lowerBound }
+                        return mg_sce_mix_bf16_planes(UnsafePointer(x.baseAddress), masked ? planes[models]!.pointer + range.lowerBound : nil,
+                                                      w.baseAddress, Int32(models), Int64(sixteens),
+                                                      p.output + range.lowerBound) == 0
+                    }
+                }
+                if ran { rest = (range.lowerBound + sixteens)..<range.upperBound }
+            }
+            var start = rest.lowerBound
+            while start < rest.upperBound {
+                let tile = start..<min(rest.upperBound, start + Self.tile)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: planes.count * Self.tile) { buffer in
+                    var inputs = p.inputs
+                    for (k, plane) in planes.enumerated() {
+                        guard let plane else { continue }
+                        let unpacked = buffer.baseAddress! + k * Self.tile - tile.lowerBound
+                        BF16Rounding.unpack(plane.pointer, into: unpacked, tile)
+                        inputs[k] = UnsafePointer(unpacked)
+                    }
+                    Self.halfMix(BF16Rounding.self, SharedPointers(inputs: inputs, output: p.output), weights: weights,
+                                 electing: true, masked: masked, tile)
+                }
+                start = tile.upperBound
             }
         }
     }
@@ -322,5 +374,26 @@ extension SCEMergeChunkKernel {
             LaneConversions.store(R.round(R.round(sum) / d.replacing(with: floor, where: d .< floor)), p.output, i, lanes)
         }
         LaneConversions.forEachGroup(range, mix)
+    }
+}
+
+/// A task vector or mask as the SCE kernel reads it, by global element index: f32 values in a chunk buffer, or the
+/// bf16 plane the runner left packed (`ChunkOperands.planes`).
+enum LaneSource: @unchecked Sendable {
+    case floats(UnsafePointer<Float>)
+    case bf16(UnsafePointer<UInt16>)
+
+    /// Operand `k` of `operands`: its plane when it is one, else its chunk buffer.
+    init(_ operands: ChunkOperands, _ k: Int) {
+        if let plane = operands.plane(k) { self = .bf16(plane) } else { self = .floats(operands.global(k)) }
+    }
+
+    /// Elements `i ..< i + lanes` (`lanes` at most 8; the other lanes 0) as f32.
+    @inline(__always)
+    func load(_ i: Int, _ lanes: Int) -> SIMD8<Float> {
+        switch self {
+        case .floats(let p): return LaneConversions.load(p, i, lanes)
+        case .bf16(let p): return BF16Rounding.load(p, i, lanes)
+        }
     }
 }

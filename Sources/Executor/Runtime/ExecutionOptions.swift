@@ -13,6 +13,10 @@ public struct ExecutionOptions: Sendable {
     /// Whether a task vector's load and subtraction run as one step (`LoadSubtractChunkKernel`); tests turn it off
     /// to compare.
     public var fusesLoadSubtractions = true
+    /// Whether task vectors kept whole as bf16 planes are handed packed to kernels that read planes themselves (SCE's
+    /// mix: `ChunkKernel.readsBF16Planes`) instead of unpacked into chunk buffers each sweep; tests turn it off to
+    /// compare.
+    public var handsOverPlanes = true
     /// Continue a killed run of the same plan from the shards its ledger records (`ShardLedger`); with `partition`,
     /// keep the worker's recorded shards that still match.
     public var resume = false

@@ -474,7 +474,7 @@ public struct PlanExecutor {
                                      }
                                  }),
                                  holding: Set(group.holding.compactMap { entryOf[$0] }), parallel: parallel,
-                                 finishingThreads: group.finishingThreads)
+                                 finishingThreads: group.finishingThreads, handsOverPlanes: options.handsOverPlanes)
         var nonFiniteOutputs = Set<Int>()
         let checksFinite = !options.allowNonFinite
         do {
@@ -492,6 +492,7 @@ public struct PlanExecutor {
             guard case .undefinedMerge(_, let op, let reason) = error else { throw error }
             throw .undefinedMerge(value: "tensor \"\(graph.outputs[outputs[0]].name)\"", op: op, reason)
         }
+        counters.notePlanesHandedOver(runner.planesHandedOver)
         // A non-finite value is an error unless an input of that output had one (inputs may hold Inf/NaN on
         // purpose, e.g. attention masks); all chunks have been read by now, statistics sweeps included.
         for k in nonFiniteOutputs.sorted()

@@ -3,6 +3,7 @@ import Synchronization
 /// What a run did that the plan does not show, counted for tests and diagnostics (`PlanExecutor.counters`).
 public final class RunCounters: Sendable {
     private let fusedSteps = Atomic<Int>(0)
+    private let handedOver = Atomic<Int>(0)
 
     public init() {}
 
@@ -12,5 +13,13 @@ public final class RunCounters: Sendable {
 
     func noteFusedLoadSubtractions(_ count: Int) {
         fusedSteps.add(count, ordering: .relaxed)
+    }
+
+    /// Kept bf16 planes handed packed to the kernels reading them (`ChunkOperands.planes`) instead of unpacked into
+    /// chunk buffers, one per plane and sweep, summed over the groups run.
+    public var planesHandedOver: Int { handedOver.load(ordering: .relaxed) }
+
+    func notePlanesHandedOver(_ count: Int) {
+        handedOver.add(count, ordering: .relaxed)
     }
 }

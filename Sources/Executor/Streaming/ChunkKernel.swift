@@ -1,15 +1,28 @@
 import IR
 
-/// One chunk of every operand of a kernel: elements `range` of the tensor, operand `k` at `pointers[k]`.
+/// One chunk of every operand of a kernel: elements `range` of the tensor, operand `k` at `pointers[k]`; or, for a
+/// kernel that reads kept bf16 planes itself (`ChunkKernel.readsBF16Planes`), operand `k` in `planes[k]` instead.
 public struct ChunkOperands: @unchecked Sendable {
     public var pointers: [UnsafePointer<Float>]
     /// Flat element indices of the tensor this chunk holds.
     public var range: Range<Int>
+    /// Per operand, the whole-tensor plane of bf16 patterns (indexed by global element index) the runner left
+    /// packed for a kernel that reads planes, or nil; empty when no operand is. Where `planes[k]` is set,
+    /// `pointers[k]` holds nothing to read.
+    public var planes: [UnsafePointer<UInt16>?]
 
-    public init(pointers: [UnsafePointer<Float>], range: Range<Int>) {
+    public init(pointers: [UnsafePointer<Float>], range: Range<Int>, planes: [UnsafePointer<UInt16>?] = []) {
         self.pointers = pointers
         self.range = range
+        self.planes = planes
     }
+
+    /// Operand `k`'s bf16 plane when the runner left it packed (`planes`), else nil.
+    @inline(__always)
+    public func plane(_ k: Int) -> UnsafePointer<UInt16>? { planes.isEmpty ? nil : planes[k] }
+
+    /// Whether some operand is a packed plane.
+    public var hasPlanes: Bool { planes.contains { $0 != nil } }
 
     public var count: Int { pointers.count }
 
@@ -46,6 +59,9 @@ public protocol ChunkKernel: AnyObject {
     func beginSweep()
     /// Writes output elements `operands.range`, rounded to the node's dtype, to `out` (`out[0]` is the first).
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError)
+    /// Whether `observe` and `produce` read operands kept whole as bf16 planes from `ChunkOperands.planes`
+    /// themselves, so that the runner need not unpack them into chunk buffers (default false).
+    var readsBF16Planes: Bool { get }
 }
 
 extension ChunkKernel {
@@ -55,6 +71,7 @@ extension ChunkKernel {
     public var finishBytes: Int { 0 }
     public func endPass() throws(ExecutionError) {}
     public func beginSweep() {}
+    public var readsBF16Planes: Bool { false }
 }
 
 /// The second part of a kernel's `finishPass` work, run on whichever thread is free (the same rules apply).

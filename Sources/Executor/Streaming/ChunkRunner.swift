@@ -40,14 +40,20 @@ final class ChunkRunner {
     private let planeDTypes: [Int: DType]
     private var planes: [Int: AccountedBuffer<UInt16>] = [:]
     private var complete = Set<Int>()
+    /// Whether kept bf16 planes that a sweep's kernels all read themselves (`ChunkKernel.readsBF16Planes`) are
+    /// handed to them packed (`ChunkOperands.planes`) instead of unpacked into chunk buffers.
+    private let handsOverPlanes: Bool
+    /// Planes handed over packed so far, one per plane and sweep (`RunCounters.planesHandedOver`).
+    private(set) var planesHandedOver = 0
 
     /// A runner of `entries` over `elementCount` elements, `chunkElements` at a time, in buffers of
     /// `bufferBytesPerElement` bytes per element (4: f32 values; 8 for a group of int64 tensors, which chunk buffers
     /// hold as their bytes).
     init(entries: [Entry], sweeps: [Sweep], elementCount: Int, chunkElements: Int, bufferBytesPerElement: Int = 4,
          memory: MemoryAccount, retain: Set<Int> = [], planes: [Int: DType] = [:], holding: Set<Int> = [],
-         parallel: Parallel = Parallel(threads: 1), finishingThreads: Int = 0) {
+         parallel: Parallel = Parallel(threads: 1), finishingThreads: Int = 0, handsOverPlanes: Bool = true) {
         self.entries = entries
+        self.handsOverPlanes = handsOverPlanes
         self.parallel = parallel
         self.sweeps = sweeps
         self.elementCount = elementCount
@@ -96,6 +102,8 @@ final class ChunkRunner {
         var sinksAt: [Int: [Int]] = [:]
         for (k, e) in outputs.enumerated() { sinksAt[e, default: []].append(k) }
         for e in computes where !observers.contains(e) && !complete.contains(e) { entries[e].kernel.beginSweep() }
+        let packed = packedPlanes(computes: computes, observers: observers, outputs: sinksAt)
+        planesHandedOver += packed.count
 
         var buffers = [AccountedBuffer<Float>?](repeating: nil, count: entries.count)
         var values = [UnsafeMutablePointer<Float>?](repeating: nil, count: entries.count)
@@ -104,7 +112,10 @@ final class ChunkRunner {
             let range = start..<min(elementCount, start + chunkElements)
             for e in entries.indices {
                 if observers.contains(e) || computes.contains(e) {
-                    if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
+                    if packed.contains(e) {
+                        // Read by its kernels from the plane itself: no chunk buffer (nothing reads `values[e]`).
+                        values[e] = ChunkRunner.packedPlaceholder
+                    } else if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
                         let buffer = pool.take()
                         buffers[e] = buffer
                         let from = SendablePointer(UnsafePointer(plane.pointer))
@@ -120,9 +131,12 @@ final class ChunkRunner {
                         guard computed || holding.contains(e) else {
                             throw .planMismatch("step \(e)'s operands are not computed in the sweep that needs them")
                         }
-                        let operands = ChunkOperands(
+                        var operands = ChunkOperands(
                             pointers: computed ? entries[e].operands.map { UnsafePointer(values[$0]!) } : [],
                             range: range)
+                        if computed, entries[e].operands.contains(where: packed.contains) {
+                            operands.planes = entries[e].operands.map { packed.contains($0) ? UnsafePointer(planes[$0]!.pointer) : nil }
+                        }
                         if observers.contains(e) {
                             try entries[e].kernel.observe(operands)
                         } else {
@@ -161,6 +175,26 @@ final class ChunkRunner {
         }
         for e in computes where retain.contains(e) { complete.insert(e) }
     }
+
+    /// The entries kept whole as bf16 planes that this sweep hands to their readers packed: read in it (observed
+    /// or computed), written to no output, and read only by kernels computed in it that read planes themselves.
+    private func packedPlanes(computes: Set<Int>, observers: Set<Int>, outputs: [Int: [Int]]) -> Set<Int> {
+        guard handsOverPlanes else { return [] }
+        var packed = Set<Int>()
+        for (e, dtype) in planeDTypes where dtype == .bf16 && complete.contains(e) && outputs[e] == nil
+            && (computes.contains(e) || observers.contains(e)) {
+            let readers = entries.indices.filter { r in
+                (computes.contains(r) || observers.contains(r)) && !complete.contains(r) && entries[r].operands.contains(e)
+            }
+            if !readers.isEmpty, readers.allSatisfy({ entries[$0].kernel.readsBF16Planes && !holding.contains($0) }) {
+                packed.insert(e)
+            }
+        }
+        return packed
+    }
+
+    /// What `values` holds for an entry handed over packed: never read (its readers take `ChunkOperands.planes`).
+    nonisolated(unsafe) private static let packedPlaceholder = UnsafeMutablePointer<Float>.allocate(capacity: 16)
 }
 
 /// The chunk buffers of one group, all of one capacity, reused from chunk to chunk and sweep to sweep; they are
