@@ -377,21 +377,36 @@ public struct PlanExecutor {
 
     /// Gives each `.sub` step whose minuend is a float load read by nothing else a `LoadSubtractChunkKernel`, which
     /// reads, decodes and subtracts block by block (`ExecutionOptions.fusesLoadSubtractions`). The load must be
-    /// computed in exactly the sweeps the subtraction is, be no output, and neither of the two kept whole or held
-    /// (`pinned`); the steps, their buffers and frees stay as planned. Returns how many were fused.
+    /// computed in exactly the sweeps the subtraction is computed in (for a subtraction kept whole, `kept`: up to the
+    /// first, after which the runner reads the kept values and computes neither), be no output, and neither of the two
+    /// be held, nor the load kept whole (`pinned`); the steps, their buffers and frees stay as planned. SCE's task
+    /// vectors, kept whole across its passes, are read so. Returns how many were fused.
     @discardableResult
     static func fuseLoadSubtractions(_ entries: inout [ChunkRunner.Entry], sweeps: [Sweep], outputs: Set<Int>,
-                                     pinned: Set<Int>) -> Int {
+                                     pinned: Set<Int>, kept: Set<Int> = []) -> Int {
         var fused = 0
         var reads = [Int](repeating: 0, count: entries.count)
         for entry in entries { for o in entry.operands { reads[o] += 1 } }
+        /// Whether the load `l` is computed in exactly the sweeps the subtraction `s` is, up to the first computing
+        /// a kept `s`, and in none after it; neither observed.
+        func sameSweeps(_ l: Int, _ s: Int) -> Bool {
+            var complete = false
+            for sweep in sweeps {
+                if sweep.observers.contains(l) || sweep.observers.contains(s) { return false }
+                if complete {
+                    if sweep.computes.contains(l) { return false }
+                    continue
+                }
+                if sweep.computes.contains(l) != sweep.computes.contains(s) { return false }
+                if kept.contains(s), sweep.computes.contains(s) { complete = true }
+            }
+            return true
+        }
         for (s, entry) in entries.enumerated() {
             guard let subtract = entry.kernel as? ArithmeticChunkKernel, subtract.isSubtraction,
                   entry.operands.count == 2, case let l = entry.operands[0], l != entry.operands[1],
                   let load = entries[l].kernel as? LoadChunkKernel, !load.readByConsumer, reads[l] == 1,
-                  !outputs.contains(l), !pinned.contains(l), !pinned.contains(s),
-                  sweeps.allSatisfy({ $0.computes.contains(l) == $0.computes.contains(s)
-                                      && !$0.observers.contains(l) && !$0.observers.contains(s) })
+                  !outputs.contains(l), !pinned.contains(l), !pinned.contains(s), sameSweeps(l, s)
             else { continue }
             entries[s].kernel = LoadSubtractChunkKernel(load: load, subtract: subtract)
             fused += 1
@@ -462,7 +477,9 @@ public struct PlanExecutor {
         if options.fusesLoadSubtractions {
             counters.noteFusedLoadSubtractions(Self.fuseLoadSubtractions(
                 &entries, sweeps: group.sweeps, outputs: Set(outputEntries),
-                pinned: Set((group.retained + group.holding).compactMap { entryOf[$0] })))
+                pinned: Set(group.holding.compactMap { entryOf[$0] })
+                    .union(group.retained.compactMap { entryOf[$0] }.filter { !(entries[$0].kernel is ArithmeticChunkKernel) }),
+                kept: Set(group.retained.compactMap { entryOf[$0] })))
         }
         let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                  chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
