@@ -201,6 +201,8 @@ static void sce_planes_avx512(const uint16_t *const *x, const uint16_t *mask, co
     }
 }
 
+int mg_sce_mix_bf16_planes_available(void) { return mg_avx512f_available(); }
+
 int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
                            int64_t count, float *out) {
     if (models < 1 || models > 8 || count % 16 != 0 || !mg_avx512f_available()) return -1;
@@ -289,6 +291,8 @@ int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask,
     (void)sign; (void)x; (void)mask; (void)weights; (void)models; (void)count; (void)out;
     return -1;
 }
+
+int mg_sce_mix_bf16_planes_available(void) { return 0; }
 
 int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
                            int64_t count, float *out) {

@@ -473,7 +473,8 @@ public enum Scheduler {
         var done = [Bool](repeating: false, count: steps.count)
         var complete = Set<Int>()
         var pool = 0, staging = 0, whole = 0, planes = 0
-        /// Values kept whole as 2-byte planes: a chunk buffer holds each while a sweep computes or reads it.
+        /// Values kept whole as 2-byte planes: a chunk buffer holds each while a sweep computes or reads it (also
+        /// when the runner hands the plane over packed and leaves the buffer unwritten).
         let plane = steps.map { group.keepsAsPlane(graph[$0.value].type.dtype) }
         var sweeps: [Sweep] = []
         var phases: [PhaseMemory] = []

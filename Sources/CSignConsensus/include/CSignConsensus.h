@@ -41,6 +41,9 @@ int mg_sce_mix_bf16(const float *sign, const float *const *x, const float *mask,
 int mg_sce_mix_bf16_planes(const uint16_t *const *x, const uint16_t *mask, const float *weights, int models,
                            int64_t count, float *out);
 
+/// Whether `mg_sce_mix_bf16_planes` runs here (an x86-64 processor with AVX-512F): 1 or 0.
+int mg_sce_mix_bf16_planes_available(void);
+
 /// The task-vector mix without sign consensus (`task_mix`: task arithmetic, breadcrumbs, DARE and DELLA linear) of
 /// `models` (1…8) task vectors in bf16, as `SignConsensusChunkKernel` computes it (mergekit's
 /// `GeneralizedTaskArithmeticMerge` without consensus): sum = ((0 + bf16(x[0][i] · w[0])) + …) in f32; with

@@ -3,10 +3,10 @@ import Checkpoint
 import IR
 
 /// SCE's final mix (mergekit 0.1.5 `sce_merge`) in streaming form: `operands[0]` is the elected sign (±1), the
-/// rest are task vectors; or, `electing` (the `sce_elect_merge` op), every operand is a task vector and each
-/// element's sign is elected here from their plain sum, as `sign_elect` with weights 1 does (f32 from +0 in operand
-/// order, ≥ 0 elects +1; in bf16 and f16 the terms are already of the dtype, so nothing is rounded). One pass measures each task vector's mean square over the whole tensor (its weight,
-/// normalized); then each element sums `w[k]·tv[k]` over the task vectors whose sign equals the elected one
+/// rest are task vectors; or, `electing` (the `sce_elect_merge` op), the operands are the task vectors (then, with
+/// `masked`, their mask) and each element's sign is elected here from their plain sum, as `sign_elect` with weights 1
+/// does (f32 from +0 in operand order, ≥ 0 elects +1; in bf16 and f16 the terms are already of the dtype, so nothing
+/// is rounded). One pass measures each task vector's mean square over the whole tensor (its weight, normalized); then each element sums `w[k]·tv[k]` over the task vectors whose sign equals the elected one
 /// and divides by their weights (clamped to ≥ 1e-6).
 ///
 /// On bf16/f16 merges every op is rounded to the dtype (`R`) as mergekit's tensors are (`HalfPrecision`): the
@@ -51,8 +51,13 @@ final class SCEMergeChunkKernel: ChunkKernel {
 
     func beginPass() -> Bool { squares != nil || halfSums != nil }
 
-    /// A bf16 merge electing its signs reads task vectors and the mask kept whole as bf16 planes itself.
-    var readsBF16Planes: Bool { electing && context.dtype == .bf16 }
+    /// A bf16 merge electing its signs reads task vectors and the mask kept whole as bf16 planes itself, where the
+    /// processor runs the mix from planes in C (AVX-512F); elsewhere the C mix of unpacked chunks (AVX2) is faster
+    /// than Swift's lanes over planes.
+    var readsBF16Planes: Bool { electing && context.dtype == .bf16 && Self.mixesPlanesInC }
+
+    /// Whether this processor runs `mg_sce_mix_bf16_planes`, asked once.
+    static let mixesPlanesInC = mg_sce_mix_bf16_planes_available() == 1
 
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
@@ -163,13 +168,17 @@ final class SCEMergeChunkKernel: ChunkKernel {
         context.forEachRoundedBlock(operands, into: out) { p, range in
             // Task vector by task vector over the tile (vectorizable): a term that does not agree adds +0, which
             // changes no sum (they start at +0 and never become −0).
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * Self.tile) { buffer in
+            // Sums and divisors (f64), then the signs and, masked, the products (f32).
+            let doubles = Self.tile * (2 + (2 + (masked ? w.count : 0)) / 2)
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: doubles) { buffer in
                 let sum = buffer.baseAddress!, divisor = sum + Self.tile
                 let elected = UnsafeMutableRawPointer(divisor + Self.tile).bindMemory(to: Float.self, capacity: Self.tile)
                 var start = range.lowerBound
-                // The mask's products as `mul` made them, a tile at a time (`masked`: after the task vectors).
-                let products = masked ? UnsafeMutablePointer<Float>.allocate(capacity: w.count * Self.tile) : nil
-                defer { products?.deallocate() }
+                // The mask's products as `mul` made them, a tile at a time (`masked`: after the task vectors), in
+                // the room after the signs.
+                let products = masked
+                    ? UnsafeMutableRawPointer(elected + Self.tile).bindMemory(to: Float.self, capacity: w.count * Self.tile)
+                    : nil
                 func taskVector(_ k: Int, _ start: Int) -> UnsafePointer<Float> {
                     guard let products else { return p.inputs[k + first] + start }
                     return UnsafePointer(products + k * Self.tile)
@@ -240,7 +249,8 @@ final class SCEMergeChunkKernel: ChunkKernel {
     /// `produce` of a bf16 merge some of whose operands the runner handed over as bf16 planes
     /// (`ChunkOperands.planes`): the sixteens of each block in C straight from the planes when every operand is one
     /// and the processor runs `mg_sce_mix_bf16_planes`; else, and for the rest, a tile at a time with the planes
-    /// unpacked into a tile buffer and mixed as `halfMix` mixes chunk buffers. The same bits either way.
+    /// unpacked into a tile buffer and mixed as chunk buffers are (`mixInC`, then `halfMix`). The same bits either
+    /// way.
     private func producePacked(_ operands: ChunkOperands, weights: [Float], into out: UnsafeMutablePointer<Float>) {
         let masked = self.masked, models = weights.count
         let planes = (0..<operands.count).map { operands.plane($0).map(SendablePointer.init) }
@@ -271,8 +281,14 @@ final class SCEMergeChunkKernel: ChunkKernel {
                         BF16Rounding.unpack(plane.pointer, into: unpacked, tile)
                         inputs[k] = UnsafePointer(unpacked)
                     }
-                    Self.halfMix(BF16Rounding.self, SharedPointers(inputs: inputs, output: p.output), weights: weights,
-                                 electing: true, masked: masked, tile)
+                    let unpacked = SharedPointers(inputs: inputs, output: p.output)
+                    var left = tile
+                    if CKernelArguments.available, models <= 8 {
+                        left = Self.mixInC(unpacked, weights: weights, electing: true, masked: masked, tile)
+                    }
+                    if !left.isEmpty {
+                        Self.halfMix(BF16Rounding.self, unpacked, weights: weights, electing: true, masked: masked, left)
+                    }
                 }
                 start = tile.upperBound
             }

@@ -4,8 +4,10 @@ import IR
 /// statistics sweep (its observers make one pass each, fed by the steps it computes), then the output sweep
 /// computing what the outputs need. Chunk buffers are freed at the schedule's `frees`; values kept whole are computed
 /// once, into whole-tensor buffers (bf16 and f16 values into planes of their 2-byte patterns,
-/// `ChunkGroup.keepsAsPlane`, packed and unpacked in parallel blocks), and read from there afterwards. The runner
-/// decides nothing the plan does not say, so the plan's memory prediction is what the run holds.
+/// `ChunkGroup.keepsAsPlane`, packed and unpacked in parallel blocks), and read from there afterwards; a bf16 plane
+/// whose readers in a sweep all read planes themselves is handed to them packed (`ChunkOperands.planes`), its chunk
+/// buffer taken but not written. The runner decides nothing the plan does not say, so the plan's memory prediction is
+/// what the run holds.
 final class ChunkRunner {
     /// One step's kernel, the entries (earlier ones) whose values are its operands, and the entries whose chunk
     /// buffers are freed after it.
@@ -28,7 +30,7 @@ final class ChunkRunner {
     /// Runs the observers' `finishPass` concurrently.
     private let parallel: Parallel
     /// Entries kept whole across sweeps instead of being recomputed: as f32 in `kept`, or as 2-byte planes of their
-    /// dtype in `planes` (unpacked into a chunk buffer in each later sweep that reads them).
+    /// dtype in `planes` (unpacked into a chunk buffer in each later sweep that reads them, unless handed over packed).
     private let retain: Set<Int>
     /// Entries whose kernels hold their operands themselves: in the sweeps after their operand passes they get
     /// none (`ChunkOperands.pointers` empty).
@@ -113,7 +115,9 @@ final class ChunkRunner {
             for e in entries.indices {
                 if observers.contains(e) || computes.contains(e) {
                     if packed.contains(e) {
-                        // Read by its kernels from the plane itself: no chunk buffer (nothing reads `values[e]`).
+                        // Read by its kernels from the plane itself: the chunk buffer the plan counts is taken, not
+                        // written (nothing reads `values[e]`), so the run holds what the plan predicts.
+                        buffers[e] = pool.take()
                         values[e] = ChunkRunner.packedPlaceholder
                     } else if complete.contains(e), let plane = planes[e], let dtype = planeDTypes[e] {
                         let buffer = pool.take()
