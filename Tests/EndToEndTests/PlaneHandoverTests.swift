@@ -68,6 +68,28 @@ final class PlaneHandoverTests: XCTestCase {
         }
     }
 
+    /// A SLERP of two TIES stages (`slerp_of_ties`), whose stage results are kept whole as bf16 planes: the same
+    /// bytes and peak with the handover on and off, and the planes handed to SLERP's dot products and output.
+    func testChainStageResultsHandedToSLERP() throws {
+        let directory = Fixtures.temporaryDirectory("handover-chain")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Self.writeModels(in: directory, dtype: .bf16)
+        func ties(_ name: String, _ models: [String]) -> String {
+            "name: \(name)\nmerge_method: ties\nbase_model: base\nmodels:\n"
+                + models.map { "  - model: \($0)\n    parameters: {density: 0.5, weight: 0.5}\n" }.joined()
+                + "dtype: bfloat16\n"
+        }
+        let config = ties("ties-ab", ["a", "b"]) + "---\n" + ties("ties-bc", ["b", "c"]) + "---\n"
+            + "merge_method: slerp\nbase_model: ties-ab\nmodels:\n  - model: ties-ab\n  - model: ties-bc\n"
+            + "parameters: {t: 0.3}\ndtype: bfloat16\n"
+        let handed = try merge(config, in: directory, handingOver: true, budget: Int.max / 4)
+        let plain = try merge(config, in: directory, handingOver: false, budget: Int.max / 4)
+        XCTAssertEqual(handed.bytes, plain.bytes)
+        XCTAssertGreaterThan(handed.handed, 0)
+        XCTAssertEqual(plain.handed, 0)
+        XCTAssertEqual(handed.peak, handed.predicted)
+    }
+
     func testHandedOverPlanesGiveTheUnpackedBytes() throws {
         for dtype in [DType.bf16, .f16] {
             let directory = Fixtures.temporaryDirectory("handover")

@@ -95,3 +95,63 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
 func variances(_ operands: [[Float]], shape: [Int]) throws -> [Float] {
     try runChunked(.variance, operands, shape: shape)
 }
+
+/// Runs `op`'s kernel over `values` (bf16 merge on two threads): its statistics passes, then its output sweep,
+/// `chunkRows` rows at a time, with the operands in `packed` handed over as `planes` (their bf16 patterns) and the
+/// rest as values, in each pass and sweep where the kernel reads planes (`readsBF16Planes`, asked after `beginPass`,
+/// as `ChunkRunner` asks), else all as values; `handed` counts the passes and sweeps that took planes.
+func runWithPlanes(_ op: Op, _ values: [[Float]], planes: [[UInt16]], packed: Set<Int>, shape: [Int], chunkRows: Int,
+                   handed: inout Int) throws -> [Float] {
+    let n = shape.reduce(1, *), rowLength = n / shape[0]
+    let context = KernelContext(shape: shape, dtype: .bf16, parallel: Parallel(threads: 2), memory: MemoryAccount(),
+                                operandDTypes: values.map { _ in .bf16 })
+    let kernel = declaration(op, operands: values.count, shape: shape, dtype: .bf16, threads: 2,
+                             operandDType: .bf16).make!(context)
+    var out = [Float](repeating: .nan, count: n)
+    var taken = 0
+    try values.withPointers { floats in
+        try planes.withPointers { halves in
+            func chunks(_ body: (ChunkOperands) throws -> Void) throws {
+                let handing = kernel.readsBF16Planes && !packed.isEmpty
+                if handing { taken += 1 }
+                var start = 0
+                while start < n {
+                    let range = start..<min(n, start + chunkRows * rowLength)
+                    var operands = ChunkOperands(pointers: floats.map { $0 + range.lowerBound }, range: range)
+                    if handing {
+                        operands.planes = halves.indices.map { packed.contains($0) ? halves[$0] : nil }
+                    }
+                    try body(operands)
+                    start = range.upperBound
+                }
+            }
+            while kernel.beginPass() {
+                try chunks { try kernel.observe($0) }
+                kernel.finishPass()?.run()
+                try kernel.endPass()
+            }
+            kernel.beginSweep()
+            try out.withUnsafeMutableBufferPointer { o in
+                try chunks { try kernel.produce($0, into: o.baseAddress! + $0.range.lowerBound) }
+            }
+        }
+    }
+    handed += taken
+    return out
+}
+
+extension Array {
+    /// Calls `body` with a stable base address of each inner array.
+    func withPointers<T, R>(_ body: ([UnsafePointer<T>]) throws -> R) rethrows -> R where Element == [T] {
+        var pointers: [UnsafePointer<T>] = []
+        func nest(_ k: Int) throws -> R {
+            if k == count { return try body(pointers) }
+            return try self[k].withUnsafeBufferPointer { buffer in
+                pointers.append(buffer.baseAddress!)
+                defer { pointers.removeLast() }
+                return try nest(k + 1)
+            }
+        }
+        return try nest(0)
+    }
+}

@@ -154,8 +154,11 @@ final class SCEMergeKernelTests: XCTestCase {
             let subsets: [Set<Int>] = [Set(values.indices), [0, 2], [values.count - 1], []]
             for packed in subsets {
                 for chunkRows in [75, 4] {
-                    let out = try Self.runWithPlanes(op, values, planes: planes, packed: packed, shape: shape,
-                                                     chunkRows: chunkRows)
+                    var handed = 0
+                    let out = try runWithPlanes(op, values, planes: planes, packed: packed, shape: shape,
+                                                chunkRows: chunkRows, handed: &handed)
+                    XCTAssertEqual(handed, packed.isEmpty || !SCEMergeChunkKernel.mixesPlanesInC ? 0 : 2,
+                                   "the weights' pass and the mix take planes")
                     XCTAssertEqual(out.map(\.bitPattern), reference.map(\.bitPattern),
                                    "masked \(masked), planes \(packed.sorted()), \(chunkRows) rows per chunk")
                 }
@@ -164,45 +167,6 @@ final class SCEMergeKernelTests: XCTestCase {
         let kernel = SCEMergeChunkKernel(models: 3, electing: true, context: KernelContext(
             shape: shape, dtype: .f16, parallel: Parallel(threads: 1), memory: MemoryAccount()))
         XCTAssertFalse(kernel.readsBF16Planes, "an f16 merge reads chunk buffers")
-    }
-
-    /// Runs `op`'s kernel over `values` (bf16 merge on two threads): its statistics pass, then its output sweep,
-    /// `chunkRows` rows at a time, with the operands in `packed` handed over as `planes` and the rest as values.
-    private static func runWithPlanes(_ op: Op, _ values: [[Float]], planes: [[UInt16]], packed: Set<Int>,
-                                      shape: [Int], chunkRows: Int) throws -> [Float] {
-        let n = shape.reduce(1, *), rowLength = n / shape[0]
-        let context = KernelContext(shape: shape, dtype: .bf16, parallel: Parallel(threads: 2), memory: MemoryAccount(),
-                                    operandDTypes: values.map { _ in .bf16 })
-        let kernel = declaration(op, operands: values.count, shape: shape, dtype: .bf16, threads: 2,
-                                 operandDType: .bf16).make!(context)
-        XCTAssertTrue(kernel.readsBF16Planes)
-        var out = [Float](repeating: .nan, count: n)
-        try values.withPointers { floats in
-            try planes.withPointers { halves in
-                func chunks(_ body: (ChunkOperands) throws -> Void) throws {
-                    var start = 0
-                    while start < n {
-                        let range = start..<min(n, start + chunkRows * rowLength)
-                        var operands = ChunkOperands(pointers: floats.map { $0 + range.lowerBound }, range: range)
-                        if !packed.isEmpty {
-                            operands.planes = halves.indices.map { packed.contains($0) ? halves[$0] : nil }
-                        }
-                        try body(operands)
-                        start = range.upperBound
-                    }
-                }
-                while kernel.beginPass() {
-                    try chunks { try kernel.observe($0) }
-                    kernel.finishPass()?.run()
-                    try kernel.endPass()
-                }
-                kernel.beginSweep()
-                try out.withUnsafeMutableBufferPointer { o in
-                    try chunks { try kernel.produce($0, into: o.baseAddress! + $0.range.lowerBound) }
-                }
-            }
-        }
-        return out
     }
 
     /// The weights' pass squares in eight lanes (`roundedSquares`): the bits of each product rounded to the dtype
@@ -290,21 +254,5 @@ final class SCEMergeKernelTests: XCTestCase {
         try assertStateMatchesDeclaredCost(.sceMerge, operands: 4, shape: [1601, 123], chunkRows: 100)
         try assertStateMatchesDeclaredCost(.sceElectMerge(masked: false), operands: 3, shape: [1601, 123], chunkRows: 100)
         try assertStateMatchesDeclaredCost(.sceElectMerge(masked: true), operands: 4, shape: [1601, 123], chunkRows: 100)
-    }
-}
-
-private extension Array {
-    /// Calls `body` with a stable base address of each inner array.
-    func withPointers<T, R>(_ body: ([UnsafePointer<T>]) throws -> R) rethrows -> R where Element == [T] {
-        var pointers: [UnsafePointer<T>] = []
-        func nest(_ k: Int) throws -> R {
-            if k == count { return try body(pointers) }
-            return try self[k].withUnsafeBufferPointer { buffer in
-                pointers.append(buffer.baseAddress!)
-                defer { pointers.removeLast() }
-                return try nest(k + 1)
-            }
-        }
-        return try nest(0)
     }
 }

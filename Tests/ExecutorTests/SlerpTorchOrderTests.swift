@@ -1,3 +1,4 @@
+import Checkpoint
 @testable import Executor
 import IR
 import XCTest
@@ -55,5 +56,26 @@ final class SlerpTorchOrderTests: XCTestCase {
         a[17] = .nan
         let out = try runChunked(.slerp(t: 0.4), [a, pseudoRandom(64, seed: 4)], shape: [8, 8], chunkRows: 3)
         XCTAssertTrue(out.allSatisfy(\.isNaN))
+    }
+
+    /// bf16 operands handed over as packed planes (`readsBF16Planes`: the dot products' pass and the output) give the
+    /// bytes of the same operands as chunk buffers: both planes, one, and none, in chunks of 40 rows of 23 and of 3,
+    /// over a tensor with rows that are not multiples of eight lanes; the norms' pass takes chunk buffers.
+    func testPackedPlanesGiveTheUnpackedBytes() throws {
+        let shape = [40, 23], n = 40 * 23
+        let values = (1...2).map { seed in pseudoRandom(n, seed: UInt64(seed)).map { DTypeConversion.round($0, to: .bf16) } }
+        let planes = values.map { $0.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) } }
+        let op = Op.slerp(t: 0.3)
+        let reference = try runChunked(op, values, shape: shape, dtype: .bf16, chunkRows: 3, operandDType: .bf16)
+        XCTAssertTrue(reference.contains { $0 != 0 })
+        for packed in [Set([0, 1]), [1], []] {
+            for chunkRows in [40, 3] {
+                var handed = 0
+                let out = try runWithPlanes(op, values, planes: planes, packed: packed, shape: shape,
+                                            chunkRows: chunkRows, handed: &handed)
+                XCTAssertEqual(out.map(\.bitPattern), reference.map(\.bitPattern), "planes \(packed.sorted()), \(chunkRows) rows")
+                XCTAssertEqual(handed, packed.isEmpty ? 0 : 2, "the dot products' pass and the output take planes")
+            }
+        }
     }
 }

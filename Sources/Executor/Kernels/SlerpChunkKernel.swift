@@ -17,6 +17,10 @@ import IR
 ///
 /// A NaN anywhere makes the norm or the dot NaN, and then every element NaN, as in mergekit.
 /// Memory: one segment of f32 products (at most 4 MiB) during pass 1.
+///
+/// bf16 operands kept whole as planes (a chain's stage results) are read from the planes themselves in pass 1 and
+/// the output sweep (`readsBF16Planes`), in lanes: the same values, so the same bits (pass 0's norms, summed in
+/// PyTorch's order over f32 runs, take them unpacked).
 final class SlerpChunkKernel: ChunkKernel {
     /// Elements per segment: mergekit's `_CHUNK_ELEMENTS` (1024 · 1024) divided by the batch's one tensor.
     static let segmentElements = 1 << 20
@@ -51,8 +55,13 @@ final class SlerpChunkKernel: ChunkKernel {
         return true
     }
 
+    /// A bf16 merge reads operands kept whole as bf16 planes itself after its norms' pass (asked by the runner as
+    /// each sweep starts, after `beginPass`).
+    var readsBF16Planes: Bool { context.dtype == .bf16 && pass > 0 }
+
     func observe(_ operands: ChunkOperands) throws(ExecutionError) {
         let p = operands.shared(output: UnsafeMutablePointer(mutating: operands.pointers[0]))
+        let sources = (LaneSource(operands, 0), LaneSource(operands, 1))
         var start = operands.range.lowerBound
         while start < operands.range.upperBound {
             let segment = start / Self.segmentElements
@@ -71,8 +80,13 @@ final class SlerpChunkKernel: ChunkKernel {
             } else if let products {
                 let buffer = SendablePointer(products.pointer - segmentStart)
                 let (na, nb) = norms
+                let planes = operands.hasPlanes
                 context.parallel.forEachBlock(in: start..<end) { range in
-                    Self.products(p.inputs[0], p.inputs[1], na, nb, range, into: buffer.pointer)
+                    if planes {
+                        Self.products(sources.0, sources.1, na, nb, range, into: buffer.pointer)
+                    } else {
+                        Self.products(p.inputs[0], p.inputs[1], na, nb, range, into: buffer.pointer)
+                    }
                 }
                 if end == segmentEnd {
                     dotParts.append(TorchFloat32.rowSum(UnsafeBufferPointer(start: products.pointer,
@@ -99,6 +113,18 @@ final class SlerpChunkKernel: ChunkKernel {
         guard let (ca, cb) = coefficients else { return }
         let p = operands.shared(output: out)
         let dtype = context.dtype
+        if operands.hasPlanes {
+            // From the planes in lanes, each result rounded to bf16 (`readsBF16Planes`: bf16 merges only).
+            let a = LaneSource(operands, 0), b = LaneSource(operands, 1)
+            context.parallel.forEachBlock(in: operands.range) { range in
+                let va = SIMD8<Float>(repeating: ca), vb = SIMD8<Float>(repeating: cb)
+                LaneConversions.forEachGroup(range) { i, lanes in
+                    let mixed = va * a.load(i, lanes) + vb * b.load(i, lanes)
+                    LaneConversions.store(BF16Rounding.round(mixed), p.output, i, lanes)
+                }
+            }
+            return
+        }
         context.parallel.forEachBlock(in: operands.range) { range in
             let a = p.inputs[0], b = p.inputs[1], o = p.output
             var i = range.lowerBound
@@ -132,6 +158,16 @@ final class SlerpChunkKernel: ChunkKernel {
         while i < range.upperBound {
             o[i] = (a[i] / na) * (b[i] / nb)
             i += 1
+        }
+    }
+
+    /// `products` of operands some of which are bf16 planes handed over packed, in lanes (the same f32 operations).
+    @inline(__always)
+    private static func products(_ a: LaneSource, _ b: LaneSource, _ na: Float, _ nb: Float,
+                                 _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
+        let va = SIMD8<Float>(repeating: na), vb = SIMD8<Float>(repeating: nb)
+        LaneConversions.forEachGroup(range) { i, lanes in
+            LaneConversions.store((a.load(i, lanes) / va) * (b.load(i, lanes) / vb), o, i, lanes)
         }
     }
 
