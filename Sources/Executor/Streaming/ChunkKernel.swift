@@ -60,7 +60,8 @@ public protocol ChunkKernel: AnyObject {
     /// Writes output elements `operands.range`, rounded to the node's dtype, to `out` (`out[0]` is the first).
     func produce(_ operands: ChunkOperands, into out: UnsafeMutablePointer<Float>) throws(ExecutionError)
     /// Whether `observe` and `produce` read operands kept whole as bf16 planes from `ChunkOperands.planes`
-    /// themselves, so that the runner need not unpack them into chunk buffers (default false).
+    /// themselves, so that the runner need not unpack them into chunk buffers (default false). The runner asks at the
+    /// start of each sweep, after `beginPass`, so the answer may change from pass to pass.
     var readsBF16Planes: Bool { get }
 }
 
