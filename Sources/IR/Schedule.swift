@@ -195,7 +195,8 @@ public struct Schedule: Hashable, Sendable {
     /// `outputBytes` and `writerBytes`), within the budget; 0 without concurrent groups.
     public var laneWindowBytes: Int
     /// The groups whose kernels offered to hold their operands and were declined it because holding would not pay
-    /// for the memory it adds (the planner's `Scheduler.amortizedHolding`); nil when none was.
+    /// for the memory it adds (the planner's `Scheduler.amortizedHolding`); nil when none was. Groups whose holding
+    /// would save no work are not listed (declining it is no choice).
     public var declinedHolding: DeclinedHolding?
 
     public init(groups: [ChunkGroup], shards: [Shard], budgetBytes: Int, threads: Int = 1, lanes: Int = 1,

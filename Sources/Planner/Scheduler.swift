@@ -274,12 +274,14 @@ public enum Scheduler {
         var result = schedule
         let declined = Array(candidates.dropFirst(best.count))
         for g in declined { result.groups[g] = unheld[g]! }
-        if !declined.isEmpty {
+        // Reported: the groups whose holding would have saved work (declining one that saves nothing is no choice).
+        let forgone = declined.filter { saving[$0]! > 0 }
+        if !forgone.isEmpty {
             var all = result
-            for g in declined { all.groups[g] = schedule.groups[g] }
+            for g in forgone { all.groups[g] = schedule.groups[g] }
             result.declinedHolding = DeclinedHolding(
-                groups: declined.sorted(), addedBytes: max(0, touched(all) - touched(result)),
-                savedElementSteps: declined.reduce(0) { $0 + saving[$1]! },
+                groups: forgone.sorted(), addedBytes: max(0, touched(all) - touched(result)),
+                savedElementSteps: forgone.reduce(0) { $0 + saving[$1]! },
                 stepsPerByte: stepsPerByte)
         }
         return assignLanes(result, lanes: lanes)

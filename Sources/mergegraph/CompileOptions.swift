@@ -50,6 +50,9 @@ struct CompileOptions: ParsableArguments {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        if let stage, allStages {
+            throw ValidationError("--stage \(stage) and --all-stages cannot be used together: --all-stages writes every named stage")
+        }
         if let maxMemory {
             do { _ = try ByteCount.memory(maxMemory) } catch {
                 throw ValidationError(ByteCount.message(option: "--max-memory", text: maxMemory, problem: error,

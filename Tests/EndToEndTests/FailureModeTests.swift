@@ -258,6 +258,15 @@ final class FailureModeTests: XCTestCase {
                         containing: "--out-shard-size: '-5' is not a size like 5B")
     }
 
+    func testStageAndAllStagesTogetherAreRefused() throws {
+        // `--all-stages` writes every named stage: a `--stage` beside it was ignored.
+        for command in ["run", "plan"] {
+            let arguments = command == "run" ? ["run", "c.yml", "out"] : ["plan", "c.yml"]
+            try assertFails(arguments + ["--stage", "a", "--all-stages"], status: 64,
+                            containing: "--stage a and --all-stages cannot be used together")
+        }
+    }
+
     func testMisspeltMethodSuggestsTheNearestOne() throws {
         try assertFails(["run", "c.yml", "out"], config: "models:\n  - model: models/llama-ft-a\n    parameters: {weight: 1}\nmerge_method: linaer\n",
                         containing: "c.yml:4:15: unknown merge method 'linaer' (did you mean 'linear'?)")

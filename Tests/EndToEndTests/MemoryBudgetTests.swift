@@ -173,6 +173,40 @@ final class MemoryBudgetTests: XCTestCase {
         }
     }
 
+    /// A chain whose groups' holding would save no recomputation (an SCE and a TIES stage, then SLERP, in bf16) reports
+    /// no declined holding: the plan's text said "holding declined on 39 tensor group(s) …: it would add 0 B for 0
+    /// element-steps" (a new user's trial).
+    func testHoldingThatSavesNothingIsNotReportedDeclined() throws {
+        let text = """
+            name: sce-ab
+            merge_method: sce
+            base_model: models/llama-base
+            models: [{model: models/llama-ft-a}, {model: models/llama-ft-b}, {model: models/llama-ft-c}]
+            parameters: {select_topk: 0.4}
+            dtype: bfloat16
+            ---
+            name: ties-bc
+            merge_method: ties
+            base_model: models/llama-base
+            models:
+              - {model: models/llama-ft-b, parameters: {density: 0.7, weight: 0.6}}
+              - {model: models/llama-ft-c, parameters: {density: 0.7, weight: 0.4}}
+            dtype: bfloat16
+            ---
+            merge_method: slerp
+            base_model: sce-ab
+            models: [{model: sce-ab}, {model: ties-bc}]
+            parameters: {t: 0.3}
+            dtype: bfloat16
+            """
+        let plan = try Fixtures.compile(text, options: PlannerOptions(limits: Scheduler.Limits(threads: 2)))
+        if let declined = plan.schedule.declinedHolding {
+            XCTAssertGreaterThan(declined.savedElementSteps, 0)
+            XCTAssertFalse(declined.groups.isEmpty)
+        }
+        XCTAssertNil(plan.schedule.declinedHolding, "no group's holding would save anything here")
+    }
+
     /// Kernels holding their operands (bf16/f16 multislerp, DARE's, DELLA's and TIES's prunes): with budgets that grant
     /// holding on every tensor, on some and on none, and without keeping anything across passes, the bytes are the
     /// same and the measured peak is the predicted one.
