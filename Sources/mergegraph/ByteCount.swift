@@ -31,7 +31,7 @@ enum ByteCount {
         return bytes
     }
 
-    /// A memory size: plain bytes, or a number (fractions allowed) with a unit: KiB, MiB, GiB, TiB or K, M, G, T
+    /// A memory size: a whole number of bytes, or a number (fractions allowed) with a unit: KiB, MiB, GiB, TiB or K, M, G, T
     /// (powers of 1024), KB, MB, GB, TB (powers of 1000); case does not matter, a trailing B is optional.
     static func parseMemory(_ text: String) -> Int? { try? memory(text) }
 
@@ -48,6 +48,8 @@ enum ByteCount {
             "t": 0x1p40, "tib": 0x1p40, "tb": 1e12,
         ]
         guard let unit = units[String(s.dropFirst(digits.count)).trimmingCharacters(in: .whitespaces)] else { throw .malformed }
+        // A fraction of a byte (`1.5`, `0.5B`) is no size: `1.5` was taken as 1 byte.
+        if unit == 1, value.rounded(.down) != value { throw .malformed }
         let bytes = (value * unit).rounded(.down)
         guard bytes < 9e18 else { throw .tooLarge }
         return Int(bytes)

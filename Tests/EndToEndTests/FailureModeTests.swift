@@ -256,6 +256,9 @@ final class FailureModeTests: XCTestCase {
         try assertFails(["run", "c.yml", "out", "-j", "-3"], status: 64, containing: "--threads must be at least 1 (got -3)")
         try assertFails(["run", "c.yml", "out", "--out-shard-size", "-5"], status: 64,
                         containing: "--out-shard-size: '-5' is not a size like 5B")
+        // A count of bytes with a fraction (no unit) was taken as 1 byte.
+        try assertFails(["run", "c.yml", "out", "--max-memory", "1.5"], status: 64,
+                        containing: "--max-memory: '1.5' is not a size like 512MiB")
     }
 
     func testStageAndAllStagesTogetherAreRefused() throws {
