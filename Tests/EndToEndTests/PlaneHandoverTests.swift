@@ -1,9 +1,6 @@
-import Checkpoint
 import Executor
 import Foundation
 import IR
-import Parser
-import Planner
 import XCTest
 
 /// SCE's task vectors and mask kept whole as bf16 planes and handed packed to its mix (`ChunkOperands.planes`,
@@ -13,59 +10,25 @@ import XCTest
 /// keeps no task vector whole: nothing to hand over.) The measured peak stays the predicted one: a plane handed over
 /// still takes its planned chunk buffer.
 final class PlaneHandoverTests: XCTestCase {
-    private static let tensors: [(name: String, shape: [Int])] = [
-        ("model.layers.0.self_attn.q_proj.weight", [37, 29]),
-        ("model.layers.0.input_layernorm.weight", [29]),
-        ("model.layers.0.mlp.up_proj.weight", [300, 229]),
-    ]
-
-    /// Writes `base`, `a`, `b`, `c` in `dtype` into `directory`: element k of seed s is
-    /// `sin(k·0.37 + s)·2^(k mod 13 − 9)·(1 + s/8)` (squares within f16's range), with runs of equal values so that
-    /// variances tie.
+    /// Writes `base`, `a`, `b`, `c` in `dtype` into `directory`: `SyntheticLlama.wave` of period 13 (squares within
+    /// f16's range), with runs of equal values (`seed / 4` at `k mod 97 < 5`) so that variances tie.
     private static func writeModels(in directory: String, dtype: DType) throws {
         for (name, seed) in [("base", 0), ("a", 1), ("b", 2), ("c", 3)] {
-            let model = "\(directory)/\(name)"
-            try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-            try (#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 1, "#
-                 + #""torch_dtype": "\#(dtype == .bf16 ? "bfloat16" : "float16")"}"#)
-                .write(toFile: "\(model)/config.json", atomically: true, encoding: .utf8)
-            let writer = try SafetensorsWriter(path: "\(model)/model.safetensors",
-                                               tensors: tensors.map { ($0.name, dtype, $0.shape) })
-            for tensor in tensors {
-                var values: [Float] = []
-                for k in 0..<tensor.shape.reduce(1, *) {
-                    let wave = sin(Double(k) * 0.37 + Double(seed))
-                    let scale: Double = pow(2, Double(k % 13 - 9)) * (1 + Double(seed) / 8)
-                    values.append(k % 97 < 5 ? Float(seed) / 4 : Float(wave * scale))
-                }
-                try values.withUnsafeBufferPointer { try writer.write(tensor.name, floats: $0) }
+            try SyntheticLlama.write(name, in: directory, dtype: dtype) { _, k in
+                k % 97 < 5 ? Float(seed) / 4 : SyntheticLlama.wave(k, seed: seed, period: 13)
             }
-            try writer.finish()
         }
     }
 
-    /// Runs `config` in `directory` with the handover on or off within `budget` bytes; returns the shards' bytes and
-    /// how many planes were handed over.
+    /// Runs `config` in `directory` with the handover on or off within `budget` bytes; returns the shards' bytes,
+    /// how many planes were handed over, and the measured and predicted peaks.
     private func merge(_ config: String, in directory: String, handingOver: Bool,
                        budget: Int) throws -> (bytes: [Data], handed: Int, peak: Int, predicted: Int) {
-        let output = "\(directory)/out-\(handingOver)"
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        return try Fixtures.inFolder(directory) {
-            let catalog = LocalCheckpointCatalog()
-            let plan = try Compiler.compile(try ConfigParser.parse(text: config, file: "handover.yml"), catalog: catalog,
-                                            costs: StreamingCostModel(),
-                                            options: PlannerOptions(limits: Scheduler.Limits(budgetBytes: budget,
-                                                                                              threads: 2)))
-            var options = ExecutionOptions(overwrite: true)
-            options.handsOverPlanes = handingOver
-            let executor = PlanExecutor(plan: plan, catalog: catalog, options: options)
-            try executor.run(outputDirectory: output)
-            let shards = try FileManager.default.contentsOfDirectory(atPath: output)
-                .filter { $0.hasSuffix(".safetensors") }.sorted()
-            XCTAssertFalse(shards.isEmpty)
-            return (try shards.map { try Data(contentsOf: URL(fileURLWithPath: "\(output)/\($0)")) },
-                    executor.counters.planesHandedOver, executor.memory.peakBytes, plan.schedule.predictedPeakBytes)
-        }
+        var options = ExecutionOptions(overwrite: true)
+        options.handsOverPlanes = handingOver
+        let result = try SyntheticLlama.merge(config, in: directory, label: "\(handingOver)", budget: budget,
+                                              options: options)
+        return (result.bytes, result.counters.planesHandedOver, result.peak, result.predicted)
     }
 
     /// A SLERP of two TIES stages (`slerp_of_ties`), whose stage results are kept whole as bf16 planes: the same

@@ -378,12 +378,12 @@ public struct PlanExecutor {
     /// Gives each `.sub` step whose minuend is a float load read by nothing else a `LoadSubtractChunkKernel`, which
     /// reads, decodes and subtracts block by block (`ExecutionOptions.fusesLoadSubtractions`). The load must be
     /// computed in exactly the sweeps the subtraction is computed in (for a subtraction kept whole, `kept`: up to the
-    /// first, after which the runner reads the kept values and computes neither), be no output, and neither of the two
-    /// be held, nor the load kept whole (`pinned`); the steps, their buffers and frees stay as planned. SCE's task
-    /// vectors, kept whole across its passes, are read so. Returns how many were fused.
+    /// first, after which the runner reads the kept values and computes neither), be no output and not kept whole, and
+    /// neither of the two be held (`held`); the steps, their buffers and frees stay as planned. SCE's task vectors,
+    /// kept whole across its passes, are read so. Returns how many were fused.
     @discardableResult
     static func fuseLoadSubtractions(_ entries: inout [ChunkRunner.Entry], sweeps: [Sweep], outputs: Set<Int>,
-                                     pinned: Set<Int>, kept: Set<Int> = []) -> Int {
+                                     held: Set<Int>, kept: Set<Int> = []) -> Int {
         var fused = 0
         var reads = [Int](repeating: 0, count: entries.count)
         for entry in entries { for o in entry.operands { reads[o] += 1 } }
@@ -406,7 +406,7 @@ public struct PlanExecutor {
             guard let subtract = entry.kernel as? ArithmeticChunkKernel, subtract.isSubtraction,
                   entry.operands.count == 2, case let l = entry.operands[0], l != entry.operands[1],
                   let load = entries[l].kernel as? LoadChunkKernel, !load.readByConsumer, reads[l] == 1,
-                  !outputs.contains(l), !pinned.contains(l), !pinned.contains(s), sameSweeps(l, s)
+                  !outputs.contains(l), !kept.contains(l), !held.contains(l), !held.contains(s), sameSweeps(l, s)
             else { continue }
             entries[s].kernel = LoadSubtractChunkKernel(load: load, subtract: subtract)
             fused += 1
@@ -477,9 +477,7 @@ public struct PlanExecutor {
         if options.fusesLoadSubtractions {
             counters.noteFusedLoadSubtractions(Self.fuseLoadSubtractions(
                 &entries, sweeps: group.sweeps, outputs: Set(outputEntries),
-                pinned: Set(group.holding.compactMap { entryOf[$0] })
-                    .union(group.retained.compactMap { entryOf[$0] }.filter { !(entries[$0].kernel is ArithmeticChunkKernel) }),
-                kept: Set(group.retained.compactMap { entryOf[$0] })))
+                held: Set(group.holding.compactMap { entryOf[$0] }), kept: Set(group.retained.compactMap { entryOf[$0] })))
         }
         let runner = ChunkRunner(entries: entries, sweeps: group.sweeps, elementCount: group.elementCount,
                                  chunkElements: group.chunkElements, bufferBytesPerElement: group.bufferBytesPerElement,
