@@ -19,6 +19,11 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup(title: "Scaling out") var partitioning: PartitionOptions
 
+    /// - Throws: `ValidationError` for `--tensor` with the text format (swift-argument-parser prints `plan`'s usage).
+    func validate() throws {
+        if tensor != nil, format == .text { throw ValidationError("--tensor: only with --format json or dot") }
+    }
+
     func run() throws {
         try reportingErrors {
             let catalog = compile.catalog()
@@ -34,7 +39,15 @@ struct PlanCommand: ParsableCommand {
                 plan.header += Partitioning(schedule: plan.schedule, graph: plan.graph, count: partition.count)
                     .describe(shards: plan.schedule.shards, current: partition.index)
             }
-            print(try format.render(plan, tensor: tensor), terminator: "")
+            let rendered: String
+            do {
+                rendered = try format.render(plan, tensor: tensor)
+            } catch let error as ValidationError {
+                // A `--tensor` the plan does not write is known only once it is compiled: an error of this run,
+                // reported without the top-level usage a `ValidationError` thrown from `run()` would print.
+                throw usageError(error.message)
+            }
+            print(rendered, terminator: "")
             if let download = CompileOptions.downloadSummary(plan, catalog: catalog) {
                 // Only headers were read; a run downloads the rest first.
                 if format == .text { print("// download before a run: \(download)") } else { Console.error("note: a run downloads \(download) first") }

@@ -112,6 +112,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let error as ValidationError {
         throw error
+    } catch let code as ExitCode {
+        throw code
     } catch {
         Console.error("error: \(error)")
         throw ExitCode.failure

@@ -187,9 +187,14 @@ final class PlanFormatTests: XCTestCase {
         XCTAssertEqual(groups.map { $0["outputs"] as? [String] ?? [] }, [["model.norm.weight"]])
         let unknown = try Binary.run(["plan", Fixtures.caseConfig("linear"), "--format", "dot", "--tensor", "nope"])
         XCTAssertEqual(unknown.status, 64)
-        XCTAssertTrue(unknown.stderr.contains("--tensor: the plan writes no tensor named 'nope'"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("error: --tensor: the plan writes no tensor named 'nope'"), unknown.stderr)
+        XCTAssertFalse(unknown.stderr.contains("Usage:"), "a tensor the plan lacks is no usage error: \(unknown.stderr)")
+        XCTAssertEqual(unknown.stdout, "", "nothing of the plan is printed")
+        // Refused before compiling, with plan's own usage (not the top-level `mergegraph <subcommand>`).
         let text = try Binary.run(["plan", Fixtures.caseConfig("linear"), "--tensor", "model.norm.weight"])
-        XCTAssertNotEqual(text.status, 0)
+        XCTAssertEqual(text.status, 64)
         XCTAssertTrue(text.stderr.contains("--tensor: only with --format json or dot"), text.stderr)
+        XCTAssertTrue(text.stderr.contains("Usage: mergegraph plan"), text.stderr)
+        XCTAssertEqual(text.stdout, "")
     }
 }
