@@ -21,6 +21,8 @@ public struct Printer {
         }
         let shardOf = schedule.shardOfOutput
         let multiStage = Set(graph.nodes.flatMap(\.stages)).count > 1
+        // With several output directories (`--all-stages`) each `out` line names its own, as the header does.
+        let directories = Set(graph.outputs.map(\.directory)).count > 1
         for group in schedule.groups {
             var pending: [String] = []
             var frees: [ValueID] = []
@@ -40,7 +42,8 @@ public struct Printer {
                 pending.removeAll()
                 for o in step.writes {
                     let output = graph.outputs[o]
-                    out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)")
+                    out.append("  out \"\(output.name)\" shard \(shardOf[o] ?? 0) = \(output.value)"
+                               + (directories ? "  // → OUT_DIR/\(output.directory)" : ""))
                 }
                 if !frees.isEmpty {
                     out.append("  free " + frees.sorted().map(\.description).joined(separator: " "))

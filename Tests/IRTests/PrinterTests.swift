@@ -185,6 +185,31 @@ final class PrinterTests: XCTestCase {
         ])
     }
 
+    /// With outputs in several directories (`--all-stages`), each `out` line names its directory, as the header's
+    /// `output:` lines do; with one directory the lines stay as they were.
+    func testOutputsOfSeveralDirectoriesNameTheirDirectory() {
+        func outLines(stageDirectory: String) -> [String] {
+            var g = Graph()
+            let a = g.addModel(ModelInput(name: "a", path: "a"))
+            let t = TensorType(dtype: .f32, shape: [2])
+            let x = g.add(.load(model: a, tensor: "x"), type: t, stage: "first")
+            let y = g.add(.scale(2), [x], type: t, stage: "<final>")
+            g.addOutput(GraphOutput(name: "x", value: x, stage: "first", directory: stageDirectory))
+            g.addOutput(GraphOutput(name: "x", value: y, stage: "<final>"))
+            let schedule = testSchedule(g, steps: [ScheduleStep(value: x, writes: [0], frees: []),
+                                                   ScheduleStep(value: y, writes: [1], frees: [x, y])],
+                                        shards: [Shard(fileName: "model.safetensors", outputs: [0], byteCount: 8),
+                                                 Shard(fileName: "model.safetensors", outputs: [1], byteCount: 8)])
+            return Printer(graph: g, schedule: schedule).render().split(separator: "\n").map(String.init)
+                .filter { $0.hasPrefix("  out") }
+        }
+        XCTAssertEqual(outLines(stageDirectory: "first"), [
+            "  out \"x\" shard 1 = %0  // → OUT_DIR/first",
+            "  out \"x\" shard 2 = %1  // → OUT_DIR/",
+        ])
+        XCTAssertEqual(outLines(stageDirectory: ""), ["  out \"x\" shard 1 = %0", "  out \"x\" shard 2 = %1"])
+    }
+
     func testStepWithoutFreesPrintsNoFreeLine() {
         var g = Graph()
         let a = g.addModel(ModelInput(name: "a", path: "a"))
