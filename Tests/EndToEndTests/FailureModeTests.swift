@@ -202,6 +202,76 @@ final class FailureModeTests: XCTestCase {
     /// A model folder without `config.json` (weights only) is a compile-time error at the model's position naming
     /// the folder and the file, as mergekit 0.1.5 stops loading the model's config; as the base model too, and for
     /// `plan`. A LoRA adapter folder (`adapter_config.json`, no `config.json`) after `+` still merges.
+    /// Damaged or mismatched inputs, each the second model of a linear merge: a weights file cut short, a header that
+    /// is not JSON, an index naming a shard that is gone, a tensor of another shape, a tensor the first model has and
+    /// this one lacks. Each stops `run` and `plan` at compile time with exit 1, the config position and the file,
+    /// model or tensor at fault, and nothing written.
+    func testDamagedOrMismatchedInputsArePositionedErrors() throws {
+        let dir = Fixtures.temporaryDirectory("failure")
+        defer { try? fm.removeItem(atPath: dir) }
+        let a = "\(Fixtures.conformance)/models/llama-ft-a"
+        let weights = try Data(contentsOf: URL(fileURLWithPath: "\(a)/model.safetensors"))
+        let headerLength = Int(weights.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: weights.subdata(in: 8..<(8 + headerLength)))
+                                   as? [String: Any])
+        let data = weights.suffix(from: 8 + headerLength)
+        func model(_ name: String, weights: Data, index: String? = nil) throws -> String {
+            let folder = "\(dir)/\(name)"
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            try fm.copyItem(atPath: "\(a)/config.json", toPath: "\(folder)/config.json")
+            try weights.write(to: URL(fileURLWithPath: "\(folder)/\(index == nil ? "model.safetensors" : "model-00001-of-00002.safetensors")"))
+            if let index { try index.write(toFile: "\(folder)/model.safetensors.index.json", atomically: true, encoding: .utf8) }
+            return URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+        }
+        func safetensors(_ header: [String: Any]) throws -> Data {
+            var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+            var length = UInt64(json.count).littleEndian
+            return Data(bytes: &length, count: 8) + json + data
+        }
+        let up = "model.layers.0.mlp.up_proj.weight"
+        var transposed = header, lacking = header
+        var entry = try XCTUnwrap(header[up] as? [String: Any])
+        entry["shape"] = Array((entry["shape"] as? [Int] ?? []).reversed())
+        transposed[up] = entry
+        lacking[up] = nil
+        // The bytes of the tensor the header no longer lists are kept: the header must tile the data, so a zero
+        // tensor of that many bytes stands in under another name.
+        entry["shape"] = [(entry["data_offsets"] as? [Int]).map { ($0[1] - $0[0]) / 4 } ?? 0]
+        lacking["unused.padding"] = entry
+        header["__metadata__"] = nil
+        let names = header.keys.filter { $0 != up }.sorted()
+        let cases: [(String, String)] = [
+            ("cut", "\(try model("cut", weights: weights.prefix(100)))/model.safetensors is truncated or not a safetensors file"),
+            ("notjson", "\(try model("notjson", weights: Data([9, 0, 0, 0, 0, 0, 0, 0]) + Data("{not json".utf8)))/model.safetensors is not a safetensors file: its header is not valid JSON"),
+            ("shardless", "maps tensor \(up) to shard model-00002-of-00002.safetensors, which does not exist"),
+            ("transposed", "shape mismatch for output tensor '\(up)'"),
+            ("lacking", "tensor '\(up)' is missing from model 'lacking'"),
+        ]
+        let map = Dictionary(uniqueKeysWithValues: names.map { ($0, "model-00001-of-00002.safetensors") } + [(up, "model-00002-of-00002.safetensors")])
+        _ = try model("shardless", weights: weights, index: String(decoding: try JSONSerialization.data(
+            withJSONObject: ["metadata": [String: Any](), "weight_map": map], options: [.sortedKeys]), as: UTF8.self))
+        _ = try model("transposed", weights: try safetensors(transposed))
+        _ = try model("lacking", weights: try safetensors(lacking))
+        for (name, phrase) in cases {
+            try """
+                models:
+                  - model: \(a)
+                    parameters: {weight: 0.5}
+                  - model: \(name)
+                    parameters: {weight: 0.5}
+                merge_method: linear
+                """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
+            for command in [["run", "c.yml", "out"], ["plan", "c.yml"]] {
+                let result = try run(command, in: dir)
+                XCTAssertEqual(result.status, 1, "\(name) \(command): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("error: c.yml:"), "\(name) \(command): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains(phrase), "\(name) \(command): \(result.stderr)")
+                XCTAssertFalse(fm.fileExists(atPath: "\(dir)/out"), "\(name): a refused run left output behind")
+            }
+        }
+    }
+
     func testAModelFolderWithoutConfigJSONIsAnError() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }
