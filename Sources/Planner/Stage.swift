@@ -203,6 +203,7 @@ final class Stage: TensorProvider {
                 let layout = try slice.sources[0].provider.layout()
                 let n = slice.layerCount
                 for offset in 0..<n {
+                    try Self.requireLayerComplete(slice, offset: offset)
                     let t = n > 1 ? Double(offset) / Double(n - 1) : 1
                     for name in layout.layers[slice.sources[0].start + offset] {
                         guard let split = LayerTensorName(name) else { continue }
@@ -298,6 +299,36 @@ final class Stage: TensorProvider {
             for name in names {
                 try addRecipe(output: name, slice: slice, inputNames: slice.sources.map { _ in name }, t: t,
                               position: "\(prefix) layer \(offset + 1)/\(n), gradient position \(formatAttribute(t))")
+            }
+        }
+    }
+
+    /// Throws `missingTensor` for the slice's first input when its layer `start + offset` (of its primary stack)
+    /// lacks a tensor another input has in its own layer there and the first input has in another layer: a tensor
+    /// missing from that checkpoint, not a difference of architecture. The output's names follow the first input,
+    /// so the merged model would lack that tensor, silently; mergekit, whose architecture lists the tensor, stops on
+    /// the model that lacks it. (A later input lacking a tensor the first has is `addRecipe`'s `missingTensor`.)
+    /// Layers are compared by the names after their layer index, so a wrapper (`transformer.`) does not count.
+    static func requireLayerComplete(_ slice: NormalizedSlice, offset: Int) throws(PlanError) {
+        guard slice.sources.count > 1 else { return }
+        let first = slice.sources[0], layers = try first.provider.layout().layers
+        let layer = first.start + offset
+        guard layers.indices.contains(layer) else { return }
+        let own = Set(layers[layer].compactMap { LayerTensorName($0)?.suffix })
+        var elsewhere: Set<String>?
+        for source in slice.sources.dropFirst() {
+            let theirs = try source.provider.layout().layers
+            guard theirs.indices.contains(source.start + offset) else { continue }
+            for name in theirs[source.start + offset] {
+                guard let suffix = LayerTensorName(name)?.suffix, !own.contains(suffix) else { continue }
+                if elsewhere == nil {
+                    elsewhere = Set(layers.enumerated().filter { $0.offset != layer }
+                        .flatMap { $0.element.compactMap { LayerTensorName($0)?.suffix } })
+                }
+                guard elsewhere!.contains(suffix), let sample = layers[layer].first.flatMap(LayerTensorName.init) else {
+                    continue
+                }
+                throw .missingTensor(tensor: "\(sample.prefix).\(layer).\(suffix)", model: first.ref.path, first.location)
             }
         }
     }

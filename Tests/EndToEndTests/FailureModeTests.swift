@@ -204,8 +204,8 @@ final class FailureModeTests: XCTestCase {
     /// `plan`. A LoRA adapter folder (`adapter_config.json`, no `config.json`) after `+` still merges.
     /// Damaged or mismatched inputs, each the second model of a linear merge: a weights file cut short, a header that
     /// is not JSON, an index naming a shard that is gone, a tensor of another shape, a tensor the first model has and
-    /// this one lacks. Each stops `run` and `plan` at compile time with exit 1, the config position and the file,
-    /// model or tensor at fault, and nothing written.
+    /// this one lacks; and the model lacking a tensor listed first. Each stops `run` and `plan` at compile time with
+    /// exit 1, the config position and the file, model or tensor at fault, and nothing written.
     func testDamagedOrMismatchedInputsArePositionedErrors() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }
@@ -253,12 +253,15 @@ final class FailureModeTests: XCTestCase {
             withJSONObject: ["metadata": [String: Any](), "weight_map": map], options: [.sortedKeys]), as: UTF8.self))
         _ = try model("transposed", weights: try safetensors(transposed))
         _ = try model("lacking", weights: try safetensors(lacking))
-        for (name, phrase) in cases {
+        // The model lacking a tensor listed first: its names would have been the output's, without that tensor.
+        let orders = cases.map { ([a, $0.0], $0.1) } + [(["lacking", a], "tensor '\(up)' is missing from model 'lacking'")]
+        for (models, phrase) in orders {
+            let name = models.joined(separator: " + ")
             try """
                 models:
-                  - model: \(a)
+                  - model: \(models[0])
                     parameters: {weight: 0.5}
-                  - model: \(name)
+                  - model: \(models[1])
                     parameters: {weight: 0.5}
                 merge_method: linear
                 """.write(toFile: "\(dir)/c.yml", atomically: true, encoding: .utf8)
