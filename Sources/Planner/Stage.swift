@@ -295,6 +295,7 @@ final class Stage: TensorProvider {
         }
         let stack = try slice.sources[0].provider.layout().stacks.first { $0.prefix == prefix }!
         for (offset, names) in stack.layers.enumerated() {
+            try Self.requireLayerComplete(slice, offset: offset, stack: prefix)
             let t = n > 1 ? Double(offset) / Double(n - 1) : 1
             for name in names {
                 try addRecipe(output: name, slice: slice, inputNames: slice.sources.map { _ in name }, t: t,
@@ -303,23 +304,32 @@ final class Stage: TensorProvider {
         }
     }
 
-    /// Throws `missingTensor` for the slice's first input when its layer `start + offset` (of its primary stack)
-    /// lacks a tensor another input has in its own layer there and the first input has in another layer: a tensor
+    /// Throws `missingTensor` for the slice's first input when its layer `start + offset` of its primary stack (or
+    /// layer `offset` of its stack `prefix`, merged whole: a vision tower beside a text decoder) lacks a tensor another
+    /// input has in its own layer there and the first input has in another layer of that stack: a tensor
     /// missing from that checkpoint, not a difference of architecture. The output's names follow the first input,
     /// so the merged model would lack that tensor, silently; mergekit, whose architecture lists the tensor, stops on
     /// the model that lacks it. (A later input lacking a tensor the first has is `addRecipe`'s `missingTensor`.)
     /// Layers are compared by the names after their layer index, so a wrapper (`transformer.`) does not count.
-    static func requireLayerComplete(_ slice: NormalizedSlice, offset: Int) throws(PlanError) {
+    static func requireLayerComplete(_ slice: NormalizedSlice, offset: Int, stack prefix: String? = nil) throws(PlanError) {
         guard slice.sources.count > 1 else { return }
-        let first = slice.sources[0], layers = try first.provider.layout().layers
-        let layer = first.start + offset
+        /// The layers of `source`'s primary stack, or of its stack `prefix` (none when it has no such stack).
+        func stackLayers(of source: SliceSource) throws(PlanError) -> [[String]] {
+            let layout = try source.provider.layout()
+            guard let prefix else { return layout.layers }
+            return layout.stacks.first { $0.prefix == prefix }?.layers ?? []
+        }
+        // The primary stack is cut by the slices (each source from its `start`); another stack is merged whole.
+        func index(_ source: SliceSource) -> Int { prefix == nil ? source.start + offset : offset }
+        let first = slice.sources[0], layers = try stackLayers(of: first)
+        let layer = index(first)
         guard layers.indices.contains(layer) else { return }
         let own = Set(layers[layer].compactMap { LayerTensorName($0)?.suffix })
         var elsewhere: Set<String>?
         for source in slice.sources.dropFirst() {
-            let theirs = try source.provider.layout().layers
-            guard theirs.indices.contains(source.start + offset) else { continue }
-            for name in theirs[source.start + offset] {
+            let theirs = try stackLayers(of: source)
+            guard theirs.indices.contains(index(source)) else { continue }
+            for name in theirs[index(source)] {
                 guard let suffix = LayerTensorName(name)?.suffix, !own.contains(suffix) else { continue }
                 if elsewhere == nil {
                     elsewhere = Set(layers.enumerated().filter { $0.offset != layer }

@@ -204,8 +204,9 @@ final class FailureModeTests: XCTestCase {
     /// `plan`. A LoRA adapter folder (`adapter_config.json`, no `config.json`) after `+` still merges.
     /// Damaged or mismatched inputs, each the second model of a linear merge: a weights file cut short, a header that
     /// is not JSON, an index naming a shard that is gone, a tensor of another shape, a tensor the first model has and
-    /// this one lacks; and the model lacking a tensor listed first. Each stops `run` and `plan` at compile time with
-    /// exit 1, the config position and the file, model or tensor at fault, and nothing written.
+    /// this one lacks; and the model lacking a tensor listed first, in the decoder's layers or in a second layer stack
+    /// (a vision tower). Each stops `run` and `plan` at compile time with exit 1, the config position and the file,
+    /// model or tensor at fault, and nothing written.
     func testDamagedOrMismatchedInputsArePositionedErrors() throws {
         let dir = Fixtures.temporaryDirectory("failure")
         defer { try? fm.removeItem(atPath: dir) }
@@ -223,11 +224,16 @@ final class FailureModeTests: XCTestCase {
             if let index { try index.write(toFile: "\(folder)/model.safetensors.index.json", atomically: true, encoding: .utf8) }
             return URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
         }
-        func safetensors(_ header: [String: Any]) throws -> Data {
+        /// The weights with `header`, and zero f32 tensors `extra` of 4×4 elements after the original bytes.
+        func safetensors(_ header: [String: Any], extra: [String] = []) throws -> Data {
+            var header = header
+            for (k, name) in extra.enumerated() {
+                header[name] = ["dtype": "F32", "shape": [4, 4], "data_offsets": [data.count + 64 * k, data.count + 64 * (k + 1)]]
+            }
             var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
             json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
             var length = UInt64(json.count).littleEndian
-            return Data(bytes: &length, count: 8) + json + data
+            return Data(bytes: &length, count: 8) + json + data + Data(count: 64 * extra.count)
         }
         let up = "model.layers.0.mlp.up_proj.weight"
         var transposed = header, lacking = header
@@ -253,8 +259,17 @@ final class FailureModeTests: XCTestCase {
             withJSONObject: ["metadata": [String: Any](), "weight_map": map], options: [.sortedKeys]), as: UTF8.self))
         _ = try model("transposed", weights: try safetensors(transposed))
         _ = try model("lacking", weights: try safetensors(lacking))
+        // A second layer stack (a vision tower, merged whole beside the decoder): the first model lacks one of its
+        // tensors in block 1 and has it in block 0.
+        let tower = ["vision.blocks.0.w1.weight", "vision.blocks.0.w2.weight", "vision.blocks.1.w1.weight"]
+        _ = try model("tower", weights: try safetensors(header, extra: tower + ["vision.blocks.1.w2.weight"]))
+        _ = try model("towerless", weights: try safetensors(header, extra: tower))
         // The model lacking a tensor listed first: its names would have been the output's, without that tensor.
-        let orders = cases.map { ([a, $0.0], $0.1) } + [(["lacking", a], "tensor '\(up)' is missing from model 'lacking'")]
+        let orders = cases.map { ([a, $0.0], $0.1) } + [
+            (["lacking", a], "tensor '\(up)' is missing from model 'lacking'"),
+            (["towerless", "tower"], "tensor 'vision.blocks.1.w2.weight' is missing from model 'towerless'"),
+            (["tower", "towerless"], "tensor 'vision.blocks.1.w2.weight' is missing from model 'towerless'"),
+        ]
         for (models, phrase) in orders {
             let name = models.joined(separator: " + ")
             try """
