@@ -597,10 +597,16 @@ final class Stage: TensorProvider {
 
     private var madeTokenizerFiles: TokenizerFiles??
 
-    /// The layout of this stage's output, as a later stage reads it.
+    /// The layout of this stage's output, as a later stage reads it: made once (the recipes are complete when the
+    /// stage is made; a later stage asks for it per slice and per layer).
     func layout() throws(PlanError) -> ModelLayout {
-        ModelLayout(tensorNames: tensorNames(), config: try configJSON())
+        if let madeLayout { return madeLayout }
+        let layout = ModelLayout(tensorNames: tensorNames(), config: try configJSON())
+        madeLayout = layout
+        return layout
     }
+
+    private var madeLayout: ModelLayout?
 
     /// A stage's tensors are computed whole; taking their first rows is not supported.
     func leadingRows(_ rows: Int, of tensor: String, stage: String, in builder: GraphBuilder) throws(PlanError) -> ValueID {
