@@ -190,6 +190,7 @@ final class Stage: TensorProvider {
         let firstLayout = try first.sources[0].provider.layout()
         wrapper = try Stage.wrapperPrefix(of: first.sources[0].provider,
                                           among: slices.flatMap(\.sources).dropFirst().map(\.provider))
+        try Self.requireSurroundingTensors(first, after: false, wrapper: wrapper)
         for name in firstLayout.preTensors {
             try addRecipe(output: name, slice: first, inputNames: first.sources.map { _ in name }, t: 0, position: nil)
         }
@@ -216,6 +217,7 @@ final class Stage: TensorProvider {
             }
         }
         let last = slices[slices.count - 1]
+        try Self.requireSurroundingTensors(last, after: true, wrapper: wrapper)
         let lastLayout = try last.sources[0].provider.layout()
         var post = lastLayout.postTensors
         // An output head the first input ties to its embedding but another input has (mergekit's optional
@@ -339,6 +341,35 @@ final class Stage: TensorProvider {
                     continue
                 }
                 throw .missingTensor(tensor: "\(sample.prefix).\(layer).\(suffix)", model: first.ref.path, first.location)
+            }
+        }
+    }
+
+    /// Throws `missingTensor` for the slice's first input when another input of the same architecture (`config.json`'s
+    /// `architectures` and `model_type` equal) has a tensor outside the layer stacks — before them, or with `after`
+    /// after them — that the first input lacks, under any name `storedName` accepts and with no tied stand-in (an
+    /// output head tied to the embedding): a tensor missing from that checkpoint (a final norm), which the output,
+    /// named after the first input, would lack, silently; mergekit, whose architecture lists it, stops on that model.
+    /// Inputs of other architectures are not compared: a tensor only they have (a classification head) is theirs.
+    static func requireSurroundingTensors(_ slice: NormalizedSlice, after: Bool, wrapper: String?) throws(PlanError) {
+        guard slice.sources.count > 1 else { return }
+        let first = slice.sources[0], config = try first.provider.configJSON()
+        guard let architectures = config?["architectures"], let modelType = config?["model_type"] else { return }
+        // The first input's names there, also without their first component (`transformer.wpe.weight` is the
+        // `wpe.weight` of a checkpoint saved from the base model).
+        func unwrapped(_ name: String) -> String? { name.firstIndex(of: ".").map { String(name[name.index(after: $0)...]) } }
+        let firstLayout = try first.provider.layout()
+        let mine = after ? firstLayout.postTensors : firstLayout.preTensors
+        let known = Set(mine + mine.compactMap(unwrapped))
+        for source in slice.sources.dropFirst() {
+            let theirs = try source.provider.configJSON()
+            guard theirs?["architectures"] == architectures, theirs?["model_type"] == modelType else { continue }
+            let layout = try source.provider.layout()
+            for name in after ? layout.postTensors : layout.preTensors {
+                guard !known.contains(name), !(unwrapped(name).map(known.contains) ?? false),
+                      try first.provider.storedName(of: name, wrapper: wrapper) == nil,
+                      try first.provider.tiedEmbedding(for: name, wrapper: wrapper) == nil else { continue }
+                throw .missingTensor(tensor: name, model: first.ref.path, first.location)
             }
         }
     }

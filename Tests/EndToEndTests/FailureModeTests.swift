@@ -204,8 +204,8 @@ final class FailureModeTests: XCTestCase {
     /// `plan`. A LoRA adapter folder (`adapter_config.json`, no `config.json`) after `+` still merges.
     /// Damaged or mismatched inputs, each the second model of a linear merge: a weights file cut short, a header that
     /// is not JSON, an index naming a shard that is gone, a tensor of another shape, a tensor the first model has and
-    /// this one lacks; and the model lacking a tensor listed first, in the decoder's layers or in a second layer stack
-    /// (a vision tower). Each stops `run` and `plan` at compile time with exit 1, the config position and the file,
+    /// this one lacks; and the model lacking a tensor listed first, in the decoder's layers, in a second layer stack
+    /// (a vision tower) or after the layers (the final norm). Each stops `run` and `plan` at compile time with exit 1, the config position and the file,
     /// model or tensor at fault, and nothing written.
     func testDamagedOrMismatchedInputsArePositionedErrors() throws {
         let dir = Fixtures.temporaryDirectory("failure")
@@ -259,6 +259,10 @@ final class FailureModeTests: XCTestCase {
             withJSONObject: ["metadata": [String: Any](), "weight_map": map], options: [.sortedKeys]), as: UTF8.self))
         _ = try model("transposed", weights: try safetensors(transposed))
         _ = try model("lacking", weights: try safetensors(lacking))
+        // No final norm (its bytes kept under a buffer's name, which the layout leaves out).
+        var normless = header
+        normless["model.rotary_emb.inv_freq"] = normless.removeValue(forKey: "model.norm.weight")
+        _ = try model("normless", weights: try safetensors(normless))
         // A second layer stack (a vision tower, merged whole beside the decoder): the first model lacks one of its
         // tensors in block 1 and has it in block 0.
         let tower = ["vision.blocks.0.w1.weight", "vision.blocks.0.w2.weight", "vision.blocks.1.w1.weight"]
@@ -268,6 +272,8 @@ final class FailureModeTests: XCTestCase {
         let orders = cases.map { ([a, $0.0], $0.1) } + [
             (["lacking", a], "tensor '\(up)' is missing from model 'lacking'"),
             (["towerless", "tower"], "tensor 'vision.blocks.1.w2.weight' is missing from model 'towerless'"),
+            (["normless", a], "tensor 'model.norm.weight' is missing from model 'normless'"),
+            ([a, "normless"], "tensor 'model.norm.weight' is missing from model 'normless'"),
             (["tower", "towerless"], "tensor 'vision.blocks.1.w2.weight' is missing from model 'towerless'"),
         ]
         for (models, phrase) in orders {
