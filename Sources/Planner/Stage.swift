@@ -333,11 +333,10 @@ final class Stage: TensorProvider {
             guard theirs.indices.contains(index(source)) else { continue }
             for name in theirs[index(source)] {
                 guard let suffix = LayerTensorName(name)?.suffix, !own.contains(suffix) else { continue }
-                if elsewhere == nil {
-                    elsewhere = Set(layers.enumerated().filter { $0.offset != layer }
-                        .flatMap { $0.element.compactMap { LayerTensorName($0)?.suffix } })
-                }
-                guard elsewhere!.contains(suffix), let sample = layers[layer].first.flatMap(LayerTensorName.init) else {
+                let others = elsewhere ?? Set(layers.enumerated().filter { $0.offset != layer }
+                    .flatMap { $0.element.compactMap { LayerTensorName($0)?.suffix } })
+                elsewhere = others
+                guard others.contains(suffix), let sample = layers[layer].first.flatMap(LayerTensorName.init) else {
                     continue
                 }
                 throw .missingTensor(tensor: "\(sample.prefix).\(layer).\(suffix)", model: first.ref.path, first.location)
@@ -355,19 +354,20 @@ final class Stage: TensorProvider {
         guard slice.sources.count > 1 else { return }
         let first = slice.sources[0], config = try first.provider.configJSON()
         guard let architectures = config?["architectures"], let modelType = config?["model_type"] else { return }
-        // The first input's names there, also without their first component (`transformer.wpe.weight` is the
-        // `wpe.weight` of a checkpoint saved from the base model).
-        func unwrapped(_ name: String) -> String? { name.firstIndex(of: ".").map { String(name[name.index(after: $0)...]) } }
         let firstLayout = try first.provider.layout()
         let mine = after ? firstLayout.postTensors : firstLayout.preTensors
-        let known = Set(mine + mine.compactMap(unwrapped))
         for source in slice.sources.dropFirst() {
             let theirs = try source.provider.configJSON()
             guard theirs?["architectures"] == architectures, theirs?["model_type"] == modelType else { continue }
+            // What `addRecipe` reads from this input for the first input's names (`storedName` both ways: GPT-2's
+            // `transformer.wpe.weight` is the `wpe.weight` of a checkpoint saved from the base model).
+            var matched = Set<String>()
+            for name in mine {
+                if let stored = try source.provider.storedName(of: name, wrapper: wrapper) { matched.insert(stored) }
+            }
             let layout = try source.provider.layout()
-            for name in after ? layout.postTensors : layout.preTensors {
-                guard !known.contains(name), !(unwrapped(name).map(known.contains) ?? false),
-                      try first.provider.storedName(of: name, wrapper: wrapper) == nil,
+            for name in after ? layout.postTensors : layout.preTensors where !matched.contains(name) {
+                guard try first.provider.storedName(of: name, wrapper: wrapper) == nil,
                       try first.provider.tiedEmbedding(for: name, wrapper: wrapper) == nil else { continue }
                 throw .missingTensor(tensor: name, model: first.ref.path, first.location)
             }

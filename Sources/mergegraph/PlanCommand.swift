@@ -20,9 +20,7 @@ struct PlanCommand: ParsableCommand {
     @OptionGroup(title: "Scaling out") var partitioning: PartitionOptions
 
     /// - Throws: `ValidationError` for `--tensor` with the text format (swift-argument-parser prints `plan`'s usage).
-    func validate() throws {
-        if tensor != nil, format == .text { throw ValidationError("--tensor: only with --format json or dot") }
-    }
+    func validate() throws { try format.validate(tensor: tensor) }
 
     func run() throws {
         try reportingErrors {

@@ -11,10 +11,15 @@ enum PlanFormat: String, ExpressibleByArgument, CaseIterable {
     /// A Graphviz digraph: one cluster per output tensor group, shared nodes highlighted.
     case dot
 
+    /// - Throws: `ValidationError` when `tensor` is given with the text format (it prints every group).
+    func validate(tensor: String?) throws {
+        if tensor != nil, self == .text { throw ValidationError("--tensor: only with --format json or dot") }
+    }
+
     func render(_ plan: Plan, tensor: String? = nil) throws -> String {
+        try validate(tensor: tensor)
         switch self {
         case .text:
-            if tensor != nil { throw ValidationError("--tensor: only with --format json or dot") }
             return plan.dump()
         case .json: return try PlanJSON(plan: plan, groups: plan.groupIndices(writing: tensor)).document.serialized() + "\n"
         case .dot: return try PlanDOT(plan: plan, groups: plan.groupIndices(writing: tensor)).text

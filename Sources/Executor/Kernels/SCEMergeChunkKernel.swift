@@ -149,10 +149,7 @@ final class SCEMergeChunkKernel: ChunkKernel {
                 // rounding pass after.
                 let p = operands.shared(output: out)
                 context.parallel.forEachBlock(in: operands.range) { range in
-                    let rest = Self.mixInC(p, weights: weights, electing: electing, masked: masked, range)
-                    if !rest.isEmpty {
-                        Self.halfMix(BF16Rounding.self, p, weights: weights, electing: electing, masked: masked, rest)
-                    }
+                    Self.mixBF16(p, weights: weights, electing: electing, masked: masked, range)
                 }
                 return
             }
@@ -281,14 +278,8 @@ final class SCEMergeChunkKernel: ChunkKernel {
                         BF16Rounding.unpack(plane.pointer, into: unpacked, tile)
                         inputs[k] = UnsafePointer(unpacked)
                     }
-                    let unpacked = SharedPointers(inputs: inputs, output: p.output)
-                    var left = tile
-                    if CKernelArguments.available, models <= 8 {
-                        left = Self.mixInC(unpacked, weights: weights, electing: true, masked: masked, tile)
-                    }
-                    if !left.isEmpty {
-                        Self.halfMix(BF16Rounding.self, unpacked, weights: weights, electing: true, masked: masked, left)
-                    }
+                    Self.mixBF16(SharedPointers(inputs: inputs, output: p.output), weights: weights, electing: true,
+                                 masked: masked, tile)
                 }
                 start = tile.upperBound
             }
@@ -332,6 +323,16 @@ extension SCEMergeChunkKernel {
         let sum = r(total.sum)
         if abs(Double(sum)) < 1e-6 { return [Double](repeating: Double(r(1 / Float(means.count))), count: means.count) }
         return means.map { Double(r($0 / sum)) }
+    }
+
+    /// The bf16 mix of `range` (global indices) into `p.output`: `mixInC` where the C kernels run (at most 8 task
+    /// vectors), `halfMix` for what it leaves. Every value is rounded where it is computed.
+    static func mixBF16(_ p: SharedPointers, weights: [Float], electing: Bool, masked: Bool, _ range: Range<Int>) {
+        var rest = range
+        if CKernelArguments.available, weights.count <= 8 {
+            rest = mixInC(p, weights: weights, electing: electing, masked: masked, range)
+        }
+        if !rest.isEmpty { halfMix(BF16Rounding.self, p, weights: weights, electing: electing, masked: masked, rest) }
     }
 
     /// `mg_sce_mix_bf16` over the whole sixteens at the start of `range` (global indices) into `p.output`, electing

@@ -80,13 +80,8 @@ final class SlerpChunkKernel: ChunkKernel {
             } else if let products {
                 let buffer = SendablePointer(products.pointer - segmentStart)
                 let (na, nb) = norms
-                let planes = operands.hasPlanes
                 context.parallel.forEachBlock(in: start..<end) { range in
-                    if planes {
-                        Self.products(sources.0, sources.1, na, nb, range, into: buffer.pointer)
-                    } else {
-                        Self.products(p.inputs[0], p.inputs[1], na, nb, range, into: buffer.pointer)
-                    }
+                    Self.products(sources.0, sources.1, na, nb, range, into: buffer.pointer)
                 }
                 if end == segmentEnd {
                     dotParts.append(TorchFloat32.rowSum(UnsafeBufferPointer(start: products.pointer,
@@ -143,25 +138,8 @@ final class SlerpChunkKernel: ChunkKernel {
         }
     }
 
-    /// `(a[i]/na)·(b[i]/nb)` in f32 for `range` (global indices) into `o` (indexed the same way).
-    @inline(__always)
-    private static func products(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ na: Float, _ nb: Float,
-                                 _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
-        let va = SIMD8<Float>(repeating: na), vb = SIMD8<Float>(repeating: nb)
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(o + i).storeBytes(of: (x / va) * (y / vb), as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < range.upperBound {
-            o[i] = (a[i] / na) * (b[i] / nb)
-            i += 1
-        }
-    }
-
-    /// `products` of operands some of which are bf16 planes handed over packed, in lanes (the same f32 operations).
+    /// `(a[i]/na)·(b[i]/nb)` in f32 for `range` (global indices) into `o` (indexed the same way), eight lanes a step,
+    /// from chunk buffers or from bf16 planes handed over packed (`LaneSource`).
     @inline(__always)
     private static func products(_ a: LaneSource, _ b: LaneSource, _ na: Float, _ nb: Float,
                                  _ range: Range<Int>, into o: UnsafeMutablePointer<Float>) {
